@@ -1,0 +1,137 @@
+"""Safe checkpoints: safetensors for tensors, JSON (in the safetensors header) for config and state.
+
+Nothing is ever unpickled. Every file is written to a temporary name, flushed to disk and renamed,
+so a killed process leaves either the previous checkpoint or the new one, never half a file.
+A checkpoint carries its TrainConfig, so loading one needs no flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from torch import nn
+
+from .config import TrainConfig
+from .errors import CheckpointError, Pix2PixError
+from .networks import build_generator
+
+FORMAT = "pix2pix-studio/1"
+PICKLE_MAGICS = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str | Path) -> Path:
+    """Write a safetensors file atomically (temp file in the same folder, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Load tensors and metadata, with one clear error for every way a file can be wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        candidate = path / "checkpoints" / "latest.safetensors"
+        if candidate.exists():
+            return read_checkpoint(candidate)
+        raise CheckpointError(f"{path} is a folder without checkpoints/latest.safetensors")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(PICKLE_MAGICS):
+        raise CheckpointError(f"{path}: this is a pickle/PyTorch .pth file; only safetensors checkpoints are "
+                              "loaded (pickle can run arbitrary code)")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: not a valid safetensors file (truncated or corrupt: {exc})") from None
+    if "config" not in metadata:
+        raise CheckpointError(f"{path}: safetensors file without a pix2pix config; not a Pix2Pix Studio checkpoint")
+    return tensors, metadata
+
+
+def config_of(metadata: dict[str, str], path: str | Path = "checkpoint") -> TrainConfig:
+    try:
+        return TrainConfig.from_json(metadata["config"]).validate()
+    except (json.JSONDecodeError, TypeError, Pix2PixError) as exc:
+        raise CheckpointError(f"{path}: its config is unreadable ({exc})") from None
+
+
+def sub_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def load_into(net: nn.Module, state: dict[str, torch.Tensor], what: str, path: str | Path) -> None:
+    """load_state_dict with a readable error instead of a wall of mismatched keys."""
+    if not state:
+        raise CheckpointError(f"{path}: holds no {what} weights")
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[1:3]) if len(first) > 1 else first[0]
+        raise CheckpointError(f"{path}: {what} weights do not match its config ({detail[:300]})") from None
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig, dict]:
+    """Rebuild the generator from the config inside a training or exported checkpoint."""
+    tensors, metadata = read_checkpoint(path)
+    config = config_of(metadata, path)
+    generator = build_generator(config)
+    load_into(generator, {k: v.float() if v.is_floating_point() else v for k, v in sub_state(tensors, "G.").items()},
+              "generator", path)
+    return generator.to(device), config, metadata
+
+
+def flatten_optimizer(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], Any]:
+    """Optimizer state -> flat tensors for safetensors + JSON-able param groups."""
+    state = optimizer.state_dict()
+    tensors = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            tensors[f"{prefix}{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    return tensors, state["param_groups"]
+
+
+def unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str,
+                        param_groups: Any) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in sub_state(tensors, prefix).items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+
+
+def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
+                     extra: Optional[dict[str, str]] = None) -> Path:
+    """Write the generator alone (fp16 by default) with its config: the file to ship."""
+    tensors, metadata = read_checkpoint(checkpoint)
+    config = config_of(metadata, checkpoint)
+    generator = sub_state(tensors, "G.")
+    if not generator:
+        raise CheckpointError(f"{checkpoint}: holds no generator weights")
+    weights = {f"G.{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()}
+    meta = {"format": FORMAT, "kind": "generator", "config": config.to_json(),
+            "trained": metadata.get("state", "{}")}
+    meta.update(extra or {})
+    return atomic_save(weights, meta, out)

@@ -1,0 +1,138 @@
+"""Command line: `python -m pix2pix_core {train,test,translate,export,train-segmenter} ...`.
+
+User mistakes (missing folder, empty dataset, wrong checkpoint, odd image) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .config import DISCRIMINATORS, GAN_MODES, GENERATORS, NORMS, PRECISIONS, TASKS, TrainConfig
+from .errors import Pix2PixError
+
+TASK_DEFAULTS = {
+    # facades: label (B) -> photo (A), as the paper's facades experiment
+    "facades": {"direction": "BtoA"},
+    "colorize": {},
+    "aligned": {"direction": "AtoB"},
+    "paired": {"direction": "AtoB"},
+}
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a pix2pix model",
+                       description="Train G and D with cGAN + lambda*L1. Defaults follow the paper.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--task", choices=TASKS, default="facades",
+                   help="facades: aligned A|B label->photo; colorize: photo folder, L->ab; aligned: A|B images; "
+                        "paired: A/ and B/ folders")
+    p.add_argument("--data", required=True, help="dataset folder (uses its train/ split when present)")
+    p.add_argument("--out", required=True, help="run folder for checkpoints, samples and losses.csv")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--init-from", help="start the generator from this checkpoint (fine-tuning)")
+    defaults = TrainConfig()
+    options = [
+        ("--epochs", int, "epochs at constant learning rate"),
+        ("--epochs-decay", int, "epochs of linear decay to zero"),
+        ("--max-steps", int, "stop after this many steps"),
+        ("--batch-size", int, "images per step"),
+        ("--lr", float, "Adam learning rate"),
+        ("--beta1", float, "Adam beta1"),
+        ("--lambda-l1", float, "weight of the L1 term (0 = cGAN only)"),
+        ("--ngf", int, "generator width"),
+        ("--ndf", int, "discriminator width"),
+        ("--n-layers-d", int, "PatchGAN depth for --netD n_layers"),
+        ("--load-size", int, "resize to this before the random crop"),
+        ("--crop-size", int, "random crop size (the network's input)"),
+        ("--max-images", int, "use at most this many training images"),
+        ("--seed", int, "random seed"),
+        ("--sample-every", int, "steps between sample grids"),
+        ("--save-every", int, "epochs between kept checkpoints"),
+        ("--checkpoint-every-steps", int, "also refresh latest every N steps"),
+        ("--log-every", int, "steps between loss records"),
+    ]
+    for flag, kind, text in options:
+        field = flag[2:].replace("-", "_").replace("n_layers_d", "n_layers_D")
+        p.add_argument(flag, type=kind, dest=field, default=None,
+                       help=f"{text} (default {getattr(defaults, field)})")
+    p.add_argument("--netG", choices=GENERATORS, default=None, help="generator (default unet_256)")
+    p.add_argument("--netD", choices=DISCRIMINATORS, default=None, help="discriminator (default basic = 70x70)")
+    p.add_argument("--gan-mode", dest="gan_mode", choices=GAN_MODES, default=None, help="default vanilla")
+    p.add_argument("--norm", choices=NORMS, default=None, help="default batch")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
+                   help="which half of an aligned image is the input (facades default BtoA)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None, help="default auto (bf16 autocast on CPU/CUDA)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default auto)")
+    p.add_argument("--no-dropout", dest="dropout", action="store_const", const=False, default=None)
+    p.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None)
+    p.add_argument("--no-gan", dest="use_gan", action="store_const", const=False, default=None,
+                   help="L1 only (ablation)")
+    p.add_argument("--unconditional-d", dest="conditional_D", action="store_const", const=False, default=None,
+                   help="D sees the output only (ablation)")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False, default=None)
+    p.add_argument("--sync-bn", dest="sync_bn", action="store_const", const=True, default=None,
+                   help="SyncBatchNorm under torchrun")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+
+
+def _config_from_args(args) -> TrainConfig:
+    from .train import resume_config
+
+    explicit = {k: v for k, v in vars(args).items()
+                if v is not None and k in TrainConfig.__dataclass_fields__ and k not in ("data", "out", "task")}
+    if args.resume:
+        return resume_config(args.out, {**explicit, "data": args.data, "out": args.out})
+    values = {**TASK_DEFAULTS[args.task], **explicit, "task": args.task, "data": args.data, "out": args.out}
+    return TrainConfig(**values).validate()
+
+
+def cmd_train(args) -> int:
+    import torch
+    from .progress import TqdmReporter
+    from .train import Trainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = _config_from_args(args)
+    if not Path(config.data).is_dir():
+        raise Pix2PixError(f"data folder not found: {config.data}")
+    trainer = Trainer(config, callbacks=[], resume=args.resume, init_generator=args.init_from)
+    reporter = TqdmReporter()
+    trainer.callbacks.append(reporter)
+    try:
+        result = trainer.run()
+    except KeyboardInterrupt:
+        print("interrupted: resume with --resume", file=sys.stderr)
+        return 130
+    finally:
+        reporter.close()
+    if result.reason == "diverged":
+        print(f"error: {result.message}", file=sys.stderr)
+        return 1
+    print(f"{result.reason} at step {result.step}, epoch {result.epoch}; checkpoint: {result.checkpoint}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pix2pix_core",
+                                     description="Pix2Pix Studio: paired image-to-image translation (Isola et al.)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    from . import cli_tools
+    cli_tools.add_commands(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.simplefilter("default")
+    try:
+        return args.handler(args) if hasattr(args, "handler") else cmd_train(args)
+    except Pix2PixError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

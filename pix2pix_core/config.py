@@ -1,0 +1,135 @@
+"""One typed config for a training run; it travels inside every checkpoint.
+
+Because the config is stored with the weights, a checkpoint always rebuilds the exact
+networks it was trained with: no flags are needed to load it, and the official code's
+"state_dict mismatch" errors cannot happen here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .errors import Pix2PixError
+
+TASKS = ("facades", "colorize", "paired", "aligned")
+GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "encoder_decoder_256", "encoder_decoder_128")
+DISCRIMINATORS = ("basic", "n_layers", "pixel", "image")
+GAN_MODES = ("vanilla", "lsgan")
+NORMS = ("batch", "instance")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a pix2pix run. Defaults follow the paper (Isola et al. 2017, sec. 3-4)."""
+
+    # what to learn
+    task: str = "facades"  # facades (aligned, label->photo), colorize (L->ab), aligned, paired (A/ and B/ folders)
+    data: str = ""  # dataset folder (with train/ and val/ splits, or the images themselves)
+    out: str = "runs/pix2pix"  # run folder: checkpoints, samples, losses.csv
+    direction: str = "BtoA"  # aligned images are A|B; facades' label is B, so label->photo is BtoA
+
+    # networks (sec. 3.2)
+    netG: str = "unet_256"  # U-Net with skips; encoder_decoder_* is the no-skip ablation
+    netD: str = "basic"  # basic = 70x70 PatchGAN (n_layers 3); pixel = 1x1; image = whole-image
+    n_layers_D: int = 3  # used by netD=n_layers
+    ngf: int = 64  # generator width (paper: 64)
+    ndf: int = 64  # discriminator width (paper: 64)
+    norm: str = "batch"  # the paper uses batch norm (instance norm at batch size 1)
+    dropout: bool = True  # dropout in the 3 innermost decoder blocks is the paper's only noise
+    conditional_D: bool = True  # D sees (input, output); False is the unconditional ablation
+
+    # objective (sec. 3.1)
+    gan_mode: str = "vanilla"  # vanilla = BCE with logits; lsgan = least squares
+    lambda_l1: float = 100.0  # weight of L1; 0 gives cGAN only
+    use_gan: bool = True  # False gives L1 only
+
+    # optimisation (sec. 3.3)
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    epochs: int = 100  # epochs at constant learning rate
+    epochs_decay: int = 100  # then linear decay to 0 over this many epochs
+    batch_size: int = 1
+    max_steps: Optional[int] = None  # stop after this many steps (quick runs, tests)
+    seed: int = 0
+
+    # data jitter (sec. 6.2): resize to load_size, random crop crop_size, random mirror
+    load_size: int = 286
+    crop_size: int = 256
+    flip: bool = True
+    max_images: Optional[int] = None  # use at most this many training images
+
+    # speed
+    device: str = "auto"  # auto = cuda, then mps, then cpu
+    precision: str = "auto"  # auto = bf16 autocast on CPU and CUDA, fp32 elsewhere
+    channels_last: bool = True
+    sync_bn: bool = False  # convert BatchNorm to SyncBatchNorm under torchrun
+
+    # outputs
+    log_every: int = 1  # steps between loss events (a host sync each time)
+    sample_every: int = 100  # steps between sample grids
+    save_every: int = 10  # epochs between kept checkpoints (besides latest)
+    checkpoint_every_steps: Optional[int] = None  # also write latest every N steps
+
+    @property
+    def input_nc(self) -> int:
+        return 1 if self.task == "colorize" else 3
+
+    @property
+    def output_nc(self) -> int:
+        return 2 if self.task == "colorize" else 3
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + self.epochs_decay
+
+    def validate(self) -> "TrainConfig":
+        """Raise a one-line Pix2PixError for any impossible setting."""
+        checks = [
+            (self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}"),
+            (self.netG in GENERATORS, f"netG must be one of {GENERATORS}, got {self.netG!r}"),
+            (self.netD in DISCRIMINATORS, f"netD must be one of {DISCRIMINATORS}, got {self.netD!r}"),
+            (self.gan_mode in GAN_MODES, f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}"),
+            (self.norm in NORMS, f"norm must be one of {NORMS}, got {self.norm!r}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}"),
+            (self.direction in ("AtoB", "BtoA"), f"direction must be AtoB or BtoA, got {self.direction!r}"),
+            (self.crop_size <= self.load_size, f"crop_size {self.crop_size} is larger than load_size {self.load_size}"),
+            (self.crop_size % 2 ** min_downsamplings(self.netG) == 0,
+             f"crop_size {self.crop_size} must be a multiple of {2 ** min_downsamplings(self.netG)} for {self.netG}"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.epochs >= 0 and self.epochs_decay >= 0 and self.total_epochs >= 1, "need at least one epoch"),
+            (self.lr > 0, "lr must be positive"),
+            (self.lambda_l1 >= 0, "lambda_l1 must be >= 0"),
+            (self.use_gan or self.lambda_l1 > 0, "with use_gan off, lambda_l1 must be > 0 (nothing to learn)"),
+            (self.ngf >= 1 and self.ndf >= 1, "ngf and ndf must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise Pix2PixError(message)
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Build from a stored dict; unknown keys (from newer versions) are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        return cls.from_dict(json.loads(text))
+
+
+def min_downsamplings(net_g: str) -> int:
+    """How many times the generator halves the image: crop sizes must be divisible by 2**this."""
+    if net_g.endswith("_256"):
+        return 8
+    if net_g.endswith("_128"):
+        return 7
+    return 2  # ResNet generators downsample twice

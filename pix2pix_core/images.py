@@ -1,0 +1,100 @@
+"""Reading any image a user may hand us, safely, into plain 8-bit RGB.
+
+Refuses decompression bombs before decoding, respects EXIF orientation, takes the first frame of
+animations, flattens transparency onto white and scales 16-bit images down to 8 bits.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+MAX_PIXELS = 50_000_000  # refuse images above 50 megapixels (a 12 MP photo is far below)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+ImageSource = Union[str, os.PathLike, bytes, Image.Image]
+
+
+def is_image_file(path: Union[str, os.PathLike]) -> bool:
+    return str(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open, check and decode an image from a path, bytes or a PIL image; return it as RGB.
+
+    Raises ImageError with a one-line reason for anything that is not a usable image.
+    """
+    if isinstance(source, Image.Image):
+        return to_rgb(_checked_size(source, max_pixels, "image"))
+    name = "image bytes" if isinstance(source, (bytes, bytearray)) else str(source)
+    if not isinstance(source, (bytes, bytearray)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageError(f"{name}: file not found")
+        if path.is_dir():
+            raise ImageError(f"{name}: is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{name}: empty file (0 bytes)")
+    try:
+        # Decoding is lazy: open() reads the header only, so the size check runs before any pixels.
+        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as image:
+            _checked_size(image, max_pixels, name)
+            image.seek(0)  # first frame of animated GIF/WebP/TIFF
+            image.load()
+            image = ImageOps.exif_transpose(image)  # phones store rotation in EXIF
+            return to_rgb(image)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file PIL can read") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name}: too many pixels (limit {max_pixels:,})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None
+
+
+def _checked_size(image: Image.Image, max_pixels: int, name: str) -> Image.Image:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageError(f"{name}: image has no pixels")
+    if width * height > max_pixels:
+        raise ImageError(f"{name}: {width}x{height} is {width * height:,} pixels, above the limit of "
+                         f"{max_pixels:,}; resize it first")
+    return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB. Transparent pixels become white, 16-bit values are rescaled."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if values.max() > 255 or image.mode.startswith("I;16") else 255.0
+        gray = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255.0 if values.max() <= 1.0 else 1.0
+        return Image.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if image.mode in ("RGB;16", "BGR;16") or image.mode.startswith("RGB"):
+        return image.convert("RGB")
+    return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def load_folder_images(folder: Union[str, os.PathLike]) -> list[Path]:
+    """Sorted image files directly inside `folder` (not recursive)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))

@@ -1,0 +1,231 @@
+"""The pix2pix networks: U-Net / ResNet / encoder-decoder generators and PatchGAN discriminators.
+
+Definitions follow the official PyTorch code (junyanz/pytorch-CycleGAN-and-pix2pix,
+models/networks.py) so that widths, kernel sizes and receptive fields match the paper.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+
+from .config import TrainConfig
+
+
+def norm_layer(kind: str):
+    """Batch norm (the paper's choice) or instance norm (no affine, no running stats)."""
+    if kind == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    raise ValueError(f"unknown norm {kind!r}")
+
+
+def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+    """Paper sec. 6.2: weights from N(0, 0.02); batch-norm scales from N(1, 0.02)."""
+
+    def init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+
+    return net.apply(init)
+
+
+class UnetSkipBlock(nn.Module):
+    """One level of the U-Net (paper sec. 3.2.1, fig. 3): down, the inner levels, up, then concat.
+
+    With `skip=False` the concatenation is dropped, which gives the paper's encoder-decoder ablation.
+    """
+
+    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False,
+                 innermost=False, norm=nn.BatchNorm2d, dropout=False, skip=True, output_nc=None):
+        super().__init__()
+        self.outermost = outermost
+        self.skip = skip
+        use_bias = norm.func is nn.InstanceNorm2d if isinstance(norm, functools.partial) else norm is nn.InstanceNorm2d
+        input_nc = outer_nc if input_nc is None else input_nc
+        down_conv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
+        up_in = inner_nc if (innermost or not skip) else inner_nc * 2
+        if outermost:
+            up_conv = nn.ConvTranspose2d(up_in, output_nc or outer_nc, kernel_size=4, stride=2, padding=1)
+            layers = [down_conv, submodule, nn.ReLU(), up_conv, nn.Tanh()]
+        elif innermost:
+            # no norm on the 1x1 bottleneck: batch statistics of one pixel are undefined
+            up_conv = nn.ConvTranspose2d(up_in, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
+            layers = [nn.LeakyReLU(0.2), down_conv, nn.ReLU(), up_conv, norm(outer_nc)]
+        else:
+            up_conv = nn.ConvTranspose2d(up_in, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
+            layers = [nn.LeakyReLU(0.2), down_conv, norm(inner_nc), submodule, nn.ReLU(), up_conv, norm(outer_nc)]
+            if dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost or not self.skip:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], dim=1)
+
+
+class UnetGenerator(nn.Module):
+    """U-Net built from the innermost block outwards; `num_downs` halvings (8 for 256x256 input)."""
+
+    def __init__(self, input_nc, output_nc, num_downs=8, ngf=64, norm=nn.BatchNorm2d, dropout=True,
+                 skip=True):
+        super().__init__()
+        block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, norm=norm, skip=skip)
+        for _ in range(num_downs - 5):  # the dropout blocks: the paper's noise z
+            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout, skip=skip)
+        for outer in (4, 2, 1):
+            block = UnetSkipBlock(ngf * outer, ngf * outer * 2, submodule=block, norm=norm, skip=skip)
+        self.model = UnetSkipBlock(ngf, ngf, input_nc=input_nc, output_nc=output_nc, submodule=block,
+                                   outermost=True, norm=norm, skip=skip)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class ResnetBlock(nn.Module):
+    """Residual block with reflection padding (Johnson et al.), used by the ResNet generator."""
+
+    def __init__(self, dim, norm, use_bias):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm(dim), nn.ReLU(),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm(dim),
+        )
+
+    def forward(self, x):
+        return x + self.block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """ResNet generator: 2 stride-2 downsamplings, `n_blocks` residual blocks, 2 upsamplings."""
+
+    def __init__(self, input_nc, output_nc, ngf=64, norm=nn.BatchNorm2d, n_blocks=9):
+        super().__init__()
+        use_bias = isinstance(norm, functools.partial) and norm.func is nn.InstanceNorm2d
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=use_bias), norm(ngf), nn.ReLU()]
+        for i in range(2):
+            mult = 2 ** i
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=use_bias),
+                       norm(ngf * mult * 2), nn.ReLU()]
+        layers += [ResnetBlock(ngf * 4, norm, use_bias) for _ in range(n_blocks)]
+        for i in range(2):
+            mult = 2 ** (2 - i)
+            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1,
+                                          bias=use_bias), norm(ngf * mult // 2), nn.ReLU()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN (paper sec. 3.2.2): classifies each overlapping patch as real or fake.
+
+    n_layers=3 gives the 70x70 receptive field the paper uses by default; n_layers=1 gives 16x16.
+    """
+
+    def __init__(self, input_nc, ndf=64, n_layers=3, norm=nn.BatchNorm2d):
+        super().__init__()
+        use_bias = isinstance(norm, functools.partial) and norm.func is nn.InstanceNorm2d
+        layers = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2 ** n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=use_bias),
+                       norm(ndf * mult), nn.LeakyReLU(0.2)]
+        layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]  # one logit per patch
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class PixelDiscriminator(nn.Module):
+    """PixelGAN (1x1 patches): judges colour statistics only, no structure (paper fig. 6)."""
+
+    def __init__(self, input_nc, ndf=64, norm=nn.BatchNorm2d):
+        super().__init__()
+        use_bias = isinstance(norm, functools.partial) and norm.func is nn.InstanceNorm2d
+        self.model = nn.Sequential(
+            nn.Conv2d(input_nc, ndf, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf, ndf * 2, 1, bias=use_bias), norm(ndf * 2), nn.LeakyReLU(0.2),
+            nn.Conv2d(ndf * 2, 1, 1),
+        )
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class ImageDiscriminator(nn.Module):
+    """ImageGAN: a deep PatchGAN whose patch logits are averaged into one logit per image."""
+
+    def __init__(self, input_nc, ndf=64, norm=nn.BatchNorm2d):
+        super().__init__()
+        self.patches = NLayerDiscriminator(input_nc, ndf, n_layers=6, norm=norm)
+
+    def forward(self, x):
+        return self.patches(x).mean(dim=(2, 3), keepdim=True)
+
+
+def build_generator(config: TrainConfig) -> nn.Module:
+    """The generator named by `config.netG`, initialised as in the paper."""
+    norm = norm_layer(config.norm)
+    name, inp, out = config.netG, config.input_nc, config.output_nc
+    if name.startswith(("unet_", "encoder_decoder_")):
+        downs = 8 if name.endswith("_256") else 7
+        net = UnetGenerator(inp, out, downs, config.ngf, norm, config.dropout, skip=name.startswith("unet_"))
+    elif name.startswith("resnet_"):
+        net = ResnetGenerator(inp, out, config.ngf, norm, n_blocks=int(name.split("_")[1].replace("blocks", "")))
+    else:
+        raise ValueError(f"unknown generator {name!r}")
+    return init_weights(net)
+
+
+def build_discriminator(config: TrainConfig) -> nn.Module:
+    """The discriminator named by `config.netD`; conditional D sees input and output channels."""
+    norm = norm_layer(config.norm)
+    channels = config.output_nc + (config.input_nc if config.conditional_D else 0)
+    if config.netD == "basic":
+        net = NLayerDiscriminator(channels, config.ndf, 3, norm)
+    elif config.netD == "n_layers":
+        net = NLayerDiscriminator(channels, config.ndf, config.n_layers_D, norm)
+    elif config.netD == "pixel":
+        net = PixelDiscriminator(channels, config.ndf, norm)
+    elif config.netD == "image":
+        net = ImageDiscriminator(channels, config.ndf, norm)
+    else:
+        raise ValueError(f"unknown discriminator {config.netD!r}")
+    return init_weights(net)
+
+
+def use_batch_statistics(net: nn.Module) -> nn.Module:
+    """Make batch norm normalise with the statistics of the current batch without touching buffers.
+
+    The official pix2pix test script runs the generator in train mode (batch statistics, dropout on),
+    which is what the network saw while training; this does the same but leaves running stats alone,
+    so concurrent inference calls never write to shared state.
+    """
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.train()
+            m.track_running_stats = False
+    return net
+
+
+def set_dropout(net: nn.Module, active: bool) -> nn.Module:
+    """Turn dropout (the sampling noise) on or off without changing the rest of the network's mode."""
+    for m in net.modules():
+        if isinstance(m, nn.Dropout):
+            m.train(active)
+    return net
