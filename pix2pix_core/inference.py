@@ -1,0 +1,104 @@
+"""Translate images of any size and mode with a trained generator.
+
+Like the official test script, the generator runs with batch-norm statistics of the image itself and
+dropout on (dropout is the paper's noise source), so outputs match what the network saw in training;
+a seed makes each call reproducible and a new seed gives a new variation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .checkpoint import load_generator
+from .color import lab_normalized_to_rgb, pil_to_unit, rgb_to_lab_normalized, to_signed, to_unit, unit_to_pil
+from .config import TrainConfig
+from .distributed import pick_device
+from .images import ImageSource, open_image
+from .networks import set_dropout, use_batch_statistics
+from .palette import snap_to_palette
+
+
+class Translator:
+    """A loaded generator plus the pre- and post-processing its task needs. Thread-safe."""
+
+    def __init__(self, generator: torch.nn.Module, config: TrainConfig, device: str | torch.device = "cpu",
+                 name: str = "model", dropout: bool = True, batch_statistics: bool = True):
+        self.config, self.name = config, name
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval()
+        if batch_statistics:
+            use_batch_statistics(self.generator)
+        set_dropout(self.generator, dropout and config.dropout)
+        self.generator.requires_grad_(False)
+        if self.device.type == "cpu":
+            self.generator.to(memory_format=torch.channels_last)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto", **options) -> "Translator":
+        """Load a training or exported checkpoint; its stored config rebuilds the network."""
+        device = pick_device(device)
+        generator, config, _ = load_generator(path, device)
+        return cls(generator, config, device, name=Path(path).stem, **options)
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    @property
+    def size(self) -> int:
+        """The square size the network works at (its training crop)."""
+        return self.config.crop_size
+
+    def _autocast(self):
+        if self.device.type in ("cpu", "cuda") and self.config.precision != "fp32":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def run_network(self, batch: torch.Tensor, seed: Optional[int] = 0) -> torch.Tensor:
+        """Generator forward on a network-ready batch in [-1, 1]; returns float32 on the CPU."""
+        with self._lock, torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            batch = batch.to(self.device)
+            if self.device.type == "cpu":
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                output = self.generator(batch)
+            return output.float().cpu()
+
+    def translate(self, image: ImageSource, seed: Optional[int] = 0) -> Image.Image:
+        """Translate one image of any size/mode; the result has the input's size."""
+        picture = open_image(image)
+        if self.task == "colorize":
+            return self.colorize(picture, seed)
+        if self.task == "facades":
+            picture = snap_to_palette(picture)
+        small = picture.resize((self.size, self.size), Image.BICUBIC)
+        output = self.run_network(to_signed(pil_to_unit(small))[None], seed)
+        result = unit_to_pil(to_unit(output[0]))
+        return result if result.size == picture.size else result.resize(picture.size, Image.BICUBIC)
+
+    def colorize(self, picture: Image.Image, seed: Optional[int] = 0) -> Image.Image:
+        """Predict ab at the network's size, upsample it, and join it to the full-resolution L."""
+        full = pil_to_unit(picture)[None]
+        lightness_full, _ = rgb_to_lab_normalized(full)
+        small = pil_to_unit(picture.resize((self.size, self.size), Image.BICUBIC))[None]
+        lightness_small, _ = rgb_to_lab_normalized(small)
+        ab = self.run_network(lightness_small, seed)
+        ab = F.interpolate(ab, size=full.shape[-2:], mode="bilinear", align_corners=False)
+        return unit_to_pil(lab_normalized_to_rgb(lightness_full, ab)[0])
+
+
+def grayscale(image: ImageSource) -> Image.Image:
+    """The photo as a colorizer sees it: Lab lightness only, shown as RGB gray."""
+    picture = open_image(image)
+    lightness, ab = rgb_to_lab_normalized(pil_to_unit(picture)[None])
+    return unit_to_pil(lab_normalized_to_rgb(lightness, torch.zeros_like(ab))[0])
