@@ -1,0 +1,112 @@
+"""Dataset formats, paired jitter and the Lab round trip."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import tiny_config, write_aligned, write_colour_photos
+from pix2pix_core.color import lab_normalized_to_rgb, pil_to_unit, rgb_to_lab_normalized
+from pix2pix_core.data import PairDataset, build_dataset, Item
+from pix2pix_core.errors import Pix2PixError
+
+
+def test_paired_jitter_crops_and_flips_both_images_identically():
+    """Target = input shifted by a constant: any crop/flip mismatch between the two breaks equality."""
+    base = torch.arange(3 * 20 * 20, dtype=torch.int64).remainder(251).to(torch.uint8).reshape(3, 20, 20)
+    dataset = PairDataset([Item("x", base, base.clone())], "aligned", crop_size=16, train=True, seed=3)
+    seen = set()
+    for epoch in range(12):
+        dataset.set_epoch(epoch)
+        sample = dataset[0]
+        assert torch.equal(sample["input"], sample["target"])
+        seen.add(dataset.jitter_params(0, 20))
+    assert len(seen) > 3  # crops really vary across epochs
+    assert any(flip for _, _, flip in seen) and not all(flip for _, _, flip in seen)
+
+
+def test_jitter_is_reproducible_per_epoch():
+    base = torch.randint(0, 255, (3, 30, 30), dtype=torch.uint8)
+    dataset = PairDataset([Item("x", base, base)], "aligned", crop_size=16, train=True, seed=1)
+    dataset.set_epoch(5)
+    first = dataset[0]["input"]
+    dataset.set_epoch(6)
+    dataset.set_epoch(5)
+    assert torch.equal(first, dataset[0]["input"])
+
+
+def test_no_jitter_at_test_time(facades_dir):
+    config = tiny_config(task="facades", data=str(facades_dir), direction="BtoA")
+    dataset = build_dataset(config, "val", train=False)
+    assert len(dataset) == 3
+    a, b = dataset[0]["input"], dataset[0]["input"]
+    assert a.shape == (3, 128, 128) and torch.equal(a, b)
+
+
+def test_aligned_direction_picks_the_halves(facades_dir):
+    """B (right half) is the label map: its pixels are (nearly) palette colours, A's are not."""
+    label_first = build_dataset(tiny_config(task="facades", data=str(facades_dir), direction="BtoA"), "val", False)
+    photo_first = build_dataset(tiny_config(task="aligned", data=str(facades_dir), direction="AtoB"), "val", False)
+    assert torch.equal(label_first[0]["input"], photo_first[0]["target"])
+    assert torch.equal(label_first[0]["target"], photo_first[0]["input"])
+
+
+def test_training_items_are_decoded_at_load_size(facades_dir):
+    dataset = build_dataset(tiny_config(task="facades", data=str(facades_dir)), "train", True)
+    assert len(dataset) == 6
+    assert dataset.items[0].source.dtype == torch.uint8 and dataset.items[0].source.shape == (3, 136, 136)
+    assert dataset[0]["input"].shape == (3, 128, 128)
+    assert -1.0 <= dataset[0]["input"].min() and dataset[0]["input"].max() <= 1.0
+
+
+def test_paired_folders(tmp_path):
+    rng = np.random.default_rng(0)
+    for sub in ("A", "B"):
+        (tmp_path / "train" / sub).mkdir(parents=True)
+    for name in ("one", "two", "three"):
+        for sub in ("A", "B"):
+            Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(tmp_path / "train" / sub / f"{name}.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "train" / "A" / "unmatched.png")
+    dataset = build_dataset(tiny_config(task="paired", data=str(tmp_path)), "train", True)
+    assert len(dataset) == 3
+    assert sorted(i.name for i in dataset.items) == ["one.png", "three.png", "two.png"]
+
+
+def test_colorization_skips_gray_and_broken_files_with_a_warning(tmp_path):
+    write_colour_photos(tmp_path, 3)
+    Image.new("L", (64, 64), 128).save(tmp_path / "gray.jpg")
+    Image.new("RGB", (64, 64), (90, 90, 90)).save(tmp_path / "gray_rgb.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.warns(UserWarning, match="skipped 3"):
+        dataset = build_dataset(tiny_config(task="colorize", data=str(tmp_path)), "train", True)
+    assert len(dataset) == 3
+    sample = dataset[0]
+    assert sample["input"].shape == (1, 128, 128) and sample["target"].shape == (2, 128, 128)
+
+
+def test_lab_round_trip():
+    rgb = torch.rand(2, 3, 32, 32)
+    lightness, ab = rgb_to_lab_normalized(rgb)
+    assert lightness.min() >= -1.0001 and lightness.max() <= 1.0001 and ab.abs().max() <= 1.2
+    assert torch.allclose(lab_normalized_to_rgb(lightness, ab), rgb, atol=2e-3)
+
+
+def test_lab_of_gray_has_no_colour():
+    gray = pil_to_unit(Image.new("RGB", (8, 8), (120, 120, 120)))
+    _, ab = rgb_to_lab_normalized(gray)
+    assert ab.abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("setup,message", [
+    (lambda p: p / "missing", "not found"),
+    (lambda p: p, "no images"),
+])
+def test_clear_errors_for_bad_folders(tmp_path, setup, message):
+    with pytest.raises(Pix2PixError, match=message):
+        build_dataset(tiny_config(task="facades", data=str(setup(tmp_path))), "train", True)
+
+
+def test_odd_width_aligned_image_is_refused(tmp_path):
+    Image.new("RGB", (65, 32)).save(tmp_path / "odd.png")
+    with pytest.raises(Pix2PixError, match="empty"), pytest.warns(UserWarning, match="side-by-side"):
+        build_dataset(tiny_config(task="facades", data=str(tmp_path)), "train", True)

@@ -1,0 +1,119 @@
+"""The trainer: it learns, emits events, stops cleanly, schedules the LR and round-trips checkpoints."""
+
+import threading
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from pix2pix_core.checkpoint import export_generator, load_generator, read_checkpoint
+from pix2pix_core.config import TrainConfig
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.inference import Translator
+from pix2pix_core.train import (CheckpointEvent, EpochEvent, FinishedEvent, LossEvent, SampleEvent, Trainer,
+                                lr_factor)
+
+
+def test_overfitting_a_few_pairs_lowers_the_l1_loss(facades_dir, tmp_path):
+    """L1-dominated training on 6 tiny pairs: the last steps' L1 is well below the first steps'."""
+    config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path), epochs=25, lr=1e-3,
+                         flip=False, load_size=128, max_images=4, batch_size=4, dropout=False)
+    losses = []
+    Trainer(config, callbacks=[lambda e: isinstance(e, LossEvent) and losses.append(e.losses["G_L1"])]).run()
+    assert len(losses) == 25
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert last < 0.6 * first, (first, last)
+
+
+def test_events_and_files(facades_dir, tmp_path):
+    config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path), epochs=2, sample_every=2,
+                         save_every=1)
+    events = []
+    result = Trainer(config, callbacks=[events.append]).run()
+    kinds = {type(e) for e in events}
+    assert {LossEvent, SampleEvent, CheckpointEvent, EpochEvent, FinishedEvent} <= kinds
+    assert result.reason == "finished" and result.step == 6 and result.epoch == 2
+    loss = next(e for e in events if isinstance(e, LossEvent))
+    assert set(loss.losses) == {"G_GAN", "G_L1", "D_real", "D_fake"} and loss.images_per_second > 0
+    sample = next(e for e in events if isinstance(e, SampleEvent))
+    assert sample.image.size == (3 * 128, 128) and sample.path.exists()
+    lines = (tmp_path / "losses.csv").read_text().splitlines()
+    assert lines[0].startswith("step,epoch,G_GAN,G_L1,D_real,D_fake") and len(lines) == 7
+    assert (tmp_path / "checkpoints" / "latest.safetensors").exists()
+    assert (tmp_path / "checkpoints" / "epoch_0002.safetensors").exists()
+
+
+def test_stop_from_another_thread_saves_a_checkpoint(facades_dir, tmp_path):
+    config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path), epochs=1000)
+    trainer = Trainer(config, callbacks=[lambda e: isinstance(e, LossEvent) and e.step == 4 and trainer.stop()])
+    result = trainer.run()
+    assert result.reason == "stopped" and result.step == 4
+    _, metadata = read_checkpoint(result.checkpoint)
+    assert '"step": 4' in metadata["state"]
+
+
+def test_max_steps(facades_dir, tmp_path):
+    config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path), epochs=10, max_steps=5)
+    result = Trainer(config).run()
+    assert (result.reason, result.step) == ("max_steps", 5)
+
+
+def test_lr_is_constant_then_decays_linearly():
+    config = TrainConfig(epochs=100, epochs_decay=100)
+    assert lr_factor(config, 0) == lr_factor(config, 99) == 1.0  # epochs are 0-based: 100 constant epochs
+    assert lr_factor(config, 100) == pytest.approx(1 - 1 / 101)
+    assert lr_factor(config, 199) == pytest.approx(1 / 101)  # as the official code: never exactly 0
+    factors = [lr_factor(config, e) for e in range(100, 200)]
+    assert all(a > b for a, b in zip(factors, factors[1:]))
+
+
+def test_l1_only_and_gan_only_variants_train(facades_dir, tmp_path):
+    for name, overrides in {"l1": dict(use_gan=False), "gan": dict(lambda_l1=0.0), "lsgan": dict(gan_mode="lsgan"),
+                            "pixel": dict(netD="pixel"), "uncond": dict(conditional_D=False)}.items():
+        config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path / name), max_steps=2, **overrides)
+        assert Trainer(config).run().step == 2
+
+
+def test_checkpoint_round_trip_and_export(facades_checkpoint, tmp_path):
+    generator, config, _ = load_generator(facades_checkpoint)
+    exported = export_generator(facades_checkpoint, tmp_path / "g.safetensors")
+    tensors, metadata = read_checkpoint(exported)
+    assert metadata["kind"] == "generator" and not any(k.startswith(("D.", "optG.")) for k in tensors)
+    assert all(v.dtype == torch.float16 for k, v in tensors.items() if v.is_floating_point())
+    reloaded, config2, _ = load_generator(exported)
+    assert config2 == config
+    for (name, a), (_, b) in zip(generator.state_dict().items(), reloaded.state_dict().items()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-3, rtol=1e-3), name
+    assert exported.stat().st_size < facades_checkpoint.stat().st_size / 2
+
+
+def test_bf16_autocast_training_runs(facades_dir, tmp_path):
+    config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path), max_steps=2, precision="bf16")
+    assert Trainer(config).run().step == 2
+
+
+def test_fine_tune_from_an_exported_generator(facades_checkpoint, facades_dir, tmp_path):
+    exported = export_generator(facades_checkpoint, tmp_path / "g.safetensors", torch.float32)
+    config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path / "ft"), max_steps=1, lr=1e-12)
+    Trainer(config, init_generator=exported).run()
+    start, _, _ = load_generator(exported)
+    tuned, _, _ = load_generator(tmp_path / "ft" / "checkpoints" / "latest.safetensors")
+    weight = next(k for k in start.state_dict() if k.endswith("weight"))
+    assert torch.allclose(start.state_dict()[weight], tuned.state_dict()[weight], atol=1e-6)
+
+
+def test_fine_tune_refuses_a_different_architecture(facades_checkpoint, facades_dir, tmp_path):
+    config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path), max_steps=1, ngf=16)
+    with pytest.raises(Pix2PixError, match="ngf"):
+        Trainer(config, init_generator=facades_checkpoint).run()
+
+
+def test_translator_output_is_seeded(facades_checkpoint):
+    from PIL import Image
+    from conftest import random_label_map
+    import numpy as np
+    translator = Translator.load(facades_checkpoint)
+    label_map = random_label_map(np.random.default_rng(0), 128)
+    a, b, c = (np.asarray(translator.translate(label_map, seed=s)) for s in (1, 1, 2))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)  # dropout noise: a new seed is a new variation
