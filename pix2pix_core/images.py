@@ -34,6 +34,8 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
     if isinstance(source, Image.Image):
         return to_rgb(_checked_size(source, max_pixels, "image"))
     name = "image bytes" if isinstance(source, (bytes, bytearray)) else str(source)
+    if isinstance(source, (bytes, bytearray)) and not source:
+        raise ImageError(f"{name}: empty file (0 bytes)")
     if not isinstance(source, (bytes, bytearray)):
         path = Path(source)
         if not path.exists():
@@ -53,9 +55,9 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file PIL can read") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{name}: too many pixels (limit {max_pixels:,})") from None
+        raise ImageError(f"{name}: not an image file (unknown format or damaged header)") from None
+    except Image.DecompressionBombError:  # PIL's own header check (above 2 x Image.MAX_IMAGE_PIXELS)
+        raise ImageError(f"{name}: far too many pixels, above the limit of {max_pixels:,}; resize it first") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None
 
