@@ -1,0 +1,119 @@
+"""Training-step and inference speed of pix2pix on random 256x256 data; prints a table.
+
+    python benchmarks/train_speed.py                 # the standard table
+    python benchmarks/train_speed.py --quick         # fewer configs and steps
+    python benchmarks/train_speed.py --profile       # where the time of one step goes
+
+FLOPs are counted once per config with torch.utils.flop_counter (convolutions and matmuls, forward and
+backward), so GFLOP/s is the achieved arithmetic rate, comparable with the CPU's conv ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from pix2pix_core import distributed
+from pix2pix_core.config import TrainConfig
+from pix2pix_core.train import Trainer
+
+
+def make_trainer(ngf: int, ndf: int, batch: int, precision: str, channels_last: bool) -> Trainer:
+    config = TrainConfig(ngf=ngf, ndf=ndf, batch_size=batch, precision=precision, channels_last=channels_last)
+    trainer = Trainer(config)
+    context = distributed.Context()
+    trainer._build(context)
+    trainer._wrap(context)
+    return trainer
+
+
+def random_batch(batch: int, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    return (torch.randn(batch, 3, 256, 256).contiguous(memory_format=memory),
+            torch.randn(batch, 3, 256, 256).contiguous(memory_format=memory))
+
+
+def time_steps(trainer: Trainer, batch: int, channels_last: bool, steps: int) -> float:
+    source, target = random_batch(batch, channels_last)
+    device = torch.device("cpu")
+    for _ in range(2):  # warm-up: oneDNN picks kernels on the first calls
+        trainer.train_step(source, target, device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step(source, target, device)
+    return (time.perf_counter() - start) / steps
+
+
+def step_flops(trainer: Trainer, batch: int, channels_last: bool) -> float:
+    source, target = random_batch(batch, channels_last)
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_step(source, target, torch.device("cpu"))
+    return counter.get_total_flops()
+
+
+def inference_ms(ngf: int, runs: int = 10) -> float:
+    from pix2pix_core.inference import Translator
+    from pix2pix_core.networks import build_generator
+
+    config = TrainConfig(ngf=ngf)
+    translator = Translator(build_generator(config), config)
+    batch = torch.randn(1, 3, 256, 256)
+    for _ in range(3):
+        translator.run_network(batch)
+    start = time.perf_counter()
+    for _ in range(runs):
+        translator.run_network(batch)
+    return (time.perf_counter() - start) / runs * 1000
+
+
+def profile_step(ngf: int, batch: int) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    trainer = make_trainer(ngf, 64, batch, "bf16", True)
+    source, target = random_batch(batch, True)
+    for _ in range(2):
+        trainer.train_step(source, target, torch.device("cpu"))
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            trainer.train_step(source, target, torch.device("cpu"))
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 configs, 3 steps each")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    if args.profile:
+        profile_step(64, 1)
+        return
+    configs = [  # (ngf, ndf, batch, precision, channels_last)
+        (64, 64, 1, "fp32", False),  # the official code's setting
+        (64, 64, 1, "bf16", False),
+        (64, 64, 1, "bf16", True),
+        (64, 64, 4, "bf16", True),
+        (32, 32, 4, "bf16", True),  # the shipped facades model
+    ]
+    if args.quick:
+        configs, args.steps = configs[:1] + configs[2:3] + configs[-1:], 3
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, random 256x256 data\n")
+    print(f"{'ngf':>4} {'ndf':>4} {'batch':>5} {'precision':>9} {'ch_last':>7} | {'s/step':>7} {'s/img':>6} "
+          f"{'img/s':>6} {'GFLOP/step':>10} {'GFLOP/s':>8}")
+    for ngf, ndf, batch, precision, channels_last in configs:
+        trainer = make_trainer(ngf, ndf, batch, precision, channels_last)
+        seconds = time_steps(trainer, batch, channels_last, args.steps)
+        gflop = step_flops(trainer, batch, channels_last) / 1e9
+        print(f"{ngf:>4} {ndf:>4} {batch:>5} {precision:>9} {str(channels_last):>7} | {seconds:7.3f} "
+              f"{seconds / batch:6.3f} {batch / seconds:6.2f} {gflop:10.1f} {gflop / seconds:8.0f}", flush=True)
+    print("\ngenerator inference, one 256x256 image (bf16 autocast, channels_last, batch statistics):")
+    for ngf in (64, 32):
+        print(f"  ngf {ngf}: {inference_ms(ngf):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
