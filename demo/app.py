@@ -1,0 +1,68 @@
+"""The page: a title, three tabs, and the wiring between them (model pickers refresh on tab change)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from . import colorize_tab, facades_tab, train_tab
+from .state import AppState
+from .ui import CSS
+
+log = logging.getLogger("pix2pix_studio")
+
+MAX_UPLOAD = "50mb"  # per uploaded file (photos, label maps, dataset zips); images are also limited in pixels
+
+
+def launch_options(state: AppState) -> dict:
+    """Arguments for `Blocks.launch` that belong to the app rather than to the command line."""
+    # The default theme's fonts are served by the app itself; themes naming Google fonts would load them
+    # from the internet, and the page must load nothing from outside the machine.
+    return dict(css=CSS, max_file_size=MAX_UPLOAD, ssr_mode=False, footer_links=["api"])
+
+
+def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: str = "auto") -> gr.Blocks:
+    """Create the app state and the Blocks; models load in the background so the page is served at once."""
+    state = AppState(Path(checkpoints_dir), Path(data_root), Path(runs_dir), device=device)
+    with gr.Blocks(title="Pix2Pix Studio") as blocks:
+        gr.Markdown("# Pix2Pix Studio\nImage-to-image translation with conditional GANs "
+                    "(Isola et al., CVPR 2017): draw a facade, colorize a photo, or train your own model.")
+        with gr.Tabs():
+            with gr.Tab("Facades", id="facades") as facades_item:
+                facades = facades_tab.build(state)
+            with gr.Tab("Colorize", id="colorize") as colorize_item:
+                colorize = colorize_tab.build(state)
+            with gr.Tab("Train", id="train") as train_item:
+                train = train_tab.build(state)
+
+        def picker(task: str, current: str | None, always_visible: bool = True):
+            """Rescan the model folders; keep the user's choice when it still exists."""
+            state.models.refresh()
+            names = state.models.names(task)
+            value = current if current in names else state.models.default(task)
+            return gr.Dropdown(choices=names, value=value, visible=always_visible or len(names) > 1)
+
+        private = dict(api_visibility="private", show_progress="hidden")
+        facades_item.select(lambda m: picker("facades", m), facades["model"], facades["model"], **private)
+        colorize_item.select(lambda m: picker("colorize", m, False), colorize["model"], colorize["model"], **private)
+        train_item.select(lambda t, s: gr.Dropdown(choices=[train_tab.SCRATCH] + state.models.names(t),
+                                                   value=s if s in state.models.names(t) else train_tab.SCRATCH),
+                          [train["task"], train["start_from"]], train["start_from"], **private)
+        render, inputs, outputs = facades["first_render"]
+        blocks.load(render, inputs, outputs, **private)
+
+    threading.Thread(target=_warm_up, args=(state,), daemon=True, name="warm-up").start()
+    blocks.app_state = state  # for tests and the benchmark's in-process use
+    return blocks
+
+
+def _warm_up(state: AppState) -> None:
+    """Load the default models once, so the first stroke does not pay for it."""
+    for task in ("facades", "colorize"):
+        try:
+            state.models.translator(None, task)
+        except Exception as exc:  # a missing or broken model is reported when it is used
+            log.warning("could not preload the %s model: %s", task, exc)

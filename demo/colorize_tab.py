@@ -1,0 +1,77 @@
+"""Tab "Colorize": a photo in, the gray version the model sees and its colorization out, at full size.
+
+The model predicts colour at its training size; `Translator` upsamples only the colour and keeps the
+photo's own full-resolution lightness, so the result has the upload's exact size and sharpness.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.inference import grayscale
+
+from .state import EXAMPLES, AppState
+from .ui import open_upload, user_errors
+
+TASK = "colorize"
+
+
+def example_photos() -> list[str]:
+    return [str(p) for p in sorted((EXAMPLES / "food").glob("*.jpg"))]
+
+
+def build(state: AppState) -> dict:
+    def colorize_photo(path: str, model_name: str, seed) -> tuple[Image.Image, Image.Image]:
+        if not path:
+            raise Pix2PixError("no photo given")
+        picture = open_upload(path)
+        result = state.models.translator(model_name, TASK).translate(picture, seed=int(seed or 0))
+        return grayscale(picture), result
+
+    gr.Markdown("Upload a photo (a colour photo is turned gray first, as the model only sees lightness) and "
+                "get it colorized at its original resolution. The model was trained on food photos.",
+                elem_classes="help")
+    with gr.Row():
+        photo = gr.Image(label="Your photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                         height=340, elem_id="colorize-input")
+        gray = gr.Image(label="What the model sees (gray)", type="pil", format="png", interactive=False,
+                        height=340, elem_id="colorize-gray")
+        result = gr.Image(label="Colorized (original size)", type="pil", format="png", interactive=False,
+                          height=340, elem_id="colorize-output", buttons=["download", "fullscreen"])
+    with gr.Row():
+        names = state.models.names(TASK)
+        model = gr.Dropdown(names, value=state.models.default(TASK), label="Model", elem_id="colorize-model",
+                            visible=len(names) > 1)  # a picker only when there is a choice
+        seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+        button = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
+    gr.Examples(example_photos(), inputs=photo, label="Gray food photos (Food-101)")
+
+    run = user_errors(colorize_photo)
+    private = dict(api_visibility="private", concurrency_id="colorize")
+    def run_if_photo(path, model_name, seed_value):
+        """Uploads, example clicks and model changes all re-run; clearing the photo does not."""
+        return run(path, model_name, seed_value) if path else (None, None)
+
+    photo.change(run_if_photo, [photo, model, seed], [gray, result], **private)
+    model.change(run_if_photo, [photo, model, seed], [gray, result], **private)
+    button.click(run, [photo, model, seed], [gray, result], **private)
+
+    # /colorize: any image file in, the colorized image of the same size out
+    @user_errors
+    def colorize_api(image_file: str, model_name: str, seed_value: float) -> Image.Image:
+        """Colorize a photo; the result has the input's size."""
+        return colorize_photo(image_file, model_name, seed_value)[1]
+
+    with gr.Row(visible=False):
+        api_in = gr.File(label="image", type="filepath")
+        api_model = gr.Textbox(label="model", value="")
+        api_seed = gr.Number(label="seed", value=0, precision=0)
+        api_out = gr.Image(label="colorized", type="pil", format="png")
+        api_button = gr.Button()
+    api_button.click(colorize_api, [api_in, api_model, api_seed], api_out, api_name="colorize",
+                     concurrency_limit=2, concurrency_id="colorize_api")
+    return {"model": model}

@@ -1,0 +1,228 @@
+"""Tab "Facades": paint a label map with the 12 CMP classes and watch the generator turn it into a building.
+
+The canvas (`gr.ImageEditor`) is the source of truth for the label map. Every stroke (`.input`) snaps the
+canvas to the class colours and re-runs the generator; the snapped map is shown beside it, where two
+clicks draw a filled rectangle (the editor has no shape tool, and facades are mostly rectangles).
+"""
+
+from __future__ import annotations
+
+import html
+import random
+from pathlib import Path
+from typing import Optional
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.images import open_image
+from pix2pix_core.palette import facade_classes, ids_to_image, label_ids, plain_facade, snap_to_palette
+
+from .state import EXAMPLES, AppState
+from .ui import open_upload, user_errors
+
+CANVAS = 256  # the facades models work at 256 px; a bigger canvas would only be resized down
+TASK = "facades"
+
+
+def example_label_maps() -> list[Path]:
+    return sorted((EXAMPLES / "facades").glob("*.png"))
+
+
+def to_canvas(label_map: Image.Image) -> Image.Image:
+    """Any label map -> a CANVAS x CANVAS map with exact class colours (nearest resize keeps edges hard)."""
+    return snap_to_palette(label_map.convert("RGB").resize((CANVAS, CANVAS), Image.NEAREST))
+
+
+def editor_value(label_map: Image.Image) -> dict:
+    """The ImageEditor value for a label map: it becomes the background, with nothing painted on top."""
+    pixels = np.asarray(label_map.convert("RGB"))
+    return {"background": pixels, "layers": [], "composite": pixels}
+
+
+def canvas_label_map(value: Optional[dict]) -> Optional[Image.Image]:
+    """The painted label map, snapped to the class colours; None when the canvas is empty."""
+    if not value:
+        return None
+    pixels = value.get("composite")
+    if pixels is None:  # right after the background is set, the editor may not have composited yet
+        pixels = value.get("background")
+    if pixels is None:
+        return None
+    return snap_to_palette(Image.fromarray(np.asarray(pixels, dtype=np.uint8)[..., :3]))
+
+
+def current_map(value: Optional[dict]) -> Image.Image:
+    """The canvas label map, or a plain facade when the canvas is empty (after the toolbar's clear)."""
+    label_map = canvas_label_map(value)
+    return plain_facade((CANVAS, CANVAS)) if label_map is None else label_map
+
+
+def fill_rectangle(label_map: Image.Image, corner_a: tuple[int, int], corner_b: tuple[int, int],
+                   class_index: int) -> Image.Image:
+    """Fill the rectangle spanned by two corners (inclusive) with one class."""
+    ids = label_ids(label_map)
+    (x0, x1), (y0, y1) = sorted((corner_a[0], corner_b[0])), sorted((corner_a[1], corner_b[1]))
+    ids[y0:y1 + 1, x0:x1 + 1] = class_index
+    return ids_to_image(ids)
+
+
+def legend_html() -> str:
+    items = "".join(f'<span><span class="swatch" style="background:{c.hex}"></span>{html.escape(c.name)}</span>'
+                    for c in facade_classes())
+    return f'<div class="legend">{items}</div>'
+
+
+def build(state: AppState) -> dict:
+    """Lay out the tab and wire its events; returns the components other tabs refresh."""
+    classes = facade_classes()
+    class_names = [c.name for c in classes]
+    examples = example_label_maps()
+    first = to_canvas(open_image(examples[0])) if examples else plain_facade((CANVAS, CANVAS))
+
+    def photo_for(label_map: Image.Image, model: str, seed) -> Image.Image:
+        return state.models.translator(model, TASK).translate(label_map, seed=int(seed or 0))
+
+    gr.Markdown("Paint a label map with the class colours (each colour is one part of a building) and the "
+                "model draws a photo of that facade. Every stroke updates the photo. Use **New variation** "
+                "for another photo of the same map (the network's dropout noise, seeded).", elem_classes="help")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            editor = gr.ImageEditor(
+                value=editor_value(first), label="Label map (paint here)", type="numpy", image_mode="RGB",
+                format="png", canvas_size=(CANVAS, CANVAS), fixed_canvas=True, sources=(), transforms=(),
+                layers=False, height=420, elem_id="facade-canvas", buttons=[],
+                brush=gr.Brush(colors=[c.hex for c in classes], default_color=classes[2].hex,
+                               color_mode="fixed", default_size=8),
+                eraser=gr.Eraser(default_size=8))
+            gr.HTML(legend_html(), label="Classes")
+            with gr.Row():
+                random_button = gr.Button("Random example", size="sm")
+                clear_button = gr.Button("Clear", size="sm")
+                upload_button = gr.UploadButton("Upload label map", file_types=["image"], size="sm")
+                segment_button = gr.UploadButton("Start from a photo", file_types=["image"], size="sm",
+                                                 visible=state.segmenter_path() is not None)
+        with gr.Column(scale=1, min_width=300):
+            photo = gr.Image(label="Generated photo", type="pil", format="png", interactive=False, height=300,
+                             elem_id="facade-photo", buttons=["download", "fullscreen"])
+            with gr.Row():
+                model = gr.Dropdown(state.models.names(TASK), value=state.models.default(TASK), label="Model",
+                                    elem_id="facade-model", scale=2)
+                seed = gr.Number(0, label="Seed", precision=0, minimum=0, scale=1, elem_id="facade-seed")
+            with gr.Row():
+                generate_button = gr.Button("Generate", variant="primary", elem_id="facade-generate")
+                variation_button = gr.Button("New variation", elem_id="facade-variation")
+        with gr.Column(scale=1, min_width=300):
+            labels = gr.Image(value=first, label="Label map (snapped; click two corners for a rectangle)",
+                              type="pil", format="png", interactive=False, height=300, elem_id="facade-labels",
+                              buttons=["download"])
+            rect_class = gr.Dropdown(class_names, value="window", label="Rectangle class", elem_id="facade-rect-class")
+            rect_hint = gr.Markdown("Rectangle: pick a class, then click two corners on the snapped map.",
+                                    elem_classes="help", elem_id="facade-rect-hint")
+            corner = gr.State(None)
+
+    # ------------------------------------------------------------------------------ handlers
+    def on_stroke(value, model_name, seed_value):
+        """Live update: a bad state mid-drawing warns instead of raising a modal error on every stroke."""
+        label_map = canvas_label_map(value)
+        if label_map is None:
+            return gr.skip(), gr.skip()
+        try:
+            return photo_for(label_map, model_name, seed_value), label_map
+        except Pix2PixError as exc:
+            gr.Warning(html.escape(str(exc)))
+            return gr.skip(), label_map
+
+    @user_errors
+    def on_generate(value, model_name, seed_value):
+        label_map = current_map(value)
+        return photo_for(label_map, model_name, seed_value), label_map
+
+    @user_errors
+    def on_variation(value, model_name, seed_value):
+        new_seed = int(seed_value or 0) + 1
+        label_map = current_map(value)
+        return new_seed, photo_for(label_map, model_name, new_seed), label_map
+
+    def show(label_map: Image.Image, model_name, seed_value):
+        """Put a label map on the canvas and render it."""
+        return editor_value(label_map), photo_for(label_map, model_name, seed_value), label_map, None
+
+    @user_errors
+    def on_random(value, model_name, seed_value):
+        current = canvas_label_map(value)
+        choices = [p for p in examples if current is None or not np.array_equal(
+            np.asarray(to_canvas(open_image(p))), np.asarray(current))] or examples
+        if not choices:
+            raise Pix2PixError("no bundled examples found in demo/examples/facades")
+        return show(to_canvas(open_image(random.choice(choices))), model_name, seed_value)
+
+    @user_errors
+    def on_clear(model_name, seed_value):
+        return show(plain_facade((CANVAS, CANVAS)), model_name, seed_value)
+
+    @user_errors
+    def on_upload(file, model_name, seed_value):
+        return show(to_canvas(open_upload(file)), model_name, seed_value)
+
+    segmenter_cache: dict = {}
+
+    @user_errors
+    def on_segment(file, model_name, seed_value):
+        from pix2pix_core.segment import Segmenter  # optional module, present when the button is shown
+
+        path = state.segmenter_path()
+        if path is None:
+            raise Pix2PixError("the facade segmenter is not installed")
+        if path not in segmenter_cache:
+            segmenter_cache[path] = Segmenter.load(path)
+        return show(to_canvas(segmenter_cache[path].label_map(open_upload(file))), model_name, seed_value)
+
+    @user_errors
+    def on_rect_click(value, class_name, first_corner, model_name, seed_value, evt: gr.SelectData):
+        x, y = (int(v) for v in evt.index[:2])
+        point = (min(max(x, 0), CANVAS - 1), min(max(y, 0), CANVAS - 1))
+        if first_corner is None:
+            return (gr.skip(), gr.skip(), gr.skip(), point,
+                    f"First corner at {point}; click the opposite corner to fill a **{class_name}** rectangle.")
+        label_map = current_map(value)
+        filled = fill_rectangle(label_map, tuple(first_corner), point, class_names.index(class_name))
+        value, rendered, snapped, _ = show(filled, model_name, seed_value)
+        return value, rendered, snapped, None, f"Filled a {class_name} rectangle. Click again for another."
+
+    # ------------------------------------------------------------------------------ events
+    render_inputs = [editor, model, seed]
+    private = dict(api_visibility="private")
+    editor.input(on_stroke, render_inputs, [photo, labels], trigger_mode="always_last", show_progress="hidden",
+                 concurrency_limit=1, concurrency_id="facade", **private)
+    editor.clear(on_clear, [model, seed], [editor, photo, labels, corner], **private)
+    generate_button.click(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
+    variation_button.click(on_variation, render_inputs, [seed, photo, labels], concurrency_id="facade", **private)
+    model.change(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
+    random_button.click(on_random, render_inputs, [editor, photo, labels, corner], **private)
+    clear_button.click(on_clear, [model, seed], [editor, photo, labels, corner], **private)
+    upload_button.upload(on_upload, [upload_button, model, seed], [editor, photo, labels, corner], **private)
+    segment_button.upload(on_segment, [segment_button, model, seed], [editor, photo, labels, corner], **private)
+    labels.select(on_rect_click, [editor, rect_class, corner, model, seed], [editor, photo, labels, corner, rect_hint],
+                  **private)
+
+    # /facade: a plain label-map file in, a photo of the same size out (no canvas dict)
+    @user_errors
+    def facade_api(label_map_file: str, model_name: str, seed_value: float) -> Image.Image:
+        """Translate a facade label map (any size; colours snapped to the 12 classes) into a photo."""
+        if not label_map_file:
+            raise Pix2PixError("no label map given")
+        return photo_for(open_upload(label_map_file), model_name, seed_value)
+
+    with gr.Row(visible=False):
+        api_in = gr.File(label="label_map", type="filepath")
+        api_model = gr.Textbox(label="model", value="")
+        api_seed = gr.Number(label="seed", value=0, precision=0)
+        api_out = gr.Image(label="photo", type="pil", format="png")
+        api_button = gr.Button()
+    api_button.click(facade_api, [api_in, api_model, api_seed], api_out, api_name="facade",
+                     concurrency_limit=2, concurrency_id="facade_api")
+
+    return {"model": model, "first_render": (on_generate, render_inputs, [photo, labels])}

@@ -1,0 +1,304 @@
+"""What the app keeps between requests: the model registry and the one training job.
+
+Both live in an `AppState` created by `demo.build_app`; there are no module-level globals, so tests can
+build several apps with different folders. Every viewer of the page sees the same training job, which is
+why a page reload or a second browser shows the run that is going.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+from PIL import Image
+from safetensors import SafetensorError, safe_open
+
+from pix2pix_core.checkpoint import export_generator
+from pix2pix_core.config import TrainConfig
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.inference import Translator
+from pix2pix_core.train import LOSS_NAMES, CheckpointEvent, FinishedEvent, LossEvent, SampleEvent, Trainer
+
+log = logging.getLogger("pix2pix_studio")
+
+EXAMPLES = Path(__file__).parent / "examples"
+
+
+# ------------------------------------------------------------------------------------------ models
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # file stem, shown in the pickers and accepted by the API
+    path: Path
+    task: str
+
+
+class ModelRegistry:
+    """The generators found in a few folders, by task; loads each on first use and keeps a few loaded.
+
+    Only names from this registry are accepted by the API, so a request cannot make the app open an
+    arbitrary file.
+    """
+
+    def __init__(self, folders: list[Path], device: str = "auto", keep_loaded: int = 4):
+        self.folders, self.device, self.keep_loaded = folders, device, keep_loaded
+        self._lock = threading.Lock()
+        self._models: dict[str, ModelInfo] = {}
+        self._loaded: OrderedDict[str, Translator] = OrderedDict()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rescan the folders; files that are not pix2pix generators (e.g. a segmenter) are skipped."""
+        found: dict[str, ModelInfo] = {}
+        for folder in self.folders:
+            for path in sorted(Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else []:
+                task = _checkpoint_task(path)
+                if task is not None:
+                    found.setdefault(path.stem, ModelInfo(path.stem, path, task))
+        with self._lock:
+            self._models = found
+            for name in [n for n, t in self._loaded.items() if n not in found]:
+                del self._loaded[name]
+
+    def names(self, task: str) -> list[str]:
+        with self._lock:
+            return [m.name for m in self._models.values() if m.task == task]
+
+    def default(self, task: str) -> Optional[str]:
+        names = self.names(task)
+        return names[0] if names else None
+
+    def info(self, name: str) -> ModelInfo:
+        with self._lock:
+            if name not in self._models:
+                raise Pix2PixError(f"unknown model {name!r}; available: {', '.join(self._models) or 'none'}")
+            return self._models[name]
+
+    def translator(self, name: Optional[str], task: str) -> Translator:
+        """The loaded model `name` (or the task's default when empty), which must be a `task` model."""
+        name = name or self.default(task)
+        if not name:
+            raise Pix2PixError(f"no {task} model found; put one in the checkpoints folder or train one")
+        info = self.info(name)
+        if info.task != task:
+            raise Pix2PixError(f"model {name!r} is a {info.task} model, not a {task} model")
+        with self._lock:
+            if name in self._loaded:
+                self._loaded.move_to_end(name)
+                return self._loaded[name]
+        translator = Translator.load(info.path, device=self.device)  # slow: outside the lock
+        with self._lock:
+            self._loaded[name] = translator
+            while len(self._loaded) > self.keep_loaded:
+                self._loaded.popitem(last=False)
+        return translator
+
+
+def _checkpoint_task(path: Path) -> Optional[str]:
+    """The task stored in a checkpoint's header (reads the header only, never the weights)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        if metadata.get("kind") not in ("generator", "training"):
+            return None  # another kind of model (e.g. the facade segmenter) living in the same folder
+        return TrainConfig.from_json(metadata["config"]).task
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("skipping %s: not a pix2pix checkpoint (%s)", path, exc)
+        return None
+
+
+# ------------------------------------------------------------------------------------------ training
+@dataclass
+class JobSnapshot:
+    """A consistent copy of the job for the UI and the API, taken under the lock."""
+
+    version: int  # bumps on every change: the UI skips redrawing when it has seen this version
+    phase: str  # idle | loading | running | stopping | finished | stopped | failed
+    run: str = ""
+    step: int = 0
+    total_steps: int = 0
+    epoch: int = 0
+    progress: float = 0.0
+    images_per_second: float = 0.0
+    eta_seconds: float = 0.0
+    losses: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+    model: str = ""  # the exported model's name once the run has ended
+    history: list[tuple[int, str, float]] = field(default_factory=list)  # (step, loss name, value)
+    sample: Optional[Image.Image] = None
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ("loading", "running", "stopping")
+
+    def as_dict(self) -> dict:
+        """JSON-friendly status for /train_status (no plot history, no image)."""
+        return {"phase": self.phase, "running": self.active, "run": self.run, "step": self.step,
+                "epoch": self.epoch, "progress": round(self.progress, 4),
+                "images_per_second": round(self.images_per_second, 2), "eta_seconds": round(self.eta_seconds),
+                "losses": {k: round(v, 4) for k, v in self.losses.items()}, "message": self.message,
+                "model": self.model}
+
+
+class TrainingJob:
+    """At most one training run per app, in a background thread, observed through trainer events."""
+
+    def __init__(self, runs_dir: Path, models_dir: Path, on_model: Callable[[Path], None]):
+        self.runs_dir, self.models_dir, self.on_model = runs_dir, models_dir, on_model
+        self._lock = threading.Lock()
+        self._state = JobSnapshot(version=0, phase="idle", message="No training run yet.")
+        self._trainer: Optional[Trainer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            return replace(self._state, history=list(self._state.history), losses=dict(self._state.losses))
+
+    def start(self, config: TrainConfig, init_generator: Optional[Path] = None) -> str:
+        """Start a run, or raise Pix2PixError when one is going or the settings are impossible."""
+        with self._lock:
+            self._refuse_if_active()
+            name = self._new_run_name(config.task)
+            config = replace(config, out=str(self.runs_dir / name))
+            trainer = Trainer(config, callbacks=[self._on_event], init_generator=init_generator)  # validates
+            self._trainer = trainer
+            self._state = JobSnapshot(version=self._state.version + 1, phase="loading", run=name,
+                                      message=f"{name}: loading the dataset...")
+            self._thread = threading.Thread(target=self._run, args=(trainer, name), name=f"train-{name}",
+                                            daemon=True)
+            self._thread.start()
+            return f"Started {name}."
+
+    def refuse_if_active(self) -> None:
+        """Raise Pix2PixError naming the run that is going, if one is."""
+        with self._lock:
+            self._refuse_if_active()
+
+    def _refuse_if_active(self) -> None:
+        if self._state.active:
+            raise Pix2PixError(f"a training run is already going ({self._state.run}, step {self._state.step}); "
+                               f"stop it first")
+
+    def stop(self) -> str:
+        """Ask the run to end after its current step (it saves a checkpoint); harmless when idle."""
+        with self._lock:
+            if not self._state.active or self._trainer is None:
+                return "No training run is going."
+            self._trainer.stop()
+            self._update(phase="stopping", message=f"{self._state.run}: stopping after this step...")
+            return f"Stopping {self._state.run}."
+
+    def wait(self, timeout: Optional[float] = None) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    # -------------------------------------------------------------------------------------- internals
+    def _new_run_name(self, task: str) -> str:
+        base = f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name, index = base, 1
+        while (self.runs_dir / name).exists() or (self.models_dir / f"{name}.safetensors").exists():
+            index += 1
+            name = f"{base}-{index}"
+        return name
+
+    def _update(self, **changes) -> None:
+        """Apply changes to the state and bump its version; the caller holds the lock."""
+        for key, value in changes.items():
+            setattr(self._state, key, value)
+        self._state.version += 1
+
+    def _on_event(self, event) -> None:
+        """Trainer callback, called on the training thread."""
+        with self._lock:
+            if isinstance(event, LossEvent):
+                self._state.history.extend((event.step, k, event.losses[k]) for k in LOSS_NAMES)
+                total = round(event.step / event.progress) if event.progress > 0 else 0
+                phase = "stopping" if self._state.phase == "stopping" else "running"
+                self._update(phase=phase, step=event.step, epoch=event.epoch, progress=event.progress,
+                             total_steps=total, images_per_second=event.images_per_second,
+                             eta_seconds=event.eta_seconds, losses=dict(event.losses),
+                             message=self._state.message if phase == "stopping" else f"{self._state.run}: training")
+            elif isinstance(event, SampleEvent):
+                self._update(sample=event.image.copy())
+            elif isinstance(event, CheckpointEvent):
+                self._update(message=f"{self._state.run}: checkpoint saved at step {event.step}")
+
+    def _run(self, trainer: Trainer, name: str) -> None:
+        try:
+            result = trainer.run()
+        except Pix2PixError as exc:
+            self._end("failed", f"{name} failed: {exc}")
+            return
+        except Exception as exc:  # a bug, not a user mistake: keep the traceback in the server log
+            log.error("training run %s crashed:\n%s", name, traceback.format_exc())
+            self._end("failed", f"{name} crashed: {type(exc).__name__}: {exc} (details in the server log)")
+            return
+        self._export(result, name)
+
+    def _export(self, result: FinishedEvent, name: str) -> None:
+        """Export the generator next to the other models, so the pickers of the other tabs list it."""
+        phase = "stopped" if result.reason == "stopped" else "finished"
+        if result.reason == "diverged":
+            phase = "failed"
+        if result.checkpoint is None or result.step == 0:
+            self._end(phase, f"{name} ended ({result.reason}) before a training step; no model saved. "
+                             f"{result.message}".strip())
+            return
+        try:
+            path = export_generator(result.checkpoint, self.models_dir / f"{name}.safetensors")
+            self.on_model(path)
+        except (Pix2PixError, OSError) as exc:
+            self._end("failed", f"{name} ended but its model could not be exported: {exc}")
+            return
+        self._end(phase, f"{name} {result.reason} at step {result.step}: model {name!r} is ready in the "
+                         f"model pickers. {result.message}".strip(), model=name)
+
+    def _end(self, phase: str, message: str, model: str = "") -> None:
+        with self._lock:
+            self._trainer = None
+            self._update(phase=phase, message=message, model=model, eta_seconds=0.0)
+
+
+# ------------------------------------------------------------------------------------------ the app
+@dataclass
+class AppState:
+    """Folders, models and the training job of one app instance."""
+
+    checkpoints_dir: Path
+    data_root: Path
+    runs_dir: Path
+    device: str = "auto"
+    models: ModelRegistry = field(init=False)
+    job: TrainingJob = field(init=False)
+
+    def __post_init__(self):
+        self.data_root = self.data_root.resolve()
+        self.models_dir = self.runs_dir / "models"
+        self.models = ModelRegistry([self.checkpoints_dir, self.models_dir], device=self.device)
+        self.job = TrainingJob(self.runs_dir, self.models_dir, on_model=lambda _path: self.models.refresh())
+
+    def data_folder(self, text: str) -> Path:
+        """A dataset folder typed by a user, accepted only inside the data root (symlinks resolved)."""
+        typed = Path(text.strip()).expanduser()
+        folder = (typed if typed.is_absolute() else self.data_root / typed).resolve()
+        if not folder.is_relative_to(self.data_root):
+            raise Pix2PixError(f"{text.strip()!r} is outside the data root {self.data_root}; put the dataset "
+                               f"there or start the app with --data-root")
+        if not folder.is_dir():
+            raise Pix2PixError(f"dataset folder not found: {folder}")
+        return folder
+
+    def segmenter_path(self) -> Optional[Path]:
+        """The facade segmenter for 'Start from a photo', when it and its module are installed."""
+        path = self.checkpoints_dir / "facades_segmenter.safetensors"
+        try:
+            import pix2pix_core.segment  # noqa: F401  (built separately; optional)
+        except ImportError:
+            return None
+        return path if path.is_file() else None

@@ -1,0 +1,209 @@
+"""Tab "Train": start one pix2pix run in the background and watch it live.
+
+The run lives in `AppState.job` (a thread), not in the page: a `gr.Timer` tick reads a snapshot of the
+job every second, so reloading the page or opening a second browser shows the same run. When a run ends,
+its generator is exported next to the other models and appears in the pickers of the other tabs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import gradio as gr
+import pandas as pd
+
+from pix2pix_core.config import TrainConfig
+from pix2pix_core.errors import Pix2PixError
+
+from .state import EXAMPLES, AppState, JobSnapshot
+from .ui import user_errors
+
+TASKS = [("Facades: label map → photo", "facades"), ("Colorize: gray → colour", "colorize"),
+         ("Custom: aligned A|B images", "aligned"), ("Custom: paired folders A/ and B/", "paired")]
+# Settings a preset fixes; the key ones (epochs, batch, lambda L1, lr, ngf) stay editable in the form.
+PRESETS = {
+    # small enough to show a sample within a minute on a 2-core CPU
+    "Quick demo": dict(netG="unet_128", crop_size=128, load_size=143, ngf=16, ndf=16, batch_size=1, epochs=20,
+                       epochs_decay=0, sample_every=5, save_every=0, max_images=100),
+    # the paper's facades settings (sec. 6.2): 256 px, 286 px jitter, batch 1, 100 + 100 epochs
+    "Standard (paper)": dict(netG="unet_256", crop_size=256, load_size=286, ngf=64, ndf=64, batch_size=1,
+                             epochs=100, epochs_decay=100, sample_every=100, save_every=10),
+}
+SCRATCH = "from scratch"
+MAX_PLOT_STEPS = 400  # points per loss curve sent to the browser each tick
+
+
+def default_data(state: AppState, task: str) -> Path:
+    """The dataset used when no folder or zip is given."""
+    if task == "facades":
+        folder = state.data_root / "facades"
+        return folder if folder.is_dir() else EXAMPLES / "facades_pairs"
+    if task == "colorize" and (state.data_root / "food").is_dir():
+        return state.data_root / "food"
+    raise Pix2PixError(f"give a dataset folder (under {state.data_root}) or upload a zip for the {task} task")
+
+
+def extract_zip(state: AppState, zip_path: str) -> Path:
+    """Unpack an uploaded dataset zip under the runs folder (traversal and zip bombs are refused)."""
+    try:
+        from pix2pix_core.archive import extract_dataset_zip
+    except ImportError:
+        raise Pix2PixError("zip upload is not available in this version; give a dataset folder instead") from None
+    dest = state.runs_dir / "uploads" / f"{Path(zip_path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = extract_dataset_zip(zip_path, dest)
+    if result.images == 0:
+        raise Pix2PixError(f"the zip holds no images ({result.skipped} other files skipped)")
+    return result.folder
+
+
+def plot_frame(snapshot: JobSnapshot) -> pd.DataFrame:
+    """Loss history in long format (step, loss, kind), thinned to at most MAX_PLOT_STEPS steps."""
+    frame = pd.DataFrame(snapshot.history, columns=["step", "kind", "loss"])
+    steps = frame["step"].unique()
+    if len(steps) > MAX_PLOT_STEPS:
+        keep = set(steps[:: len(steps) // MAX_PLOT_STEPS + 1]) | {steps[-1]}
+        frame = frame[frame["step"].isin(keep)]
+    return frame[["step", "loss", "kind"]]
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def progress_html(snapshot: JobSnapshot) -> str:
+    percent = 100.0 * snapshot.progress
+    parts = [f"step {snapshot.step}" + (f" / {snapshot.total_steps}" if snapshot.total_steps else ""),
+             f"epoch {snapshot.epoch + 1}" if snapshot.step else "",
+             f"{snapshot.images_per_second:.1f} img/s" if snapshot.images_per_second else "",
+             f"ETA {duration(snapshot.eta_seconds)}" if snapshot.active and snapshot.step else ""]
+    text = " · ".join(p for p in parts if p)
+    return (f'<div class="progress-outer"><div class="progress-inner" style="width:{percent:.1f}%"></div></div>'
+            f'<div class="help" id="train-progress-text">{percent:.0f}% · {text}</div>')
+
+
+def status_markdown(snapshot: JobSnapshot) -> str:
+    icon = {"idle": "", "loading": "⏳ ", "running": "▶️ ", "stopping": "⏹️ ", "finished": "✅ ",
+            "stopped": "✅ ", "failed": "❌ "}.get(snapshot.phase, "")
+    losses = " · ".join(f"{k} {v:.3f}" for k, v in snapshot.losses.items()) if snapshot.active else ""
+    return f"**{icon}{snapshot.phase}** — {snapshot.message}" + (f"  \n{losses}" if losses else "")
+
+
+def build(state: AppState) -> dict:
+    quick = PRESETS["Quick demo"]
+
+    def start_choices(task: str) -> list[str]:
+        return [SCRATCH] + state.models.names(task)
+
+    gr.Markdown("Train pix2pix on a dataset in the background. **Quick demo** is a small 128 px model that shows "
+                "samples within a minute on a laptop CPU; **Standard** uses the paper's settings (hours). One run "
+                "at a time; reloading the page shows the run that is going. When a run ends or is stopped, its "
+                "model appears in the Facades / Colorize model pickers.", elem_classes="help")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            task = gr.Radio(TASKS, value="facades", label="Task", elem_id="train-task")
+            data_folder = gr.Textbox(label=f"Dataset folder, inside the data root {state.data_root}",
+                                     placeholder="empty: the bundled facades pairs (or <data root>/facades, /food)",
+                                     elem_id="train-data")
+            data_zip = gr.File(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=90)
+            direction = gr.Radio(["AtoB", "BtoA"], value="BtoA", label="Direction (which half / folder is the input)")
+            preset = gr.Radio(list(PRESETS), value="Quick demo", label="Preset", elem_id="train-preset")
+            with gr.Row():
+                epochs = gr.Number(quick["epochs"], label="Epochs", precision=0, minimum=0)
+                epochs_decay = gr.Number(quick["epochs_decay"], label="Decay epochs", precision=0, minimum=0)
+                batch_size = gr.Number(quick["batch_size"], label="Batch size", precision=0, minimum=1)
+            with gr.Row():
+                lambda_l1 = gr.Number(100.0, label="λ L1", minimum=0)
+                lr = gr.Number(2e-4, label="Learning rate", minimum=0)
+                ngf = gr.Number(quick["ngf"], label="ngf (G width)", precision=0, minimum=1)
+            start_from = gr.Dropdown(start_choices("facades"), value=SCRATCH, label="Start from (fine-tune)",
+                                     elem_id="train-start-from")
+            with gr.Row():
+                start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
+                stop_button = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        with gr.Column(scale=2, min_width=480):
+            status = gr.Markdown(status_markdown(state.job.snapshot()), elem_id="train-status")
+            progress = gr.HTML(progress_html(state.job.snapshot()), elem_id="train-progress")
+            plot = gr.LinePlot(plot_frame(state.job.snapshot()), x="step", y="loss", color="kind",
+                               title="Losses", height=260, elem_id="train-plot")
+            sample = gr.Image(label="Latest sample: input | output | target", type="pil", format="png",
+                              interactive=False, height=220, elem_id="train-sample")
+    timer = gr.Timer(1.0)
+    seen = gr.State(-1)
+
+    # ------------------------------------------------------------------------------ handlers
+    def on_preset(name: str):
+        values = PRESETS[name]
+        return values["epochs"], values["epochs_decay"], values["batch_size"], values["ngf"]
+
+    def on_task(name: str):
+        return gr.Dropdown(choices=start_choices(name), value=SCRATCH), ("BtoA" if name == "facades" else "AtoB")
+
+    @user_errors
+    def train_start(task_name: str, folder: str, zip_file: Optional[str], direction_name: str, preset_name: str,
+                    epochs_value: float, decay_value: float, batch_value: float, lambda_value: float,
+                    lr_value: float, ngf_value: float, start_name: str) -> str:
+        """Start a training run in the background; refused while another run is going."""
+        state.job.refuse_if_active()  # before unpacking a zip for nothing
+        if preset_name not in PRESETS:
+            raise Pix2PixError(f"unknown preset {preset_name!r}; choose one of {', '.join(PRESETS)}")
+        if task_name not in dict((v, k) for k, v in TASKS):
+            raise Pix2PixError(f"unknown task {task_name!r}")
+        if zip_file:
+            data = extract_zip(state, zip_file)
+        elif folder and folder.strip():
+            data = state.data_folder(folder)
+        else:
+            data = default_data(state, task_name)
+        config = TrainConfig(task=task_name, data=str(data), **PRESETS[preset_name])
+        config = replace(config, direction="BtoA" if task_name == "facades" else direction_name,
+                         epochs=int(epochs_value), epochs_decay=int(decay_value), batch_size=int(batch_value),
+                         lambda_l1=float(lambda_value), lr=float(lr_value), ngf=int(ngf_value))
+        init = None
+        if start_name and start_name != SCRATCH:
+            info = state.models.info(start_name)
+            base = state.models.translator(start_name, task_name).config
+            # fine-tuning keeps the generator's architecture (and its working size)
+            load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
+            config = replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
+                             crop_size=base.crop_size, load_size=load)
+            init = info.path
+        return state.job.start(config, init_generator=init)
+
+    def train_stop() -> str:
+        """Stop the running job after its current step (it keeps a checkpoint); harmless when idle."""
+        return state.job.stop()
+
+    def train_status() -> dict:
+        """The training job's phase, step, progress, speed, ETA, latest losses and message."""
+        return state.job.snapshot().as_dict()
+
+    def tick(seen_version: int):
+        """Redraw only when the job changed since this page last drew it."""
+        snapshot = state.job.snapshot()
+        if snapshot.version == seen_version:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen_version
+        return (status_markdown(snapshot), progress_html(snapshot), plot_frame(snapshot),
+                snapshot.sample if snapshot.sample is not None else gr.skip(), snapshot.version)
+
+    # ------------------------------------------------------------------------------ events
+    private = dict(api_visibility="private")
+    preset.change(on_preset, preset, [epochs, epochs_decay, batch_size, ngf], **private)
+    task.change(on_task, task, [start_from, direction], **private)
+    settings = [task, data_folder, data_zip, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr,
+                ngf, start_from]
+    start_button.click(train_start, settings, status, api_name="train_start", concurrency_limit=1,
+                       concurrency_id="train_control")
+    stop_button.click(train_stop, None, status, api_name="train_stop", concurrency_id="train_control")
+    timer.tick(tick, seen, [status, progress, plot, sample, seen], show_progress="hidden",
+               concurrency_limit=None, **private)
+    with gr.Row(visible=False):
+        status_json = gr.JSON(label="status")
+        status_button = gr.Button()
+    status_button.click(train_status, None, status_json, api_name="train_status", concurrency_limit=None)
+    return {"start_from": start_from, "task": task}

@@ -1,0 +1,54 @@
+"""Small helpers shared by the tabs: turning user mistakes into Gradio messages, and page styling."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+import html
+import logging
+from typing import Callable
+
+import gradio as gr
+from PIL import Image
+
+from pix2pix_core.errors import ImageError, Pix2PixError
+from pix2pix_core.images import open_image
+
+log = logging.getLogger("pix2pix_studio")
+
+CSS = """
+.legend { display: flex; flex-wrap: wrap; gap: 4px 12px; font-size: 0.9em; }
+.legend span.swatch { display: inline-block; width: 14px; height: 14px; border: 1px solid #8884;
+                      vertical-align: middle; margin-right: 4px; border-radius: 3px; }
+.help { color: var(--body-text-color-subdued); font-size: 0.92em; }
+.progress-outer { background: var(--block-background-fill); border: 1px solid var(--border-color-primary);
+                  border-radius: 6px; height: 14px; overflow: hidden; }
+.progress-inner { background: var(--color-accent); height: 100%; transition: width 0.4s; }
+"""
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Show a Pix2PixError as a one-line gr.Error (a red toast, or a clear API error), never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Pix2PixError as exc:
+            raise gr.Error(html.escape(str(exc)), print_exception=False) from None  # messages may hold file names
+        except gr.Error:
+            raise
+        except Exception as exc:  # a bug: full traceback in the server log, one line for the user
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(html.escape(f"Internal error ({type(exc).__name__}: {exc}); details are in the server log."),
+                           print_exception=False) from None
+
+    return wrapper
+
+
+def open_upload(path: str) -> Image.Image:
+    """open_image for an uploaded file, with the server's temp folder cut from the message."""
+    try:
+        return open_image(path)
+    except ImageError as exc:
+        raise ImageError(str(exc).replace(str(path), Path(path).name)) from None
