@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .color import pil_to_unit, rgb_to_lab_normalized, to_signed
+from .color import rgb_to_lab_normalized, to_signed
 from .config import TrainConfig
 from .errors import ImageError, Pix2PixError
 from .images import load_folder_images, open_image

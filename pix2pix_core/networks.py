@@ -23,6 +23,12 @@ def norm_layer(kind: str):
     raise ValueError(f"unknown norm {kind!r}")
 
 
+def conv_bias(norm) -> bool:
+    """Convolutions before batch norm need no bias (BN's shift replaces it); before instance norm
+    without affine parameters they do, as in the official code."""
+    return isinstance(norm, functools.partial) and norm.func is nn.InstanceNorm2d
+
+
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     """Paper sec. 6.2: weights from N(0, 0.02); batch-norm scales from N(1, 0.02)."""
 
@@ -45,17 +51,18 @@ class UnetSkipBlock(nn.Module):
     """
 
     def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False,
-                 innermost=False, norm=nn.BatchNorm2d, dropout=False, skip=True, output_nc=None):
+                 innermost=False, norm=nn.BatchNorm2d, dropout=False, skip=True, output_nc=None, tanh=True):
         super().__init__()
         self.outermost = outermost
         self.skip = skip
-        use_bias = norm.func is nn.InstanceNorm2d if isinstance(norm, functools.partial) else norm is nn.InstanceNorm2d
+        use_bias = conv_bias(norm)
         input_nc = outer_nc if input_nc is None else input_nc
         down_conv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
         up_in = inner_nc if (innermost or not skip) else inner_nc * 2
         if outermost:
             up_conv = nn.ConvTranspose2d(up_in, output_nc or outer_nc, kernel_size=4, stride=2, padding=1)
-            layers = [down_conv, submodule, nn.ReLU(), up_conv, nn.Tanh()]
+            # tanh maps to the image range [-1, 1]; a segmenter wants raw logits instead (tanh=False)
+            layers = [down_conv, submodule, nn.ReLU(), up_conv, nn.Tanh() if tanh else nn.Identity()]
         elif innermost:
             # no norm on the 1x1 bottleneck: batch statistics of one pixel are undefined
             up_conv = nn.ConvTranspose2d(up_in, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
@@ -77,7 +84,7 @@ class UnetGenerator(nn.Module):
     """U-Net built from the innermost block outwards; `num_downs` halvings (8 for 256x256 input)."""
 
     def __init__(self, input_nc, output_nc, num_downs=8, ngf=64, norm=nn.BatchNorm2d, dropout=True,
-                 skip=True):
+                 skip=True, tanh=True):
         super().__init__()
         block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, norm=norm, skip=skip)
         for _ in range(num_downs - 5):  # the dropout blocks: the paper's noise z
@@ -85,7 +92,7 @@ class UnetGenerator(nn.Module):
         for outer in (4, 2, 1):
             block = UnetSkipBlock(ngf * outer, ngf * outer * 2, submodule=block, norm=norm, skip=skip)
         self.model = UnetSkipBlock(ngf, ngf, input_nc=input_nc, output_nc=output_nc, submodule=block,
-                                   outermost=True, norm=norm, skip=skip)
+                                   outermost=True, norm=norm, skip=skip, tanh=tanh)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -110,7 +117,7 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, input_nc, output_nc, ngf=64, norm=nn.BatchNorm2d, n_blocks=9):
         super().__init__()
-        use_bias = isinstance(norm, functools.partial) and norm.func is nn.InstanceNorm2d
+        use_bias = conv_bias(norm)
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=use_bias), norm(ngf), nn.ReLU()]
         for i in range(2):
             mult = 2 ** i
@@ -136,7 +143,7 @@ class NLayerDiscriminator(nn.Module):
 
     def __init__(self, input_nc, ndf=64, n_layers=3, norm=nn.BatchNorm2d):
         super().__init__()
-        use_bias = isinstance(norm, functools.partial) and norm.func is nn.InstanceNorm2d
+        use_bias = conv_bias(norm)
         layers = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
         mult = 1
         for n in range(1, n_layers + 1):
@@ -156,7 +163,7 @@ class PixelDiscriminator(nn.Module):
 
     def __init__(self, input_nc, ndf=64, norm=nn.BatchNorm2d):
         super().__init__()
-        use_bias = isinstance(norm, functools.partial) and norm.func is nn.InstanceNorm2d
+        use_bias = conv_bias(norm)
         self.model = nn.Sequential(
             nn.Conv2d(input_nc, ndf, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(ndf, ndf * 2, 1, bias=use_bias), norm(ndf * 2), nn.LeakyReLU(0.2),
