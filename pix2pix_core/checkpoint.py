@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -24,7 +25,8 @@ from .errors import CheckpointError, Pix2PixError
 from .networks import build_generator
 
 FORMAT = "pix2pix-studio/1"
-PICKLE_MAGICS = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+PICKLE_MAGICS = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")  # zip .pth, pickle 2-5
+MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit for the JSON header
 
 
 def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str | Path) -> Path:
@@ -54,11 +56,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         if candidate.exists():
             return read_checkpoint(candidate)
         raise CheckpointError(f"{path} is a folder without checkpoints/latest.safetensors")
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    if head.startswith(PICKLE_MAGICS):
-        raise CheckpointError(f"{path}: this is a pickle/PyTorch .pth file; only safetensors checkpoints are "
-                              "loaded (pickle can run arbitrary code)")
+    _check_safetensors_layout(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -70,9 +68,46 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     return tensors, metadata
 
 
+def _check_safetensors_layout(path: Path) -> None:
+    """Name the problem from the first bytes, before the safetensors parser gives a cryptic one.
+
+    A safetensors file is an 8-byte little-endian header length, a JSON header starting with `{`,
+    then the tensor bytes; anything else is another format (a pickle-based .pth above all) or damaged.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes); the download or the save did not finish")
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if head.startswith(PICKLE_MAGICS):
+        raise CheckpointError(f"{path}: this is a pickle/PyTorch .pth file; only safetensors checkpoints are "
+                              "loaded (pickle can run arbitrary code)")
+    if len(head) < 9:
+        raise CheckpointError(f"{path}: truncated ({size} bytes, shorter than a safetensors header)")
+    header_length = struct.unpack("<Q", head[:8])[0]
+    if head[8:9] != b"{" or header_length > MAX_HEADER_BYTES:
+        raise CheckpointError(f"{path}: not a safetensors file; only .safetensors checkpoints are loaded")
+    if 8 + header_length > size:
+        raise CheckpointError(f"{path}: truncated ({size} bytes, but its header alone claims {header_length})")
+    with open(path, "rb") as handle:
+        handle.seek(8)
+        try:
+            header = json.loads(handle.read(header_length))
+            ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            raise CheckpointError(f"{path}: corrupt safetensors header") from None
+    expected = 8 + header_length + max(ends, default=0)
+    if expected > size:
+        raise CheckpointError(f"{path}: truncated ({size:,} of {expected:,} bytes); the download or the save "
+                              "did not finish")
+
+
 def config_of(metadata: dict[str, str], path: str | Path = "checkpoint") -> TrainConfig:
     try:
-        return TrainConfig.from_json(metadata["config"]).validate()
+        values = json.loads(metadata["config"])
+        if not isinstance(values, dict):
+            raise TypeError(f"expected a JSON object, got {type(values).__name__}")
+        return TrainConfig.from_dict(values).validate()
     except (json.JSONDecodeError, TypeError, Pix2PixError) as exc:
         raise CheckpointError(f"{path}: its config is unreadable ({exc})") from None
 
@@ -96,6 +131,8 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], what: str, path: s
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the generator from the config inside a training or exported checkpoint."""
     tensors, metadata = read_checkpoint(path)
+    if metadata.get("kind") == "segmenter":
+        raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
     config = config_of(metadata, path)
     generator = build_generator(config)
     load_into(generator, {k: v.float() if v.is_floating_point() else v for k, v in sub_state(tensors, "G.").items()},

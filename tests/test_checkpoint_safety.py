@@ -1,0 +1,224 @@
+"""Loading a checkpoint someone downloaded must never run code and must say clearly what is wrong.
+
+Each bad file is built here from the tiny fixture checkpoint and goes through every loader a user
+reaches: `load_generator`, `Translator.load`, the CLI (`translate`, `export`) and `--resume`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import pickle
+import struct
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from pix2pix_core.checkpoint import load_generator, read_checkpoint
+from pix2pix_core.cli import main
+from pix2pix_core.errors import CheckpointError
+from pix2pix_core.inference import Translator
+from pix2pix_core.train import Trainer
+
+from conftest import tiny_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _with_metadata(source: Path, target: Path, change: Callable[[dict], dict], tensors=None) -> None:
+    """Rewrite a real checkpoint with edited header metadata (and optionally other tensors)."""
+    _, metadata = read_checkpoint(source)
+    save_file(tensors if tensors is not None else load_file(str(source)), str(target), metadata=change(dict(metadata)))
+
+
+def _with_config(source: Path, target: Path, **changes) -> None:
+    def edit(metadata: dict) -> dict:
+        config = json.loads(metadata["config"])
+        config.update(changes)
+        return {**metadata, "config": json.dumps(config)}
+    _with_metadata(source, target, edit)
+
+
+def _truncated(fraction: float) -> Callable[[Path, Path], None]:
+    def make(source: Path, target: Path) -> None:
+        data = source.read_bytes()
+        target.write_bytes(data[:int(len(data) * fraction)])
+    return make
+
+
+def _pth_zip(source: Path, target: Path) -> None:
+    torch.save(load_file(str(source)), target)  # the usual PyTorch .pth: a zip holding a pickle
+
+
+def _pth_legacy(source: Path, target: Path) -> None:
+    torch.save(load_file(str(source)), target, _use_new_zipfile_serialization=False)
+
+
+class _Exploit:
+    """What a malicious pickle does: call a function while being loaded."""
+
+    def __reduce__(self):
+        return (print, ("this code ran while loading a checkpoint",))
+
+
+BAD_FILES: dict[str, tuple[str, Callable[[Path, Path], None], str]] = {
+    # id: (file name, builder(good_checkpoint, target), fragment the message must contain)
+    "pth_zip_pickle": ("model.pth", _pth_zip, "pickle"),
+    "pth_legacy_pickle": ("model.pth", _pth_legacy, "pickle"),
+    "raw_pickle_exploit": ("model.ckpt", lambda s, t: t.write_bytes(pickle.dumps(_Exploit(), protocol=4)), "pickle"),
+    "pickle_protocol_0": ("model.pkl", lambda s, t: t.write_bytes(pickle.dumps({"G.w": [1.0]}, protocol=0)),
+                          "not a safetensors file"),
+    "truncated_half": ("latest.safetensors", _truncated(0.5), "truncated"),
+    "truncated_in_header": ("latest.safetensors", _truncated(0.002), "truncated"),
+    "empty_file": ("latest.safetensors", lambda s, t: t.write_bytes(b""), "empty file"),
+    "text_file": ("latest.safetensors", lambda s, t: t.write_text("not a checkpoint at all\n" * 10),
+                  "not a safetensors file"),
+    "huge_header_length": ("latest.safetensors", lambda s, t: t.write_bytes(struct.pack("<Q", 2**60) + b"{}"),
+                           "not a safetensors file"),
+    "corrupt_header": ("latest.safetensors", lambda s, t: t.write_bytes(struct.pack("<Q", 10) + b"{not json}"),
+                       "corrupt safetensors header"),
+    "no_config": ("plain.safetensors", lambda s, t: save_file(load_file(str(s)), str(t)), "without a pix2pix config"),
+    "config_not_json": ("bad.safetensors", lambda s, t: _with_metadata(s, t, lambda m: {**m, "config": "{oops"}),
+                        "config is unreadable"),
+    "config_is_a_list": ("bad.safetensors", lambda s, t: _with_metadata(s, t, lambda m: {**m, "config": "[1, 2]"}),
+                         "config is unreadable"),
+    "config_unknown_network": ("bad.safetensors", lambda s, t: _with_config(s, t, netG="evil_net"),
+                               "config is unreadable"),
+    "config_wrong_type": ("bad.safetensors", lambda s, t: _with_config(s, t, ngf="eight"), "config is unreadable"),
+    "wrong_shapes": ("wide.safetensors", lambda s, t: _with_config(s, t, ngf=16), "do not match its config"),
+    "wrong_architecture": ("resnet.safetensors", lambda s, t: _with_config(s, t, netG="resnet_6blocks"),
+                           "do not match its config"),
+    "no_generator_weights": ("d_only.safetensors", lambda s, t: _with_metadata(
+        s, t, lambda m: m, {k: v for k, v in load_file(str(s)).items() if not k.startswith("G.")}),
+        "holds no generator weights"),
+    "folder_without_checkpoint": ("some_folder", lambda s, t: t.mkdir(), "folder without"),
+    "missing_path": ("nothing_here.safetensors", lambda s, t: None, "not found"),
+}
+
+
+@pytest.fixture
+def bad_file(request, facades_checkpoint, tmp_path) -> tuple[Path, str]:
+    name, build, fragment = BAD_FILES[request.param]
+    target = tmp_path / name
+    build(Path(facades_checkpoint), target)
+    return target, fragment
+
+
+def _clear(error: CheckpointError, fragment: str, path: Path) -> None:
+    message = str(error)
+    assert fragment in message, message
+    assert path.name in message, message  # says which file
+    assert "\n" not in message and len(message) < 500, message
+
+
+@pytest.mark.parametrize("bad_file", BAD_FILES, indirect=True)
+def test_load_generator_refuses(bad_file, capsys) -> None:
+    path, fragment = bad_file
+    with pytest.raises(CheckpointError) as caught:
+        load_generator(path)
+    _clear(caught.value, fragment, path)
+    assert "this code ran" not in capsys.readouterr().out  # the exploit's payload never executed
+
+
+@pytest.mark.parametrize("bad_file", BAD_FILES, indirect=True)
+def test_translator_load_refuses(bad_file) -> None:
+    path, fragment = bad_file
+    with pytest.raises(CheckpointError) as caught:
+        Translator.load(path, device="cpu")
+    _clear(caught.value, fragment, path)
+
+
+@pytest.mark.parametrize("command", ["translate", "export"])
+@pytest.mark.parametrize("bad_file", ["pth_zip_pickle", "truncated_half", "wrong_shapes", "empty_file"],
+                         indirect=True)
+def test_cli_prints_one_line(bad_file, command, tmp_path, capsys) -> None:
+    path, fragment = bad_file
+    image = tmp_path / "x.png"
+    image.write_bytes(b"")  # never reached: the checkpoint is checked first
+    args = {"translate": ["translate", "--checkpoint", str(path), str(image), "--out", str(tmp_path / "o")],
+            "export": ["export", "--checkpoint", str(path), "--out", str(tmp_path / "g.safetensors")]}[command]
+    if command == "export" and fragment == "do not match its config":
+        pytest.skip("export copies the generator tensors as they are; shapes are checked when loading it")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
+
+
+@pytest.mark.parametrize("bad_file", ["pth_zip_pickle", "truncated_half", "wrong_shapes"], indirect=True)
+def test_resume_and_init_from_refuse(bad_file, facades_dir, tmp_path) -> None:
+    """A run folder whose latest checkpoint was replaced, and `--init-from` with a bad file."""
+    path, fragment = bad_file
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "latest.safetensors").write_bytes(path.read_bytes())
+    config = tiny_config(data=str(facades_dir), out=str(run), max_steps=1)
+    if fragment != "do not match its config":  # wrong shapes of the same config: caught by load_into below
+        with pytest.raises(CheckpointError, match=fragment):
+            Trainer(config, resume=True).run()
+    with pytest.raises(CheckpointError, match=fragment):
+        Trainer(tiny_config(data=str(facades_dir), out=str(tmp_path / "fresh"), max_steps=1),
+                init_generator=path).run()
+
+
+def test_good_checkpoint_and_run_folder_load(facades_checkpoint) -> None:
+    """The control: the untouched file and its run folder both load."""
+    generator, config, _ = load_generator(facades_checkpoint)
+    assert config.ngf == 8 and sum(p.numel() for p in generator.parameters()) > 0
+    load_generator(Path(facades_checkpoint).parent.parent)
+
+
+# ------------------------------------------------------------------------------------ no unpickling
+def _first_party_sources() -> list[Path]:
+    """Every Python file we ship: the package, the app, demos and benchmarks (not tests, not .venv)."""
+    skip = {".venv", ".git", "tests", "__pycache__", "runs", ".pytest_cache"}
+    return [p for p in REPO.rglob("*.py") if not skip.intersection(p.relative_to(REPO).parts)]
+
+
+def _unsafe_loads(path: Path) -> list[str]:
+    """`torch.load` without `weights_only=True`, and any pickle/dill/joblib load, found in the syntax tree
+    (so a multi-line call or an alias such as `loader = torch.load` is seen too)."""
+    label = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else path.name
+    tree = ast.parse(path.read_text(), filename=str(path))
+    safe_calls = set()
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load":
+            safe = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                       for k in node.keywords)
+            if safe:
+                safe_calls.add(id(node.func))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            owner, attr = node.value.id, node.attr
+            if owner == "torch" and attr == "load" and id(node) not in safe_calls:
+                problems.append(f"{label}:{node.lineno}: torch.load without weights_only=True")
+            if owner in ("pickle", "dill", "joblib", "cloudpickle") and attr in ("load", "loads", "Unpickler"):
+                problems.append(f"{label}:{node.lineno}: {owner}.{attr}")
+        if isinstance(node, ast.ImportFrom) and node.module in ("torch", "pickle", "dill", "joblib"):
+            names = {a.name for a in node.names}
+            if names & {"load", "loads", "Unpickler"}:
+                problems.append(f"{label}:{node.lineno}: from {node.module} import load")
+    return problems
+
+
+def test_nothing_is_ever_unpickled() -> None:
+    sources = _first_party_sources()
+    assert any(p.parent.name == "pix2pix_core" for p in sources)
+    problems = [line for path in sources for line in _unsafe_loads(path)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_scanner_catches_unsafe_loads(tmp_path) -> None:
+    """The scanner itself must fail on the patterns it exists to find."""
+    sample = tmp_path / "sample.py"
+    sample.write_text("import torch, pickle\n"
+                      "a = torch.load('x.pth')\n"
+                      "b = torch.load('x.pth',\n    weights_only=False)\n"
+                      "c = torch.load('x.pth', weights_only=True)\n"
+                      "loader = torch.load\n"
+                      "d = pickle.loads(b'')\n")
+    found = _unsafe_loads(sample)
+    assert sorted(int(line.split(":")[1]) for line in found) == [2, 3, 6, 7], found
