@@ -62,9 +62,9 @@ def build(state: AppState) -> dict:
 
     # /colorize: any image file in, the colorized image of the same size out
     @user_errors
-    def colorize_api(image_file: str, model_name: str, seed_value: float) -> Image.Image:
+    def colorize_api(image: str, model: str, seed: float) -> Image.Image:
         """Colorize a photo; the result has the input's size."""
-        return colorize_photo(image_file, model_name, seed_value)[1]
+        return colorize_photo(image, model, seed)[1]
 
     with gr.Row(visible=False):
         api_in = gr.File(label="image", type="filepath")

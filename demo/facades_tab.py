@@ -210,11 +210,11 @@ def build(state: AppState) -> dict:
 
     # /facade: a plain label-map file in, a photo of the same size out (no canvas dict)
     @user_errors
-    def facade_api(label_map_file: str, model_name: str, seed_value: float) -> Image.Image:
+    def facade_api(label_map: str, model: str, seed: float) -> Image.Image:
         """Translate a facade label map (any size; colours snapped to the 12 classes) into a photo."""
-        if not label_map_file:
+        if not label_map:
             raise Pix2PixError("no label map given")
-        return photo_for(open_upload(label_map_file), model_name, seed_value)
+        return photo_for(open_upload(label_map), model, seed)
 
     with gr.Row(visible=False):
         api_in = gr.File(label="label_map", type="filepath")

@@ -106,8 +106,8 @@ def build(state: AppState) -> dict:
                 "model appears in the Facades / Colorize model pickers.", elem_classes="help")
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            task = gr.Radio(TASKS, value="facades", label="Task", elem_id="train-task")
-            data_folder = gr.Textbox(label=f"Dataset folder, inside the data root {state.data_root}",
+            task = gr.Dropdown(TASKS, value="facades", label="Task", elem_id="train-task")
+            data_folder = gr.Textbox("", label=f"Dataset folder, inside the data root {state.data_root}",
                                      placeholder="empty: the bundled facades pairs (or <data root>/facades, /food)",
                                      elem_id="train-data")
             data_zip = gr.File(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=90)
@@ -145,34 +145,36 @@ def build(state: AppState) -> dict:
         return gr.Dropdown(choices=start_choices(name), value=SCRATCH), ("BtoA" if name == "facades" else "AtoB")
 
     @user_errors
-    def train_start(task_name: str, folder: str, zip_file: Optional[str], direction_name: str, preset_name: str,
-                    epochs_value: float, decay_value: float, batch_value: float, lambda_value: float,
-                    lr_value: float, ngf_value: float, start_name: str) -> str:
-        """Start a training run in the background; refused while another run is going."""
+    def train_start(task: str, data_folder: str, direction: str, preset: str, epochs: float, epochs_decay: float,
+                    batch_size: float, lambda_l1: float, lr: float, ngf: float, start_from: str,
+                    data_zip: Optional[str] = None) -> str:
+        """Start a training run in the background; refused while another run is going.
+
+        (Parameter names are the API's: they shadow the form's components on purpose.)
+        """
         state.job.refuse_if_active()  # before unpacking a zip for nothing
-        if preset_name not in PRESETS:
-            raise Pix2PixError(f"unknown preset {preset_name!r}; choose one of {', '.join(PRESETS)}")
-        if task_name not in dict((v, k) for k, v in TASKS):
-            raise Pix2PixError(f"unknown task {task_name!r}")
-        if zip_file:
-            data = extract_zip(state, zip_file)
-        elif folder and folder.strip():
-            data = state.data_folder(folder)
+        if preset not in PRESETS:
+            raise Pix2PixError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        if task not in [value for _, value in TASKS]:
+            raise Pix2PixError(f"unknown task {task!r}; choose one of {', '.join(v for _, v in TASKS)}")
+        if data_zip:
+            data = extract_zip(state, data_zip)
+        elif data_folder and data_folder.strip():
+            data = state.data_folder(data_folder)
         else:
-            data = default_data(state, task_name)
-        config = TrainConfig(task=task_name, data=str(data), **PRESETS[preset_name])
-        config = replace(config, direction="BtoA" if task_name == "facades" else direction_name,
-                         epochs=int(epochs_value), epochs_decay=int(decay_value), batch_size=int(batch_value),
-                         lambda_l1=float(lambda_value), lr=float(lr_value), ngf=int(ngf_value))
+            data = default_data(state, task)
+        config = TrainConfig(task=task, data=str(data), **PRESETS[preset])
+        config = replace(config, direction="BtoA" if task == "facades" else direction, epochs=int(epochs),
+                         epochs_decay=int(epochs_decay), batch_size=int(batch_size), lambda_l1=float(lambda_l1),
+                         lr=float(lr), ngf=int(ngf))
         init = None
-        if start_name and start_name != SCRATCH:
-            info = state.models.info(start_name)
-            base = state.models.translator(start_name, task_name).config
+        if start_from and start_from != SCRATCH:
+            base = state.models.translator(start_from, task).config
             # fine-tuning keeps the generator's architecture (and its working size)
             load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
             config = replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
                              crop_size=base.crop_size, load_size=load)
-            init = info.path
+            init = state.models.info(start_from).path
         return state.job.start(config, init_generator=init)
 
     def train_stop() -> str:
@@ -195,8 +197,8 @@ def build(state: AppState) -> dict:
     private = dict(api_visibility="private")
     preset.change(on_preset, preset, [epochs, epochs_decay, batch_size, ngf], **private)
     task.change(on_task, task, [start_from, direction], **private)
-    settings = [task, data_folder, data_zip, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr,
-                ngf, start_from]
+    settings = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf,
+                start_from, data_zip]  # the zip last: its None default makes it optional for API clients
     start_button.click(train_start, settings, status, api_name="train_start", concurrency_limit=1,
                        concurrency_id="train_control")
     stop_button.click(train_stop, None, status, api_name="train_stop", concurrency_id="train_control")

@@ -1,0 +1,247 @@
+"""The app's API, through gradio_client, against a live `python app.py` started on a free port.
+
+The server gets tiny fixture models (exported from conftest's checkpoints) in its own --checkpoints
+folder, so nothing here needs the bundled models or ../shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import random_label_map, write_aligned
+from pix2pix_core.checkpoint import export_generator
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------ server
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(folder: Path, facades_checkpoint: Path, colorize_checkpoint: Path, timeout: float = 60.0):
+    """Start app.py with tiny models and its own data root / runs folder; yield (url, folders)."""
+    checkpoints, data_root, runs = folder / "checkpoints", folder / "data", folder / "runs"
+    checkpoints.mkdir(parents=True)
+    export_generator(facades_checkpoint, checkpoints / "facades_tiny.safetensors")
+    export_generator(colorize_checkpoint, checkpoints / "colorize_tiny.safetensors")
+    write_aligned(data_root / "facades" / "train", 4, seed=5)
+    port = free_port()
+    log_path = folder / "app.log"
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoints", str(checkpoints),
+             "--data-root", str(data_root), "--runs-dir", str(runs), "--torch-threads", "1"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        started = time.perf_counter()
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.perf_counter() - started > timeout:
+                    pytest.fail(f"app.py did not serve {url} within {timeout} s:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.25)
+        yield url, {"checkpoints": checkpoints, "data": data_root, "runs": runs, "log": log_path,
+                    "startup_seconds": time.perf_counter() - started}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, facades_checkpoint, colorize_checkpoint):
+    with running_app(tmp_path_factory.mktemp("app"), facades_checkpoint, colorize_checkpoint) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app[0], verbose=False)
+
+
+def save(image: Image.Image, path: Path, **options) -> Path:
+    image.save(path, **options)
+    return path
+
+
+def wait_for_status(client: Client, done, timeout: float = 90.0) -> dict:
+    started = time.perf_counter()
+    while True:
+        status = client.predict(api_name="/train_status")
+        if done(status):
+            return status
+        assert time.perf_counter() - started < timeout, f"training status did not arrive in time: {status}"
+        time.sleep(0.5)
+
+
+# ------------------------------------------------------------------------------------------ inference
+def test_app_starts_quickly(app):
+    assert app[1]["startup_seconds"] < 30  # generous on a loaded CI machine; ~3-8 s here
+
+
+def test_facade_returns_photo_of_the_label_map_size(client, tmp_path):
+    label_map = random_label_map(np.random.default_rng(0), 96).resize((120, 80), Image.NEAREST)
+    photo = Image.open(client.predict(handle_file(save(label_map, tmp_path / "map.png")), api_name="/facade"))
+    assert photo.size == (120, 80)
+    assert photo.mode == "RGB"
+
+
+def test_facade_output_depends_on_label_map_and_seed(client, tmp_path):
+    first = save(random_label_map(np.random.default_rng(1), 128), tmp_path / "a.png")
+    second = save(Image.new("RGB", (128, 128), (0, 0, 170)), tmp_path / "b.png")  # all one class
+
+    def run(path, seed=0):
+        return np.asarray(Image.open(client.predict(handle_file(path), "", seed, api_name="/facade")), np.float32)
+
+    photo_a, photo_b = run(first), run(second)
+    assert np.abs(photo_a - photo_b).mean() > 1.0, "different label maps gave the same photo"
+    assert np.array_equal(photo_a, run(first)), "the same seed must give the same photo"
+    assert np.abs(photo_a - run(first, seed=1)).mean() > 0.01, "a new seed must give a new variation"
+
+
+def test_colorize_keeps_the_original_size(client, tmp_path):
+    yy, xx = np.mgrid[0:200, 0:300]
+    photo = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
+    path = save(Image.fromarray(photo), tmp_path / "photo.jpg", quality=90)
+    result = Image.open(client.predict(handle_file(path), api_name="/colorize"))
+    assert result.size == (300, 200)
+    assert result.mode == "RGB"
+
+
+def test_unknown_model_name_is_refused(client, tmp_path):
+    path = save(Image.new("RGB", (64, 64), (0, 0, 170)), tmp_path / "m.png")
+    with pytest.raises(AppError, match="unknown model"):
+        client.predict(handle_file(path), "../../etc/passwd", 0, api_name="/facade")
+    with pytest.raises(AppError, match="not a facades model"):
+        client.predict(handle_file(path), "colorize_tiny", 0, api_name="/facade")
+
+
+# ------------------------------------------------------------------------------------------ hostile input
+def png_with_header_size(width: int, height: int) -> bytes:
+    """A tiny valid PNG whose header claims width x height: a decompression bomb for any decoder."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def truncated_png() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    random_label_map(np.random.default_rng(2), 64).save(buffer, format="PNG")
+    return buffer.getvalue()[: len(buffer.getvalue()) // 2]
+
+
+HOSTILE = {
+    "zero_bytes.png": (b"", "empty file"),
+    "text.jpg": (b"this is not a picture at all" * 10, "not an image"),
+    "truncated.png": (truncated_png(), "corrupt or truncated|not an image"),
+    "bomb.png": (png_with_header_size(20000, 20000), "above the limit"),
+}
+
+
+@pytest.mark.parametrize("endpoint", ["/facade", "/colorize"])
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_image_gives_clear_error_and_server_keeps_serving(client, tmp_path, endpoint, name):
+    content, message = HOSTILE[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(AppError, match=message) as error:
+        client.predict(handle_file(path), api_name=endpoint)
+    assert "Traceback" not in str(error.value) and "/tmp/gradio" not in str(error.value)
+    good = save(random_label_map(np.random.default_rng(3), 64), tmp_path / "good.png")
+    assert Image.open(client.predict(handle_file(good), api_name=endpoint)).size == (64, 64)
+
+
+def test_upload_size_limit(app, tmp_path):
+    """Files above the app's max_file_size are refused by the server before any handler runs."""
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + os.urandom(51 * 1024 * 1024))
+    with pytest.raises(Exception, match="(?i)size|large|413"):
+        Client(app[0], verbose=False).predict(handle_file(big), api_name="/facade")
+
+
+# ------------------------------------------------------------------------------------------ training
+def test_train_stop_when_idle_is_harmless(client):
+    status = client.predict(api_name="/train_status")
+    if not status["running"]:
+        assert client.predict(api_name="/train_stop") == "No training run is going."
+    assert client.predict(api_name="/train_status")["running"] is False
+
+
+@pytest.mark.parametrize("folder", ["/etc", "../../", "/tmp"])
+def test_dataset_folder_must_be_inside_the_data_root(client, folder):
+    with pytest.raises(AppError, match="outside the data root"):
+        client.predict(task="facades", data_folder=folder, api_name="/train_start")
+
+
+def test_symlink_out_of_the_data_root_is_refused(client, app):
+    link = app[1]["data"] / "escape"
+    link.symlink_to("/etc", target_is_directory=True)
+    with pytest.raises(AppError, match="outside the data root"):
+        client.predict(task="facades", data_folder="escape", api_name="/train_start")
+
+
+def test_training_run_lifecycle(client, tmp_path):
+    """Start, refuse a second start, serve inference meanwhile, stop, and use the new model."""
+    started = client.predict(task="facades", data_folder="facades", preset="Quick demo", epochs=50,
+                             api_name="/train_start")
+    assert started.startswith("Started facades-")
+    with pytest.raises(AppError, match="already going"):
+        client.predict(task="facades", data_folder="facades", api_name="/train_start")
+
+    label_map = save(random_label_map(np.random.default_rng(4), 64), tmp_path / "m.png")
+    assert Image.open(client.predict(handle_file(label_map), api_name="/facade")).size == (64, 64)
+
+    running = wait_for_status(client, lambda s: s["step"] >= 2)
+    assert running["running"] and set(running["losses"]) == {"G_GAN", "G_L1", "D_real", "D_fake"}
+    assert client.predict(api_name="/train_stop").startswith("Stopping")
+    ended = wait_for_status(client, lambda s: not s["running"])
+    assert ended["phase"] == "stopped", ended
+    assert ended["model"] == ended["run"]
+
+    photo = client.predict(handle_file(label_map), ended["model"], 0, api_name="/facade")
+    assert Image.open(photo).size == (64, 64)
+    assert client.predict(api_name="/train_stop") == "No training run is going."
+
+
+def test_bad_training_settings_give_clear_errors(client):
+    with pytest.raises(AppError, match="dataset folder not found"):
+        client.predict(task="facades", data_folder="missing", api_name="/train_start")
+    with pytest.raises(AppError, match="not in the list of choices"):  # gradio checks radio values
+        client.predict(task="facades", preset="Turbo", api_name="/train_start")
+    with pytest.raises(AppError, match="give a dataset folder"):
+        client.predict(task="aligned", api_name="/train_start")
