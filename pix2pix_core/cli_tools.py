@@ -1,8 +1,14 @@
-"""The CLI commands that use trained models: test, translate, export."""
+"""The CLI commands that use or judge trained models: test, translate, export, train-segmenter.
+
+Heavy imports happen inside the handlers so `--help` stays instant.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
+from pathlib import Path
 
 
 def cmd_export(args) -> int:
@@ -16,10 +22,179 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _set_threads(threads) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def cmd_test(args) -> int:
+    from .evaluate import evaluate, format_metrics
+
+    _set_threads(args.threads)
+    segmenter = False if args.no_segmenter else args.segmenter
+    metrics = evaluate(args.checkpoint, args.data, args.out, limit=args.limit, segmenter=segmenter,
+                       split=args.split, seed=args.seed, device=args.device)
+    print(format_metrics(metrics))
+    print(f"report: {Path(args.out) / 'index.html'}")
+    return 0
+
+
+def _input_files(inputs: list[str]) -> tuple[list[Path], list[str]]:
+    """Expand folders into their image files; paths that do not exist become error lines."""
+    from .images import load_folder_images
+
+    files, errors = [], []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            found = load_folder_images(path)
+            if not found:
+                errors.append(f"{path}: folder holds no image files")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            errors.append(f"{path}: file not found")
+    return files, errors
+
+
+def cmd_translate(args) -> int:
+    from tqdm import tqdm
+
+    from .errors import ImageError
+    from .inference import Translator
+
+    _set_threads(args.threads)
+    translator = Translator.load(args.checkpoint, device=args.device)  # a bad checkpoint stops here, one line
+    files, failures = _input_files(args.inputs)
+    for message in failures:
+        print(f"error: {message}", file=sys.stderr)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    written = 0
+    for path in tqdm(files, unit="img", desc=f"translate ({translator.task})", disable=len(files) < 2):
+        try:
+            result = translator.translate(path, seed=args.seed)
+        except ImageError as exc:  # one odd file must not stop the others
+            failures.append(str(exc))
+            tqdm.write(f"error: {exc}", file=sys.stderr)
+            continue
+        name, n = f"{path.stem}.png", 1
+        while name in used:  # the same file name from two folders: keep both
+            n += 1
+            name = f"{path.stem}_{n}.png"
+        used.add(name)
+        result.save(out / name)
+        written += 1
+    print(f"wrote {written} image(s) to {out}" + (f"; {len(failures)} failed" if failures else ""))
+    return 1 if failures else 0
+
+
+def cmd_train_segmenter(args) -> int:
+    from .segment import SegmenterConfig, train_segmenter
+
+    _set_threads(args.threads)
+    fields = {f.name for f in dataclasses.fields(SegmenterConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    if not Path(args.data).is_dir():
+        from .errors import Pix2PixError
+
+        raise Pix2PixError(f"data folder not found: {args.data}")
+    result = train_segmenter(SegmenterConfig(**values))
+    size = result.path.stat().st_size / 1e6
+    print(f"wrote {result.path} ({size:.1f} MB) after {result.steps} steps in {result.seconds / 60:.1f} min; "
+          f"final train loss {result.train_loss:.3f}")
+    if result.val:
+        print("val (real photos): " + ", ".join(f"{k} {v:.3f}" for k, v in result.val.items()))
+    return 0
+
+
+def _add_test(sub) -> None:
+    p = sub.add_parser(
+        "test", help="evaluate a checkpoint on a split: index.html + metrics.json",
+        description="Run a checkpoint over a split without jitter (as Translator does: batch statistics, "
+                    "dropout on, fixed seed), write REPORT_DIR/index.html (input | output | truth "
+                    "[| segmentation of the output for facades]) and REPORT_DIR/metrics.json (count, l1, psnr, "
+                    "ssim on RGB in [0,1]; colorize adds colourfulness and the gray baseline; facades adds the "
+                    "FCN-scores when a segmenter is available).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="training or exported checkpoint, or a run folder")
+    p.add_argument("--data", required=True, help="dataset folder (its --split sub-folder is used when present)")
+    p.add_argument("--out", required=True, help="report folder to write")
+    p.add_argument("--split", default="val", help="sub-folder of --data to evaluate")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("--segmenter", default=None,
+                   help="facade segmenter for the FCN-score (default: checkpoints/facades_segmenter.safetensors "
+                        "when it exists)")
+    p.add_argument("--no-segmenter", action="store_true", help="skip the FCN-score")
+    p.add_argument("--seed", type=int, default=0, help="dropout noise seed (the same for every image)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (None = all cores)")
+    p.set_defaults(handler=cmd_test)
+
+
+def _add_translate(sub) -> None:
+    p = sub.add_parser(
+        "translate", help="translate image files or folders with a checkpoint",
+        description="Translate each input image (any size and mode) and write OUT/<name>.png at the input's size. "
+                    "Facades: label maps -> photos; colorize: photos (colour or gray) -> colour photos. Unreadable "
+                    "files are reported one line each and the rest are still translated; the exit status is 1 if "
+                    "any failed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="training or exported checkpoint, or a run folder")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="dropout noise seed; another seed gives another variation")
+    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (None = all cores)")
+    p.set_defaults(handler=cmd_translate)
+
+
+def _add_train_segmenter(sub) -> None:
+    from .segment import SegmenterConfig
+
+    defaults = SegmenterConfig()
+    p = sub.add_parser(
+        "train-segmenter", help="train the facade segmenter used for the FCN-score",
+        description="Train a U-Net (photo -> 12 CMP facade classes, cross-entropy) on the photos of the train "
+                    "split of an aligned facades folder (A = photo, B = label map), with random crop + mirror. "
+                    "Scores the val split's real photos at the end and saves an fp16 safetensors file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", required=True, help="facades folder with train/ (and val/) A|B images")
+    p.add_argument("--out", default=defaults.out, help="output .safetensors file")
+    options = [
+        ("--epochs", int, "passes over the training photos"),
+        ("--batch-size", int, "photos per step"),
+        ("--lr", float, "Adam learning rate (cosine-decayed to 0)"),
+        ("--ngf", int, "U-Net width"),
+        ("--num-downs", int, "U-Net halvings (crop size must be a multiple of 2**this)"),
+        ("--crop-size", int, "random crop size (the network's input)"),
+        ("--load-size", int, "resize to this before the random crop"),
+        ("--max-images", int, "use at most this many training images"),
+        ("--seed", int, "random seed"),
+    ]
+    for flag, kind, text in options:
+        field = flag[2:].replace("-", "_")
+        p.add_argument(flag, type=kind, default=getattr(defaults, field), help=text)
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=defaults.direction,
+                   help="which half of each A|B image is the photo")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=defaults.precision,
+                   help="auto = bf16 autocast on CPU/CUDA")
+    p.add_argument("--device", default=defaults.device, help="cpu, cuda, mps or auto")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (None = all cores)")
+    p.set_defaults(handler=cmd_train_segmenter)
+
+
 def add_commands(sub) -> None:
+    _add_test(sub)
+    _add_translate(sub)
     p = sub.add_parser("export", help="write the generator alone (for shipping)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="training checkpoint or run folder")
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="weight precision")
     p.set_defaults(handler=cmd_export)
+    _add_train_segmenter(sub)

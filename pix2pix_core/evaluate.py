@@ -1,0 +1,207 @@
+"""Evaluate a checkpoint on a split: an HTML report to look at and metrics.json to compare runs.
+
+Every image goes through `Translator.translate`, the exact path users take (palette snapping for
+label maps, batch statistics and dropout as in the official test script, the L of the photo joined to
+the predicted ab for colorization), so the numbers describe what the app and `translate` produce.
+The split is read without jitter at the network's size, as in training (resize, or centre crop for
+photos), so outputs and ground truth line up pixel for pixel.
+
+Metrics are computed on RGB in [0, 1] with scikit-image (PSNR, SSIM) and averaged over images:
+- all tasks: l1 (mean absolute error), psnr (dB), ssim;
+- colorize: colourfulness of outputs and targets (Hasler & Suesstrunk 2003; "sepia" outputs score far
+  below their targets), and gray_* = the same metrics for the gray input itself, the baseline any
+  colorizer must beat;
+- facades with a segmenter: the paper's FCN-score (sec. 4.2): a facade segmenter runs on the generated
+  photos and is scored against the input label maps (fcn_pixel_acc, fcn_class_acc, fcn_miou), and on
+  the real photos (the *_real keys: the ceiling a perfect generator would reach).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import math
+import re
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+import numpy as np
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from tqdm import tqdm
+
+from .data import load_items
+from .errors import Pix2PixError
+from .inference import Translator, grayscale
+from .palette import ids_to_image, label_ids
+from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusion
+
+DEFAULT_SEGMENTER = Path(__file__).resolve().parent.parent / "checkpoints" / "facades_segmenter.safetensors"
+PSNR_CAP = 100.0  # dB; identical images have infinite PSNR, which JSON cannot hold
+SegmenterChoice = Union[str, Path, Segmenter, None, Literal[False]]
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+def as_unit(image: Image.Image) -> np.ndarray:
+    """PIL RGB -> (H, W, 3) float64 in [0, 1]."""
+    return np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+
+
+def image_scores(output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """l1, psnr and ssim of one RGB image in [0, 1] against its ground truth."""
+    psnr = peak_signal_noise_ratio(truth, output, data_range=1.0)
+    return {
+        "l1": float(np.abs(output - truth).mean()),
+        "psnr": float(min(psnr, PSNR_CAP)),
+        "ssim": float(structural_similarity(truth, output, channel_axis=-1, data_range=1.0)),
+    }
+
+
+def colorfulness(rgb: np.ndarray) -> float:
+    """Hasler & Suesstrunk (2003) colourfulness of an RGB image in [0, 1], on their 0-255 scale.
+
+    sigma + 0.3 * mu of the opponent channels rg = R - G and yb = (R + G) / 2 - B; about 0 for gray,
+    ~33 "moderately colourful", above ~59 "highly colourful".
+    """
+    red, green, blue = np.moveaxis(rgb * 255.0, -1, 0)
+    rg, yb = red - green, 0.5 * (red + green) - blue
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+# ---------------------------------------------------------------------------------------------- report
+@dataclasses.dataclass
+class Row:
+    """One evaluated example: its pictures (column title -> PIL image) and its own scores."""
+
+    name: str
+    pictures: dict[str, Image.Image]
+    scores: dict[str, float]
+
+
+def _file_stem(index: int, name: str) -> str:
+    """A safe, unique file name prefix for an example's pictures."""
+    return f"{index:04d}_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60]
+
+
+def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
+    """index.html: the metrics table, then one row per example with its pictures saved as PNG in images/."""
+    images = out / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for stale in images.glob("*.png"):  # a previous, longer report in the same folder
+        stale.unlink()
+    columns = list(rows[0].pictures) if rows else []
+    metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in ["file", *columns])
+    body = []
+    for index, row in enumerate(rows):
+        stem = _file_stem(index, row.name)
+        cells = [f"<td class=\"name\">{html.escape(row.name)}<br><small>"
+                 + " ".join(f"{k} {_fmt(v)}" for k, v in row.scores.items()) + "</small></td>"]
+        for column, picture in row.pictures.items():
+            file = f"{stem}_{re.sub(r'[^a-z0-9]+', '_', column.lower())}.png"
+            picture.save(images / file)
+            cells.append(f"<td><img src=\"images/{file}\" alt=\"{html.escape(column)}\"></td>")
+        body.append(f"<tr class=\"example\">{''.join(cells)}</tr>")
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }}
+td.name {{ max-width: 14em; word-break: break-all; }}
+img {{ width: 256px; image-rendering: pixelated; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<table class="metrics">{metric_rows}</table>
+<table class="examples"><thead><tr>{header}</tr></thead><tbody>
+{chr(10).join(body)}
+</tbody></table></body></html>
+"""
+    path = out / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _fmt(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+def _resolve_segmenter(choice: SegmenterChoice, task: str, device: str) -> tuple[Optional[Segmenter], str]:
+    """(segmenter, its name for the report). None = the bundled one when present; False = none."""
+    if task != "facades" or choice is False:
+        return None, ""
+    if isinstance(choice, Segmenter):
+        return choice, "in memory"
+    if choice is None:
+        if not DEFAULT_SEGMENTER.exists():
+            return None, ""
+        choice = DEFAULT_SEGMENTER
+    return Segmenter.load(choice, device=device), str(choice)
+
+
+def _to_pil(picture) -> Image.Image:
+    """uint8 (3, H, W) tensor -> PIL RGB."""
+    return Image.fromarray(picture.permute(1, 2, 0).numpy(), "RGB")
+
+
+def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int] = None,
+             segmenter: SegmenterChoice = None, split: str = "val", seed: int = 0, device: str = "auto",
+             progress: bool = True) -> dict:
+    """Translate every image of `data/split`, write out/index.html and out/metrics.json; return the metrics."""
+    if limit is not None and limit < 1:
+        raise Pix2PixError("--limit must be at least 1")
+    translator = Translator.load(checkpoint, device=device)
+    task = translator.task
+    seg, seg_name = _resolve_segmenter(segmenter, task, device)
+    items = load_items(dataclasses.replace(translator.config, data=str(data)), split, train=False)[:limit]
+    if not items:
+        raise Pix2PixError(f"no images to evaluate in {data} ({split})")
+
+    rows: list[Row] = []
+    totals: dict[str, list[float]] = {}
+    confusion = {"": np.zeros((N_CLASSES, N_CLASSES), np.int64), "_real": np.zeros((N_CLASSES, N_CLASSES), np.int64)}
+    for item in tqdm(items, desc=f"test {Path(checkpoint).stem}", unit="img", disable=not progress):
+        if task == "colorize":
+            truth = _to_pil(item.source)  # the colour photo; Translator takes its lightness as the input
+            shown_input = grayscale(truth)
+            output = translator.translate(truth, seed=seed)
+        else:
+            truth, shown_input = _to_pil(item.target), _to_pil(item.source)
+            output = translator.translate(shown_input, seed=seed)
+        scores = image_scores(as_unit(output), as_unit(truth))
+        if task == "colorize":
+            scores.update({f"gray_{k}": v for k, v in image_scores(as_unit(shown_input), as_unit(truth)).items()})
+            scores["colorfulness_output"] = colorfulness(as_unit(output))
+            scores["colorfulness_target"] = colorfulness(as_unit(truth))
+        pictures = {"input": shown_input, "output": output, "ground truth": truth}
+        if seg is not None:
+            labels = label_ids(shown_input)  # the input label map, snapped to class ids
+            predicted = seg.predict_ids(output)
+            confusion[""] += confusion_matrix(predicted, labels)
+            confusion["_real"] += confusion_matrix(seg.predict_ids(truth), labels)
+            pictures["segmentation of output"] = ids_to_image(predicted)
+        for key, value in scores.items():
+            totals.setdefault(key, []).append(value)
+        rows.append(Row(item.name, pictures, {k: scores[k] for k in ("l1", "psnr", "ssim")}))
+
+    metrics: dict = {"checkpoint": str(checkpoint), "task": task, "split": split, "seed": seed, "count": len(rows)}
+    metrics.update({key: float(np.mean(values)) for key, values in totals.items()})
+    if seg is not None:
+        for suffix, matrix in confusion.items():
+            metrics.update({f"fcn_{k}{suffix}": v for k, v in scores_from_confusion(matrix).items()})
+        metrics["segmenter"] = seg_name
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(out, f"{Path(checkpoint).name} on {Path(data).name}/{split}", metrics, rows)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    return metrics
+
+
+def format_metrics(metrics: dict) -> str:
+    """The numeric metrics as aligned `name value` lines, for the terminal."""
+    numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k not in ("seed",)}
+    width = max(map(len, numbers), default=0)
+    return "\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) and math.isfinite(v) else f"{k:<{width}}  {v}"
+                     for k, v in numbers.items())

@@ -1,0 +1,127 @@
+"""CLI end to end on tiny data: translate, test, train-segmenter, --help, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pix2pix_core.cli import main
+
+
+def write_odd_images(folder):
+    """Images of odd sizes and modes, one corrupt file, and a non-image file that must be ignored."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (30, 50, 4), dtype=np.uint8), "RGBA").save(folder / "rgba.png")
+    Image.fromarray(rng.integers(0, 255, (91, 17), dtype=np.uint8), "L").save(folder / "gray.jpg")
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8), "RGB").convert("P").save(folder / "palette.gif")
+    Image.fromarray(rng.integers(0, 65535, (20, 33), dtype=np.uint16)).save(folder / "deep16.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    (folder / "notes.txt").write_text("not an image")
+    return {"rgba.png": (50, 30), "gray.jpg": (17, 91), "palette.gif": (40, 40), "deep16.png": (33, 20)}
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def error_lines(err):
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+# ---------------------------------------------------------------------------------------------- translate
+@pytest.mark.parametrize("checkpoint", ["facades_checkpoint", "colorize_checkpoint"])
+def test_translate_folder_of_odd_images(request, checkpoint, tmp_path, capsys):
+    sizes = write_odd_images(tmp_path / "in")
+    code, out, err = run(capsys, "translate", "--checkpoint", request.getfixturevalue(checkpoint),
+                         tmp_path / "in", "--out", tmp_path / "out")
+    assert code == 1  # broken.png failed, the others were still translated
+    assert len(error_lines(err)) == 1 and "broken.png" in error_lines(err)[0]
+    for name, size in sizes.items():
+        with Image.open(tmp_path / "out" / f"{name.rsplit('.', 1)[0]}.png") as result:
+            assert result.size == size and result.mode == "RGB"
+    assert "wrote 4 image(s)" in out and "1 failed" in out
+
+
+def test_translate_files_from_two_folders_with_the_same_name(facades_checkpoint, facades_dir, tmp_path, capsys):
+    code, out, _ = run(capsys, "translate", "--checkpoint", facades_checkpoint, facades_dir / "train" / "1.jpg",
+                       facades_dir / "val" / "1.jpg", "--out", tmp_path, "--seed", 3)
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1.png", "1_2.png"]
+
+
+def test_translate_missing_input_is_reported_and_others_still_run(facades_checkpoint, facades_dir, tmp_path, capsys):
+    code, out, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "ghost.png",
+                         facades_dir / "val", "--out", tmp_path / "out")
+    assert code == 1 and error_lines(err) == [f"error: {tmp_path / 'ghost.png'}: file not found"]
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3
+
+
+# ---------------------------------------------------------------------------------------------- test
+def test_cli_test_end_to_end(facades_checkpoint, facades_dir, tmp_path, capsys):
+    code, out, _ = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
+                       "--out", tmp_path / "report", "--limit", 2, "--no-segmenter")
+    assert code == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["count"] == 2 and "psnr" in out and "index.html" in out
+    assert (tmp_path / "report" / "index.html").read_text().count('<tr class="example">') == 2
+
+
+def test_cli_train_segmenter_then_test_with_it(facades_checkpoint, facades_dir, tmp_path, capsys):
+    seg = tmp_path / "seg.safetensors"
+    code, out, _ = run(capsys, "train-segmenter", "--data", facades_dir, "--out", seg, "--epochs", 2,
+                       "--ngf", 4, "--num-downs", 5, "--crop-size", 32, "--load-size", 36, "--batch-size", 3,
+                       "--precision", "fp32")
+    assert code == 0 and seg.is_file() and "val (real photos): pixel_acc" in out
+    code, out, _ = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
+                       "--out", tmp_path / "report", "--segmenter", seg)
+    assert code == 0 and "fcn_miou_real" in out
+
+
+# ---------------------------------------------------------------------------------------------- errors
+def test_missing_data_folder_is_one_line(facades_checkpoint, tmp_path, capsys):
+    code, out, err = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", tmp_path / "nope",
+                         "--out", tmp_path / "report")
+    assert code == 2 and err.strip().count("\n") == 0 and err.startswith("error: data folder not found")
+
+
+def test_wrong_checkpoint_is_one_line(facades_dir, tmp_path, capsys):
+    fake = tmp_path / "model.safetensors"
+    fake.write_bytes(b"definitely not a safetensors file")
+    for command in (["test", "--data", facades_dir, "--out", tmp_path / "r"], ["translate", facades_dir, "--out", tmp_path]):
+        code, _, err = run(capsys, *command, "--checkpoint", fake)
+        assert code == 2 and err.strip().count("\n") == 0 and "safetensors" in err
+
+
+def test_pickle_checkpoint_is_refused_in_one_line(facades_dir, tmp_path, capsys):
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save({"model.0.weight": torch.zeros(3)}, pth)
+    code, _, err = run(capsys, "translate", "--checkpoint", pth, facades_dir, "--out", tmp_path / "out")
+    assert code == 2 and err.strip().count("\n") == 0 and "pickle" in err
+
+
+def test_segmenter_as_generator_is_one_line(facades_dir, tmp_path, capsys):
+    seg = tmp_path / "seg.safetensors"
+    assert run(capsys, "train-segmenter", "--data", facades_dir, "--out", seg, "--epochs", 1, "--ngf", 4,
+               "--num-downs", 5, "--crop-size", 32, "--load-size", 32, "--max-images", 3)[0] == 0
+    code, _, err = run(capsys, "translate", "--checkpoint", seg, facades_dir, "--out", tmp_path / "out")
+    assert code == 2 and "segmenter, not a pix2pix generator" in err
+
+
+@pytest.mark.parametrize("command,options", [
+    ("test", ["--checkpoint", "--data", "--out", "--limit", "--segmenter", "--split"]),
+    ("translate", ["--checkpoint", "INPUT", "--out", "--seed"]),
+    ("train-segmenter", ["--data", "--out", "--epochs", "--batch-size", "--ngf", "--threads"]),
+])
+def test_help_is_complete(command, options, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(option in text for option in options)

@@ -1,0 +1,101 @@
+"""The `test` report: HTML rows and columns, metrics.json keys and values, the metrics themselves."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.evaluate import PSNR_CAP, colorfulness, evaluate, image_scores
+from pix2pix_core.segment import train_segmenter
+from test_segment import tiny_segmenter_config
+
+BASE_KEYS = {"count", "l1", "psnr", "ssim"}
+FCN_KEYS = {f"fcn_{m}{s}" for m in ("pixel_acc", "class_acc", "miou") for s in ("", "_real")}
+GRAY_KEYS = {"colorfulness_output", "colorfulness_target", "gray_l1", "gray_psnr", "gray_ssim"}
+
+
+def read_report(out):
+    """(metrics dict, list of rows, each a list of image sources)."""
+    metrics = json.loads((out / "metrics.json").read_text())
+    page = (out / "index.html").read_text()
+    rows = [re.findall(r'<img src="([^"]+)"', row) for row in re.findall(r'<tr class="example">(.*?)</tr>', page)]
+    for row in rows:
+        for src in row:
+            assert (out / src).is_file()
+    return metrics, rows
+
+
+def assert_finite_numbers(metrics):
+    numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    assert numbers and all(math.isfinite(v) for v in numbers.values()), numbers
+
+
+@pytest.fixture(scope="module")
+def tiny_segmenter_path(tmp_path_factory, facades_dir):
+    out = tmp_path_factory.mktemp("seg") / "seg.safetensors"
+    return train_segmenter(tiny_segmenter_config(facades_dir, out), progress=False).path
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+def test_image_scores_of_identical_and_different_images():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 1, (32, 32, 3))
+    same = image_scores(truth, truth)
+    assert same == {"l1": 0.0, "psnr": PSNR_CAP, "ssim": pytest.approx(1.0)}
+    noisy = image_scores(np.clip(truth + rng.normal(0, 0.1, truth.shape), 0, 1), truth)
+    assert 0.0 < noisy["l1"] < 0.1 and 15 < noisy["psnr"] < 25 and noisy["ssim"] < 0.95
+
+
+def test_colorfulness_follows_hasler_and_suesstrunk():
+    assert colorfulness(np.full((8, 8, 3), 0.5)) == pytest.approx(0.0)  # gray has no colour
+    red = np.zeros((8, 8, 3))
+    red[..., 0] = 1.0
+    # rg = 255, yb = 127.5, no spread: 0.3 * sqrt(255^2 + 127.5^2)
+    assert colorfulness(red) == pytest.approx(0.3 * math.hypot(255, 127.5))
+
+
+# ---------------------------------------------------------------------------------------------- reports
+def test_facades_report_with_segmenter_has_fcn_scores_and_four_columns(facades_checkpoint, facades_dir,
+                                                                          tiny_segmenter_path, tmp_path):
+    metrics = evaluate(facades_checkpoint, facades_dir, tmp_path, segmenter=tiny_segmenter_path, progress=False)
+    stored, rows = read_report(tmp_path)
+    assert stored == metrics
+    assert BASE_KEYS | FCN_KEYS <= set(metrics) and metrics["count"] == 3
+    assert_finite_numbers(metrics)
+    assert all(0.0 <= metrics[k] <= 1.0 for k in FCN_KEYS)
+    assert metrics["fcn_pixel_acc_real"] > 0.8  # the tiny segmenter recognises real (fixture) photos
+    assert len(rows) == 3 and all(len(row) == 4 for row in rows)
+    assert "segmentation of output" in (tmp_path / "index.html").read_text()
+
+
+def test_facades_report_without_segmenter(facades_checkpoint, facades_dir, tmp_path):
+    metrics = evaluate(facades_checkpoint, facades_dir, tmp_path, segmenter=False, limit=2, progress=False)
+    _, rows = read_report(tmp_path)
+    assert metrics["count"] == 2 and not FCN_KEYS & set(metrics)
+    assert len(rows) == 2 and all(len(row) == 3 for row in rows)
+    assert 0.0 < metrics["l1"] < 1.0 and -1.0 <= metrics["ssim"] <= 1.0
+
+
+def test_colorize_report_has_the_gray_baseline(colorize_checkpoint, food_dir, tmp_path):
+    metrics = evaluate(colorize_checkpoint, food_dir, tmp_path, progress=False)
+    _, rows = read_report(tmp_path)
+    assert BASE_KEYS | GRAY_KEYS <= set(metrics) and metrics["count"] == 3
+    assert_finite_numbers(metrics)
+    assert metrics["colorfulness_target"] > 10  # the fixture photos are colourful gradients
+    assert len(rows) == 3 and all(len(row) == 3 for row in rows)
+
+
+def test_rerun_with_fewer_images_leaves_no_stale_pictures(facades_checkpoint, facades_dir, tmp_path):
+    evaluate(facades_checkpoint, facades_dir, tmp_path, segmenter=False, progress=False)
+    evaluate(facades_checkpoint, facades_dir, tmp_path, segmenter=False, limit=1, progress=False)
+    assert len(list((tmp_path / "images").glob("*.png"))) == 3
+
+
+def test_missing_data_is_one_clear_error(facades_checkpoint, tmp_path):
+    with pytest.raises(Pix2PixError, match="not found"):
+        evaluate(facades_checkpoint, tmp_path / "nowhere", tmp_path / "out", progress=False)
