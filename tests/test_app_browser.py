@@ -1,0 +1,170 @@
+"""The app in a real browser: Playwright (Python) driving Debian's chromium against a live app.py.
+
+Needs `apt-get install -y chromium` (never `playwright install`); skipped when /usr/bin/chromium is missing.
+Screenshots go to test-artifacts/ (gitignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pix2pix_core.palette import facade_classes
+from test_app_api import running_app
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+TIMEOUT_MS = 30_000
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, facades_checkpoint, colorize_checkpoint):
+    with running_app(tmp_path_factory.mktemp("browser_app"), facades_checkpoint, colorize_checkpoint) as served:
+        yield served[0]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh page at 1280x800 that fails the test if anything is requested from outside the machine."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(TIMEOUT_MS)
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url)
+            if request.url.startswith(("http:", "https:", "ws:", "wss:")) and "127.0.0.1" not in request.url else None)
+    page.goto(app_url)
+    page.wait_for_selector("#facade-canvas canvas")
+    page.wait_for_selector("#facade-photo img")  # the first render on page load
+    yield page
+    page.close()
+    assert not outside, f"the page loaded things from outside the machine: {outside[:5]}"
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def image_src(page, selector: str) -> str | None:
+    element = page.locator(f"{selector} img")
+    return element.first.get_attribute("src") if element.count() else None
+
+
+def wait_for_new_image(page, selector: str, old_src: str | None) -> str:
+    page.wait_for_function(
+        "([selector, old]) => { const img = document.querySelector(selector + ' img');"
+        " return img && img.complete && img.src && img.src !== old; }", arg=[selector, old_src])
+    return image_src(page, selector)
+
+
+def fetch_image(page, src: str) -> Image.Image:
+    response = page.request.get(src)
+    assert response.ok, f"could not fetch {src}: {response.status}"
+    return Image.open(io.BytesIO(response.body())).convert("RGB")
+
+
+def choose(page, dropdown_id: str, option: str) -> None:
+    page.locator(f"#{dropdown_id} input").click()
+    page.get_by_role("option", name=option).click()
+
+
+def draw_stroke(page, start=(0.3, 0.75), end=(0.7, 0.8), steps: int = 5) -> None:
+    box = page.locator("#facade-canvas canvas").first.bounding_box()
+    (x0, y0), (x1, y1) = [(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy) for fx, fy in (start, end)]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps)
+    page.mouse.up()
+
+
+# ------------------------------------------------------------------------------------------ tests
+def test_stroke_on_canvas_changes_the_generated_photo(page):
+    before_src = image_src(page, "#facade-photo")
+    before = fetch_image(page, before_src)
+    screenshot(page, "facades_start")
+    page.get_by_role("button", name="Color").click()
+    page.locator("#facade-canvas button.color").nth(11).click()  # shop: a colour unlike the example's
+    page.keyboard.press("Escape")  # the swatch popup covers the middle of the canvas; draw below it
+    draw_stroke(page)
+    after_src = wait_for_new_image(page, "#facade-photo", before_src)
+    after = fetch_image(page, after_src)
+    assert after.size == before.size
+    assert np.abs(np.asarray(after, np.float32) - np.asarray(before, np.float32)).mean() > 0.1
+    labels = fetch_image(page, image_src(page, "#facade-labels"))
+    shop = facade_classes()[11].rgb
+    assert (np.asarray(labels) == shop).all(-1).sum() > 50, "the stroke's colour is not in the snapped label map"
+    screenshot(page, "facades_after_stroke")
+
+
+def test_rectangle_from_two_clicks(page):
+    choose(page, "facade-rect-class", "door")
+    old_src = image_src(page, "#facade-labels")
+    box = page.locator("#facade-labels img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25)
+    page.wait_for_function("() => document.querySelector('#facade-rect-hint').innerText.includes('First corner')")
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
+    new_src = wait_for_new_image(page, "#facade-labels", old_src)
+    labels = np.asarray(fetch_image(page, new_src))
+    door = np.array(facade_classes()[3].rgb)
+    height, width = labels.shape[:2]
+    inside = labels[int(height * 0.28):int(height * 0.42), int(width * 0.28):int(width * 0.47)]
+    assert (inside == door).all(), "the rectangle is not filled with the chosen class"
+    screenshot(page, "facades_rectangle")
+
+
+def test_colorize_an_upload(page, tmp_path):
+    yy, xx = np.mgrid[0:150, 0:220]
+    photo = np.stack([xx % 256, yy % 256, (xx * 2) % 256], -1).astype(np.uint8)
+    path = tmp_path / "upload.png"
+    Image.fromarray(photo).save(path)
+    page.get_by_role("tab", name="Colorize").click()
+    page.locator("#colorize-input input[type=file]").set_input_files(str(path))
+    result_src = wait_for_new_image(page, "#colorize-output", None)
+    assert fetch_image(page, result_src).size == (220, 150)
+    gray = fetch_image(page, wait_for_new_image(page, "#colorize-gray", None))
+    assert np.ptp(np.asarray(gray, np.int16), axis=-1).max() <= 2, "the input shown is not gray"
+    screenshot(page, "colorize")
+
+
+def test_quick_demo_training_then_use_the_model(page):
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-start").click()
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('running')")
+    first_sample = wait_for_new_image(page, "#train-sample", None)
+    wait_for_new_image(page, "#train-sample", first_sample)  # a second sample: the grid updates live
+    page.wait_for_selector("#train-plot canvas, #train-plot svg")
+    assert "img/s" in page.locator("#train-progress").inner_text()
+    screenshot(page, "train_running")
+
+    page.locator("#train-stop").click()
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('stopped')")
+    status = page.locator("#train-status").inner_text()
+    model_name = status.split("model '")[1].split("'")[0]
+    screenshot(page, "train_stopped")
+
+    page.get_by_role("tab", name="Facades").click()
+    before = image_src(page, "#facade-photo")
+    time.sleep(0.5)  # let the tab's picker refresh land before opening it
+    choose(page, "facade-model", model_name)
+    wait_for_new_image(page, "#facade-photo", before)
+    assert page.locator("#facade-model input").input_value() == model_name
+    screenshot(page, "facades_with_trained_model")
