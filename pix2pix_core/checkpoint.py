@@ -26,24 +26,69 @@ from .networks import build_generator
 
 FORMAT = "pix2pix-studio/1"
 PICKLE_MAGICS = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")  # zip .pth, pickle 2-5
+TEMP_SUFFIX = ".tmp"  # atomic_save's partial files (.NAME.safetensors.XXXX.tmp): never a checkpoint
 MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit for the JSON header
 
 
 def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: str | Path) -> Path:
-    """Write a safetensors file atomically (temp file in the same folder, fsync, rename)."""
+    """Write a safetensors file atomically: temp file in the same folder, fsync, rename, fsync the folder.
+
+    A crash at any point leaves the previous file untouched (at worst a `.NAME.*.tmp` next to it, which
+    `remove_stale_temp_files` clears); a full disk is a CheckpointError saying so, not a traceback.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600 files; a checkpoint is an ordinary file
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+        _fsync_folder(path.parent)  # make the rename itself survive a power cut
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise CheckpointError(f"could not write {path} ({exc.strerror or exc}); the previous checkpoint, "
+                                  "if any, is intact") from None
         raise
     return path
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temp files a killed `atomic_save` left behind (they are never valid checkpoints)."""
+    folder = Path(folder)
+    stale = sorted(folder.glob(f".*.safetensors.*{TEMP_SUFFIX}")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def _read_umask() -> int:
+    """The process umask, read once at import (os.umask can only be read by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform (Windows); the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -157,6 +202,13 @@ def unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, tor
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    # Moments were saved contiguous; give them their parameter's layout again (channels_last). The
+    # fused Adam kernel walks param, grad and moments as flat memory, so a layout mismatch silently
+    # pairs each weight with another weight's moments.
+    for param, values in optimizer.state.items():
+        for name, value in values.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                values[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,

@@ -6,6 +6,7 @@ User mistakes (missing folder, empty dataset, wrong checkpoint, odd image) print
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -113,7 +114,8 @@ def cmd_train(args) -> int:
     if result.reason == "diverged":
         print(f"error: {result.message}", file=sys.stderr)
         return 1
-    print(f"{result.reason} at step {result.step}, epoch {result.epoch}; checkpoint: {result.checkpoint}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes, so only it reports
+        print(f"{result.reason} at step {result.step}, epoch {result.epoch}; checkpoint: {result.checkpoint}")
     return 0
 
 

@@ -54,7 +54,13 @@ def setup(preference: str = "auto") -> Context:
     return Context(rank, world_size, local_rank, device)
 
 
-def teardown(context: Context) -> None:
+def teardown(context: Context, synchronize: bool = True) -> None:
+    """Leave the process group; the barrier (all ranks done) only after a run that completed on this rank.
+
+    After an error the other ranks may be waiting in a collective that this rank will never join; a
+    barrier would then hang them all instead of letting torchrun see the failure and stop the job.
+    """
     if context.distributed and dist.is_initialized():
-        dist.barrier()
+        if synchronize:
+            dist.barrier()
         dist.destroy_process_group()

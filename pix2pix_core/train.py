@@ -10,6 +10,7 @@ import contextlib
 import csv
 import json
 import math
+import os
 import shutil
 import threading
 import time
@@ -24,8 +25,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed
+from safetensors.torch import save_file
+
 from .checkpoint import (FORMAT, atomic_save, config_of, flatten_optimizer, load_generator, load_into,
-                         read_checkpoint, sub_state, unflatten_optimizer)
+                         read_checkpoint, remove_stale_temp_files, sub_state, unflatten_optimizer)
 from .color import network_to_rgb, unit_to_pil
 from .config import TrainConfig
 from .data import PairDataset, build_dataset, collate
@@ -34,6 +37,9 @@ from .losses import GANLoss
 from .networks import build_discriminator, build_generator
 
 LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
+# Debugging DDP: when set to a folder, every rank writes rank{N}_generator.safetensors there at the end,
+# so ranks can be compared byte for byte (tests/test_distributed.py does).
+RANK_DUMP_ENV = "PIX2PIX_RANK_DUMP_DIR"
 # Fields that define the networks: a resumed or fine-tuned run must keep them.
 ARCHITECTURE_FIELDS = ("task", "netG", "ngf", "norm", "dropout", "netD", "n_layers_D", "ndf", "conditional_D")
 
@@ -167,10 +173,15 @@ class Trainer:
     def run(self) -> FinishedEvent:
         """Train until the schedule ends, max_steps is reached, stop() is called or the loss diverges."""
         ctx = distributed.setup(self.config.device)
+        completed = False
         try:
-            return self._run(ctx)
+            result = self._run(ctx)
+            self._dump_rank_weights(ctx)
+            completed = True
+            return result
         finally:
-            distributed.teardown(ctx)
+            # after an error the other ranks may be inside a collective: no final barrier then, or all hang
+            distributed.teardown(ctx, synchronize=completed)
 
     # ---------------------------------------------------------------------------------- setup
     def _emit(self, event: Event) -> None:
@@ -247,6 +258,41 @@ class Trainer:
         path = atomic_save(tensors, metadata, self.checkpoint_dir / f"{name}.safetensors")
         return path
 
+    # ---------------------------------------------------------------------------------- health
+    def _mean_losses(self, losses: dict[str, torch.Tensor], ctx: distributed.Context) -> dict[str, float]:
+        """Losses averaged over all ranks (one all-reduce, one host sync), so rank 0 logs the global value
+        and every rank sees the same NaN: a divergence on one rank stops all of them together."""
+        stacked = torch.stack([losses[k].float() for k in LOSS_NAMES])
+        if ctx.distributed:
+            dist.all_reduce(stacked)
+            stacked /= ctx.world_size
+        return dict(zip(LOSS_NAMES, stacked.tolist()))
+
+    def _weights_finite(self, ctx: distributed.Context) -> bool:
+        """True when every weight and buffer of G and D is finite, on all ranks.
+
+        Checked before each checkpoint: a step can turn weights to NaN while its loss (computed before
+        the update) was still finite, and a NaN checkpoint must never replace the last good one.
+        """
+        tensors = [*self.generator.state_dict().values(), *self.discriminator.state_dict().values()]
+        finite = torch.stack([torch.isfinite(t).all() for t in tensors if t.is_floating_point()]).all()
+        flag = finite.to(torch.float32).reshape(1)
+        if ctx.distributed:
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item())
+
+    def _diverged_message(self, step: int, detail: str) -> str:
+        latest = self.checkpoint_dir / "latest.safetensors"
+        kept = f"the last good checkpoint {latest} is kept" if latest.exists() else "no checkpoint was written"
+        return f"training diverged at step {step} ({detail}); {kept}. Try a lower learning rate."
+
+    def _dump_rank_weights(self, ctx: distributed.Context) -> None:
+        folder = os.environ.get(RANK_DUMP_ENV)
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
+            save_file(state, str(Path(folder) / f"rank{ctx.rank}_generator.safetensors"))
+
     # ---------------------------------------------------------------------------------- the step
     def _autocast(self, device: torch.device):
         if self.amp_dtype is None:
@@ -300,9 +346,17 @@ class Trainer:
         tiles = [network_to_rgb(self.config.task, t, lightness)[0] for t in (source, fake, target)]
         return unit_to_pil(torch.cat(tiles, dim=-1))
 
-    def _csv_writer(self, resume: bool):
+    def _csv_writer(self, resume: bool, resumed_step: int = 0):
+        """losses.csv for appending. On resume, rows after the checkpoint's step are dropped: a killed run
+        may have logged steps it never saved, and they are about to be trained again."""
         path = self.out / "losses.csv"
         new = not (resume and path.exists())
+        if not new:
+            with open(path, newline="") as handle:
+                rows = list(csv.reader(handle))
+            kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= resumed_step]
+            with open(path, "w", newline="") as handle:
+                csv.writer(handle).writerows(kept)
         handle = open(path, "w" if new else "a", newline="")
         writer = csv.writer(handle)
         if new:
@@ -317,6 +371,7 @@ class Trainer:
             params = sum(p.numel() for p in self.generator.parameters()) + sum(
                 p.numel() for p in self.discriminator.parameters())
             check_writable(self.out, needed_bytes=params * 4 * 3 * 2 + 50_000_000)
+            remove_stale_temp_files(self.checkpoint_dir)
         position = Position()
         if self.resume:
             position = self._restore(ctx)
@@ -333,7 +388,7 @@ class Trainer:
         if ctx.is_main:
             (self.out / "samples").mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(json.loads(config.to_json()), indent=2))
-            csv_handle, csv_writer = self._csv_writer(self.resume)
+            csv_handle, csv_writer = self._csv_writer(self.resume, position.step)
         self.generator.train()
         self.discriminator.train()
         reason, message, started = "finished", "", time.perf_counter()
@@ -360,13 +415,11 @@ class Trainer:
                     position.batch = batch_index + 1
                     window_images += len(indices) * ctx.world_size
                     if position.step % config.log_every == 0 or position.step == total_steps:
-                        values = {k: float(v) for k, v in losses.items()}  # the one host sync per log
+                        values = self._mean_losses(losses, ctx)  # the one host sync per log
                         if not all(math.isfinite(v) for v in values.values()):
                             bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
-                            reason = "diverged"
-                            message = (f"training diverged at step {position.step} ({bad}); the last good "
-                                       f"checkpoint is kept. Try a lower learning rate.")
-                            return self._finish(ctx, position, reason, last_checkpoint, message, save=False)
+                            message = self._diverged_message(position.step, bad)
+                            return self._finish(ctx, position, "diverged", last_checkpoint, message, save=False)
                         now = time.perf_counter()
                         speed = window_images / max(now - window_start, 1e-9)
                         window_start, window_images = now, 0
@@ -382,14 +435,22 @@ class Trainer:
                         path = self.out / "samples" / f"step_{position.step:07d}.png"
                         grid.save(path)
                         self._emit(SampleEvent(position.step, position.epoch, grid, path))
-                    if ctx.is_main and config.checkpoint_every_steps and position.step % config.checkpoint_every_steps == 0:
-                        last_checkpoint = self.save(position)
-                        self._emit(CheckpointEvent(position.step, position.epoch, last_checkpoint))
+                    if config.checkpoint_every_steps and position.step % config.checkpoint_every_steps == 0:
+                        if not self._weights_finite(ctx):
+                            message = self._diverged_message(position.step, "non-finite weights")
+                            return self._finish(ctx, position, "diverged", last_checkpoint, message, save=False)
+                        if ctx.is_main:
+                            csv_handle.flush()  # losses.csv never runs behind the checkpoint
+                            last_checkpoint = self.save(position)
+                            self._emit(CheckpointEvent(position.step, position.epoch, last_checkpoint))
                 if position.batch < batches_per_epoch:  # left the epoch early: stop or max_steps
                     reason = "stopped" if self._stop.is_set() else "max_steps"
                     break
                 position.epoch += 1
                 position.batch = 0
+                if not self._weights_finite(ctx):
+                    message = self._diverged_message(position.step, "non-finite weights")
+                    return self._finish(ctx, position, "diverged", last_checkpoint, message, save=False)
                 if ctx.is_main:
                     csv_handle.flush()
                     last_checkpoint = self.save(position)
@@ -405,6 +466,9 @@ class Trainer:
 
     def _finish(self, ctx, position: Position, reason: str, checkpoint: Optional[Path], message: str,
                 save: bool) -> FinishedEvent:
+        if save and not self._weights_finite(ctx):
+            reason, save = "diverged", False
+            message = self._diverged_message(position.step, "non-finite weights")
         if ctx.is_main and save:
             checkpoint = self.save(position)
             self._emit(CheckpointEvent(position.step, position.epoch, checkpoint))

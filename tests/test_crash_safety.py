@@ -1,0 +1,323 @@
+"""Training must never lose a run: SIGKILL, a kill during a checkpoint write, a full disk, NaN losses.
+
+The kills are real (a `python -m pix2pix_core train` subprocess and SIGKILL), the rest runs in process
+on tiny models (`tiny_config`: unet_128, ngf 8) so the file stays well under a minute.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from pix2pix_core import checkpoint as checkpoint_module
+from pix2pix_core import train as train_module
+from pix2pix_core.checkpoint import load_generator, read_checkpoint
+from pix2pix_core.cli import main
+from pix2pix_core.errors import CheckpointError, Pix2PixError
+from pix2pix_core.train import FinishedEvent, LossEvent, Trainer, resume_config
+
+from conftest import tiny_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and this machine's cores are shared with real trainings."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def state_of(path: Path) -> dict:
+    """The training position stored in a checkpoint's header (cheap: tensors are not read)."""
+    with safe_open(str(path), framework="pt") as handle:
+        return json.loads(handle.metadata()["state"])
+
+
+def temp_litter(run: Path) -> list[Path]:
+    return sorted((run / "checkpoints").glob(".*.tmp"))
+
+
+def train_args(data: Path, out: Path, *extra: str) -> list[str]:
+    """CLI arguments for a tiny run: 6 images, batch 2 -> 3 steps per epoch, a checkpoint every step."""
+    return ["train", "--task", "facades", "--data", str(data), "--out", str(out), "--netG", "unet_128",
+            "--crop-size", "128", "--load-size", "136", "--ngf", "8", "--ndf", "8", "--batch-size", "2",
+            "--epochs", "10", "--epochs-decay", "0", "--sample-every", "0", "--save-every", "0",
+            "--precision", "fp32", "--checkpoint-every-steps", "1", "--threads", "1", *extra]
+
+
+def run_cli(args: list[str], timeout: float = 120, **popen) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "pix2pix_core", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def csv_steps(run: Path) -> list[int]:
+    lines = (run / "losses.csv").read_text().splitlines()[1:]
+    return [int(line.split(",")[0]) for line in lines if line]
+
+
+# ------------------------------------------------------------------------------------ SIGKILL
+def test_sigkill_mid_epoch_then_resume(facades_dir, tmp_path) -> None:
+    """Kill -9 a real training process mid-epoch; `--resume` finishes from the last complete checkpoint."""
+    run = tmp_path / "run"
+    latest = run / "checkpoints" / "latest.safetensors"
+    process = run_cli(train_args(facades_dir, run, "--max-steps", "24"))
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                state = state_of(latest)
+            except Exception:  # not written yet
+                state = {"step": 0, "batch": 0}
+            if state["step"] >= 4 and state["batch"] > 0:  # into the second epoch, mid-epoch
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, f"finished before it could be killed: {process.communicate()}"
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+    killed_at = state_of(latest)
+    assert 4 <= killed_at["step"] < 24
+    load_generator(latest)  # the checkpoint a kill left behind is complete
+
+    resumed = run_cli(train_args(facades_dir, run, "--max-steps", "24", "--resume"))
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert "max_steps at step 24" in out
+    assert state_of(latest)["step"] == 24
+    generator, config, _ = load_generator(latest)
+    assert config.ngf == 8 and all(torch.isfinite(p).all() for p in generator.parameters())
+    assert csv_steps(run) == list(range(1, 25))  # no step lost or logged twice across the kill
+    assert not temp_litter(run)
+
+
+# ------------------------------------------------------------------------------------ interrupted writes
+KILL_DURING_THIRD_SAVE = textwrap.dedent("""
+    import os, signal, sys
+    import pix2pix_core.checkpoint as checkpoint
+
+    real_save, saves = checkpoint.save_file, []
+
+    def dying_save(tensors, filename, metadata=None):
+        saves.append(filename)
+        real_save(tensors, filename, metadata=metadata)
+        if len(saves) == 3:  # the process dies with the third checkpoint half written
+            data = open(filename, "rb").read()
+            open(filename, "wb").write(data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    checkpoint.save_file = dying_save
+    from pix2pix_core.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_kill_during_checkpoint_write(facades_dir, tmp_path) -> None:
+    """SIGKILL inside the third save: `latest` is still the complete second one, the half-written temp
+    file is the only trace, and resuming ignores and removes it."""
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    process = subprocess.run([sys.executable, "-c", KILL_DURING_THIRD_SAVE, *train_args(facades_dir, run)],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    latest = run / "checkpoints" / "latest.safetensors"
+    assert state_of(latest)["step"] == 2
+    load_generator(latest)
+    litter = temp_litter(run)
+    assert len(litter) == 1
+    with pytest.raises(CheckpointError, match="truncated"):
+        read_checkpoint(litter[0])  # what would have been step 3 really is broken
+
+    result = Trainer(resume_config(run, {"max_steps": 5}), resume=True).run()
+    assert (result.reason, result.step) == ("max_steps", 5)
+    assert not temp_litter(run)
+    assert csv_steps(run) == [1, 2, 3, 4, 5]
+
+
+def test_disk_full_during_checkpoint_write(facades_dir, tmp_path, monkeypatch) -> None:
+    """ENOSPC halfway through a save: a clear error, the previous checkpoint intact, no temp file."""
+    run = tmp_path / "run"
+    real_save, saves = checkpoint_module.save_file, []
+
+    def filling_save(tensors, filename, metadata=None):
+        saves.append(filename)
+        if len(saves) == 3:
+            Path(filename).write_bytes(b"\x00" * 1000)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_save(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(checkpoint_module, "save_file", filling_save)
+    config = tiny_config(data=str(facades_dir), out=str(run), checkpoint_every_steps=1, max_steps=6)
+    with pytest.raises(CheckpointError, match="No space left on device.*previous checkpoint.*intact"):
+        Trainer(config).run()
+    assert state_of(run / "checkpoints" / "latest.safetensors")["step"] == 2
+    assert not temp_litter(run)
+
+
+def test_checkpoints_are_ordinary_readable_files(facades_checkpoint) -> None:
+    """The temp file's 0600 mode must not stick to the checkpoint (another user or the app must read it)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert Path(facades_checkpoint).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# ------------------------------------------------------------------------------------ NaN and inf
+def test_nan_loss_stops_with_a_clear_message(facades_dir, tmp_path, monkeypatch, capsys) -> None:
+    """The L1 loss turns NaN at step 4 (through the CLI): exit 1, one clear line, checkpoint of step 3 kept."""
+    real_l1, calls = torch.nn.functional.l1_loss, []
+
+    def l1_going_nan(output, target, *args, **kwargs):
+        calls.append(1)
+        loss = real_l1(output, target, *args, **kwargs)
+        return loss * float("nan") if len(calls) >= 4 else loss
+
+    monkeypatch.setattr(torch.nn.functional, "l1_loss", l1_going_nan)
+    threads = torch.get_num_threads()
+    run = tmp_path / "run"
+    try:
+        code = main(train_args(facades_dir, run, "--max-steps", "8"))
+    finally:
+        torch.set_num_threads(threads)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("error: training diverged at step 4 (G_L1=nan)"), err
+    assert "last good checkpoint" in err[-1] and "lower learning rate" in err[-1]
+    latest = run / "checkpoints" / "latest.safetensors"
+    assert state_of(latest)["step"] == 3
+    generator, _, _ = load_generator(latest)
+    assert all(torch.isfinite(p).all() for p in generator.parameters())
+    assert csv_steps(run) == [1, 2, 3]
+
+
+def test_non_finite_weights_never_replace_a_good_checkpoint(facades_dir, tmp_path) -> None:
+    """Weights can go inf in an update whose loss was still finite (the loss is computed before it);
+    the checkpoint due right after that step must be refused, not written over the good one."""
+    run = tmp_path / "run"
+    config = tiny_config(data=str(facades_dir), out=str(run), checkpoint_every_steps=1, max_steps=6)
+    trainer = Trainer(config)
+
+    def poison(event) -> None:
+        if isinstance(event, LossEvent) and event.step == 3:
+            with torch.no_grad():
+                next(trainer.generator.parameters()).fill_(float("inf"))
+
+    trainer.callbacks.append(poison)
+    result = trainer.run()
+    assert (result.reason, result.step) == ("diverged", 3)
+    assert "non-finite weights" in result.message and "last good checkpoint" in result.message
+    tensors = load_file(str(run / "checkpoints" / "latest.safetensors"))
+    assert state_of(run / "checkpoints" / "latest.safetensors")["step"] == 2
+    assert all(torch.isfinite(t).all() for k, t in tensors.items() if k.startswith(("G.", "D.")))
+
+
+def test_stop_with_non_finite_weights_saves_nothing(facades_dir, tmp_path) -> None:
+    """stop() normally saves; not when the weights went bad since the last log."""
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), log_every=100)
+    trainer = Trainer(config)
+    steps = []
+    original_step = trainer.train_step
+
+    def step_then_poison(*args, **kwargs):
+        losses = original_step(*args, **kwargs)
+        steps.append(1)
+        if len(steps) == 2:
+            with torch.no_grad():
+                next(trainer.generator.parameters()).fill_(float("nan"))
+            trainer.stop()
+        return losses
+
+    trainer.train_step = step_then_poison
+    result = trainer.run()
+    assert result.reason == "diverged" and result.checkpoint is None
+    assert not (tmp_path / "run" / "checkpoints" / "latest.safetensors").exists()
+
+
+# ------------------------------------------------------------------------------------ before training
+def test_unwritable_run_folder_is_an_error_before_training(facades_dir, tmp_path, capsys) -> None:
+    """Tests run as root, so chmod cannot make a folder read-only here: a run folder below a regular
+    file is just as unwritable, for every user."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    threads = torch.get_num_threads()
+    try:
+        code = main(train_args(facades_dir, blocker / "run"))
+    finally:
+        torch.set_num_threads(threads)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: cannot write to the run folder") and "a_file/run" in err[0]
+
+
+def test_read_only_file_system_is_an_error_before_training(facades_dir, tmp_path, monkeypatch) -> None:
+    """EROFS from the write probe (a read-only mount): refused before the first step."""
+    real_write = Path.write_bytes
+
+    def read_only(self, data):
+        if self.name == ".write_test":
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    events = []
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"))
+    with pytest.raises(Pix2PixError, match="cannot write to the run folder .*: Read-only file system"):
+        Trainer(config, callbacks=[events.append]).run()
+    assert events == []
+
+
+def test_full_disk_is_an_error_before_training(facades_dir, tmp_path, monkeypatch) -> None:
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(train_module.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
+    events = []
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"))
+    with pytest.raises(Pix2PixError, match=r"not enough disk space in .*: 1 MB free, about \d+ MB needed"):
+        Trainer(config, callbacks=[events.append]).run()
+    assert events == []
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+# ------------------------------------------------------------------------------------ exact resume
+def _weights(path: Path, prefix: str) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in load_file(str(path)).items() if k.startswith(prefix)}
+
+
+def test_stop_and_resume_is_exact(facades_dir, tmp_path) -> None:
+    """8 steps straight == 4 steps, stop(), resume to 8 (mid-epoch both times): identical fp32 weights,
+    discriminator and Adam moments included. Dropout RNG, data order and jitter all resume exactly."""
+    base = dict(data=str(facades_dir), max_steps=8, epochs=3, epochs_decay=1, precision="fp32")
+    straight = Trainer(tiny_config(out=str(tmp_path / "straight"), **base)).run()
+    assert (straight.reason, straight.step) == ("max_steps", 8)
+
+    trainer = Trainer(tiny_config(out=str(tmp_path / "resumed"), **base))
+    trainer.callbacks.append(lambda e: trainer.stop() if isinstance(e, LossEvent) and e.step == 4 else None)
+    first = trainer.run()
+    assert (first.reason, first.step) == ("stopped", 4)
+    assert state_of(first.checkpoint)["batch"] == 1  # 3 batches per epoch: stopped inside epoch 2
+    second = Trainer(resume_config(tmp_path / "resumed"), resume=True).run()
+    assert (second.reason, second.step) == ("max_steps", 8)
+
+    for prefix in ("G.", "D.", "optG.", "optD."):
+        a, b = _weights(straight.checkpoint, prefix), _weights(second.checkpoint, prefix)
+        assert a.keys() == b.keys() and a
+        different = [k for k in a if not torch.equal(a[k], b[k])]
+        assert not different, f"{prefix}: {different[:5]}"
