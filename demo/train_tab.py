@@ -21,8 +21,11 @@ from pix2pix_core.errors import Pix2PixError
 from .state import EXAMPLES, AppState, JobSnapshot
 from .ui import user_errors
 
-TASKS = [("Facades: label map → photo", "facades"), ("Colorize: gray → colour", "colorize"),
-         ("Custom: aligned A|B images", "aligned"), ("Custom: paired folders A/ and B/", "paired")]
+TASKS = [("Facades: labels → photo", "facades"), ("Colorize: gray → colour", "colorize"),
+         ("Custom: A|B images", "aligned"), ("Custom: A/ and B/ folders", "paired")]
+GAN_TERMS = ("G_GAN", "D_real", "D_fake")  # plotted apart from G_L1, which is ~100x larger (lambda = 100)
+# Fixed colours, so each loss keeps its colour from run to run
+LOSS_COLOURS = {"G_GAN": "#e4572e", "D_real": "#17bebb", "D_fake": "#76b041", "G_L1": "#2e86de"}
 # Settings a preset fixes; the key ones (epochs, batch, lambda L1, lr, ngf) stay editable in the form.
 PRESETS = {
     # small enough to show a sample within a minute on a 2-core CPU
@@ -59,14 +62,20 @@ def extract_zip(state: AppState, zip_path: str) -> Path:
     return result.folder
 
 
-def plot_frame(snapshot: JobSnapshot) -> pd.DataFrame:
-    """Loss history in long format (step, loss, kind), thinned to at most MAX_PLOT_STEPS steps."""
+def plot_frames(snapshot: JobSnapshot) -> tuple[Optional[pd.DataFrame], Optional[pd.DataFrame]]:
+    """Loss history in long format (step, loss, kind) for the GAN terms and for L1, thinned to at most
+    MAX_PLOT_STEPS steps. None before the first step: in gradio 6.31 a LinePlot with a colour column that
+    starts from an empty frame never draws its lines, one that starts from None does."""
+    if not snapshot.history:
+        return None, None
     frame = pd.DataFrame(snapshot.history, columns=["step", "kind", "loss"])
+    frame = frame[["step", "loss", "kind"]]
     steps = frame["step"].unique()
     if len(steps) > MAX_PLOT_STEPS:
         keep = set(steps[:: len(steps) // MAX_PLOT_STEPS + 1]) | {steps[-1]}
         frame = frame[frame["step"].isin(keep)]
-    return frame[["step", "loss", "kind"]]
+    is_gan = frame["kind"].isin(GAN_TERMS)
+    return frame[is_gan], frame[~is_gan]
 
 
 def duration(seconds: float) -> str:
@@ -88,10 +97,8 @@ def progress_html(snapshot: JobSnapshot) -> str:
 
 
 def status_markdown(snapshot: JobSnapshot) -> str:
-    icon = {"idle": "", "loading": "⏳ ", "running": "▶️ ", "stopping": "⏹️ ", "finished": "✅ ",
-            "stopped": "✅ ", "failed": "❌ "}.get(snapshot.phase, "")
     losses = " · ".join(f"{k} {v:.3f}" for k, v in snapshot.losses.items()) if snapshot.active else ""
-    return f"**{icon}{snapshot.phase}** — {snapshot.message}" + (f"  \n{losses}" if losses else "")
+    return f"**{snapshot.phase}** — {snapshot.message}" + (f"  \n{losses}" if losses else "")
 
 
 def build(state: AppState) -> dict:
@@ -105,32 +112,43 @@ def build(state: AppState) -> dict:
                 "at a time; reloading the page shows the run that is going. When a run ends or is stopped, its "
                 "model appears in the Facades / Colorize model pickers.", elem_classes="help")
     with gr.Row():
-        with gr.Column(scale=1, min_width=320):
-            task = gr.Dropdown(TASKS, value="facades", label="Task", elem_id="train-task")
+        with gr.Column(scale=1, min_width=360):
+            with gr.Row():
+                task = gr.Dropdown(TASKS, value="facades", label="Task", elem_id="train-task", scale=3)
+                preset = gr.Radio(list(PRESETS), value="Quick demo", label="Preset", elem_id="train-preset", scale=2)
             data_folder = gr.Textbox("", label=f"Dataset folder, inside the data root {state.data_root}",
                                      placeholder="empty: the bundled facades pairs (or <data root>/facades, /food)",
                                      elem_id="train-data")
-            data_zip = gr.File(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=90)
-            direction = gr.Radio(["AtoB", "BtoA"], value="BtoA", label="Direction (which half / folder is the input)")
-            preset = gr.Radio(list(PRESETS), value="Quick demo", label="Preset", elem_id="train-preset")
+            data_zip = gr.File(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=120)
             with gr.Row():
-                epochs = gr.Number(quick["epochs"], label="Epochs", precision=0, minimum=0)
-                epochs_decay = gr.Number(quick["epochs_decay"], label="Decay epochs", precision=0, minimum=0)
-                batch_size = gr.Number(quick["batch_size"], label="Batch size", precision=0, minimum=1)
+                direction = gr.Radio(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)")
+                start_from = gr.Dropdown(start_choices("facades"), value=SCRATCH, label="Start from (fine-tune)",
+                                         elem_id="train-start-from")
             with gr.Row():
-                lambda_l1 = gr.Number(100.0, label="λ L1", minimum=0)
-                lr = gr.Number(2e-4, label="Learning rate", minimum=0)
-                ngf = gr.Number(quick["ngf"], label="ngf (G width)", precision=0, minimum=1)
-            start_from = gr.Dropdown(start_choices("facades"), value=SCRATCH, label="Start from (fine-tune)",
-                                     elem_id="train-start-from")
+                epochs = gr.Number(quick["epochs"], label="Epochs", precision=0, minimum=0, min_width=80,
+                                   elem_id="train-epochs")
+                epochs_decay = gr.Number(quick["epochs_decay"], label="Decay epochs", precision=0, minimum=0,
+                                         min_width=80)
+                batch_size = gr.Number(quick["batch_size"], label="Batch size", precision=0, minimum=1, min_width=80)
+            with gr.Row():
+                lambda_l1 = gr.Number(100.0, label="λ L1", minimum=0, min_width=80)
+                lr = gr.Number(2e-4, label="Learning rate", minimum=0, min_width=80)
+                ngf = gr.Number(quick["ngf"], label="ngf (G width)", precision=0, minimum=1, min_width=80)
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="train-stop")
+            note = gr.Markdown("", elem_id="train-note")  # the reply to Start / Stop; the status is live
         with gr.Column(scale=2, min_width=480):
             status = gr.Markdown(status_markdown(state.job.snapshot()), elem_id="train-status")
             progress = gr.HTML(progress_html(state.job.snapshot()), elem_id="train-progress")
-            plot = gr.LinePlot(plot_frame(state.job.snapshot()), x="step", y="loss", color="kind",
-                               title="Losses", height=260, elem_id="train-plot")
+            gan_frame, l1_frame = plot_frames(state.job.snapshot())
+            with gr.Row():
+                gan_plot = gr.LinePlot(gan_frame, x="step", y="loss", color="kind", title="GAN losses",
+                                       color_map={k: LOSS_COLOURS[k] for k in GAN_TERMS},
+                                       height=240, elem_id="train-plot", min_width=240)
+                l1_plot = gr.LinePlot(l1_frame, x="step", y="loss", color="kind", title="L1 loss (× λ)",
+                                      color_map={"G_L1": LOSS_COLOURS["G_L1"]},
+                                      height=240, elem_id="train-plot-l1", min_width=240)
             sample = gr.Image(label="Latest sample: input | output | target", type="pil", format="png",
                               interactive=False, height=220, elem_id="train-sample")
     timer = gr.Timer(1.0)
@@ -189,8 +207,8 @@ def build(state: AppState) -> dict:
         """Redraw only when the job changed since this page last drew it."""
         snapshot = state.job.snapshot()
         if snapshot.version == seen_version:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen_version
-        return (status_markdown(snapshot), progress_html(snapshot), plot_frame(snapshot),
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen_version
+        return (status_markdown(snapshot), progress_html(snapshot), *plot_frames(snapshot),
                 snapshot.sample if snapshot.sample is not None else gr.skip(), snapshot.version)
 
     # ------------------------------------------------------------------------------ events
@@ -199,10 +217,10 @@ def build(state: AppState) -> dict:
     task.change(on_task, task, [start_from, direction], **private)
     settings = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf,
                 start_from, data_zip]  # the zip last: its None default makes it optional for API clients
-    start_button.click(train_start, settings, status, api_name="train_start", concurrency_limit=1,
+    start_button.click(train_start, settings, note, api_name="train_start", concurrency_limit=1,
                        concurrency_id="train_control")
-    stop_button.click(train_stop, None, status, api_name="train_stop", concurrency_id="train_control")
-    timer.tick(tick, seen, [status, progress, plot, sample, seen], show_progress="hidden",
+    stop_button.click(train_stop, None, note, api_name="train_stop", concurrency_id="train_control")
+    timer.tick(tick, seen, [status, progress, gan_plot, l1_plot, sample, seen], show_progress="hidden",
                concurrency_limit=None, **private)
     with gr.Row(visible=False):
         status_json = gr.JSON(label="status")

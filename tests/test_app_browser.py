@@ -60,7 +60,7 @@ def page(browser, app_url):
 
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def image_src(page, selector: str) -> str | None:
@@ -147,7 +147,9 @@ def test_colorize_an_upload(page, tmp_path):
 
 def test_quick_demo_training_then_use_the_model(page):
     page.get_by_role("tab", name="Train").click()
+    page.locator("#train-epochs input").fill("500")  # long enough that Stop, not the schedule, ends it
     page.locator("#train-start").click()
+    page.wait_for_function("() => document.querySelector('#train-note').innerText.includes('Started')")
     page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('running')")
     first_sample = wait_for_new_image(page, "#train-sample", None)
     wait_for_new_image(page, "#train-sample", first_sample)  # a second sample: the grid updates live
