@@ -215,6 +215,41 @@ def test_symlink_out_of_the_data_root_is_refused(client, app):
         client.predict(task="facades", data_folder="escape", api_name="/train_start")
 
 
+def make_zip(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return path
+
+
+@pytest.mark.parametrize("members, message", [
+    ({"../escape.jpg": b"x"}, "unsafe path"),
+    ({"/etc/evil.jpg": b"x"}, "unsafe path"),
+    ({"notes.txt": b"no images here"}, "holds no image files"),
+])
+def test_bad_dataset_zip_is_refused(client, tmp_path, members, message):
+    archive = make_zip(tmp_path / "data.zip", members)
+    with pytest.raises(AppError, match=message):
+        client.predict(task="aligned", data_folder="", data_zip=handle_file(archive), api_name="/train_start")
+    assert client.predict(api_name="/train_status")["running"] is False
+
+
+def test_zip_bomb_is_refused(client, tmp_path):
+    """1.1 GB of zeros compresses to ~1 MB; the declared size is checked before anything is written."""
+    import zipfile
+
+    path = tmp_path / "bomb.zip"
+    chunk = b"\0" * (1 << 20)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        with archive.open("big.png", "w", force_zip64=True) as member:
+            for _ in range(1100):
+                member.write(chunk)
+    with pytest.raises(AppError, match="above the limit"):
+        client.predict(task="aligned", data_zip=handle_file(path), api_name="/train_start")
+
+
 def test_training_run_lifecycle(client, tmp_path):
     """Start, refuse a second start, serve inference meanwhile, stop, and use the new model."""
     started = client.predict(task="facades", data_folder="facades", preset="Quick demo", epochs=50,
