@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,52 @@ def setup(preference: str = "auto") -> Context:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return Context(rank, world_size, local_rank, device)
+
+
+class CPUSyncBatchNorm(nn.BatchNorm2d):
+    """BatchNorm2d whose batch mean and variance are taken over all ranks' batches (gloo, CPU).
+
+    torch.nn.SyncBatchNorm refuses CPU tensors, so `--sync-bn` under torchrun on CPU uses this: the same
+    statistics, computed from per-channel sums all-reduced with the differentiable all_reduce (its
+    backward all-reduces the gradients of the sums, which is what the global batch needs).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        channels, values = x.shape[1], x.float()  # statistics in fp32, also under bf16 autocast
+        count = torch.full((1,), values.numel() // channels, dtype=torch.float32, device=x.device)
+        sums = dist_nn.all_reduce(torch.cat([values.sum((0, 2, 3)), (values * values).sum((0, 2, 3)), count]))
+        total = sums[-1]
+        mean = sums[:channels] / total
+        var = (sums[channels:2 * channels] / total - mean * mean).clamp_min(0)  # biased, as BatchNorm
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(mean, momentum)
+                self.running_var.lerp_(var * total / (total - 1).clamp_min(1), momentum)  # unbiased, as BatchNorm
+        shape = (1, channels, 1, 1)
+        out = (values - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine:
+            out = out * self.weight.view(shape) + self.bias.view(shape)
+        return out.to(x.dtype)
+
+
+def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
+    """BatchNorm2d -> torch's SyncBatchNorm on CUDA (nccl), CPUSyncBatchNorm elsewhere (gloo).
+    Weights and running statistics are kept; state_dict keys do not change, so checkpoints load
+    into a plain model."""
+    if device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if type(module) is nn.BatchNorm2d:
+        converted = CPUSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                                     module.track_running_stats)
+        converted.load_state_dict(module.state_dict())
+        return converted.to(next(module.parameters(), module.running_mean).device)
+    for name, child in module.named_children():
+        module.add_module(name, convert_sync_batchnorm(child, device))
+    return module
 
 
 def teardown(context: Context, synchronize: bool = True) -> None:

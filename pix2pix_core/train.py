@@ -194,8 +194,8 @@ class Trainer:
         self.generator = build_generator(config)
         self.discriminator = build_discriminator(config)
         if config.sync_bn and ctx.distributed:
-            self.generator = nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
-            self.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
+            self.generator = distributed.convert_sync_batchnorm(self.generator, ctx.device)
+            self.discriminator = distributed.convert_sync_batchnorm(self.discriminator, ctx.device)
         memory = torch.channels_last if config.channels_last else torch.contiguous_format
         self.generator.to(ctx.device, memory_format=memory)
         self.discriminator.to(ctx.device, memory_format=memory)
@@ -275,8 +275,13 @@ class Trainer:
         the update) was still finite, and a NaN checkpoint must never replace the last good one.
         """
         tensors = [*self.generator.state_dict().values(), *self.discriminator.state_dict().values()]
-        finite = torch.stack([torch.isfinite(t).all() for t in tensors if t.is_floating_point()]).all()
-        flag = finite.to(torch.float32).reshape(1)
+        return self._all_ranks_ok(ctx, torch.stack([torch.isfinite(t).all() for t in tensors if t.is_floating_point()]).all())
+
+    @staticmethod
+    def _all_ranks_ok(ctx: distributed.Context, ok: Union[bool, torch.Tensor]) -> bool:
+        """True only if `ok` holds on every rank: decisions that end a run must be taken by all ranks
+        together, or the ones that carry on wait forever in their next collective."""
+        flag = torch.as_tensor(ok, dtype=torch.float32, device=ctx.device).reshape(1)
         if ctx.distributed:
             dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         return bool(flag.item())
@@ -367,11 +372,17 @@ class Trainer:
     def _run(self, ctx: distributed.Context) -> FinishedEvent:
         config = self.config
         self._build(ctx)
-        if ctx.is_main:
+        problem: Optional[Pix2PixError] = None
+        if ctx.is_main:  # only rank 0 writes; the other ranks learn its verdict below
             params = sum(p.numel() for p in self.generator.parameters()) + sum(
                 p.numel() for p in self.discriminator.parameters())
-            check_writable(self.out, needed_bytes=params * 4 * 3 * 2 + 50_000_000)
-            remove_stale_temp_files(self.checkpoint_dir)
+            try:
+                check_writable(self.out, needed_bytes=params * 4 * 3 * 2 + 50_000_000)
+                remove_stale_temp_files(self.checkpoint_dir)
+            except Pix2PixError as exc:
+                problem = exc
+        if not self._all_ranks_ok(ctx, problem is None):
+            raise problem or Pix2PixError(f"rank 0 cannot write the run folder {self.out}; see its error")
         position = Position()
         if self.resume:
             position = self._restore(ctx)

@@ -1,0 +1,132 @@
+"""The torchrun path on CPU: 2 processes, gloo, the unchanged `python -m pix2pix_core train` command.
+
+Each rank dumps its final generator (PIX2PIX_RANK_DUMP_DIR), so the test compares the two processes
+byte for byte. What cannot be tested here (no GPU): nccl, torch's CUDA SyncBatchNorm, several nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from pix2pix_core.checkpoint import load_generator
+from pix2pix_core.train import RANK_DUMP_ENV
+
+from conftest import write_aligned
+
+REPO = Path(__file__).resolve().parents[1]
+BUFFER_MARKS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+@pytest.fixture(scope="module")
+def ddp_data(tmp_path_factory) -> Path:
+    """8 pairs: 4 per rank, 2 steps per epoch at batch size 2 per rank (the global batch is 4)."""
+    root = tmp_path_factory.mktemp("ddp_data")
+    write_aligned(root / "train", 8, seed=5)
+    return root
+
+
+def torchrun(data: Path, out: Path, *extra: str, dump: Path | None = None, timeout: float = 90):
+    """`torchrun --standalone --nproc_per_node 2 -m pix2pix_core train ...` on a tiny model, 1 thread each."""
+    args = ["train", "--task", "facades", "--data", str(data), "--out", str(out), "--netG", "unet_128",
+            "--crop-size", "128", "--load-size", "136", "--ngf", "8", "--ndf", "8", "--batch-size", "2",
+            "--epochs", "6", "--epochs-decay", "0", "--sample-every", "0", "--save-every", "0",
+            "--precision", "fp32", "--threads", "1", *extra]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    if dump:
+        env[RANK_DUMP_ENV] = str(dump)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "pix2pix_core", *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def state_of(path: Path) -> dict:
+    with safe_open(str(path), framework="pt") as handle:
+        return json.loads(handle.metadata()["state"])
+
+
+def csv_steps(run: Path) -> list[int]:
+    return [int(line.split(",")[0]) for line in (run / "losses.csv").read_text().splitlines()[1:] if line]
+
+
+def rank_weights(dump: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    return load_file(str(dump / "rank0_generator.safetensors")), load_file(str(dump / "rank1_generator.safetensors"))
+
+
+def differing(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], buffers: bool) -> list[str]:
+    keys = [k for k in a if k.endswith(BUFFER_MARKS) == buffers]
+    assert keys and a.keys() == b.keys()
+    return [k for k in keys if not torch.equal(a[k], b[k])]
+
+
+def g_l1(run: Path) -> list[float]:
+    lines = (run / "losses.csv").read_text().splitlines()
+    column = lines[0].split(",").index("G_L1")
+    return [float(line.split(",")[column]) for line in lines[1:]]
+
+
+def test_two_processes_train_one_model(ddp_data, tmp_path) -> None:
+    """DDP keeps the ranks' parameters bit-identical, the sampler shards the data (2 steps per epoch,
+    not 4; the ranks' BatchNorm statistics differ), only rank 0 writes, and the loss goes down."""
+    run, dump = tmp_path / "run", tmp_path / "dump"
+    result = torchrun(ddp_data, run, dump=dump)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("finished at step 12, epoch 6") == 1  # one report, from rank 0
+
+    rank0, rank1 = rank_weights(dump)
+    assert differing(rank0, rank1, buffers=False) == []
+    assert differing(rank0, rank1, buffers=True), "identical batch statistics: did both ranks see the same data?"
+
+    latest = run / "checkpoints" / "latest.safetensors"
+    saved = {k[2:]: v for k, v in load_file(str(latest)).items() if k.startswith("G.")}
+    assert differing(rank0, saved, buffers=False) == [] and differing(rank0, saved, buffers=True) == []
+    assert state_of(latest)["world_size"] == 2
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest.safetensors"]
+    assert csv_steps(run) == list(range(1, 13))  # rank 1 wrote no rows
+
+    losses = g_l1(run)
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.5, losses
+    load_generator(latest)
+
+
+def test_sync_bn_and_resume_under_torchrun(ddp_data, tmp_path) -> None:
+    """--sync-bn: statistics over the global batch, so even BatchNorm buffers agree across ranks;
+    a run stopped at step 4 resumes under torchrun to step 8, and the checkpoint loads into a plain
+    (non-synchronised) generator."""
+    run, dump = tmp_path / "run", tmp_path / "dump"
+    first = torchrun(ddp_data, run, "--sync-bn", "--max-steps", "4", "--checkpoint-every-steps", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    latest = run / "checkpoints" / "latest.safetensors"
+    assert state_of(latest)["step"] == 4 and state_of(latest)["world_size"] == 2
+
+    second = torchrun(ddp_data, run, "--sync-bn", "--max-steps", "8", "--resume", dump=dump)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "max_steps at step 8, epoch 4" in second.stdout
+    rank0, rank1 = rank_weights(dump)
+    assert differing(rank0, rank1, buffers=False) == [] and differing(rank0, rank1, buffers=True) == []
+    assert csv_steps(run) == list(range(1, 9))
+    generator, config, _ = load_generator(latest)
+    assert config.sync_bn and type(generator.model.model[1].model[2]) is torch.nn.BatchNorm2d
+
+
+def test_a_rank_0_error_ends_every_rank(ddp_data, tmp_path) -> None:
+    """An unwritable run folder is seen by rank 0 only; every rank must stop with the error at once
+    (no rank left waiting in a collective until the 30-minute timeout)."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    started = time.monotonic()
+    result = torchrun(ddp_data, blocker / "run", timeout=60)
+    assert result.returncode != 0
+    assert time.monotonic() - started < 60
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2, result.stderr[-3000:]
+    assert any("cannot write to the run folder" in line and "Not a directory" in line for line in errors)
