@@ -219,6 +219,7 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     generator = sub_state(tensors, "G.")
     if not generator:
         raise CheckpointError(f"{checkpoint}: holds no generator weights")
+    load_into(build_generator(config), generator, "generator", checkpoint)  # never ship a file that cannot load
     weights = {f"G.{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()}
     meta = {"format": FORMAT, "kind": "generator", "config": config.to_json(),
             "trained": metadata.get("state", "{}")}

@@ -149,8 +149,6 @@ def test_cli_prints_one_line(bad_file, command, tmp_path, capsys) -> None:
     image.write_bytes(b"")  # never reached: the checkpoint is checked first
     args = {"translate": ["translate", "--checkpoint", str(path), str(image), "--out", str(tmp_path / "o")],
             "export": ["export", "--checkpoint", str(path), "--out", str(tmp_path / "g.safetensors")]}[command]
-    if command == "export" and fragment == "do not match its config":
-        pytest.skip("export copies the generator tensors as they are; shapes are checked when loading it")
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
