@@ -21,12 +21,11 @@ from typing import Callable, Iterable, Optional, Union
 import torch
 import torch.distributed as dist
 from PIL import Image
+from safetensors.torch import save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed
-from safetensors.torch import save_file
-
 from .checkpoint import (FORMAT, atomic_save, config_of, flatten_optimizer, load_generator, load_into,
                          read_checkpoint, remove_stale_temp_files, sub_state, unflatten_optimizer)
 from .color import network_to_rgb, unit_to_pil
@@ -275,7 +274,8 @@ class Trainer:
         the update) was still finite, and a NaN checkpoint must never replace the last good one.
         """
         tensors = [*self.generator.state_dict().values(), *self.discriminator.state_dict().values()]
-        return self._all_ranks_ok(ctx, torch.stack([torch.isfinite(t).all() for t in tensors if t.is_floating_point()]).all())
+        finite = torch.stack([torch.isfinite(t).all() for t in tensors if t.is_floating_point()]).all()
+        return self._all_ranks_ok(ctx, finite)
 
     @staticmethod
     def _all_ranks_ok(ctx: distributed.Context, ok: Union[bool, torch.Tensor]) -> bool:
@@ -360,8 +360,10 @@ class Trainer:
             with open(path, newline="") as handle:
                 rows = list(csv.reader(handle))
             kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= resumed_step]
-            with open(path, "w", newline="") as handle:
+            partial = path.with_name(".losses.csv.tmp")
+            with open(partial, "w", newline="") as handle:
                 csv.writer(handle).writerows(kept)
+            os.replace(partial, path)  # a kill right now must not cost the whole loss history
         handle = open(path, "w" if new else "a", newline="")
         writer = csv.writer(handle)
         if new:
