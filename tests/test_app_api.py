@@ -16,6 +16,7 @@ import time
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -184,6 +185,45 @@ def test_hostile_image_gives_clear_error_and_server_keeps_serving(client, tmp_pa
     assert "Traceback" not in str(error.value) and "/tmp/gradio" not in str(error.value)
     good = save(random_label_map(np.random.default_rng(3), 64), tmp_path / "good.png")
     assert Image.open(client.predict(handle_file(good), api_name=endpoint)).size == (64, 64)
+
+
+def odd_images() -> dict[str, tuple[Callable[[Path], None], tuple[int, int]]]:
+    """Valid but unusual files: name -> (writer(path), the (width, height) the result must have)."""
+    def gradient(width, height):
+        yy, xx = np.mgrid[0:height, 0:width]
+        return np.stack([xx * 255 // max(width, 1), yy * 255 // max(height, 1), (xx + yy) % 256], -1).astype(np.uint8)
+
+    def exif_rotated(path):  # stored 40x24, orientation 6 = rotate 90 degrees: shown 24x40
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        Image.fromarray(gradient(40, 24)).save(path, exif=exif, quality=90)
+
+    def animated(path):
+        frames = [Image.fromarray(gradient(30, 20)).convert("P"), Image.new("P", (30, 20))]
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+    return {
+        "gray16.png": (lambda p: Image.fromarray((gradient(33, 21)[..., 0].astype(np.uint16) * 257)).save(p), (33, 21)),
+        "cmyk.jpg": (lambda p: Image.fromarray(gradient(40, 30)).convert("CMYK").save(p), (40, 30)),
+        "one_pixel.png": (lambda p: Image.new("RGB", (1, 1), (200, 10, 10)).save(p), (1, 1)),
+        "tall.png": (lambda p: Image.new("L", (3, 5000), 128).save(p), (3, 5000)),
+        "transparent.png": (lambda p: Image.new("RGBA", (20, 20), (0, 0, 0, 0)).save(p), (20, 20)),
+        "binary.png": (lambda p: Image.new("1", (17, 9), 1).save(p), (17, 9)),
+        "exif_rotated.jpg": (exif_rotated, (24, 40)),
+        "animated.gif": (animated, (30, 20)),
+        "photo.webp": (lambda p: Image.fromarray(gradient(28, 36)).save(p), (28, 36)),
+        "photo.tiff": (lambda p: Image.fromarray(gradient(25, 15)).save(p), (25, 15)),
+    }
+
+
+@pytest.mark.parametrize("endpoint", ["/facade", "/colorize"])
+@pytest.mark.parametrize("name", list(odd_images()))
+def test_odd_but_valid_images_work_at_their_size(client, tmp_path, endpoint, name):
+    write, size = odd_images()[name]
+    path = tmp_path / name
+    write(path)
+    result = Image.open(client.predict(handle_file(path), api_name=endpoint))
+    assert result.size == size and result.mode == "RGB"
 
 
 def test_upload_size_limit(app, tmp_path):
