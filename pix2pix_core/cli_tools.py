@@ -11,6 +11,15 @@ import sys
 from pathlib import Path
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, but not the meaningless "(default: None)" of required or optional-off options."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def cmd_export(args) -> int:
     import torch
 
@@ -37,6 +46,8 @@ def cmd_test(args) -> int:
     metrics = evaluate(args.checkpoint, args.data, args.out, limit=args.limit, segmenter=segmenter,
                        split=args.split, seed=args.seed, device=args.device)
     print(format_metrics(metrics))
+    if metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
+        print("note: no facade segmenter found, FCN-score skipped (train one with `train-segmenter`)")
     print(f"report: {Path(args.out) / 'index.html'}")
     return 0
 
@@ -120,10 +131,10 @@ def _add_test(sub) -> None:
                     "[| segmentation of the output for facades]) and REPORT_DIR/metrics.json (count, l1, psnr, "
                     "ssim on RGB in [0,1]; colorize adds colourfulness and the gray baseline; facades adds the "
                     "FCN-scores when a segmenter is available).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="training or exported checkpoint, or a run folder")
-    p.add_argument("--data", required=True, help="dataset folder (its --split sub-folder is used when present)")
-    p.add_argument("--out", required=True, help="report folder to write")
+        formatter_class=HelpFormatter)
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="training or exported checkpoint, or a run folder")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (its --split sub-folder is used when present)")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder to write")
     p.add_argument("--split", default="val", help="sub-folder of --data to evaluate")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     p.add_argument("--segmenter", default=None,
@@ -132,7 +143,7 @@ def _add_test(sub) -> None:
     p.add_argument("--no-segmenter", action="store_true", help="skip the FCN-score")
     p.add_argument("--seed", type=int, default=0, help="dropout noise seed (the same for every image)")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (None = all cores)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
     p.set_defaults(handler=cmd_test)
 
 
@@ -143,13 +154,13 @@ def _add_translate(sub) -> None:
                     "Facades: label maps -> photos; colorize: photos (colour or gray) -> colour photos. Unreadable "
                     "files are reported one line each and the rest are still translated; the exit status is 1 if "
                     "any failed.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="training or exported checkpoint, or a run folder")
+        formatter_class=HelpFormatter)
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="training or exported checkpoint, or a run folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--seed", type=int, default=0, help="dropout noise seed; another seed gives another variation")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (None = all cores)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
     p.set_defaults(handler=cmd_translate)
 
 
@@ -162,7 +173,7 @@ def _add_train_segmenter(sub) -> None:
         description="Train a U-Net (photo -> 12 CMP facade classes, cross-entropy) on the photos of the train "
                     "split of an aligned facades folder (A = photo, B = label map), with random crop + mirror. "
                     "Scores the val split's real photos at the end and saves an fp16 safetensors file.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--data", required=True, help="facades folder with train/ (and val/) A|B images")
     p.add_argument("--out", default=defaults.out, help="output .safetensors file")
     options = [
@@ -184,7 +195,7 @@ def _add_train_segmenter(sub) -> None:
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=defaults.precision,
                    help="auto = bf16 autocast on CPU/CUDA")
     p.add_argument("--device", default=defaults.device, help="cpu, cuda, mps or auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (None = all cores)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
     p.set_defaults(handler=cmd_train_segmenter)
 
 
@@ -192,7 +203,7 @@ def add_commands(sub) -> None:
     _add_test(sub)
     _add_translate(sub)
     p = sub.add_parser("export", help="write the generator alone (for shipping)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", required=True, help="training checkpoint or run folder")
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="weight precision")

@@ -50,7 +50,8 @@ def as_unit(image: Image.Image) -> np.ndarray:
 
 def image_scores(output: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """l1, psnr and ssim of one RGB image in [0, 1] against its ground truth."""
-    psnr = peak_signal_noise_ratio(truth, output, data_range=1.0)
+    with np.errstate(divide="ignore"):  # identical images: log10(1 / 0), capped below
+        psnr = peak_signal_noise_ratio(truth, output, data_range=1.0)
     return {
         "l1": float(np.abs(output - truth).mean()),
         "psnr": float(min(psnr, PSNR_CAP)),
