@@ -157,6 +157,12 @@ def test_quick_demo_training_then_use_the_model(page):
     assert "img/s" in page.locator("#train-progress").inner_text()
     screenshot(page, "train_running")
 
+    second = page.context.browser.new_page()  # a second viewer (or a reload) sees the same run
+    second.goto(page.url)
+    second.get_by_role("tab", name="Train").click()
+    second.wait_for_function("() => /running|stopping/.test(document.querySelector('#train-status').innerText)")
+    second.close()
+
     page.locator("#train-stop").click()
     page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('stopped')")
     status = page.locator("#train-status").inner_text()
