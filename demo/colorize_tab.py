@@ -6,7 +6,6 @@ photo's own full-resolution lightness, so the result has the upload's exact size
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import gradio as gr
 from PIL import Image

@@ -295,10 +295,6 @@ class AppState:
         return folder
 
     def segmenter_path(self) -> Optional[Path]:
-        """The facade segmenter for 'Start from a photo', when it and its module are installed."""
+        """The facade segmenter for 'Start from a photo' (pix2pix_core.segment), when its file is there."""
         path = self.checkpoints_dir / "facades_segmenter.safetensors"
-        try:
-            import pix2pix_core.segment  # noqa: F401  (built separately; optional)
-        except ImportError:
-            return None
         return path if path.is_file() else None
