@@ -320,3 +320,16 @@ def test_bad_training_settings_give_clear_errors(client):
         client.predict(task="facades", preset="Turbo", api_name="/train_start")
     with pytest.raises(AppError, match="give a dataset folder"):
         client.predict(task="aligned", api_name="/train_start")
+
+
+def test_fine_tune_a_model_keeps_its_architecture(client, tmp_path):
+    """Fine-tuning takes netG/ngf/size from the chosen model, whatever the preset says."""
+    started = client.predict(task="facades", data_folder="facades", preset="Standard (paper)", ngf=64,
+                             start_from="facades_tiny", api_name="/train_start")
+    assert started.startswith("Started")
+    wait_for_status(client, lambda s: s["step"] >= 1)
+    client.predict(api_name="/train_stop")
+    ended = wait_for_status(client, lambda s: not s["running"])
+    assert ended["phase"] == "stopped", ended
+    label_map = save(random_label_map(np.random.default_rng(6), 64), tmp_path / "m.png")
+    assert Image.open(client.predict(handle_file(label_map), ended["model"], 0, api_name="/facade")).size == (64, 64)
