@@ -21,7 +21,7 @@ from pix2pix_core.images import open_image
 from pix2pix_core.palette import facade_classes, ids_to_image, label_ids, plain_facade, snap_to_palette
 
 from .state import EXAMPLES, AppState
-from .ui import open_upload, user_errors
+from .ui import as_text, open_upload, user_errors
 
 CANVAS = 256  # the facades models work at 256 px; a bigger canvas would only be resized down
 TASK = "facades"
@@ -132,7 +132,7 @@ def build(state: AppState) -> dict:
         try:
             return photo_for(label_map, model_name, seed_value), label_map
         except Pix2PixError as exc:
-            gr.Warning(html.escape(str(exc)))
+            gr.Warning(as_text(str(exc)))
             return gr.skip(), label_map
 
     @user_errors

@@ -27,6 +27,11 @@ CSS = """
 """
 
 
+def as_text(message: str) -> str:
+    """Gradio renders error messages as HTML, and ours may hold file names: escape <, > and &."""
+    return html.escape(message, quote=False)
+
+
 def user_errors(fn: Callable) -> Callable:
     """Show a Pix2PixError as a one-line gr.Error (a red toast, or a clear API error), never a traceback."""
 
@@ -35,12 +40,12 @@ def user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except Pix2PixError as exc:
-            raise gr.Error(html.escape(str(exc)), print_exception=False) from None  # messages may hold file names
+            raise gr.Error(as_text(str(exc)), print_exception=False) from None
         except gr.Error:
             raise
         except Exception as exc:  # a bug: full traceback in the server log, one line for the user
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(html.escape(f"Internal error ({type(exc).__name__}: {exc}); details are in the server log."),
+            raise gr.Error(as_text(f"Internal error ({type(exc).__name__}: {exc}); details are in the server log."),
                            print_exception=False) from None
 
     return wrapper

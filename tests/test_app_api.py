@@ -141,8 +141,8 @@ def test_colorize_keeps_the_original_size(client, tmp_path):
 
 def test_unknown_model_name_is_refused(client, tmp_path):
     path = save(Image.new("RGB", (64, 64), (0, 0, 170)), tmp_path / "m.png")
-    with pytest.raises(AppError, match="unknown model"):
-        client.predict(handle_file(path), "../../etc/passwd", 0, api_name="/facade")
+    with pytest.raises(AppError, match="unknown model '../../etc/passwd'"):
+        client.predict(handle_file(path), "../../etc/passwd", 0, api_name="/facade")  # a name, never a path
     with pytest.raises(AppError, match="not a facades model"):
         client.predict(handle_file(path), "colorize_tiny", 0, api_name="/facade")
 
