@@ -110,7 +110,7 @@ def main() -> None:
         gflop = step_flops(trainer, batch, channels_last) / 1e9
         print(f"{ngf:>4} {ndf:>4} {batch:>5} {precision:>9} {str(channels_last):>7} | {seconds:7.3f} "
               f"{seconds / batch:6.3f} {batch / seconds:6.2f} {gflop:10.1f} {gflop / seconds:8.0f}", flush=True)
-    print("\ngenerator inference, one 256x256 image (bf16 autocast, channels_last, batch statistics):")
+    print("\ngenerator inference, one 256x256 image (bf16 autocast, channels_last, batch statistics as at batch size 1):")
     for ngf in (64, 32):
         print(f"  ngf {ngf}: {inference_ms(ngf):.1f} ms")
 

@@ -126,7 +126,7 @@ def cmd_train_segmenter(args) -> int:
 def _add_test(sub) -> None:
     p = sub.add_parser(
         "test", help="evaluate a checkpoint on a split: index.html + metrics.json",
-        description="Run a checkpoint over a split without jitter (as Translator does: batch statistics, "
+        description="Run a checkpoint over a split without jitter (as Translator does: its batch-norm mode, "
                     "dropout on, fixed seed), write REPORT_DIR/index.html (input | output | truth "
                     "[| segmentation of the output for facades]) and REPORT_DIR/metrics.json (count, l1, psnr, "
                     "ssim on RGB in [0,1]; colorize adds colourfulness and the gray baseline; facades adds the "

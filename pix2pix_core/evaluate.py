@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on a split: an HTML report to look at and metrics.json to compare runs.
 
 Every image goes through `Translator.translate`, the exact path users take (palette snapping for
-label maps, batch statistics and dropout as in the official test script, the L of the photo joined to
+label maps, the Translator's batch-norm mode and dropout as in the official test script, the L of the photo joined to
 the predicted ab for colorization), so the numbers describe what the app and `translate` produce.
 The split is read without jitter at the network's size, as in training (resize, or centre crop for
 photos), so outputs and ground truth line up pixel for pixel.

@@ -1,8 +1,11 @@
 """Translate images of any size and mode with a trained generator.
 
-Like the official test script, the generator runs with batch-norm statistics of the image itself and
-dropout on (dropout is the paper's noise source), so outputs match what the network saw in training;
-a seed makes each call reproducible and a new seed gives a new variation.
+Dropout stays on at test time, as in the official test script: it is the paper's only noise source,
+so a seed makes each call reproducible and a new seed gives a new variation. Batch norm follows what
+the network saw in training: a model trained at batch size 1 (the paper) normalises each image with its
+own statistics, like the official test script; a model trained on larger batches uses the running
+statistics of training (on the shipped batch-4/8 models this gave cleaner colours: less colour noise
+on food val, and FCN-scores as good or better on facades val).
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ class Translator:
     """A loaded generator plus the pre- and post-processing its task needs. Thread-safe."""
 
     def __init__(self, generator: torch.nn.Module, config: TrainConfig, device: str | torch.device = "cpu",
-                 name: str = "model", dropout: bool = True, batch_statistics: bool = True):
+                 name: str = "model", dropout: bool = True, batch_statistics: Optional[bool] = None):
         self.config, self.name = config, name
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
-        if batch_statistics:
+        if batch_statistics if batch_statistics is not None else config.batch_size == 1:
             use_batch_statistics(self.generator)
         set_dropout(self.generator, dropout and config.dropout)
         self.generator.requires_grad_(False)

@@ -17,9 +17,9 @@ COLUMNS = ("input", "output", "ground_truth")
 
 def compose(report: Path, rows: int, tile: int) -> Image.Image:
     images = report / "images"
-    stems = sorted({p.name.rsplit("_output", 1)[0] for p in images.glob("*_output.png")})
+    stems = sorted(p.name[: -len("_ground_truth.png")] for p in images.glob("*_ground_truth.png"))
     if not stems:
-        raise SystemExit(f"no *_output.png in {images}: run `python -m pix2pix_core test` first")
+        raise SystemExit(f"no *_ground_truth.png in {images}: run `python -m pix2pix_core test` first")
     picked = [stems[round(i * (len(stems) - 1) / max(rows - 1, 1))] for i in range(min(rows, len(stems)))]
     figure = Image.new("RGB", (tile * len(COLUMNS), tile * len(picked)), "white")
     for row, stem in enumerate(picked):

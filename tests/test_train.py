@@ -117,3 +117,15 @@ def test_translator_output_is_seeded(facades_checkpoint):
     a, b, c = (np.asarray(translator.translate(label_map, seed=s)) for s in (1, 1, 2))
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)  # dropout noise: a new seed is a new variation
+
+
+def test_batch_norm_mode_follows_the_training_batch_size(facades_checkpoint):
+    """Batch 1 (the paper): per-image statistics; larger batches: the running statistics of training."""
+    from torch import nn
+    from pix2pix_core.checkpoint import load_generator
+    generator, config, _ = load_generator(facades_checkpoint)
+    norms = lambda t: [m for m in t.generator.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert config.batch_size == 2
+    assert not any(m.training for m in norms(Translator(generator, config)))
+    config.batch_size = 1
+    assert all(m.training and not m.track_running_stats for m in norms(Translator(generator, config)))
