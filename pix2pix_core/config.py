@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .errors import Pix2PixError
+from .errors import check_all
 
 TASKS = ("facades", "colorize", "paired", "aligned")
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "encoder_decoder_256", "encoder_decoder_128")
@@ -107,9 +107,7 @@ class TrainConfig:
             (self.use_gan or self.lambda_l1 > 0, "with use_gan off, lambda_l1 must be > 0 (nothing to learn)"),
             (self.ngf >= 1 and self.ndf >= 1, "ngf and ndf must be positive"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise Pix2PixError(message)
+        check_all(checks)
         return self
 
     def to_json(self) -> str:

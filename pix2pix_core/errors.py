@@ -11,3 +11,10 @@ class ImageError(Pix2PixError, ValueError):
 
 class CheckpointError(Pix2PixError):
     """A checkpoint that is not a pix2pix safetensors file, or does not match its config."""
+
+
+def check_all(checks: list[tuple[bool, str]]) -> None:
+    """Raise a Pix2PixError with the message of the first failed (ok, message) check: config validation."""
+    for ok, message in checks:
+        if not ok:
+            raise Pix2PixError(message)

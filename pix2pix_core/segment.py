@@ -35,7 +35,7 @@ from .color import pil_to_unit, to_signed
 from .config import TrainConfig
 from .data import load_items
 from .distributed import pick_device
-from .errors import CheckpointError, Pix2PixError
+from .errors import CheckpointError, Pix2PixError, check_all
 from .images import ImageSource, open_image
 from .networks import UnetGenerator, init_weights, norm_layer
 from .palette import facade_classes, ids_to_image, label_ids
@@ -79,9 +79,7 @@ class SegmenterConfig:
             (self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}"),
             (self.save_dtype in ("fp16", "fp32"), f"save_dtype must be fp16 or fp32, got {self.save_dtype!r}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise Pix2PixError(message)
+        check_all(checks)
         return self
 
     def to_json(self) -> str:

@@ -16,7 +16,8 @@ from PIL import Image
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.palette import ids_to_image
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Tiny models run fastest on one thread (and the machine's cores may be busy with real trainings).
+torch.set_num_threads(1)
 
 
 def random_label_map(rng: np.random.Generator, size: int = 64) -> Image.Image:

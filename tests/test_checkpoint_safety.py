@@ -28,15 +28,6 @@ from conftest import tiny_config
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and this machine's cores are shared with real trainings."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _with_metadata(source: Path, target: Path, change: Callable[[dict], dict], tensors=None) -> None:
     """Rewrite a real checkpoint with edited header metadata (and optionally other tensors)."""
     _, metadata = read_checkpoint(source)

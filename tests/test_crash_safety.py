@@ -27,20 +27,11 @@ from pix2pix_core import train as train_module
 from pix2pix_core.checkpoint import load_generator, read_checkpoint
 from pix2pix_core.cli import main
 from pix2pix_core.errors import CheckpointError, Pix2PixError
-from pix2pix_core.train import FinishedEvent, LossEvent, Trainer, resume_config
+from pix2pix_core.train import LossEvent, Trainer, resume_config
 
 from conftest import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and this machine's cores are shared with real trainings."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def state_of(path: Path) -> dict:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_config, write_aligned, write_colour_photos
+from conftest import tiny_config, write_colour_photos
 from pix2pix_core.color import lab_normalized_to_rgb, pil_to_unit, rgb_to_lab_normalized
 from pix2pix_core.data import PairDataset, build_dataset, Item
 from pix2pix_core.errors import Pix2PixError

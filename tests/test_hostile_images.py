@@ -16,7 +16,6 @@ from typing import Callable, Optional
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from pix2pix_core.errors import ImageError
@@ -25,15 +24,6 @@ from pix2pix_core.inference import Translator
 from pix2pix_core.palette import ids_to_image, palette_array
 
 WHITE, RED, BLUE = (255, 255, 255), (255, 0, 0), (0, 0, 255)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and this machine's cores are shared with real trainings."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------------------------ builders

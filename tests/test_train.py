@@ -1,6 +1,5 @@
 """The trainer: it learns, emits events, stops cleanly, schedules the LR and round-trips checkpoints."""
 
-import threading
 
 import pytest
 import torch
@@ -109,7 +108,6 @@ def test_fine_tune_refuses_a_different_architecture(facades_checkpoint, facades_
 
 
 def test_translator_output_is_seeded(facades_checkpoint):
-    from PIL import Image
     from conftest import random_label_map
     import numpy as np
     translator = Translator.load(facades_checkpoint)
