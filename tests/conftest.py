@@ -95,7 +95,9 @@ def _trained(tmp_path_factory, data: Path, task: str, name: str) -> Path:
     from pix2pix_core.train import Trainer
 
     out = tmp_path_factory.mktemp(name)
-    config = tiny_config(task=task, data=str(data), out=str(out), direction="BtoA", epochs=1)
+    # batch 1, as the paper: the Translator then normalises with per-image statistics, which suits
+    # a model trained for a few steps only (its running statistics are still near their initial values)
+    config = tiny_config(task=task, data=str(data), out=str(out), direction="BtoA", epochs=1, batch_size=1)
     result = Trainer(config).run()
     assert result.checkpoint is not None
     return result.checkpoint
