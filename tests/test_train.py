@@ -1,6 +1,5 @@
 """The trainer: it learns, emits events, stops cleanly, schedules the LR and round-trips checkpoints."""
 
-
 import pytest
 import torch
 
