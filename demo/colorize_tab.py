@@ -14,7 +14,7 @@ from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import grayscale
 
 from .state import EXAMPLES, AppState
-from .ui import open_upload, user_errors
+from .ui import image_endpoint, open_upload, user_errors
 
 TASK = "colorize"
 
@@ -65,12 +65,5 @@ def build(state: AppState) -> dict:
         """Colorize a photo; the result has the input's size."""
         return colorize_photo(image, model, seed)[1]
 
-    with gr.Row(visible=False):
-        api_in = gr.File(label="image", type="filepath")
-        api_model = gr.Textbox(label="model", value="")
-        api_seed = gr.Number(label="seed", value=0, precision=0)
-        api_out = gr.Image(label="colorized", type="pil", format="png")
-        api_button = gr.Button()
-    api_button.click(colorize_api, [api_in, api_model, api_seed], api_out, api_name="colorize",
-                     concurrency_limit=2, concurrency_id="colorize_api")
+    image_endpoint(colorize_api, "colorize", "image", "colorized")
     return {"model": model}

@@ -21,7 +21,7 @@ from pix2pix_core.images import open_image
 from pix2pix_core.palette import facade_classes, ids_to_image, label_ids, plain_facade, snap_to_palette
 
 from .state import EXAMPLES, AppState
-from .ui import as_text, open_upload, user_errors
+from .ui import as_text, image_endpoint, open_upload, user_errors
 
 CANVAS = 256  # the facades models work at 256 px; a bigger canvas would only be resized down
 TASK = "facades"
@@ -216,13 +216,6 @@ def build(state: AppState) -> dict:
             raise Pix2PixError("no label map given")
         return photo_for(open_upload(label_map), model, seed)
 
-    with gr.Row(visible=False):
-        api_in = gr.File(label="label_map", type="filepath")
-        api_model = gr.Textbox(label="model", value="")
-        api_seed = gr.Number(label="seed", value=0, precision=0)
-        api_out = gr.Image(label="photo", type="pil", format="png")
-        api_button = gr.Button()
-    api_button.click(facade_api, [api_in, api_model, api_seed], api_out, api_name="facade",
-                     concurrency_limit=2, concurrency_id="facade_api")
+    image_endpoint(facade_api, "facade", "label_map", "photo")
 
     return {"model": model, "first_render": (on_generate, render_inputs, [photo, labels])}

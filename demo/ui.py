@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 import html
 import logging
+from pathlib import Path
 from typing import Callable
 
 import gradio as gr
@@ -57,3 +57,15 @@ def open_upload(path: str) -> Image.Image:
         return open_image(path)
     except ImageError as exc:
         raise ImageError(str(exc).replace(str(path), Path(path).name)) from None
+
+
+def image_endpoint(fn: Callable, name: str, input_label: str, output_label: str) -> None:
+    """A hidden (file, model, seed) -> PNG image endpoint `/name` for gradio_client, at most 2 at once."""
+    with gr.Row(visible=False):
+        file_in = gr.File(label=input_label, type="filepath")
+        model = gr.Textbox(label="model", value="")
+        seed = gr.Number(label="seed", value=0, precision=0)
+        image_out = gr.Image(label=output_label, type="pil", format="png")
+        button = gr.Button()
+    button.click(fn, [file_in, model, seed], image_out, api_name=name, concurrency_limit=2,
+                 concurrency_id=f"{name}_api")
