@@ -123,6 +123,13 @@ def cmd_train_segmenter(args) -> int:
     return 0
 
 
+def _add_inference_args(p, seed_help: str) -> None:
+    """--seed, --device and --threads, shared by the commands that run a trained generator."""
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+
+
 def _add_test(sub) -> None:
     p = sub.add_parser(
         "test", help="evaluate a checkpoint on a split: index.html + metrics.json",
@@ -141,9 +148,7 @@ def _add_test(sub) -> None:
                    help="facade segmenter for the FCN-score (default: checkpoints/facades_segmenter.safetensors "
                         "when it exists)")
     p.add_argument("--no-segmenter", action="store_true", help="skip the FCN-score")
-    p.add_argument("--seed", type=int, default=0, help="dropout noise seed (the same for every image)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    _add_inference_args(p, "dropout noise seed (the same for every image)")
     p.set_defaults(handler=cmd_test)
 
 
@@ -158,9 +163,7 @@ def _add_translate(sub) -> None:
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="training or exported checkpoint, or a run folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="dropout noise seed; another seed gives another variation")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    _add_inference_args(p, "dropout noise seed; another seed gives another variation")
     p.set_defaults(handler=cmd_translate)
 
 
