@@ -69,6 +69,20 @@ def inference_ms(ngf: int, runs: int = 10) -> float:
     return (time.perf_counter() - start) / runs * 1000
 
 
+def conv_ceiling(dtype: torch.dtype, runs: int = 20) -> float:
+    """GFLOP/s of one large 3x3 convolution (forward): what this CPU can do at best, to judge the steps by."""
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(dtype).to(memory_format=torch.channels_last)
+    x = torch.randn(4, 256, 64, 64, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        for _ in range(3):
+            conv(x)
+        start = time.perf_counter()
+        for _ in range(runs):
+            conv(x)
+    seconds = (time.perf_counter() - start) / runs
+    return 2 * x.numel() * 256 * 9 / seconds / 1e9
+
+
 def profile_step(ngf: int, batch: int) -> None:
     from torch.profiler import ProfilerActivity, profile
 
@@ -101,7 +115,9 @@ def main() -> None:
     ]
     if args.quick:
         configs, args.steps = configs[:1] + configs[2:3] + configs[-1:], 3
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, random 256x256 data\n")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, random 256x256 data")
+    print(f"conv ceiling (one 256->256 3x3 conv, 4x64x64): fp32 {conv_ceiling(torch.float32):.0f} GFLOP/s, "
+          f"bf16 {conv_ceiling(torch.bfloat16):.0f} GFLOP/s\n")
     print(f"{'ngf':>4} {'ndf':>4} {'batch':>5} {'precision':>9} {'ch_last':>7} | {'s/step':>7} {'s/img':>6} "
           f"{'img/s':>6} {'GFLOP/step':>10} {'GFLOP/s':>8}")
     for ngf, ndf, batch, precision, channels_last in configs:
@@ -110,7 +126,7 @@ def main() -> None:
         gflop = step_flops(trainer, batch, channels_last) / 1e9
         print(f"{ngf:>4} {ndf:>4} {batch:>5} {precision:>9} {str(channels_last):>7} | {seconds:7.3f} "
               f"{seconds / batch:6.3f} {batch / seconds:6.2f} {gflop:10.1f} {gflop / seconds:8.0f}", flush=True)
-    print("\ngenerator inference, one 256x256 image (bf16 autocast, channels_last, batch statistics as at batch size 1):")
+    print("\ngenerator inference, one 256x256 image (as Translator: bf16 weights on CPU, channels_last, batch statistics as at batch size 1):")
     for ngf in (64, 32):
         print(f"  ngf {ngf}: {inference_ms(ngf):.1f} ms")
 

