@@ -1,5 +1,6 @@
 """The trainer: it learns, emits events, stops cleanly, schedules the LR and round-trips checkpoints."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -108,7 +109,6 @@ def test_fine_tune_refuses_a_different_architecture(facades_checkpoint, facades_
 
 def test_translator_output_is_seeded(facades_checkpoint):
     from conftest import random_label_map
-    import numpy as np
     translator = Translator.load(facades_checkpoint)
     label_map = random_label_map(np.random.default_rng(0), 128)
     a, b, c = (np.asarray(translator.translate(label_map, seed=s)) for s in (1, 1, 2))
@@ -119,10 +119,24 @@ def test_translator_output_is_seeded(facades_checkpoint):
 def test_batch_norm_mode_follows_the_training_batch_size(facades_checkpoint):
     """Batch 1 (the paper): per-image statistics; larger batches: the running statistics of training."""
     from torch import nn
-    from pix2pix_core.checkpoint import load_generator
     generator, config, _ = load_generator(facades_checkpoint)
     norms = lambda t: [m for m in t.generator.modules() if isinstance(m, nn.BatchNorm2d)]
     assert config.batch_size == 1
     assert all(m.training and not m.track_running_stats for m in norms(Translator(generator, config)))
     config.batch_size = 4
     assert not any(m.training for m in norms(Translator(generator, config)))
+
+
+def test_cpu_inference_in_bf16_weights_matches_fp32(facades_checkpoint, facades_dir):
+    """precision auto on CPU converts the weights to bf16 once (faster than autocast per call), same picture."""
+    import dataclasses
+    label_map = next((facades_dir / "val").iterdir())
+    outputs = {}
+    for precision in ("fp32", "auto"):
+        generator, config, _ = load_generator(facades_checkpoint)
+        translator = Translator(generator, dataclasses.replace(config, precision=precision))
+        expected = torch.float32 if precision == "fp32" else torch.bfloat16
+        assert {p.dtype for p in translator.generator.parameters()} == {expected}
+        outputs[precision] = np.asarray(translator.translate(label_map, seed=3), np.float32)
+    assert outputs["auto"].shape == outputs["fp32"].shape
+    assert np.abs(outputs["auto"] - outputs["fp32"]).mean() < 3  # 8-bit levels
