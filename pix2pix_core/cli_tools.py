@@ -206,6 +206,9 @@ def add_commands(sub) -> None:
     _add_test(sub)
     _add_translate(sub)
     p = sub.add_parser("export", help="write the generator alone (for shipping)",
+                       description="Write the generator of a training checkpoint as one small safetensors file "
+                                   "with its config in the header (no discriminator, no optimizer moments), "
+                                   "loadable by Translator, test, translate and the app without flags.",
                        formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", required=True, help="training checkpoint or run folder")
     p.add_argument("--out", required=True, help="output .safetensors file")
