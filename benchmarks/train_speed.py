@@ -11,14 +11,17 @@ backward), so GFLOP/s is the achieved arithmetic rate, comparable with the CPU's
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pix2pix_core import distributed
-from pix2pix_core.config import TrainConfig
-from pix2pix_core.train import Trainer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from pix2pix_core import distributed  # noqa: E402
+from pix2pix_core.config import TrainConfig  # noqa: E402
+from pix2pix_core.train import Trainer  # noqa: E402
 
 
 def make_trainer(ngf: int, ndf: int, batch: int, precision: str, channels_last: bool) -> Trainer:

@@ -25,7 +25,7 @@ from .ui import as_text, image_endpoint, open_upload, user_errors
 
 CANVAS = 256  # the facades models work at 256 px; a bigger canvas would only be resized down
 TASK = "facades"
-FIRST_EXAMPLE = "facade_36.png"  # the canvas opens with this one: a map the bundled model renders cleanly
+FIRST_EXAMPLE = "facade_64.png"  # the canvas opens with this one: a map the bundled model renders cleanly
 
 
 def example_label_maps() -> list[Path]:
