@@ -9,11 +9,13 @@ from pix2pix_core.networks import (NLayerDiscriminator, UnetGenerator, UnetSkipB
                                    build_generator, use_batch_statistics)
 
 
-@pytest.mark.parametrize("net_g", GENERATORS)
-@pytest.mark.parametrize("size", [256, 128])
+# Every generator at 256 and 128 px, except the 8-halving ones at 128 (their innermost map would be 0x0).
+SHAPE_CASES = [(net_g, size) for net_g in GENERATORS for size in (256, 128)
+               if not (net_g.endswith("_256") and size == 128)]
+
+
+@pytest.mark.parametrize("net_g,size", SHAPE_CASES)
 def test_generator_shapes(net_g, size):
-    if net_g.endswith("_256") and size == 128:
-        pytest.skip("8 halvings need 256 px")
     config = TrainConfig(netG=net_g, ngf=4)
     out = build_generator(config).eval()(torch.randn(1, 3, size, size))
     assert out.shape == (1, 3, size, size)
