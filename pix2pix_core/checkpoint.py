@@ -173,6 +173,11 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], what: str, path: s
         raise CheckpointError(f"{path}: {what} weights do not match its config ({detail[:300]})") from None
 
 
+def inference_weights(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The generator weights to translate with: the moving average (E.) when training kept one, else G."""
+    return sub_state(tensors, "E.") or sub_state(tensors, "G.")
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the generator from the config inside a training or exported checkpoint."""
     tensors, metadata = read_checkpoint(path)
@@ -180,7 +185,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
         raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
     config = config_of(metadata, path)
     generator = build_generator(config)
-    load_into(generator, {k: v.float() if v.is_floating_point() else v for k, v in sub_state(tensors, "G.").items()},
+    load_into(generator, {k: v.float() if v.is_floating_point() else v for k, v in inference_weights(tensors).items()},
               "generator", path)
     return generator.to(device), config, metadata
 
@@ -216,7 +221,7 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     """Write the generator alone (fp16 by default) with its config: the file to ship."""
     tensors, metadata = read_checkpoint(checkpoint)
     config = config_of(metadata, checkpoint)
-    generator = sub_state(tensors, "G.")
+    generator = inference_weights(tensors)
     if not generator:
         raise CheckpointError(f"{checkpoint}: holds no generator weights")
     load_into(build_generator(config), generator, "generator", checkpoint)  # never ship a file that cannot load

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .config import DISCRIMINATORS, GAN_MODES, GENERATORS, NORMS, PRECISIONS, TASKS, TrainConfig
+from .config import AUGMENTS, DISCRIMINATORS, GAN_MODES, GENERATORS, NORMS, PRECISIONS, RECIPES, TASKS, TrainConfig
 from .errors import Pix2PixError
 
 TASK_DEFAULTS = {
@@ -55,14 +55,25 @@ def _add_train(sub) -> None:
         ("--save-every", int, "epochs between kept checkpoints"),
         ("--checkpoint-every-steps", int, "also refresh latest every N steps"),
         ("--log-every", int, "steps between loss records"),
+        ("--num-d", int, "PatchGAN scales (pix2pixHD multi-scale D)"),
+        ("--lambda-feat", float, "weight of D feature matching (pix2pixHD: 10)"),
+        ("--ema-decay", float, "moving average of G's weights for inference (0 = off)"),
+        ("--label-warp", float, "pixels of random smooth warp of input label maps"),
     ]
     for flag, kind, text in options:
-        field = flag[2:].replace("-", "_").replace("n_layers_d", "n_layers_D")
+        field = flag[2:].replace("-", "_").replace("n_layers_d", "n_layers_D").replace("num_d", "num_D")
         p.add_argument(flag, type=kind, dest=field, default=None,
                        help=f"{text} (default {getattr(defaults, field)})")
     p.add_argument("--netG", choices=GENERATORS, default=None, help="generator (default unet_256)")
     p.add_argument("--netD", choices=DISCRIMINATORS, default=None, help="discriminator (default basic = 70x70)")
     p.add_argument("--gan-mode", dest="gan_mode", choices=GAN_MODES, default=None, help="default vanilla")
+    p.add_argument("--diff-augment", dest="diff_augment", default=None, metavar="LIST",
+                   help=f"DiffAugment on D's inputs: comma list of {', '.join(AUGMENTS)} (default none)")
+    p.add_argument("--spectral-norm", dest="spectral_norm", action="store_const", const=True, default=None,
+                   help="spectral norm on D's convolutions (and no norm layers in D)")
+    p.add_argument("--recipe", choices=tuple(RECIPES), default="paper",
+                   help="a named set of the settings above, applied before the explicit flags: "
+                        + "; ".join(f"{name} = {values or 'the paper (Isola et al. 2017)'}" for name, values in RECIPES.items()))
     p.add_argument("--norm", choices=NORMS, default=None, help="default batch")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
                    help="which half of an aligned image is the input (facades default BtoA)")
@@ -87,7 +98,8 @@ def _config_from_args(args) -> TrainConfig:
                 if v is not None and k in TrainConfig.__dataclass_fields__ and k not in ("data", "out", "task")}
     if args.resume:
         return resume_config(args.out, {**explicit, "data": args.data, "out": args.out})
-    values = {**TASK_DEFAULTS[args.task], **explicit, "task": args.task, "data": args.data, "out": args.out}
+    values = {**TASK_DEFAULTS[args.task], **RECIPES[args.recipe], **explicit,
+              "task": args.task, "data": args.data, "out": args.out}
     return TrainConfig(**values).validate()
 
 

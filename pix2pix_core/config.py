@@ -17,7 +17,8 @@ from .errors import check_all
 TASKS = ("facades", "colorize", "paired", "aligned")
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "encoder_decoder_256", "encoder_decoder_128")
 DISCRIMINATORS = ("basic", "n_layers", "pixel", "image")
-GAN_MODES = ("vanilla", "lsgan")
+GAN_MODES = ("vanilla", "lsgan", "hinge")
+AUGMENTS = ("translation", "cutout")
 NORMS = ("batch", "instance")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -41,11 +42,18 @@ class TrainConfig:
     norm: str = "batch"  # the paper uses batch norm (instance norm at batch size 1)
     dropout: bool = True  # dropout in the 3 innermost decoder blocks is the paper's only noise
     conditional_D: bool = True  # D sees (input, output); False is the unconditional ablation
+    num_D: int = 1  # PatchGANs at 1, 1/2, 1/4 ... resolution (pix2pixHD's multi-scale D; 1 = the paper)
+    spectral_norm: bool = False  # spectral norm on D's convolutions (Miyato et al. 2018), which then has no norm layers
 
     # objective (sec. 3.1)
     gan_mode: str = "vanilla"  # vanilla = BCE with logits; lsgan = least squares
     lambda_l1: float = 100.0  # weight of L1; 0 gives cGAN only
     use_gan: bool = True  # False gives L1 only
+    lambda_feat: float = 0.0  # D feature matching (pix2pixHD, lambda 10): L1 between D's features of real and fake
+    ema_decay: float = 0.0  # keep an exponential moving average of G's weights for inference (0 = off; e.g. 0.999)
+    diff_augment: str = ""  # comma list of translation,cutout: the same random transform on D's whole (input, image)
+    #                         pair, for real and generated alike, differentiable (Zhao et al. 2020): less D overfitting
+    label_warp: float = 0.0  # pixels of smooth random displacement of input label-map edges (robust to rough drawings)
 
     # optimisation (sec. 3.3)
     lr: float = 2e-4
@@ -84,6 +92,10 @@ class TrainConfig:
         return 2 if self.task == "colorize" else 3
 
     @property
+    def augments(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.diff_augment.split(",") if a.strip())
+
+    @property
     def total_epochs(self) -> int:
         return self.epochs + self.epochs_decay
 
@@ -106,6 +118,14 @@ class TrainConfig:
             (self.lambda_l1 >= 0, "lambda_l1 must be >= 0"),
             (self.use_gan or self.lambda_l1 > 0, "with use_gan off, lambda_l1 must be > 0 (nothing to learn)"),
             (self.ngf >= 1 and self.ndf >= 1, "ngf and ndf must be positive"),
+            (1 <= self.num_D <= 4, "num_D must be 1 to 4"),
+            (self.num_D == 1 or self.netD in ("basic", "n_layers"), "num_D > 1 needs a PatchGAN (netD basic or n_layers)"),
+            (self.lambda_feat >= 0, "lambda_feat must be >= 0"),
+            (self.lambda_feat == 0 or self.netD in ("basic", "n_layers"),
+             "feature matching (lambda_feat) needs a PatchGAN (netD basic or n_layers)"),
+            (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
+            (all(a in AUGMENTS for a in self.augments), f"diff_augment must be a comma list of {AUGMENTS}"),
+            (0 <= self.label_warp <= 32, "label_warp must be 0 to 32 pixels"),
         ]
         check_all(checks)
         return self
@@ -122,6 +142,16 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
         return cls.from_dict(json.loads(text))
+
+
+# Named sets of settings, applied on top of the task's defaults by `train --recipe NAME`.
+# paper: the published recipe (sec. 3-4 of Isola et al.), which TrainConfig's defaults already are.
+# studio: what our facades ablation (docs/ablation.md) found looks most like real photos.
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "studio": {"num_D": 2, "lambda_feat": 10.0, "gan_mode": "hinge", "spectral_norm": True, "ema_decay": 0.999,
+               "diff_augment": "translation,cutout"},
+}
 
 
 def min_downsamplings(net_g: str) -> int:

@@ -139,23 +139,52 @@ class NLayerDiscriminator(nn.Module):
     """PatchGAN (paper sec. 3.2.2): classifies each overlapping patch as real or fake.
 
     n_layers=3 gives the 70x70 receptive field the paper uses by default; n_layers=1 gives 16x16.
+    `forward(x, features=True)` also returns every hidden activation (for pix2pixHD feature matching).
     """
 
     def __init__(self, input_nc, ndf=64, n_layers=3, norm=nn.BatchNorm2d):
         super().__init__()
-        use_bias = conv_bias(norm)
+        use_bias = conv_bias(norm) or norm is None
         layers = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2 ** n, 8)
             stride = 2 if n < n_layers else 1
             layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=use_bias),
-                       norm(ndf * mult), nn.LeakyReLU(0.2)]
+                       norm(ndf * mult) if norm else nn.Identity(), nn.LeakyReLU(0.2)]
         layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]  # one logit per patch
         self.model = nn.Sequential(*layers)
 
-    def forward(self, x):
-        return self.model(x)
+    def forward(self, x, features: bool = False):
+        if not features:
+            return self.model(x)
+        hidden = []
+        for layer in self.model:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                hidden.append(x)
+        return hidden + [x]  # activations after each block, then the patch logits
+
+
+class MultiscaleDiscriminator(nn.Module):
+    """pix2pixHD's multi-scale D: the same PatchGAN at full, 1/2, 1/4 ... resolution (Wang et al. 2018).
+
+    The coarse scales see global structure (a whole floor, the roof line) with the receptive field of a
+    70x70 PatchGAN; the full-resolution one keeps judging texture. Returns one output per scale.
+    """
+
+    def __init__(self, input_nc, ndf=64, n_layers=3, norm=nn.BatchNorm2d, num_D=2):
+        super().__init__()
+        self.scales = nn.ModuleList(NLayerDiscriminator(input_nc, ndf, n_layers, norm) for _ in range(num_D))
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x, features: bool = False):
+        outputs = []
+        for index, net in enumerate(self.scales):
+            if index:
+                x = self.downsample(x)
+            outputs.append(net(x, features))
+        return outputs
 
 
 class PixelDiscriminator(nn.Module):
@@ -163,7 +192,7 @@ class PixelDiscriminator(nn.Module):
 
     def __init__(self, input_nc, ndf=64, norm=nn.BatchNorm2d):
         super().__init__()
-        use_bias = conv_bias(norm)
+        use_bias = conv_bias(norm) or norm is nn.Identity
         self.model = nn.Sequential(
             nn.Conv2d(input_nc, ndf, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(ndf, ndf * 2, 1, bias=use_bias), norm(ndf * 2), nn.LeakyReLU(0.2),
@@ -200,20 +229,30 @@ def build_generator(config: TrainConfig) -> nn.Module:
 
 
 def build_discriminator(config: TrainConfig) -> nn.Module:
-    """The discriminator named by `config.netD`; conditional D sees input and output channels."""
-    norm = norm_layer(config.norm)
+    """The discriminator named by `config.netD`; conditional D sees input and output channels.
+
+    With spectral norm every convolution is normalised by its largest singular value and the norm layers
+    are dropped (as in SNGAN); with num_D > 1 the PatchGAN is repeated at coarser scales.
+    """
+    norm = None if config.spectral_norm else norm_layer(config.norm)
     channels = config.output_nc + (config.input_nc if config.conditional_D else 0)
-    if config.netD == "basic":
-        net = NLayerDiscriminator(channels, config.ndf, 3, norm)
-    elif config.netD == "n_layers":
-        net = NLayerDiscriminator(channels, config.ndf, config.n_layers_D, norm)
+    n_layers = 3 if config.netD == "basic" else config.n_layers_D
+    if config.netD in ("basic", "n_layers") and config.num_D > 1:
+        net = MultiscaleDiscriminator(channels, config.ndf, n_layers, norm, config.num_D)
+    elif config.netD in ("basic", "n_layers"):
+        net = NLayerDiscriminator(channels, config.ndf, n_layers, norm)
     elif config.netD == "pixel":
-        net = PixelDiscriminator(channels, config.ndf, norm)
+        net = PixelDiscriminator(channels, config.ndf, norm or nn.Identity)
     elif config.netD == "image":
         net = ImageDiscriminator(channels, config.ndf, norm)
     else:
         raise ValueError(f"unknown discriminator {config.netD!r}")
-    return init_weights(net)
+    net = init_weights(net)
+    if config.spectral_norm:
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.utils.parametrizations.spectral_norm(module)
+    return net
 
 
 def use_batch_statistics(net: nn.Module) -> nn.Module:

@@ -7,6 +7,7 @@ writes what every run needs: `losses.csv`, sample grids and atomic checkpoints i
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import json
 import math
@@ -32,15 +33,17 @@ from .color import network_to_rgb, unit_to_pil
 from .config import TrainConfig
 from .data import PairDataset, build_dataset, collate
 from .errors import Pix2PixError
-from .losses import GANLoss
+from .augment import diff_augment, warp_label_map
+from .losses import GANLoss, feature_matching_loss, logits_of
 from .networks import build_discriminator, build_generator
 
-LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
+LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake", "G_feat")
 # Debugging DDP: when set to a folder, every rank writes rank{N}_generator.safetensors there at the end,
 # so ranks can be compared byte for byte (tests/test_distributed.py does).
 RANK_DUMP_ENV = "PIX2PIX_RANK_DUMP_DIR"
 # Fields that define the networks: a resumed or fine-tuned run must keep them.
-ARCHITECTURE_FIELDS = ("task", "netG", "ngf", "norm", "dropout", "netD", "n_layers_D", "ndf", "conditional_D")
+ARCHITECTURE_FIELDS = ("task", "netG", "ngf", "norm", "dropout", "netD", "n_layers_D", "ndf", "conditional_D",
+                       "num_D", "spectral_norm")
 
 
 # ---------------------------------------------------------------------------------------------- events
@@ -208,6 +211,9 @@ class Trainer:
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.memory = memory
+        # The averaged generator is what inference uses when ema_decay > 0; it is never trained directly.
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
+        self.ema_updates = 0
 
     def _wrap(self, ctx: distributed.Context) -> None:
         """DistributedDataParallel under torchrun; the plain modules stay reachable for saving."""
@@ -223,6 +229,8 @@ class Trainer:
         if mismatch:
             raise Pix2PixError(f"cannot fine-tune {self.init_generator}: its {', '.join(mismatch)} differ from this run")
         self.generator.load_state_dict(generator.state_dict())
+        if self.generator_ema is not None:
+            self.generator_ema.load_state_dict(generator.state_dict())
 
     def _restore(self, ctx: distributed.Context) -> Position:
         path = self.checkpoint_dir / "latest.safetensors"
@@ -234,6 +242,10 @@ class Trainer:
         state = json.loads(metadata.get("state", "{}"))
         load_into(self.generator, sub_state(tensors, "G."), "generator", path)
         load_into(self.discriminator, sub_state(tensors, "D."), "discriminator", path)
+        if self.generator_ema is not None:
+            averaged = sub_state(tensors, "E.") or sub_state(tensors, "G.")
+            load_into(self.generator_ema, averaged, "averaged generator", path)
+            self.ema_updates = state["step"]
         unflatten_optimizer(self.opt_g, tensors, "optG.", state["optG_groups"])
         unflatten_optimizer(self.opt_d, tensors, "optD.", state["optD_groups"])
         if "rng.torch" in tensors and ctx.world_size == state.get("world_size", 1):
@@ -245,6 +257,8 @@ class Trainer:
         """Atomically write weights, optimizer moments, RNG and position; config in the header."""
         tensors = {f"G.{k}": v for k, v in self.generator.state_dict().items()}
         tensors.update({f"D.{k}": v for k, v in self.discriminator.state_dict().items()})
+        if self.generator_ema is not None:
+            tensors.update({f"E.{k}": v for k, v in self.generator_ema.state_dict().items()})
         opt_g, groups_g = flatten_optimizer(self.opt_g, "optG.")
         opt_d, groups_d = flatten_optimizer(self.opt_d, "optD.")
         tensors.update(opt_g)
@@ -273,7 +287,8 @@ class Trainer:
         Checked before each checkpoint: a step can turn weights to NaN while its loss (computed before
         the update) was still finite, and a NaN checkpoint must never replace the last good one.
         """
-        tensors = [*self.generator.state_dict().values(), *self.discriminator.state_dict().values()]
+        nets = [self.generator, self.discriminator] + ([self.generator_ema] if self.generator_ema is not None else [])
+        tensors = [t for net in nets for t in net.state_dict().values()]
         finite = torch.stack([torch.isfinite(t).all() for t in tensors if t.is_floating_point()]).all()
         return self._all_ranks_ok(ctx, finite)
 
@@ -304,23 +319,40 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=self.amp_dtype)
 
+    def _pair(self, source: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """What D judges: (input, image) stacked on channels, or the image alone for an unconditional D."""
+        return torch.cat([source, image], 1) if self.config.conditional_D else image
+
+    def _judge_with_features(self, source, fake, target):
+        """D's features of the generated and the real pair under one shared augmentation, so feature
+        matching compares the same picture regions (the pairs go through DiffAugment stacked on channels)."""
+        fake_pair, real_pair = self._pair(source, fake), self._pair(source, target)
+        both = diff_augment(torch.cat([fake_pair, real_pair.detach()], 1), self.config.augments)
+        fake_pair, real_pair = both.split(fake_pair.shape[1], dim=1)
+        fake_features = self.discriminator(fake_pair, features=True)
+        with torch.no_grad():
+            real_features = self.discriminator(real_pair, features=True)
+        return fake_features, real_features
+
     def train_step(self, source: torch.Tensor, target: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
-        """One pix2pix iteration (paper sec. 3.3): a D step, then a G step on cGAN + lambda * L1."""
+        """One pix2pix iteration (paper sec. 3.3): a D step, then a G step on cGAN + lambda * L1
+        (+ feature matching, and an update of the averaged generator, when those options are on)."""
         config = self.config
         zero = torch.zeros((), device=device)
+        if config.label_warp:
+            source = warp_label_map(source, config.label_warp)
         with self._autocast(device):
             fake = self.g_train(source)
 
-        # 1. Discriminator: real pairs -> 1, generated pairs -> 0 (loss halved, as in the paper)
+        # 1. Discriminator: real pairs -> real, generated pairs -> fake (loss halved, as in the paper)
         loss_d_real = loss_d_fake = zero
         if config.use_gan:
             set_requires_grad(self.discriminator, True)
             self.opt_d.zero_grad(set_to_none=True)
             with self._autocast(device):
-                fake_pair = torch.cat([source, fake.detach()], 1) if config.conditional_D else fake.detach()
-                real_pair = torch.cat([source, target], 1) if config.conditional_D else target
-                loss_d_fake = self.gan_loss(self.d_train(fake_pair), False)
-                loss_d_real = self.gan_loss(self.d_train(real_pair), True)
+                augments = config.augments
+                loss_d_fake = self.gan_loss(self.d_train(diff_augment(self._pair(source, fake.detach()), augments)), False)
+                loss_d_real = self.gan_loss(self.d_train(diff_augment(self._pair(source, target), augments)), True)
                 loss_d = 0.5 * (loss_d_fake + loss_d_real)
             self.scaler_d.scale(loss_d).backward()
             self.scaler_d.step(self.opt_d)
@@ -330,18 +362,39 @@ class Trainer:
         set_requires_grad(self.discriminator, False)
         self.opt_g.zero_grad(set_to_none=True)
         with self._autocast(device):
-            loss_g_gan = zero
-            if config.use_gan:
-                fake_pair = torch.cat([source, fake], 1) if config.conditional_D else fake
-                loss_g_gan = self.gan_loss(self.discriminator(fake_pair), True)  # plain module: no DDP sync for D
+            loss_g_gan = loss_g_feat = zero
+            if config.use_gan and config.lambda_feat:
+                fake_features, real_features = self._judge_with_features(source, fake, target)
+                loss_g_feat = feature_matching_loss(fake_features, real_features) * config.lambda_feat
+                loss_g_gan = self.gan_loss(logits_of(fake_features), True, for_discriminator=False)
+            elif config.use_gan:  # plain module: no DDP sync for D
+                judged = self.discriminator(diff_augment(self._pair(source, fake), config.augments))
+                loss_g_gan = self.gan_loss(judged, True, for_discriminator=False)
             loss_g_l1 = nn.functional.l1_loss(fake.float(), target.float()) * config.lambda_l1
-            loss_g = loss_g_gan + loss_g_l1
+            loss_g = loss_g_gan + loss_g_feat + loss_g_l1
         self.scaler_g.scale(loss_g).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
+        self._update_ema()
         self._last = (source, fake, target)
         return {"G_GAN": loss_g_gan.detach(), "G_L1": loss_g_l1.detach(),
-                "D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach()}
+                "D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_feat": loss_g_feat.detach()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """averaged = decay * averaged + (1 - decay) * live, for weights and batch-norm statistics alike.
+        The decay ramps up from 0.1 (as in TF's ExponentialMovingAverage with num_updates), so the average
+        does not drag the random initial weights along for thousands of steps."""
+        if self.generator_ema is None:
+            return
+        self.ema_updates += 1
+        decay = min(self.config.ema_decay, (1 + self.ema_updates) / (10 + self.ema_updates))
+        averaged = self.generator_ema.state_dict()
+        live = self.generator.state_dict()
+        floats = [k for k, v in averaged.items() if v.is_floating_point()]
+        torch._foreach_lerp_([averaged[k] for k in floats], [live[k] for k in floats], 1.0 - decay)
+        for key in averaged.keys() - set(floats):
+            averaged[key].copy_(live[key])
 
     # ---------------------------------------------------------------------------------- outputs
     def sample_grid(self) -> Image.Image:

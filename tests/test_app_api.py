@@ -302,7 +302,7 @@ def test_training_run_lifecycle(client, tmp_path):
     assert Image.open(client.predict(handle_file(label_map), api_name="/facade")).size == (64, 64)
 
     running = wait_for_status(client, lambda s: s["step"] >= 2)
-    assert running["running"] and set(running["losses"]) == {"G_GAN", "G_L1", "D_real", "D_fake"}
+    assert running["running"] and set(running["losses"]) == {"G_GAN", "G_L1", "D_real", "D_fake", "G_feat"}
     assert client.predict(api_name="/train_stop").startswith("Stopping")
     ended = wait_for_status(client, lambda s: not s["running"])
     assert ended["phase"] == "stopped", ended

@@ -33,7 +33,7 @@ def test_events_and_files(facades_dir, tmp_path):
     assert {LossEvent, SampleEvent, CheckpointEvent, EpochEvent, FinishedEvent} <= kinds
     assert result.reason == "finished" and result.step == 6 and result.epoch == 2
     loss = next(e for e in events if isinstance(e, LossEvent))
-    assert set(loss.losses) == {"G_GAN", "G_L1", "D_real", "D_fake"} and loss.images_per_second > 0
+    assert set(loss.losses) == {"G_GAN", "G_L1", "D_real", "D_fake", "G_feat"} and loss.images_per_second > 0
     sample = next(e for e in events if isinstance(e, SampleEvent))
     assert sample.image.size == (3 * 128, 128) and sample.path.exists()
     lines = (tmp_path / "losses.csv").read_text().splitlines()
