@@ -80,6 +80,8 @@ def _add_train(sub) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default=None, help="default auto (bf16 autocast on CPU/CUDA)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default auto)")
     p.add_argument("--no-dropout", dest="dropout", action="store_const", const=False, default=None)
+    p.add_argument("--no-test-dropout", dest="test_dropout", action="store_const", const=False, default=None,
+                   help="translate with dropout off (trained with it on)")
     p.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None)
     p.add_argument("--no-gan", dest="use_gan", action="store_const", const=False, default=None,
                    help="L1 only (ablation)")

@@ -44,7 +44,7 @@ def cmd_test(args) -> int:
     _set_threads(args.threads)
     segmenter = False if args.no_segmenter else args.segmenter
     metrics = evaluate(args.checkpoint, args.data, args.out, limit=args.limit, segmenter=segmenter,
-                       split=args.split, seed=args.seed, device=args.device)
+                       split=args.split, seed=args.seed, device=args.device, dropout=not args.no_dropout)
     print(format_metrics(metrics))
     if metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
         print("note: no facade segmenter found, FCN-score skipped (train one with `train-segmenter`)")
@@ -148,6 +148,7 @@ def _add_test(sub) -> None:
                    help="facade segmenter for the FCN-score (default: checkpoints/facades_segmenter.safetensors "
                         "when it exists)")
     p.add_argument("--no-segmenter", action="store_true", help="skip the FCN-score")
+    p.add_argument("--no-dropout", action="store_true", help="translate with dropout off (default: as the model says)")
     _add_inference_args(p, "dropout noise seed (the same for every image)")
     p.set_defaults(handler=cmd_test)
 

@@ -41,6 +41,7 @@ class TrainConfig:
     ndf: int = 64  # discriminator width (paper: 64)
     norm: str = "batch"  # the paper uses batch norm (instance norm at batch size 1)
     dropout: bool = True  # dropout in the 3 innermost decoder blocks is the paper's only noise
+    test_dropout: bool = True  # keep dropout on when translating (the paper's test script); off = one calmer picture
     conditional_D: bool = True  # D sees (input, output); False is the unconditional ablation
     num_D: int = 1  # PatchGANs at 1, 1/2, 1/4 ... resolution (pix2pixHD's multi-scale D; 1 = the paper)
     spectral_norm: bool = False  # spectral norm on D's convolutions (Miyato et al. 2018), which then has no norm layers

@@ -149,11 +149,11 @@ def _to_pil(picture) -> Image.Image:
 
 def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int] = None,
              segmenter: SegmenterChoice = None, split: str = "val", seed: int = 0, device: str = "auto",
-             progress: bool = True) -> dict:
+             progress: bool = True, dropout: bool = True) -> dict:
     """Translate every image of `data/split`, write out/index.html and out/metrics.json; return the metrics."""
     if limit is not None and limit < 1:
         raise Pix2PixError("--limit must be at least 1")
-    translator = Translator.load(checkpoint, device=device)
+    translator = Translator.load(checkpoint, device=device, dropout=dropout)
     task = translator.task
     seg, seg_name = _resolve_segmenter(segmenter, task, device)
     items = load_items(dataclasses.replace(translator.config, data=str(data)), split, train=False)[:limit]
@@ -187,7 +187,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
             totals.setdefault(key, []).append(value)
         rows.append(Row(item.name, pictures, {k: scores[k] for k in ("l1", "psnr", "ssim")}))
 
-    metrics: dict = {"checkpoint": str(checkpoint), "task": task, "split": split, "seed": seed, "count": len(rows)}
+    metrics: dict = {"checkpoint": str(checkpoint), "task": task, "split": split, "seed": seed, "count": len(rows),
+                     "dropout": dropout and translator.config.test_dropout}
     metrics.update({key: float(np.mean(values)) for key, values in totals.items()})
     if seg is not None:
         for suffix, matrix in confusion.items():

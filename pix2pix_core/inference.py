@@ -38,7 +38,7 @@ class Translator:
         self.generator = generator.to(self.device).eval()
         if batch_statistics if batch_statistics is not None else config.batch_size == 1:
             use_batch_statistics(self.generator)
-        set_dropout(self.generator, dropout and config.dropout)
+        set_dropout(self.generator, dropout and config.dropout and config.test_dropout)
         self.generator.requires_grad_(False)
         # On CPU the weights are converted to bf16 once, instead of autocast re-casting 54M weights on
         # every call: 57 ms instead of 89 ms per 256 px image at ngf 64 (benchmarks/train_speed.py),

@@ -193,6 +193,8 @@ class Trainer:
     def _build(self, ctx: distributed.Context) -> None:
         config = self.config
         torch.manual_seed(config.seed)
+        if ctx.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # crops have one fixed size: pick the fastest kernels once
         self.generator = build_generator(config)
         self.discriminator = build_discriminator(config)
         if config.sync_bn and ctx.distributed:

@@ -82,7 +82,7 @@ def run_row(row: Row, seed: int, args) -> dict:
     train = [*python, "train", *BASE, "--data", str(args.data), "--out", str(folder), "--seed", str(seed),
              "--epochs", str(args.epochs), "--epochs-decay", str(args.epochs_decay), "--device", args.device,
              "--threads", str(args.threads), "--sample-every", "0", "--save-every", "0",
-             "--checkpoint-every-steps", "200", *row.flags]
+             "--checkpoint-every-steps", "200", "--log-every", "10", *row.flags]
     if (folder / "checkpoints" / "latest.safetensors").exists():
         train.append("--resume")
     folder.mkdir(parents=True, exist_ok=True)
