@@ -1,8 +1,8 @@
 """Tab "Facades": paint a label map with the 12 CMP classes and watch the generator turn it into a building.
 
-The canvas (`gr.ImageEditor`) is the source of truth for the label map. Every stroke (`.input`) snaps the
-canvas to the class colours and re-runs the generator; the snapped map is shown beside it, where two
-clicks draw a filled rectangle (the editor has no shape tool, and facades are mostly rectangles).
+The canvas (`gr.ImageEditor`) is the source of truth for the label map. Every stroke (`.input`) cleans the
+canvas to the class colours (`palette.clean_label_map`, as the training data are cleaned) and re-runs the
+generator; the cleaned ("snapped") map is shown beside it, where two clicks draw a filled rectangle (the editor has no shape tool, and facades are mostly rectangles).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from PIL import Image
 
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.images import open_image
-from pix2pix_core.palette import facade_classes, ids_to_image, label_ids, plain_facade, snap_to_palette
+from pix2pix_core.palette import (clean_label_ids, clean_label_map, facade_classes, ids_to_image, label_map_for_network,
+                                  plain_facade)
 
 from .state import EXAMPLES, AppState
 from .ui import as_text, image_endpoint, open_upload, user_errors
@@ -34,8 +35,8 @@ def example_label_maps() -> list[Path]:
 
 
 def to_canvas(label_map: Image.Image) -> Image.Image:
-    """Any label map -> a CANVAS x CANVAS map with exact class colours (nearest resize keeps edges hard)."""
-    return snap_to_palette(label_map.convert("RGB").resize((CANVAS, CANVAS), Image.NEAREST))
+    """Any label map -> a CANVAS x CANVAS map with exact class colours, cleaned as the network's inputs are."""
+    return label_map_for_network(label_map, CANVAS)
 
 
 def editor_value(label_map: Image.Image) -> dict:
@@ -45,7 +46,7 @@ def editor_value(label_map: Image.Image) -> dict:
 
 
 def canvas_label_map(value: Optional[dict]) -> Optional[Image.Image]:
-    """The painted label map, snapped to the class colours; None when the canvas is empty."""
+    """The painted label map, cleaned to the class colours; None when the canvas is empty."""
     if not value:
         return None
     pixels = value.get("composite")
@@ -53,7 +54,7 @@ def canvas_label_map(value: Optional[dict]) -> Optional[Image.Image]:
         pixels = value.get("background")
     if pixels is None:
         return None
-    return snap_to_palette(Image.fromarray(np.asarray(pixels, dtype=np.uint8)[..., :3]))
+    return clean_label_map(Image.fromarray(np.asarray(pixels, dtype=np.uint8)[..., :3]))
 
 
 def current_map(value: Optional[dict]) -> Image.Image:
@@ -65,7 +66,7 @@ def current_map(value: Optional[dict]) -> Image.Image:
 def fill_rectangle(label_map: Image.Image, corner_a: tuple[int, int], corner_b: tuple[int, int],
                    class_index: int) -> Image.Image:
     """Fill the rectangle spanned by two corners (inclusive) with one class."""
-    ids = label_ids(label_map)
+    ids = clean_label_ids(label_map)
     (x0, x1), (y0, y1) = sorted((corner_a[0], corner_b[0])), sorted((corner_a[1], corner_b[1]))
     ids[y0:y1 + 1, x0:x1 + 1] = class_index
     return ids_to_image(ids)
@@ -213,7 +214,7 @@ def build(state: AppState) -> dict:
     # /facade: a plain label-map file in, a photo of the same size out (no canvas dict)
     @user_errors
     def facade_api(label_map: str, model: str, seed: float) -> Image.Image:
-        """Translate a facade label map (any size; colours snapped to the 12 classes) into a photo."""
+        """Translate a facade label map (any size; cleaned to the 12 class colours) into a photo."""
         if not label_map:
             raise Pix2PixError("no label map given")
         return photo_for(open_upload(label_map), model, seed)

@@ -28,6 +28,7 @@ from .color import rgb_to_lab_normalized, to_signed
 from .config import TrainConfig
 from .errors import ImageError, Pix2PixError
 from .images import load_folder_images, open_image
+from .palette import label_map_for_network
 
 
 def split_folder(data: str | Path, split: str) -> Path:
@@ -160,8 +161,11 @@ def load_items(config: TrainConfig, split: str, train: bool) -> list[Item]:
             raise ImageError(f"{path.name}: {width}x{height} is not an A|B side-by-side pair (even width needed)")
         half_a = image.crop((0, 0, width // 2, height))
         half_b = image.crop((width // 2, 0, width, height))
+        half_a = _resize_square(half_a, size)
+        # facades: B is the label map, cleaned and NEAREST-resized exactly as `translate` does it
+        half_b = label_map_for_network(half_b, size) if config.task == "facades" else _resize_square(half_b, size)
         source, target = (half_a, half_b) if config.direction == "AtoB" else (half_b, half_a)
-        return Item(path.name, _to_uint8(_resize_square(source, size)), _to_uint8(_resize_square(target, size)))
+        return Item(path.name, _to_uint8(source), _to_uint8(target))
 
     return _decode_all(paths, decode_aligned, f"decoding {folder.name}")
 

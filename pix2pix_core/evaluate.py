@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on a split: an HTML report to look at and metrics.json to compare runs.
 
-Every image goes through `Translator.translate`, the exact path users take (palette snapping for
-label maps, the Translator's batch-norm mode and dropout as in the official test script, the L of the photo joined to
+Every image goes through `Translator.translate`, the exact path users take (label maps cleaned
+by `palette.clean_label_ids`, the Translator's batch-norm mode and dropout as in the official test script, the L of the photo joined to
 the predicted ab for colorization), so the numbers describe what the app and `translate` produce.
 The split is read without jitter at the network's size, as in training (resize, or centre crop for
 photos), so outputs and ground truth line up pixel for pixel.
@@ -34,7 +34,7 @@ from tqdm import tqdm
 from .data import load_items
 from .errors import Pix2PixError
 from .inference import Translator, grayscale
-from .palette import ids_to_image, label_ids
+from .palette import clean_label_ids, ids_to_image
 from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusion
 
 DEFAULT_SEGMENTER = Path(__file__).resolve().parent.parent / "checkpoints" / "facades_segmenter.safetensors"
@@ -178,7 +178,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
             scores["colorfulness_target"] = colorfulness(as_unit(truth))
         pictures = {"input": shown_input, "output": output, "ground truth": truth}
         if seg is not None:
-            labels = label_ids(shown_input)  # the input label map, snapped to class ids
+            labels = clean_label_ids(shown_input)  # the input label map (already clean for facades) as ids
             predicted = seg.predict_ids(output)
             confusion[""] += confusion_matrix(predicted, labels)
             confusion["_real"] += confusion_matrix(seg.predict_ids(truth), labels)

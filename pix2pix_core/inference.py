@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .distributed import pick_device
 from .images import ImageSource, open_image
 from .networks import set_dropout, use_batch_statistics
-from .palette import snap_to_palette
+from .palette import label_map_for_network
 
 
 class Translator:
@@ -89,12 +89,22 @@ class Translator:
         picture = open_image(image)
         if self.task == "colorize":
             return self.colorize(picture, seed)
-        if self.task == "facades":
-            picture = snap_to_palette(picture)
-        small = picture.resize((self.size, self.size), Image.BICUBIC)
-        output = self.run_network(to_signed(pil_to_unit(small))[None], seed)
+        output = self.run_network(self.network_input(picture)[None], seed)
         result = unit_to_pil(to_unit(output[0]))
         return result if result.size == picture.size else result.resize(picture.size, Image.BICUBIC)
+
+    def network_input(self, picture: Image.Image) -> torch.Tensor:
+        """The (3, S, S) tensor in [-1, 1] the generator sees for an RGB picture (not for colorize).
+
+        A facade label map is cleaned at its own resolution and NEAREST-resized
+        (`palette.label_map_for_network`), the same path as the training data: the network never meets
+        the third-class edge rings of plain colour snapping, nor bicubic-blended edges.
+        """
+        if self.task == "facades":
+            small = label_map_for_network(picture, self.size)
+        else:
+            small = picture.resize((self.size, self.size), Image.BICUBIC)
+        return to_signed(pil_to_unit(small))
 
     def colorize(self, picture: Image.Image, seed: Optional[int] = 0) -> Image.Image:
         """Predict ab at the network's size, upsample it, and join it to the full-resolution L."""

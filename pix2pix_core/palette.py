@@ -1,7 +1,12 @@
-"""The 12 CMP facade classes and their label-map colours; snapping colours to class ids.
+"""The 12 CMP facade classes and their label-map colours; cleaning label maps to exact class ids.
 
-Label maps in the facades data are JPEGs, so edges blend between class colours, and a user's
-painting may hold anti-aliased pixels: every colour is snapped to its nearest class before use.
+Label maps in the facades data are JPEGs, so every edge blends between two class colours, and a
+user's painting may hold anti-aliased pixels. Snapping each pixel to its nearest colour is not enough:
+the 12 colours lie along one colour ramp, so the blend of two classes is often nearest a third one
+(facade + door ~ window, balcony + deco ~ blind), and naive snapping draws a thin ring of that third
+class along every such edge. `clean_label_ids` is the one cleaning used everywhere (training data,
+`translate`, the app's canvas, evaluation, the segmenter's data), so the network trains on exactly
+what users give it: edge pixels go to a neighbouring class, never to a third one.
 """
 
 from __future__ import annotations
@@ -38,26 +43,166 @@ def palette_array() -> np.ndarray:
     return np.array([c.rgb for c in facade_classes()], dtype=np.uint8)
 
 
-def label_ids(image: Image.Image) -> np.ndarray:
-    """RGB label map -> (H, W) int64 class indices 0..11 (nearest colour)."""
-    pixels = np.asarray(image.convert("RGB"), dtype=np.int32)
-    palette = palette_array().astype(np.int32)
-    # squared distances to each of the 12 colours, chunked by rows to bound memory on large maps
-    ids = np.empty(pixels.shape[:2], dtype=np.int64)
-    for start in range(0, pixels.shape[0], 256):
-        chunk = pixels[start:start + 256, :, None, :]
-        ids[start:start + 256] = ((chunk - palette) ** 2).sum(-1).argmin(-1)
-    return ids
+# Within this RGB distance of its class colour a pixel is sure of its class (unless a blend): JPEG noise
+# inside flat regions stays below it; the closest two class colours are 58 apart.
+CLOSE = 20.0
+ROWS_PER_CHUNK = 512  # rows per step of the colour look-up: bounds memory on 12 MP uploads
+MAX_REACH = 8  # an unsure pixel looks this far (in pixels) for a sure neighbour, then falls back to nearest
+BLEND_MARGIN = 12.0  # a mix of neighbours may be this much worse than the own class and still win
+SEEN_REACH = 3  # a colour between two classes seen (close) within this many pixels counts as their blend
+
+
+@lru_cache(maxsize=1)
+def _nearest_table() -> np.ndarray:
+    """Nearest class of every colour at 6 bits per channel (262144 entries, built once)."""
+    centres = np.arange(2, 256, 4, dtype=np.float32)  # the middle of each 4-wide bin (off by <= 2)
+    grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), -1).reshape(-1, 3)
+    palette = palette_array().astype(np.float32)
+    return ((grid[:, None, :] - palette[None]) ** 2).sum(-1).argmin(-1).astype(np.uint8)
+
+
+def _nearest(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 3) uint8 -> nearest class index (uint8) and exact squared distance to it (int32).
+
+    The class comes from a 6-bit lookup table (a bin may straddle two classes only where a colour is
+    about equally far from both, i.e. far from each: such pixels are never sure anyway). Row chunks
+    bound the temporary arrays on 12 MP uploads.
+    """
+    table, palette = _nearest_table(), palette_array().astype(np.int32)
+    height, width = pixels.shape[:2]
+    ids = np.empty((height, width), np.uint8)
+    dist = np.empty((height, width), np.int32)
+    for start in range(0, height, ROWS_PER_CHUNK):
+        chunk = pixels[start:start + ROWS_PER_CHUNK]
+        quarter = (chunk >> 2).astype(np.int32)
+        best = table[(quarter[..., 0] << 12) | (quarter[..., 1] << 6) | quarter[..., 2]]
+        ids[start:start + len(chunk)] = best
+        dist[start:start + len(chunk)] = _squared(chunk.astype(np.int32) - palette[best])
+    return ids, dist
+
+
+@lru_cache(maxsize=1)
+def _segments() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of classes (a <= b, a == b included): a's colour, b - a, |b - a|^2 (floored at 1), a and b."""
+    palette = palette_array().astype(np.float32)
+    first, second = np.triu_indices(len(palette))
+    step = palette[second] - palette[first]
+    return palette[first], step, np.maximum((step ** 2).sum(-1), 1.0), np.stack([first, second])
+
+
+def _squared(diff: np.ndarray) -> np.ndarray:
+    """Sum of squares over the last axis (RGB), written out: numpy's sum over a length-3 axis is slow."""
+    return diff[..., 0] * diff[..., 0] + diff[..., 1] * diff[..., 1] + diff[..., 2] * diff[..., 2]
+
+
+def _blend_of_others(colours: np.ndarray, own: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """(N,) squared distance from each colour to the nearest mix of two seen classes other than its own."""
+    start, step, length, pair = _segments()
+    offset = colours[:, None, :] - start  # (N, pairs, 3)
+    t = np.clip(np.einsum("npc,pc->np", offset, step) / length, 0.0, 1.0)
+    dist = _squared(offset - t[..., None] * step)  # (N, pairs)
+    bits = (seen[:, None] >> pair[0]) & (seen[:, None] >> pair[1]) & 1
+    others = (pair[0] != own[:, None]) & (pair[1] != own[:, None])
+    return np.where(bits.astype(bool) & others, dist, np.inf).min(-1)
+
+
+_BIT_COUNT = np.array([bin(mask).count("1") for mask in range(1 << 12)], np.uint8)
+_LOWEST_BIT = np.array([(mask & -mask).bit_length() - 1 if mask else 0 for mask in range(1 << 12)], np.int64)
+
+
+def clean_label_ids(image: Image.Image) -> np.ndarray:
+    """RGB label map -> (H, W) int64 class indices 0..11, with blended edges given to a neighbour class.
+
+    1. Every pixel gets its nearest class colour.
+    2. A pixel is a blend when a mix of two classes seen (close to their colour, `CLOSE`) within
+       `SEEN_REACH` px, other than its own, explains its colour about as well as its own class does
+       (`BLEND_MARGIN`): the colours run along one ramp, so a facade|door edge blends through window and
+       balcony|deco through blind, and a JPEG's half-resolution colour widens such bands to 1-3 px.
+    3. A blend takes, among the classes of the sure pixels (close, not blends) in its 3x3 window, the one
+       whose colour is nearest its own; the window grows (5x5, ...) up to `MAX_REACH` where it holds none.
+       Every other pixel keeps its nearest class, even when far from it: thin features (a 2 px molding)
+       lose most of their colour in the dataset's JPEGs but still are what they are.
+    A region thinner than ~4 px squeezed between two classes that blend into it cannot be told from an
+    edge and goes to its neighbours. A map made only of exact class colours (a cleaned map, the app's
+    canvas) is returned as is, so cleaning twice changes nothing.
+    """
+    pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    ids, dist = _nearest(pixels)
+    if not dist.size or int(dist.max()) == 0:  # exact class colours only: nothing to clean
+        return ids.astype(np.int64)
+    close = dist <= CLOSE ** 2
+    one = np.uint16(1)
+    seen = np.where(close, np.left_shift(one, ids.astype(np.uint16)), np.uint16(0)).astype(np.uint16)
+    for _ in range(SEEN_REACH):  # classes seen (close) within SEEN_REACH px
+        seen = _grow(seen)
+    # a pixel is a blend when a mix of two classes seen around it (not its own) explains its colour about
+    # as well as its own class does; only pixels that see another class than their own can be one
+    own_bit = np.left_shift(one, ids.astype(np.uint16))
+    blend = np.zeros_like(close)
+    others = seen & ~own_bit
+    count = _BIT_COUNT[others]
+    # one other class o: a blend when o's colour fits about as well as its own
+    ys, xs = np.nonzero(count == 1)
+    other = _LOWEST_BIT[others[ys, xs]]
+    to_other = _squared(pixels[ys, xs].astype(np.int32) - palette_array().astype(np.int32)[other])
+    blend[ys, xs] = np.sqrt(to_other) <= np.sqrt(dist[ys, xs]) + BLEND_MARGIN
+    # two or more (junctions, thin features): the best mix of any two of them
+    ys, xs = np.nonzero(count >= 2)
+    for start in range(0, ys.size, 1 << 15):  # bounded temporaries: (chunk, 78 pairs)
+        y, x = ys[start:start + (1 << 15)], xs[start:start + (1 << 15)]
+        mix = _blend_of_others(pixels[y, x].astype(np.float32), ids[y, x].astype(np.int64), seen[y, x])
+        blend[y, x] = np.sqrt(mix) <= np.sqrt(dist[y, x]) + BLEND_MARGIN
+    sure = close & ~blend
+    # step 2: blend pixels pick among the classes of the sure pixels around them (bit k = class k);
+    # every other pixel keeps its nearest class (far colours too: thin features lose most of their colour)
+    present = np.where(sure, np.left_shift(one, ids.astype(np.uint16)), np.uint16(0)).astype(np.uint16)
+    unsure = blend.copy()
+    palette = palette_array().astype(np.float32)
+    out = ids.astype(np.int64)
+    for _ in range(MAX_REACH):
+        if not unsure.any():
+            break
+        present = _grow(present)
+        ys, xs = np.nonzero(unsure & (present != 0))
+        if ys.size:
+            colours = pixels[ys, xs].astype(np.float32)
+            d = _squared(colours[:, None, :] - palette[None])
+            allowed = (present[ys, xs, None] >> np.arange(len(palette), dtype=np.uint16)) & 1
+            out[ys, xs] = np.where(allowed.astype(bool), d, np.inf).argmin(-1)
+            unsure[ys, xs] = False
+    return out
+
+
+def _grow(bits: np.ndarray) -> np.ndarray:
+    """Bitwise OR over each pixel's 3x3 window (every class mask dilated at once), done as rows then columns."""
+    rows = bits.copy()
+    rows[1:] |= bits[:-1]
+    rows[:-1] |= bits[1:]
+    grown = rows.copy()
+    grown[:, 1:] |= rows[:, :-1]
+    grown[:, :-1] |= rows[:, 1:]
+    return grown
+
+
+def clean_label_map(image: Image.Image) -> Image.Image:
+    """The label map cleaned by `clean_label_ids`, as RGB with exact class colours."""
+    return ids_to_image(clean_label_ids(image))
+
+
+def label_map_for_network(image: Image.Image, size: int | tuple[int, int]) -> Image.Image:
+    """A label map as every network input is made: cleaned at its own resolution, then NEAREST-resized.
+
+    Cleaning first sees the edges as they were drawn; NEAREST keeps them hard (bicubic resizing would
+    blend the classes again). `size` is an int (square) or (width, height).
+    """
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    cleaned = clean_label_map(image)
+    return cleaned if cleaned.size == size else cleaned.resize(size, Image.NEAREST)
 
 
 def ids_to_image(ids: np.ndarray) -> Image.Image:
     """(H, W) class indices -> RGB label map with exact class colours."""
     return Image.fromarray(palette_array()[np.asarray(ids, dtype=np.int64)], "RGB")
-
-
-def snap_to_palette(image: Image.Image) -> Image.Image:
-    """Replace every colour by its nearest facade class colour."""
-    return ids_to_image(label_ids(image))
 
 
 def plain_facade(size: tuple[int, int] = (256, 256)) -> Image.Image:

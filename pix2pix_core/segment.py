@@ -7,7 +7,7 @@ with torch, so this module trains one on the facades TRAIN photos only (never va
 must not be inflated by memorised buildings).
 
 The network is the project's own U-Net with 12 logit channels (no tanh), trained with cross-entropy
-on random crops and mirrors of photo / snapped label-map pairs. The same checkpoint also powers the
+on random crops and mirrors of photo / cleaned label-map pairs. The same checkpoint also powers the
 app's "Start from a photo": `Segmenter.load(path).label_map(photo)`.
 """
 
@@ -38,7 +38,7 @@ from .distributed import pick_device
 from .errors import CheckpointError, Pix2PixError, check_all
 from .images import ImageSource, open_image
 from .networks import UnetGenerator, init_weights, norm_layer
-from .palette import facade_classes, ids_to_image, label_ids
+from .palette import clean_label_ids, facade_classes, ids_to_image
 
 N_CLASSES = len(facade_classes())  # 12 CMP classes, index 0 = background
 
@@ -145,14 +145,16 @@ class SegmentationData:
 
     @classmethod
     def load(cls, config: SegmenterConfig, split: str, train: bool) -> "SegmentationData":
-        """Decode an aligned facades split; label maps are JPEGs, so their colours are snapped to class ids."""
-        # the pix2pix loader already decodes, splits A|B and resizes; a photo->label "aligned" task is exactly this
-        loader = TrainConfig(task="aligned", data=config.data, direction=config.direction, load_size=config.load_size,
+        """Decode an aligned facades split; label maps are JPEGs, cleaned to class ids like the pix2pix data."""
+        # the pix2pix loader already decodes, splits A|B and resizes; task "facades" cleans the label half B
+        # at full size and NEAREST-resizes it (photo A -> label B is direction AtoB); a label in A (BtoA) is
+        # cleaned after its bicubic resize, the best that layout allows
+        loader = TrainConfig(task="facades" if config.direction == "AtoB" else "aligned", data=config.data, direction=config.direction, load_size=config.load_size,
                              crop_size=config.crop_size, max_images=config.max_images)
         items = load_items(loader, split, train)
         if not items:
             raise Pix2PixError(f"no facade images found in {config.data} ({split})")
-        ids = [torch.from_numpy(label_ids(Image.fromarray(item.target.permute(1, 2, 0).numpy()))) for item in items]
+        ids = [torch.from_numpy(clean_label_ids(Image.fromarray(item.target.permute(1, 2, 0).numpy()))) for item in items]
         return cls(torch.stack([item.source for item in items]), torch.stack(ids), [item.name for item in items])
 
     def __len__(self) -> int:

@@ -9,6 +9,7 @@ from conftest import tiny_config, write_colour_photos
 from pix2pix_core.color import lab_normalized_to_rgb, pil_to_unit, rgb_to_lab_normalized
 from pix2pix_core.data import PairDataset, build_dataset, Item
 from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.palette import label_map_for_network
 
 
 def test_paired_jitter_crops_and_flips_both_images_identically():
@@ -44,11 +45,19 @@ def test_no_jitter_at_test_time(facades_dir):
 
 
 def test_aligned_direction_picks_the_halves(facades_dir):
-    """B (right half) is the label map: its pixels are (nearly) palette colours, A's are not."""
+    """B (right half) is the label map: its pixels are (nearly) palette colours, A's are not.
+
+    Task facades cleans B (`palette.label_map_for_network`: NEAREST resize), task aligned resizes both
+    halves bicubic; the photo halves are the same, the label halves agree on almost every pixel."""
     label_first = build_dataset(tiny_config(task="facades", data=str(facades_dir), direction="BtoA"), "val", False)
     photo_first = build_dataset(tiny_config(task="aligned", data=str(facades_dir), direction="AtoB"), "val", False)
-    assert torch.equal(label_first[0]["input"], photo_first[0]["target"])
     assert torch.equal(label_first[0]["target"], photo_first[0]["input"])
+    cleaned, bicubic = label_first[0]["input"], photo_first[0]["target"]
+    assert ((cleaned - bicubic).abs().amax(0) < 0.2).float().mean() > 0.9
+    pair = Image.open(facades_dir / "val" / label_first[0]["name"]).convert("RGB")
+    half_b = pair.crop((pair.width // 2, 0, pair.width, pair.height))
+    expected = np.asarray(label_map_for_network(half_b, 128), dtype=np.float32) / 127.5 - 1
+    assert torch.allclose(cleaned, torch.from_numpy(expected).permute(2, 0, 1), atol=1e-6)
 
 
 def test_training_items_are_decoded_at_load_size(facades_dir):

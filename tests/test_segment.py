@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pix2pix_core.errors import CheckpointError, Pix2PixError
-from pix2pix_core.palette import label_ids
+from pix2pix_core.palette import clean_label_ids
 from pix2pix_core.segment import (N_CLASSES, SegmentationData, Segmenter, SegmenterConfig, confusion_matrix,
                                   segmentation_scores, train_segmenter)
 
@@ -80,7 +80,7 @@ def test_jitter_crops_photo_and_labels_identically(facades_dir):
     for photo, target in zip(photos, targets):
         # conftest's photos are 255 - 0.8 * label colour (+ noise): invert that to re-derive the ids
         pixels = (photo.permute(1, 2, 0).numpy() + 1) * 127.5
-        restored = label_ids(Image.fromarray(((255 - pixels) / 0.8).clip(0, 255).astype(np.uint8)))
+        restored = clean_label_ids(Image.fromarray(((255 - pixels) / 0.8).clip(0, 255).astype(np.uint8)))
         assert (restored == target.numpy()).mean() > 0.9
 
 # ---------------------------------------------------------------------------------------------- training
@@ -121,7 +121,7 @@ def test_label_map_has_the_input_size_and_palette_colours(tiny_segmenter, facade
     assert label_map.mode == "RGB" and label_map.size == size
     ids = segmenter.predict_ids(photo)
     assert ids.shape == (size[1], size[0])
-    assert np.array_equal(label_ids(label_map), ids)  # exact class colours: snapping changes nothing
+    assert np.array_equal(clean_label_ids(label_map), ids)  # exact class colours: cleaning changes nothing
 
 
 def test_generator_checkpoint_is_not_a_segmenter(facades_checkpoint, tiny_segmenter):
