@@ -44,10 +44,14 @@ def cmd_test(args) -> int:
     _set_threads(args.threads)
     segmenter = False if args.no_segmenter else args.segmenter
     metrics = evaluate(args.checkpoint, args.data, args.out, limit=args.limit, segmenter=segmenter,
-                       split=args.split, seed=args.seed, device=args.device, dropout=not args.no_dropout)
+                       split=args.split, seed=args.seed, device=args.device, realism=not args.no_realism,
+                       dropout=not args.no_dropout)
     print(format_metrics(metrics))
     if metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
         print("note: no facade segmenter found, FCN-score skipped (train one with `train-segmenter`)")
+    for key in ("realism_note", "realism_floor_note"):
+        if key in metrics:
+            print(f"note: realism metrics: {metrics[key]}")
     print(f"report: {Path(args.out) / 'index.html'}")
     return 0
 
@@ -137,7 +141,9 @@ def _add_test(sub) -> None:
                     "dropout on, fixed seed), write REPORT_DIR/index.html (input | output | truth "
                     "[| segmentation of the output for facades]) and REPORT_DIR/metrics.json (count, l1, psnr, "
                     "ssim on RGB in [0,1]; colorize adds colourfulness and the gray baseline; facades adds the "
-                    "FCN-scores when a segmenter is available).",
+                    "FCN-scores when a segmenter is available, and the realism metrics: KID x 1000 and the "
+                    "real-vs-generated two-sample accuracy (0.5 = indistinguishable) in the segmenter's features, "
+                    "with the same for real train vs real photos as the *_floor keys).",
         formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="training or exported checkpoint, or a run folder")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (its --split sub-folder is used when present)")
@@ -147,9 +153,12 @@ def _add_test(sub) -> None:
     p.add_argument("--segmenter", default=None,
                    help="facade segmenter for the FCN-score (default: checkpoints/facades_segmenter.safetensors "
                         "when it exists)")
-    p.add_argument("--no-segmenter", action="store_true", help="skip the FCN-score")
+    p.add_argument("--no-segmenter", action="store_true", help="skip the FCN-score (and the realism metrics)")
+    p.add_argument("--no-realism", action="store_true",
+                   help="skip KID and the two-sample test (facades; a few seconds on a CPU)")
     p.add_argument("--no-dropout", action="store_true", help="translate with dropout off (default: as the model says)")
-    _add_inference_args(p, "dropout noise seed (the same for every image)")
+    _add_inference_args(p, "dropout noise seed (the same for every image); also seeds the realism metrics "
+                             "(classifier splits, KID subsets, the train-photo sample of the floor)")
     p.set_defaults(handler=cmd_test)
 
 

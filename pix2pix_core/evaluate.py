@@ -13,7 +13,13 @@ Metrics are computed on RGB in [0, 1] with scikit-image (PSNR, SSIM) and average
   colorizer must beat;
 - facades with a segmenter: the paper's FCN-score (sec. 4.2): a facade segmenter runs on the generated
   photos and is scored against the input label maps (fcn_pixel_acc, fcn_class_acc, fcn_miou), and on
-  the real photos (the *_real keys: the ceiling a perfect generator would reach).
+  the real photos (the *_real keys: the ceiling a perfect generator would reach);
+- facades with a segmenter, unless realism=False: how distinguishable the generated photos are from the
+  real ones in the segmenter's features (pix2pix_core/realism.py): kid_x1000 (KID x 1000, 0 = same
+  distribution) and two_sample_acc (cross-validated real-vs-generated classifier accuracy, 0.5 =
+  indistinguishable; two_sample_acc_seeds: each of the two classifier seeds), and the same for real
+  photos of the train split (a seeded sample of as many photos) vs the real photos: the *_floor keys,
+  what even a perfect generator would get with this few images.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from .data import load_items
+from .data import _resize_square, load_items
 from .errors import Pix2PixError
+from .images import load_folder_images, open_image
 from .inference import Translator, grayscale
 from .palette import clean_label_ids, ids_to_image
 from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusion
@@ -125,6 +132,8 @@ img {{ width: 256px; image-rendering: pixelated; }}
 
 
 def _fmt(value) -> str:
+    if isinstance(value, list):
+        return " ".join(map(_fmt, value))
     return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
 
 
@@ -147,10 +156,29 @@ def _to_pil(picture) -> Image.Image:
     return Image.fromarray(picture.permute(1, 2, 0).numpy(), "RGB")
 
 
+def _sample_photos(config, data: str | Path, split: str, count: int, seed: int) -> list[Image.Image]:
+    """A seeded random sample of `count` photos (the target half of each A|B pair) of a split, at the network's size."""
+    paths = load_folder_images(Path(data) / split)
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(paths), min(count, len(paths)), replace=False))
+    photos = []
+    for index in chosen:
+        pair = open_image(paths[index]).convert("RGB")
+        width, height = pair.size
+        half_a, half_b = pair.crop((0, 0, width // 2, height)), pair.crop((width // 2, 0, width, height))
+        photos.append(_resize_square(half_a if config.direction == "BtoA" else half_b, config.crop_size))
+    return photos
+
+
 def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int] = None,
              segmenter: SegmenterChoice = None, split: str = "val", seed: int = 0, device: str = "auto",
-             progress: bool = True, dropout: bool = True) -> dict:
-    """Translate every image of `data/split`, write out/index.html and out/metrics.json; return the metrics."""
+             progress: bool = True, realism: bool = True, dropout: bool = True) -> dict:
+    """Translate every image of `data/split`, write out/index.html and out/metrics.json; return the metrics.
+
+    realism=False skips KID and the two-sample test (facades with a segmenter only); `seed` also seeds
+    their subsets, classifier splits and the train-photo sample of the floor. dropout=False translates
+    with dropout off whatever the model's config says.
+    """
     if limit is not None and limit < 1:
         raise Pix2PixError("--limit must be at least 1")
     translator = Translator.load(checkpoint, device=device, dropout=dropout)
@@ -161,6 +189,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         raise Pix2PixError(f"no images to evaluate in {data} ({split})")
 
     rows: list[Row] = []
+    generated, reals = [], []  # for the realism metrics
     totals: dict[str, list[float]] = {}
     confusion = {"": np.zeros((N_CLASSES, N_CLASSES), np.int64), "_real": np.zeros((N_CLASSES, N_CLASSES), np.int64)}
     for item in tqdm(items, desc=f"test {Path(checkpoint).stem}", unit="img", disable=not progress):
@@ -183,6 +212,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
             confusion[""] += confusion_matrix(predicted, labels)
             confusion["_real"] += confusion_matrix(seg.predict_ids(truth), labels)
             pictures["segmentation of output"] = ids_to_image(predicted)
+            generated.append(output)
+            reals.append(truth)
         for key, value in scores.items():
             totals.setdefault(key, []).append(value)
         rows.append(Row(item.name, pictures, {k: scores[k] for k in ("l1", "psnr", "ssim")}))
@@ -194,6 +225,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         for suffix, matrix in confusion.items():
             metrics.update({f"fcn_{k}{suffix}": v for k, v in scores_from_confusion(matrix).items()})
         metrics["segmenter"] = seg_name
+        if realism:
+            metrics.update(_realism(seg, generated, reals, translator.config, data, split, seed))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_report(out, f"{Path(checkpoint).name} on {Path(data).name}/{split}", metrics, rows)
@@ -201,9 +234,34 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     return metrics
 
 
+def _realism(seg: Segmenter, generated: list, reals: list, config, data, split: str, seed: int) -> dict:
+    """realism_metrics for the generated vs real photos, with the floor from real photos of the train split."""
+    from .realism import realism_metrics
+
+    if len(reals) < 2:
+        return {"realism_note": "skipped: KID and the two-sample test need at least 2 images"}
+    other = "train" if split != "train" else "val"
+    try:
+        others = _sample_photos(config, data, other, len(reals), seed) if (Path(data) / other).is_dir() else []
+    except Pix2PixError:  # an unreadable photo
+        others = []
+    metrics = realism_metrics(seg, generated, reals, others if len(others) >= 2 else None, seed=seed)
+    if len(others) < 2:
+        metrics["realism_floor_note"] = f"skipped: no readable {other} photos in {data} for the real-vs-real floor"
+    return metrics
+
+
 def format_metrics(metrics: dict) -> str:
-    """The numeric metrics as aligned `name value` lines, for the terminal."""
-    numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k not in ("seed",)}
+    """The numeric metrics (and lists of them) as aligned `name value` lines, for the terminal."""
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    def show(value) -> str:
+        if isinstance(value, list):
+            return " ".join(map(show, value))
+        return f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+    numbers = {k: v for k, v in metrics.items() if k != "seed"
+               and (number(v) or (isinstance(v, list) and v and all(map(number, v))))}
     width = max(map(len, numbers), default=0)
-    return "\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) and math.isfinite(v) else f"{k:<{width}}  {v}"
-                     for k, v in numbers.items())
+    return "\n".join(f"{k:<{width}}  {show(v)}" for k, v in numbers.items())

@@ -81,7 +81,10 @@ def test_cli_train_segmenter_then_test_with_it(facades_checkpoint, facades_dir, 
     assert code == 0 and seg.is_file() and "val (real photos): pixel_acc" in out
     code, out, _ = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
                        "--out", tmp_path / "report", "--segmenter", seg)
-    assert code == 0 and "fcn_miou_real" in out
+    assert code == 0 and "fcn_miou_real" in out and "two_sample_acc_floor" in out and "kid_x1000" in out
+    code, out, _ = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
+                       "--out", tmp_path / "report", "--segmenter", seg, "--no-realism")
+    assert code == 0 and "fcn_miou_real" in out and "kid_x1000" not in out
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -115,7 +118,7 @@ def test_segmenter_as_generator_is_one_line(facades_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command,options", [
-    ("test", ["--checkpoint", "--data", "--out", "--limit", "--segmenter", "--split"]),
+    ("test", ["--checkpoint", "--data", "--out", "--limit", "--segmenter", "--split", "--no-realism"]),
     ("translate", ["--checkpoint", "INPUT", "--out", "--seed"]),
     ("train-segmenter", ["--data", "--out", "--epochs", "--batch-size", "--ngf", "--threads"]),
 ])
