@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -20,6 +21,7 @@ DISCRIMINATORS = ("basic", "n_layers", "pixel", "image")
 GAN_MODES = ("vanilla", "lsgan")
 NORMS = ("batch", "instance")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+MAX_IMAGE_SIDE = 8192  # load/crop sizes above this are typos (and a 64 GB dataset per 1000 images)
 
 
 @dataclass
@@ -106,6 +108,9 @@ class TrainConfig:
             (self.lambda_l1 >= 0, "lambda_l1 must be >= 0"),
             (self.use_gan or self.lambda_l1 > 0, "with use_gan off, lambda_l1 must be > 0 (nothing to learn)"),
             (self.ngf >= 1 and self.ndf >= 1, "ngf and ndf must be positive"),
+            (all(math.isfinite(v) for v in (self.lr, self.lambda_l1, self.beta1, self.beta2)),
+             "lr, lambda_l1, beta1 and beta2 must be finite numbers"),
+            (self.load_size <= MAX_IMAGE_SIDE, f"load_size must be at most {MAX_IMAGE_SIDE}"),
         ]
         check_all(checks)
         return self
