@@ -2,7 +2,8 @@
 
 Without a cap a shared app fills its disk one training run at a time. The oldest runs go first: their
 training folders (checkpoints with D and the Adam moments, ~4x the model), then, if still over the cap,
-their exported models. Never the bundled checkpoints (another folder), never the run that is going.
+their exported models. Never the bundled checkpoints (another folder), never the run that is going (or,
+once it has ended, its model: the one the user is about to try).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _by_age(paths) -> list[Path]:
     return sorted(paths, key=mtime)
 
 
-def prune_runs(runs_dir: Path, max_bytes: int, active_run: str = "") -> list[str]:
+def prune_runs(runs_dir: Path, max_bytes: int, keep: str = "") -> list[str]:
     """Remove the oldest app runs until `runs_dir` holds at most `max_bytes`; returns what was removed."""
     if not runs_dir.is_dir():
         return []
@@ -60,7 +61,7 @@ def prune_runs(runs_dir: Path, max_bytes: int, active_run: str = "") -> list[str
         if total <= max_bytes:
             break
         name = path.name if path.is_dir() else path.stem
-        if active_run and name == active_run:
+        if keep and name == keep:
             continue
         size = folder_bytes(path) if path.is_dir() else path.stat().st_size
         remove_quietly(path)

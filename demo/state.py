@@ -224,10 +224,10 @@ class TrainingJob:
             return f"Stopping {self._state.run}."
 
     @property
-    def active_run(self) -> str:
-        """The name of the run going now ("" when none): never to be deleted."""
+    def latest_run(self) -> str:
+        """The run going now, or the one that ended last ("" before any): never pruned."""
         with self._lock:
-            return self._state.run if self._state.active else ""
+            return self._state.run
 
     def wait(self, timeout: Optional[float] = None) -> None:
         thread = self._thread
@@ -335,8 +335,8 @@ class AppState:
         self.lanes, self.outputs = WorkLanes(), OutputFiles()
 
     def prune_runs(self) -> None:
-        """Keep the runs folder under its cap (never touching the run that is going)."""
-        if prune_runs(self.runs_dir, self.runs_max_bytes, self.job.active_run):
+        """Keep the runs folder under its cap (never touching the run that is going or just ended)."""
+        if prune_runs(self.runs_dir, self.runs_max_bytes, keep=self.job.latest_run):
             self.models.refresh()
 
     def data_folder(self, text: str) -> Path:

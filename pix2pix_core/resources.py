@@ -95,7 +95,7 @@ def count_training_images(config: TrainConfig) -> int:
     if config.task == "paired":
         a_dir, b_dir = folder / "A", folder / "B"
         if not a_dir.is_dir() or not b_dir.is_dir():
-            return 0
+            raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
         b_stems = {p.stem for p in load_folder_images(b_dir)}
         count = sum(1 for p in load_folder_images(a_dir) if p.stem in b_stems)
     else:
