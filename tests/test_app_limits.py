@@ -291,12 +291,20 @@ def test_start_from_accepts_a_model_trained_in_the_app(client):
 
 
 # ------------------------------------------------------------------------------ finding 9: a failed run is shown
-def test_a_failed_run_is_reported_to_every_caller(client, app):
-    bad = app[1]["data"] / "odd_widths" / "train"  # images, but none an A|B pair: the run fails while loading
-    bad.mkdir(parents=True)
+ODD_WIDTHS = "odd_widths"
+
+
+def odd_width_dataset(data_root: Path) -> None:
+    """Images, but none an A|B pair (odd widths): a run on them starts, then fails while loading."""
+    bad = data_root / ODD_WIDTHS / "train"
+    bad.mkdir(parents=True, exist_ok=True)
     for i in range(3):
         Image.new("RGB", (63, 32), (i, 0, 0)).save(bad / f"{i}.jpg")
-    assert start(client, data_folder="odd_widths").startswith("Started")
+
+
+def test_a_failed_run_is_reported_to_every_caller(client, app):
+    odd_width_dataset(app[1]["data"])
+    assert start(client, data_folder=ODD_WIDTHS).startswith("Started")
     ended = wait_for_status(client, lambda s: not s["running"])
     assert ended["phase"] == "failed" and "empty" in ended["message"], ended
     assert Client(app[0], verbose=False).predict(api_name="/train_status") == ended  # a second viewer
