@@ -28,6 +28,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="training dataset folders typed in the UI must be inside this folder")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "app",
                         help="where training runs, uploaded datasets and trained models are written")
+    parser.add_argument("--runs-max-gb", type=float, default=5.0,
+                        help="cap on the runs folder; the oldest app runs are removed first (default 5)")
+    parser.add_argument("--train-memory-gb", type=float, default=None,
+                        help="memory a training run may use (default: half the memory available at its start)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (for inference)")
     parser.add_argument("--torch-threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     return parser.parse_args(argv)
@@ -48,7 +52,9 @@ def main(argv=None) -> None:
     from demo import build_app, launch_options
 
     args.data_root.mkdir(parents=True, exist_ok=True)
-    blocks = build_app(args.checkpoints, args.data_root, args.runs_dir, device=args.device)
+    blocks = build_app(args.checkpoints, args.data_root, args.runs_dir, device=args.device,
+                       runs_max_bytes=int(args.runs_max_gb * 1e9),
+                       train_memory_bytes=int(args.train_memory_gb * 1e9) if args.train_memory_gb else None)
     blocks.queue(default_concurrency_limit=1)
     blocks.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,
                   **launch_options(blocks.app_state))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Optional
 
 import gradio as gr
 
@@ -15,6 +16,8 @@ from .ui import CSS
 log = logging.getLogger("pix2pix_studio")
 
 MAX_UPLOAD = "50mb"  # per uploaded file (photos, label maps, dataset zips); images are also limited in pixels
+# Gradio keeps every upload and every result in its cache: check every 10 minutes, delete after an hour
+DELETE_CACHE = (600, 3600)
 
 
 def launch_options(state: AppState) -> dict:
@@ -24,10 +27,12 @@ def launch_options(state: AppState) -> dict:
     return dict(css=CSS, max_file_size=MAX_UPLOAD, ssr_mode=False, footer_links=["api"])
 
 
-def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: str = "auto") -> gr.Blocks:
+def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: str = "auto",
+              runs_max_bytes: int = 5_000_000_000, train_memory_bytes: Optional[int] = None) -> gr.Blocks:
     """Create the app state and the Blocks; models load in the background so the page is served at once."""
-    state = AppState(Path(checkpoints_dir), Path(data_root), Path(runs_dir), device=device)
-    with gr.Blocks(title="Pix2Pix Studio") as blocks:
+    state = AppState(Path(checkpoints_dir), Path(data_root), Path(runs_dir), device=device,
+                     runs_max_bytes=runs_max_bytes, train_memory_bytes=train_memory_bytes)
+    with gr.Blocks(title="Pix2Pix Studio", delete_cache=DELETE_CACHE) as blocks:
         gr.Markdown("# Pix2Pix Studio\nImage-to-image translation with conditional GANs "
                     "(Isola et al., CVPR 2017): draw a facade, colorize a photo, or train your own model.")
         with gr.Tabs():
@@ -51,8 +56,10 @@ def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: st
         train_item.select(lambda t, s: gr.Dropdown(choices=[train_tab.SCRATCH] + state.models.names(t),
                                                    value=s if s in state.models.names(t) else train_tab.SCRATCH),
                           [train["task"], train["start_from"]], train["start_from"], **private)
+        train_item.select(*train["redraw"], **private)  # a hidden tab may have missed the timer's updates
         render, inputs, outputs = facades["first_render"]
         blocks.load(render, inputs, outputs, **private)
+        blocks.load(*train["redraw"], **private)
 
     threading.Thread(target=_warm_up, args=(state,), daemon=True, name="warm-up").start()
     blocks.app_state = state  # for tests and the benchmark's in-process use

@@ -12,9 +12,10 @@ from PIL import Image
 
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import grayscale
+from pix2pix_core.limits import seed_value
 
 from .state import EXAMPLES, AppState
-from .ui import image_endpoint, open_upload, user_errors
+from .ui import image_endpoint, on_upload, user_errors
 
 TASK = "colorize"
 
@@ -24,12 +25,17 @@ def example_photos() -> list[str]:
 
 
 def build(state: AppState) -> dict:
-    def colorize_photo(path: str, model_name: str, seed) -> tuple[Image.Image, Image.Image]:
+    def colorize_photo(path: str, model_name: str, seed) -> tuple[str, str]:
+        """(gray, colorized) as files: PNG, or JPEG for photos above 4 MP (see image_work)."""
         if not path:
             raise Pix2PixError("no photo given")
-        picture = open_upload(path)
-        result = state.models.translator(model_name, TASK).translate(picture, seed=int(seed or 0))
-        return grayscale(picture), result
+        seed = seed_value(seed)
+
+        def work(picture: Image.Image) -> tuple[Image.Image, Image.Image]:
+            return grayscale(picture), state.models.translator(model_name, TASK).translate(picture, seed=seed)
+
+        gray, result = on_upload(state, path, "colorize", work)
+        return state.outputs.save(gray, "gray"), state.outputs.save(result, "colorized")
 
     gr.Markdown("Upload a photo (a colour photo is turned gray first, as the model only sees lightness) and "
                 "get it colorized at its original resolution. The model was trained on food photos.",
@@ -37,20 +43,21 @@ def build(state: AppState) -> dict:
     with gr.Row():
         photo = gr.Image(label="Your photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                          height=340, elem_id="colorize-input")
-        gray = gr.Image(label="What the model sees (gray)", type="pil", format="png", interactive=False,
+        gray = gr.Image(label="What the model sees (gray)", type="filepath", format="png", interactive=False,
                         height=340, elem_id="colorize-gray")
-        result = gr.Image(label="Colorized (original size)", type="pil", format="png", interactive=False,
+        result = gr.Image(label="Colorized (original size)", type="filepath", format="png", interactive=False,
                           height=340, elem_id="colorize-output", buttons=["download", "fullscreen"])
     with gr.Row():
         names = state.models.names(TASK)
         model = gr.Dropdown(names, value=state.models.default(TASK), label="Model", elem_id="colorize-model",
                             visible=len(names) > 1)  # a picker only when there is a choice
-        seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+        seed = gr.Number(0, label="Seed")  # checked by seed_value: 0 to 2**32 - 1
         button = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
     gr.Examples(example_photos(), inputs=photo, label="Gray food photos (Food-101)")
 
     run = user_errors(colorize_photo)
-    private = dict(api_visibility="private", concurrency_id="colorize")
+    # no Gradio limit: the work waits in its lane (image_work), large photos apart from small ones
+    private = dict(api_visibility="private", concurrency_limit=None)
     def run_if_photo(path, model_name, seed_value):
         """Uploads, example clicks and model changes all re-run; clearing the photo does not."""
         return run(path, model_name, seed_value) if path else (None, None)
@@ -61,7 +68,7 @@ def build(state: AppState) -> dict:
 
     # /colorize: any image file in, the colorized image of the same size out
     @user_errors
-    def colorize_api(image: str, model: str, seed: float) -> Image.Image:
+    def colorize_api(image: str, model: str, seed: float) -> str:
         """Colorize a photo; the result has the input's size."""
         return colorize_photo(image, model, seed)[1]
 

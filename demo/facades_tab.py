@@ -18,11 +18,13 @@ from PIL import Image
 
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.images import open_image
+from pix2pix_core.limits import seed_value as checked_seed
 from pix2pix_core.palette import (clean_label_ids, clean_label_map, facade_classes, ids_to_image, label_map_for_network,
                                   plain_facade)
 
 from .state import EXAMPLES, AppState
 from .ui import as_text, image_endpoint, open_upload, user_errors
+from .ui import on_upload as in_lane
 
 CANVAS = 256  # the facades models work at 256 px; a bigger canvas would only be resized down
 TASK = "facades"
@@ -86,7 +88,7 @@ def build(state: AppState) -> dict:
     first = to_canvas(open_image(examples[0])) if examples else plain_facade((CANVAS, CANVAS))
 
     def photo_for(label_map: Image.Image, model: str, seed) -> Image.Image:
-        return state.models.translator(model, TASK).translate(label_map, seed=int(seed or 0))
+        return state.models.translator(model, TASK).translate(label_map, seed=checked_seed(seed))
 
     gr.Markdown("Paint a label map with the class colours (each colour is one part of a building) and the "
                 "model draws a photo of that facade. Every stroke updates the photo. Use **New variation** "
@@ -145,7 +147,7 @@ def build(state: AppState) -> dict:
 
     @user_errors
     def on_variation(value, model_name, seed_value):
-        new_seed = int(seed_value or 0) + 1
+        new_seed = checked_seed(seed_value) + 1
         label_map = current_map(value)
         return new_seed, photo_for(label_map, model_name, new_seed), label_map
 
@@ -213,11 +215,12 @@ def build(state: AppState) -> dict:
 
     # /facade: a plain label-map file in, a photo of the same size out (no canvas dict)
     @user_errors
-    def facade_api(label_map: str, model: str, seed: float) -> Image.Image:
-        """Translate a facade label map (any size; cleaned to the 12 class colours) into a photo."""
+    def facade_api(label_map: str, model: str, seed: float) -> str:
+        """Translate a facade label map (up to 12 MP; cleaned to the 12 class colours) into a photo file."""
         if not label_map:
             raise Pix2PixError("no label map given")
-        return photo_for(open_upload(label_map), model, seed)
+        photo = in_lane(state, label_map, "facade", lambda picture: photo_for(picture, model, seed))
+        return state.outputs.save(photo, "photo")
 
     image_endpoint(facade_api, "facade", "label_map", "photo")
 

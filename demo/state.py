@@ -8,6 +8,8 @@ why a page reload or a second browser shows the run that is going.
 from __future__ import annotations
 
 import logging
+import math
+import shutil
 import threading
 import time
 import traceback
@@ -25,9 +27,16 @@ from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import Translator
 from pix2pix_core.train import LOSS_NAMES, CheckpointEvent, FinishedEvent, LossEvent, SampleEvent, Trainer
 
+from .disk import prune_runs, remove_quietly
+from .image_work import OutputFiles, WorkLanes
+from .messages import MessageCleaner, quoted, shorten
+
 log = logging.getLogger("pix2pix_studio")
 
 EXAMPLES = Path(__file__).parent / "examples"
+MAX_ETA_SECONDS = 365 * 24 * 3600  # an ETA above a year says "never" as well as any bigger number
+MAX_FOLDER_TEXT = 1024  # characters of a typed dataset folder
+MAX_STATUS_NUMBER = 10 ** 12  # steps and epochs in /train_status (the app's caps keep runs far below)
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -76,7 +85,8 @@ class ModelRegistry:
     def info(self, name: str) -> ModelInfo:
         with self._lock:
             if name not in self._models:
-                raise Pix2PixError(f"unknown model {name!r}; available: {', '.join(self._models) or 'none'}")
+                raise Pix2PixError(f"unknown model {quoted(name)}; available: "
+                                   f"{shorten(', '.join(self._models) or 'none', 200)}")
             return self._models[name]
 
     def translator(self, name: Optional[str], task: str) -> Translator:
@@ -86,7 +96,7 @@ class ModelRegistry:
             raise Pix2PixError(f"no {task} model found; put one in the checkpoints folder or train one")
         info = self.info(name)
         if info.task != task:
-            raise Pix2PixError(f"model {name!r} is a {info.task} model, not a {task} model")
+            raise Pix2PixError(f"model {quoted(name)} is a {info.task} model, not a {task} model")
         with self._lock:
             if name in self._loaded:
                 self._loaded.move_to_end(name)
@@ -137,19 +147,33 @@ class JobSnapshot:
         return self.phase in ("loading", "running", "stopping")
 
     def as_dict(self) -> dict:
-        """JSON-friendly status for /train_status (no plot history, no image)."""
-        return {"phase": self.phase, "running": self.active, "run": self.run, "step": self.step,
-                "epoch": self.epoch, "progress": round(self.progress, 4),
-                "images_per_second": round(self.images_per_second, 2), "eta_seconds": round(self.eta_seconds),
-                "losses": {k: round(v, 4) for k, v in self.losses.items()}, "message": self.message,
-                "model": self.model}
+        """JSON-friendly status for /train_status (no plot history, no image); every number finite and
+        bounded, so no run, however odd its settings, can make this endpoint fail for its callers."""
+        return {"phase": self.phase, "running": self.active, "run": shorten(self.run, 100),
+                "step": int(bounded(self.step, MAX_STATUS_NUMBER)), "epoch": int(bounded(self.epoch, MAX_STATUS_NUMBER)),
+                "progress": round(bounded(self.progress, 1.0), 4),
+                "images_per_second": round(bounded(self.images_per_second, 1e6), 2),
+                "eta_seconds": int(bounded(self.eta_seconds, MAX_ETA_SECONDS)),
+                "losses": {k: round(v, 4) for k, v in self.losses.items() if math.isfinite(v)},
+                "message": shorten(self.message), "model": shorten(self.model, 100)}
+
+
+def bounded(value, high: float) -> float:
+    """`value` as a float in [0, high]; NaN becomes 0, anything too large becomes `high`."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return high if isinstance(value, int) else 0.0
+    return 0.0 if math.isnan(value) else min(max(value, 0.0), high)
 
 
 class TrainingJob:
     """At most one training run per app, in a background thread, observed through trainer events."""
 
-    def __init__(self, runs_dir: Path, models_dir: Path, on_model: Callable[[Path], None]):
+    def __init__(self, runs_dir: Path, models_dir: Path, on_model: Callable[[Path], None],
+                 clean: Callable[[str], str] = shorten, on_end: Callable[[], None] = lambda: None):
         self.runs_dir, self.models_dir, self.on_model = runs_dir, models_dir, on_model
+        self.clean, self.on_end = clean, on_end  # message cleaner (no server paths); called after each run
         self._lock = threading.Lock()
         self._state = JobSnapshot(version=0, phase="idle", message="No training run yet.")
         self._trainer: Optional[Trainer] = None
@@ -159,8 +183,12 @@ class TrainingJob:
         with self._lock:
             return replace(self._state, history=list(self._state.history), losses=dict(self._state.losses))
 
-    def start(self, config: TrainConfig, init_generator: Optional[Path] = None) -> str:
-        """Start a run, or raise Pix2PixError when one is going or the settings are impossible."""
+    def start(self, config: TrainConfig, init_generator: Optional[Path] = None,
+              remove_after: Optional[Path] = None) -> str:
+        """Start a run, or raise Pix2PixError when one is going or the settings are impossible.
+
+        `remove_after` (an unpacked upload) is deleted when the run ends, however it ends.
+        """
         with self._lock:
             self._refuse_if_active()
             name = self._new_run_name(config.task)
@@ -169,8 +197,8 @@ class TrainingJob:
             self._trainer = trainer
             self._state = JobSnapshot(version=self._state.version + 1, phase="loading", run=name,
                                       message=f"{name}: loading the dataset...")
-            self._thread = threading.Thread(target=self._run, args=(trainer, name), name=f"train-{name}",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(trainer, name, remove_after),
+                                            name=f"train-{name}", daemon=True)
             self._thread.start()
             return f"Started {name}."
 
@@ -185,13 +213,21 @@ class TrainingJob:
                                f"stop it first")
 
     def stop(self) -> str:
-        """Ask the run to end after its current step (it saves a checkpoint); harmless when idle."""
+        """Ask the run to end: while loading at once, while training after the current step (it saves a
+        checkpoint); harmless when idle."""
         with self._lock:
             if not self._state.active or self._trainer is None:
                 return "No training run is going."
             self._trainer.stop()
-            self._update(phase="stopping", message=f"{self._state.run}: stopping after this step...")
+            when = "after this step" if self._state.step else "now"
+            self._update(phase="stopping", message=f"{self._state.run}: stopping {when}...")
             return f"Stopping {self._state.run}."
+
+    @property
+    def latest_run(self) -> str:
+        """The run going now, or the one that ended last ("" before any): never pruned."""
+        with self._lock:
+            return self._state.run
 
     def wait(self, timeout: Optional[float] = None) -> None:
         thread = self._thread
@@ -218,18 +254,18 @@ class TrainingJob:
         with self._lock:
             if isinstance(event, LossEvent):
                 self._state.history.extend((event.step, k, event.losses[k]) for k in LOSS_NAMES)
-                total = round(event.step / event.progress) if event.progress > 0 else 0
+                total = round(bounded(event.step / event.progress, MAX_STATUS_NUMBER)) if event.progress > 0 else 0
                 phase = "stopping" if self._state.phase == "stopping" else "running"
-                self._update(phase=phase, step=event.step, epoch=event.epoch, progress=event.progress,
-                             total_steps=total, images_per_second=event.images_per_second,
-                             eta_seconds=event.eta_seconds, losses=dict(event.losses),
+                self._update(phase=phase, step=event.step, epoch=event.epoch, progress=bounded(event.progress, 1.0),
+                             total_steps=total, images_per_second=bounded(event.images_per_second, 1e6),
+                             eta_seconds=bounded(event.eta_seconds, MAX_ETA_SECONDS), losses=dict(event.losses),
                              message=self._state.message if phase == "stopping" else f"{self._state.run}: training")
             elif isinstance(event, SampleEvent):
                 self._update(sample=event.image.copy())
             elif isinstance(event, CheckpointEvent):
                 self._update(message=f"{self._state.run}: checkpoint saved at step {event.step}")
 
-    def _run(self, trainer: Trainer, name: str) -> None:
+    def _run(self, trainer: Trainer, name: str, remove_after: Optional[Path]) -> None:
         try:
             result = trainer.run()
         except Pix2PixError as exc:
@@ -237,8 +273,11 @@ class TrainingJob:
             return
         except Exception as exc:  # a bug, not a user mistake: keep the traceback in the server log
             log.error("training run %s crashed:\n%s", name, traceback.format_exc())
-            self._end("failed", f"{name} crashed: {type(exc).__name__}: {exc} (details in the server log)")
+            self._end("failed", f"{name} crashed ({type(exc).__name__}); details are in the server log")
             return
+        finally:
+            if remove_after is not None:
+                remove_quietly(remove_after)
         self._export(result, name)
 
     def _export(self, result: FinishedEvent, name: str) -> None:
@@ -262,7 +301,11 @@ class TrainingJob:
     def _end(self, phase: str, message: str, model: str = "") -> None:
         with self._lock:
             self._trainer = None
-            self._update(phase=phase, message=message, model=model, eta_seconds=0.0)
+            self._update(phase=phase, message=self.clean(message), model=model, eta_seconds=0.0)
+        try:
+            self.on_end()
+        except Exception:  # housekeeping must never hide how the run ended
+            log.exception("after-run housekeeping failed")
 
 
 # ------------------------------------------------------------------------------------------ the app
@@ -274,24 +317,48 @@ class AppState:
     data_root: Path
     runs_dir: Path
     device: str = "auto"
+    runs_max_bytes: int = 5_000_000_000  # cap on the runs folder (oldest runs removed first)
+    train_memory_bytes: Optional[int] = None  # training memory budget; None = half the available memory
     models: ModelRegistry = field(init=False)
     job: TrainingJob = field(init=False)
 
     def __post_init__(self):
         self.data_root = self.data_root.resolve()
         self.models_dir = self.runs_dir / "models"
+        self.uploads_dir = self.runs_dir / "uploads"
+        remove_quietly(self.uploads_dir)  # left by a server that was killed mid-run: no run owns them now
         self.models = ModelRegistry([self.checkpoints_dir, self.models_dir], device=self.device)
-        self.job = TrainingJob(self.runs_dir, self.models_dir, on_model=lambda _path: self.models.refresh())
+        self.clean = MessageCleaner({self.data_root: "", self.uploads_dir: "upload", self.runs_dir: "runs",
+                                     Path(self.checkpoints_dir): "checkpoints", EXAMPLES: "examples"})
+        self.job = TrainingJob(self.runs_dir, self.models_dir, on_model=lambda _path: self.models.refresh(),
+                               clean=self.clean, on_end=self.prune_runs)
+        self.lanes, self.outputs = WorkLanes(), OutputFiles()
+
+    def prune_runs(self) -> None:
+        """Keep the runs folder under its cap (never touching the run that is going or just ended)."""
+        if prune_runs(self.runs_dir, self.runs_max_bytes, keep=self.job.latest_run):
+            self.models.refresh()
 
     def data_folder(self, text: str) -> Path:
         """A dataset folder typed by a user, accepted only inside the data root (symlinks resolved)."""
-        typed = Path(text.strip()).expanduser()
-        folder = (typed if typed.is_absolute() else self.data_root / typed).resolve()
-        if not folder.is_relative_to(self.data_root):
-            raise Pix2PixError(f"{text.strip()!r} is outside the data root {self.data_root}; put the dataset "
-                               f"there or start the app with --data-root")
-        if not folder.is_dir():
-            raise Pix2PixError(f"dataset folder not found: {folder}")
+        text = str(text).strip()
+        if len(text) > MAX_FOLDER_TEXT or "\x00" in text:
+            raise Pix2PixError(f"dataset folder {quoted(text)}: not a usable folder name "
+                               f"(at most {MAX_FOLDER_TEXT} characters, no NUL)")
+        try:
+            typed = Path(text).expanduser()
+            folder = (typed if typed.is_absolute() else self.data_root / typed).resolve()
+            inside = folder.is_relative_to(self.data_root)
+            exists = inside and folder.is_dir()
+        except (OSError, ValueError, RuntimeError) as exc:  # name too long for the file system, a link loop
+            raise Pix2PixError(f"dataset folder {quoted(text)}: not a usable folder "
+                               f"({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+        if not inside:
+            raise Pix2PixError(f"{quoted(text)} is outside the data root; put the dataset there or start the "
+                               f"app with --data-root")
+        if not exists:
+            raise Pix2PixError(f"dataset folder not found: {quoted(str(folder.relative_to(self.data_root)))} "
+                               f"(inside the data root)")
         return folder
 
     def segmenter_path(self) -> Optional[Path]:

@@ -7,7 +7,9 @@ its generator is exported next to the other models and appears in the pickers of
 
 from __future__ import annotations
 
+import html
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -19,7 +21,10 @@ from pix2pix_core.archive import extract_dataset_zip
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 
+from .disk import remove_quietly
+from .messages import quoted
 from .state import EXAMPLES, AppState, JobSnapshot
+from .train_settings import check_run_size, checked_numbers, with_settings
 from .ui import user_errors
 
 TASKS = [("Facades: labels → photo", "facades"), ("Colorize: gray → colour", "colorize"),
@@ -49,14 +54,20 @@ def default_data(state: AppState, task: str) -> Path:
         return folder if folder.is_dir() else EXAMPLES / "facades_pairs"
     if task == "colorize" and (state.data_root / "food").is_dir():
         return state.data_root / "food"
-    raise Pix2PixError(f"give a dataset folder (under {state.data_root}) or upload a zip for the {task} task")
+    raise Pix2PixError(f"give a dataset folder (inside the data root) or upload a zip for the {task} task")
 
 
 def extract_zip(state: AppState, zip_path: str) -> Path:
     """Unpack an uploaded dataset zip under the runs folder; path traversal, links and zip bombs are refused."""
-    dest = state.runs_dir / "uploads" / f"{Path(zip_path).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # named by the server, not after the upload: a 300-character zip name must not become a folder name
+    dest = state.uploads_dir / f"upload-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     result = extract_dataset_zip(zip_path, dest, max_total_bytes=ZIP_MAX_BYTES, max_files=ZIP_MAX_FILES)
     return result.folder
+
+
+def upload_root(state: AppState, folder: Path) -> Path:
+    """The per-upload folder under uploads/ holding `folder` (a zip may wrap its data in one folder)."""
+    return state.uploads_dir / folder.relative_to(state.uploads_dir).parts[0]
 
 
 def plot_frames(snapshot: JobSnapshot) -> tuple[Optional[pd.DataFrame], Optional[pd.DataFrame]]:
@@ -93,9 +104,12 @@ def progress_html(snapshot: JobSnapshot) -> str:
             f'<div class="help" id="train-progress-text">{percent:.0f}% · {text}</div>')
 
 
-def status_markdown(snapshot: JobSnapshot) -> str:
+def status_html(snapshot: JobSnapshot) -> str:
+    """The shared status line. Messages can hold file names from an uploaded zip, so everything but our
+    own tags is escaped: HTML, not Markdown, because Markdown would also turn [text](url) into a link."""
     losses = " · ".join(f"{k} {v:.3f}" for k, v in snapshot.losses.items()) if snapshot.active else ""
-    return f"**{snapshot.phase}** — {snapshot.message}" + (f"  \n{losses}" if losses else "")
+    text = f"<b>{html.escape(snapshot.phase)}</b> — {html.escape(snapshot.message)}"
+    return f"<div>{text}</div>" + (f"<div>{html.escape(losses)}</div>" if losses else "")
 
 
 def build(state: AppState) -> dict:
@@ -113,30 +127,31 @@ def build(state: AppState) -> dict:
             with gr.Row():
                 task = gr.Dropdown(TASKS, value="facades", label="Task", elem_id="train-task", scale=3)
                 preset = gr.Radio(list(PRESETS), value="Quick demo", label="Preset", elem_id="train-preset", scale=2)
-            data_folder = gr.Textbox("", label=f"Dataset folder, inside the data root {state.data_root}",
+            data_folder = gr.Textbox("", label=f"Dataset folder, relative to the data root ({state.data_root.name}/)",
                                      placeholder="empty: the bundled facades pairs (or <data root>/facades, /food)",
                                      elem_id="train-data")
             data_zip = gr.File(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=120)
             with gr.Row():
                 direction = gr.Radio(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)")
+                # allow_custom_value: the API accepts models trained after startup; the handler checks names
                 start_from = gr.Dropdown(start_choices("facades"), value=SCRATCH, label="Start from (fine-tune)",
-                                         elem_id="train-start-from")
+                                         elem_id="train-start-from", allow_custom_value=True)
+            # No precision/minimum/maximum here: Gradio would convert or check the values itself, and NaN,
+            # 1e300 or a string would fail inside Gradio with an unclear error; checked_numbers says why.
             with gr.Row():
-                epochs = gr.Number(quick["epochs"], label="Epochs", precision=0, minimum=0, min_width=80,
-                                   elem_id="train-epochs")
-                epochs_decay = gr.Number(quick["epochs_decay"], label="Decay epochs", precision=0, minimum=0,
-                                         min_width=80)
-                batch_size = gr.Number(quick["batch_size"], label="Batch size", precision=0, minimum=1, min_width=80)
+                epochs = gr.Number(quick["epochs"], label="Epochs", min_width=80, elem_id="train-epochs")
+                epochs_decay = gr.Number(quick["epochs_decay"], label="Decay epochs", min_width=80)
+                batch_size = gr.Number(quick["batch_size"], label="Batch size", min_width=80)
             with gr.Row():
-                lambda_l1 = gr.Number(100.0, label="λ L1", minimum=0, min_width=80)
-                lr = gr.Number(2e-4, label="Learning rate", minimum=0, min_width=80)
-                ngf = gr.Number(quick["ngf"], label="ngf (G width)", precision=0, minimum=1, min_width=80)
+                lambda_l1 = gr.Number(100.0, label="λ L1", min_width=80)
+                lr = gr.Number(2e-4, label="Learning rate", min_width=80)
+                ngf = gr.Number(quick["ngf"], label="ngf (G width)", min_width=80)
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="train-stop")
             note = gr.Markdown("", elem_id="train-note")  # the reply to Start / Stop; the status is live
         with gr.Column(scale=2, min_width=480):
-            status = gr.Markdown(status_markdown(state.job.snapshot()), elem_id="train-status")
+            status = gr.HTML(status_html(state.job.snapshot()), elem_id="train-status")
             progress = gr.HTML(progress_html(state.job.snapshot()), elem_id="train-progress")
             gan_frame, l1_frame = plot_frames(state.job.snapshot())
             with gr.Row():
@@ -169,28 +184,38 @@ def build(state: AppState) -> dict:
         """
         state.job.refuse_if_active()  # before unpacking a zip for nothing
         if preset not in PRESETS:
-            raise Pix2PixError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+            raise Pix2PixError(f"unknown preset {quoted(preset)}; choose one of {', '.join(PRESETS)}")
         if task not in [value for _, value in TASKS]:
-            raise Pix2PixError(f"unknown task {task!r}; choose one of {', '.join(v for _, v in TASKS)}")
-        if data_zip:
-            data = extract_zip(state, data_zip)
-        elif data_folder and data_folder.strip():
-            data = state.data_folder(data_folder)
-        else:
-            data = default_data(state, task)
-        config = TrainConfig(task=task, data=str(data), **PRESETS[preset])
-        config = replace(config, direction="BtoA" if task == "facades" else direction, epochs=int(epochs),
-                         epochs_decay=int(epochs_decay), batch_size=int(batch_size), lambda_l1=float(lambda_l1),
-                         lr=float(lr), ngf=int(ngf))
+            raise Pix2PixError(f"unknown task {quoted(task)}; choose one of {', '.join(v for _, v in TASKS)}")
+        numbers = checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf)
         init = None
         if start_from and start_from != SCRATCH:
-            base = state.models.translator(start_from, task).config
-            # fine-tuning keeps the generator's architecture (and its working size)
-            load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
-            config = replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
-                             crop_size=base.crop_size, load_size=load)
+            state.models.refresh()  # models trained since the page (or the app) started count too
+            if start_from not in state.models.names(task):
+                raise Pix2PixError(f"cannot start from {quoted(start_from)}: not a {task} model of this app")
             init = state.models.info(start_from).path
-        return state.job.start(config, init_generator=init)
+        upload = extract_zip(state, data_zip) if data_zip else None
+        try:
+            if upload is not None:
+                data = upload
+            elif data_folder and str(data_folder).strip():
+                data = state.data_folder(data_folder)
+            else:
+                data = default_data(state, task)
+            config = with_settings(TrainConfig(task=task, data=str(data), **PRESETS[preset]), numbers, direction)
+            if init is not None:
+                base = state.models.translator(start_from, task).config
+                # fine-tuning keeps the generator's architecture (and its working size)
+                load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
+                config = replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
+                                 crop_size=base.crop_size, load_size=load)
+            check_run_size(config, state.train_memory_bytes)
+            state.prune_runs()  # make room before the run writes its checkpoints
+            return state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload))
+        except BaseException:
+            if upload is not None:
+                remove_quietly(upload_root(state, upload))
+            raise
 
     def train_stop() -> str:
         """Stop the running job after its current step (it keeps a checkpoint); harmless when idle."""
@@ -205,7 +230,13 @@ def build(state: AppState) -> dict:
         snapshot = state.job.snapshot()
         if snapshot.version == seen_version:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen_version
-        return (status_markdown(snapshot), progress_html(snapshot), *plot_frames(snapshot),
+        return redraw()
+
+    def redraw():
+        """Everything the Train tab shows, from the shared job: a page opened (or a tab shown) after a run
+        ended sees that run, whatever its timer missed while the tab was hidden."""
+        snapshot = state.job.snapshot()
+        return (status_html(snapshot), progress_html(snapshot), *plot_frames(snapshot),
                 snapshot.sample if snapshot.sample is not None else gr.skip(), snapshot.version)
 
     # ------------------------------------------------------------------------------ events
@@ -216,11 +247,13 @@ def build(state: AppState) -> dict:
                 start_from, data_zip]  # the zip last: its None default makes it optional for API clients
     start_button.click(train_start, settings, note, api_name="train_start", concurrency_limit=1,
                        concurrency_id="train_control")
-    stop_button.click(train_stop, None, note, api_name="train_stop", concurrency_id="train_control")
+    # Stop never waits behind anything (not even a Start that is unpacking a zip): it only sets a flag
+    stop_button.click(train_stop, None, note, api_name="train_stop", concurrency_limit=None)
     timer.tick(tick, seen, [status, progress, gan_plot, l1_plot, sample, seen], show_progress="hidden",
                concurrency_limit=None, **private)
     with gr.Row(visible=False):
         status_json = gr.JSON(label="status")
         status_button = gr.Button()
     status_button.click(train_status, None, status_json, api_name="train_status", concurrency_limit=None)
-    return {"start_from": start_from, "task": task}
+    shown = [status, progress, gan_plot, l1_plot, sample, seen]
+    return {"start_from": start_from, "task": task, "redraw": (redraw, None, shown)}

@@ -14,6 +14,9 @@ from PIL import Image
 from pix2pix_core.errors import ImageError, Pix2PixError
 from pix2pix_core.images import open_image
 
+from .image_work import APP_MAX_PIXELS, header_pixels
+from .messages import MessageCleaner
+
 log = logging.getLogger("pix2pix_studio")
 
 CSS = """
@@ -27,9 +30,13 @@ CSS = """
 """
 
 
+CLEAN = MessageCleaner({})  # any absolute path cut to its last part, at most 300 characters
+
+
 def as_text(message: str) -> str:
-    """Gradio renders error messages as HTML, and ours may hold file names: escape <, > and &."""
-    return html.escape(message, quote=False)
+    """Gradio renders error messages as HTML, and ours may hold file names: shorten, cut server paths,
+    and escape <, > and &."""
+    return html.escape(CLEAN(message), quote=False)
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -45,27 +52,41 @@ def user_errors(fn: Callable) -> Callable:
             raise
         except Exception as exc:  # a bug: full traceback in the server log, one line for the user
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(as_text(f"Internal error ({type(exc).__name__}: {exc}); details are in the server log."),
+            # the exception's text stays in the log: it may hold server paths or a megabyte of user input
+            raise gr.Error(f"Internal error ({type(exc).__name__}); details are in the server log.",
                            print_exception=False) from None
 
     return wrapper
 
 
 def open_upload(path: str) -> Image.Image:
-    """open_image for an uploaded file, with the server's temp folder cut from the message."""
+    """open_image for an uploaded file, with the app's lower pixel limit and the server's temp folder cut
+    from the message."""
     try:
-        return open_image(path)
+        return open_image(path, max_pixels=APP_MAX_PIXELS)
     except ImageError as exc:
         raise ImageError(str(exc).replace(str(path), Path(path).name)) from None
 
 
+def on_upload(state, path: str, endpoint: str, work: Callable[[Image.Image], Image.Image]) -> Image.Image:
+    """Run `work` on an uploaded image in the lane its size calls for (see image_work)."""
+    pixels = header_pixels(path)
+    if pixels == 0 or pixels > APP_MAX_PIXELS:
+        open_upload(path)  # raises the clear error (unreadable, or above the app's limit) before any lane
+    with state.lanes.lane(endpoint, pixels):
+        return work(open_upload(path))
+
+
 def image_endpoint(fn: Callable, name: str, input_label: str, output_label: str) -> None:
-    """A hidden (file, model, seed) -> PNG image endpoint `/name` for gradio_client, at most 2 at once."""
+    """A hidden (file, model, seed) -> image endpoint `/name` for gradio_client: PNG, or JPEG above 4 MP.
+
+    No Gradio concurrency limit: the handler waits in its lane (image_work.WorkLanes), so large images
+    queue apart from small ones. The seed is passed as sent and checked by seed_value.
+    """
     with gr.Row(visible=False):
         file_in = gr.File(label=input_label, type="filepath")
         model = gr.Textbox(label="model", value="")
-        seed = gr.Number(label="seed", value=0, precision=0)
-        image_out = gr.Image(label=output_label, type="pil", format="png")
+        seed = gr.Number(label="seed", value=0)
+        image_out = gr.Image(label=output_label, type="filepath", format="png")
         button = gr.Button()
-    button.click(fn, [file_in, model, seed], image_out, api_name=name, concurrency_limit=2,
-                 concurrency_id=f"{name}_api")
+    button.click(fn, [file_in, model, seed], image_out, api_name=name, concurrency_limit=None)

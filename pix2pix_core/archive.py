@@ -27,6 +27,8 @@ MAX_FILES = 20_000  # members, directories not counted
 CHUNK_BYTES = 1 << 20
 JUNK_PARTS = ("__MACOSX", ".DS_Store", "Thumbs.db")  # what zip tools on macOS/Windows add
 DRIVE = re.compile(r"^[A-Za-z]:")
+MAX_NAME_BYTES = 255  # one file or folder name: the limit of ext4, NTFS and APFS
+MAX_PATH_CHARS = 1024  # a whole member path
 
 
 @dataclass
@@ -75,15 +77,34 @@ def _checked_members(archive: zipfile.ZipFile, name: str, max_total_bytes: int,
                            "(zip bomb or too large a dataset)")
     members = []
     for info in files:
+        shown = _shown(info.filename)
         relative = safe_member_path(info.filename)
         if relative is None:
-            raise Pix2PixError(f"{name}: unsafe path {info.filename!r} (outside the destination); refusing the zip")
+            raise Pix2PixError(f"{name}: unsafe path {shown} (outside the destination); refusing the zip")
+        if len(info.filename) > MAX_PATH_CHARS or any(len(p.encode()) > MAX_NAME_BYTES for p in relative.parts):
+            raise Pix2PixError(f"{name}: the member name {shown} is too long (at most {MAX_NAME_BYTES} bytes per "
+                               f"name, {MAX_PATH_CHARS} characters per path); refusing the zip")
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise Pix2PixError(f"{name}: {info.filename!r} is a symbolic link; refusing the zip")
+            raise Pix2PixError(f"{name}: {shown} is a symbolic link; refusing the zip")
         if info.flag_bits & 0x1:
-            raise Pix2PixError(f"{name}: {info.filename!r} is encrypted; upload a zip without a password")
+            raise Pix2PixError(f"{name}: {shown} is encrypted; upload a zip without a password")
         members.append((info, relative))
+    _refuse_file_folder_clash(members, name)
     return members
+
+
+def _refuse_file_folder_clash(members: list[tuple[zipfile.ZipInfo, PurePosixPath]], name: str) -> None:
+    """`a.jpg` and `a.jpg/b.jpg` in one zip cannot both be written: refuse before writing either."""
+    files = {relative for _, relative in members}
+    for _, relative in members:
+        for parent in relative.parents:
+            if parent in files:
+                raise Pix2PixError(f"{name}: {_shown(str(parent))} is both a file and a folder; refusing the zip")
+
+
+def _shown(filename: str, limit: int = 80) -> str:
+    """A member name for a message: quoted, and cut short (a zip can hold a name of 64 KB)."""
+    return repr(filename) if len(filename) <= limit else repr(filename[:limit]) + "..."
 
 
 def safe_member_path(filename: str) -> PurePosixPath | None:
@@ -117,9 +138,9 @@ def _extract(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, Pure
         seen.add(relative)
         target = dest.joinpath(*relative.parts)
         if not target.resolve().is_relative_to(dest):  # belt and braces: a folder member that is a link
-            raise Pix2PixError(f"{name}: unsafe path {info.filename!r}; refusing the zip")
-        target.parent.mkdir(parents=True, exist_ok=True)
+            raise Pix2PixError(f"{name}: unsafe path {_shown(info.filename)}; refusing the zip")
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(info) as source, open(target, "wb") as sink:
                 while chunk := source.read(CHUNK_BYTES):
                     written_total += len(chunk)
@@ -128,11 +149,13 @@ def _extract(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, Pure
                                            "(its sizes are false: a zip bomb); refusing it")
                     sink.write(chunk)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
-            raise Pix2PixError(f"{name}: corrupt member {info.filename!r} ({exc})") from None
+            raise Pix2PixError(f"{name}: corrupt member {_shown(info.filename)} ({exc})") from None
         except NotImplementedError as exc:
-            raise Pix2PixError(f"{name}: {info.filename!r} uses an unsupported compression ({exc})") from None
+            raise Pix2PixError(f"{name}: {_shown(info.filename)} uses an unsupported compression ({exc})") from None
         except RuntimeError as exc:  # zipfile's "File is encrypted, password required"
-            raise Pix2PixError(f"{name}: cannot read {info.filename!r} ({exc})") from None
+            raise Pix2PixError(f"{name}: cannot read {_shown(info.filename)} ({exc})") from None
+        except OSError as exc:  # a name the file system refuses, a full disk
+            raise Pix2PixError(f"{name}: cannot write {_shown(info.filename)} ({exc.strerror or 'write error'})") from None
         images += 1
         tops.add(relative.parts[0] if len(relative.parts) > 1 else "")
     # "facades.zip" usually holds one folder "facades/" with train/ and val/: use that as the dataset root

@@ -115,6 +115,7 @@ def cmd_train(args) -> int:
     config = _config_from_args(args)
     if not Path(config.data).is_dir():
         raise Pix2PixError(f"data folder not found: {config.data}")
+    warn_if_memory_short(config)
     trainer = Trainer(config, callbacks=[], resume=args.resume, init_generator=args.init_from)
     reporter = TqdmReporter()
     trainer.callbacks.append(reporter)
@@ -131,6 +132,18 @@ def cmd_train(args) -> int:
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes, so only it reports
         print(f"{result.reason} at step {result.step}, epoch {result.epoch}; checkpoint: {result.checkpoint}")
     return 0
+
+
+def warn_if_memory_short(config: TrainConfig) -> None:
+    """The CLI trusts its user: a run estimated above the available memory is warned about, not refused."""
+    from .resources import available_memory, count_training_images, estimate_training_memory, gb
+
+    estimate = estimate_training_memory(config, count_training_images(config))
+    available = available_memory()
+    if available and estimate.total > available:
+        print(f"warning: this run may need about {estimate.describe()}, more than the {gb(available)} of memory "
+              f"available now; it may be killed. Lower --batch-size, --ngf or --max-images if it is.",
+              file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -21,6 +22,7 @@ GAN_MODES = ("vanilla", "lsgan", "hinge")
 AUGMENTS = ("translation", "cutout")
 NORMS = ("batch", "instance")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+MAX_IMAGE_SIDE = 8192  # load/crop sizes above this are typos (and a 64 GB dataset per 1000 images)
 
 
 @dataclass
@@ -127,6 +129,9 @@ class TrainConfig:
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
             (all(a in AUGMENTS for a in self.augments), f"diff_augment must be a comma list of {AUGMENTS}"),
             (0 <= self.label_warp <= 32, "label_warp must be 0 to 32 pixels"),
+            (all(math.isfinite(v) for v in (self.lr, self.lambda_l1, self.beta1, self.beta2)),
+             "lr, lambda_l1, beta1 and beta2 must be finite numbers"),
+            (self.load_size <= MAX_IMAGE_SIDE, f"load_size must be at most {MAX_IMAGE_SIDE}"),
         ]
         check_all(checks)
         return self

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -26,7 +27,7 @@ from tqdm import tqdm
 
 from .color import rgb_to_lab_normalized, to_signed
 from .config import TrainConfig
-from .errors import ImageError, Pix2PixError
+from .errors import ImageError, LoadingStopped, Pix2PixError
 from .images import load_folder_images, open_image
 from .palette import label_map_for_network
 
@@ -114,8 +115,12 @@ class PairDataset(torch.utils.data.Dataset):
         return {"input": to_signed(pictures[0]), "target": to_signed(pictures[1]), "name": item.name}
 
 
-def _decode_all(paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str) -> list[Item]:
-    """Decode files with two threads (PIL releases the GIL); unreadable files are skipped with a warning."""
+def _decode_all(paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str,
+                stop: Optional[threading.Event] = None) -> list[Item]:
+    """Decode files with two threads (PIL releases the GIL); unreadable files are skipped with a warning.
+
+    `stop` (set from another thread, e.g. the app's Stop button) ends loading with LoadingStopped.
+    """
     skipped: list[str] = []
 
     def safe(path: Path) -> Optional[Item]:
@@ -125,9 +130,14 @@ def _decode_all(paths: list[Path], decode: Callable[[Path], Optional[Item]], des
             skipped.append(str(exc))
             return None
 
+    results: list[Optional[Item]] = []
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(tqdm(pool.map(safe, paths), total=len(paths), desc=desc, unit="img", leave=False,
-                            disable=len(paths) < 50))
+        decoded = pool.map(safe, paths)
+        for result in tqdm(decoded, total=len(paths), desc=desc, unit="img", leave=False, disable=len(paths) < 50):
+            if stop is not None and stop.is_set():
+                decoded.close()  # cancels the files not started yet
+                raise LoadingStopped("stopped while loading the dataset")
+            results.append(result)
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unusable image(s), e.g. {skipped[0]}", stacklevel=3)
     return [r for r in results if r is not None]
@@ -137,12 +147,12 @@ def _limit(paths: list[Path], max_images: Optional[int]) -> list[Path]:
     return paths[:max_images] if max_images else paths
 
 
-def load_items(config: TrainConfig, split: str, train: bool) -> list[Item]:
+def load_items(config: TrainConfig, split: str, train: bool, stop: Optional[threading.Event] = None) -> list[Item]:
     """Decode the split named by `config` into memory (sized for training jitter or for testing)."""
     folder = split_folder(config.data, split)
     size = config.load_size if train else config.crop_size
     if config.task == "paired":
-        return _paired_items(folder, config, size, train)
+        return _paired_items(folder, config, size, train, stop)
     paths = _limit(load_folder_images(folder), config.max_images if train else None)
     if not paths:
         raise Pix2PixError(f"no images found in {folder}")
@@ -152,7 +162,7 @@ def load_items(config: TrainConfig, split: str, train: bool) -> list[Item]:
             if is_grayscale(image):
                 raise ImageError(f"{path.name}: grayscale photo, no colour to learn from")
             return Item(path.name, _to_uint8(_resize_center_crop(image, size)), None)
-        return _decode_all(paths, decode, f"decoding {folder.name}")
+        return _decode_all(paths, decode, f"decoding {folder.name}", stop)
 
     def decode_aligned(path: Path) -> Item:
         image = open_image(path)
@@ -167,10 +177,11 @@ def load_items(config: TrainConfig, split: str, train: bool) -> list[Item]:
         source, target = (half_a, half_b) if config.direction == "AtoB" else (half_b, half_a)
         return Item(path.name, _to_uint8(source), _to_uint8(target))
 
-    return _decode_all(paths, decode_aligned, f"decoding {folder.name}")
+    return _decode_all(paths, decode_aligned, f"decoding {folder.name}", stop)
 
 
-def _paired_items(folder: Path, config: TrainConfig, size: int, train: bool) -> list[Item]:
+def _paired_items(folder: Path, config: TrainConfig, size: int, train: bool,
+                  stop: Optional[threading.Event] = None) -> list[Item]:
     a_dir, b_dir = folder / "A", folder / "B"
     if not a_dir.is_dir() or not b_dir.is_dir():
         raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
@@ -186,12 +197,16 @@ def _paired_items(folder: Path, config: TrainConfig, size: int, train: bool) -> 
         source, target = (image_a, image_b) if config.direction == "AtoB" else (image_b, image_a)
         return Item(path_a.name, _to_uint8(_resize_square(source, size)), _to_uint8(_resize_square(target, size)))
 
-    return _decode_all([a for a, _ in pairs], decode, f"decoding {folder.name}")
+    return _decode_all([a for a, _ in pairs], decode, f"decoding {folder.name}", stop)
 
 
-def build_dataset(config: TrainConfig, split: str = "train", train: bool = True) -> PairDataset:
-    """The dataset for a split: jittered for training, plain resized crops for testing."""
-    items = load_items(config, split, train)
+def build_dataset(config: TrainConfig, split: str = "train", train: bool = True,
+                  stop: Optional[threading.Event] = None) -> PairDataset:
+    """The dataset for a split: jittered for training, plain resized crops for testing.
+
+    Setting `stop` from another thread ends loading early with LoadingStopped.
+    """
+    items = load_items(config, split, train, stop)
     return PairDataset(items, config.task, config.crop_size, train=train, flip=config.flip, seed=config.seed)
 
 

@@ -13,6 +13,10 @@ class CheckpointError(Pix2PixError):
     """A checkpoint that is not a pix2pix safetensors file, or does not match its config."""
 
 
+class LoadingStopped(Pix2PixError):
+    """Loading a dataset was stopped on request (not a failure: the trainer reports the run as stopped)."""
+
+
 def check_all(checks: list[tuple[bool, str]]) -> None:
     """Raise a Pix2PixError with the message of the first failed (ok, message) check: config validation."""
     for ok, message in checks:

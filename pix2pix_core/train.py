@@ -32,8 +32,8 @@ from .checkpoint import (FORMAT, atomic_save, config_of, flatten_optimizer, load
 from .color import network_to_rgb, unit_to_pil
 from .config import TrainConfig
 from .data import PairDataset, build_dataset, collate
-from .errors import Pix2PixError
 from .augment import diff_augment, warp_label_map
+from .errors import LoadingStopped, Pix2PixError
 from .losses import GANLoss, feature_matching_loss, logits_of
 from .networks import build_discriminator, build_generator
 
@@ -446,7 +446,10 @@ class Trainer:
         elif self.init_generator:
             self._load_init_generator()
         self._wrap(ctx)
-        dataset = self.dataset or build_dataset(config, "train", train=True)
+        try:
+            dataset = self.dataset or build_dataset(config, "train", train=True, stop=self._stop)
+        except LoadingStopped as exc:  # stop() during loading: a stopped run with no step, not a failure
+            return self._stopped_before_training(ctx, position, str(exc))
         sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank,
                                                       shuffle=True, seed=config.seed, drop_last=False)
         batches_per_epoch = math.ceil(len(sampler) / config.batch_size)
@@ -544,6 +547,12 @@ class Trainer:
             grid = self.sample_grid()
             grid.save(self.out / "samples" / "last.png")
         event = FinishedEvent(position.step, position.epoch, reason, checkpoint, message)
+        if ctx.is_main:
+            self._emit(event)
+        return event
+
+    def _stopped_before_training(self, ctx, position: Position, message: str) -> FinishedEvent:
+        event = FinishedEvent(position.step, position.epoch, "stopped", None, message)
         if ctx.is_main:
             self._emit(event)
         return event

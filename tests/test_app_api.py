@@ -40,7 +40,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(folder: Path, facades_checkpoint: Path, colorize_checkpoint: Path, timeout: float = 60.0):
+def running_app(folder: Path, facades_checkpoint: Path, colorize_checkpoint: Path, timeout: float = 60.0,
+                extra_args: tuple[str, ...] = ()):
     """Start app.py with tiny models and its own data root / runs folder; yield (url, folders)."""
     checkpoints, data_root, runs = folder / "checkpoints", folder / "data", folder / "runs"
     checkpoints.mkdir(parents=True)
@@ -53,7 +54,7 @@ def running_app(folder: Path, facades_checkpoint: Path, colorize_checkpoint: Pat
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoints", str(checkpoints),
-             "--data-root", str(data_root), "--runs-dir", str(runs), "--torch-threads", "1"],
+             "--data-root", str(data_root), "--runs-dir", str(runs), "--torch-threads", "1", *extra_args],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
     try:

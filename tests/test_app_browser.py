@@ -28,9 +28,13 @@ TIMEOUT_MS = 30_000
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium")
 
 
+DATA_ROOTS: dict[str, Path] = {}  # app url -> its data root
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, facades_checkpoint, colorize_checkpoint):
     with running_app(tmp_path_factory.mktemp("browser_app"), facades_checkpoint, colorize_checkpoint) as served:
+        DATA_ROOTS[served[0]] = served[1]["data"]
         yield served[0]
 
 
@@ -176,3 +180,26 @@ def test_quick_demo_training_then_use_the_model(page):
     wait_for_new_image(page, "#facade-photo", before)
     assert page.locator("#facade-model input").input_value() == model_name
     screenshot(page, "facades_with_trained_model")
+
+
+def test_a_page_opened_after_a_failed_run_shows_it(browser, app_url, tmp_path):
+    """Issue 15, finding 9: the Train tab of a page opened later shows the failed run, not "idle"."""
+    from gradio_client import Client
+
+    from test_app_limits import ODD_WIDTHS, odd_width_dataset
+
+    client = Client(app_url, verbose=False)
+    odd_width_dataset(DATA_ROOTS[app_url])
+    assert client.predict(task="facades", data_folder=ODD_WIDTHS, api_name="/train_start").startswith("Started")
+    deadline = time.time() + 60
+    while client.predict(api_name="/train_status")["running"]:
+        assert time.time() < deadline
+        time.sleep(0.5)
+    for _ in range(2):  # two viewers, each on a fresh page
+        viewer = browser.new_page(viewport={"width": 1280, "height": 800})
+        viewer.goto(app_url)
+        viewer.get_by_role("tab", name="Train").click()
+        viewer.wait_for_function("() => document.querySelector('#train-status').innerText.includes('failed')",
+                                 timeout=TIMEOUT_MS)
+        assert "empty" in viewer.locator("#train-status").inner_text()
+        viewer.close()

@@ -1,0 +1,72 @@
+"""Keeping the app's runs folder bounded: every start writes checkpoints, every upload unpacks a dataset.
+
+Without a cap a shared app fills its disk one training run at a time. The oldest runs go first: their
+training folders (checkpoints with D and the Adam moments, ~4x the model), then, if still over the cap,
+their exported models. Never the bundled checkpoints (another folder), never the run that is going (or,
+once it has ended, its model: the one the user is about to try).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+log = logging.getLogger("pix2pix_studio")
+
+RESERVED = ("models", "uploads")  # folders of the runs folder that are not run folders
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under `folder` (links not followed)."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def remove_quietly(path: Path) -> None:
+    """Delete a file or folder; a failure is logged, not raised (this is housekeeping)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc)
+
+
+def _by_age(paths) -> list[Path]:
+    def mtime(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            return 0.0
+    return sorted(paths, key=mtime)
+
+
+def prune_runs(runs_dir: Path, max_bytes: int, keep: str = "") -> list[str]:
+    """Remove the oldest app runs until `runs_dir` holds at most `max_bytes`; returns what was removed."""
+    if not runs_dir.is_dir():
+        return []
+    total = folder_bytes(runs_dir)
+    removed: list[str] = []
+    run_folders = [p for p in runs_dir.iterdir() if p.is_dir() and p.name not in RESERVED]
+    models = list((runs_dir / "models").glob("*.safetensors")) if (runs_dir / "models").is_dir() else []
+    for path in _by_age(run_folders) + _by_age(models):
+        if total <= max_bytes:
+            break
+        name = path.name if path.is_dir() else path.stem
+        if keep and name == keep:
+            continue
+        size = folder_bytes(path) if path.is_dir() else path.stat().st_size
+        remove_quietly(path)
+        total -= size
+        removed.append(str(path.relative_to(runs_dir)))
+    if removed:
+        log.info("runs folder over its cap of %.1f GB: removed %s", max_bytes / 1e9, ", ".join(removed))
+    return removed

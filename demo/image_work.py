@@ -1,0 +1,96 @@
+"""Image requests that no single caller can use to take the app: a pixel cap, lanes, compact outputs.
+
+- The app accepts at most APP_MAX_PIXELS per image (the CLI allows 50 MP): a 12 MP phone photo works,
+  a 7000x7000 image that would take half a minute of CPU is refused in milliseconds.
+- Work on images above LARGE_PIXELS runs in its own lane, one at a time with a short waiting line; small
+  requests have lanes of their own, so a queue of large photos cannot make a 256 px label map wait.
+- Results are written to files here (PNG when small, JPEG when large: 1-2 MB instead of a 22 MB PNG) and
+  handed to Gradio as paths, which it copies into its cache atomically; PIL images returned directly are
+  written non-atomically, and two identical concurrent requests could read a half-written file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from PIL import Image
+
+from pix2pix_core.errors import Pix2PixError
+
+APP_MAX_PIXELS = 12_000_000  # per image sent to the app (pix2pix_core.images.MAX_PIXELS is 50 MP)
+LARGE_PIXELS = 4_000_000  # above this an image is "large": its own lane, JPEG output
+SMALL_LANE = 2  # small requests running at once, per endpoint
+LARGE_LANE = 1  # large requests running at once, all endpoints together
+LARGE_WAITING = 2  # large requests allowed to wait for the lane; more are refused at once
+JPEG_QUALITY = 92
+OUTPUT_MAX_AGE = 600.0  # seconds a result file stays here (Gradio has copied it by then)
+
+
+def header_pixels(path: str) -> int:
+    """Width x height from the file header (no decoding); 0 when unreadable (open_image says why later)."""
+    try:
+        with Image.open(path) as image:
+            return image.width * image.height
+    except Exception:  # noqa: BLE001 - any unreadable file is reported by open_image with a clear message
+        return 0
+
+
+class WorkLanes:
+    """Semaphores for image work: SMALL_LANE per endpoint, LARGE_LANE shared, a bounded line for large."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._small: dict[str, threading.BoundedSemaphore] = {}
+        self._large = threading.BoundedSemaphore(LARGE_LANE)
+        self._large_places = threading.BoundedSemaphore(LARGE_LANE + LARGE_WAITING)
+
+    @contextlib.contextmanager
+    def lane(self, endpoint: str, pixels: int) -> Iterator[None]:
+        if pixels <= LARGE_PIXELS:
+            with self._lock:
+                small = self._small.setdefault(endpoint, threading.BoundedSemaphore(SMALL_LANE))
+            with small:
+                yield
+            return
+        if not self._large_places.acquire(blocking=False):
+            raise Pix2PixError(f"the app is busy with other large images; try again in a minute, or send an "
+                               f"image under {LARGE_PIXELS / 1e6:.0f} megapixels")
+        try:
+            with self._large:
+                yield
+        finally:
+            self._large_places.release()
+
+
+class OutputFiles:
+    """Result images as files in a private temp folder, removed after OUTPUT_MAX_AGE and at exit."""
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="pix2pix-studio-outputs-"))
+        atexit.register(shutil.rmtree, self.folder, True)
+
+    def save(self, image: Image.Image, name: str) -> str:
+        large = image.width * image.height > LARGE_PIXELS
+        fd, path = tempfile.mkstemp(dir=self.folder, prefix=f"{name}-", suffix=".jpg" if large else ".png")
+        with os.fdopen(fd, "wb") as handle:
+            if large:
+                image.save(handle, format="JPEG", quality=JPEG_QUALITY)
+            else:
+                image.save(handle, format="PNG")
+        self.prune()
+        return path
+
+    def prune(self) -> None:
+        cutoff = time.time() - OUTPUT_MAX_AGE
+        for path in self.folder.iterdir():
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()

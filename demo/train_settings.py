@@ -1,0 +1,65 @@
+"""What the app lets a user (or an API client) ask of the trainer: every number capped, and the run's
+memory estimated before it starts.
+
+The command line trusts its user; a shared app must not: `epochs=1e300` would run forever, `ngf=512`
+or `batch_size=10**9` would eat the machine's memory within seconds. The caps are far above what the
+presets use; the memory budget decides what fits on this machine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Optional
+
+from pix2pix_core.config import TrainConfig
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.limits import bounded_float, bounded_int
+from pix2pix_core.resources import check_training_memory, count_training_images, memory_budget
+
+MAX_EPOCHS = 1000  # each of epochs and decay epochs (the paper's facades run: 100 + 100)
+MAX_BATCH = 64
+MAX_WIDTH = 128  # ngf and ndf (the paper: 64)
+MAX_IMAGES = 20_000  # training images per run (as many files as a zip upload may hold)
+MAX_STEPS = 2_000_000  # steps per run (facades, 400 images x 200 epochs at batch 1: 80,000)
+MAX_LR = 1.0
+MAX_LAMBDA_L1 = 10_000.0
+MEMORY_FRACTION = 0.5  # of the available memory, when the app is not given a budget: inference needs room too
+
+
+def checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf) -> dict:
+    """The form's numbers as a dict of TrainConfig fields, or a one-line Pix2PixError naming the bad one."""
+    values = dict(epochs=bounded_int("epochs", epochs, 0, MAX_EPOCHS),
+                  epochs_decay=bounded_int("decay epochs", epochs_decay, 0, MAX_EPOCHS),
+                  batch_size=bounded_int("batch size", batch_size, 1, MAX_BATCH),
+                  lambda_l1=bounded_float("lambda L1", lambda_l1, 0.0, MAX_LAMBDA_L1),
+                  lr=bounded_float("learning rate", lr, 0.0, MAX_LR, low_open=True),
+                  ngf=bounded_int("ngf", ngf, 1, MAX_WIDTH))
+    if values["epochs"] + values["epochs_decay"] < 1:
+        raise Pix2PixError("need at least one epoch (epochs + decay epochs >= 1)")
+    return values
+
+
+def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None) -> int:
+    """Refuse a run with too many images, steps or too much memory; returns its image count."""
+    config.validate()
+    for name in ("ndf", "ngf"):  # a fine-tuned model brings its own width, presets their ndf
+        bounded_int(name, getattr(config, name), 1, MAX_WIDTH)
+    images = count_training_images(config)
+    if images == 0:
+        raise Pix2PixError("the dataset holds no training images")
+    if images > MAX_IMAGES:
+        raise Pix2PixError(f"the dataset holds {images:,} training images; the app trains on at most "
+                           f"{MAX_IMAGES:,} (use the command line for more)")
+    steps = math.ceil(images / config.batch_size) * config.total_epochs
+    if config.max_steps:
+        steps = min(steps, config.max_steps)
+    if steps > MAX_STEPS:
+        raise Pix2PixError(f"this run would take {steps:,} steps; the app allows at most {MAX_STEPS:,} "
+                           f"(fewer epochs or a larger batch)")
+    check_training_memory(config, images, memory_budget(MEMORY_FRACTION, memory_limit))
+    return images
+
+
+def with_settings(config: TrainConfig, numbers: dict, direction: str) -> TrainConfig:
+    return replace(config, direction="BtoA" if config.task == "facades" else direction, **numbers)

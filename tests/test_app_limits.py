@@ -1,0 +1,394 @@
+"""Issue 15: bounded resources for any input, one test (or more) per finding, against a live app.
+
+The app runs with tiny models and a training memory budget of 0.5 GB, so the paper's 54 M-parameter
+generator is refused by the estimate while the Quick demo fits. Unit tests of the pieces come last.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import threading
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import random_label_map, write_aligned
+from test_app_api import running_app, save, wait_for_status
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, facades_checkpoint, colorize_checkpoint):
+    with running_app(tmp_path_factory.mktemp("limits_app"), facades_checkpoint, colorize_checkpoint,
+                     extra_args=("--train-memory-gb", "0.5")) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app[0], verbose=False)
+
+
+def start(client, **settings):
+    return client.predict(**{"task": "facades", "data_folder": "facades", **settings}, api_name="/train_start")
+
+
+def refused(client, match: str, api_name: str = "/train_start", *args, **settings) -> str:
+    """Call and expect a one-line AppError matching `match`, with no server path and no traceback."""
+    with pytest.raises(AppError, match=match) as error:
+        if args:
+            client.predict(*args, api_name=api_name)
+        else:
+            start(client, **settings)
+    message = str(error.value)
+    assert "Internal error" not in message and "Traceback" not in message
+    assert "/tmp/" not in message and str(Path.home()) not in message, message
+    assert len(message) <= 400, f"message of {len(message)} characters"
+    return message
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def jpeg(size=(128, 64)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (120, 40, 200)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def assert_idle(client) -> dict:
+    status = client.predict(api_name="/train_status")
+    assert status["running"] is False, status
+    return status
+
+
+# ------------------------------------------------------------------------------ finding 1: caps, memory, stop
+@pytest.mark.parametrize("settings, match", [
+    (dict(ngf=512), "ngf must be between 1 and 128"),
+    (dict(batch_size=10 ** 9), "batch size must be between 1 and 64"),
+    (dict(batch_size=0), "batch size must be between"),
+    (dict(epochs=-1), "epochs must be between"),
+    (dict(lr=0), "learning rate must be in"),
+    (dict(lambda_l1=1e9), "lambda L1 must be in"),
+    (dict(epochs=0, epochs_decay=0), "at least one epoch"),
+    (dict(epochs=2.5), "whole number"),
+])
+def test_out_of_range_settings_are_refused(client, settings, match):
+    refused(client, match, **settings)
+    assert_idle(client)
+
+
+def test_a_run_over_the_memory_budget_is_refused_with_numbers(client):
+    """The paper's preset at ngf 128 (finding 1's kind of request): ~4 GB estimated against a 0.5 GB budget."""
+    message = refused(client, r"would need about [\d.]+ GB \(networks [\d.]+ GB.*above the memory budget of 0.50 GB",
+                      preset="Standard (paper)", ngf=128)
+    assert "batch size" in message
+    assert_idle(client)
+
+
+def test_stop_while_loading_ends_the_run_at_once(client, app):
+    """Stop while the dataset loads (100 pairs of 2048x1024 take seconds to decode) ends the run at once."""
+    folder = app[1]["data"] / "slow" / "train"
+    folder.mkdir(parents=True)
+    for i in range(100):
+        Image.new("RGB", (2048, 1024), (i, 50, 100)).save(folder / f"{i}.jpg", quality=90)
+    assert start(client, data_folder="slow", epochs=500).startswith("Started")
+    assert client.predict(api_name="/train_stop").startswith("Stopping")
+    started = time.perf_counter()
+    ended = wait_for_status(client, lambda s: not s["running"], timeout=60)
+    assert time.perf_counter() - started < 30
+    assert ended["phase"] == "stopped" and ended["step"] == 0, ended
+    assert "before a training step" in ended["message"]
+
+
+# ------------------------------------------------------------------------------ finding 3: endless runs, status
+@pytest.mark.parametrize("epochs", [1e300, 10 ** 400, "100", [1]])
+def test_absurd_epochs_are_refused_and_status_keeps_working(client, epochs):
+    refused(client, "epochs must", epochs=epochs)
+    status = assert_idle(client)
+    json.dumps(status, allow_nan=False)  # every number finite
+
+
+def raw_call(url: str, api_name: str, data_json: str) -> tuple[str, str]:
+    """POST a hand-written JSON body (gradio_client cannot send NaN or Infinity; other clients can)."""
+    request = urllib.request.Request(f"{url}gradio_api/call/{api_name}", data=f'{{"data": {data_json}}}'.encode(),
+                                     headers={"Content-Type": "application/json"})
+    event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+    lines = urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event_id}", timeout=60).read().decode()
+    events = [line.split(":", 1)[1].strip() for line in lines.splitlines() if line.startswith("event:")]
+    data = [line.split(":", 1)[1].strip() for line in lines.splitlines() if line.startswith("data:")]
+    return events[-1], data[-1]
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_from_raw_clients_are_refused(app, client, value):
+    settings = f'["facades", "facades", "BtoA", "Quick demo", {value}, 0, 1, 100, 0.0002, 16, "from scratch", null]'
+    event, data = raw_call(app[0], "train_start", settings)
+    assert event == "error" and "epochs must be a finite number" in data, (event, data)
+    json.dumps(assert_idle(client), allow_nan=False)
+
+
+def test_a_run_too_long_in_steps_is_refused(client, app):
+    """Within the epoch caps, but batches x epochs above the app's step cap: 1000 + 1000 epochs of 1200 steps."""
+    write_aligned(app[1]["data"] / "many" / "train", 1200, size=16)
+    refused(client, r"would take 2,400,000 steps", data_folder="many", preset="Standard (paper)", epochs=1000,
+            epochs_decay=1000, ngf=8)
+
+
+APP_FOLDERS: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remember_folders(app):
+    APP_FOLDERS.update(app[1])
+
+
+# ------------------------------------------------------------------------------ finding 4: no HTML from users
+def test_markup_in_a_zip_folder_name_comes_back_escaped_without_server_paths(client, tmp_path):
+    markup = '<img src="http://127.0.0.1:9/x.png"> <a href="http://127.0.0.1:9">Click to log in</a>'
+    archive = tmp_path / "data.zip"
+    archive.write_bytes(zip_bytes({f"{markup.replace('/', '_')}/A/1.jpg": jpeg()}))
+    message = refused(client, "paired data needs sub-folders", task="paired", data_folder="",
+                      data_zip=handle_file(archive))
+    assert "&lt;img" in message and "<img" not in message and "<a " not in message
+    assert str(APP_FOLDERS["runs"]) not in message
+    assert_idle(client)
+
+
+# ------------------------------------------------------------------------------ finding 5: large images
+def big_png(path: Path, width: int, height: int) -> Path:
+    Image.new("RGB", (width, height), (0, 0, 170)).save(path)  # one colour: a small file, many pixels
+    return path
+
+
+@pytest.mark.parametrize("endpoint", ["/facade", "/colorize"])
+def test_images_above_the_app_limit_are_refused_quickly(client, tmp_path, endpoint):
+    path = big_png(tmp_path / "huge.png", 4000, 3500)  # 14 MP: under the CLI's 50 MP, over the app's 12 MP
+    started = time.perf_counter()
+    refused(client, "above the limit of 12,000,000", endpoint, handle_file(path))
+    assert time.perf_counter() - started < 10
+
+
+def test_large_results_come_back_as_jpeg_at_full_size(client, tmp_path):
+    path = big_png(tmp_path / "large.png", 2400, 1800)  # 4.3 MP: the large lane, JPEG out
+    result = client.predict(handle_file(path), api_name="/colorize")
+    assert Path(result).suffix == ".jpg"
+    with Image.open(result) as image:
+        assert image.format == "JPEG" and image.size == (2400, 1800)
+    assert os.path.getsize(result) < 3_000_000
+
+
+def test_small_results_stay_png(client, tmp_path):
+    path = save(random_label_map(np.random.default_rng(7), 64), tmp_path / "m.png")
+    with Image.open(client.predict(handle_file(path), api_name="/facade")) as image:
+        assert image.format == "PNG"
+
+
+def test_identical_concurrent_requests_both_get_complete_images(client, app, tmp_path):
+    path = save(random_label_map(np.random.default_rng(8), 200), tmp_path / "same.png")
+    results: list = [None, None]
+
+    def call(index):
+        results[index] = Client(app[0], verbose=False).predict(handle_file(path), api_name="/facade")
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    arrays = []
+    for result in results:
+        with Image.open(result) as image:
+            image.load()  # a truncated file fails here
+            arrays.append(np.asarray(image))
+    assert np.array_equal(*arrays)
+
+
+# ------------------------------------------------------------------------------ finding 6: disk
+def test_an_unpacked_upload_is_deleted_when_its_run_ends(client, tmp_path):
+    members = {}
+    for path in sorted(write_aligned(tmp_path / "pairs", 4).iterdir()):
+        members[f"pairs/{path.name}"] = path.read_bytes()
+    archive = tmp_path / "pairs.zip"
+    archive.write_bytes(zip_bytes(members))
+    assert start(client, data_folder="", data_zip=handle_file(archive), epochs=500).startswith("Started")
+    wait_for_status(client, lambda s: s["step"] >= 1 or not s["running"])
+    client.predict(api_name="/train_stop")
+    wait_for_status(client, lambda s: not s["running"])
+    uploads = APP_FOLDERS["runs"] / "uploads"
+    assert not uploads.exists() or not any(uploads.iterdir())
+
+
+def test_a_refused_upload_is_deleted_at_once(client, tmp_path):
+    archive = tmp_path / "ok.zip"
+    archive.write_bytes(zip_bytes({"pairs/1.jpg": jpeg()}))
+    refused(client, "above the memory budget", data_folder="", data_zip=handle_file(archive),
+            preset="Standard (paper)", ngf=128)
+    uploads = APP_FOLDERS["runs"] / "uploads"
+    assert not uploads.exists() or not any(uploads.iterdir())
+
+
+# ------------------------------------------------------------------------------ finding 7: odd names and numbers
+@pytest.mark.parametrize("members, match", [
+    ({"x" * 300 + ".jpg": b"1"}, "too long"),
+    ({"a.jpg": b"1", "a.jpg/b.jpg": b"2"}, "both a file and a folder"),
+    ({"d" * 300 + "/a.jpg": b"1"}, "too long"),
+])
+def test_odd_zip_member_names_give_clear_errors(client, tmp_path, members, match):
+    archive = tmp_path / "odd.zip"
+    archive.write_bytes(zip_bytes(members))
+    refused(client, match, task="aligned", data_folder="", data_zip=handle_file(archive))
+
+
+@pytest.mark.parametrize("folder, match", [
+    ("f" * 300, "not a usable folder|not found"),
+    ("bad\x00name", "not a usable folder name"),
+    ("x" * 1_000_000, "not a usable folder name"),
+])
+def test_odd_folder_names_give_clear_short_errors(client, folder, match):
+    refused(client, match, data_folder=folder)
+
+
+@pytest.mark.parametrize("endpoint", ["/facade", "/colorize"])
+@pytest.mark.parametrize("seed", [2 ** 70, -1, 1e300, 0.5, "7"])
+def test_odd_seeds_give_clear_errors(client, tmp_path, endpoint, seed):
+    path = save(random_label_map(np.random.default_rng(9), 32), tmp_path / "m.png")
+    refused(client, "seed must be", endpoint, handle_file(path), "", seed)
+
+
+def test_a_megabyte_model_name_is_not_echoed(client, tmp_path):
+    path = save(random_label_map(np.random.default_rng(10), 32), tmp_path / "m.png")
+    refused(client, "unknown model", "/facade", handle_file(path), "m" * 1_000_000, 0)
+
+
+# ------------------------------------------------------------------------------ finding 8: start_from app models
+def test_start_from_accepts_a_model_trained_in_the_app(client):
+    assert start(client, epochs=500).startswith("Started")
+    wait_for_status(client, lambda s: s["step"] >= 1)
+    client.predict(api_name="/train_stop")
+    trained = wait_for_status(client, lambda s: not s["running"])["model"]
+    assert trained, "the stopped run exported no model"
+    assert start(client, epochs=500, start_from=trained).startswith("Started")
+    client.predict(api_name="/train_stop")
+    assert wait_for_status(client, lambda s: not s["running"])["phase"] == "stopped"
+    refused(client, "cannot start from 'no-such-model'", start_from="no-such-model")
+
+
+# ------------------------------------------------------------------------------ finding 9: a failed run is shown
+ODD_WIDTHS = "odd_widths"
+
+
+def odd_width_dataset(data_root: Path) -> None:
+    """Images, but none an A|B pair (odd widths): a run on them starts, then fails while loading."""
+    bad = data_root / ODD_WIDTHS / "train"
+    bad.mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        Image.new("RGB", (63, 32), (i, 0, 0)).save(bad / f"{i}.jpg")
+
+
+def test_a_failed_run_is_reported_to_every_caller(client, app):
+    odd_width_dataset(app[1]["data"])
+    assert start(client, data_folder=ODD_WIDTHS).startswith("Started")
+    ended = wait_for_status(client, lambda s: not s["running"])
+    assert ended["phase"] == "failed" and "empty" in ended["message"], ended
+    assert Client(app[0], verbose=False).predict(api_name="/train_status") == ended  # a second viewer
+
+
+# ------------------------------------------------------------------------------ the pieces, without a server
+def test_status_never_fails_whatever_the_numbers():
+    from demo.state import MAX_ETA_SECONDS, JobSnapshot
+
+    snapshot = JobSnapshot(version=1, phase="running", step=10 ** 30, epoch=10 ** 300, progress=math.nan,
+                           images_per_second=math.inf, eta_seconds=1e300,
+                           losses={"G_L1": math.nan, "G_GAN": 0.5}, message="x" * 10 ** 6)
+    status = snapshot.as_dict()
+    json.dumps(status, allow_nan=False)
+    assert status["eta_seconds"] == MAX_ETA_SECONDS and status["progress"] == 0.0
+    assert status["losses"] == {"G_GAN": 0.5} and len(status["message"]) <= 300
+
+
+def test_status_html_escapes_messages():
+    from demo.state import JobSnapshot
+    from demo.train_tab import status_html
+
+    text = status_html(JobSnapshot(version=1, phase="failed", message='<img src=x> [Click](http://a) <a href="b">'))
+    assert "<img" not in text and "<a " not in text and "&lt;img" in text
+
+
+def test_messages_lose_server_paths_and_length(tmp_path):
+    from demo.messages import MessageCleaner
+
+    clean = MessageCleaner({tmp_path / "data": "", tmp_path / "runs": "runs"})
+    text = clean(f"no images in {tmp_path}/data/a/b and {tmp_path}/runs/r1/latest.safetensors; /etc/x.png " + "y" * 999)
+    assert str(tmp_path) not in text and "a/b" in text and "runs/r1/latest.safetensors" in text
+    assert "/etc" not in text and "x.png" in text and len(text) <= 300
+
+
+def test_large_images_wait_in_their_own_lane():
+    from demo.image_work import LARGE_PIXELS, LARGE_WAITING, WorkLanes
+    from pix2pix_core.errors import Pix2PixError
+
+    lanes = WorkLanes()
+    release, holding = threading.Event(), []
+
+    def hold_large():
+        with lanes.lane("colorize", LARGE_PIXELS + 1):
+            holding.append(1)
+            release.wait(10)
+
+    threads = [threading.Thread(target=hold_large) for _ in range(1 + LARGE_WAITING)]
+    for thread in threads:
+        thread.start()
+    deadline = time.time() + 5
+    while not holding and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # the others are now waiting for the large lane
+    started = time.perf_counter()
+    with lanes.lane("colorize", 256 * 256):  # a small request is not held up
+        assert time.perf_counter() - started < 0.5
+    with pytest.raises(Pix2PixError, match="busy with other large images"):
+        with lanes.lane("facade", LARGE_PIXELS + 1):
+            pass
+    release.set()
+    for thread in threads:
+        thread.join(10)
+
+
+def test_runs_folder_cap_removes_oldest_runs_first(tmp_path):
+    from demo.disk import folder_bytes, prune_runs
+
+    runs = tmp_path / "runs"
+    for age, name in enumerate(["old", "middle", "new"]):
+        (runs / name / "checkpoints").mkdir(parents=True)
+        (runs / name / "checkpoints" / "latest.safetensors").write_bytes(b"0" * 1000)
+        (runs / "models").mkdir(exist_ok=True)
+        (runs / "models" / f"{name}.safetensors").write_bytes(b"0" * 300)
+        os.utime(runs / name, (1000 + age, 1000 + age))
+        os.utime(runs / "models" / f"{name}.safetensors", (1000 + age, 1000 + age))
+    removed = prune_runs(runs, 2500, keep="old")  # "old" is the run going: never removed
+    assert removed == ["middle", "new"] and folder_bytes(runs) <= 2500
+    assert (runs / "old").is_dir() and len(list((runs / "models").iterdir())) == 3
+    assert prune_runs(runs, 400, keep="old") == ["models/middle.safetensors", "models/new.safetensors"]
+
+
+def test_gradio_cache_is_cleaned(tmp_path):
+    from demo.app import DELETE_CACHE, build_app
+
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs")
+    assert blocks.delete_cache == DELETE_CACHE and DELETE_CACHE[1] <= 24 * 3600

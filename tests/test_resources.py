@@ -1,0 +1,109 @@
+"""pix2pix_core.resources and .limits: the memory estimate, bounded numbers, and stopping while loading."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+
+from conftest import tiny_config, write_aligned
+from pix2pix_core.config import TrainConfig
+from pix2pix_core.data import build_dataset
+from pix2pix_core.errors import LoadingStopped, Pix2PixError
+from pix2pix_core.limits import SEED_MAX, bounded_float, bounded_int, seed_value
+from pix2pix_core.resources import (available_memory, check_training_memory, count_training_images,
+                                    estimate_training_memory)
+from pix2pix_core.train import Trainer
+
+
+def test_estimate_grows_with_width_batch_and_images():
+    base = estimate_training_memory(tiny_config(), 10)
+    assert base.total > base.overhead > 0
+    assert estimate_training_memory(tiny_config(ngf=32), 10).parameters > 4 * base.parameters
+    assert estimate_training_memory(tiny_config(batch_size=8), 10).activations > 3 * base.activations
+    assert estimate_training_memory(tiny_config(), 1000).dataset == 1000 * 2 * 3 * 136 ** 2
+
+
+def test_estimate_of_the_finding_1_run_is_tens_of_gigabytes_and_costs_nothing():
+    """ngf 512 (finding 1): built on the meta device, so estimating it allocates no weights."""
+    config = TrainConfig(netG="unet_128", crop_size=128, load_size=143, ngf=512, ndf=16)
+    estimate = estimate_training_memory(config, 100)
+    assert estimate.parameters > 40e9
+    with pytest.raises(Pix2PixError, match=r"would need about .* GB .* above the memory budget of 8.00 GB"):
+        check_training_memory(config, 100, budget=8_000_000_000)
+
+
+def test_estimate_counts_the_batch_only_up_to_the_dataset():
+    """batch_size 10**9 on 200 images trains on batches of 200 (finding 1)."""
+    huge = estimate_training_memory(tiny_config(batch_size=10 ** 9), 200)
+    assert huge == estimate_training_memory(tiny_config(batch_size=200), 200)
+
+
+def test_dataset_of_20000_images_is_counted_at_load_size():
+    """Finding 2: 20,000 small images decode to ~10 GB at 286 px; the estimate says so before loading."""
+    estimate = estimate_training_memory(TrainConfig(task="aligned"), 20_000)
+    assert estimate.dataset == 20_000 * 2 * 3 * 286 ** 2
+
+
+def test_colorize_datasets_hold_one_picture_per_image():
+    assert estimate_training_memory(tiny_config(task="colorize"), 10).dataset == 10 * 3 * 136 ** 2
+
+
+def test_available_memory_is_known_on_linux():
+    assert available_memory() > 0
+
+
+def test_count_training_images_reads_the_listing(tmp_path):
+    write_aligned(tmp_path / "train", 5)
+    assert count_training_images(tiny_config(data=str(tmp_path))) == 5
+    assert count_training_images(tiny_config(data=str(tmp_path), max_images=3)) == 3
+    with pytest.raises(Pix2PixError, match="sub-folders A/ and B/"):
+        count_training_images(tiny_config(task="paired", data=str(tmp_path)))
+
+
+@pytest.mark.parametrize("value, message", [
+    (1e300, "between 0 and 1,000"), (float("nan"), "finite"), (float("inf"), "finite"), (2 ** 70, r"about 10\^21"),
+    (-1, "between"), (2.5, "whole number"), ("12", "must be a number"), (True, "must be a number"),
+    ([1], "must be a number"), (None, "must be a number"),
+])
+def test_bounded_int_refuses_with_one_line(value, message):
+    with pytest.raises(Pix2PixError, match=message) as error:
+        bounded_int("epochs", value, 0, 1000)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 120
+
+
+def test_bounded_numbers_accept_what_forms_send():
+    assert bounded_int("epochs", 20.0, 0, 1000) == 20 and isinstance(bounded_int("epochs", 20.0, 0, 1000), int)
+    assert bounded_float("lr", 2e-4, 0, 1, low_open=True) == 2e-4
+    with pytest.raises(Pix2PixError, match="lr must be in"):
+        bounded_float("lr", 0, 0, 1, low_open=True)
+    with pytest.raises(Pix2PixError, match="lr must be in"):
+        bounded_float("lr", 10 ** 400, 0, 1)
+    assert seed_value(None) == 0 and seed_value(SEED_MAX) == SEED_MAX
+    with pytest.raises(Pix2PixError, match="seed must be between"):
+        seed_value(2 ** 70)
+
+
+def test_config_refuses_non_finite_rates():
+    with pytest.raises(Pix2PixError, match="finite"):
+        tiny_config(lr=math.inf).validate()
+
+
+def test_loading_stops_when_asked(tmp_path):
+    write_aligned(tmp_path / "train", 60, size=32)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(LoadingStopped):
+        build_dataset(tiny_config(data=str(tmp_path), load_size=32, crop_size=32), stop=stop)
+
+
+def test_trainer_stopped_while_loading_ends_as_stopped_at_step_0(tmp_path):
+    write_aligned(tmp_path / "data" / "train", 60, size=32)
+    events = []
+    trainer = Trainer(tiny_config(data=str(tmp_path / "data"), out=str(tmp_path / "run"), netG="resnet_6blocks",
+                                  load_size=32, crop_size=32), callbacks=[events.append])
+    trainer.stop()
+    result = trainer.run()
+    assert (result.reason, result.step, result.checkpoint) == ("stopped", 0, None)
+    assert "loading" in result.message and events[-1] is result
