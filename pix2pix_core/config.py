@@ -62,6 +62,8 @@ class TrainConfig:
     crop_size: int = 256
     flip: bool = True
     max_images: Optional[int] = None  # use at most this many training images
+    memory_budget_mb: int = 1024  # a split decoding to more than this trains from the disk cache; 0 = always
+    cache_dir: str = ""  # disk cache folder; "" = $PIX2PIX_CACHE, else ~/.cache/pix2pix_studio
 
     # speed
     device: str = "auto"  # auto = cuda, then mps, then cpu
@@ -106,6 +108,7 @@ class TrainConfig:
             (self.lambda_l1 >= 0, "lambda_l1 must be >= 0"),
             (self.use_gan or self.lambda_l1 > 0, "with use_gan off, lambda_l1 must be > 0 (nothing to learn)"),
             (self.ngf >= 1 and self.ndf >= 1, "ngf and ndf must be positive"),
+            (self.memory_budget_mb >= 0, "memory_budget_mb must be >= 0 (0 = always use the disk cache)"),
         ]
         check_all(checks)
         return self
