@@ -9,7 +9,8 @@ into a temporary folder, then, each in a fresh process so that peak RSS (ru_maxr
 - cache via np.memmap (--with-mmap): the cache read through a mapping instead of positional reads, to
   show why the reader does not map: touched file pages count as the process's RSS.
 
-Each run times one shuffled pass of `dataset[i]` + `collate` (batch size --batch-size, training jitter,
+Then one process times both paths alternately on the same pairs (the fair items/s comparison on a
+shared machine). Each run above times one shuffled pass of `dataset[i]` + `collate` (batch size --batch-size, training jitter,
 one torch thread) and prints a table (items/s over the pass, and the median over chunks of 250 items,
 steadier when other processes share the CPUs):
 
@@ -55,6 +56,44 @@ def make_pairs(folder: Path, count: int, seed: int = 0) -> None:
         photo = 0.5 * base + 0.5 * label + noise_bank[oy:oy + 256, ox:ox + 256]
         pair = np.concatenate([photo, label], axis=1)
         Image.fromarray(np.clip(pair, 0, 255).astype(np.uint8)).save(folder / f"{i:06d}.jpg", quality=90)
+
+
+def speed_child(args) -> None:
+    """items/s of both paths in ONE process, alternating chunks of 50 items over the first --speed-items
+    pairs, so that other processes' load hits both alike (sequential runs on a shared 2-core machine
+    can differ by 3x from load alone). Needs the cache already built by a `cache` run."""
+    import dataclasses
+
+    import torch
+    torch.set_num_threads(1)
+    from pix2pix_core.config import TrainConfig
+    from pix2pix_core.data import PairDataset, build_dataset, collate
+
+    config = TrainConfig(task="aligned", data=args.data, direction="BtoA", load_size=args.load_size,
+                         crop_size=args.crop_size, cache_dir=args.cache_dir, memory_budget_mb=0)
+    cached_full = build_dataset(config, "train", train=True)  # reuses the cache
+    count = min(args.speed_items, len(cached_full))
+    memory = build_dataset(dataclasses.replace(config, memory_budget_mb=1 << 30, max_images=count), "train", True)
+    cached = PairDataset(cached_full.items[:count], config.task, config.crop_size, train=True, seed=config.seed)
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(1)).tolist()
+    seconds = {"memory": [], "cache": []}
+    for epoch in range(2):
+        memory.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for first in range(0, count, 50):
+            chunk = order[first:first + 50]
+            for name, dataset in (("memory", memory), ("cache", cached)) if first % 100 == 0 else (
+                    ("cache", cached), ("memory", memory)):
+                start = time.perf_counter()
+                for index in range(0, len(chunk), args.batch_size):
+                    batch = collate([dataset[i] for i in chunk[index:index + args.batch_size]])
+                seconds[name].append((len(chunk), time.perf_counter() - start))
+                if name == "cache":  # same pixels on both paths
+                    assert torch.equal(batch["input"], collate([memory[i] for i in chunk[index:index + args.batch_size]])["input"])
+    result = {name: {"items_per_s": sum(n for n, _ in v) / sum(t for _, t in v),
+                     "median_items_per_s": float(np.median([n / t for n, t in v]))} for name, v in seconds.items()}
+    ratios = [tc / tm for (_, tm), (_, tc) in zip(seconds["memory"], seconds["cache"])]
+    print(json.dumps({"mode": "speed", "items": count, "median_time_ratio": float(np.median(ratios)), **result}))
 
 
 def child(args) -> None:
@@ -106,7 +145,8 @@ def child(args) -> None:
 def run_child(mode: str, data: Path, cache_dir: Path, args) -> dict:
     command = [sys.executable, __file__, "--child", mode, "--data", str(data), "--cache-dir", str(cache_dir),
                "--load-size", str(args.load_size), "--crop-size", str(args.crop_size),
-               "--batch-size", str(args.batch_size), "--items", str(args.items or 0)]
+               "--batch-size", str(args.batch_size), "--items", str(args.items or 0),
+               "--speed-items", str(args.speed_items)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{mode} run failed:\n{result.stderr[-3000:]}")
@@ -123,10 +163,14 @@ def main() -> None:
     parser.add_argument("--workdir", help="where to generate data and the cache (default: a temp folder, deleted)")
     parser.add_argument("--with-mmap", action="store_true", help="also measure reading the cache through np.memmap")
     parser.add_argument("--skip-memory", action="store_true", help="skip the in-memory run (it needs the RAM)")
-    parser.add_argument("--child", choices=("memory", "cache", "mmap"), help=argparse.SUPPRESS)
+    parser.add_argument("--speed-items", type=int, default=2000,
+                        help="pairs for the interleaved items/s comparison (both paths in one process)")
+    parser.add_argument("--child", choices=("memory", "cache", "mmap", "speed"), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "speed":
+        return speed_child(args)
     if args.child:
         args.mode = args.child
         args.items = args.items or None
@@ -153,6 +197,7 @@ def main() -> None:
             result = run_child(mode, data, cache_dir, args)
             runs.append((label, result))
             print(f"  {label}: done", flush=True)
+        speed = run_child("speed", data, cache_dir, args)
         checksums = {round(r["checksum"], 3) for _, r in runs}
         print()
         print(f"{'path':<22} {'load s':>8} {'RSS after load MB':>18} {'peak RSS MB':>12} {'items/s':>9} "
@@ -160,6 +205,11 @@ def main() -> None:
         for label, r in runs:
             print(f"{label:<22} {r['load_s']:>8.1f} {r['rss_load_mb']:>18.0f} {r['peak_rss_mb']:>12.0f} "
                   f"{r['items_per_s']:>9.1f} {r['median_items_per_s']:>15.1f}")
+        print(f"\ninterleaved in one process ({speed['items']} pairs x 2 epochs, chunks of 50 alternating; "
+              f"median time ratio cache/memory per chunk {speed['median_time_ratio']:.3f}):")
+        for name in ("memory", "cache"):
+            print(f"  {name:<7} {speed[name]['items_per_s']:>8.1f} items/s (median chunk "
+                  f"{speed[name]['median_items_per_s']:.1f})")
         size = sum(p.stat().st_size for p in cache_dir.rglob("*.u8"))
         print(f"\ncache on disk: {size / 2**30:.2f} GB; same items in every run: {len(checksums) == 1}")
     finally:

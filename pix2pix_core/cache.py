@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -89,16 +90,18 @@ class DiskCache:
         self._item_bytes = 3 * self.size * self.size
         self._fds: Optional[list[int]] = None
         self._pid = -1
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.names)
 
     def _open(self) -> list[int]:
         # one descriptor set per process: DataLoader workers forked from us open their own
-        if self._fds is None or self._pid != os.getpid():
-            self._fds = [os.open(self.path / f"{SIDES[s]}.u8", os.O_RDONLY) for s in range(self.sides)]
-            self._pid = os.getpid()
-        return self._fds
+        with self._lock:
+            if self._fds is None or self._pid != os.getpid():
+                self._fds = [os.open(self.path / f"{SIDES[s]}.u8", os.O_RDONLY) for s in range(self.sides)]
+                self._pid = os.getpid()
+            return self._fds
 
     def read(self, index: int) -> list[np.ndarray]:
         if not 0 <= index < len(self.names):

@@ -9,8 +9,9 @@ Every image is decoded and resized once (to `load_size` for training, `crop_size
 kept as uint8: a few thousand 286x286 images fit in memory, and a 2-core CPU should not re-decode
 JPEGs every epoch. A split whose decoded size is above `config.memory_budget_mb` is streamed instead
 into an on-disk uint8 cache (`cache.py`), built once and reused while its files are unchanged, and
-items are read from it lazily: the same bytes, so the same batches as in memory. Training jitter (random crop + mirror) is applied per item, identically to both
-images of a pair, from a generator seeded by (seed, epoch, index) so runs and resumes are exact.
+items are read from it lazily: the same bytes, so the same batches as in memory. Training jitter
+(random crop + mirror) is applied per item, identically to both images of a pair, from a generator
+seeded by (seed, epoch, index) so runs and resumes are exact.
 """
 
 from __future__ import annotations
