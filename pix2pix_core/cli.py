@@ -50,6 +50,7 @@ def _add_train(sub) -> None:
         ("--load-size", int, "resize to this before the random crop"),
         ("--crop-size", int, "random crop size (the network's input)"),
         ("--max-images", int, "use at most this many training images"),
+        ("--memory-budget-mb", int, "decoded datasets above this many MB train from the disk cache (0 = always)"),
         ("--seed", int, "random seed"),
         ("--sample-every", int, "steps between sample grids"),
         ("--save-every", int, "epochs between kept checkpoints"),
@@ -90,6 +91,8 @@ def _add_train(sub) -> None:
     p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False, default=None)
     p.add_argument("--sync-bn", dest="sync_bn", action="store_const", const=True, default=None,
                    help="SyncBatchNorm under torchrun")
+    p.add_argument("--cache-dir", dest="cache_dir", default=None,
+                   help="disk cache for large datasets (default $PIX2PIX_CACHE, else ~/.cache/pix2pix_studio)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
 
 

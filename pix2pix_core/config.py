@@ -73,6 +73,8 @@ class TrainConfig:
     crop_size: int = 256
     flip: bool = True
     max_images: Optional[int] = None  # use at most this many training images
+    memory_budget_mb: int = 1024  # a split decoding to more than this trains from the disk cache; 0 = always
+    cache_dir: str = ""  # disk cache folder; "" = $PIX2PIX_CACHE, else ~/.cache/pix2pix_studio
 
     # speed
     device: str = "auto"  # auto = cuda, then mps, then cpu
@@ -132,6 +134,7 @@ class TrainConfig:
             (all(math.isfinite(v) for v in (self.lr, self.lambda_l1, self.beta1, self.beta2)),
              "lr, lambda_l1, beta1 and beta2 must be finite numbers"),
             (self.load_size <= MAX_IMAGE_SIDE, f"load_size must be at most {MAX_IMAGE_SIDE}"),
+            (self.memory_budget_mb >= 0, "memory_budget_mb must be >= 0 (0 = always use the disk cache)"),
         ]
         check_all(checks)
         return self

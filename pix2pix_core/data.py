@@ -7,24 +7,29 @@ Formats:
 
 Every image is decoded and resized once (to `load_size` for training, `crop_size` for testing) and
 kept as uint8: a few thousand 286x286 images fit in memory, and a 2-core CPU should not re-decode
-JPEGs every epoch. Training jitter (random crop + mirror) is applied per item, identically to both
-images of a pair, from a generator seeded by (seed, epoch, index) so runs and resumes are exact.
+JPEGs every epoch. A split whose decoded size is above `config.memory_budget_mb` is streamed instead
+into an on-disk uint8 cache (`cache.py`), built once and reused while its files are unchanged, and
+items are read from it lazily: the same bytes, so the same batches as in memory. Training jitter
+(random crop + mirror) is applied per item, identically to both images of a pair, from a generator
+seeded by (seed, epoch, index) so runs and resumes are exact.
 """
 
 from __future__ import annotations
 
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 import threading
+import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 
+from . import cache as disk_cache
 from .color import rgb_to_lab_normalized, to_signed
 from .config import TrainConfig
 from .errors import ImageError, LoadingStopped, Pix2PixError
@@ -76,10 +81,32 @@ class Item:
     target: Optional[torch.Tensor]  # None for colorization: the target is the source's colour
 
 
-class PairDataset(torch.utils.data.Dataset):
-    """In-memory pairs with paired jitter; returns network-ready tensors in [-1, 1]."""
+ProgressFn = Callable[[int, int], None]  # progress(done, total) while decoding
+StopFlag = Union[threading.Event, Callable[[], bool], None]  # set (or returning True) stops the loading
 
-    def __init__(self, items: list[Item], task: str, crop_size: int, train: bool, flip: bool = True, seed: int = 0):
+
+class CachedItems(Sequence[Item]):
+    """Items read lazily from an on-disk cache: a fresh uint8 tensor per access, nothing kept in memory."""
+
+    def __init__(self, cache: disk_cache.DiskCache, indices: Optional[range] = None):
+        self.cache = cache
+        self.indices = range(len(cache)) if indices is None else indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return CachedItems(self.cache, self.indices[index])
+        position = self.indices[index]
+        pictures = [torch.from_numpy(p) for p in self.cache.read(position)]
+        return Item(self.cache.names[position], pictures[0], pictures[1] if len(pictures) > 1 else None)
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Pairs (in memory, or read from the disk cache) with paired jitter; network-ready tensors in [-1, 1]."""
+
+    def __init__(self, items: Sequence[Item], task: str, crop_size: int, train: bool, flip: bool = True, seed: int = 0):
         if not items:
             raise Pix2PixError("the dataset is empty: no usable images found")
         self.items, self.task, self.crop_size = items, task, crop_size
@@ -115,13 +142,18 @@ class PairDataset(torch.utils.data.Dataset):
         return {"input": to_signed(pictures[0]), "target": to_signed(pictures[1]), "name": item.name}
 
 
-def _decode_all(paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str,
-                stop: Optional[threading.Event] = None) -> list[Item]:
-    """Decode files with two threads (PIL releases the GIL); unreadable files are skipped with a warning.
+def _stopped(stop: StopFlag) -> bool:
+    if stop is None:
+        return False
+    is_set = getattr(stop, "is_set", None)
+    return bool(is_set() if is_set is not None else stop())
 
-    `stop` (set from another thread, e.g. the app's Stop button) ends loading with LoadingStopped.
-    """
-    skipped: list[str] = []
+
+def _decode_stream(paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str, skipped: list[str],
+                   progress: Optional[ProgressFn] = None, stop: StopFlag = None) -> Iterator[Item]:
+    """Decode files in order with two threads (PIL releases the GIL), at most a few images ahead of the
+    consumer (bounded memory); unreadable files are skipped (their messages appended to `skipped`).
+    `stop` is checked between images and raises LoadingStopped("stopped while loading")."""
 
     def safe(path: Path) -> Optional[Item]:
         try:
@@ -130,29 +162,102 @@ def _decode_all(paths: list[Path], decode: Callable[[Path], Optional[Item]], des
             skipped.append(str(exc))
             return None
 
-    results: list[Optional[Item]] = []
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        decoded = pool.map(safe, paths)
-        for result in tqdm(decoded, total=len(paths), desc=desc, unit="img", leave=False, disable=len(paths) < 50):
-            if stop is not None and stop.is_set():
-                decoded.close()  # cancels the files not started yet
-                raise LoadingStopped("stopped while loading the dataset")
-            results.append(result)
+    total, ahead = len(paths), 4
+    remaining = iter(paths)
+    pool = ThreadPoolExecutor(max_workers=2)
+    pending: deque = deque()
+    bar = tqdm(total=total, desc=desc, unit="img", leave=False, disable=total < 50)
+    try:
+        for path in remaining:
+            pending.append(pool.submit(safe, path))
+            if len(pending) >= ahead:
+                break
+        done = 0
+        while pending:
+            if _stopped(stop):
+                raise LoadingStopped("stopped while loading")
+            result = pending.popleft().result()
+            next_path = next(remaining, None)
+            if next_path is not None:
+                pending.append(pool.submit(safe, next_path))
+            done += 1
+            bar.update(1)
+            if progress is not None:
+                progress(done, total)
+            if result is not None:
+                yield result
+    finally:
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _warn_skipped(skipped: list[str]) -> None:
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} unusable image(s), e.g. {skipped[0]}", stacklevel=3)
-    return [r for r in results if r is not None]
+        warnings.warn(f"skipped {len(skipped)} unusable image(s), e.g. {skipped[0]}", stacklevel=4)
+
+
+@dataclass
+class _Loader:
+    """Decodes a file list into memory, or through the disk cache when it is above the memory budget."""
+
+    config: TrainConfig
+    folder: Path
+    size: int
+    progress: Optional[ProgressFn] = None
+    stop: StopFlag = None
+
+    def __call__(self, paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str,
+                 files: Optional[list[Path]] = None) -> Sequence[Item]:
+        sides = 1 if self.config.task == "colorize" else 2
+        decoded_bytes = len(paths) * sides * 3 * self.size * self.size
+        if decoded_bytes <= self.config.memory_budget_mb * 2**20:
+            skipped: list[str] = []
+            items = list(_decode_stream(paths, decode, desc, skipped, self.progress, self.stop))
+            _warn_skipped(skipped)
+            return items
+        return self._cached(paths, decode, desc, files or paths, sides)
+
+    def _cached(self, paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str, files: list[Path],
+                sides: int) -> CachedItems:
+        root = disk_cache.cache_root(self.config.cache_dir)
+        params = {"task": self.config.task, "direction": self.config.direction, "size": self.size}
+        path = disk_cache.cache_dir_for(root, self.folder, params)
+        key = disk_cache.cache_key(disk_cache.files_digest(self.folder, files), params)
+        cache = disk_cache.open_cache(path, key)
+        if cache is None:
+            if _stopped(self.stop):
+                raise LoadingStopped("stopped while loading")
+            skipped: list[str] = []
+            records = ((item.name, [p.numpy() for p in (item.source, item.target) if p is not None])
+                       for item in _decode_stream(paths, decode, desc + " into the disk cache", skipped,
+                                                  self.progress, self.stop))
+            try:
+                cache = disk_cache.build_cache(path, key, records, len(paths), sides, self.size, skipped)
+            except OSError as exc:
+                raise Pix2PixError(f"could not write the dataset cache in {root}: {exc.strerror or exc}; "
+                                   f"set PIX2PIX_CACHE (or cache_dir) to a writable folder") from exc
+        elif self.progress is not None:
+            self.progress(len(paths), len(paths))
+        _warn_skipped(cache.skipped)
+        return CachedItems(cache)
 
 
 def _limit(paths: list[Path], max_images: Optional[int]) -> list[Path]:
     return paths[:max_images] if max_images else paths
 
 
-def load_items(config: TrainConfig, split: str, train: bool, stop: Optional[threading.Event] = None) -> list[Item]:
-    """Decode the split named by `config` into memory (sized for training jitter or for testing)."""
+def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[ProgressFn] = None,
+               stop: StopFlag = None) -> Sequence[Item]:
+    """Decode the split named by `config` (sized for training jitter or for testing): a list in memory,
+    or CachedItems read from the disk cache when the decoded split is above `config.memory_budget_mb`.
+
+    `progress(done, total)` is called after each image; `stop` (a threading.Event or a callable) is
+    checked between images and raises LoadingStopped("stopped while loading")."""
     folder = split_folder(config.data, split)
     size = config.load_size if train else config.crop_size
+    load = _Loader(config, folder, size, progress, stop)
     if config.task == "paired":
-        return _paired_items(folder, config, size, train, stop)
+        return _paired_items(folder, config, size, train, load)
     paths = _limit(load_folder_images(folder), config.max_images if train else None)
     if not paths:
         raise Pix2PixError(f"no images found in {folder}")
@@ -162,7 +267,7 @@ def load_items(config: TrainConfig, split: str, train: bool, stop: Optional[thre
             if is_grayscale(image):
                 raise ImageError(f"{path.name}: grayscale photo, no colour to learn from")
             return Item(path.name, _to_uint8(_resize_center_crop(image, size)), None)
-        return _decode_all(paths, decode, f"decoding {folder.name}", stop)
+        return load(paths, decode, f"decoding {folder.name}")
 
     def decode_aligned(path: Path) -> Item:
         image = open_image(path)
@@ -177,11 +282,10 @@ def load_items(config: TrainConfig, split: str, train: bool, stop: Optional[thre
         source, target = (half_a, half_b) if config.direction == "AtoB" else (half_b, half_a)
         return Item(path.name, _to_uint8(source), _to_uint8(target))
 
-    return _decode_all(paths, decode_aligned, f"decoding {folder.name}", stop)
+    return load(paths, decode_aligned, f"decoding {folder.name}")
 
 
-def _paired_items(folder: Path, config: TrainConfig, size: int, train: bool,
-                  stop: Optional[threading.Event] = None) -> list[Item]:
+def _paired_items(folder: Path, config: TrainConfig, size: int, train: bool, load: _Loader) -> Sequence[Item]:
     a_dir, b_dir = folder / "A", folder / "B"
     if not a_dir.is_dir() or not b_dir.is_dir():
         raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
@@ -197,16 +301,14 @@ def _paired_items(folder: Path, config: TrainConfig, size: int, train: bool,
         source, target = (image_a, image_b) if config.direction == "AtoB" else (image_b, image_a)
         return Item(path_a.name, _to_uint8(_resize_square(source, size)), _to_uint8(_resize_square(target, size)))
 
-    return _decode_all([a for a, _ in pairs], decode, f"decoding {folder.name}", stop)
+    return load([a for a, _ in pairs], decode, f"decoding {folder.name}", files=[p for pair in pairs for p in pair])
 
 
 def build_dataset(config: TrainConfig, split: str = "train", train: bool = True,
-                  stop: Optional[threading.Event] = None) -> PairDataset:
+                  progress: Optional[ProgressFn] = None, stop: StopFlag = None) -> PairDataset:
     """The dataset for a split: jittered for training, plain resized crops for testing.
-
-    Setting `stop` from another thread ends loading early with LoadingStopped.
-    """
-    items = load_items(config, split, train, stop)
+    `progress` and `stop` as in `load_items`."""
+    items = load_items(config, split, train, progress=progress, stop=stop)
     return PairDataset(items, config.task, config.crop_size, train=train, flip=config.flip, seed=config.seed)
 
 

@@ -1,0 +1,253 @@
+"""An on-disk uint8 cache for datasets larger than the memory budget: decode once, read items lazily.
+
+Layout: one folder per (dataset folder, task, direction, size) under `cache_root()`, holding one raw
+C-order uint8 file per side (`source.u8`, and `target.u8` for pairs), shape (count, 3, size, size),
+readable as `np.memmap(path, np.uint8, "r", shape=...)`, and `meta.json` (names, shape, the key).
+
+- Keyed by the files (relative names, sizes, mtimes) and the decoding code: any change rebuilds the
+  folder in place (the old one is replaced, not kept beside it).
+- Written atomically: a build goes to a `*.partial-*` folder that is renamed into place only after
+  every byte is written and synced, so a killed build never leaves a cache that is later trusted;
+  an opened cache is also checked against its declared shape.
+- Written with plain sequential writes and read with `os.pread` into a fresh buffer per item, not
+  through a mapping: mapped file pages count in the process's RSS, so reading a 6 GB cache through
+  `np.memmap` for one epoch would show 6 GB resident. With positional reads the kernel's page cache
+  still keeps hot items in RAM, but outside the process, and reclaimable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from .errors import Pix2PixError
+
+FORMAT_VERSION = 1
+SIDES = ("source", "target")
+_PARTIAL = ".partial-"
+_CODE_FILES = ("data.py", "images.py")  # what decodes the pictures: editing either invalidates every cache
+
+
+def cache_root(configured: str = "") -> Path:
+    """Where caches live: the config's `cache_dir`, else $PIX2PIX_CACHE, else ~/.cache/pix2pix_studio."""
+    chosen = configured or os.environ.get("PIX2PIX_CACHE", "")
+    return Path(chosen).expanduser() if chosen else Path.home() / ".cache" / "pix2pix_studio"
+
+
+def _code_digest() -> str:
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in _CODE_FILES:
+        path = here / name
+        digest.update(path.read_bytes() if path.exists() else b"")
+    try:
+        import PIL
+        digest.update(PIL.__version__.encode())
+    except Exception:  # pragma: no cover - PIL is a hard dependency
+        pass
+    return digest.hexdigest()[:16]
+
+
+def files_digest(folder: Path, files: Iterable[Path]) -> str:
+    """Hash of the file list as it is on disk now: relative names, sizes and modification times."""
+    digest = hashlib.sha256()
+    for path in files:
+        info = path.stat()
+        try:
+            name = str(path.relative_to(folder))
+        except ValueError:
+            name = str(path)
+        digest.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def cache_dir_for(root: Path, folder: Path, params: dict) -> Path:
+    """The one folder for this dataset folder + decoding parameters (a readable name and a short hash)."""
+    folder = folder.resolve()
+    ident = json.dumps({"folder": str(folder), **params}, sort_keys=True)
+    slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{folder.parent.name}_{folder.name}")[:60]
+    return root / f"{slug}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}"
+
+
+class DiskCache:
+    """A finished cache folder: `len()`, `names`, and `read(index)` -> one uint8 (3, S, S) array per side."""
+
+    def __init__(self, path: Path, meta: dict):
+        self.path, self.meta = path, meta
+        self.names: list[str] = meta["names"]
+        self.size: int = meta["size"]
+        self.sides: int = meta["sides"]
+        self.skipped: list[str] = meta.get("skipped", [])
+        self._item_bytes = 3 * self.size * self.size
+        self._fds: Optional[list[int]] = None
+        self._pid = -1
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _open(self) -> list[int]:
+        # one descriptor set per process: DataLoader workers forked from us open their own
+        with self._lock:
+            if self._fds is None or self._pid != os.getpid():
+                self._fds = [os.open(self.path / f"{SIDES[s]}.u8", os.O_RDONLY) for s in range(self.sides)]
+                self._pid = os.getpid()
+            return self._fds
+
+    def read(self, index: int) -> list[np.ndarray]:
+        if not 0 <= index < len(self.names):
+            raise IndexError(index)
+        pictures = []
+        for fd in self._open():
+            buffer = np.empty((3, self.size, self.size), dtype=np.uint8)
+            got = os.preadv(fd, [memoryview(buffer).cast("B")], index * self._item_bytes)
+            if got != self._item_bytes:
+                raise Pix2PixError(f"dataset cache {self.path} is truncated; delete it to rebuild")
+            pictures.append(buffer)
+        return pictures
+
+    def close(self) -> None:
+        if self._fds is not None and self._pid == os.getpid():
+            for fd in self._fds:
+                os.close(fd)
+        self._fds = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "meta": self.meta}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"], state["meta"])
+
+
+def open_cache(path: Path, key: str) -> Optional[DiskCache]:
+    """The cache in `path` when it is complete and was built for `key`; None otherwise (never trusted)."""
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+        count, size, sides = len(meta["names"]), int(meta["size"]), int(meta["sides"])
+        if meta.get("version") != FORMAT_VERSION or meta.get("key") != key or not meta.get("complete"):
+            return None
+        for side in SIDES[:sides]:
+            if (path / f"{side}.u8").stat().st_size != count * 3 * size * size:
+                return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return DiskCache(path, meta)
+
+
+def cache_key(files_hash: str, params: dict) -> str:
+    text = json.dumps({"files": files_hash, "code": _code_digest(), "version": FORMAT_VERSION, **params},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _remove_stale_partials(root: Path, max_age_s: float = 6 * 3600) -> None:
+    """Partial folders left by killed builds (their owner is gone, or they are hours old)."""
+    now = time.time()
+    for entry in root.glob(f"*{_PARTIAL}*"):
+        try:
+            pid = int(entry.name.split(_PARTIAL, 1)[1].split("-", 1)[0])
+            alive = _pid_alive(pid)  # our own pid: another thread may be building
+            if not alive or now - entry.stat().st_mtime > max_age_s:
+                shutil.rmtree(entry, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def build_cache(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.ndarray]]], count_max: int,
+                sides: int, size: int, skipped: Optional[list[str]] = None) -> DiskCache:
+    """Stream `records` (name, one uint8 (3, size, size) array per side) into a new cache at `path`.
+
+    Only one record is held at a time here. The folder appears at `path` only once complete; an
+    exception (a stop, a full disk) or a kill leaves at most a `*.partial-*` folder, never trusted.
+    `skipped` is read after `records` is exhausted (the decoder fills it as it goes).
+    """
+    root = path.parent
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(root)
+    needed = count_max * sides * 3 * size * size
+    free = shutil.disk_usage(root).free
+    if needed + 256 * 2**20 > free:
+        raise Pix2PixError(f"the dataset cache needs {needed / 2**30:.1f} GB in {root} but only "
+                           f"{free / 2**30:.1f} GB are free; point PIX2PIX_CACHE (or cache_dir) at a bigger disk")
+    partial = root / f"{path.name}{_PARTIAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    partial.mkdir()
+    handles = []
+    try:
+        handles = [open(partial / f"{SIDES[s]}.u8", "wb") for s in range(sides)]
+        names = []
+        for name, pictures in records:
+            if len(pictures) != sides:
+                raise ValueError(f"expected {sides} picture(s) per record, got {len(pictures)}")
+            for handle, picture in zip(handles, pictures):
+                if picture.shape != (3, size, size) or picture.dtype != np.uint8:
+                    raise ValueError(f"cache record {name}: {picture.shape} {picture.dtype}, expected (3, {size}, {size}) uint8")
+                handle.write(np.ascontiguousarray(picture).data)
+            names.append(name)
+        for handle in handles:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+        meta = {"version": FORMAT_VERSION, "key": key, "complete": True, "size": size, "sides": sides,
+                "names": names, "skipped": list(skipped or [])}
+        meta_tmp = partial / "meta.json.tmp"
+        with open(meta_tmp, "w") as handle:
+            json.dump(meta, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(meta_tmp, partial / "meta.json")
+        _install(partial, path)
+    except BaseException:
+        for handle in handles:
+            handle.close()
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    cache = open_cache(path, key)
+    if cache is None:  # pragma: no cover - only if another process replaced it with something broken
+        raise Pix2PixError(f"dataset cache {path} could not be read back after building it")
+    return cache
+
+
+def _install(partial: Path, path: Path) -> None:
+    """Rename the finished folder into place, replacing an older cache (open readers keep their files)."""
+    if path.exists():
+        trash = path.parent / f"{path.name}{_PARTIAL}{os.getpid()}-old-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(path, trash)
+        except OSError:
+            pass
+        shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.rename(partial, path)
+    except OSError:
+        # another process installed the same cache a moment ago: keep theirs
+        shutil.rmtree(partial, ignore_errors=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,254 @@
+"""The on-disk dataset cache: same batches as in memory, reused/rebuilt by file state, never half-trusted;
+loading reports progress and can be stopped."""
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import tiny_config, write_aligned, write_colour_photos
+from pix2pix_core import cache as disk_cache
+from pix2pix_core import data as data_module
+from pix2pix_core.data import CachedItems, _decode_stream, build_dataset, collate, load_items
+from pix2pix_core.errors import Pix2PixError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _paired(root: Path, count: int = 4) -> Path:
+    rng = np.random.default_rng(5)
+    for sub in ("A", "B"):
+        (root / "train" / sub).mkdir(parents=True)
+    for i in range(count):
+        for sub in ("A", "B"):
+            Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(root / "train" / sub / f"{i}.png")
+    return root
+
+
+def _cached(config_kwargs: dict, cache_dir: Path) -> dict:
+    return dict(config_kwargs, memory_budget_mb=0, cache_dir=str(cache_dir))
+
+
+def _count_builds(monkeypatch) -> list:
+    calls = []
+    real = disk_cache.build_cache
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(disk_cache, "build_cache", counting)
+    return calls
+
+
+def _same_batches(a, b, epochs=(0, 1, 2)) -> None:
+    assert len(a) == len(b)
+    for epoch in epochs:
+        a.set_epoch(epoch)
+        b.set_epoch(epoch)
+        batch_a = collate([a[i] for i in range(len(a))])
+        batch_b = collate([b[i] for i in range(len(b))])
+        assert batch_a["name"] == batch_b["name"]
+        assert torch.equal(batch_a["input"], batch_b["input"]) and torch.equal(batch_a["target"], batch_b["target"])
+
+
+@pytest.mark.parametrize("task", ["facades", "colorize", "paired"])
+@pytest.mark.parametrize("train", [True, False])
+def test_cache_path_gives_bit_identical_items(tmp_path, facades_dir, food_dir, task, train):
+    data = {"facades": facades_dir, "colorize": food_dir, "paired": None}[task]
+    if data is None:
+        data = _paired(tmp_path / "paired")
+    kwargs = dict(task=task, data=str(data), direction="BtoA" if task == "facades" else "AtoB")
+    split = "train" if train or task == "paired" else "val"
+    in_memory = build_dataset(tiny_config(**kwargs), split, train)
+    cached = build_dataset(tiny_config(**_cached(kwargs, tmp_path / "cache")), split, train)
+    assert isinstance(in_memory.items, list) and isinstance(cached.items, CachedItems)
+    _same_batches(in_memory, cached, epochs=(0, 1, 2) if train else (0,))
+    for mine, theirs in zip(in_memory.items, cached.items):
+        assert torch.equal(mine.source, theirs.source)
+        assert (mine.target is None and theirs.target is None) or torch.equal(mine.target, theirs.target)
+
+
+def test_cached_dataset_survives_pickling_and_slicing(tmp_path, facades_dir):
+    """DataLoader workers get a pickled copy; evaluate slices load_items(...)[:limit]."""
+    config = tiny_config(**_cached(dict(task="facades", data=str(facades_dir)), tmp_path))
+    dataset = build_dataset(config, "train", True)
+    dataset.set_epoch(3)
+    copy = pickle.loads(pickle.dumps(dataset))
+    assert torch.equal(copy[4]["input"], dataset[4]["input"])
+    items = load_items(config, "train", True)
+    head = items[:2]
+    assert len(head) == 2 and [i.name for i in head] == [items[0].name, items[1].name]
+    assert torch.equal(items[-1].source, items[len(items) - 1].source)
+    with pytest.raises(IndexError):
+        items[len(items)]
+
+
+def test_cache_files_are_plain_uint8_arrays(tmp_path, facades_dir):
+    config = tiny_config(**_cached(dict(task="facades", data=str(facades_dir)), tmp_path))
+    items = load_items(config, "train", True)
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "source.u8", "target.u8"]
+    source = np.memmap(folder / "source.u8", np.uint8, "r", shape=(len(items), 3, 136, 136))
+    assert np.array_equal(source[2], items[2].source.numpy())
+
+
+def test_cache_is_reused_when_unchanged_and_rebuilt_when_a_file_changes(tmp_path, monkeypatch):
+    data = write_aligned(tmp_path / "data" / "train", 4, seed=7).parent
+    builds = _count_builds(monkeypatch)
+    config = tiny_config(**_cached(dict(task="facades", data=str(data)), tmp_path / "cache"))
+    first = build_dataset(config, "train", True)
+    second = build_dataset(config, "train", True)
+    assert len(builds) == 1
+    _same_batches(first, second, epochs=(0,))
+
+    # a file changes (new content, new mtime): the cache is rebuilt and shows the new pixels
+    changed = data / "train" / "2.jpg"
+    Image.new("RGB", (128, 64), (200, 10, 10)).save(changed, quality=95)
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    third = build_dataset(config, "train", True)
+    assert len(builds) == 2
+    _same_batches(build_dataset(tiny_config(task="facades", data=str(data)), "train", True), third, epochs=(0,))
+
+    # a file added: rebuilt, and the old folder replaced rather than kept beside it
+    shutil.copy(changed, data / "train" / "5.jpg")
+    assert len(build_dataset(config, "train", True)) == 5 and len(builds) == 3
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+    # another load size or direction is another cache
+    build_dataset(tiny_config(**_cached(dict(task="facades", data=str(data), load_size=140), tmp_path / "cache")))
+    assert len(builds) == 4 and len(list((tmp_path / "cache").iterdir())) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncated", "no_meta", "incomplete", "other_key"])
+def test_a_damaged_cache_is_not_trusted(tmp_path, facades_dir, monkeypatch, damage):
+    config = tiny_config(**_cached(dict(task="facades", data=str(facades_dir)), tmp_path))
+    expected = build_dataset(tiny_config(task="facades", data=str(facades_dir)), "train", True)
+    build_dataset(config, "train", True)
+    (folder,) = list(tmp_path.iterdir())
+    if damage == "truncated":
+        with open(folder / "target.u8", "r+b") as handle:
+            handle.truncate(folder.joinpath("target.u8").stat().st_size - 1000)
+    elif damage == "no_meta":
+        (folder / "meta.json").unlink()
+    else:
+        meta = (folder / "meta.json").read_text()
+        old = '"complete": true' if damage == "incomplete" else '"key": "'
+        assert old in meta
+        (folder / "meta.json").write_text(meta.replace(old, '"complete": false' if damage == "incomplete" else old + "0"))
+    builds = _count_builds(monkeypatch)
+    _same_batches(expected, build_dataset(config, "train", True), epochs=(0,))
+    assert len(builds) == 1
+
+
+def test_a_killed_build_leaves_nothing_trusted(tmp_path, facades_dir, monkeypatch):
+    """SIGKILL in the middle of writing the cache: the next load ignores the partial folder, rebuilds, cleans up."""
+    script = (
+        "import os, signal, sys\n"
+        "from pix2pix_core.config import TrainConfig\n"
+        "from pix2pix_core.data import build_dataset\n"
+        "def progress(done, total):\n"
+        "    if done == 3:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"config = TrainConfig(task='facades', data={str(facades_dir)!r}, load_size=136, crop_size=128,"
+        f" memory_budget_mb=0, cache_dir={str(tmp_path)!r})\n"
+        "build_dataset(config, 'train', True, progress=progress)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, timeout=120)
+    assert result.returncode == -9, result.stderr.decode()[-2000:]
+    leftovers = list(tmp_path.iterdir())
+    assert leftovers and all(".partial-" in p.name for p in leftovers)  # only a partial folder, never a cache
+    builds = _count_builds(monkeypatch)
+    config = tiny_config(**_cached(dict(task="facades", data=str(facades_dir)), tmp_path))
+    _same_batches(build_dataset(tiny_config(task="facades", data=str(facades_dir))), build_dataset(config), epochs=(0,))
+    assert len(builds) == 1
+    assert [p for p in tmp_path.iterdir() if ".partial-" in p.name] == []  # the dead build's folder is gone
+
+
+@pytest.mark.parametrize("budget", [1024, 0], ids=["in_memory", "cache"])
+def test_stop_event_stops_loading(tmp_path, facades_dir, budget):
+    config = tiny_config(task="facades", data=str(facades_dir), memory_budget_mb=budget, cache_dir=str(tmp_path))
+    stop = threading.Event()
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if done == 2:
+            stop.set()
+
+    with pytest.raises(Pix2PixError, match="stopped while loading"):
+        build_dataset(config, "train", True, progress=progress, stop=stop)
+    assert seen == [1, 2]  # checked between images: nothing decoded is reported after the stop
+    assert not [p for p in tmp_path.iterdir()]  # a stopped cache build leaves nothing behind
+
+    with pytest.raises(Pix2PixError, match="stopped while loading"):  # already set: stops at once
+        load_items(config, "train", True, stop=stop)
+    with pytest.raises(Pix2PixError, match="stopped while loading"):  # a callable works too
+        load_items(config, "train", True, stop=lambda: True)
+    assert len(load_items(config, "train", True, stop=lambda: False)) == 6
+
+
+@pytest.mark.parametrize("budget", [1024, 0], ids=["in_memory", "cache"])
+def test_progress_callback_reports_every_image(tmp_path, facades_dir, budget):
+    config = tiny_config(task="facades", data=str(facades_dir), memory_budget_mb=budget, cache_dir=str(tmp_path))
+    calls = []
+    build_dataset(config, "train", True, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 6) for i in range(1, 7)]
+    if budget == 0:  # a reused cache reports done at once
+        calls.clear()
+        build_dataset(config, "train", True, progress=lambda done, total: calls.append((done, total)))
+        assert calls == [(6, 6)]
+
+
+def test_decoding_streams_a_few_images_ahead_only(tmp_path):
+    """The cache build never holds the whole split: the decoder runs at most a few images ahead."""
+    write_colour_photos(tmp_path, 30, size=16)
+    paths = sorted(tmp_path.iterdir())
+    started = []
+
+    def decode(path):
+        started.append(path)
+        return data_module.Item(path.name, torch.zeros(3, 2, 2, dtype=torch.uint8), None)
+
+    stream = _decode_stream(paths, decode, "test", [])
+    next(stream)
+    threading.Event().wait(0.2)  # give the two threads every chance to run ahead
+    assert len(started) <= 6
+    assert len(list(stream)) == 29
+    assert started == paths or sorted(started) == paths
+
+
+def test_skipped_images_are_reported_again_when_the_cache_is_reused(tmp_path):
+    data = tmp_path / "photos"
+    write_colour_photos(data, 3)
+    Image.new("L", (64, 64), 128).save(data / "gray.jpg")
+    config = tiny_config(task="colorize", data=str(data), memory_budget_mb=0, cache_dir=str(tmp_path / "cache"))
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="skipped 1"):
+            assert len(build_dataset(config, "train", True)) == 3
+
+
+def test_cache_root_and_budget_setting(tmp_path, monkeypatch):
+    monkeypatch.delenv("PIX2PIX_CACHE", raising=False)
+    assert disk_cache.cache_root() == Path.home() / ".cache" / "pix2pix_studio"
+    monkeypatch.setenv("PIX2PIX_CACHE", str(tmp_path / "env"))
+    assert disk_cache.cache_root() == tmp_path / "env"
+    assert disk_cache.cache_root(str(tmp_path / "configured")) == tmp_path / "configured"
+    with pytest.raises(Pix2PixError, match="memory_budget_mb"):
+        tiny_config(memory_budget_mb=-1).validate()
+
+
+def test_an_unwritable_cache_folder_is_a_clear_error(tmp_path, facades_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    config = tiny_config(task="facades", data=str(facades_dir), memory_budget_mb=0, cache_dir=str(blocker / "cache"))
+    with pytest.raises(Pix2PixError, match="could not write the dataset cache"):
+        build_dataset(config, "train", True)
