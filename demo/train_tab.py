@@ -18,7 +18,7 @@ import gradio as gr
 import pandas as pd
 
 from pix2pix_core.archive import extract_dataset_zip
-from pix2pix_core.config import TrainConfig
+from pix2pix_core.config import TrainConfig, recipe_settings
 from pix2pix_core.errors import Pix2PixError
 
 from .disk import remove_quietly
@@ -202,7 +202,8 @@ def build(state: AppState) -> dict:
                 data = state.data_folder(data_folder)
             else:
                 data = default_data(state, task)
-            config = with_settings(TrainConfig(task=task, data=str(data), **PRESETS[preset]), numbers, direction)
+            settings = {**recipe_settings(task), **PRESETS[preset]}  # facades train with the shipped model's recipe
+            config = with_settings(TrainConfig(task=task, data=str(data), **settings), numbers, direction)
             if init is not None:
                 base = state.models.translator(start_from, task).config
                 # fine-tuning keeps the generator's architecture (and its working size)

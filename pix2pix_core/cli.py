@@ -12,7 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .config import AUGMENTS, DISCRIMINATORS, GAN_MODES, GENERATORS, NORMS, PRECISIONS, RECIPES, TASKS, TrainConfig
+from .config import (AUGMENTS, DISCRIMINATORS, GAN_MODES, GENERATORS, NORMS, PRECISIONS, RECIPES, TASKS, TrainConfig,
+                     recipe_settings)
 from .errors import Pix2PixError
 
 TASK_DEFAULTS = {
@@ -72,8 +73,9 @@ def _add_train(sub) -> None:
                    help=f"DiffAugment on D's inputs: comma list of {', '.join(AUGMENTS)} (default none)")
     p.add_argument("--spectral-norm", dest="spectral_norm", action="store_const", const=True, default=None,
                    help="spectral norm on D's convolutions (and no norm layers in D)")
-    p.add_argument("--recipe", choices=tuple(RECIPES), default="paper",
-                   help="a named set of the settings above, applied before the explicit flags: "
+    p.add_argument("--recipe", choices=tuple(RECIPES), default=None,
+                   help="a named set of the settings above, applied before the explicit flags (default: studio "
+                        "for --task facades, paper otherwise): "
                         + "; ".join(f"{name} = {values or 'the paper (Isola et al. 2017)'}" for name, values in RECIPES.items()))
     p.add_argument("--norm", choices=NORMS, default=None, help="default batch")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
@@ -103,7 +105,7 @@ def _config_from_args(args) -> TrainConfig:
                 if v is not None and k in TrainConfig.__dataclass_fields__ and k not in ("data", "out", "task")}
     if args.resume:
         return resume_config(args.out, {**explicit, "data": args.data, "out": args.out})
-    values = {**TASK_DEFAULTS[args.task], **RECIPES[args.recipe], **explicit,
+    values = {**TASK_DEFAULTS[args.task], **recipe_settings(args.task, args.recipe), **explicit,
               "task": args.task, "data": args.data, "out": args.out}
     return TrainConfig(**values).validate()
 

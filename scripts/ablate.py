@@ -31,7 +31,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
-STUDIO = ["--recipe", "studio"]
+ALL_OPTIONS = ["--num-d", "2", "--lambda-feat", "10", "--gan-mode", "hinge", "--spectral-norm", "--ema-decay", "0.999",
+               "--diff-augment", "translation,cutout"]
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,13 @@ ROWS = [
     Row("+ DiffAugment (translation, cutout)", "option", ("--diff-augment", "translation,cutout")),
     Row("+ label-edge warps (3 px)", "option", ("--label-warp", "3")),
     # combined
-    Row("studio (all but warps)", "combined", tuple(STUDIO)),
-    Row("studio, lambda L1 25", "combined", (*STUDIO, "--lambda-l1", "25")),
-    Row("studio + label-edge warps", "combined", (*STUDIO, "--label-warp", "3")),
+    Row("all new options but warps", "combined", tuple(ALL_OPTIONS)),
+    Row("all new options, lambda L1 25", "combined", (*ALL_OPTIONS, "--lambda-l1", "25")),
+    Row("all new options + label-edge warps", "combined", (*ALL_OPTIONS, "--label-warp", "3")),
 ]
-SEEDED = {"paper: L1 + cGAN, 70x70 PatchGAN", "studio (all but warps)"}  # the rows that decide the recipe
-BASE = ("--task", "facades", "--ngf", "32", "--ndf", "64", "--batch-size", "4")
+# the rows that decide the recipe get every seed of --seeds
+SEEDED = {"paper: L1 + cGAN, 70x70 PatchGAN", "L1 + GAN (unconditional D)", "all new options but warps"}
+BASE = ("--task", "facades", "--recipe", "paper", "--ngf", "32", "--ndf", "64", "--batch-size", "4")
 
 
 def slug(name: str) -> str:

@@ -96,10 +96,11 @@ def _train(facades_dir, tmp_path, **overrides):
     return result, losses
 
 
-@pytest.mark.parametrize("name", ["studio", "options"])
-def test_recipes_train_with_finite_losses(facades_dir, tmp_path, name):
-    overrides = dict(RECIPES["studio"]) if name == "studio" else dict(
-        num_D=2, lambda_feat=10.0, gan_mode="lsgan", label_warp=2.0, diff_augment="cutout")
+@pytest.mark.parametrize("name", ["pix2pixhd_like", "others"])
+def test_options_train_together_with_finite_losses(facades_dir, tmp_path, name):
+    overrides = dict(num_D=2, lambda_feat=10.0, gan_mode="hinge", spectral_norm=True, ema_decay=0.999,
+                     diff_augment="translation,cutout") if name == "pix2pixhd_like" else dict(
+        num_D=2, lambda_feat=10.0, gan_mode="lsgan", label_warp=2.0, diff_augment="cutout", conditional_D=False)
     result, losses = _train(facades_dir, tmp_path, **overrides)
     assert result.step == 3 and all(torch.isfinite(torch.tensor(list(l.values()))).all() for l in losses)
     assert all(l["G_feat"] > 0 for l in losses)
@@ -134,12 +135,14 @@ def test_ema_resume_continues_the_average(facades_dir, tmp_path):
 
 def test_cli_recipe_sets_the_options_and_explicit_flags_win(tmp_path):
     parser = build_parser()
-    args = parser.parse_args(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--recipe", "studio",
-                              "--lambda-l1", "25"])
-    config = _config_from_args(args)
-    for key, value in RECIPES["studio"].items():
-        assert getattr(config, key) == value
-    assert config.lambda_l1 == 25
-    paper = _config_from_args(parser.parse_args(["train", "--data", str(tmp_path), "--out", str(tmp_path / "p"),
-                                                 "--recipe", "paper"]))
-    assert (paper.num_D, paper.lambda_feat, paper.ema_decay, paper.diff_augment, paper.gan_mode) == (1, 0, 0, "", "vanilla")
+
+    def config(*flags):
+        return _config_from_args(parser.parse_args(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), *flags]))
+
+    studio = config("--recipe", "studio", "--lambda-l1", "25")
+    assert all(getattr(studio, key) == value for key, value in RECIPES["studio"].items()) and studio.lambda_l1 == 25
+    assert config("--recipe", "paper") == config("--recipe", "paper", "--task", "facades")
+    paper = config("--recipe", "paper")
+    assert (paper.conditional_D, paper.num_D, paper.lambda_feat, paper.ema_decay, paper.gan_mode) == (True, 1, 0, 0, "vanilla")
+    assert config().conditional_D is False  # facades default to the studio recipe, the shipped model's
+    assert config("--task", "colorize").conditional_D is True  # other tasks keep the paper's
