@@ -167,7 +167,7 @@ def compose_figure(records: list[dict], args, examples: int = 5, tile: int = 128
     to_pil = lambda t: Image.fromarray(t.permute(1, 2, 0).numpy(), "RGB")  # noqa: E731
     rows = [("label map", [to_pil(i.source) for i in picked]), ("real photo", [to_pil(i.target) for i in picked])]
     for record in records:
-        if record.get("checkpoint") and record["seed"] == 0:
+        if record.get("checkpoint") and Path(record["checkpoint"]).exists() and record["seed"] == 0:
             translator = Translator.load(record["checkpoint"], device=args.device)
             rows.append((record["name"], [translator.translate(to_pil(i.source)) for i in picked]))
     label_width = 230
