@@ -24,11 +24,28 @@ def cmd_export(args) -> int:
     import torch
 
     from .checkpoint import export_generator
+    from .errors import Pix2PixError
 
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
+    if args.format != "safetensors":
+        from .export_formats import export_model
+
+        if args.dtype not in (None, "fp32"):
+            raise Pix2PixError(f"--format {args.format} writes fp32 weights; --dtype {args.dtype} is for safetensors")
+        _set_threads(getattr(args, "threads", None))
+        path = export_model(args.checkpoint, args.out, args.format)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {args.format}, fp32, dropout off, "
+              "dynamic batch/height/width)")
+        return 0
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype or "fp16"]
     path = export_generator(args.checkpoint, args.out, dtype)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
+
+
+def _note_backend(translator) -> None:
+    config = translator.config
+    if translator.backend == "onnx" and config.dropout and config.test_dropout:
+        print("note: the ONNX model runs with dropout off (deterministic; --seed has no effect)", file=sys.stderr)
 
 
 def _set_threads(threads) -> None:
@@ -45,7 +62,7 @@ def cmd_test(args) -> int:
     segmenter = False if args.no_segmenter else args.segmenter
     metrics = evaluate(args.checkpoint, args.data, args.out, limit=args.limit, segmenter=segmenter,
                        split=args.split, seed=args.seed, device=args.device, realism=not args.no_realism,
-                       dropout=not args.no_dropout)
+                       dropout=not args.no_dropout, backend=args.backend)
     print(format_metrics(metrics))
     if metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
         print("note: no facade segmenter found, FCN-score skipped (train one with `train-segmenter`)")
@@ -82,7 +99,9 @@ def cmd_translate(args) -> int:
     from .inference import Translator
 
     _set_threads(args.threads)
-    translator = Translator.load(args.checkpoint, device=args.device)  # a bad checkpoint stops here, one line
+    # a bad checkpoint stops here, one line
+    translator = Translator.load(args.checkpoint, device=args.device, backend=args.backend)
+    _note_backend(translator)
     files, failures = _input_files(args.inputs)
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
@@ -132,6 +151,9 @@ def _add_inference_args(p, seed_help: str) -> None:
     p.add_argument("--seed", type=int, default=0, help=seed_help)
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                   help="torch: a .safetensors checkpoint with PyTorch; onnx: a file from `export --format onnx` "
+                        "with onnxruntime (CPU, fp32, dropout off); auto: onnx for a .onnx path")
 
 
 def _add_test(sub) -> None:
@@ -215,13 +237,22 @@ def _add_train_segmenter(sub) -> None:
 def add_commands(sub) -> None:
     _add_test(sub)
     _add_translate(sub)
-    p = sub.add_parser("export", help="write the generator alone (for shipping)",
-                       description="Write the generator of a training checkpoint as one small safetensors file "
-                                   "with its config in the header (no discriminator, no optimizer moments), "
-                                   "loadable by Translator, test, translate and the app without flags.",
+    p = sub.add_parser("export", help="write the generator alone (for shipping), or as ONNX / TorchScript",
+                       description="safetensors (default): the generator of a checkpoint as one small file with its "
+                                   "config in the header (no discriminator, no optimizer moments), loadable by "
+                                   "Translator, test, translate and the app without flags. onnx (opset 17) and "
+                                   "torchscript: the generator in inference form for other runtimes: fp32, dropout "
+                                   "off, batch norm frozen as the Translator uses it (running statistics for a model "
+                                   "trained at batch size > 1, each image's own statistics at batch size 1), dynamic "
+                                   "batch, height and width (multiples of 256 for unet_256, 128 for unet_128); the "
+                                   "config travels in the ONNX metadata_props (`pix2pix_config`) and in the "
+                                   "TorchScript file's extra file pix2pix_metadata.json.",
                        formatter_class=HelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="training checkpoint or run folder")
-    p.add_argument("--out", required=True, help="output .safetensors file")
-    p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="weight precision")
+    p.add_argument("--checkpoint", required=True, help="training checkpoint, exported .safetensors or run folder")
+    p.add_argument("--out", required=True, help="output file (.safetensors, .onnx or .pt)")
+    p.add_argument("--format", choices=("safetensors", "onnx", "torchscript"), default="safetensors",
+                   help="file format (onnx needs `pip install -r requirements-onnx.txt`)")
+    p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default=None,
+                   help="weight precision of a safetensors export (default fp16); onnx/torchscript are fp32")
     p.set_defaults(handler=cmd_export)
     _add_train_segmenter(sub)

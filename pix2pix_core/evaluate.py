@@ -172,16 +172,17 @@ def _sample_photos(config, data: str | Path, split: str, count: int, seed: int) 
 
 def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int] = None,
              segmenter: SegmenterChoice = None, split: str = "val", seed: int = 0, device: str = "auto",
-             progress: bool = True, realism: bool = True, dropout: bool = True) -> dict:
+             progress: bool = True, realism: bool = True, dropout: bool = True, backend: str = "auto") -> dict:
     """Translate every image of `data/split`, write out/index.html and out/metrics.json; return the metrics.
 
     realism=False skips KID and the two-sample test (facades with a segmenter only); `seed` also seeds
     their subsets, classifier splits and the train-photo sample of the floor. dropout=False translates
-    with dropout off whatever the model's config says.
+    with dropout off whatever the model's config says. backend "onnx" (or a .onnx path) runs an exported
+    ONNX model with onnxruntime (dropout always off).
     """
     if limit is not None and limit < 1:
         raise Pix2PixError("--limit must be at least 1")
-    translator = Translator.load(checkpoint, device=device, dropout=dropout)
+    translator = Translator.load(checkpoint, device=device, dropout=dropout, backend=backend)
     task = translator.task
     seg, seg_name = _resolve_segmenter(segmenter, task, device)
     items = load_items(dataclasses.replace(translator.config, data=str(data)), split, train=False)[:limit]
@@ -219,7 +220,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         rows.append(Row(item.name, pictures, {k: scores[k] for k in ("l1", "psnr", "ssim")}))
 
     metrics: dict = {"checkpoint": str(checkpoint), "task": task, "split": split, "seed": seed, "count": len(rows),
-                     "dropout": dropout and translator.config.test_dropout}
+                     "dropout": dropout and translator.config.test_dropout and translator.backend == "torch",
+                     "backend": translator.backend}
     metrics.update({key: float(np.mean(values)) for key, values in totals.items()})
     if seg is not None:
         for suffix, matrix in confusion.items():

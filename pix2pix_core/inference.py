@@ -23,9 +23,12 @@ from .checkpoint import load_generator
 from .color import lab_normalized_to_rgb, pil_to_unit, rgb_to_lab_normalized, to_signed, to_unit, unit_to_pil
 from .config import TrainConfig
 from .distributed import pick_device
+from .errors import Pix2PixError
 from .images import ImageSource, open_image
 from .networks import set_dropout, use_batch_statistics
 from .palette import label_map_for_network
+
+BACKENDS = ("auto", "torch", "onnx")
 
 
 class Translator:
@@ -34,6 +37,7 @@ class Translator:
     def __init__(self, generator: torch.nn.Module, config: TrainConfig, device: str | torch.device = "cpu",
                  name: str = "model", dropout: bool = True, batch_statistics: Optional[bool] = None):
         self.config, self.name = config, name
+        self.backend = "torch"
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
         if batch_statistics if batch_statistics is not None else config.batch_size == 1:
@@ -52,8 +56,23 @@ class Translator:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto", **options) -> "Translator":
-        """Load a training or exported checkpoint; its stored config rebuilds the network."""
+    def load(cls, path: str | Path, device: str = "auto", backend: str = "auto", **options) -> "Translator":
+        """Load a training or exported checkpoint; its stored config rebuilds the network.
+
+        backend: "torch" (a .safetensors checkpoint or run folder), "onnx" (a file written by
+        `export --format onnx`, run by onnxruntime on the CPU in fp32, dropout off), or "auto" (onnx for a
+        path ending in .onnx, else torch).
+        """
+        if backend not in BACKENDS:
+            raise Pix2PixError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        is_onnx = str(path).lower().endswith(".onnx")
+        if backend == "onnx" or (backend == "auto" and is_onnx):
+            if not is_onnx:
+                raise Pix2PixError(f"--backend onnx needs an exported .onnx file, got {path}; write one with "
+                                   f"`python -m pix2pix_core export --format onnx --checkpoint {path} --out MODEL.onnx`")
+            return OnnxTranslator.load_onnx(path, **options)
+        if is_onnx:
+            raise Pix2PixError(f"{path} is an ONNX file: load it with backend onnx (--backend onnx)")
         device = pick_device(device)
         generator, config, _ = load_generator(path, device)
         return cls(generator, config, device, name=Path(path).stem, **options)
@@ -115,6 +134,33 @@ class Translator:
         ab = self.run_network(lightness_small, seed)
         ab = F.interpolate(ab, size=full.shape[-2:], mode="bilinear", align_corners=False)
         return unit_to_pil(lab_normalized_to_rgb(lightness_full, ab)[0])
+
+
+class OnnxTranslator(Translator):
+    """The same pre- and post-processing as Translator, with the generator run by onnxruntime (CPU, fp32).
+
+    The exported network is deterministic (dropout off, batch norm frozen in the Translator's mode for the
+    model, see `export_formats`): `seed` changes nothing and a `dropout` option is ignored (always off).
+    """
+
+    def __init__(self, session, name: str = "model", threads: Optional[int] = None):
+        self.config, self.name = session.config, name
+        self.device = torch.device("cpu")
+        self.dtype = torch.float32
+        self.generator = session
+        self.backend = "onnx"
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load_onnx(cls, path: str | Path, dropout: bool = False, threads: Optional[int] = None,
+                  **ignored) -> "OnnxTranslator":
+        from .export_formats import OnnxGenerator
+
+        return cls(OnnxGenerator(path, threads), name=Path(path).stem)
+
+    def run_network(self, batch: torch.Tensor, seed: Optional[int] = 0) -> torch.Tensor:
+        with self._lock:
+            return self.generator(batch.float())
 
 
 def grayscale(image: ImageSource) -> Image.Image:
