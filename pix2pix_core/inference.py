@@ -143,7 +143,7 @@ class OnnxTranslator(Translator):
     model, see `export_formats`): `seed` changes nothing and a `dropout` option is ignored (always off).
     """
 
-    def __init__(self, session, name: str = "model", threads: Optional[int] = None):
+    def __init__(self, session, name: str = "model"):
         self.config, self.name = session.config, name
         self.device = torch.device("cpu")
         self.dtype = torch.float32
