@@ -138,8 +138,10 @@ def test_cli_torchscript_export_carries_the_config(colorize_checkpoint, tmp_path
     files = {"pix2pix_metadata.json": ""}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.load(str(path), _extra_files=files)
+        scripted = torch.jit.load(str(path), _extra_files=files)
     assert json.loads(json.loads(files["pix2pix_metadata.json"])["pix2pix_config"])["task"] == "colorize"
+    with torch.no_grad():  # traced at 1 x 1 x 128 x 128; other batch sizes and multiples of 128 run too
+        assert scripted(torch.zeros(3, 1, 256, 384)).shape == (3, 2, 256, 384)
 
 
 def test_clear_errors(facades_checkpoint, tmp_path, capsys, monkeypatch):
