@@ -36,7 +36,7 @@ from typing import Optional
 
 import torch
 
-from .checkpoint import FORMAT, atomic_save
+from .checkpoint import FORMAT, PICKLE_MAGICS, atomic_save
 from .color import AB_SCALE, L_SCALE
 from .config import TrainConfig
 from .errors import CheckpointError
@@ -82,13 +82,23 @@ def read_official_state(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes); the download did not finish")
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if not head.startswith(PICKLE_MAGICS):
+        kind = "a safetensors file: use it directly" if head[8:9] == b"{" else "not a pickle or zip archive"
+        raise CheckpointError(f"{path}: not a PyTorch .pth file ({kind})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        what = f" (it names {found.group(1)})" if found else ""
-        raise CheckpointError(f"{path}: refused: the pickle holds more than tensors{what}; only plain state dicts "
-                              "of tensors are imported (loading it would run code from the file)") from None
+        if found:
+            raise CheckpointError(f"{path}: refused: the pickle holds more than tensors (it names {found.group(1)}); "
+                                  "only plain state dicts of tensors are imported (loading it would run code from "
+                                  "the file)") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
+        raise CheckpointError(f"{path}: refused: not a plain pickle of tensors"
+                              f"{f' ({detail.group(1).strip()[:120]})' if detail else ''}; corrupt, or it holds "
+                              "objects that only loading with code execution could rebuild") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable PyTorch .pth file ({detail})") from None
