@@ -7,6 +7,7 @@ models whose batch norm uses each image's own statistics (trained at batch 1) an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import warnings
@@ -154,3 +155,20 @@ def test_clear_errors(facades_checkpoint, tmp_path, capsys, monkeypatch):
     assert main(["export", "--checkpoint", str(facades_checkpoint), "--out", str(tmp_path / "g.onnx"),
                  "--format", "onnx"]) == 2
     assert "requirements-onnx.txt" in capsys.readouterr().err
+
+
+def test_an_imported_official_model_exports_with_per_image_statistics(tmp_path):
+    """The official repo's ONNX complaint (#1276): its models need per-image batch norm; ours exports that."""
+    from test_official import NGF, official_state, our_generator
+
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save(official_state(our_generator()), pth)  # random weights, non-trivial running statistics
+    imported = tmp_path / "facades_official.safetensors"
+    assert main(["import-official", str(pth), "--netG", "unet_256", "--task", "facades", "--ngf", str(NGF),
+                 "--out", str(imported), "--dtype", "fp32"]) == 0
+    session = OnnxGenerator(export_model(imported, tmp_path / "official.onnx", "onnx"))
+    assert session.metadata["batch_norm"] == "per-image statistics"
+    generator, config, _ = load_generator(imported)
+    translator = Translator(generator, dataclasses.replace(config, precision="fp32"), "cpu", dropout=False)
+    x = example_input(config, 1)
+    assert (session(x) - translator.run_network(x)).abs().max().item() < MAX_ABS_DIFF
