@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 import gradio as gr
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from . import colorize_tab, facades_tab, train_tab
+from .messages import MAX_QUOTED, shorten
 from .state import AppState
 from .ui import CSS
 
@@ -24,7 +27,16 @@ def launch_options(state: AppState) -> dict:
     """Arguments for `Blocks.launch` that belong to the app rather than to the command line."""
     # The default theme's fonts are served by the app itself; themes naming Google fonts would load them
     # from the internet, and the page must load nothing from outside the machine.
-    return dict(css=CSS, max_file_size=MAX_UPLOAD, ssr_mode=False, footer_links=["api"])
+    return dict(css=CSS, max_file_size=MAX_UPLOAD, ssr_mode=False, footer_links=["api"],
+                app_kwargs={"exception_handlers": {RequestValidationError: short_validation_error}})
+
+
+async def short_validation_error(request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's reply to a request body of the wrong shape quotes the body's values whole (a megabyte
+    string sent as `data` came back whole): say where and what, without the input."""
+    errors = [{"loc": [str(part)[:MAX_QUOTED] for part in error.get("loc", ())][:8],
+               "msg": shorten(error.get("msg", ""), 200)} for error in exc.errors()[:5]]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: str = "auto",

@@ -14,6 +14,7 @@ from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import grayscale
 from pix2pix_core.limits import seed_value
 
+from .choices import Picker
 from .state import EXAMPLES, AppState
 from .ui import image_endpoint, on_upload, user_errors
 
@@ -49,7 +50,7 @@ def build(state: AppState) -> dict:
                           height=340, elem_id="colorize-output", buttons=["download", "fullscreen"])
     with gr.Row():
         names = state.models.names(TASK)
-        model = gr.Dropdown(names, value=state.models.default(TASK), label="Model", elem_id="colorize-model",
+        model = Picker(names, value=state.models.default(TASK), label="Model", elem_id="colorize-model",
                             visible=len(names) > 1)  # a picker only when there is a choice
         seed = gr.Number(0, label="Seed")  # checked by seed_value: 0 to 2**32 - 1
         button = gr.Button("Colorize", variant="primary", elem_id="colorize-button")

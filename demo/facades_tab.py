@@ -22,6 +22,7 @@ from pix2pix_core.limits import seed_value as checked_seed
 from pix2pix_core.palette import (clean_label_ids, clean_label_map, facade_classes, ids_to_image, label_map_for_network,
                                   plain_facade)
 
+from .choices import Picker
 from .state import EXAMPLES, AppState
 from .ui import as_text, image_endpoint, open_upload, user_errors
 from .ui import on_upload as in_lane
@@ -113,7 +114,7 @@ def build(state: AppState) -> dict:
             photo = gr.Image(label="Generated photo", type="pil", format="png", interactive=False, height=300,
                              elem_id="facade-photo", buttons=["download", "fullscreen"])
             with gr.Row():
-                model = gr.Dropdown(state.models.names(TASK), value=state.models.default(TASK), label="Model",
+                model = Picker(state.models.names(TASK), value=state.models.default(TASK), label="Model",
                                     elem_id="facade-model", scale=2)
                 seed = gr.Number(0, label="Seed", precision=0, minimum=0, scale=1, elem_id="facade-seed")
             with gr.Row():
@@ -123,7 +124,7 @@ def build(state: AppState) -> dict:
             labels = gr.Image(value=first, label="Label map (snapped; click two corners for a rectangle)",
                               type="pil", format="png", interactive=False, height=300, elem_id="facade-labels",
                               buttons=["download"])
-            rect_class = gr.Dropdown(class_names, value="window", label="Rectangle class", elem_id="facade-rect-class")
+            rect_class = Picker(class_names, value="window", label="Rectangle class", elem_id="facade-rect-class")
             rect_hint = gr.Markdown("Rectangle: pick a class, then click two corners on the snapped map.",
                                     elem_classes="help", elem_id="facade-rect-hint")
             corner = gr.State(None)

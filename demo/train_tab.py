@@ -21,6 +21,7 @@ from pix2pix_core.archive import extract_dataset_zip
 from pix2pix_core.config import TrainConfig, recipe_settings
 from pix2pix_core.errors import Pix2PixError
 
+from .choices import Choice, Picker
 from .disk import remove_quietly
 from .messages import quoted
 from .state import EXAMPLES, AppState, JobSnapshot
@@ -125,17 +126,17 @@ def build(state: AppState) -> dict:
     with gr.Row():
         with gr.Column(scale=1, min_width=360):
             with gr.Row():
-                task = gr.Dropdown(TASKS, value="facades", label="Task", elem_id="train-task", scale=3)
-                preset = gr.Radio(list(PRESETS), value="Quick demo", label="Preset", elem_id="train-preset", scale=2)
+                task = Picker(TASKS, value="facades", label="Task", elem_id="train-task", scale=3)
+                preset = Choice(list(PRESETS), value="Quick demo", label="Preset", elem_id="train-preset", scale=2)
             data_folder = gr.Textbox("", label=f"Dataset folder, relative to the data root ({state.data_root.name}/)",
                                      placeholder="empty: the bundled facades pairs (or <data root>/facades, /food)",
                                      elem_id="train-data")
             data_zip = gr.File(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=120)
             with gr.Row():
-                direction = gr.Radio(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)")
+                direction = Choice(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)")
                 # allow_custom_value: the API accepts models trained after startup; the handler checks names
-                start_from = gr.Dropdown(start_choices("facades"), value=SCRATCH, label="Start from (fine-tune)",
-                                         elem_id="train-start-from", allow_custom_value=True)
+                start_from = Picker(start_choices("facades"), value=SCRATCH, label="Start from (fine-tune)",
+                                 elem_id="train-start-from", allow_custom_value=True)
             # No precision/minimum/maximum here: Gradio would convert or check the values itself, and NaN,
             # 1e300 or a string would fail inside Gradio with an unclear error; checked_numbers says why.
             with gr.Row():
@@ -203,7 +204,8 @@ def build(state: AppState) -> dict:
             else:
                 data = default_data(state, task)
             settings = {**recipe_settings(task), **PRESETS[preset]}  # facades train with the shipped model's recipe
-            config = with_settings(TrainConfig(task=task, data=str(data), **settings), numbers, direction)
+            config = with_settings(TrainConfig(task=task, data=str(data), **settings), numbers, direction,
+                                   state.train_memory_bytes)
             if init is not None:
                 base = state.models.translator(start_from, task).config
                 # fine-tuning keeps the generator's architecture (and its working size)

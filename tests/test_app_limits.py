@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -277,6 +278,66 @@ def test_a_megabyte_model_name_is_not_echoed(client, tmp_path):
     refused(client, "unknown model", "/facade", handle_file(path), "m" * 1_000_000, 0)
 
 
+MEGABYTE = "x" * 1_000_000
+
+
+@pytest.mark.parametrize("position, name", [(0, "task"), (2, "direction"), (3, "preset"), (10, "start_from")])
+def test_a_megabyte_choice_is_not_echoed(app, client, position, name):
+    """Gradio's own choice check quoted the whole value; the Radios and Dropdowns now refuse it briefly."""
+    settings = ["facades", "facades", "BtoA", "Quick demo", 20, 0, 1, 100, 0.0002, 16, "from scratch", None]
+    settings[position] = MEGABYTE
+    event, data = raw_call(app[0], "train_start", json.dumps(settings))
+    assert event == "error" and len(data) < 1000, (name, event, len(data))
+    assert "xxxxxxxxxx" in data  # the value is quoted, shortened
+    assert_idle(client)
+
+
+def queue_call(url: str, fn_index: int, data: list) -> str:
+    """Call any event (public or not) by its fn_index as the page does; the final message's text."""
+    session = f"s{fn_index}{time.monotonic_ns()}"
+    body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None}).encode()
+    request = urllib.request.Request(f"{url}gradio_api/queue/join", data=body,
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
+    with urllib.request.urlopen(f"{url}gradio_api/queue/data?session_hash={session}", timeout=60) as stream:
+        for line in stream:
+            if line.startswith(b"data:") and b'"process_completed"' in line:
+                return line.decode()
+    raise AssertionError("no process_completed message")
+
+
+def test_no_radio_or_dropdown_of_any_event_echoes_a_megabyte(app, client):
+    """Every event of the page (the API's and the page's own), each Radio or Dropdown input in turn."""
+    config = json.loads(urllib.request.urlopen(f"{app[0]}config", timeout=30).read())
+    kinds = {c["id"]: c["type"] for c in config["components"]}
+    checked = set()
+    for fn_index, dependency in enumerate(config["dependencies"]):
+        inputs = dependency["inputs"]
+        for position, component in enumerate(inputs):
+            if kinds.get(component) not in ("radio", "dropdown"):
+                continue
+            data = [None] * len(inputs)
+            data[position] = MEGABYTE
+            reply = queue_call(app[0], dependency.get("id", fn_index), data)
+            assert len(reply) < 1000, (fn_index, dependency.get("api_name"), len(reply))
+            checked.add(component)
+    assert len(checked) >= 7, checked  # task, preset, direction, start_from, two models, rectangle class
+    assert_idle(client)
+
+
+def test_a_megabyte_body_of_the_wrong_shape_is_not_echoed(app, client):
+    """FastAPI's validation error quotes the input: `data` must be a list."""
+    request = urllib.request.Request(f"{app[0]}gradio_api/call/train_start",
+                                     data=json.dumps({"data": MEGABYTE}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        reply = urllib.request.urlopen(request, timeout=30).read()
+    except urllib.error.HTTPError as error:
+        reply = error.read()
+    assert len(reply) < 1000, len(reply)
+    assert_idle(client)
+
+
 # ------------------------------------------------------------------------------ finding 8: start_from app models
 def test_start_from_accepts_a_model_trained_in_the_app(client):
     assert start(client, epochs=500).startswith("Started")
@@ -405,3 +466,30 @@ def test_gradio_cache_is_cleaned(tmp_path):
 
     blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs")
     assert blocks.delete_cache == DELETE_CACHE and DELETE_CACHE[1] <= 24 * 3600
+
+
+def test_the_app_sets_the_dataset_budget_from_its_memory_budget(tmp_path, monkeypatch):
+    """A dataset between a quarter of the app's budget and the budget itself trains from the disk cache;
+    with TrainConfig's default 1024 MB it was held in memory, and the run refused."""
+    import pix2pix_core.resources as resources
+    from demo.train_settings import check_run_size, checked_numbers, dataset_budget_mb, with_settings
+    from pix2pix_core.config import TrainConfig
+
+    monkeypatch.setattr(resources, "available_memory", lambda: 64 * 10 ** 9)
+    assert dataset_budget_mb(10 ** 9) == 238  # a quarter of 1 GB, in MiB
+    assert dataset_budget_mb(None) == 1024 and dataset_budget_mb(10 ** 11) == 1024  # at most the default
+    monkeypatch.setattr(resources, "available_memory", lambda: 0)  # unknown and no limit: the default
+    assert dataset_budget_mb(None) == 1024
+    monkeypatch.setattr(resources, "available_memory", lambda: 64 * 10 ** 9)
+
+    folder = tmp_path / "big" / "train"
+    folder.mkdir(parents=True)
+    for i in range(7000):  # 0.86 GB decoded at load size 143; only the listing is read here
+        (folder / f"{i}.jpg").touch()
+    base = TrainConfig(task="aligned", data=str(tmp_path / "big"), netG="unet_128", crop_size=128, load_size=143,
+                       ngf=8, ndf=8, epochs=1, epochs_decay=0)
+    with pytest.raises(Exception, match="above the memory budget of 1.00 GB"):
+        check_run_size(base, 10 ** 9)  # the default dataset budget holds it in memory
+    config = with_settings(base, checked_numbers(1, 0, 1, 100, 2e-4, 8), "AtoB", 10 ** 9)
+    assert config.memory_budget_mb == 238
+    assert check_run_size(config, 10 ** 9) == 7000

@@ -1,0 +1,47 @@
+"""Radio buttons and dropdowns whose refusal of an unknown value is short.
+
+Gradio checks that a Radio's or Dropdown's value is one of its choices, and its error quotes the value
+whole: a megabyte string sent through the API (or to any event, by its fn_index) came back as a megabyte
+error message. These components look and behave the same in the page (`is_template` keeps Gradio's own
+frontend component), but refuse a value that is not a choice with a message that quotes at most
+MAX_QUOTED characters of it (HTML-escaped, as Gradio renders errors as HTML). A dropdown with `allow_custom_value=True` passes any string to its handler,
+which checks it itself.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .messages import quoted
+from .ui import as_text
+
+
+def _refuse_unknown(component, payload) -> None:
+    choices = [value for _, value in component.choices]
+    for value in payload if isinstance(payload, list) else [payload]:
+        if value not in choices:
+            shown = ", ".join(quoted(choice, 40) for choice in choices[:10])
+            raise gr.Error(as_text(f"{quoted(component.label or 'value', 40)}: {quoted(value)} is not one of "
+                                   f"the choices ({shown})"), print_exception=False)
+
+
+class Choice(gr.Radio):
+    """gr.Radio with a short error for a value that is not a choice."""
+
+    is_template = True  # rendered by Gradio's Radio component
+
+    def preprocess(self, payload):
+        if payload is not None:
+            _refuse_unknown(self, payload)
+        return super().preprocess(payload)
+
+
+class Picker(gr.Dropdown):
+    """gr.Dropdown with a short error for a value that is not a choice (unless custom values are allowed)."""
+
+    is_template = True  # rendered by Gradio's Dropdown component
+
+    def preprocess(self, payload):
+        if payload is not None and not self.allow_custom_value:
+            _refuse_unknown(self, payload)
+        return super().preprocess(payload)
