@@ -25,6 +25,8 @@ MAX_STEPS = 2_000_000  # steps per run (facades, 400 images x 200 epochs at batc
 MAX_LR = 1.0
 MAX_LAMBDA_L1 = 10_000.0
 MEMORY_FRACTION = 0.5  # of the available memory, when the app is not given a budget: inference needs room too
+DATASET_FRACTION = 0.25  # of a run's memory budget, for the decoded dataset; a larger one reads the disk cache
+MAX_DATASET_MB = 1024  # ...and at most this (TrainConfig's default memory_budget_mb)
 
 
 def checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf) -> dict:
@@ -61,5 +63,19 @@ def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None) -> i
     return images
 
 
-def with_settings(config: TrainConfig, numbers: dict, direction: str) -> TrainConfig:
-    return replace(config, direction="BtoA" if config.task == "facades" else direction, **numbers)
+def dataset_budget_mb(memory_limit: Optional[int] = None) -> int:
+    """TrainConfig.memory_budget_mb for the app: a quarter of the run's memory budget, at most 1024 MB.
+
+    A dataset above it trains from the disk cache instead of being refused by the run's memory estimate
+    (a run's budget of 0.5 GB would otherwise hold a 0.8 GB dataset in memory, and refuse it)."""
+    budget = memory_budget(MEMORY_FRACTION, memory_limit)
+    if budget <= 0:  # available memory unknown and no limit given: the trainer's default
+        return MAX_DATASET_MB
+    return min(MAX_DATASET_MB, int(budget * DATASET_FRACTION) // 2**20)
+
+
+def with_settings(config: TrainConfig, numbers: dict, direction: str,
+                  memory_limit: Optional[int] = None) -> TrainConfig:
+    """`config` with the form's numbers, its direction and a dataset budget taken from the app's memory budget."""
+    return replace(config, direction="BtoA" if config.task == "facades" else direction,
+                   memory_budget_mb=dataset_budget_mb(memory_limit), **numbers)
