@@ -152,8 +152,13 @@ def warn_if_memory_short(config: TrainConfig) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pix2pix_core",
+    from . import __version__
+
+    # `pix2pix ...` once installed (the console script), `python -m pix2pix_core ...` from a clone
+    prog = "pix2pix" if Path(sys.argv[0]).name == "pix2pix" else "python -m pix2pix_core"
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Pix2Pix Studio: paired image-to-image translation (Isola et al.)")
+    parser.add_argument("--version", action="version", version=f"pix2pix-studio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     from . import cli_tools
