@@ -1,4 +1,4 @@
-"""Command line: `python -m pix2pix_core {train,test,translate,export,train-segmenter} ...`.
+"""Command line: `pix2pix` (or `python -m pix2pix_core`) `{train,test,translate,export,train-segmenter,data} ...`.
 
 User mistakes (missing folder, empty dataset, wrong checkpoint, odd image) print one line and exit 2.
 """
@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     from . import cli_tools
     cli_tools.add_commands(sub)
+    from . import download
+    download.add_command(sub, argparse.ArgumentDefaultsHelpFormatter)
     return parser
 
 
