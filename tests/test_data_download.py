@@ -211,3 +211,23 @@ def test_food_split_and_limit(tmp_path, monkeypatch):
     assert cli.main(["data", "food", "--from", str(archive), "--out", str(tmp_path / "all")]) == 0
     everything = [p.name for p in (tmp_path / "all" / "food").rglob("*.jpg")]
     assert len(everything) == 30 and "f101-pizza-gray.jpg" not in everything
+
+
+def test_train_tab_names_its_dataset_and_the_command_to_get_facades(tmp_path, monkeypatch):
+    from demo import train_tab
+    from demo.state import AppState
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    state = AppState(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs")
+    text = train_tab.dataset_summary(state, "facades")
+    assert "the 6 bundled example pairs, 6 training images" in text
+    assert "`pix2pix data facades --out data/`" in text
+    assert "pix2pix data food --out data/" in train_tab.dataset_summary(state, "colorize")
+    train = tmp_path / "data" / "facades" / "train"
+    train.mkdir(parents=True)
+    for i in range(3):
+        (train / f"{i}.jpg").write_bytes(_jpeg((64, 32), seed=i))
+    text = train_tab.dataset_summary(state, "facades")
+    assert text == "**Dataset:** `facades` in the data root, 3 training images."
+    assert "not found" in train_tab.dataset_summary(state, "aligned", "missing")
