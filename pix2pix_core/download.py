@@ -287,6 +287,8 @@ def get_dataset(name: str, out: Path, from_file: Optional[Path] = None, limit: O
     if (final / "train").is_dir() and any((final / "train").iterdir()):
         print(f"{final} is already there ({_count(final)}); remove it to get it again", file=log)
         return final
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise Pix2PixError(f"{final} exists but holds no train/ images; move it away (nothing of it is replaced)")
     print_terms(source, log)
     if from_file is not None:
         archive = Path(from_file)
@@ -304,8 +306,8 @@ def get_dataset(name: str, out: Path, from_file: Optional[Path] = None, limit: O
     try:
         counts = unpack_facades(archive, work) if name == "facades" else unpack_food(archive, work, limit)
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            shutil.rmtree(final)
+        if final.is_dir():
+            final.rmdir()  # empty (checked above); anything else there stops the move
         work.replace(final)
     finally:
         shutil.rmtree(work, ignore_errors=True)

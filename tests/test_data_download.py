@@ -231,3 +231,17 @@ def test_train_tab_names_its_dataset_and_the_command_to_get_facades(tmp_path, mo
     text = train_tab.dataset_summary(state, "facades")
     assert text == "**Dataset:** `facades` in the data root, 3 training images."
     assert "not found" in train_tab.dataset_summary(state, "aligned", "missing")
+
+
+def test_a_folder_of_other_files_is_never_replaced(facades_archive, tmp_path, monkeypatch):
+    archive = tmp_path / "facades.tar.gz"
+    archive.write_bytes(facades_archive)
+    monkeypatch.setitem(download.SOURCES, "facades",
+                        download.with_url(download.SOURCES["facades"], "http://127.0.0.1:9/x",
+                                          approx_bytes=len(facades_archive)))
+    mine = tmp_path / "data" / "facades" / "mine.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("keep")
+    with pytest.raises(Pix2PixError, match="move it away"):
+        download.get_dataset("facades", tmp_path / "data", from_file=archive)
+    assert mine.read_text() == "keep"
