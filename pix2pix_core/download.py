@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import http.client
 import os
 import shutil
 import sys
@@ -132,10 +133,16 @@ def download(source: Source, part: Path, url: Optional[str] = None, progress: bo
                         break
                     f.write(chunk)
                     bar.update(len(chunk))
-        except (OSError, TimeoutError) as exc:  # a cut connection: keep the .part for the next try
-            raise Pix2PixError(f"download of {url} stopped ({exc}); run the same command again to resume "
-                               f"from {describe_size(part.stat().st_size if part.exists() else 0)}") from None
+        except (OSError, http.client.HTTPException) as exc:  # a cut connection: keep the .part for the next try
+            raise _stopped(url, part, exc) from None
+    if expected is not None and part.stat().st_size < expected:
+        raise _stopped(url, part, "the connection closed early")
     return _finish(source, part, expected)
+
+
+def _stopped(url: str, part: Path, reason: object) -> Pix2PixError:
+    return Pix2PixError(f"download of {url} stopped ({reason}); run the same command again to resume from "
+                        f"{describe_size(part.stat().st_size if part.exists() else 0)}")
 
 
 def _finish(source: Source, part: Path, expected: Optional[int]) -> Path:

@@ -245,3 +245,38 @@ def test_a_folder_of_other_files_is_never_replaced(facades_archive, tmp_path, mo
     with pytest.raises(Pix2PixError, match="move it away"):
         download.get_dataset("facades", tmp_path / "data", from_file=archive)
     assert mine.read_text() == "keep"
+
+
+def test_a_cut_connection_keeps_the_part_for_the_next_run(server, facades_archive, tmp_path, monkeypatch):
+    third = len(facades_archive) // 3
+    sources = _source(server, facades_archive, sha256=hashlib.sha256(facades_archive).hexdigest())
+    original = download.urllib.request.urlopen
+    monkeypatch.setattr(download.urllib.request, "urlopen",
+                        lambda request, timeout: _truncated(original(request, timeout=timeout), third))
+    with pytest.raises(Pix2PixError, match="stopped.*run the same command again to resume"):
+        download.get_dataset("facades", tmp_path, progress=False, sources=sources)
+    part = tmp_path / ".downloads" / "facades.tar.gz.part"
+    assert part.stat().st_size == third and not (tmp_path / "facades").exists()
+    monkeypatch.setattr(download.urllib.request, "urlopen", original)
+    download.get_dataset("facades", tmp_path, progress=False, sources=sources)
+    assert server.ranges[-1] == f"bytes={third}-"
+    assert len(list((tmp_path / "facades" / "train").iterdir())) == 5
+
+
+class _truncated:
+    """A response that delivers only its first `n` bytes, as a connection cut mid-way."""
+
+    def __init__(self, response, n: int):
+        self.response, self.left = response, n
+        self.status, self.headers = response.status, response.headers
+
+    def read(self, size: int) -> bytes:
+        chunk = self.response.read(min(size, self.left)) if self.left else b""
+        self.left -= len(chunk)
+        return chunk
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.response.close()
