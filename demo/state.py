@@ -25,7 +25,8 @@ from pix2pix_core.checkpoint import export_generator
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import Translator
-from pix2pix_core.train import LOSS_NAMES, CheckpointEvent, FinishedEvent, LossEvent, SampleEvent, Trainer
+from pix2pix_core.train import (LOSS_NAMES, CheckpointEvent, FinishedEvent, LoadingEvent, LossEvent, SampleEvent,
+                                Trainer)
 
 from .disk import prune_runs, remove_quietly
 from .image_work import OutputFiles, WorkLanes
@@ -260,6 +261,9 @@ class TrainingJob:
                              total_steps=total, images_per_second=bounded(event.images_per_second, 1e6),
                              eta_seconds=bounded(event.eta_seconds, MAX_ETA_SECONDS), losses=dict(event.losses),
                              message=self._state.message if phase == "stopping" else f"{self._state.run}: training")
+            elif isinstance(event, LoadingEvent):
+                if self._state.phase == "loading":  # a stop asked meanwhile keeps its "stopping" message
+                    self._update(message=f"{self._state.run}: loading {event.done}/{event.total} images")
             elif isinstance(event, SampleEvent):
                 self._update(sample=event.image.copy())
             elif isinstance(event, CheckpointEvent):

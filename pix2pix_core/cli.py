@@ -132,7 +132,7 @@ def cmd_train(args) -> int:
     finally:
         reporter.close()
     if result.reason == "diverged":
-        print(f"error: {result.message}", file=sys.stderr)
+        print_error(result.message)
         return 1
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes, so only it reports
         print(f"{result.reason} at step {result.step}, epoch {result.epoch}; checkpoint: {result.checkpoint}")
@@ -149,6 +149,14 @@ def warn_if_memory_short(config: TrainConfig) -> None:
         print(f"warning: this run may need about {estimate.describe()}, more than the {gb(available)} of memory "
               f"available now; it may be killed. Lower --batch-size, --ngf or --max-images if it is.",
               file=sys.stderr)
+
+
+def print_error(message) -> None:
+    """Write `error: message` and its newline in one call: under torchrun every rank reports to the same
+    stderr, and print() writes the text and the newline separately, so with unbuffered output
+    (PYTHONUNBUFFERED=1) two ranks' lines could run into one."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,5 +183,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.handler(args) if hasattr(args, "handler") else cmd_train(args)
     except Pix2PixError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2

@@ -1,4 +1,5 @@
-"""The CLI commands that use or judge trained models: test, translate, export, train-segmenter.
+"""The CLI commands that use or judge trained models: test, translate, export, import-official,
+train-segmenter.
 
 Heavy imports happen inside the handlers so `--help` stays instant.
 """
@@ -28,6 +29,18 @@ def cmd_export(args) -> int:
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     path = export_generator(args.checkpoint, args.out, dtype)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_import_official(args) -> int:
+    import torch
+
+    from .official import import_official
+
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
+    path = import_official(args.pth, args.out, netG=args.netG, task=args.task, direction=args.direction,
+                           ngf=args.ngf, dtype=dtype)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): official {args.netG}, task {args.task}")
     return 0
 
 
@@ -224,4 +237,30 @@ def add_commands(sub) -> None:
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="weight precision")
     p.set_defaults(handler=cmd_export)
+    _add_import_official(sub)
     _add_train_segmenter(sub)
+
+
+def _add_import_official(sub) -> None:
+    p = sub.add_parser(
+        "import-official", help="convert an official pix2pix latest_net_G.pth to a safetensors generator",
+        description="Read a pretrained generator of the official PyTorch pix2pix code "
+                    "(junyanz/pytorch-CycleGAN-and-pix2pix, e.g. facades_label2photo/latest_net_G.pth) with "
+                    "torch.load(weights_only=True) only (a pickle holding anything but tensors is refused), check "
+                    "every key and shape against our network, and write an exported generator (the same file "
+                    "`export` writes) that Translator, test, translate and the app load without flags. It runs as "
+                    "the official test script does: per-image batch-norm statistics, dropout on.",
+        formatter_class=HelpFormatter)
+    p.add_argument("pth", metavar="PTH", help="the official latest_net_G.pth (or NAME.pth from their download URL)")
+    p.add_argument("--netG", required=True, metavar="{unet_256,unet_128}",
+                   help="the official model's --netG (all published pix2pix models: unet_256)")
+    p.add_argument("--task", required=True, choices=("facades", "aligned", "colorize"),
+                   help="facades: label map -> photo (Facades tab); aligned: any other A|B model (`translate`); "
+                        "colorize: an official colorization model (L -> ab)")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
+                   help="the direction it was trained with, used by `test` on A|B data (default: BtoA for facades, "
+                        "else AtoB)")
+    p.add_argument("--ngf", type=int, default=64, help="the official model's generator width")
+    p.add_argument("--out", required=True, help="output .safetensors file, e.g. checkpoints/NAME.safetensors")
+    p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="weight precision")
+    p.set_defaults(handler=cmd_import_official)

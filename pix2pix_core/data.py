@@ -196,6 +196,22 @@ def _warn_skipped(skipped: list[str]) -> None:
         warnings.warn(f"skipped {len(skipped)} unusable image(s), e.g. {skipped[0]}", stacklevel=4)
 
 
+def pictures_per_item(config: TrainConfig) -> int:
+    """Colorization keeps the photo only (the target is its colour); pairs keep both pictures."""
+    return 1 if config.task == "colorize" else 2
+
+
+def decoded_size(config: TrainConfig, n_images: int, size: int) -> int:
+    """Bytes of `n_images` decoded as uint8 at `size` x `size`."""
+    return n_images * pictures_per_item(config) * 3 * size * size
+
+
+def held_in_memory(config: TrainConfig, n_images: int, size: int) -> bool:
+    """Whether a split of `n_images` is decoded into memory; above `config.memory_budget_mb` it is read
+    from the disk cache instead (resources.py's estimate follows this decision)."""
+    return decoded_size(config, n_images, size) <= config.memory_budget_mb * 2**20
+
+
 @dataclass
 class _Loader:
     """Decodes a file list into memory, or through the disk cache when it is above the memory budget."""
@@ -208,9 +224,8 @@ class _Loader:
 
     def __call__(self, paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str,
                  files: Optional[list[Path]] = None) -> Sequence[Item]:
-        sides = 1 if self.config.task == "colorize" else 2
-        decoded_bytes = len(paths) * sides * 3 * self.size * self.size
-        if decoded_bytes <= self.config.memory_budget_mb * 2**20:
+        sides = pictures_per_item(self.config)
+        if held_in_memory(self.config, len(paths), self.size):
             skipped: list[str] = []
             items = list(_decode_stream(paths, decode, desc, skipped, self.progress, self.stop))
             _warn_skipped(skipped)

@@ -3,7 +3,8 @@
 Dropout stays on at test time, as in the official test script: it is the paper's only noise source,
 so a seed makes each call reproducible and a new seed gives a new variation. Batch norm follows what
 the network saw in training: a model trained at batch size 1 (the paper) normalises each image with its
-own statistics, like the official test script; a model trained on larger batches uses the running
+own statistics, like the official test script (and so do the official models brought in by
+`import-official`, whose config says batch size 1); a model trained on larger batches uses the running
 statistics of training (on the shipped batch-4/8 models this gave cleaner colours: less colour noise
 on food val, and FCN-scores as good or better on facades val).
 """

@@ -14,13 +14,15 @@ from typing import Optional
 import torch
 
 from .config import TrainConfig
-from .data import split_folder
+from .data import decoded_size, held_in_memory, split_folder
 from .errors import Pix2PixError
 from .images import load_folder_images
 
 # Bytes per parameter during training: fp32 weights + gradients + two Adam moments (16), a bf16 copy
 # under autocast (2), and the checkpoint's copies of weights and moments while it is written (12).
 BYTES_PER_PARAMETER = 30
+# The averaged copy of G (ema_decay > 0): fp32 weights and buffers, and their copy in a checkpoint being written.
+BYTES_PER_AVERAGED_VALUE = 8
 # Activations are kept for the backward pass and matched by their gradients during it.
 ACTIVATION_FACTOR = 2
 FIXED_OVERHEAD = 200_000_000  # thread pools, oneDNN caches, the sample grid: measured ~200 MB at ngf 16
@@ -30,10 +32,11 @@ FIXED_OVERHEAD = 200_000_000  # thread pools, oneDNN caches, the sample grid: me
 class MemoryEstimate:
     """Bytes a training run needs, by cause; `total` is what is compared with the budget."""
 
-    parameters: int  # G and D weights, gradients, Adam moments, checkpoint copies
+    parameters: int  # G and D weights, gradients, Adam moments, checkpoint copies (+ the averaged G)
     activations: int  # one step's feature maps (G once, D three times) and their gradients
-    dataset: int  # the decoded training images at load size (uint8)
+    dataset: int  # the decoded training images at load size (uint8); 0 when read from the disk cache
     overhead: int = FIXED_OVERHEAD
+    disk_cache: bool = False  # the dataset is above config.memory_budget_mb: read from the disk cache
 
     @property
     def total(self) -> int:
@@ -41,7 +44,8 @@ class MemoryEstimate:
 
     def describe(self) -> str:
         return (f"{gb(self.total)} (networks {gb(self.parameters)}, activations {gb(self.activations)}, "
-                f"dataset {gb(self.dataset)}, overhead {gb(self.overhead)})")
+                f"dataset {'read from the disk cache' if self.disk_cache else gb(self.dataset)}, "
+                f"overhead {gb(self.overhead)})")
 
 
 def gb(n_bytes: float) -> str:
@@ -49,17 +53,24 @@ def gb(n_bytes: float) -> str:
 
 
 def estimate_training_memory(config: TrainConfig, n_images: int) -> MemoryEstimate:
-    """Peak memory of training `config` on `n_images` images (conservative: measured ~1.2x too high)."""
+    """Peak memory of training `config` on `n_images` images (conservative: measured ~1.2x too high).
+
+    A training set above `config.memory_budget_mb` is read from the disk cache item by item (data.py):
+    it then costs the process nothing beyond a batch, which the activations already count."""
     batch = max(1, min(config.batch_size, n_images))
     config = replace(config, batch_size=batch)
-    parameters, activations = _network_sizes(config)
-    pictures = 1 if config.task == "colorize" else 2  # colorize keeps the photo only
-    dataset = n_images * pictures * 3 * config.load_size ** 2
-    return MemoryEstimate(parameters * BYTES_PER_PARAMETER, activations * 4 * ACTIVATION_FACTOR, dataset)
+    parameters, averaged, activations = _network_sizes(config)
+    in_memory = held_in_memory(config, n_images, config.load_size)
+    dataset = decoded_size(config, n_images, config.load_size) if in_memory else 0
+    return MemoryEstimate(parameters * BYTES_PER_PARAMETER + averaged * BYTES_PER_AVERAGED_VALUE,
+                          activations * 4 * ACTIVATION_FACTOR, dataset, disk_cache=not in_memory)
 
 
-def _network_sizes(config: TrainConfig) -> tuple[int, int]:
-    """(parameters of G and D, activation elements of one step), from shapes only."""
+def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:
+    """(parameters of G and D, values of the averaged G, activation elements of one step), from shapes only.
+
+    D is the network training builds (num_D PatchGANs at 1, 1/2, 1/4 ... resolution, spectral norm or not),
+    so its parameters and every scale's activations are counted as they are."""
     from .networks import build_discriminator, build_generator  # torch-heavy: only when estimating
 
     with torch.device("meta"):
@@ -84,9 +95,23 @@ def _network_sizes(config: TrainConfig) -> tuple[int, int]:
     finally:
         for hook in hooks:
             hook.remove()
-    parameters = sum(p.numel() for net in (generator, discriminator) for p in net.parameters())
     # D runs on the fake pair and the real pair in its step, then on the fake pair again for G's loss
-    return parameters, g_elements + 3 * d_elements
+    activations = g_elements + 3 * d_elements
+    if config.use_gan and config.lambda_feat:  # feature matching: G's step also keeps D's features of the real pair
+        with torch.no_grad():
+            activations += sum(t.numel() for t in _flatten(discriminator(pair, features=True)))
+    parameters = sum(p.numel() for net in (generator, discriminator) for p in net.parameters())
+    averaged = 0
+    if config.ema_decay:  # the averaged copy of G: its weights and buffers (batch-norm statistics)
+        averaged = sum(t.numel() for t in (*generator.parameters(), *generator.buffers()))
+    return parameters, averaged, activations
+
+
+def _flatten(outputs) -> list[torch.Tensor]:
+    """The tensors of a (possibly nested, one list per scale) discriminator output."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    return [t for item in outputs for t in _flatten(item)]
 
 
 def count_training_images(config: TrainConfig) -> int:

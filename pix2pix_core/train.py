@@ -48,6 +48,12 @@ ARCHITECTURE_FIELDS = ("task", "netG", "ngf", "norm", "dropout", "netD", "n_laye
 
 # ---------------------------------------------------------------------------------------------- events
 @dataclass
+class LoadingEvent:
+    done: int  # training images decoded (or found in the disk cache) so far
+    total: int
+
+
+@dataclass
 class LossEvent:
     step: int
     epoch: int
@@ -90,7 +96,7 @@ class FinishedEvent:
     message: str = ""
 
 
-Event = Union[LossEvent, SampleEvent, CheckpointEvent, EpochEvent, FinishedEvent]
+Event = Union[LoadingEvent, LossEvent, SampleEvent, CheckpointEvent, EpochEvent, FinishedEvent]
 Callback = Callable[[Event], None]
 
 
@@ -447,7 +453,8 @@ class Trainer:
             self._load_init_generator()
         self._wrap(ctx)
         try:
-            dataset = self.dataset or build_dataset(config, "train", train=True, stop=self._stop)
+            progress = (lambda done, total: self._emit(LoadingEvent(done, total))) if ctx.is_main else None
+            dataset = self.dataset or build_dataset(config, "train", train=True, progress=progress, stop=self._stop)
         except LoadingStopped as exc:  # stop() during loading: a stopped run with no step, not a failure
             return self._stopped_before_training(ctx, position, str(exc))
         sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank,

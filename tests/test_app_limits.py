@@ -323,6 +323,19 @@ def test_status_never_fails_whatever_the_numbers():
     assert status["losses"] == {"G_GAN": 0.5} and len(status["message"]) <= 300
 
 
+def test_loading_progress_shows_in_the_status_message(tmp_path):
+    from demo.state import JobSnapshot, TrainingJob
+    from pix2pix_core.train import LoadingEvent
+
+    job = TrainingJob(tmp_path / "runs", tmp_path / "models", on_model=lambda path: None)
+    job._state = JobSnapshot(version=1, phase="loading", run="facades-1")
+    job._on_event(LoadingEvent(3, 400))
+    assert job.snapshot().message == "facades-1: loading 3/400 images" and job.snapshot().version == 2
+    job._state.phase, job._state.message = "stopping", "facades-1: stopping now..."
+    job._on_event(LoadingEvent(4, 400))
+    assert job.snapshot().message == "facades-1: stopping now..."
+
+
 def test_status_html_escapes_messages():
     from demo.state import JobSnapshot
     from demo.train_tab import status_html

@@ -12,6 +12,7 @@ from pix2pix_core.config import TrainConfig
 from pix2pix_core.data import build_dataset
 from pix2pix_core.errors import LoadingStopped, Pix2PixError
 from pix2pix_core.limits import SEED_MAX, bounded_float, bounded_int, seed_value
+from pix2pix_core.networks import build_discriminator, build_generator
 from pix2pix_core.resources import (available_memory, check_training_memory, count_training_images,
                                     estimate_training_memory)
 from pix2pix_core.train import Trainer
@@ -41,9 +42,54 @@ def test_estimate_counts_the_batch_only_up_to_the_dataset():
 
 
 def test_dataset_of_20000_images_is_counted_at_load_size():
-    """Finding 2: 20,000 small images decode to ~10 GB at 286 px; the estimate says so before loading."""
+    """Finding 2: 20,000 small images decode to ~10 GB at 286 px; held in memory (a budget that large),
+    the estimate says so before loading."""
+    estimate = estimate_training_memory(TrainConfig(task="aligned", memory_budget_mb=20_000), 20_000)
+    assert estimate.dataset == 20_000 * 2 * 3 * 286 ** 2 and not estimate.disk_cache
+
+
+def test_a_dataset_above_the_memory_budget_is_read_from_the_disk_cache():
+    """Above memory_budget_mb (1 GB by default) data.py streams the split through the disk cache and reads
+    it item by item: the estimate counts no dataset then, and says where it is read from."""
     estimate = estimate_training_memory(TrainConfig(task="aligned"), 20_000)
-    assert estimate.dataset == 20_000 * 2 * 3 * 286 ** 2
+    assert estimate.dataset == 0 and estimate.disk_cache
+    assert "dataset read from the disk cache" in estimate.describe()
+    just_under = 1024 * 2 ** 20 // (2 * 3 * 286 ** 2)  # images that still fit the default budget
+    assert estimate_training_memory(TrainConfig(task="aligned"), just_under).dataset <= 1024 * 2 ** 20
+    assert estimate_training_memory(tiny_config(memory_budget_mb=0), 10).dataset == 0
+
+
+def test_the_estimate_follows_the_loaders_memory_or_cache_decision(tmp_path):
+    write_aligned(tmp_path / "data" / "train", 3, size=32)
+    for budget in (0, 1):  # 3 images at 136 px decode to 0.3 MB: above 0 MB, below 1 MB
+        config = tiny_config(data=str(tmp_path / "data"), memory_budget_mb=budget, cache_dir=str(tmp_path / "cache"))
+        items = build_dataset(config).items
+        estimate = estimate_training_memory(config, 3)
+        assert estimate.disk_cache == (not isinstance(items, list))
+        assert estimate.dataset == (0 if estimate.disk_cache else sum(
+            item.source.numel() + item.target.numel() for item in items))
+
+
+def test_multi_scale_d_feature_matching_and_the_averaged_g_are_counted():
+    base = estimate_training_memory(tiny_config(), 10)
+    two_scales = estimate_training_memory(tiny_config(num_D=2), 10)
+    three_scales = estimate_training_memory(tiny_config(num_D=3), 10)
+    # a second PatchGAN of the same width (its weights), seeing a quarter of the pixels (its activations)
+    assert base.parameters < two_scales.parameters < three_scales.parameters
+    assert base.activations < two_scales.activations < three_scales.activations
+    d_parameters = (two_scales.parameters - base.parameters) // 30
+    assert d_parameters == sum(p.numel() for p in build_discriminator(tiny_config()).parameters())
+
+    matched = estimate_training_memory(tiny_config(lambda_feat=10.0), 10)
+    assert matched.activations > base.activations and matched.parameters == base.parameters
+    assert estimate_training_memory(tiny_config(lambda_feat=10.0, use_gan=False), 10) == estimate_training_memory(
+        tiny_config(use_gan=False), 10)  # no D in G's step, no features kept
+
+    averaged = estimate_training_memory(tiny_config(ema_decay=0.999), 10)
+    generator = build_generator(tiny_config())
+    g_values = sum(t.numel() for t in (*generator.parameters(), *generator.buffers()))
+    assert averaged.parameters - base.parameters == 8 * g_values
+    assert averaged.activations == base.activations and averaged.total > base.total
 
 
 def test_colorize_datasets_hold_one_picture_per_image():

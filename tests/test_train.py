@@ -9,8 +9,8 @@ from pix2pix_core.checkpoint import export_generator, load_generator, read_check
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import Translator
-from pix2pix_core.train import (CheckpointEvent, EpochEvent, FinishedEvent, LossEvent, SampleEvent, Trainer,
-                                lr_factor)
+from pix2pix_core.train import (CheckpointEvent, EpochEvent, FinishedEvent, LoadingEvent, LossEvent, SampleEvent,
+                                Trainer, lr_factor)
 
 
 def test_overfitting_a_few_pairs_lowers_the_l1_loss(facades_dir, tmp_path):
@@ -30,7 +30,10 @@ def test_events_and_files(facades_dir, tmp_path):
     events = []
     result = Trainer(config, callbacks=[events.append]).run()
     kinds = {type(e) for e in events}
-    assert {LossEvent, SampleEvent, CheckpointEvent, EpochEvent, FinishedEvent} <= kinds
+    assert {LoadingEvent, LossEvent, SampleEvent, CheckpointEvent, EpochEvent, FinishedEvent} <= kinds
+    loading = [e for e in events if isinstance(e, LoadingEvent)]
+    assert loading[-1] == LoadingEvent(6, 6) and events.index(loading[-1]) < events.index(next(
+        e for e in events if isinstance(e, LossEvent)))  # the dataset loads before the first step
     assert result.reason == "finished" and result.step == 6 and result.epoch == 2
     loss = next(e for e in events if isinstance(e, LossEvent))
     assert set(loss.losses) == {"G_GAN", "G_L1", "D_real", "D_fake", "G_feat"} and loss.images_per_second > 0

@@ -1,0 +1,291 @@
+"""import-official: the official pix2pix `latest_net_G.pth` files, imported safely and bit-identically.
+
+No official code here: the official key layout is written out below from the official definitions
+(models/networks.py: UnetGenerator builds UnetSkipConnectionBlock from the innermost outwards; each
+block's layers sit in `self.model`, an nn.Sequential), and the `.pth` files are made from our own
+networks with the key mapping applied in reverse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pix2pix_core.checkpoint import load_generator, read_checkpoint
+from pix2pix_core.cli import main
+from pix2pix_core.config import TrainConfig
+from pix2pix_core.inference import Translator
+from pix2pix_core.networks import build_generator
+from pix2pix_core.official import import_official, official_key
+
+NGF = 4  # tiny but the full 8-level unet_256 (the published models' netG); 256 px input
+
+
+def official_unet_shapes(input_nc: int, output_nc: int, num_downs: int, ngf: int) -> dict[str, tuple]:
+    """Key -> shape of the official UnetGenerator(input_nc, output_nc, num_downs, ngf, BatchNorm2d) state dict.
+
+    Official blocks, outermost first, as (outer_nc, inner_nc, kind); layers of each block's `model`:
+      outermost [downconv, submodule, uprelu, upconv(bias), tanh]                 -> 0, 3; submodule at 1
+      middle    [downrelu, downconv, downnorm, submodule, uprelu, upconv, upnorm(, dropout)]
+                                                                                  -> 1, 2, 5, 6; submodule at 3
+      innermost [downrelu, downconv, uprelu, upconv, upnorm]                      -> 1, 3, 4
+    Convolutions before batch norm have no bias; the outermost up convolution has one.
+    """
+    blocks = [(output_nc, ngf, "outermost"), (ngf, ngf * 2, "middle"), (ngf * 2, ngf * 4, "middle"),
+              (ngf * 4, ngf * 8, "middle")] + [(ngf * 8, ngf * 8, "middle")] * (num_downs - 5) + \
+             [(ngf * 8, ngf * 8, "innermost")]
+    shapes: dict[str, tuple] = {}
+
+    def norm(prefix, channels):
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{prefix}.{name}"] = (channels,)
+        shapes[f"{prefix}.num_batches_tracked"] = ()
+
+    prefix = "model.model"
+    for outer, inner, kind in blocks:
+        if kind == "outermost":
+            shapes[f"{prefix}.0.weight"] = (inner, input_nc, 4, 4)
+            shapes[f"{prefix}.3.weight"] = (inner * 2, outer, 4, 4)
+            shapes[f"{prefix}.3.bias"] = (outer,)
+            prefix += ".1.model"
+        elif kind == "middle":
+            shapes[f"{prefix}.1.weight"] = (inner, outer, 4, 4)
+            norm(f"{prefix}.2", inner)
+            shapes[f"{prefix}.5.weight"] = (inner * 2, outer, 4, 4)
+            norm(f"{prefix}.6", outer)
+            prefix += ".3.model"
+        else:
+            shapes[f"{prefix}.1.weight"] = (inner, outer, 4, 4)
+            shapes[f"{prefix}.3.weight"] = (inner, outer, 4, 4)
+            norm(f"{prefix}.4", outer)
+    return shapes
+
+
+def our_generator(task="facades", netG="unet_256", ngf=NGF, seed=0):
+    """Our generator with random weights and non-trivial batch-norm statistics."""
+    torch.manual_seed(seed)
+    net = build_generator(TrainConfig(task=task, netG=netG, ngf=ngf))
+    with torch.no_grad():
+        for name, value in net.state_dict().items():
+            if name.endswith("running_mean"):
+                value.normal_(0, 0.1)
+            elif name.endswith("running_var"):
+                value.uniform_(0.5, 2.0)
+            elif name.endswith("num_batches_tracked"):
+                value.fill_(1234)
+    return net
+
+
+def official_state(net, prefix="", drop_counters=False):
+    """Our weights under the official key names (the mapping in reverse), as the official code saves them."""
+    return {prefix + official_key(k): v.clone() for k, v in net.state_dict().items()
+            if not (drop_counters and k.endswith("num_batches_tracked"))}
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_error_line(code, err, *words):
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+    assert all(word in lines[0] for word in words), lines[0]
+
+
+# ------------------------------------------------------------------------------------------- layout
+@pytest.mark.parametrize("netG,num_downs", [("unet_256", 8), ("unet_128", 7)])
+@pytest.mark.parametrize("task,input_nc,output_nc", [("facades", 3, 3), ("colorize", 1, 2)])
+def test_our_unet_has_the_official_key_layout(netG, num_downs, task, input_nc, output_nc):
+    net = build_generator(TrainConfig(task=task, netG=netG, ngf=NGF))
+    ours = {official_key(k): tuple(v.shape) for k, v in net.state_dict().items()}
+    assert ours == official_unet_shapes(input_nc, output_nc, num_downs, NGF)
+
+
+def test_official_facades_model_size():
+    """The published facades model: unet_256, ngf 64 = 54,413,955 parameters (~109 MB in fp16)."""
+    shapes = official_unet_shapes(3, 3, 8, 64)
+    params = sum(torch.Size(s).numel() for k, s in shapes.items() if not k.endswith(("running_mean", "running_var",
+                                                                                       "num_batches_tracked")))
+    assert params == 54_413_955
+
+
+# ------------------------------------------------------------------------------------------- import
+@pytest.mark.parametrize("prefix,drop_counters", [("", False), ("module.", True)])
+def test_import_gives_bit_identical_outputs(tmp_path, capsys, prefix, drop_counters):
+    """A DataParallel `module.` prefix and PyTorch < 0.4 files (no num_batches_tracked) import too."""
+    net = our_generator()
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save(official_state(net, prefix, drop_counters), pth)
+    out = tmp_path / "checkpoints" / "facades_official.safetensors"
+    code, stdout, err = run(capsys, "import-official", pth, "--netG", "unet_256", "--task", "facades",
+                            "--ngf", NGF, "--out", out, "--dtype", "fp32")
+    assert code == 0 and err == "" and f"wrote {out}" in stdout
+
+    # the network: every weight bit-identical, the same eval-mode output
+    generator, config, metadata = load_generator(out)
+    x = torch.rand(2, 3, 256, 256) * 2 - 1
+    net.eval(), generator.eval()
+    with torch.inference_mode():
+        assert torch.equal(net(x), generator(x))
+
+    # the official test mode (batch size 1: per-image statistics, dropout on), via Translator
+    assert config.batch_size == 1 and config.dropout and config.test_dropout and config.norm == "batch"
+    assert (config.task, config.netG, config.ngf, config.direction, config.crop_size) == \
+        ("facades", "unet_256", NGF, "BtoA", 256)
+    weights = {k: v.clone() for k, v in net.state_dict().items()}  # Translator converts `net` to bf16 in place
+    imported = Translator.load(out, device="cpu")
+    original = Translator(net, config, "cpu")
+    for seed in (0, 7):
+        assert torch.equal(imported.run_network(x[:1], seed), original.run_network(x[:1], seed))
+    assert not torch.equal(imported.run_network(x[:1], 0), imported.run_network(x[:1], 1))  # dropout is on
+    batch_norms = [m for m in imported.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    dropouts = [m for m in imported.generator.modules() if isinstance(m, torch.nn.Dropout)]
+    assert batch_norms and all(m.training and not m.track_running_stats for m in batch_norms)
+    assert len(dropouts) == 3 and all(m.training for m in dropouts)
+
+    # in fp32, Translator computes exactly what the official test script does (train mode, batch size 1)
+    config32 = TrainConfig.from_json(metadata["config"])
+    config32.precision = "fp32"
+    fp32 = Translator(load_generator(out)[0], config32, "cpu")
+    reference = our_generator()
+    reference.load_state_dict(weights)
+    reference.train().to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.manual_seed(5)
+        expected = reference(x[:1].contiguous(memory_format=torch.channels_last))
+    assert torch.equal(fp32.run_network(x[:1], seed=5), expected)
+
+    # where it came from
+    origin = json.loads(metadata["imported_from"])
+    assert metadata["kind"] == "generator"
+    assert origin["file"] == "latest_net_G.pth" and origin["repository"] == "junyanz/pytorch-CycleGAN-and-pix2pix"
+    assert origin["sha256"] == hashlib.sha256(pth.read_bytes()).hexdigest()
+    assert origin["parameters"] == sum(p.numel() for p in net.parameters())
+
+
+def test_import_fp16_default_and_other_tasks(tmp_path):
+    """fp16 by default (half the size); aligned defaults to AtoB; colorize is 1 -> 2 channels and colorizes."""
+    aligned = our_generator("aligned", seed=1)
+    torch.save(official_state(aligned), tmp_path / "sat2map.pth")
+    path = import_official(tmp_path / "sat2map.pth", tmp_path / "sat2map.safetensors", task="aligned", ngf=NGF)
+    tensors, metadata = read_checkpoint(path)
+    assert all(v.dtype == torch.float16 for k, v in tensors.items() if v.is_floating_point())
+    config = TrainConfig.from_json(metadata["config"])
+    assert (config.task, config.direction) == ("aligned", "AtoB")
+    reloaded = load_generator(path)[0].eval()
+    expected = {k: v.half().float() if v.is_floating_point() else v for k, v in aligned.state_dict().items()}
+    assert all(torch.equal(reloaded.state_dict()[k], v) for k, v in expected.items())
+
+    colorizer = our_generator("colorize", netG="unet_128", seed=2)
+    torch.save(official_state(colorizer, "module."), tmp_path / "color.pth")
+    path = import_official(tmp_path / "color.pth", tmp_path / "color.safetensors", netG="unet_128",
+                           task="colorize", ngf=NGF)
+    translator = Translator.load(path, device="cpu")
+    assert (translator.task, translator.size) == ("colorize", 128)
+    from PIL import Image
+
+    assert translator.translate(Image.new("RGB", (40, 30), (90, 120, 200))).size == (40, 30)
+
+
+# ------------------------------------------------------------------------------------------- safety
+MARKER_NAME = "executed.txt"
+
+
+def write_marker(path):
+    Path(path).write_text("the pickle ran code")
+
+
+class Payload:
+    """Unpickling this calls write_marker: what a hostile .pth would do with os.system."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (write_marker, (str(self.marker),))
+
+
+@pytest.mark.parametrize("what", ["object", "in_dict", "module"])
+def test_pickle_with_code_is_refused_without_running_it(tmp_path, capsys, what):
+    marker = tmp_path / MARKER_NAME
+    state = official_state(our_generator())
+    payload = {"object": Payload(marker), "in_dict": {**state, "extra": Payload(marker)},
+               "module": our_generator()}[what]
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save(payload, pth)
+    assert not marker.exists()
+    out = tmp_path / "out.safetensors"
+    code, _, err = run(capsys, "import-official", pth, "--netG", "unet_256", "--task", "facades", "--ngf", NGF,
+                       "--out", out)
+    assert_one_error_line(code, err, "refused", "more than tensors")
+    assert not marker.exists() and not out.exists()
+
+
+def test_not_a_pth_and_non_tensor_values_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"<html>404 Not Found</html>")
+    code, _, err = run(capsys, "import-official", bad, "--netG", "unet_256", "--task", "facades", "--out",
+                       tmp_path / "o.safetensors")
+    assert_one_error_line(code, err, "not a PyTorch .pth file")
+    bad.write_bytes(b"\x80\x02garbage")  # a pickle header, then nonsense
+    code, _, err = run(capsys, "import-official", bad, "--netG", "unet_256", "--task", "facades", "--out",
+                       tmp_path / "o.safetensors")
+    assert_one_error_line(code, err, "refused", "not a plain pickle of tensors")
+    torch.save({"epoch": 3, "weights": [1.0, 2.0]}, bad)  # plain containers load, but are not a state dict
+    code, _, err = run(capsys, "import-official", bad, "--netG", "unet_256", "--task", "facades", "--out",
+                       tmp_path / "o.safetensors")
+    assert_one_error_line(code, err, "not a generator state dict", "epoch")
+    code, _, err = run(capsys, "import-official", tmp_path / "ghost.pth", "--netG", "unet_256", "--task", "facades",
+                       "--out", tmp_path / "o.safetensors")
+    assert_one_error_line(code, err, "file not found")
+
+
+# ------------------------------------------------------------------------------------------- errors
+@pytest.fixture(scope="module")
+def official_pth(tmp_path_factory):
+    path = tmp_path_factory.mktemp("official") / "latest_net_G.pth"
+    torch.save(official_state(our_generator()), path)
+    return path
+
+
+@pytest.mark.parametrize("options,words", [
+    (["--netG", "resnet_9blocks"], ["--netG resnet_9blocks", "unet_256, unet_128"]),
+    (["--netG", "unet_128"], ["unknown keys", "missing keys", "try --netG unet_256"]),
+    (["--ngf", 8], ["model.model.0.weight has shape (4, 3, 4, 4)", "expects (8, 3, 4, 4)", "try --ngf 4"]),
+    (["--task", "colorize"], ["model.model.0.weight has shape", "needs 1", "colorization"]),
+])
+def test_wrong_netG_or_shapes_are_one_line(official_pth, tmp_path, capsys, options, words):
+    settings = {"--netG": "unet_256", "--task": "facades", "--ngf": NGF}
+    settings.update(dict(zip(options[::2], options[1::2])))
+    argv = [x for item in settings.items() for x in item]
+    out = tmp_path / "o.safetensors"
+    code, _, err = run(capsys, "import-official", official_pth, *argv, "--out", out)
+    assert_one_error_line(code, err, *words)
+    assert not out.exists()
+
+
+def test_unknown_and_missing_keys_are_named(tmp_path, capsys):
+    state = official_state(our_generator())
+    del state["model.model.3.bias"]
+    state["model.model.9.weight"] = torch.zeros(3)
+    state["netD.model.0.weight"] = torch.zeros(3)
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save(state, pth)
+    code, _, err = run(capsys, "import-official", pth, "--netG", "unet_256", "--task", "facades", "--ngf", NGF,
+                       "--out", tmp_path / "o.safetensors")
+    assert_one_error_line(code, err, "unknown keys: model.model.9.weight, netD.model.0.weight",
+                          "missing keys: model.model.3.bias")
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["import-official", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(option in text for option in ("--netG", "--task", "--direction", "--ngf", "--out", "weights_only"))
