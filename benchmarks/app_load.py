@@ -3,7 +3,7 @@
 Prints p50/p95 latency and the error count per endpoint as a table. A script, not a test:
 
     python app.py --port 7860 &            # the app under test, with its bundled models
-    python benchmarks/app_load.py --url http://127.0.0.1:7860/ --clients 20 --requests 10
+    python -m benchmarks.app_load --url http://127.0.0.1:7860/ --clients 20 --requests 10
 
 Each client alternates between the two endpoints with its own label maps and photos (256 px), so the
 server sees a mixed queue like a class of users would produce.
@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pix2pix_core.palette import ids_to_image  # noqa: E402
+from pix2pix_core.palette import ids_to_image
 
 
 def make_inputs(folder: Path, count: int) -> tuple[list[Path], list[Path]]:

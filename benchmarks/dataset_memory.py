@@ -14,8 +14,8 @@ shared machine). Each run above times one shuffled pass of `dataset[i]` + `colla
 one torch thread) and prints a table (items/s over the pass, and the median over chunks of 250 items,
 steadier when other processes share the CPUs):
 
-    python benchmarks/dataset_memory.py               # 12,000 pairs at load size 286 (~5.9 GB decoded)
-    python benchmarks/dataset_memory.py --n 2000 --with-mmap
+    python -m benchmarks.dataset_memory               # 12,000 pairs at load size 286 (~5.9 GB decoded)
+    python -m benchmarks.dataset_memory --n 2000 --with-mmap
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]  # the children run as `-m benchmarks.dataset_memory` from here
 
 
 def make_pairs(folder: Path, count: int, seed: int = 0) -> None:
@@ -143,11 +143,11 @@ def child(args) -> None:
 
 
 def run_child(mode: str, data: Path, cache_dir: Path, args) -> dict:
-    command = [sys.executable, __file__, "--child", mode, "--data", str(data), "--cache-dir", str(cache_dir),
+    command = [sys.executable, "-m", "benchmarks.dataset_memory", "--child", mode, "--data", str(data), "--cache-dir", str(cache_dir),
                "--load-size", str(args.load_size), "--crop-size", str(args.crop_size),
                "--batch-size", str(args.batch_size), "--items", str(args.items or 0),
                "--speed-items", str(args.speed_items)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         raise SystemExit(f"{mode} run failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,7 +1,7 @@
 """Stroke-to-photo latency of the Facades tab in a real browser; prints a table.
 
     python app.py --port 7860 &             # the app under test, with its bundled models
-    python benchmarks/stroke_latency.py --url http://127.0.0.1:7860/ --strokes 10
+    python -m benchmarks.stroke_latency --url http://127.0.0.1:7860/ --strokes 10
 
 Drives Debian's chromium with Playwright (never `playwright install`): draws short strokes on the canvas
 and times from the mouse release to the moment the new generated photo has loaded in the page. For

@@ -1,8 +1,8 @@
 """Training-step and inference speed of pix2pix on random 256x256 data; prints a table.
 
-    python benchmarks/train_speed.py                 # the standard table
-    python benchmarks/train_speed.py --quick         # fewer configs and steps
-    python benchmarks/train_speed.py --profile       # where the time of one step goes
+    python -m benchmarks.train_speed             # the standard table
+    python -m benchmarks.train_speed --quick     # fewer configs and steps
+    python -m benchmarks.train_speed --profile   # where the time of one step goes
 
 FLOPs are counted once per config with torch.utils.flop_counter (convolutions and matmuls, forward and
 backward), so GFLOP/s is the achieved arithmetic rate, comparable with the CPU's conv ceiling.
@@ -11,17 +11,14 @@ backward), so GFLOP/s is the achieved arithmetic rate, comparable with the CPU's
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from pix2pix_core import distributed  # noqa: E402
-from pix2pix_core.config import TrainConfig  # noqa: E402
-from pix2pix_core.train import Trainer  # noqa: E402
+from pix2pix_core import distributed
+from pix2pix_core.config import TrainConfig
+from pix2pix_core.train import Trainer
 
 
 def make_trainer(ngf: int, ndf: int, batch: int, precision: str, channels_last: bool) -> Trainer:

@@ -58,6 +58,46 @@ def default_data(state: AppState, task: str) -> Path:
     raise Pix2PixError(f"give a dataset folder (inside the data root) or upload a zip for the {task} task")
 
 
+def get_data_command(state: AppState, name: str) -> str:
+    """The exact command that puts dataset `name` where the app looks for it."""
+    root = state.data_root
+    try:
+        shown = f"{root.relative_to(Path.cwd().resolve())}/" if root != Path.cwd().resolve() else "."
+    except ValueError:
+        shown = str(root)
+    return f"pix2pix data {name} --out {shown}"
+
+
+def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: bool = False) -> str:
+    """Which dataset Start will train on and how many training images it has (Markdown); when the task
+    falls back to the bundled example pairs, the command that gets the full data."""
+    from pix2pix_core.resources import count_training_images
+
+    if has_zip:
+        return "**Dataset:** the uploaded zip (its images are counted when Start unpacks it)."
+    try:
+        if data_folder and str(data_folder).strip():
+            folder = state.data_folder(data_folder)
+            name = f"`{folder.relative_to(state.data_root).as_posix() or '.'}` in the data root"
+        else:
+            folder = default_data(state, task)
+            name = ("the 6 bundled example pairs" if folder == EXAMPLES / "facades_pairs"
+                    else f"`{folder.relative_to(state.data_root).as_posix()}` in the data root")
+        count = count_training_images(TrainConfig(task=task, data=str(folder)))
+    except Pix2PixError as exc:
+        text = state.clean(str(exc))
+        if task == "colorize" and not (data_folder and str(data_folder).strip()):
+            text += (f" — get Food-101 photos with `{get_data_command(state, 'food')} --limit 5000` "
+                     "(a 5 GB download)")
+        return f"**Dataset:** {html.escape(text)}"
+    line = f"**Dataset:** {name}, {count} training image{'s' if count != 1 else ''}."
+    if folder == EXAMPLES / "facades_pairs":
+        line += (" Too few to learn facades: the samples stay a blur. The full facades data (400 training pairs) "
+                 f"is not in the data root; get it with `{get_data_command(state, 'facades')}` (29 MB) and "
+                 "reload this page.")
+    return line
+
+
 def extract_zip(state: AppState, zip_path: str) -> Path:
     """Unpack an uploaded dataset zip under the runs folder; path traversal, links and zip bombs are refused."""
     # named by the server, not after the upload: a 300-character zip name must not become a folder name
@@ -129,7 +169,8 @@ def build(state: AppState) -> dict:
                 task = Picker(TASKS, value="facades", label="Task", elem_id="train-task", scale=3)
                 preset = Choice(list(PRESETS), value="Quick demo", label="Preset", elem_id="train-preset", scale=2)
             data_folder = gr.Textbox("", label=f"Dataset folder, relative to the data root ({state.data_root.name}/)",
-                                     placeholder="empty: the bundled facades pairs (or <data root>/facades, /food)",
+                                     placeholder="empty: <data root>/facades or /food (facades: the 6 bundled pairs "
+                                                 "when it is missing)",
                                      elem_id="train-data")
             data_zip = gr.File(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=120)
             with gr.Row():
@@ -150,6 +191,8 @@ def build(state: AppState) -> dict:
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="train-stop")
+            # a callable value is computed again on each page load: data fetched after startup is seen
+            dataset = gr.Markdown(lambda: dataset_summary(state, "facades"), elem_id="train-dataset")
             note = gr.Markdown("", elem_id="train-note")  # the reply to Start / Stop; the status is live
         with gr.Column(scale=2, min_width=480):
             status = gr.HTML(status_html(state.job.snapshot()), elem_id="train-status")
@@ -214,7 +257,11 @@ def build(state: AppState) -> dict:
                                  crop_size=base.crop_size, load_size=load)
             check_run_size(config, state.train_memory_bytes)
             state.prune_runs()  # make room before the run writes its checkpoints
-            return state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload))
+            reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload))
+            if data == EXAMPLES / "facades_pairs":
+                reply += (f" It trains on the 6 bundled example pairs only; get the full facades data with "
+                          f"`{get_data_command(state, 'facades')}`.")
+            return reply
         except BaseException:
             if upload is not None:
                 remove_quietly(upload_root(state, upload))
@@ -246,6 +293,9 @@ def build(state: AppState) -> dict:
     private = dict(api_visibility="private")
     preset.change(on_preset, preset, [epochs, epochs_decay, batch_size, ngf], **private)
     task.change(on_task, task, [start_from, direction], **private)
+    for source in (task, data_folder, data_zip):
+        source.change(lambda t, f, z: dataset_summary(state, t, f, bool(z)), [task, data_folder, data_zip], dataset,
+                      show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", **private)
     settings = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf,
                 start_from, data_zip]  # the zip last: its None default makes it optional for API clients
     start_button.click(train_start, settings, note, api_name="train_start", concurrency_limit=1,

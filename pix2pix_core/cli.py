@@ -1,4 +1,4 @@
-"""Command line: `python -m pix2pix_core {train,test,translate,export,train-segmenter} ...`.
+"""Command line: `pix2pix` (or `python -m pix2pix_core`) `{train,test,translate,export,train-segmenter,data} ...`.
 
 User mistakes (missing folder, empty dataset, wrong checkpoint, odd image) print one line and exit 2.
 """
@@ -160,12 +160,19 @@ def print_error(message) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pix2pix_core",
+    from . import __version__
+
+    # `pix2pix ...` once installed (the console script), `python -m pix2pix_core ...` from a clone
+    prog = "pix2pix" if Path(sys.argv[0]).name == "pix2pix" else "python -m pix2pix_core"
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Pix2Pix Studio: paired image-to-image translation (Isola et al.)")
+    parser.add_argument("--version", action="version", version=f"pix2pix-studio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     from . import cli_tools
     cli_tools.add_commands(sub)
+    from . import download
+    download.add_command(sub, argparse.ArgumentDefaultsHelpFormatter)
     return parser
 
 

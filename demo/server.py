@@ -1,0 +1,78 @@
+"""Pix2Pix Studio's command line: `pix2pix-studio` (or `python -m demo`, `python app.py`) serves the app on
+http://127.0.0.1:7860.
+
+Thin on purpose: command-line flags here, the UI in the other `demo` modules, the models in `pix2pix_core`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no analytics, no version check: nothing leaves
+
+
+def project_root() -> Path:
+    """The source checkout holding this package (a clone, or an editable install of it), where the bundled
+    checkpoints/ are; for a package installed elsewhere, the current folder."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "checkpoints").is_dir():
+        return root
+    return Path.cwd()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from pix2pix_core import __version__
+
+    root = project_root()
+    parser = argparse.ArgumentParser(prog="pix2pix-studio",
+                                     description="Pix2Pix Studio: draw facades, colorize photos, train models.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
+    parser.add_argument("--checkpoints", type=Path, default=root / "checkpoints",
+                        help="folder of model .safetensors files for the pickers")
+    parser.add_argument("--data-root", type=Path, default=root / "data",
+                        help="training dataset folders typed in the UI must be inside this folder "
+                             "(get the data with `pix2pix data facades --out data/`)")
+    parser.add_argument("--runs-dir", type=Path, default=root / "runs" / "app",
+                        help="where training runs, uploaded datasets and trained models are written")
+    parser.add_argument("--runs-max-gb", type=float, default=5.0,
+                        help="cap on the runs folder; the oldest app runs are removed first (default 5)")
+    parser.add_argument("--train-memory-gb", type=float, default=None,
+                        help="memory a training run may use (default: half the memory available at its start)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (for inference)")
+    parser.add_argument("--torch-threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"WARNING: listening on {args.host}: anyone who can reach this machine can use the app, "
+              f"run training and upload files.", file=sys.stderr)
+    if args.share:
+        print("WARNING: --share publishes the app on a public gradio.live address.", file=sys.stderr)
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    from . import build_app, launch_options
+
+    args.data_root.mkdir(parents=True, exist_ok=True)
+    blocks = build_app(args.checkpoints, args.data_root, args.runs_dir, device=args.device,
+                       runs_max_bytes=int(args.runs_max_gb * 1e9),
+                       train_memory_bytes=int(args.train_memory_gb * 1e9) if args.train_memory_gb else None)
+    blocks.queue(default_concurrency_limit=1)
+    blocks.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,
+                  **launch_options(blocks.app_state))
+
+
+if __name__ == "__main__":
+    main()
