@@ -143,9 +143,9 @@ def _f_inverse(f: np.ndarray, scratch: np.ndarray, cube: np.ndarray) -> np.ndarr
 
 def _y_index(rgb_strip: np.ndarray, y: np.ndarray, index: np.ndarray) -> np.ndarray:
     """uint8 RGB rows -> Y (linear luminance) quantised to 1/65535, as int32 table indices."""
-    np.take(_Y_LUTS[0], rgb_strip[..., 0], out=y)
-    y += np.take(_Y_LUTS[1], rgb_strip[..., 1])
-    y += np.take(_Y_LUTS[2], rgb_strip[..., 2])
+    np.take(_Y_LUTS[0], rgb_strip[..., 0], out=y, mode="clip")
+    y += np.take(_Y_LUTS[1], rgb_strip[..., 1], mode="clip")
+    y += np.take(_Y_LUTS[2], rgb_strip[..., 2], mode="clip")
     y *= np.float32(_LINEAR_STEPS)
     y += np.float32(0.5)
     np.minimum(y, np.float32(_LINEAR_STEPS), out=y)
@@ -180,36 +180,54 @@ def _bilinear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray,
     return first, second, (source - first).astype(np.float32)
 
 
-def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
+def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray, threads: int = 1) -> np.ndarray:
     """uint8 RGB (H, W, 3) + normalised ab at any size (2, h, w) -> uint8 RGB (H, W, 3): the photo's own
     Lab lightness with that colour.
 
     ab is upsampled to (H, W) bilinearly (F.interpolate, align_corners=False) strip by strip, and joined
     to the lightness as kornia's rgb_to_lab / lab_to_rgb(clip=True) do, within float32 rounding. A zero
-    ab gives exactly R = G = B.
+    ab gives exactly R = G = B. `threads` > 1 shares the strips among that many threads (numpy releases
+    the GIL in this work).
     """
     height, width = rgb.shape[:2]
-    f_table, back_table = _y_tables()
     ab_small = np.asarray(ab_small, np.float32)
     # across first (h rows of full width, ab in f units: a / 500 and -b / 200), then down per strip
     first, second, weight = _bilinear_taps(ab_small.shape[2], width)
     across = ab_small[:, :, first] + (ab_small[:, :, second] - ab_small[:, :, first]) * weight
     across[0] *= np.float32(AB_SCALE / 500.0)
     across[1] *= np.float32(-AB_SCALE / 200.0)
-    row_first, row_second, row_weight = _bilinear_taps(ab_small.shape[1], height)
+    rows = _bilinear_taps(ab_small.shape[1], height)
     result = np.empty((height, width, 3), np.uint8)
-    rows = max(1, _STRIP_PIXELS // max(width, 1))
-    fy_, fx_, fz_, scratch_, y_, channel_ = (np.empty((rows, width), np.float32) for _ in range(6))
-    index_, encoded_ = np.empty((rows, width), np.int32), np.empty((rows, width), np.uint8)
+    strips = list(_strips(height, width))
+    if threads <= 1 or len(strips) < 2 * threads:
+        _recolor_strips(rgb, across, rows, result, strips)
+        return result
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        parts = [pool.submit(_recolor_strips, rgb, across, rows, result, strips[i::threads]) for i in range(threads)]
+        for part in parts:
+            part.result()
+    return result
+
+
+def _recolor_strips(rgb: np.ndarray, across: np.ndarray, rows: tuple, result: np.ndarray, strips: list) -> None:
+    """recolor_uint8 on some strips of rows, with buffers of its own."""
+    width = rgb.shape[1]
+    row_first, row_second, row_weight = rows
+    f_table, back_table = _y_tables()
+    most = max(bottom - top for top, bottom in strips)
+    fy_, fx_, fz_, scratch_, y_, channel_ = (np.empty((most, width), np.float32) for _ in range(6))
+    index_, encoded_ = np.empty((most, width), np.int32), np.empty((most, width), np.uint8)
     steps = np.float32(_LINEAR_STEPS)
     cx, cz = _CX * steps, _CZ * steps
-    for top, bottom in _strips(height, width):
+    for top, bottom in strips:
         n = bottom - top
         fy, fx, fz, scratch, y, channel, index, encoded = (b[:n] for b in
                                                           (fy_, fx_, fz_, scratch_, y_, channel_, index_, encoded_))
         _y_index(rgb[top:bottom], y, index)
-        np.take(f_table, index, out=fy)
-        np.take(back_table, index, out=y)
+        np.take(f_table, index, out=fy, mode="clip")
+        np.take(back_table, index, out=y, mode="clip")
         upper, lower = across[:, row_first[top:bottom]], across[:, row_second[top:bottom]]
         lower -= upper
         lower *= row_weight[top:bottom, None]
@@ -228,8 +246,8 @@ def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
             channel += y
             np.multiply(fz, cz[c], out=scratch)
             channel += scratch
-            np.clip(channel, 0.0, steps + np.float32(0.5), out=channel)
+            # below 0 the cast gives 0 or a negative index, above 1 an index past the end: mode="clip"
+            # turns both into the table's ends, which is lab_to_rgb's clip to [0, 1]
             np.copyto(index, channel, casting="unsafe")
-            np.take(_SRGB_LUT, index, out=encoded)
+            np.take(_SRGB_LUT, index, out=encoded, mode="clip")
             result[top:bottom, :, c] = encoded
-    return result
