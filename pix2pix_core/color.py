@@ -102,7 +102,8 @@ def _linear_to_srgb(values: np.ndarray) -> np.ndarray:
     return np.where(values > 0.0031308, 1.055 * np.maximum(values, 0.0031308) ** (1 / 2.4) - 0.055, 12.92 * values)
 
 
-_Y_LUTS = [(_srgb_to_linear(np.arange(256) / 255.0) * weight).astype(np.float32) for weight in _Y_FROM_RGB]
+_LINEAR_LUT = _srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
+_Y_WEIGHTS = np.array(_Y_FROM_RGB, np.float32)
 _SRGB_LUT = np.clip(np.round(_linear_to_srgb(np.arange(_LINEAR_STEPS + 1) / _LINEAR_STEPS) * 255), 0, 255).astype(np.uint8)
 
 
@@ -141,11 +142,10 @@ def _f_inverse(f: np.ndarray, scratch: np.ndarray, cube: np.ndarray) -> np.ndarr
     return f
 
 
-def _y_index(rgb_strip: np.ndarray, y: np.ndarray, index: np.ndarray) -> np.ndarray:
+def _y_index(rgb_strip: np.ndarray, y: np.ndarray, index: np.ndarray, linear: np.ndarray) -> np.ndarray:
     """uint8 RGB rows -> Y (linear luminance) quantised to 1/65535, as int32 table indices."""
-    np.take(_Y_LUTS[0], rgb_strip[..., 0], out=y, mode="clip")
-    y += np.take(_Y_LUTS[1], rgb_strip[..., 1], mode="clip")
-    y += np.take(_Y_LUTS[2], rgb_strip[..., 2], mode="clip")
+    np.take(_LINEAR_LUT, rgb_strip, out=linear, mode="clip")
+    np.matmul(linear, _Y_WEIGHTS, out=y)
     y *= np.float32(_LINEAR_STEPS)
     y += np.float32(0.5)
     np.minimum(y, np.float32(_LINEAR_STEPS), out=y)
@@ -161,7 +161,8 @@ def gray_uint8(rgb: np.ndarray) -> np.ndarray:
     result = np.empty((height, width, 3), np.uint8)
     for top, bottom in _strips(height, width):
         n = bottom - top
-        index = _y_index(rgb[top:bottom], np.empty((n, width), np.float32), np.empty((n, width), np.int32))
+        index = _y_index(rgb[top:bottom], np.empty((n, width), np.float32), np.empty((n, width), np.int32),
+                         np.empty((n, width, 3), np.float32))
         result[top:bottom] = np.take(gray_table, index)[..., None]
     return result
 
@@ -217,15 +218,18 @@ def _recolor_strips(rgb: np.ndarray, across: np.ndarray, rows: tuple, result: np
     row_first, row_second, row_weight = rows
     f_table, back_table = _y_tables()
     most = max(bottom - top for top, bottom in strips)
-    fy_, fx_, fz_, scratch_, y_, channel_ = (np.empty((most, width), np.float32) for _ in range(6))
-    index_, encoded_ = np.empty((most, width), np.int32), np.empty((most, width), np.uint8)
+    fy_, fx_, fz_, scratch_, y_, cube_ = (np.empty((most, width), np.float32) for _ in range(6))
+    index_ = np.empty((most, width), np.int32)
+    stacked_, linear_ = np.empty((most, width, 3), np.float32), np.empty((most, width, 3), np.float32)
+    index3_ = np.empty((most, width, 3), np.int32)
     steps = np.float32(_LINEAR_STEPS)
-    cx, cz = _CX * steps, _CZ * steps
+    # (X/Xn - Y, Z/Zn - Y, Y + 0.5/steps) x mix -> linear RGB in table steps, rounded by the + 0.5
+    mix = np.stack([_CX * steps, _CZ * steps, np.full(3, steps, np.float32)]).astype(np.float32)
     for top, bottom in strips:
         n = bottom - top
-        fy, fx, fz, scratch, y, channel, index, encoded = (b[:n] for b in
-                                                          (fy_, fx_, fz_, scratch_, y_, channel_, index_, encoded_))
-        _y_index(rgb[top:bottom], y, index)
+        fy, fx, fz, scratch, y, cube, index = (b[:n] for b in (fy_, fx_, fz_, scratch_, y_, cube_, index_))
+        stacked, linear, index3 = stacked_[:n], linear_[:n], index3_[:n]
+        _y_index(rgb[top:bottom], y, index, linear)
         np.take(f_table, index, out=fy, mode="clip")
         np.take(back_table, index, out=y, mode="clip")
         upper, lower = across[:, row_first[top:bottom]], across[:, row_second[top:bottom]]
@@ -235,19 +239,13 @@ def _recolor_strips(rgb: np.ndarray, across: np.ndarray, rows: tuple, result: np
         np.add(fy, upper[0], out=fx)
         np.add(fy, upper[1], out=fz)
         np.maximum(fz, 0.0, out=fz)  # kornia: fz.clamp(min=0)
-        _f_inverse(fx, scratch, channel)
-        _f_inverse(fz, scratch, channel)
-        fx -= y  # X / Xn - Y
-        fz -= y  # Z / Zn - Y
-        y *= steps
-        y += np.float32(0.5)  # rounding to the nearest table entry
-        for c in range(3):
-            np.multiply(fx, cx[c], out=channel)
-            channel += y
-            np.multiply(fz, cz[c], out=scratch)
-            channel += scratch
-            # below 0 the cast gives 0 or a negative index, above 1 an index past the end: mode="clip"
-            # turns both into the table's ends, which is lab_to_rgb's clip to [0, 1]
-            np.copyto(index, channel, casting="unsafe")
-            np.take(_SRGB_LUT, index, out=encoded, mode="clip")
-            result[top:bottom, :, c] = encoded
+        _f_inverse(fx, scratch, cube)
+        _f_inverse(fz, scratch, cube)
+        np.subtract(fx, y, out=stacked[..., 0])  # X / Xn - Y
+        np.subtract(fz, y, out=stacked[..., 1])  # Z / Zn - Y
+        np.add(y, np.float32(0.5) / steps, out=stacked[..., 2])  # + 0.5: rounding to the nearest entry
+        np.matmul(stacked, mix, out=linear)
+        # below 0 the cast gives 0 or a negative index, above 1 an index past the end: mode="clip"
+        # turns both into the table's ends, which is lab_to_rgb's clip to [0, 1]
+        np.copyto(index3, linear, casting="unsafe")
+        np.take(_SRGB_LUT, index3, out=result[top:bottom], mode="clip")
