@@ -103,7 +103,7 @@ def _linear_to_srgb(values: np.ndarray) -> np.ndarray:
 
 
 _LINEAR_LUT = _srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
-_Y_WEIGHTS = np.array(_Y_FROM_RGB, np.float32)
+_Y_STEPS = (np.array(_Y_FROM_RGB) * _LINEAR_STEPS).astype(np.float32)
 _SRGB_LUT = np.clip(np.round(_linear_to_srgb(np.arange(_LINEAR_STEPS + 1) / _LINEAR_STEPS) * 255), 0, 255).astype(np.uint8)
 
 
@@ -145,10 +145,8 @@ def _f_inverse(f: np.ndarray, scratch: np.ndarray, cube: np.ndarray) -> np.ndarr
 def _y_index(rgb_strip: np.ndarray, y: np.ndarray, index: np.ndarray, linear: np.ndarray) -> np.ndarray:
     """uint8 RGB rows -> Y (linear luminance) quantised to 1/65535, as int32 table indices."""
     np.take(_LINEAR_LUT, rgb_strip, out=linear, mode="clip")
-    np.matmul(linear, _Y_WEIGHTS, out=y)
-    y *= np.float32(_LINEAR_STEPS)
+    np.matmul(linear, _Y_STEPS, out=y)  # Y * 65535 (at most 65535 + rounding: the cast stays <= 65535)
     y += np.float32(0.5)
-    np.minimum(y, np.float32(_LINEAR_STEPS), out=y)
     np.copyto(index, y, casting="unsafe")
     return index
 
@@ -163,7 +161,7 @@ def gray_uint8(rgb: np.ndarray) -> np.ndarray:
         n = bottom - top
         index = _y_index(rgb[top:bottom], np.empty((n, width), np.float32), np.empty((n, width), np.int32),
                          np.empty((n, width, 3), np.float32))
-        result[top:bottom] = np.take(gray_table, index)[..., None]
+        result[top:bottom] = np.take(gray_table, index, mode="clip")[..., None]
     return result
 
 
