@@ -2,6 +2,9 @@
 
 The model predicts colour at its training size; `Translator` upsamples only the colour and keeps the
 photo's own full-resolution lightness, so the result has the upload's exact size and sharpness.
+
+Photos above image_work.LARGE_PIXELS show a progress bar (waiting for the large-photo lane, gray
+version, colour, saving); they run in the large lane, so they never hold up the other tab's requests.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pix2pix_core.inference import grayscale
 from pix2pix_core.limits import seed_value
 
 from .choices import Picker
+from .image_work import LARGE_PIXELS
 from .state import EXAMPLES, AppState
 from .ui import image_endpoint, on_upload, user_errors
 
@@ -26,17 +30,34 @@ def example_photos() -> list[str]:
 
 
 def build(state: AppState) -> dict:
-    def colorize_photo(path: str, model_name: str, seed) -> tuple[str, str]:
+    def colorize_photo(path: str, model_name: str, seed, progress: gr.Progress | None = None) -> tuple[str, str]:
         """(gray, colorized) as files: PNG, or JPEG for photos above 4 MP (see image_work)."""
         if not path:
             raise Pix2PixError("no photo given")
         seed = seed_value(seed)
+        large = [False]
+
+        def tell(fraction: float, what: str) -> None:
+            if progress is not None and large[0]:
+                progress(fraction, desc=what)
+
+        def waiting(pixels: int) -> None:
+            large[0] = pixels > LARGE_PIXELS
+            tell(0.0, "waiting for the large-photo lane")
 
         def work(picture: Image.Image) -> tuple[Image.Image, Image.Image]:
-            return grayscale(picture), state.models.translator(model_name, TASK).translate(picture, seed=seed)
+            tell(0.05, "gray version")
+            gray = grayscale(picture)
+            translator = state.models.translator(model_name, TASK)
+            colour = translator.colorize(picture, seed=seed,
+                                         progress=lambda fraction, what: tell(0.1 + 0.7 * fraction, what))
+            return gray, colour
 
-        gray, result = on_upload(state, path, "colorize", work)
-        return state.outputs.save(gray, "gray"), state.outputs.save(result, "colorized")
+        gray, result = on_upload(state, path, "colorize", work, waiting)
+        tell(0.85, "saving")
+        saved = state.outputs.save(gray, "gray"), state.outputs.save(result, "colorized")
+        tell(1.0, "done")
+        return saved
 
     gr.Markdown("Upload a photo (a colour photo is turned gray first, as the model only sees lightness) and "
                 "get it colorized at its original resolution. The model was trained on food photos.",
@@ -59,13 +80,16 @@ def build(state: AppState) -> dict:
     run = user_errors(colorize_photo)
     # no Gradio limit: the work waits in its lane (image_work), large photos apart from small ones
     private = dict(api_visibility="private", concurrency_limit=None)
-    def run_if_photo(path, model_name, seed_value):
+    def run_if_photo(path, model_name, seed_value, progress=gr.Progress()):
         """Uploads, example clicks and model changes all re-run; clearing the photo does not."""
-        return run(path, model_name, seed_value) if path else (None, None)
+        return run(path, model_name, seed_value, progress) if path else (None, None)
+
+    def run_clicked(path, model_name, seed_value, progress=gr.Progress()):
+        return run(path, model_name, seed_value, progress)
 
     photo.change(run_if_photo, [photo, model, seed], [gray, result], **private)
     model.change(run_if_photo, [photo, model, seed], [gray, result], **private)
-    button.click(run, [photo, model, seed], [gray, result], **private)
+    button.click(run_clicked, [photo, model, seed], [gray, result], **private)
 
     # /colorize: any image file in, the colorized image of the same size out
     @user_errors

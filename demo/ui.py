@@ -68,11 +68,17 @@ def open_upload(path: str) -> Image.Image:
         raise ImageError(str(exc).replace(str(path), Path(path).name)) from None
 
 
-def on_upload(state, path: str, endpoint: str, work: Callable[[Image.Image], Image.Image]) -> Image.Image:
-    """Run `work` on an uploaded image in the lane its size calls for (see image_work)."""
+def on_upload(state, path: str, endpoint: str, work: Callable[[Image.Image], Image.Image],
+              waiting: Callable[[int], None] | None = None) -> Image.Image:
+    """Run `work` on an uploaded image in the lane its size calls for (see image_work).
+
+    `waiting(pixels)`, when given, is called before the lane is entered (e.g. to show "waiting").
+    """
     pixels = header_pixels(path)
     if pixels == 0 or pixels > APP_MAX_PIXELS:
         open_upload(path)  # raises the clear error (unreadable, or above the app's limit) before any lane
+    if waiting is not None:
+        waiting(pixels)
     with state.lanes.lane(endpoint, pixels):
         return work(open_upload(path))
 

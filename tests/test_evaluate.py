@@ -99,3 +99,52 @@ def test_rerun_with_fewer_images_leaves_no_stale_pictures(facades_checkpoint, fa
 def test_missing_data_is_one_clear_error(facades_checkpoint, tmp_path):
     with pytest.raises(Pix2PixError, match="not found"):
         evaluate(facades_checkpoint, tmp_path / "nowhere", tmp_path / "out", progress=False)
+
+
+COLOUR_KEYS = {"colour_two_sample_acc", "colour_two_sample_acc_floor", "colour_detail_ratio",
+               "colour_detail_output", "colour_detail_target"}
+
+
+def test_colorize_report_has_the_colour_two_sample_test_and_colour_detail(colorize_checkpoint, food_dir, tmp_path):
+    metrics = evaluate(colorize_checkpoint, food_dir, tmp_path, progress=False)
+    assert COLOUR_KEYS <= set(metrics)
+    assert_finite_numbers(metrics)
+    for key in ("colour_two_sample_acc", "colour_two_sample_acc_floor"):
+        assert 0.0 <= metrics[key] <= 1.0 and len(metrics[f"{key.replace('_floor', '')}_seeds"
+                                                        + ("_floor" if key.endswith("floor") else "")]) == 2
+    assert metrics["colour_detail_ratio"] == pytest.approx(
+        metrics["colour_detail_output"] / metrics["colour_detail_target"])
+    assert not COLOUR_KEYS & set(evaluate(colorize_checkpoint, food_dir, tmp_path / "plain", progress=False,
+                                          realism=False))
+
+
+def colour_photos(count, seed, gray=False, speckle=0.0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:48, 0:48] / 48
+    photos = []
+    for _ in range(count):
+        base = rng.uniform(60, 200, 3)
+        image = np.stack([base[0] + 40 * xx, base[1] + 40 * yy, base[2] - 40 * xx], -1)
+        image = image + rng.normal(0, speckle, image.shape) if speckle else image
+        picture = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), "RGB")
+        photos.append(picture.convert("L").convert("RGB") if gray else picture)
+    return photos
+
+
+def test_colour_two_sample_test_tells_gray_from_colour_and_not_colour_from_colour():
+    from pix2pix_core.colour_realism import colour_realism_metrics
+
+    real = colour_photos(20, seed=1)
+    assert colour_realism_metrics(colour_photos(20, 1, gray=True), real)["colour_two_sample_acc"] == 1.0
+    same = colour_realism_metrics(colour_photos(20, seed=2), real, other_real=colour_photos(20, seed=3))
+    assert same["colour_two_sample_acc"] < 0.8 and same["colour_two_sample_acc_floor"] < 0.8
+
+
+def test_colour_detail_sees_speckle():
+    from pix2pix_core.colour_realism import colour_detail
+
+    smooth, speckled = colour_photos(4, seed=5), colour_photos(4, seed=5, speckle=12.0)
+    assert colour_detail(speckled) > 3 * colour_detail(smooth)
+    assert colour_detail(colour_photos(2, seed=5, gray=True)) < 1e-3  # float32 Lab of gray: ab ~ 0
