@@ -1,7 +1,7 @@
 """Full-resolution colorize time against JPEG decode + encode of the same photo; prints a table.
 
-    python benchmarks/colorize_speed.py                  # 1, 4 and 12 MP, 5 repeats
-    python benchmarks/colorize_speed.py --repeats 3 --megapixels 12
+    python -m benchmarks.colorize_speed                  # 1, 4 and 12 MP, 5 repeats
+    python -m benchmarks.colorize_speed --repeats 3 --megapixels 12
 
 The photos are synthetic but photo-like: the bundled food examples (demo/examples/food) upscaled to
 1, 4 and 12 megapixels (4:3) with a little sensor-like grain, stored as quality-92 JPEGs in memory.
@@ -19,7 +19,6 @@ import io
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -27,9 +26,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pix2pix_core.inference import Translator
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
-from pix2pix_core.inference import Translator  # noqa: E402
 
 
 def photo_jpeg(source: Path, megapixels: float, seed: int = 0) -> bytes:
