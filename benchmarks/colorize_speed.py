@@ -9,7 +9,10 @@ For each size, each repeat times, one after the other so that a busy machine hit
 decoding the JPEG to RGB, encoding that RGB back to a quality-92 JPEG, `Translator.colorize` (the fast
 path) and `Translator.colorize_reference` (the original kornia path) with the bundled model. The table
 gives medians, the ratio colorize / (decode + encode) for both paths, and the mean absolute difference
-between the two paths' outputs in uint8 levels.
+between the two paths' outputs in uint8 levels. The fast path guides ab by the lightness by default
+(`Translator.chroma_guide`), which changes the colours on purpose (|new-old| about 2 levels); the
+`bilinear` columns time the same fast path with plain bilinear ab in the same repeats, and `--bilinear`
+makes that the measured path (|new-old| then checks the fast path alone: well under 0.1 level).
 """
 
 from __future__ import annotations
@@ -82,17 +85,22 @@ def main() -> None:
     parser.add_argument("--megapixels", type=float, nargs="+", default=[1, 4, 12])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-reference", action="store_true", help="skip the original (slow) path")
+    parser.add_argument("--bilinear", action="store_true",
+                        help="time the fast path with plain bilinear ab (chroma_guide=None) instead of the "
+                             "default lightness-guided upsampling; |new-old| then measures the fast path alone")
     args = parser.parse_args()
 
     print(machine())
-    translator = Translator.load(args.checkpoint, device="cpu")
+    translator = Translator.load(args.checkpoint, device="cpu",
+                                 **({"chroma_guide": None} if args.bilinear else {}))
+    print(f"ab upsampling: {'bilinear' if translator.chroma_guide is None else f'guided {translator.chroma_guide}'}")
     sources = sorted((ROOT / "demo" / "examples" / "food").glob("*.jpg"))
     rows = []
     for index, megapixels in enumerate(args.megapixels):
         data = photo_jpeg(sources[index % len(sources)], megapixels, seed=index)
         picture = decode(data)
         translator.colorize(picture)  # warm-up: tables, network, allocator
-        times: dict[str, list[float]] = {"decode": [], "encode": [], "new": [], "old": []}
+        times: dict[str, list[float]] = {"decode": [], "encode": [], "new": [], "old": [], "bilinear": []}
         difference = float("nan")
         for _ in range(args.repeats):
             took, picture = seconds(lambda: decode(data))
@@ -100,6 +108,10 @@ def main() -> None:
             times["encode"].append(seconds(lambda: encode(picture))[0])
             took, new = seconds(lambda: translator.colorize(picture, seed=0))
             times["new"].append(took)
+            if translator.chroma_guide is not None:  # the same fast path with plain bilinear ab, same load
+                guide, translator.chroma_guide = translator.chroma_guide, None
+                times["bilinear"].append(seconds(lambda: translator.colorize(picture, seed=0))[0])
+                translator.chroma_guide = guide
             if not args.no_reference:
                 took, old = seconds(lambda: translator.colorize_reference(picture, seed=0))
                 times["old"].append(took)
@@ -111,11 +123,12 @@ def main() -> None:
 
     print(f"\nmedians of {args.repeats} repeats; codec = JPEG decode + encode (quality 92) of the same photo")
     print(f"{'size':>10} {'MP':>5} {'decode':>8} {'encode':>8} {'codec':>8} {'old':>8} {'new':>8} "
-          f"{'old/codec':>10} {'new/codec':>10} {'|new-old|':>10}")
+          f"{'old/codec':>10} {'new/codec':>10} {'|new-old|':>10} {'bilinear':>9} {'bil/codec':>10}")
     for size, mp, median, codec, difference in rows:
         print(f"{size:>10} {mp:5.1f} {median['decode'] * 1e3:6.0f}ms {median['encode'] * 1e3:6.0f}ms "
               f"{codec * 1e3:6.0f}ms {median['old'] * 1e3:6.0f}ms {median['new'] * 1e3:6.0f}ms "
-              f"{median['old'] / codec:9.1f}x {median['new'] / codec:9.1f}x {difference:10.4f}")
+              f"{median['old'] / codec:9.1f}x {median['new'] / codec:9.1f}x {difference:10.4f} "
+              f"{median['bilinear'] * 1e3:7.0f}ms {median['bilinear'] / codec:9.1f}x")
 
 
 if __name__ == "__main__":

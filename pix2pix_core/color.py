@@ -179,7 +179,56 @@ def _bilinear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray,
     return first, second, (source - first).astype(np.float32)
 
 
-def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray, threads: int = 1) -> np.ndarray:
+def box_mean(values: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over the (2 radius + 1)^2 window around each pixel of the last two axes, the window clipped
+    at the borders (He et al.'s box filter: O(N) by cumulative sums, whatever the radius)."""
+    values = np.asarray(values, np.float64)
+    if radius <= 0:
+        return values.copy()
+    out = values
+    for axis in (-2, -1):
+        size = out.shape[axis]
+        total = np.cumsum(out, axis=axis)
+        total = np.concatenate([np.zeros_like(np.take(total, [0], axis=axis)), total], axis=axis)
+        upper = np.minimum(np.arange(size) + radius + 1, size)
+        lower = np.maximum(np.arange(size) - radius, 0)
+        shape = [1] * out.ndim
+        shape[axis] = size
+        out = (np.take(total, upper, axis=axis) - np.take(total, lower, axis=axis)) / (upper - lower).reshape(shape)
+    return out
+
+
+def lightness_to_f(lightness: np.ndarray) -> np.ndarray:
+    """Normalised L (L / 50 - 1) -> Lab's f(Y) = (L + 16) / 116, the guide's units in the fast path."""
+    return ((np.asarray(lightness, np.float64) + 1.0) * L_SCALE + 16.0) / 116.0
+
+
+def guided_coefficients(lightness_small: np.ndarray, ab_small: np.ndarray, radius: int = 2,
+                        eps: float = 1e-3) -> np.ndarray:
+    """The guided filter (He, Sun, Tang 2010) of ab with the lightness as guide, as per-pixel linear
+    coefficients: ab ~= A * f + B, f = Lab's f(Y) (`lightness_to_f`), returned as (4, h, w) float32
+    [A_a, A_b, B_a, B_b] already box-averaged.
+
+    Within each (2 radius + 1)^2 window of the network's output, ab is fitted as a linear function of the
+    lightness; colour changes that the lightness does not share (speckle) are smoothed out, those at
+    lightness edges kept. `eps` (in f units squared; f spans 0.14-1 over L 0-100, so eps 1e-3 is a
+    lightness contrast of about 3.7 L units) sets how strong an edge must be to be kept. Evaluating
+    A * f + B with the full-resolution f afterwards (the fast guided filter, He & Sun 2015) snaps the
+    upsampled colour to the photo's own edges. A constant ab gives A = 0, B = ab (gray stays exactly gray).
+    """
+    guide = lightness_to_f(lightness_small).reshape(ab_small.shape[-2:])
+    ab = np.asarray(ab_small, np.float64)
+    mean_i = box_mean(guide, radius)
+    var_i = box_mean(guide * guide, radius) - mean_i * mean_i
+    mean_p = box_mean(ab, radius)
+    cov_ip = box_mean(ab * guide, radius) - mean_i * mean_p
+    a = cov_ip / (np.maximum(var_i, 0.0) + eps)
+    b = mean_p - a * mean_i
+    return np.concatenate([box_mean(a, radius), box_mean(b, radius)]).astype(np.float32)
+
+
+def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray, threads: int = 1,
+                  lightness_small: np.ndarray | None = None, radius: int = 2, eps: float = 1e-3) -> np.ndarray:
     """uint8 RGB (H, W, 3) + normalised ab at any size (2, h, w) -> uint8 RGB (H, W, 3): the photo's own
     Lab lightness with that colour.
 
@@ -187,14 +236,23 @@ def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray, threads: int = 1) -> np
     to the lightness as kornia's rgb_to_lab / lab_to_rgb(clip=True) do, within float32 rounding. A zero
     ab gives exactly R = G = B. `threads` > 1 shares the strips among that many threads (numpy releases
     the GIL in this work).
+
+    With `lightness_small` (the normalised L the network saw, (h, w) or (1, h, w)) the colour is
+    guided by the lightness instead (`guided_coefficients` with `radius` and `eps`): the coefficients
+    A and B are upsampled bilinearly and ab = A * f + B is evaluated with the full-resolution f(Y).
     """
     height, width = rgb.shape[:2]
     ab_small = np.asarray(ab_small, np.float32)
+    if lightness_small is not None:
+        ab_small = guided_coefficients(lightness_small, ab_small, radius, eps)
     # across first (h rows of full width, ab in f units: a / 500 and -b / 200), then down per strip
     first, second, weight = _bilinear_taps(ab_small.shape[2], width)
     across = ab_small[:, :, first] + (ab_small[:, :, second] - ab_small[:, :, first]) * weight
-    across[0] *= np.float32(AB_SCALE / 500.0)
-    across[1] *= np.float32(-AB_SCALE / 200.0)
+    for channel in range(0, len(across), 2):
+        across[channel] *= np.float32(AB_SCALE / 500.0)
+        across[channel + 1] *= np.float32(-AB_SCALE / 200.0)
+    if len(across) == 4:
+        across[:2] += np.float32(1.0)  # guided: fx = f + A f + B = (1 + A) f + B, one multiply-add per pixel
     rows = _bilinear_taps(ab_small.shape[1], height)
     result = np.empty((height, width, 3), np.uint8)
     strips = list(_strips(height, width))
@@ -220,6 +278,8 @@ def _recolor_strips(rgb: np.ndarray, across: np.ndarray, rows: tuple, result: np
     index_ = np.empty((most, width), np.int32)
     stacked_, linear_ = np.empty((most, width, 3), np.float32), np.empty((most, width, 3), np.float32)
     index3_ = np.empty((most, width, 3), np.int32)
+    upper_ = np.empty((len(across), most, width), np.float32)
+    delta = across[:, np.minimum(np.arange(1, len(across[0]) + 1), len(across[0]) - 1)] - across  # next row - row
     steps = np.float32(_LINEAR_STEPS)
     # (X/Xn - Y, Z/Zn - Y, Y + 0.5/steps) x mix -> linear RGB in table steps, rounded by the + 0.5
     mix = np.stack([_CX * steps, _CZ * steps, np.full(3, steps, np.float32)]).astype(np.float32)
@@ -230,12 +290,24 @@ def _recolor_strips(rgb: np.ndarray, across: np.ndarray, rows: tuple, result: np
         _y_index(rgb[top:bottom], y, index, linear)
         np.take(f_table, index, out=fy, mode="clip")
         np.take(back_table, index, out=y, mode="clip")
-        upper, lower = across[:, row_first[top:bottom]], across[:, row_second[top:bottom]]
-        lower -= upper
-        lower *= row_weight[top:bottom, None]
-        upper += lower  # (2, n, W): a / 500 and -b / 200 at full resolution
-        np.add(fy, upper[0], out=fx)
-        np.add(fy, upper[1], out=fz)
+        # down: rows between the same two source rows are one broadcast (no gathers), the same
+        # float32 arithmetic as upper + (lower - upper) * weight
+        upper = upper_[:, :n]
+        first_rows = row_first[top:bottom]
+        bounds = [0, *(np.flatnonzero(np.diff(first_rows)) + 1), n]
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            source = first_rows[start]
+            np.multiply(delta[:, source, None, :], row_weight[top + start:top + end, None], out=upper[:, start:end])
+            upper[:, start:end] += across[:, source, None, :]
+        # upper (2, n, W): a / 500 and -b / 200 at full resolution, or guided (4, n, W): 1 + A and B
+        if len(upper) == 4:
+            np.multiply(fy, upper[0], out=fx)
+            fx += upper[2]
+            np.multiply(fy, upper[1], out=fz)
+            fz += upper[3]
+        else:
+            np.add(fy, upper[0], out=fx)
+            np.add(fy, upper[1], out=fz)
         np.maximum(fz, 0.0, out=fz)  # kornia: fz.clamp(min=0)
         _f_inverse(fx, scratch, cube)
         _f_inverse(fz, scratch, cube)

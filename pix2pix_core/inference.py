@@ -33,14 +33,25 @@ from .networks import set_dropout, use_batch_statistics
 from .palette import label_map_for_network
 
 BACKENDS = ("auto", "torch", "onnx")
+# Colorize: ab joined to the full-resolution lightness by a lightness-guided filter (radius, eps of
+# color.guided_coefficients) instead of plain bilinear upsampling; measured in benchmarks/colorize_guided.py.
+CHROMA_GUIDE = (1, 1e-5)
 
 
 class Translator:
-    """A loaded generator plus the pre- and post-processing its task needs. Thread-safe."""
+    """A loaded generator plus the pre- and post-processing its task needs. Thread-safe.
+
+    `chroma_guide` (colorize only): (radius, eps) of the lightness-guided upsampling of ab
+    (`color.guided_coefficients`), or None for plain bilinear upsampling.
+    """
+
+    chroma_guide: Optional[tuple[int, float]] = CHROMA_GUIDE
 
     def __init__(self, generator: torch.nn.Module, config: TrainConfig, device: str | torch.device = "cpu",
-                 name: str = "model", dropout: bool = True, batch_statistics: Optional[bool] = None):
+                 name: str = "model", dropout: bool = True, batch_statistics: Optional[bool] = None,
+                 chroma_guide: Optional[tuple[int, float]] = CHROMA_GUIDE):
         self.config, self.name = config, name
+        self.chroma_guide = chroma_guide
         self.backend = "torch"
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
@@ -135,7 +146,9 @@ class Translator:
 
         The full-resolution work is uint8 lookup tables and float32 in place, strip by strip
         (`color.recolor_uint8`): a 12 MP photo in well under a second, within
-        1/255 on average of `colorize_reference` (kornia in float32 on whole images, 4-5x slower).
+        1/255 on average of `colorize_reference` (kornia in float32 on whole images, 4-5x slower) with
+        `chroma_guide=None`. By default ab is joined by the lightness-guided filter (`chroma_guide`,
+        `color.guided_coefficients`): colour edges follow the photo's lightness edges, speckle smoothed.
         `progress(fraction, what)` is told before each step.
         """
         tell = progress or (lambda fraction, what: None)
@@ -146,7 +159,11 @@ class Translator:
         tell(0.1, "predicting colour")
         ab = self.run_network(lightness_small, seed)
         tell(0.4, "joining colour to the full-resolution lightness")
-        result = recolor_uint8(rgb, ab[0].numpy())  # threads=2 measured no faster on the shared 2-core machine
+        guide = {}
+        if self.chroma_guide is not None:
+            radius, eps = self.chroma_guide
+            guide = {"lightness_small": lightness_small[0, 0].numpy(), "radius": radius, "eps": eps}
+        result = recolor_uint8(rgb, ab[0].numpy(), **guide)  # threads=2 measured no faster on the shared 2-core machine
         tell(1.0, "done")
         return _rgb_image(result)
 
@@ -178,10 +195,12 @@ class OnnxTranslator(Translator):
 
     @classmethod
     def load_onnx(cls, path: str | Path, dropout: bool = False, threads: Optional[int] = None,
-                  **ignored) -> "OnnxTranslator":
+                  chroma_guide: Optional[tuple[int, float]] = CHROMA_GUIDE, **ignored) -> "OnnxTranslator":
         from .export_formats import OnnxGenerator
 
-        return cls(OnnxGenerator(path, threads), name=Path(path).stem)
+        translator = cls(OnnxGenerator(path, threads), name=Path(path).stem)
+        translator.chroma_guide = chroma_guide
+        return translator
 
     def run_network(self, batch: torch.Tensor, seed: Optional[int] = 0) -> torch.Tensor:
         with self._lock:

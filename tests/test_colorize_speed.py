@@ -38,7 +38,8 @@ def mean_difference(a: Image.Image, b: Image.Image) -> float:
 
 @pytest.fixture(scope="module")
 def translator(colorize_checkpoint) -> Translator:
-    return Translator.load(colorize_checkpoint, device="cpu")
+    """The fast path with plain bilinear ab, the kornia reference's upsampling (guided: test_guided_chroma)."""
+    return Translator.load(colorize_checkpoint, device="cpu", chroma_guide=None)
 
 
 @pytest.mark.parametrize("size", [(97, 61), (128, 128), (301, 203), (40, 333)])

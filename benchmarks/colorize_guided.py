@@ -1,0 +1,91 @@
+"""Bilinear vs lightness-guided upsampling of the colorizer's ab, measured at the photos' full size.
+
+    python -m benchmarks.colorize_guided                       # food val, 200 photos, default variants
+    python -m benchmarks.colorize_guided --limit 50 --variants bilinear 2:1e-3
+
+`test` evaluates colorization at the network's size (each photo resized to crop_size first), where
+the upsampling does nothing; here each val photo is colorized at its stored size (food: 286 px) from
+one network run, the ab joined to the full-resolution lightness by each variant (`bilinear`, today's
+path, or `RADIUS:EPS`, `color.guided_coefficients`), and compared with the real photo: PSNR and
+colourfulness (as `test`), the colour-detail ratio and the real-vs-colorized colour two-sample
+accuracy (pix2pix_core/colour_realism.py) with its real-vs-real floor (as many train photos).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pix2pix_core.color import pil_to_unit, recolor_uint8, rgb_to_lab_normalized
+from pix2pix_core.colour_realism import colour_features, colour_realism_metrics
+from pix2pix_core.evaluate import as_unit, colorfulness, image_scores
+from pix2pix_core.images import load_folder_images, open_image
+from pix2pix_core.inference import Translator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    if text == "bilinear":
+        return text, {}
+    radius, eps = text.split(":")
+    return f"guided r={int(radius)} eps={float(eps):g}", {"radius": int(radius), "eps": float(eps)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "food_colorize.safetensors"))
+    parser.add_argument("--data", default="/work/shared/data/food")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--size", type=int, default=None,
+                        help="resize each photo (bicubic) to SIZE x SIZE first; 128 = the network's size, as `test`")
+    parser.add_argument("--variants", nargs="+", default=["bilinear", "1:1e-3", "2:1e-3", "2:1e-4", "4:1e-2"])
+    args = parser.parse_args()
+
+    translator = Translator.load(args.checkpoint, device="cpu")
+    paths = load_folder_images(Path(args.data) / args.split)[: args.limit]
+    variants = [parse_variant(v) for v in args.variants]
+    outputs: dict[str, list[Image.Image]] = {name: [] for name, _ in variants}
+    reals, psnr, colourful = [], {name: [] for name, _ in variants}, {name: [] for name, _ in variants}
+    gray_psnr, real_colourful = [], []
+    for path in paths:
+        picture = open_image(path).convert("RGB")
+        if args.size:
+            picture = picture.resize((args.size, args.size), Image.BICUBIC)
+        rgb = np.asarray(picture, np.uint8)
+        small = pil_to_unit(picture.resize((translator.size, translator.size), Image.BICUBIC))[None]
+        lightness_small, _ = rgb_to_lab_normalized(small)
+        ab = translator.run_network(lightness_small, seed=0)[0].numpy()
+        truth = as_unit(picture)
+        reals.append(picture)
+        real_colourful.append(colorfulness(truth))
+        gray_psnr.append(image_scores(as_unit(Image.fromarray(recolor_uint8(rgb, np.zeros_like(ab)))), truth)["psnr"])
+        for name, options in variants:
+            guide = lightness_small[0, 0].numpy() if options else None
+            output = Image.fromarray(recolor_uint8(rgb, ab, lightness_small=guide, **options), "RGB")
+            outputs[name].append(output)
+            psnr[name].append(image_scores(as_unit(output), truth)["psnr"])
+            colourful[name].append(colorfulness(as_unit(output)))
+    others = [open_image(p).convert("RGB") for p in load_folder_images(Path(args.data) / "train")[: len(reals)]]
+    if args.size:
+        others = [p.resize((args.size, args.size), Image.BICUBIC) for p in others]
+    real_mean = float(np.mean(real_colourful))
+    size = f"{reals[0].width}x{reals[0].height}"
+    print(f"{len(reals)} {args.split} photos at their stored size (first: {size}); gray input PSNR "
+          f"{np.mean(gray_psnr):.2f} dB; real colourfulness {real_mean:.1f}")
+    print(f"| upsampling of ab | PSNR (dB) | colourfulness / real | colour detail / real | "
+          f"colour two-sample acc (floor) |")
+    print("|---|---|---|---|---|")
+    for name, _ in variants:
+        metrics = colour_realism_metrics(outputs[name], reals, others)
+        print(f"| {name} | {np.mean(psnr[name]):.2f} | {np.mean(colourful[name]) / real_mean:.3f} | "
+              f"{metrics['colour_detail_ratio']:.3f} | {metrics['colour_two_sample_acc']:.3f} "
+              f"({metrics['colour_two_sample_acc_floor']:.3f}) |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
