@@ -113,6 +113,6 @@ def test_odd_modes_are_colorized_at_full_size(translator):
 
 
 def test_benchmark_prints_a_table():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "colorize_speed.py"), "--megapixels", "0.05",
-                          "--repeats", "1"], capture_output=True, text=True, timeout=300, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "benchmarks.colorize_speed", "--megapixels", "0.05", "--repeats", "1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
     assert "new/codec" in out and "x" in out.splitlines()[-1]
