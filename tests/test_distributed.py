@@ -1,7 +1,7 @@
 """The torchrun path on CPU: 2 processes, gloo, the unchanged `python -m pix2pix_core train` command.
 
-Each rank dumps its final generator (PIX2PIX_RANK_DUMP_DIR), so the test compares the two processes
-byte for byte. What cannot be tested here (no GPU): nccl, torch's CUDA SyncBatchNorm, several nodes.
+With `dump`, the command runs through tests/ddp_train.py, whose rank callback makes each rank write its
+final generator, so the test compares the two processes byte for byte. What cannot be tested here (no GPU): nccl, torch's CUDA SyncBatchNorm, several nodes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from pix2pix_core.checkpoint import load_generator
-from pix2pix_core.train import RANK_DUMP_ENV
 
 from conftest import write_aligned
 
@@ -42,10 +41,9 @@ def torchrun(data: Path, out: Path, *extra: str, dump: Path | None = None, timeo
             "--epochs", "6", "--epochs-decay", "0", "--sample-every", "0", "--save-every", "0",
             "--precision", "fp32", "--threads", "1", *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    if dump:
-        env[RANK_DUMP_ENV] = str(dump)
+    entry = [str(REPO / "tests" / "ddp_train.py"), str(dump)] if dump else ["-m", "pix2pix_core"]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "pix2pix_core", *args]
+               *entry, *args]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
