@@ -113,7 +113,7 @@ def cmd_translate(args) -> int:
 
     _set_threads(args.threads)
     # a bad checkpoint stops here, one line
-    translator = Translator.load(args.checkpoint, device=args.device, backend=args.backend)
+    translator = Translator.load(args.checkpoint, device=args.device, backend=args.backend, direction=args.direction)
     _note_backend(translator)
     files, failures = _input_files(args.inputs)
     for message in failures:
@@ -208,6 +208,8 @@ def _add_translate(sub) -> None:
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="training or exported checkpoint, or a run folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
+                   help="for a CycleGAN checkpoint: A -> B (its generator G) or B -> A (F)")
     _add_inference_args(p, "dropout noise seed; another seed gives another variation")
     p.set_defaults(handler=cmd_translate)
 

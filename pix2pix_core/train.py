@@ -21,6 +21,7 @@ from PIL import Image
 from . import distributed
 from .checkpoint import config_of, load_generator, read_checkpoint
 from .config import TrainConfig
+from .cyclegan_model import CycleGAN
 from .data import PairDataset, build_dataset, collate
 from .errors import LoadingStopped, Pix2PixError
 from .pix2pix_model import Pix2Pix
@@ -28,7 +29,7 @@ from .run_folder import RunFolder, diverged_message
 
 LOSS_NAMES = Pix2Pix.LOSS_NAMES
 # Fields that define the networks: a resumed or fine-tuned run must keep them.
-ARCHITECTURE_FIELDS = ("task", "netG", "ngf", "norm", "dropout", "netD", "n_layers_D", "ndf", "conditional_D",
+ARCHITECTURE_FIELDS = ("task", "model", "netG", "ngf", "norm", "dropout", "netD", "n_layers_D", "ndf", "conditional_D",
                        "num_D", "spectral_norm")
 
 
@@ -84,9 +85,11 @@ class FinishedEvent:
 
 Event = Union[LoadingEvent, LossEvent, SampleEvent, CheckpointEvent, EpochEvent, FinishedEvent]
 Callback = Callable[[Event], None]
+Model = Union[Pix2Pix, CycleGAN]
+MODELS = {"pix2pix": Pix2Pix, "cyclegan": CycleGAN}  # config.model -> the method's model object
 # Called on every rank (events go to rank 0's callbacks only) when run() completes, with the rank and the
 # model: e.g. to compare the ranks' weights after a torchrun job.
-RankCallback = Callable[[int, Pix2Pix], None]
+RankCallback = Callable[[int, Model], None]
 
 
 @dataclass
@@ -149,7 +152,7 @@ class Trainer:
         self.dataset = dataset
         self.out = Path(config.out)
         self.folder = RunFolder(self.out)
-        self.model: Optional[Pix2Pix] = None  # built by run()
+        self.model: Optional[Model] = None  # built by run()
         self.last_checkpoint: Optional[Path] = None
         self._stop = threading.Event()
 
@@ -197,6 +200,8 @@ class Trainer:
         self._build(ctx)
         position = self._restore(ctx) if self.resume else Position()
         if not self.resume and self.init_generator:
+            if not hasattr(self.model, "init_generator_from"):
+                raise Pix2PixError(f"fine-tuning from a generator (--init-from) is for pix2pix runs, not {config.model}")
             generator, its_config, _ = load_generator(self.init_generator)
             self.model.init_generator_from(generator, its_config, self.init_generator)
         self.model.distribute()
@@ -282,7 +287,7 @@ class Trainer:
         torch.manual_seed(self.config.seed)
         if ctx.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # crops have one fixed size: pick the fastest kernels once
-        self.model = Pix2Pix(self.config, ctx)
+        self.model = MODELS[self.config.model](self.config, ctx)
         problem: Optional[Pix2PixError] = None
         if ctx.is_main:  # only rank 0 writes; the other ranks learn its verdict below
             try:
