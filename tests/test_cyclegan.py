@@ -195,6 +195,14 @@ def test_cli_train_then_translate_both_ways(unpaired_dir, tmp_path) -> None:
             assert main(["translate", "--checkpoint", str(latest), str(unpaired_dir / inputs), "--out", str(out),
                          "--direction", direction, "--device", "cpu"]) == 0
             assert len(list(out.glob("*.png"))) == 2
+        report = tmp_path / "report"
+        assert main(["test", "--checkpoint", str(latest), "--data", str(unpaired_dir), "--out", str(report),
+                     "--device", "cpu"]) == 0
+        metrics = json.loads((report / "metrics.json").read_text())
+        assert (metrics["split"], metrics["count_A"], metrics["count_B"]) == ("test", 2, 2)
+        assert 0 <= metrics["cycle_l1_A"] < 1 and 0 <= metrics["cycle_l1_B"] < 1
+        page = (report / "index.html").read_text()
+        assert "translated" in page and "reconstructed" in page and page.count("<tr class=\"example\">") == 4
     finally:
         torch.set_num_threads(threads)
     assert main(["train", "--model", "cyclegan", "--task", "facades", "--data", str(unpaired_dir),
