@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
@@ -21,6 +19,8 @@ from pix2pix_core.data import UnpairedDataset, build_dataset
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.train import LossEvent, Trainer, resume_config
 
+from conftest import write_collection
+
 
 def tiny(**overrides):
     """ResNet-6 generators of width 8 on 32 px crops: a CycleGAN step in a fraction of a second."""
@@ -28,18 +28,6 @@ def tiny(**overrides):
                   epochs_decay=0, sample_every=0, save_every=0, precision="fp32", seed=0)
     values.update(overrides)
     return cyclegan_config(**values)
-
-
-def write_collection(folder: Path, count: int, colour: tuple[int, int, int], seed: int, size: int = 40) -> None:
-    """Smooth pictures of one colour family with a disc: a style per collection, no pairing."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    for i in range(count):
-        image = np.stack([c * (0.5 + 0.5 * g) for c, g in zip(colour, (xx, yy, 1 - xx))], -1)
-        cy, cx = rng.uniform(0.3, 0.7, 2)
-        image[(yy - cy) ** 2 + (xx - cx) ** 2 < 0.03] = 255 - np.asarray(colour)
-        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), "RGB").save(folder / f"{i}.png")
 
 
 @pytest.fixture(scope="module")
