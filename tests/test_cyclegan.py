@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
@@ -183,6 +185,13 @@ def test_cli_train_then_translate_both_ways(unpaired_dir, tmp_path) -> None:
             assert main(["translate", "--checkpoint", str(latest), str(unpaired_dir / inputs), "--out", str(out),
                          "--direction", direction, "--device", "cpu"]) == 0
             assert len(list(out.glob("*.png"))) == 2
+        shipped = tmp_path / "b_to_a.safetensors"
+        assert main(["export", "--checkpoint", str(latest), "--out", str(shipped), "--direction", "BtoA",
+                     "--dtype", "fp32"]) == 0
+        assert main(["translate", "--checkpoint", str(shipped), str(unpaired_dir / "testB"), "--out",
+                     str(tmp_path / "shipped"), "--device", "cpu"]) == 0
+        for made in (tmp_path / "BtoA").glob("*.png"):  # the exported F translates as F in the checkpoint
+            assert np.array_equal(np.asarray(Image.open(made)), np.asarray(Image.open(tmp_path / "shipped" / made.name)))
         report = tmp_path / "report"
         assert main(["test", "--checkpoint", str(latest), "--data", str(unpaired_dir), "--out", str(report),
                      "--device", "cpu"]) == 0
