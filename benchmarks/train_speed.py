@@ -16,41 +16,37 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pix2pix_core import distributed
 from pix2pix_core.config import TrainConfig
-from pix2pix_core.train import Trainer
+from pix2pix_core.pix2pix_model import Pix2Pix
 
 
-def make_trainer(ngf: int, ndf: int, batch: int, precision: str, channels_last: bool) -> Trainer:
+def make_model(ngf: int, ndf: int, batch: int, precision: str, channels_last: bool) -> Pix2Pix:
     config = TrainConfig(ngf=ngf, ndf=ndf, batch_size=batch, precision=precision, channels_last=channels_last)
-    trainer = Trainer(config)
-    context = distributed.Context()
-    trainer._build(context)
-    trainer._wrap(context)
-    return trainer
+    model = Pix2Pix(config.validate())  # on the CPU, as the training loop builds it outside torchrun
+    model.train()
+    return model
 
 
-def random_batch(batch: int, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def random_batch(batch: int, channels_last: bool) -> dict[str, torch.Tensor]:
     memory = torch.channels_last if channels_last else torch.contiguous_format
-    return (torch.randn(batch, 3, 256, 256).contiguous(memory_format=memory),
-            torch.randn(batch, 3, 256, 256).contiguous(memory_format=memory))
+    return {"input": torch.randn(batch, 3, 256, 256).contiguous(memory_format=memory),
+            "target": torch.randn(batch, 3, 256, 256).contiguous(memory_format=memory)}
 
 
-def time_steps(trainer: Trainer, batch: int, channels_last: bool, steps: int) -> float:
-    source, target = random_batch(batch, channels_last)
-    device = torch.device("cpu")
+def time_steps(model: Pix2Pix, batch: int, channels_last: bool, steps: int) -> float:
+    data = random_batch(batch, channels_last)
     for _ in range(2):  # warm-up: oneDNN picks kernels on the first calls
-        trainer.train_step(source, target, device)
+        model.train_step(data)
     start = time.perf_counter()
     for _ in range(steps):
-        trainer.train_step(source, target, device)
+        model.train_step(data)
     return (time.perf_counter() - start) / steps
 
 
-def step_flops(trainer: Trainer, batch: int, channels_last: bool) -> float:
-    source, target = random_batch(batch, channels_last)
+def step_flops(model: Pix2Pix, batch: int, channels_last: bool) -> float:
+    data = random_batch(batch, channels_last)
     with FlopCounterMode(display=False) as counter:
-        trainer.train_step(source, target, torch.device("cpu"))
+        model.train_step(data)
     return counter.get_total_flops()
 
 
@@ -86,13 +82,13 @@ def conv_ceiling(dtype: torch.dtype, runs: int = 20) -> float:
 def profile_step(ngf: int, batch: int) -> None:
     from torch.profiler import ProfilerActivity, profile
 
-    trainer = make_trainer(ngf, 64, batch, "bf16", True)
-    source, target = random_batch(batch, True)
+    model = make_model(ngf, 64, batch, "bf16", True)
+    data = random_batch(batch, True)
     for _ in range(2):
-        trainer.train_step(source, target, torch.device("cpu"))
+        model.train_step(data)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(3):
-            trainer.train_step(source, target, torch.device("cpu"))
+            model.train_step(data)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
 
 
@@ -121,9 +117,9 @@ def main() -> None:
     print(f"{'ngf':>4} {'ndf':>4} {'batch':>5} {'precision':>9} {'ch_last':>7} | {'s/step':>7} {'s/img':>6} "
           f"{'img/s':>6} {'GFLOP/step':>10} {'GFLOP/s':>8}")
     for ngf, ndf, batch, precision, channels_last in configs:
-        trainer = make_trainer(ngf, ndf, batch, precision, channels_last)
-        seconds = time_steps(trainer, batch, channels_last, args.steps)
-        gflop = step_flops(trainer, batch, channels_last) / 1e9
+        model = make_model(ngf, ndf, batch, precision, channels_last)
+        seconds = time_steps(model, batch, channels_last, args.steps)
+        gflop = step_flops(model, batch, channels_last) / 1e9
         print(f"{ngf:>4} {ndf:>4} {batch:>5} {precision:>9} {str(channels_last):>7} | {seconds:7.3f} "
               f"{seconds / batch:6.3f} {batch / seconds:6.2f} {gflop:10.1f} {gflop / seconds:8.0f}", flush=True)
     print("\ngenerator inference, one 256x256 image (as Translator: bf16 weights on CPU, channels_last, batch statistics as at batch size 1):")

@@ -173,19 +173,27 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], what: str, path: s
         raise CheckpointError(f"{path}: {what} weights do not match its config ({detail[:300]})") from None
 
 
-def inference_weights(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The generator weights to translate with: the moving average (E.) when training kept one, else G."""
+def inference_weights(tensors: dict[str, torch.Tensor], direction: str = "AtoB") -> dict[str, torch.Tensor]:
+    """The generator weights to translate with: the moving average (E.) when training kept one, else G;
+    for a CycleGAN's B -> A direction, its second generator F."""
+    if direction == "BtoA":
+        return sub_state(tensors, "F.")
     return sub_state(tensors, "E.") or sub_state(tensors, "G.")
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig, dict]:
-    """Rebuild the generator from the config inside a training or exported checkpoint."""
+def load_generator(path: str | Path, device: str | torch.device = "cpu",
+                   direction: str = "AtoB") -> tuple[nn.Module, TrainConfig, dict]:
+    """Rebuild the generator from the config inside a training or exported checkpoint. A CycleGAN
+    checkpoint holds two: `direction` AtoB (G) or BtoA (F)."""
     tensors, metadata = read_checkpoint(path)
     if metadata.get("kind") == "segmenter":
         raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
     config = config_of(metadata, path)
+    if direction == "BtoA" and not sub_state(tensors, "F."):
+        raise CheckpointError(f"{path}: only a CycleGAN training checkpoint translates BtoA (it holds G only)")
     generator = build_generator(config)
-    load_into(generator, {k: v.float() if v.is_floating_point() else v for k, v in inference_weights(tensors).items()},
+    weights = inference_weights(tensors, direction)
+    load_into(generator, {k: v.float() if v.is_floating_point() else v for k, v in weights.items()},
               "generator", path)
     return generator.to(device), config, metadata
 
@@ -217,16 +225,19 @@ def unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, tor
 
 
 def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
-                     extra: Optional[dict[str, str]] = None) -> Path:
-    """Write the generator alone (fp16 by default) with its config: the file to ship."""
+                     extra: Optional[dict[str, str]] = None, direction: str = "AtoB") -> Path:
+    """Write the generator alone (fp16 by default) with its config: the file to ship. For a CycleGAN,
+    `direction` BtoA ships its second generator F (saved as the file's only generator, G.)."""
     tensors, metadata = read_checkpoint(checkpoint)
     config = config_of(metadata, checkpoint)
-    generator = inference_weights(tensors)
+    generator = inference_weights(tensors, direction)
     if not generator:
         raise CheckpointError(f"{checkpoint}: holds no generator weights")
     load_into(build_generator(config), generator, "generator", checkpoint)  # never ship a file that cannot load
     weights = {f"G.{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()}
     meta = {"format": FORMAT, "kind": "generator", "config": config.to_json(),
             "trained": metadata.get("state", "{}")}
+    if direction == "BtoA":
+        meta["direction"] = "BtoA"  # the shipped G. is the CycleGAN's F
     meta.update(extra or {})
     return atomic_save(weights, meta, out)

@@ -12,8 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .config import (AUGMENTS, DISCRIMINATORS, GAN_MODES, GENERATORS, NORMS, PRECISIONS, RECIPES, TASKS, TrainConfig,
-                     recipe_settings)
+from .config import (AUGMENTS, CYCLEGAN_DEFAULTS, DISCRIMINATORS, GAN_MODES, GENERATORS, MODELS, NORMS, PRECISIONS,
+                     RECIPES, TASKS, TrainConfig, recipe_settings)
 from .errors import Pix2PixError
 
 TASK_DEFAULTS = {
@@ -22,6 +22,7 @@ TASK_DEFAULTS = {
     "colorize": {},
     "aligned": {"direction": "AtoB"},
     "paired": {"direction": "AtoB"},
+    "unpaired": CYCLEGAN_DEFAULTS,  # trainA/ and trainB/: CycleGAN with its official defaults
 }
 
 
@@ -31,7 +32,9 @@ def _add_train(sub) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--task", choices=TASKS, default="facades",
                    help="facades: aligned A|B label->photo; colorize: photo folder, L->ab; aligned: A|B images; "
-                        "paired: A/ and B/ folders")
+                        "paired: A/ and B/ folders; unpaired: trainA/ and trainB/ folders (CycleGAN)")
+    p.add_argument("--model", choices=MODELS, default=None,
+                   help="pix2pix (paired tasks) or cyclegan (task unpaired; the default there)")
     p.add_argument("--data", required=True, help="dataset folder (uses its train/ split when present)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and losses.csv")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
@@ -45,6 +48,9 @@ def _add_train(sub) -> None:
         ("--lr", float, "Adam learning rate"),
         ("--beta1", float, "Adam beta1"),
         ("--lambda-l1", float, "weight of the L1 term (0 = cGAN only)"),
+        ("--lambda-cycle", float, "CycleGAN: weight of the cycle-consistency L1"),
+        ("--lambda-identity", float, "CycleGAN: identity L1, as a fraction of --lambda-cycle"),
+        ("--pool-size", int, "CycleGAN: generated images kept for the discriminators"),
         ("--ngf", int, "generator width"),
         ("--ndf", int, "discriminator width"),
         ("--n-layers-d", int, "PatchGAN depth for --netD n_layers"),

@@ -33,12 +33,12 @@ def cmd_export(args) -> int:
         if args.dtype not in (None, "fp32"):
             raise Pix2PixError(f"--format {args.format} writes fp32 weights; --dtype {args.dtype} is for safetensors")
         _set_threads(getattr(args, "threads", None))
-        path = export_model(args.checkpoint, args.out, args.format)
+        path = export_model(args.checkpoint, args.out, args.format, direction=args.direction)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {args.format}, fp32, dropout off, "
               "dynamic batch/height/width)")
         return 0
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype or "fp16"]
-    path = export_generator(args.checkpoint, args.out, dtype)
+    path = export_generator(args.checkpoint, args.out, dtype, direction=args.direction)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -113,7 +113,7 @@ def cmd_translate(args) -> int:
 
     _set_threads(args.threads)
     # a bad checkpoint stops here, one line
-    translator = Translator.load(args.checkpoint, device=args.device, backend=args.backend)
+    translator = Translator.load(args.checkpoint, device=args.device, backend=args.backend, direction=args.direction)
     _note_backend(translator)
     files, failures = _input_files(args.inputs)
     for message in failures:
@@ -208,6 +208,8 @@ def _add_translate(sub) -> None:
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="training or exported checkpoint, or a run folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
+                   help="for a CycleGAN checkpoint: A -> B (its generator G) or B -> A (F)")
     _add_inference_args(p, "dropout noise seed; another seed gives another variation")
     p.set_defaults(handler=cmd_translate)
 
@@ -263,6 +265,8 @@ def add_commands(sub) -> None:
                        formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", required=True, help="training checkpoint, exported .safetensors or run folder")
     p.add_argument("--out", required=True, help="output file (.safetensors, .onnx or .pt)")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
+                   help="for a CycleGAN checkpoint: export G (A -> B) or F (B -> A)")
     p.add_argument("--format", choices=("safetensors", "onnx", "torchscript"), default="safetensors",
                    help="file format (onnx needs `pip install -r requirements-onnx.txt`)")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default=None,

@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 from .errors import check_all
 
-TASKS = ("facades", "colorize", "paired", "aligned")
+TASKS = ("facades", "colorize", "paired", "aligned", "unpaired")
+MODELS = ("pix2pix", "cyclegan")
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "encoder_decoder_256", "encoder_decoder_128")
 DISCRIMINATORS = ("basic", "n_layers", "pixel", "image")
 GAN_MODES = ("vanilla", "lsgan", "hinge")
@@ -30,7 +31,9 @@ class TrainConfig:
     """Every setting of a pix2pix run. Defaults follow the paper (Isola et al. 2017, sec. 3-4)."""
 
     # what to learn
-    task: str = "facades"  # facades (aligned, label->photo), colorize (L->ab), aligned, paired (A/ and B/ folders)
+    task: str = "facades"  # facades (aligned, label->photo), colorize (L->ab), aligned, paired (A/ and B/ folders),
+    #                        unpaired (trainA/ and trainB/ folders, CycleGAN only)
+    model: str = "pix2pix"  # pix2pix (paired) or cyclegan (unpaired; CYCLEGAN_DEFAULTS below)
     data: str = ""  # dataset folder (with train/ and val/ splits, or the images themselves)
     out: str = "runs/pix2pix"  # run folder: checkpoints, samples, losses.csv
     direction: str = "BtoA"  # aligned images are A|B; facades' label is B, so label->photo is BtoA
@@ -57,6 +60,11 @@ class TrainConfig:
     diff_augment: str = ""  # comma list of translation,cutout: the same random transform on D's whole (input, image)
     #                         pair, for real and generated alike, differentiable (Zhao et al. 2020): less D overfitting
     label_warp: float = 0.0  # pixels of smooth random displacement of input label-map edges (robust to rough drawings)
+
+    # CycleGAN's objective (Zhu et al. 2017, sec. 3-4); used by model=cyclegan only
+    lambda_cycle: float = 10.0  # weight of the cycle-consistency L1, F(G(a)) ~ a and G(F(b)) ~ b
+    lambda_identity: float = 0.5  # identity L1, G(b) ~ b, weighted lambda_identity * lambda_cycle (paper sec. 5.2)
+    pool_size: int = 50  # history of generated images the discriminators also see (0 = only the newest)
 
     # optimisation (sec. 3.3)
     lr: float = 2e-4
@@ -108,6 +116,14 @@ class TrainConfig:
         """Raise a one-line Pix2PixError for any impossible setting."""
         checks = [
             (self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}"),
+            (self.model in MODELS, f"model must be one of {MODELS}, got {self.model!r}"),
+            ((self.model == "cyclegan") == (self.task == "unpaired"),
+             "unpaired data (task unpaired) trains with model cyclegan, and cyclegan needs task unpaired"),
+            (self.model != "cyclegan" or not self.conditional_D, "cyclegan's discriminators are unconditional"),
+            (self.model != "cyclegan" or not (self.lambda_feat or self.ema_decay or self.augments or self.label_warp),
+             "cyclegan does not support lambda_feat, ema_decay, diff_augment or label_warp"),
+            (self.lambda_cycle >= 0 and self.lambda_identity >= 0 and self.pool_size >= 0,
+             "lambda_cycle, lambda_identity and pool_size must be >= 0"),
             (self.netG in GENERATORS, f"netG must be one of {GENERATORS}, got {self.netG!r}"),
             (self.netD in DISCRIMINATORS, f"netD must be one of {DISCRIMINATORS}, got {self.netD!r}"),
             (self.gan_mode in GAN_MODES, f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}"),
@@ -151,6 +167,18 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
         return cls.from_dict(json.loads(text))
+
+
+# CycleGAN's official defaults (Zhu et al. 2017, sec. 4 and the reference code): ResNet generators (9 blocks
+# at 256 px, 6 at 128), instance norm, least-squares GAN, no dropout, unconditional 70x70 PatchGANs.
+CYCLEGAN_DEFAULTS: dict[str, Any] = {"model": "cyclegan", "netG": "resnet_9blocks", "norm": "instance",
+                                     "gan_mode": "lsgan", "dropout": False, "conditional_D": False,
+                                     "direction": "AtoB"}
+
+
+def cyclegan_config(**values: Any) -> "TrainConfig":
+    """A CycleGAN TrainConfig: the official defaults, task unpaired, `values` on top."""
+    return TrainConfig(**{**CYCLEGAN_DEFAULTS, "task": "unpaired", **values}).validate()
 
 
 # Named sets of settings, applied on top of the task's defaults by `train --recipe NAME`.

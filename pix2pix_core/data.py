@@ -197,8 +197,9 @@ def _warn_skipped(skipped: list[str]) -> None:
 
 
 def pictures_per_item(config: TrainConfig) -> int:
-    """Colorization keeps the photo only (the target is its colour); pairs keep both pictures."""
-    return 1 if config.task == "colorize" else 2
+    """Colorization keeps the photo only (the target is its colour), unpaired data one picture per
+    collection item; pairs keep both pictures."""
+    return 1 if config.task in ("colorize", "unpaired") else 2
 
 
 def decoded_size(config: TrainConfig, n_images: int, size: int) -> int:
@@ -322,7 +323,9 @@ def _paired_items(folder: Path, config: TrainConfig, size: int, train: bool, loa
 def build_dataset(config: TrainConfig, split: str = "train", train: bool = True,
                   progress: Optional[ProgressFn] = None, stop: StopFlag = None) -> PairDataset:
     """The dataset for a split: jittered for training, plain resized crops for testing.
-    `progress` and `stop` as in `load_items`."""
+    `progress` and `stop` as in `load_items`. Unpaired data gives an UnpairedDataset."""
+    if config.task == "unpaired":
+        return build_unpaired_dataset(config, split, train, progress, stop)
     items = load_items(config, split, train, progress=progress, stop=stop)
     return PairDataset(items, config.task, config.crop_size, train=train, flip=config.flip, seed=config.seed)
 
@@ -333,3 +336,74 @@ def collate(samples: list[dict]) -> dict:
         "target": torch.stack([s["target"] for s in samples]),
         "name": [s["name"] for s in samples],
     }
+
+
+# ------------------------------------------------------------------------------------------- unpaired
+class UnpairedDataset(torch.utils.data.Dataset):
+    """Two collections of any sizes, A (`trainA/`) and B (`trainB/`), for CycleGAN: item i is A picture
+    i (cycling when B is the larger) with a B picture drawn at random, afresh each epoch, as the official
+    unaligned dataset does. Each picture gets its own crop and mirror. The draws are seeded by (seed,
+    epoch, index), so resumes are exact. `input` holds the A picture, `target` the B one."""
+
+    def __init__(self, items_a: Sequence[Item], items_b: Sequence[Item], crop_size: int, train: bool,
+                 flip: bool = True, seed: int = 0):
+        if not items_a or not items_b:
+            raise Pix2PixError("unpaired data needs pictures in both A and B")
+        self.a = PairDataset(items_a, "unpaired", crop_size, train, flip, seed)
+        self.b = PairDataset(items_b, "unpaired", crop_size, train, flip, seed + 1)
+        self.train, self.seed, self.epoch = train, seed, 0
+
+    def __len__(self) -> int:
+        return max(len(self.a), len(self.b))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.a.set_epoch(epoch)
+        self.b.set_epoch(epoch)
+
+    def b_index(self, index: int) -> int:
+        if not self.train:
+            return index % len(self.b)
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index + 7)
+        return int(torch.randint(0, len(self.b), (1,), generator=generator))
+
+    @staticmethod
+    def _picture(side: PairDataset, index: int) -> tuple[torch.Tensor, str]:
+        item = side.items[index]
+        top, left, flip = side.jitter_params(index, item.source.shape[-1])
+        picture = item.source[:, top:top + side.crop_size, left:left + side.crop_size]
+        if flip:
+            picture = picture.flip(-1)
+        return to_signed(picture.float().div(255.0)), item.name
+
+    def __getitem__(self, index: int) -> dict:
+        photo_a, name = self._picture(self.a, index % len(self.a))
+        photo_b, _ = self._picture(self.b, self.b_index(index))
+        return {"input": photo_a, "target": photo_b, "name": name}
+
+
+def unpaired_folders(data: str | Path, split: str) -> tuple[Path, Path]:
+    """`data/trainA` and `data/trainB` (or testA/testB), the CycleGAN layout."""
+    root = Path(data)
+    folders = root / f"{split}A", root / f"{split}B"
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise Pix2PixError(f"unpaired data needs the folders {split}A/ and {split}B/: missing {', '.join(missing)}")
+    return folders
+
+
+def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: bool = True,
+                           progress: Optional[ProgressFn] = None, stop: StopFlag = None) -> UnpairedDataset:
+    """Both collections decoded once (each resized to a square, as the official code), then jittered."""
+    size = config.load_size if train else config.crop_size
+    sides = []
+    for folder in unpaired_folders(config.data, split):
+        paths = _limit(load_folder_images(folder), config.max_images if train else None)
+        if not paths:
+            raise Pix2PixError(f"no images found in {folder}")
+
+        def decode(path: Path) -> Item:
+            return Item(path.name, _to_uint8(_resize_square(open_image(path), size)), None)
+
+        sides.append(_Loader(config, folder, size, progress, stop)(paths, decode, f"decoding {folder.name}"))
+    return UnpairedDataset(sides[0], sides[1], config.crop_size, train=train, flip=config.flip, seed=config.seed)

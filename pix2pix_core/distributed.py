@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Iterable, Union
 
 import torch
 import torch.distributed as dist
@@ -100,6 +101,37 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     for name, child in module.named_children():
         module.add_module(name, convert_sync_batchnorm(child, device))
     return module
+
+
+# ------------------------------------------------------------------------------- rank agreement
+def all_ranks_ok(context: Context, ok: Union[bool, torch.Tensor]) -> bool:
+    """True only if `ok` holds on every rank: decisions that end a run must be taken by all ranks
+    together, or the ones that carry on wait forever in their next collective."""
+    flag = torch.as_tensor(ok, dtype=torch.float32, device=context.device).reshape(1)
+    if context.distributed:
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def mean_losses(context: Context, losses: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Losses averaged over all ranks (one all-reduce, one host sync), so rank 0 logs the global value
+    and every rank sees the same NaN: a divergence on one rank stops all of them together."""
+    stacked = torch.stack([value.float() for value in losses.values()])
+    if context.distributed:
+        dist.all_reduce(stacked)
+        stacked /= context.world_size
+    return dict(zip(losses, stacked.tolist()))
+
+
+def weights_finite(context: Context, modules: Iterable[nn.Module]) -> bool:
+    """True when every floating-point weight and buffer of `modules` is finite, on all ranks.
+
+    Checked before each checkpoint: a step can turn weights to NaN while its loss (computed before
+    the update) was still finite, and a NaN checkpoint must never replace the last good one.
+    """
+    tensors = [t for module in modules for t in module.state_dict().values() if t.is_floating_point()]
+    finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+    return all_ranks_ok(context, finite)
 
 
 def teardown(context: Context, synchronize: bool = True) -> None:

@@ -187,6 +187,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         raise Pix2PixError("--limit must be at least 1")
     translator = Translator.load(checkpoint, device=device, dropout=dropout, backend=backend)
     task = translator.task
+    if task == "unpaired":
+        return evaluate_unpaired(checkpoint, data, out, limit, split, seed, device, progress)
     seg, seg_name = _resolve_segmenter(segmenter, task, device)
     items = load_items(dataclasses.replace(translator.config, data=str(data)), split, train=False)[:limit]
     if not items:
@@ -239,6 +241,42 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_report(out, f"{Path(checkpoint).name} on {Path(data).name}/{split}", metrics, rows)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    return metrics
+
+
+def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int] = None,
+                      split: str = "test", seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
+    """A CycleGAN checkpoint on `data/testA` and `data/testB` (or `{split}A`/`{split}B` when present): rows
+    input | translated | reconstructed for both directions, and how well each cycle returns to its input
+    (cycle_l1_A: |F(G(a)) - a|, ...). There is no ground truth for unpaired data."""
+    forward = {"A": Translator.load(checkpoint, device=device, direction="AtoB"),
+               "B": Translator.load(checkpoint, device=device, direction="BtoA")}
+    backward = {"A": forward["B"], "B": forward["A"]}
+    root = Path(data)
+    split = split if (root / f"{split}A").is_dir() else "test"
+    rows: list[Row] = []
+    metrics: dict = {"checkpoint": str(checkpoint), "task": "unpaired", "split": split, "seed": seed}
+    for side in ("A", "B"):
+        folder = root / f"{split}{side}"
+        paths = load_folder_images(folder)[:limit] if folder.is_dir() else []
+        if not paths:
+            raise Pix2PixError(f"no images to evaluate in {folder}")
+        totals: dict[str, list[float]] = {}
+        for path in tqdm(paths, desc=f"test {side} -> {'B' if side == 'A' else 'A'}", unit="img", disable=not progress):
+            picture = open_image(path).convert("RGB")
+            translated = forward[side].translate(picture, seed=seed)
+            reconstructed = backward[side].translate(translated, seed=seed)
+            scores = image_scores(as_unit(reconstructed), as_unit(picture))
+            for key, value in scores.items():
+                totals.setdefault(key, []).append(value)
+            rows.append(Row(f"{side}/{path.name}", {"input": picture, "translated": translated,
+                                                     "reconstructed": reconstructed}, scores))
+        metrics[f"count_{side}"] = len(paths)
+        metrics.update({f"cycle_{key}_{side}": float(np.mean(values)) for key, values in totals.items()})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(out, f"{Path(checkpoint).name} on {root.name}/{split}A and {split}B", metrics, rows)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     return metrics
 

@@ -71,12 +71,13 @@ class Translator:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto", backend: str = "auto", **options) -> "Translator":
+    def load(cls, path: str | Path, device: str = "auto", backend: str = "auto", direction: str = "AtoB",
+             **options) -> "Translator":
         """Load a training or exported checkpoint; its stored config rebuilds the network.
 
         backend: "torch" (a .safetensors checkpoint or run folder), "onnx" (a file written by
         `export --format onnx`, run by onnxruntime on the CPU in fp32, dropout off), or "auto" (onnx for a
-        path ending in .onnx, else torch).
+        path ending in .onnx, else torch). direction: BtoA picks a CycleGAN's second generator.
         """
         if backend not in BACKENDS:
             raise Pix2PixError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -89,7 +90,7 @@ class Translator:
         if is_onnx:
             raise Pix2PixError(f"{path} is an ONNX file: load it with backend onnx (--backend onnx)")
         device = pick_device(device)
-        generator, config, _ = load_generator(path, device)
+        generator, config, _ = load_generator(path, device, direction)
         return cls(generator, config, device, name=Path(path).stem, **options)
 
     @property

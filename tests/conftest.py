@@ -67,6 +67,18 @@ def write_colour_photos(folder: Path, count: int, size: int = 64, seed: int = 0)
     return folder
 
 
+def write_collection(folder: Path, count: int, colour: tuple[int, int, int], seed: int, size: int = 40) -> None:
+    """Smooth pictures of one colour family with a disc: a style per collection, no pairing."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(count):
+        image = np.stack([c * (0.5 + 0.5 * g) for c, g in zip(colour, (xx, yy, 1 - xx))], -1)
+        cy, cx = rng.uniform(0.3, 0.7, 2)
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 < 0.03] = 255 - np.asarray(colour)
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), "RGB").save(folder / f"{i}.png")
+
+
 def tiny_config(**overrides) -> TrainConfig:
     """A model small enough to train in seconds: 128 px crops from 136 px, 7-level U-Net of width 8."""
     values = dict(netG="unet_128", crop_size=128, load_size=136, ngf=8, ndf=8, batch_size=2, epochs=2,

@@ -23,7 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from pix2pix_core import checkpoint as checkpoint_module
-from pix2pix_core import train as train_module
+from pix2pix_core import run_folder
 from pix2pix_core.checkpoint import load_generator, read_checkpoint
 from pix2pix_core.cli import main
 from pix2pix_core.errors import CheckpointError, Pix2PixError
@@ -278,7 +278,7 @@ def test_read_only_file_system_is_an_error_before_training(facades_dir, tmp_path
 
 def test_full_disk_is_an_error_before_training(facades_dir, tmp_path, monkeypatch) -> None:
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(train_module.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
+    monkeypatch.setattr(run_folder.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
     events = []
     config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"))
     with pytest.raises(Pix2PixError, match=r"not enough disk space in .*: 1 MB free, about \d+ MB needed"):

@@ -1,7 +1,7 @@
 """The torchrun path on CPU: 2 processes, gloo, the unchanged `python -m pix2pix_core train` command.
 
-Each rank dumps its final generator (PIX2PIX_RANK_DUMP_DIR), so the test compares the two processes
-byte for byte. What cannot be tested here (no GPU): nccl, torch's CUDA SyncBatchNorm, several nodes.
+With `dump`, the command runs through tests/ddp_train.py, whose rank callback makes each rank write its
+final generator, so the test compares the two processes byte for byte. What cannot be tested here (no GPU): nccl, torch's CUDA SyncBatchNorm, several nodes.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from pix2pix_core.checkpoint import load_generator
-from pix2pix_core.train import RANK_DUMP_ENV
 
-from conftest import write_aligned
+from conftest import write_aligned, write_collection
 
 REPO = Path(__file__).resolve().parents[1]
 BUFFER_MARKS = ("running_mean", "running_var", "num_batches_tracked")
@@ -42,10 +41,9 @@ def torchrun(data: Path, out: Path, *extra: str, dump: Path | None = None, timeo
             "--epochs", "6", "--epochs-decay", "0", "--sample-every", "0", "--save-every", "0",
             "--precision", "fp32", "--threads", "1", *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    if dump:
-        env[RANK_DUMP_ENV] = str(dump)
+    entry = [str(REPO / "tests" / "ddp_train.py"), str(dump)] if dump else ["-m", "pix2pix_core"]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "pix2pix_core", *args]
+               *entry, *args]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -130,3 +128,23 @@ def test_a_rank_0_error_ends_every_rank(ddp_data, tmp_path) -> None:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 2, result.stderr[-3000:]
     assert any("cannot write to the run folder" in line and "Not a directory" in line for line in errors)
+
+
+def test_cyclegan_under_torchrun(tmp_path) -> None:
+    """CycleGAN calls each generator several times per step (translate, reconstruct, identity) before one
+    backward; under DDP the ranks must still end with identical weights."""
+    data, run, dump = tmp_path / "data", tmp_path / "run", tmp_path / "dump"
+    write_collection(data / "trainA", 4, (200, 60, 40), seed=1)
+    write_collection(data / "trainB", 4, (40, 90, 210), seed=2)
+    args = ["train", "--model", "cyclegan", "--task", "unpaired", "--data", str(data), "--out", str(run),
+            "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--crop-size", "32", "--load-size", "36",
+            "--epochs", "2", "--epochs-decay", "0", "--sample-every", "0", "--precision", "fp32", "--threads", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(REPO / "tests" / "ddp_train.py"), str(dump), *args]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "finished at step 4, epoch 2" in result.stdout  # 4 A pictures, 2 per rank: 2 steps per epoch
+    rank0, rank1 = rank_weights(dump)
+    assert differing(rank0, rank1, buffers=False) == []
+    assert state_of(run / "checkpoints" / "latest.safetensors")["world_size"] == 2

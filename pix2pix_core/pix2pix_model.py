@@ -1,0 +1,242 @@
+"""The pix2pix method as one object: its networks, optimizers, the training step and its checkpoint state.
+
+The training loop (train.py) drives it and knows nothing of GANs; benchmarks build it directly:
+
+    model = Pix2Pix(config)                      # networks and Adam on config.device's CPU default
+    losses = model.train_step(batch)             # batch as data.collate makes it: {"input", "target"}
+    tensors, state = model.state_dict()          # G., D., E., optG., optD. keys + JSON-able state
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Optional
+
+import torch
+from PIL import Image
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from . import distributed
+from .augment import diff_augment, warp_label_map
+from .checkpoint import flatten_optimizer, load_into, sub_state, unflatten_optimizer
+from .color import network_to_rgb, unit_to_pil
+from .config import TrainConfig
+from .errors import Pix2PixError
+from .losses import GANLoss, feature_matching_loss, logits_of
+from .networks import build_discriminator, build_generator
+
+
+def set_requires_grad(net: nn.Module, flag: bool) -> None:
+    for p in net.parameters():
+        p.requires_grad_(flag)
+
+
+def autocast_dtype(config: TrainConfig, device: torch.device) -> Optional[torch.dtype]:
+    """bf16 autocast on CPU and CUDA by default (measured faster on this CPU, see README); None = fp32."""
+    if config.precision == "fp32" or (config.precision == "auto" and device.type not in ("cpu", "cuda")):
+        return None
+    if config.precision == "fp16":
+        return torch.float16
+    return torch.bfloat16
+
+
+class Pix2Pix:
+    """pix2pix (Isola et al., CVPR 2017): a generator G trained with a conditional GAN loss + lambda * L1
+    against a PatchGAN discriminator D, plus this project's options (multi-scale D and feature matching,
+    hinge loss, DiffAugment, label warps, an averaged copy of G)."""
+
+    LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake", "G_feat")
+
+    def __init__(self, config: TrainConfig, context: distributed.Context = distributed.Context()):
+        self.config = config
+        self.context = context
+        self.device = context.device
+        self.generator = build_generator(config)
+        self.discriminator = build_discriminator(config)
+        if config.sync_bn and context.distributed:
+            self.generator = distributed.convert_sync_batchnorm(self.generator, context.device)
+            self.discriminator = distributed.convert_sync_batchnorm(self.discriminator, context.device)
+        self.memory = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.generator.to(context.device, memory_format=self.memory)
+        self.discriminator.to(context.device, memory_format=self.memory)
+        betas = (config.beta1, config.beta2)
+        fused = context.device.type in ("cpu", "cuda")  # one fused kernel: Adam was a quarter of a CPU step
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas, fused=fused)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas, fused=fused)
+        self.gan_loss = GANLoss(config.gan_mode)
+        self.amp_dtype = autocast_dtype(config, context.device)
+        use_scaler = self.amp_dtype == torch.float16 and context.device.type == "cuda"
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        # The averaged generator is what inference uses when ema_decay > 0; it is never trained directly.
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
+        self.ema_updates = 0
+        # What the step calls: the DDP wrappers after distribute(), else the plain modules (nanoGPT's
+        # model / raw_model); the plain ones are what is saved.
+        self.generator_model: nn.Module = self.generator
+        self.discriminator_model: nn.Module = self.discriminator
+        self.last: Optional[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None  # for sample_grid
+
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        return self.LOSS_NAMES
+
+    # ------------------------------------------------------------------------------- setup
+    def distribute(self) -> None:
+        """Wrap G and D in DistributedDataParallel under torchrun. Called after weights are loaded."""
+        if self.context.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.generator_model = DistributedDataParallel(self.generator, device_ids=ids)
+            self.discriminator_model = DistributedDataParallel(self.discriminator, device_ids=ids)
+
+    def train(self) -> None:
+        self.generator.train()
+        self.discriminator.train()
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.opt_g.param_groups + self.opt_d.param_groups:
+            group["lr"] = lr
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for net in (self.generator, self.discriminator) for p in net.parameters())
+
+    def networks(self) -> list[nn.Module]:
+        """Every network whose weights are saved (and must stay finite)."""
+        return [self.generator, self.discriminator] + ([self.generator_ema] if self.generator_ema is not None else [])
+
+    def generator_for_export(self) -> nn.Module:
+        """The generator to translate with: the moving average when training keeps one."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    def init_generator_from(self, generator: nn.Module, its_config: TrainConfig, path) -> None:
+        """Fine-tuning: start G (and its average) from another run's generator of the same shape."""
+        mismatch = [f for f in ("task", "netG", "ngf", "norm") if getattr(its_config, f) != getattr(self.config, f)]
+        if mismatch:
+            raise Pix2PixError(f"cannot fine-tune {path}: its {', '.join(mismatch)} differ from this run")
+        self.generator.load_state_dict(generator.state_dict())
+        if self.generator_ema is not None:
+            self.generator_ema.load_state_dict(generator.state_dict())
+
+    # ------------------------------------------------------------------------------- checkpoint state
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Weights (G., D., E.) and Adam moments (optG., optD.) as flat tensors, and the JSON-able rest."""
+        tensors = {f"G.{k}": v for k, v in self.generator.state_dict().items()}
+        tensors.update({f"D.{k}": v for k, v in self.discriminator.state_dict().items()})
+        if self.generator_ema is not None:
+            tensors.update({f"E.{k}": v for k, v in self.generator_ema.state_dict().items()})
+        opt_g, groups_g = flatten_optimizer(self.opt_g, "optG.")
+        opt_d, groups_d = flatten_optimizer(self.opt_d, "optD.")
+        tensors.update(opt_g)
+        tensors.update(opt_d)
+        return tensors, {"optG_groups": groups_g, "optD_groups": groups_d}
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], state: dict, path) -> None:
+        """The inverse of state_dict(); `state["step"]` restarts the average's decay ramp where it was.
+        A checkpoint without E. keys (trained without the average) starts the average from G."""
+        load_into(self.generator, sub_state(tensors, "G."), "generator", path)
+        load_into(self.discriminator, sub_state(tensors, "D."), "discriminator", path)
+        if self.generator_ema is not None:
+            averaged = sub_state(tensors, "E.") or sub_state(tensors, "G.")
+            load_into(self.generator_ema, averaged, "averaged generator", path)
+            self.ema_updates = state["step"]
+        unflatten_optimizer(self.opt_g, tensors, "optG.", state["optG_groups"])
+        unflatten_optimizer(self.opt_d, tensors, "optD.", state["optD_groups"])
+
+    # ------------------------------------------------------------------------------- the step
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _pair(self, source: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """What D judges: (input, image) stacked on channels, or the image alone for an unconditional D."""
+        return torch.cat([source, image], 1) if self.config.conditional_D else image
+
+    def _judge_with_features(self, source, fake, target):
+        """D's features of the generated and the real pair under one shared augmentation, so feature
+        matching compares the same picture regions (the pairs go through DiffAugment stacked on channels)."""
+        fake_pair, real_pair = self._pair(source, fake), self._pair(source, target)
+        both = diff_augment(torch.cat([fake_pair, real_pair.detach()], 1), self.config.augments)
+        fake_pair, real_pair = both.split(fake_pair.shape[1], dim=1)
+        fake_features = self.discriminator(fake_pair, features=True)
+        with torch.no_grad():
+            real_features = self.discriminator(real_pair, features=True)
+        return fake_features, real_features
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One pix2pix iteration (paper sec. 3.3): a D step, then a G step on cGAN + lambda * L1
+        (+ feature matching, and an update of the averaged generator, when those options are on).
+        Returns the losses as 0-d tensors, not synced to the host."""
+        config, device = self.config, self.device
+        source = batch["input"].to(device, memory_format=self.memory, non_blocking=True)
+        target = batch["target"].to(device, memory_format=self.memory, non_blocking=True)
+        zero = torch.zeros((), device=device)
+        if config.label_warp:
+            source = warp_label_map(source, config.label_warp)
+        with self._autocast():
+            fake = self.generator_model(source)
+
+        # 1. Discriminator: real pairs -> real, generated pairs -> fake (loss halved, as in the paper)
+        loss_d_real = loss_d_fake = zero
+        if config.use_gan:
+            set_requires_grad(self.discriminator, True)
+            self.opt_d.zero_grad(set_to_none=True)
+            with self._autocast():
+                augments = config.augments
+                judge = self.discriminator_model
+                loss_d_fake = self.gan_loss(judge(diff_augment(self._pair(source, fake.detach()), augments)), False)
+                loss_d_real = self.gan_loss(judge(diff_augment(self._pair(source, target), augments)), True)
+                loss_d = 0.5 * (loss_d_fake + loss_d_real)
+            self.scaler_d.scale(loss_d).backward()
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
+
+        # 2. Generator: fool D (D frozen, no gradients for it) and stay close to the target in L1
+        set_requires_grad(self.discriminator, False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            loss_g_gan = loss_g_feat = zero
+            if config.use_gan and config.lambda_feat:
+                fake_features, real_features = self._judge_with_features(source, fake, target)
+                loss_g_feat = feature_matching_loss(fake_features, real_features) * config.lambda_feat
+                loss_g_gan = self.gan_loss(logits_of(fake_features), True, for_discriminator=False)
+            elif config.use_gan:  # plain module: no DDP sync for D
+                judged = self.discriminator(diff_augment(self._pair(source, fake), config.augments))
+                loss_g_gan = self.gan_loss(judged, True, for_discriminator=False)
+            loss_g_l1 = nn.functional.l1_loss(fake.float(), target.float()) * config.lambda_l1
+            loss_g = loss_g_gan + loss_g_feat + loss_g_l1
+        self.scaler_g.scale(loss_g).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        self._update_ema()
+        self.last = (source, fake, target)
+        return {"G_GAN": loss_g_gan.detach(), "G_L1": loss_g_l1.detach(),
+                "D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_feat": loss_g_feat.detach()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """averaged = decay * averaged + (1 - decay) * live, for weights and batch-norm statistics alike.
+        The decay ramps up from 0.1 (as in TF's ExponentialMovingAverage with num_updates), so the average
+        does not drag the random initial weights along for thousands of steps."""
+        if self.generator_ema is None:
+            return
+        self.ema_updates += 1
+        decay = min(self.config.ema_decay, (1 + self.ema_updates) / (10 + self.ema_updates))
+        averaged = self.generator_ema.state_dict()
+        live = self.generator.state_dict()
+        floats = [k for k, v in averaged.items() if v.is_floating_point()]
+        torch._foreach_lerp_([averaged[k] for k in floats], [live[k] for k in floats], 1.0 - decay)
+        for key in averaged.keys() - set(floats):
+            averaged[key].copy_(live[key])
+
+    # ------------------------------------------------------------------------------- samples
+    def sample_grid(self) -> Optional[Image.Image]:
+        """input | output | target of the first example of the latest batch (None before the first step)."""
+        if self.last is None:
+            return None
+        source, fake, target = (t[:1].detach().float().cpu() for t in self.last)
+        lightness = source if self.config.task == "colorize" else None
+        tiles = [network_to_rgb(self.config.task, t, lightness)[0] for t in (source, fake, target)]
+        return unit_to_pil(torch.cat(tiles, dim=-1))

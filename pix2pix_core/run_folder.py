@@ -1,0 +1,105 @@
+"""What a training run leaves on disk, written in one place: the run folder.
+
+    OUT/config.json                  the run's settings, readable
+    OUT/losses.csv                   one row per logged step
+    OUT/samples/step_NNNNNNN.png     sample grids (and last.png)
+    OUT/checkpoints/latest.safetensors, epoch_NNNN.safetensors   atomic, config in the header
+
+Only rank 0 writes; the training loop calls this and decides when.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from PIL import Image
+
+from .checkpoint import FORMAT, atomic_save, remove_stale_temp_files
+from .config import TrainConfig
+from .errors import Pix2PixError
+
+
+def check_writable(folder: Path, needed_bytes: int) -> None:
+    """Fail before training, not after an hour, when the run folder cannot take checkpoints."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write_test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise Pix2PixError(f"cannot write to the run folder {folder}: {exc.strerror or exc}") from None
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes:
+        raise Pix2PixError(f"not enough disk space in {folder}: {free / 1e6:.0f} MB free, "
+                           f"about {needed_bytes / 1e6:.0f} MB needed for checkpoints")
+
+
+class RunFolder:
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.checkpoint_dir = self.out / "checkpoints"
+        self.latest = self.checkpoint_dir / "latest.safetensors"
+        self._csv_handle = None
+        self._csv_writer = None
+
+    def check(self, parameter_count: int) -> None:
+        """Writable, with room for a few fp32 checkpoints (weights + two Adam moments); clears the
+        partial files a killed run may have left."""
+        check_writable(self.out, needed_bytes=parameter_count * 4 * 3 * 2 + 50_000_000)
+        remove_stale_temp_files(self.checkpoint_dir)
+
+    def start(self, config: TrainConfig, loss_names: Sequence[str], resume: bool, resumed_step: int) -> None:
+        """config.json, the samples folder and losses.csv opened for appending. On resume, rows after the
+        checkpoint's step are dropped: a killed run may have logged steps it never saved, and they are
+        about to be trained again."""
+        (self.out / "samples").mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(json.loads(config.to_json()), indent=2))
+        path = self.out / "losses.csv"
+        new = not (resume and path.exists())
+        if not new:
+            with open(path, newline="") as handle:
+                rows = list(csv.reader(handle))
+            kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= resumed_step]
+            partial = path.with_name(".losses.csv.tmp")
+            with open(partial, "w", newline="") as handle:
+                csv.writer(handle).writerows(kept)
+            os.replace(partial, path)  # a kill right now must not cost the whole loss history
+        self._csv_handle = open(path, "w" if new else "a", newline="")
+        self._csv_writer = csv.writer(self._csv_handle)
+        self._loss_names = tuple(loss_names)
+        if new:
+            self._csv_writer.writerow(["step", "epoch", *loss_names, "lr", "images_per_second"])
+
+    def log_losses(self, step: int, epoch: int, losses: dict[str, float], lr: float, speed: float) -> None:
+        self._csv_writer.writerow([step, epoch, *(f"{losses[k]:.5f}" for k in self._loss_names), f"{lr:.3e}", f"{speed:.2f}"])
+
+    def save_sample(self, grid: Image.Image, name: str) -> Path:
+        path = self.out / "samples" / f"{name}.png"
+        grid.save(path)
+        return path
+
+    def save_checkpoint(self, tensors: dict[str, torch.Tensor], config: TrainConfig, state: dict,
+                        name: str = "latest") -> Path:
+        """Atomically: tensors, with the config and the JSON state in the header. losses.csv is flushed
+        first, so it never runs behind the checkpoint."""
+        if self._csv_handle is not None:
+            self._csv_handle.flush()
+        metadata = {"format": FORMAT, "kind": "training", "config": config.to_json(), "state": json.dumps(state)}
+        return atomic_save(tensors, metadata, self.checkpoint_dir / f"{name}.safetensors")
+
+    def close(self) -> None:
+        if self._csv_handle is not None:
+            self._csv_handle.close()
+            self._csv_handle = None
+
+
+def diverged_message(folder: Optional[RunFolder], step: int, detail: str) -> str:
+    kept = (f"the last good checkpoint {folder.latest} is kept" if folder and folder.latest.exists()
+            else "no checkpoint was written")
+    return f"training diverged at step {step} ({detail}); {kept}. Try a lower learning rate."

@@ -1,0 +1,206 @@
+"""CycleGAN on the shared training loop: shapes, the cycle and identity losses on known inputs, the
+history pool, unpaired data, a tiny run that lowers the cycle loss, exact resume, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import nn
+
+from pix2pix_core.cli import main
+from pix2pix_core.config import cyclegan_config
+from pix2pix_core.cyclegan_model import CycleGAN, ImagePool
+from pix2pix_core.data import UnpairedDataset, build_dataset
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.train import LossEvent, Trainer, resume_config
+
+from conftest import write_collection
+
+
+def tiny(**overrides):
+    """ResNet-6 generators of width 8 on 32 px crops: a CycleGAN step in a fraction of a second."""
+    values = dict(netG="resnet_6blocks", ngf=8, ndf=8, crop_size=32, load_size=36, batch_size=1, epochs=2,
+                  epochs_decay=0, sample_every=0, save_every=0, precision="fp32", seed=0)
+    values.update(overrides)
+    return cyclegan_config(**values)
+
+
+@pytest.fixture(scope="module")
+def unpaired_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("unpaired")
+    write_collection(root / "trainA", 5, (200, 60, 40), seed=1)  # sizes differ on purpose
+    write_collection(root / "trainB", 3, (40, 90, 210), seed=2)
+    write_collection(root / "testA", 2, (200, 60, 40), seed=3)
+    write_collection(root / "testB", 2, (40, 90, 210), seed=4)
+    return root
+
+
+def state_of(path: Path) -> dict:
+    with safe_open(str(path), framework="pt") as handle:
+        return json.loads(handle.metadata()["state"])
+
+
+def column(run: Path, name: str) -> list[float]:
+    lines = (run / "losses.csv").read_text().splitlines()
+    index = lines[0].split(",").index(name)
+    return [float(line.split(",")[index]) for line in lines[1:] if line]
+
+
+# ------------------------------------------------------------------------------------ the model
+def test_defaults_are_the_official_ones() -> None:
+    config = cyclegan_config()
+    assert (config.netG, config.norm, config.gan_mode, config.netD, config.conditional_D) == \
+        ("resnet_9blocks", "instance", "lsgan", "basic", False)
+    assert (config.lambda_cycle, config.lambda_identity, config.pool_size, config.lr, config.beta1) == \
+        (10.0, 0.5, 50, 2e-4, 0.5)
+    with pytest.raises(Pix2PixError, match="unpaired"):
+        cyclegan_config(task="facades")
+
+
+def test_step_shapes_and_losses() -> None:
+    model = CycleGAN(tiny())
+    model.train()
+    batch = {"input": torch.rand(2, 3, 32, 32) * 2 - 1, "target": torch.rand(2, 3, 32, 32) * 2 - 1}
+    losses = model.train_step(batch)
+    assert tuple(losses) == CycleGAN.LOSS_NAMES
+    assert all(v.dim() == 0 and torch.isfinite(v) for v in losses.values())
+    assert model.generator(batch["input"]).shape == (2, 3, 32, 32)
+    assert model.generator_ba(batch["target"]).shape == (2, 3, 32, 32)
+    assert model.discriminator_a(batch["input"]).shape == model.discriminator_b(batch["target"]).shape
+    assert model.sample_grid().size == (6 * 32, 32)
+    tensors, _ = model.state_dict()
+    assert {k.split(".")[0] for k in tensors} == {"G", "F", "DA", "DB", "optG", "optD", "pool"}
+
+
+class Shift(nn.Module):
+    def __init__(self, amount: float):
+        super().__init__()
+        self.amount = amount
+
+    def forward(self, x):
+        return x + self.amount
+
+
+def test_cycle_and_identity_losses_on_known_inputs() -> None:
+    """G = +0.5, F = -0.5: F(G(a)) = a exactly (cycle 0), while identity sees |G(b) - b| = 0.5, weighted
+    lambda_identity * lambda_cycle = 5. With G = F = +0.5 the cycle is off by 1 everywhere: 10."""
+    model = CycleGAN(tiny())
+    a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    model.g_ab, model.g_ba = Shift(0.5), Shift(-0.5)
+    _, losses = model.generator_losses(a, b)
+    assert losses["cycle_A"].item() == pytest.approx(0, abs=1e-6)
+    assert losses["cycle_B"].item() == pytest.approx(0, abs=1e-6)
+    assert losses["idt_A"].item() == pytest.approx(2.5) and losses["idt_B"].item() == pytest.approx(2.5)
+    model.g_ba = Shift(0.5)
+    _, losses = model.generator_losses(a, b)
+    assert losses["cycle_A"].item() == pytest.approx(10) and losses["cycle_B"].item() == pytest.approx(10)
+    model.config.lambda_identity = 0
+    _, losses = model.generator_losses(a, b)
+    assert losses["idt_A"].item() == 0 and losses["idt_B"].item() == 0
+
+
+def test_the_pool() -> None:
+    torch.manual_seed(0)
+    assert ImagePool(0).query(torch.ones(2, 3, 4, 4)).eq(1).all()
+    pool = ImagePool(4)
+    for value in range(4):  # filling: every image goes in and comes back as is
+        assert pool.query(torch.full((1, 3, 4, 4), float(value))).eq(value).all()
+    assert [int(p.max()) for p in pool.images] == [0, 1, 2, 3]
+    returned = [int(pool.query(torch.full((1, 3, 4, 4), float(v))).max()) for v in range(10, 110)]
+    old = sum(r < 10 or r != v for r, v in zip(returned, range(10, 110)))
+    assert 30 < old < 70, old  # about half the fakes are swapped for an older one
+    assert len(pool.images) == 4
+    copy = ImagePool(4)
+    copy.load(pool.state())
+    assert all(torch.equal(x, y) for x, y in zip(copy.images, pool.images))
+
+
+# ------------------------------------------------------------------------------------ data
+def test_unpaired_data_draws_b_independently(unpaired_dir) -> None:
+    config = tiny(data=str(unpaired_dir))
+    dataset = build_dataset(config, "train", train=True)
+    assert isinstance(dataset, UnpairedDataset) and len(dataset) == 5  # the larger collection
+    item = dataset[0]
+    assert item["input"].shape == item["target"].shape == (3, 32, 32)
+    assert item["input"][0].mean() > item["input"][2].mean() and item["target"][2].mean() > item["target"][0].mean()
+    draws = []
+    for epoch in range(6):
+        dataset.set_epoch(epoch)
+        draws.append(tuple(dataset.b_index(i) for i in range(5)))
+    assert len(set(draws)) > 1  # a new draw each epoch
+    dataset.set_epoch(2)
+    assert tuple(dataset.b_index(i) for i in range(5)) == draws[2]  # and replayable
+    with pytest.raises(Pix2PixError, match="trainA"):
+        build_dataset(tiny(data=str(unpaired_dir / "trainA")), "train")
+
+
+# ------------------------------------------------------------------------------------ training
+def test_a_tiny_unpaired_run_lowers_the_cycle_loss(unpaired_dir, tmp_path) -> None:
+    run = tmp_path / "run"
+    result = Trainer(tiny(data=str(unpaired_dir), out=str(run), epochs=8, lr=1e-3, sample_every=10)).run()
+    assert (result.reason, result.step) == ("finished", 40)
+    cycle = [a + b for a, b in zip(column(run, "cycle_A"), column(run, "cycle_B"))]
+    assert sum(cycle[-5:]) / 5 < 0.6 * sum(cycle[:5]) / 5, cycle
+    assert (run / "samples" / "step_0000010.png").exists() and (run / "samples" / "last.png").exists()
+    tensors = load_file(str(run / "checkpoints" / "latest.safetensors"))
+    assert tensors["pool.A"].shape == (40, 3, 32, 32)
+
+
+def test_stop_and_resume_is_exact(unpaired_dir, tmp_path) -> None:
+    """8 steps straight == 3 steps, stop(), resume to 8: identical weights, moments and pools."""
+    base = dict(data=str(unpaired_dir), max_steps=8, pool_size=2)
+    straight = Trainer(tiny(out=str(tmp_path / "straight"), **base)).run()
+    assert (straight.reason, straight.step) == ("max_steps", 8)
+    trainer = Trainer(tiny(out=str(tmp_path / "resumed"), **base))
+    trainer.callbacks.append(lambda e: trainer.stop() if isinstance(e, LossEvent) and e.step == 3 else None)
+    assert trainer.run().step == 3
+    second = Trainer(resume_config(tmp_path / "resumed"), resume=True).run()
+    assert (second.reason, second.step) == ("max_steps", 8)
+    a = load_file(str(tmp_path / "straight" / "checkpoints" / "latest.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "checkpoints" / "latest.safetensors"))
+    assert a.keys() == b.keys()
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
+# ------------------------------------------------------------------------------------ CLI
+def test_cli_train_then_translate_both_ways(unpaired_dir, tmp_path) -> None:
+    run, threads = tmp_path / "run", torch.get_num_threads()
+    try:
+        code = main(["train", "--model", "cyclegan", "--task", "unpaired", "--data", str(unpaired_dir), "--out", str(run),
+                     "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--crop-size", "32", "--load-size", "36",
+                     "--epochs", "1", "--epochs-decay", "0", "--sample-every", "0", "--precision", "fp32",
+                     "--threads", "1"])
+        assert code == 0
+        latest = run / "checkpoints" / "latest.safetensors"
+        assert resume_config(run).model == "cyclegan" and state_of(latest)["step"] == 5
+        for direction, inputs in (("AtoB", "testA"), ("BtoA", "testB")):
+            out = tmp_path / direction
+            assert main(["translate", "--checkpoint", str(latest), str(unpaired_dir / inputs), "--out", str(out),
+                         "--direction", direction, "--device", "cpu"]) == 0
+            assert len(list(out.glob("*.png"))) == 2
+        shipped = tmp_path / "b_to_a.safetensors"
+        assert main(["export", "--checkpoint", str(latest), "--out", str(shipped), "--direction", "BtoA",
+                     "--dtype", "fp32"]) == 0
+        assert main(["translate", "--checkpoint", str(shipped), str(unpaired_dir / "testB"), "--out",
+                     str(tmp_path / "shipped"), "--device", "cpu"]) == 0
+        for made in (tmp_path / "BtoA").glob("*.png"):  # the exported F translates as F in the checkpoint
+            assert np.array_equal(np.asarray(Image.open(made)), np.asarray(Image.open(tmp_path / "shipped" / made.name)))
+        report = tmp_path / "report"
+        assert main(["test", "--checkpoint", str(latest), "--data", str(unpaired_dir), "--out", str(report),
+                     "--device", "cpu"]) == 0
+        metrics = json.loads((report / "metrics.json").read_text())
+        assert (metrics["split"], metrics["count_A"], metrics["count_B"]) == ("test", 2, 2)
+        assert 0 <= metrics["cycle_l1_A"] < 1 and 0 <= metrics["cycle_l1_B"] < 1
+        page = (report / "index.html").read_text()
+        assert "translated" in page and "reconstructed" in page and page.count("<tr class=\"example\">") == 4
+    finally:
+        torch.set_num_threads(threads)
+    assert main(["train", "--model", "cyclegan", "--task", "facades", "--data", str(unpaired_dir),
+                 "--out", str(tmp_path / "wrong")]) == 2
