@@ -65,9 +65,15 @@ def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: st
         private = dict(api_visibility="private", show_progress="hidden")
         facades_item.select(lambda m: picker("facades", m), facades["model"], facades["model"], **private)
         colorize_item.select(lambda m: picker("colorize", m, False), colorize["model"], colorize["model"], **private)
-        train_item.select(lambda t, s: gr.Dropdown(choices=[train_tab.SCRATCH] + state.models.names(t),
-                                                   value=s if s in state.models.names(t) else train_tab.SCRATCH),
+        def start_from(task: str, current: str):
+            names = state.models.names(task) if task != "unpaired" else []  # a CycleGAN run starts from scratch
+            return gr.Dropdown(choices=[train_tab.SCRATCH] + names,
+                               value=current if current in names else train_tab.SCRATCH)
+
+        train_item.select(start_from,
                           [train["task"], train["start_from"]], train["start_from"], **private)
+        train_item.select(train["translate"]["refresh"], train["translate"]["model"], train["translate"]["model"],
+                          **private)  # unpaired models trained since the page loaded
         train_item.select(*train["redraw"], **private)  # a hidden tab may have missed the timer's updates
         render, inputs, outputs = facades["first_render"]
         blocks.load(render, inputs, outputs, **private)

@@ -25,8 +25,8 @@ from pix2pix_core.checkpoint import export_generator
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import Translator
-from pix2pix_core.train import (LOSS_NAMES, CheckpointEvent, FinishedEvent, LoadingEvent, LossEvent, SampleEvent,
-                                Trainer)
+from pix2pix_core.train import (LOSS_NAMES, MODELS, CheckpointEvent, FinishedEvent, LoadingEvent, LossEvent,
+                                SampleEvent, Trainer)
 
 from .disk import prune_runs, remove_quietly
 from .image_work import OutputFiles, WorkLanes
@@ -59,7 +59,7 @@ class ModelRegistry:
         self.folders, self.device, self.keep_loaded = folders, device, keep_loaded
         self._lock = threading.Lock()
         self._models: dict[str, ModelInfo] = {}
-        self._loaded: OrderedDict[str, Translator] = OrderedDict()
+        self._loaded: OrderedDict[tuple[str, str], Translator] = OrderedDict()  # by (name, direction)
         self.refresh()
 
     def refresh(self) -> None:
@@ -72,8 +72,8 @@ class ModelRegistry:
                     found.setdefault(path.stem, ModelInfo(path.stem, path, task))
         with self._lock:
             self._models = found
-            for name in [n for n, t in self._loaded.items() if n not in found]:
-                del self._loaded[name]
+            for key in [key for key in self._loaded if key[0] not in found]:
+                del self._loaded[key]
 
     def names(self, task: str) -> list[str]:
         with self._lock:
@@ -90,21 +90,23 @@ class ModelRegistry:
                                    f"{shorten(', '.join(self._models) or 'none', 200)}")
             return self._models[name]
 
-    def translator(self, name: Optional[str], task: str) -> Translator:
-        """The loaded model `name` (or the task's default when empty), which must be a `task` model."""
+    def translator(self, name: Optional[str], task: str, direction: str = "AtoB") -> Translator:
+        """The loaded model `name` (or the task's default when empty), which must be a `task` model;
+        `direction` BtoA picks an unpaired (CycleGAN) model's B -> A generator."""
         name = name or self.default(task)
         if not name:
             raise Pix2PixError(f"no {task} model found; put one in the checkpoints folder or train one")
         info = self.info(name)
         if info.task != task:
             raise Pix2PixError(f"model {quoted(name)} is a {info.task} model, not a {task} model")
+        key = (name, direction)
         with self._lock:
-            if name in self._loaded:
-                self._loaded.move_to_end(name)
-                return self._loaded[name]
-        translator = Translator.load(info.path, device=self.device)  # slow: outside the lock
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        translator = Translator.load(info.path, device=self.device, direction=direction)  # slow: outside the lock
         with self._lock:
-            self._loaded[name] = translator
+            self._loaded[key] = translator
             while len(self._loaded) > self.keep_loaded:
                 self._loaded.popitem(last=False)
         return translator
@@ -141,6 +143,7 @@ class JobSnapshot:
     message: str = ""
     model: str = ""  # the exported model's name once the run has ended
     history: list[tuple[int, str, float]] = field(default_factory=list)  # (step, loss name, value)
+    loss_names: tuple[str, ...] = LOSS_NAMES  # the running model's (pix2pix or CycleGAN)
     sample: Optional[Image.Image] = None
 
     @property
@@ -178,6 +181,7 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._state = JobSnapshot(version=0, phase="idle", message="No training run yet.")
         self._trainer: Optional[Trainer] = None
+        self._method = "pix2pix"  # config.model of the latest run
         self._thread: Optional[threading.Thread] = None
 
     def snapshot(self) -> JobSnapshot:
@@ -195,9 +199,10 @@ class TrainingJob:
             name = self._new_run_name(config.task)
             config = replace(config, out=str(self.runs_dir / name))
             trainer = Trainer(config, callbacks=[self._on_event], init_generator=init_generator)  # validates
-            self._trainer = trainer
+            self._trainer, self._method = trainer, config.model
             self._state = JobSnapshot(version=self._state.version + 1, phase="loading", run=name,
-                                      message=f"{name}: loading the dataset...")
+                                      message=f"{name}: loading the dataset...",
+                                      loss_names=tuple(MODELS[config.model].LOSS_NAMES))
             self._thread = threading.Thread(target=self._run, args=(trainer, name, remove_after),
                                             name=f"train-{name}", daemon=True)
             self._thread.start()
@@ -254,7 +259,8 @@ class TrainingJob:
         """Trainer callback, called on the training thread."""
         with self._lock:
             if isinstance(event, LossEvent):
-                self._state.history.extend((event.step, k, event.losses[k]) for k in LOSS_NAMES)
+                self._state.history.extend((event.step, k, event.losses[k]) for k in self._state.loss_names
+                                             if k in event.losses)
                 total = round(bounded(event.step / event.progress, MAX_STATUS_NUMBER)) if event.progress > 0 else 0
                 phase = "stopping" if self._state.phase == "stopping" else "running"
                 self._update(phase=phase, step=event.step, epoch=event.epoch, progress=bounded(event.progress, 1.0),
@@ -294,13 +300,16 @@ class TrainingJob:
                              f"{result.message}".strip())
             return
         try:
-            path = export_generator(result.checkpoint, self.models_dir / f"{name}.safetensors")
+            # a CycleGAN ships both generators in one file: the Translate section picks the direction
+            both = {"direction": "both"} if self._method == "cyclegan" else {}
+            path = export_generator(result.checkpoint, self.models_dir / f"{name}.safetensors", **both)
             self.on_model(path)
         except (Pix2PixError, OSError) as exc:
             self._end("failed", f"{name} ended but its model could not be exported: {exc}")
             return
-        self._end(phase, f"{name} {result.reason} at step {result.step}: model {name!r} is ready in the "
-                         f"model pickers. {result.message}".strip(), model=name)
+        where = "the Translate section's picker" if self._method == "cyclegan" else "the model pickers"
+        self._end(phase, f"{name} {result.reason} at step {result.step}: model {name!r} is ready in {where}. "
+                         f"{result.message}".strip(), model=name)
 
     def _end(self, phase: str, message: str, model: str = "") -> None:
         with self._lock:

@@ -77,5 +77,7 @@ def dataset_budget_mb(memory_limit: Optional[int] = None) -> int:
 def with_settings(config: TrainConfig, numbers: dict, direction: str,
                   memory_limit: Optional[int] = None) -> TrainConfig:
     """`config` with the form's numbers, its direction and a dataset budget taken from the app's memory budget."""
-    return replace(config, direction="BtoA" if config.task == "facades" else direction,
+    # facades' label is B; unpaired data has no input side (a CycleGAN learns both ways)
+    fixed = {"facades": "BtoA", "unpaired": config.direction}
+    return replace(config, direction=fixed.get(config.task, direction),
                    memory_budget_mb=dataset_budget_mb(memory_limit), **numbers)

@@ -18,9 +18,10 @@ import gradio as gr
 import pandas as pd
 
 from pix2pix_core.archive import extract_dataset_zip
-from pix2pix_core.config import TrainConfig, recipe_settings
+from pix2pix_core.config import CYCLEGAN_DEFAULTS, TrainConfig, recipe_settings
 from pix2pix_core.errors import Pix2PixError
 
+from . import unpaired_translate
 from .choices import Choice, Picker
 from .disk import remove_quietly
 from .messages import quoted
@@ -29,10 +30,15 @@ from .train_settings import check_run_size, checked_numbers, with_settings
 from .ui import user_errors
 
 TASKS = [("Facades: labels → photo", "facades"), ("Colorize: gray → colour", "colorize"),
-         ("Custom: A|B images", "aligned"), ("Custom: A/ and B/ folders", "paired")]
-GAN_TERMS = ("G_GAN", "D_real", "D_fake")  # plotted apart from G_L1, which is ~100x larger (lambda = 100)
+         ("Custom: A|B images", "aligned"), ("Custom: A/ and B/ folders", "paired"),
+         ("Unpaired (CycleGAN)", "unpaired")]
+# plotted apart from the L1 terms (pix2pix's G_L1, CycleGAN's cycle and identity), which are far larger
+GAN_TERMS = ("G_GAN", "D_real", "D_fake", "G_GAN_AB", "G_GAN_BA", "D_A", "D_B")
 # Fixed colours, so each loss keeps its colour from run to run
-LOSS_COLOURS = {"G_GAN": "#e4572e", "D_real": "#17bebb", "D_fake": "#76b041", "G_L1": "#2e86de"}
+LOSS_COLOURS = {"G_GAN": "#e4572e", "D_real": "#17bebb", "D_fake": "#76b041", "G_L1": "#2e86de",
+                "G_GAN_AB": "#e4572e", "G_GAN_BA": "#f3a712", "D_A": "#17bebb", "D_B": "#76b041",
+                "cycle_A": "#2e86de", "cycle_B": "#8e44ad", "idt_A": "#7f8c8d", "idt_B": "#c0392b"}
+L1_TERMS = ("G_L1", "cycle_A", "cycle_B", "idt_A", "idt_B")
 # Settings a preset fixes; the key ones (epochs, batch, lambda L1, lr, ngf) stay editable in the form.
 PRESETS = {
     # small enough to show a sample within a minute on a 2-core CPU
@@ -55,7 +61,17 @@ def default_data(state: AppState, task: str) -> Path:
         return folder if folder.is_dir() else EXAMPLES / "facades_pairs"
     if task == "colorize" and (state.data_root / "food").is_dir():
         return state.data_root / "food"
-    raise Pix2PixError(f"give a dataset folder (inside the data root) or upload a zip for the {task} task")
+    holding = " holding trainA/ and trainB/" if task == "unpaired" else ""
+    raise Pix2PixError(f"give a dataset folder (inside the data root) or upload a zip{holding} for the {task} task")
+
+
+def task_settings(task: str, preset: str) -> dict:
+    """TrainConfig fields for a task and preset: facades train with the shipped model's recipe; unpaired data
+    with CycleGAN's official defaults (ResNet generators: 6 blocks up to 128 px, else 9) at the preset's size."""
+    if task != "unpaired":
+        return {**recipe_settings(task), **PRESETS[preset]}
+    sized = {k: v for k, v in PRESETS[preset].items() if k != "netG"}
+    return {**CYCLEGAN_DEFAULTS, **sized, "netG": "resnet_6blocks" if sized["crop_size"] <= 128 else "resnet_9blocks"}
 
 
 def get_data_command(state: AppState, name: str) -> str:
@@ -91,6 +107,12 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
                      "(a 5 GB download)")
         return f"**Dataset:** {html.escape(text)}"
     line = f"**Dataset:** {name}, {count} training image{'s' if count != 1 else ''}."
+    if task == "unpaired":  # count is the larger collection (an epoch's length): say both
+        from pix2pix_core.data import unpaired_folders
+        from pix2pix_core.images import load_folder_images
+
+        a, b = (len(load_folder_images(side)) for side in unpaired_folders(folder, "train"))
+        line = f"**Dataset:** {name}, {a} pictures in trainA/ and {b} in trainB/ (unpaired)."
     if folder == EXAMPLES / "facades_pairs":
         line += (" Too few to learn facades: the samples stay a blur. The full facades data (400 training pairs) "
                  f"is not in the data root; get it with `{get_data_command(state, 'facades')}` (29 MB) and "
@@ -157,12 +179,13 @@ def build(state: AppState) -> dict:
     quick = PRESETS["Quick demo"]
 
     def start_choices(task: str) -> list[str]:
-        return [SCRATCH] + state.models.names(task)
+        return [SCRATCH] + (state.models.names(task) if task != "unpaired" else [])  # CycleGAN: from scratch
 
     gr.Markdown("Train pix2pix on a dataset in the background. **Quick demo** is a small 128 px model that shows "
                 "samples within a minute on a laptop CPU; **Standard** uses the paper's settings (hours). One run "
                 "at a time; reloading the page shows the run that is going. When a run ends or is stopped, its "
-                "model appears in the Facades / Colorize model pickers.", elem_classes="help")
+                "model appears in the Facades / Colorize model pickers; an unpaired (CycleGAN) model, trained on "
+                "a folder or zip holding trainA/ and trainB/, in the Translate section below.", elem_classes="help")
     with gr.Row():
         with gr.Column(scale=1, min_width=360):
             with gr.Row():
@@ -202,11 +225,13 @@ def build(state: AppState) -> dict:
                 gan_plot = gr.LinePlot(gan_frame, x="step", y="loss", color="kind", title="GAN losses",
                                        color_map={k: LOSS_COLOURS[k] for k in GAN_TERMS},
                                        height=240, elem_id="train-plot", min_width=240)
-                l1_plot = gr.LinePlot(l1_frame, x="step", y="loss", color="kind", title="L1 loss (× λ)",
-                                      color_map={"G_L1": LOSS_COLOURS["G_L1"]},
+                l1_plot = gr.LinePlot(l1_frame, x="step", y="loss", color="kind", title="L1 losses (× λ)",
+                                      color_map={k: LOSS_COLOURS[k] for k in L1_TERMS},
                                       height=240, elem_id="train-plot-l1", min_width=240)
-            sample = gr.Image(label="Latest sample: input | output | target", type="pil", format="png",
+            sample = gr.Image(label="Latest sample: input | output | target (CycleGAN: a | G(a) | F(G(a)) | b | F(b) "
+                                    "| G(F(b)))", type="pil", format="png",
                               interactive=False, height=220, elem_id="train-sample")
+    translate = unpaired_translate.build(state)
     timer = gr.Timer(1.0)
     seen = gr.State(-1)
 
@@ -234,6 +259,8 @@ def build(state: AppState) -> dict:
         numbers = checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf)
         init = None
         if start_from and start_from != SCRATCH:
+            if task == "unpaired":
+                raise Pix2PixError("an unpaired (CycleGAN) run starts from scratch")
             state.models.refresh()  # models trained since the page (or the app) started count too
             if start_from not in state.models.names(task):
                 raise Pix2PixError(f"cannot start from {quoted(start_from)}: not a {task} model of this app")
@@ -246,7 +273,7 @@ def build(state: AppState) -> dict:
                 data = state.data_folder(data_folder)
             else:
                 data = default_data(state, task)
-            settings = {**recipe_settings(task), **PRESETS[preset]}  # facades train with the shipped model's recipe
+            settings = task_settings(task, preset)
             config = with_settings(TrainConfig(task=task, data=str(data), **settings), numbers, direction,
                                    state.train_memory_bytes)
             if init is not None:
@@ -309,4 +336,4 @@ def build(state: AppState) -> dict:
         status_button = gr.Button()
     status_button.click(train_status, None, status_json, api_name="train_status", concurrency_limit=None)
     shown = [status, progress, gan_plot, l1_plot, sample, seen]
-    return {"start_from": start_from, "task": task, "redraw": (redraw, None, shown)}
+    return {"start_from": start_from, "task": task, "redraw": (redraw, None, shown), "translate": translate}

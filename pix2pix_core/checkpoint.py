@@ -227,14 +227,19 @@ def unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, tor
 def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
                      extra: Optional[dict[str, str]] = None, direction: str = "AtoB") -> Path:
     """Write the generator alone (fp16 by default) with its config: the file to ship. For a CycleGAN,
-    `direction` BtoA ships its second generator F (saved as the file's only generator, G.)."""
+    `direction` BtoA ships its second generator F (saved as the file's only generator, G.), `both` ships G
+    and F (G. and F.), which `load_generator` loads either way."""
     tensors, metadata = read_checkpoint(checkpoint)
     config = config_of(metadata, checkpoint)
-    generator = inference_weights(tensors, direction)
-    if not generator:
-        raise CheckpointError(f"{checkpoint}: holds no generator weights")
-    load_into(build_generator(config), generator, "generator", checkpoint)  # never ship a file that cannot load
-    weights = {f"G.{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()}
+    parts = {"G.": inference_weights(tensors, "AtoB" if direction == "both" else direction)}
+    if direction == "both":  # a CycleGAN's G and F in one file: it translates either way (load_generator)
+        parts["F."] = inference_weights(tensors, "BtoA")
+    weights = {}
+    for prefix, generator in parts.items():
+        if not generator:
+            raise CheckpointError(f"{checkpoint}: holds no {'B -> A ' if prefix == 'F.' else ''}generator weights")
+        load_into(build_generator(config), generator, "generator", checkpoint)  # never ship a file that cannot load
+        weights.update({f"{prefix}{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()})
     meta = {"format": FORMAT, "kind": "generator", "config": config.to_json(),
             "trained": metadata.get("state", "{}")}
     if direction == "BtoA":

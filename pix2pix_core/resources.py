@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 
 from .config import TrainConfig
-from .data import decoded_size, held_in_memory, split_folder
+from .data import decoded_size, held_in_memory, split_folder, unpaired_folders
 from .errors import Pix2PixError
 from .images import load_folder_images
 
@@ -62,6 +62,8 @@ def estimate_training_memory(config: TrainConfig, n_images: int) -> MemoryEstima
     parameters, averaged, activations = _network_sizes(config)
     in_memory = held_in_memory(config, n_images, config.load_size)
     dataset = decoded_size(config, n_images, config.load_size) if in_memory else 0
+    if config.task == "unpaired":  # n_images is the larger collection; both are held: at most twice that
+        dataset *= 2
     return MemoryEstimate(parameters * BYTES_PER_PARAMETER + averaged * BYTES_PER_AVERAGED_VALUE,
                           activations * 4 * ACTIVATION_FACTOR, dataset, disk_cache=not in_memory)
 
@@ -97,10 +99,17 @@ def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:
             hook.remove()
     # D runs on the fake pair and the real pair in its step, then on the fake pair again for G's loss
     activations = g_elements + 3 * d_elements
+    if config.model == "cyclegan":
+        # two generators and two discriminators of these shapes; the step runs G and F twice each (translate,
+        # cycle back), twice more for the identity loss, and each D three times (G's loss, real, pooled fake)
+        g_passes = 6 if config.lambda_identity else 4
+        activations = g_passes * g_elements + 6 * d_elements
     if config.use_gan and config.lambda_feat:  # feature matching: G's step also keeps D's features of the real pair
         with torch.no_grad():
             activations += sum(t.numel() for t in _flatten(discriminator(pair, features=True)))
     parameters = sum(p.numel() for net in (generator, discriminator) for p in net.parameters())
+    if config.model == "cyclegan":
+        parameters *= 2
     averaged = 0
     if config.ema_decay:  # the averaged copy of G: its weights and buffers (batch-norm statistics)
         averaged = sum(t.numel() for t in (*generator.parameters(), *generator.buffers()))
@@ -116,6 +125,10 @@ def _flatten(outputs) -> list[torch.Tensor]:
 
 def count_training_images(config: TrainConfig) -> int:
     """How many training images `config` will load, from the file listing alone (nothing decoded)."""
+    if config.task == "unpaired":  # an epoch walks the larger of trainA/ and trainB/
+        counts = [len(load_folder_images(side)) for side in unpaired_folders(config.data, "train")]
+        counts = [min(c, config.max_images) if config.max_images else c for c in counts]
+        return max(counts) if all(counts) else 0
     folder = split_folder(config.data, "train")
     if config.task == "paired":
         a_dir, b_dir = folder / "A", folder / "B"

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import random_label_map, write_aligned
+from conftest import random_label_map, write_aligned, write_collection
 from pix2pix_core.checkpoint import export_generator
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -334,3 +334,31 @@ def test_fine_tune_a_model_keeps_its_architecture(client, tmp_path):
     assert ended["phase"] == "stopped", ended
     label_map = save(random_label_map(np.random.default_rng(6), 64), tmp_path / "m.png")
     assert Image.open(client.predict(handle_file(label_map), ended["model"], 0, api_name="/facade")).size == (64, 64)
+
+
+def test_unpaired_run_then_translate_both_ways(client, app, tmp_path):
+    """An Unpaired (CycleGAN) run on a trainA/ trainB/ folder plots CycleGAN's losses, and its model
+    translates A -> B and B -> A through /translate_unpaired."""
+    from pix2pix_core.cyclegan_model import CycleGAN
+
+    folder = app[1]["data"] / "red2blue"
+    write_collection(folder / "trainA", 3, (200, 40, 40), seed=1)
+    write_collection(folder / "trainB", 2, (40, 40, 200), seed=2)
+    started = client.predict(task="unpaired", data_folder="red2blue", preset="Quick demo", epochs=2, ngf=4,
+                             api_name="/train_start")
+    assert started.startswith("Started unpaired-")
+    ended = wait_for_status(client, lambda s: not s["running"], timeout=180)
+    assert ended["phase"] == "finished" and ended["step"] == 6, ended
+    assert ended["model"] == ended["run"]
+    job = client.predict(api_name="/train_status")
+    assert set(job["losses"]) == set(CycleGAN.LOSS_NAMES)
+
+    picture = save(Image.new("RGB", (50, 30), (200, 40, 40)), tmp_path / "a.png")
+    there = Image.open(client.predict(handle_file(picture), ended["model"], "AtoB", api_name="/translate_unpaired"))
+    back = Image.open(client.predict(handle_file(picture), ended["model"], "BtoA", api_name="/translate_unpaired"))
+    assert there.size == back.size == (50, 30)
+    assert np.abs(np.asarray(there, np.int16) - np.asarray(back, np.int16)).max() > 0  # two generators
+    with pytest.raises(AppError, match="not a unpaired model|is a facades model"):
+        client.predict(handle_file(picture), "facades_tiny", "AtoB", api_name="/translate_unpaired")
+    with pytest.raises(AppError, match="not one of the choices"):
+        client.predict(handle_file(picture), ended["model"], "sideways", api_name="/translate_unpaired")
