@@ -11,14 +11,12 @@ judges A pictures), tied by cycle consistency: F(G(a)) ~ a and G(F(b)) ~ b. The 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from typing import Optional
 
 import torch
 from PIL import Image
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed
 from .checkpoint import flatten_optimizer, load_into, sub_state, unflatten_optimizer
@@ -26,7 +24,7 @@ from .color import network_to_rgb, unit_to_pil
 from .config import TrainConfig
 from .losses import GANLoss
 from .networks import build_discriminator, build_generator
-from .pix2pix_model import autocast_dtype, set_requires_grad
+from .pix2pix_model import adam, autocast, autocast_dtype, data_parallel, grad_scalers, set_requires_grad
 
 
 class ImagePool:
@@ -85,18 +83,13 @@ class CycleGAN:
         self.memory = torch.channels_last if config.channels_last else torch.contiguous_format
         for net in self._raw():
             net.to(context.device, memory_format=self.memory)
-        betas = (config.beta1, config.beta2)
-        fused = context.device.type in ("cpu", "cuda")
-        self.opt_g = torch.optim.Adam(itertools.chain(self.generator.parameters(), self.generator_ba.parameters()),
-                                      lr=config.lr, betas=betas, fused=fused)
-        self.opt_d = torch.optim.Adam(itertools.chain(self.discriminator_a.parameters(),
-                                                      self.discriminator_b.parameters()),
-                                      lr=config.lr, betas=betas, fused=fused)
+        self.opt_g = adam(itertools.chain(self.generator.parameters(), self.generator_ba.parameters()),
+                          config, context.device)
+        self.opt_d = adam(itertools.chain(self.discriminator_a.parameters(), self.discriminator_b.parameters()),
+                          config, context.device)
         self.gan_loss = GANLoss(config.gan_mode)
         self.amp_dtype = autocast_dtype(config, context.device)
-        use_scaler = self.amp_dtype == torch.float16 and context.device.type == "cuda"
-        self.scaler_g = torch.amp.GradScaler("cuda", enabled=use_scaler)
-        self.scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        self.scaler_g, self.scaler_d = grad_scalers(self.amp_dtype, context.device)
         self.pool_a, self.pool_b = ImagePool(config.pool_size), ImagePool(config.pool_size)
         # what the step calls: DDP wrappers after distribute(), else the plain modules (which are saved)
         self.g_ab, self.g_ba, self.d_a, self.d_b = self._raw()
@@ -111,10 +104,7 @@ class CycleGAN:
 
     # ------------------------------------------------------------------------------- setup
     def distribute(self) -> None:
-        if self.context.distributed:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.g_ab, self.g_ba, self.d_a, self.d_b = (DistributedDataParallel(net, device_ids=ids)
-                                                        for net in self._raw())
+        self.g_ab, self.g_ba, self.d_a, self.d_b = (data_parallel(net, self.context) for net in self._raw())
 
     def train(self) -> None:
         for net in self._raw():
@@ -159,11 +149,6 @@ class CycleGAN:
         self.pool_b.load(tensors.get("pool.B"))
 
     # ------------------------------------------------------------------------------- the step
-    def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
     def generator_losses(self, photo_a, photo_b):
         """The generators' objective (paper eq. 3, plus the identity term of sec. 5.2) on one batch:
         fakes, reconstructions and the weighted losses."""
@@ -195,7 +180,7 @@ class CycleGAN:
         set_requires_grad(self.discriminator_a, False)
         set_requires_grad(self.discriminator_b, False)
         self.opt_g.zero_grad(set_to_none=True)
-        with self._autocast():
+        with autocast(self.device, self.amp_dtype):
             (fake_a, fake_b, rec_a, rec_b), losses = self.generator_losses(photo_a, photo_b)
             loss_g = sum(losses.values())
         self.scaler_g.scale(loss_g).backward()
@@ -206,7 +191,7 @@ class CycleGAN:
         set_requires_grad(self.discriminator_a, True)
         set_requires_grad(self.discriminator_b, True)
         self.opt_d.zero_grad(set_to_none=True)
-        with self._autocast():
+        with autocast(self.device, self.amp_dtype):
             pooled_a, pooled_b = self.pool_a.query(fake_a), self.pool_b.query(fake_b)
             losses["D_A"] = 0.5 * (self.gan_loss(self.d_a(photo_a), True) + self.gan_loss(self.d_a(pooled_a), False))
             losses["D_B"] = 0.5 * (self.gan_loss(self.d_b(photo_b), True) + self.gan_loss(self.d_b(pooled_b), False))

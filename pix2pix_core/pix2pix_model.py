@@ -42,6 +42,31 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> Optional[torch.
     return torch.bfloat16
 
 
+def adam(parameters, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """Adam with the config's learning rate and betas; fused (one kernel) on CPU and CUDA, where the
+    unfused optimizer was a quarter of a CPU step."""
+    return torch.optim.Adam(parameters, lr=config.lr, betas=(config.beta1, config.beta2),
+                            fused=device.type in ("cpu", "cuda"))
+
+
+def grad_scalers(amp_dtype: Optional[torch.dtype], device: torch.device) -> tuple[torch.amp.GradScaler, ...]:
+    """Loss scalers for the G and D steps: active only for fp16 on CUDA (bf16 and fp32 need none)."""
+    enabled = amp_dtype == torch.float16 and device.type == "cuda"
+    return torch.amp.GradScaler("cuda", enabled=enabled), torch.amp.GradScaler("cuda", enabled=enabled)
+
+
+def autocast(device: torch.device, amp_dtype: Optional[torch.dtype]):
+    """The step's mixed-precision context (none for fp32)."""
+    return contextlib.nullcontext() if amp_dtype is None else torch.autocast(device.type, dtype=amp_dtype)
+
+
+def data_parallel(net: nn.Module, context: distributed.Context) -> nn.Module:
+    """`net` wrapped in DistributedDataParallel under torchrun, else `net` itself."""
+    if not context.distributed:
+        return net
+    return DistributedDataParallel(net, device_ids=[context.device.index] if context.device.type == "cuda" else None)
+
+
 class Pix2Pix:
     """pix2pix (Isola et al., CVPR 2017): a generator G trained with a conditional GAN loss + lambda * L1
     against a PatchGAN discriminator D, plus this project's options (multi-scale D and feature matching,
@@ -61,15 +86,11 @@ class Pix2Pix:
         self.memory = torch.channels_last if config.channels_last else torch.contiguous_format
         self.generator.to(context.device, memory_format=self.memory)
         self.discriminator.to(context.device, memory_format=self.memory)
-        betas = (config.beta1, config.beta2)
-        fused = context.device.type in ("cpu", "cuda")  # one fused kernel: Adam was a quarter of a CPU step
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas, fused=fused)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas, fused=fused)
+        self.opt_g = adam(self.generator.parameters(), config, context.device)
+        self.opt_d = adam(self.discriminator.parameters(), config, context.device)
         self.gan_loss = GANLoss(config.gan_mode)
         self.amp_dtype = autocast_dtype(config, context.device)
-        use_scaler = self.amp_dtype == torch.float16 and context.device.type == "cuda"
-        self.scaler_g = torch.amp.GradScaler("cuda", enabled=use_scaler)
-        self.scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        self.scaler_g, self.scaler_d = grad_scalers(self.amp_dtype, context.device)
         # The averaged generator is what inference uses when ema_decay > 0; it is never trained directly.
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema_decay else None
         self.ema_updates = 0
@@ -86,10 +107,8 @@ class Pix2Pix:
     # ------------------------------------------------------------------------------- setup
     def distribute(self) -> None:
         """Wrap G and D in DistributedDataParallel under torchrun. Called after weights are loaded."""
-        if self.context.distributed:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.generator_model = DistributedDataParallel(self.generator, device_ids=ids)
-            self.discriminator_model = DistributedDataParallel(self.discriminator, device_ids=ids)
+        self.generator_model = data_parallel(self.generator, self.context)
+        self.discriminator_model = data_parallel(self.discriminator, self.context)
 
     def train(self) -> None:
         self.generator.train()
@@ -145,11 +164,6 @@ class Pix2Pix:
         unflatten_optimizer(self.opt_d, tensors, "optD.", state["optD_groups"])
 
     # ------------------------------------------------------------------------------- the step
-    def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
     def _pair(self, source: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """What D judges: (input, image) stacked on channels, or the image alone for an unconditional D."""
         return torch.cat([source, image], 1) if self.config.conditional_D else image
@@ -175,7 +189,7 @@ class Pix2Pix:
         zero = torch.zeros((), device=device)
         if config.label_warp:
             source = warp_label_map(source, config.label_warp)
-        with self._autocast():
+        with autocast(self.device, self.amp_dtype):
             fake = self.generator_model(source)
 
         # 1. Discriminator: real pairs -> real, generated pairs -> fake (loss halved, as in the paper)
@@ -183,7 +197,7 @@ class Pix2Pix:
         if config.use_gan:
             set_requires_grad(self.discriminator, True)
             self.opt_d.zero_grad(set_to_none=True)
-            with self._autocast():
+            with autocast(self.device, self.amp_dtype):
                 augments = config.augments
                 judge = self.discriminator_model
                 loss_d_fake = self.gan_loss(judge(diff_augment(self._pair(source, fake.detach()), augments)), False)
@@ -196,7 +210,7 @@ class Pix2Pix:
         # 2. Generator: fool D (D frozen, no gradients for it) and stay close to the target in L1
         set_requires_grad(self.discriminator, False)
         self.opt_g.zero_grad(set_to_none=True)
-        with self._autocast():
+        with autocast(self.device, self.amp_dtype):
             loss_g_gan = loss_g_feat = zero
             if config.use_gan and config.lambda_feat:
                 fake_features, real_features = self._judge_with_features(source, fake, target)
