@@ -142,11 +142,13 @@ class PairDataset(torch.utils.data.Dataset):
         return {"input": to_signed(pictures[0]), "target": to_signed(pictures[1]), "name": item.name}
 
 
-def _stopped(stop: StopFlag) -> bool:
+def _raise_if_stopped(stop: StopFlag) -> None:
+    """Raise LoadingStopped when `stop` (a threading.Event or a callable) says so."""
     if stop is None:
-        return False
+        return
     is_set = getattr(stop, "is_set", None)
-    return bool(is_set() if is_set is not None else stop())
+    if is_set() if is_set is not None else stop():
+        raise LoadingStopped("stopped while loading")
 
 
 def _decode_stream(paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str, skipped: list[str],
@@ -174,8 +176,7 @@ def _decode_stream(paths: list[Path], decode: Callable[[Path], Optional[Item]], 
                 break
         done = 0
         while pending:
-            if _stopped(stop):
-                raise LoadingStopped("stopped while loading")
+            _raise_if_stopped(stop)
             result = pending.popleft().result()
             next_path = next(remaining, None)
             if next_path is not None:
@@ -241,8 +242,7 @@ class _Loader:
         key = disk_cache.cache_key(disk_cache.files_digest(self.folder, files), params)
         cache = disk_cache.open_cache(path, key)
         if cache is None:
-            if _stopped(self.stop):
-                raise LoadingStopped("stopped while loading")
+            _raise_if_stopped(self.stop)
             skipped: list[str] = []
             records = ((item.name, [p.numpy() for p in (item.source, item.target) if p is not None])
                        for item in _decode_stream(paths, decode, desc + " into the disk cache", skipped,
