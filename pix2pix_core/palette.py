@@ -49,7 +49,7 @@ CLOSE = 20.0
 ROWS_PER_CHUNK = 512  # rows per step of the colour look-up: bounds memory on 12 MP uploads
 MAX_REACH = 8  # an unsure pixel looks this far (in pixels) for a sure neighbour, then falls back to nearest
 BLEND_MARGIN = 12.0  # a mix of neighbours may be this much worse than the own class and still win
-SEEN_REACH = 3  # a colour between two classes seen (close) within this many pixels counts as their blend
+SEEN_REACH = 5  # a colour between two classes seen (close) within this many pixels counts as their blend
 
 
 @lru_cache(maxsize=1)
