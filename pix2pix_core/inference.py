@@ -133,9 +133,10 @@ class Translator:
 
         A facade label map is cleaned at its own resolution and NEAREST-resized
         (`palette.label_map_for_network`), the same path as the training data: the network never meets
-        the third-class edge rings of plain colour snapping, nor bicubic-blended edges.
+        the third-class edge rings of plain colour snapping, nor bicubic-blended edges. A photo -> labels
+        model (facades AtoB) gets its photo resized like any picture.
         """
-        if self.task == "facades":
+        if self.task == "facades" and self.config.direction == "BtoA":
             small = label_map_for_network(picture, self.size)
         else:
             small = picture.resize((self.size, self.size), Image.BICUBIC)

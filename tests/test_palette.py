@@ -188,6 +188,23 @@ def test_training_data_and_translator_feed_the_network_the_same_label_map(tmp_pa
     assert len(target.unique(dim=0)) > 100
 
 
+def test_a_photo_to_labels_model_gets_its_photo_uncleaned(tmp_path):
+    """Facades AtoB (photo -> label map): the input is a photo, resized as in training, never cleaned."""
+    rng = np.random.default_rng(2)
+    label_map = ids_to_image(blend_pair_map(4, size=200))
+    pair = Image.new("RGB", (400, 200))
+    pair.paste(photo_from_labels(label_map, rng), (0, 0))
+    pair.paste(label_map, (200, 0))
+    (tmp_path / "val").mkdir()
+    pair.save(tmp_path / "val" / "1.png")
+    config = tiny_config(task="facades", data=str(tmp_path), direction="AtoB")
+    from_data = build_dataset(config, "val", train=False)[0]["input"]
+    from_translator = Translator(build_generator(config), config).network_input(pair.crop((0, 0, 200, 200)))
+    assert torch.allclose(from_data, from_translator, atol=2 / 255)
+    colours = ((from_translator + 1) * 127.5).round().to(torch.int64).permute(1, 2, 0).reshape(-1, 3)
+    assert len(colours.unique(dim=0)) > 100  # photo colours, not a palette
+
+
 def test_training_crops_at_load_size_hold_only_palette_colours(tmp_path):
     label_map = jpeg(ids_to_image(blend_pair_map(2, size=160)), 75)
     pair = Image.new("RGB", (320, 160))
