@@ -12,8 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .config import (AUGMENTS, CYCLEGAN_DEFAULTS, DISCRIMINATORS, GAN_MODES, GENERATORS, MODELS, NORMS, PRECISIONS,
-                     RECIPES, TASKS, TrainConfig, recipe_settings)
+from .config import (AUGMENTS, COLOUR_LOSSES, CYCLEGAN_DEFAULTS, DISCRIMINATORS, GAN_MODES, GENERATORS, MODELS, NORMS,
+                     PRECISIONS, RECIPES, TASKS, TrainConfig, recipe_settings)
 from .errors import Pix2PixError
 
 TASK_DEFAULTS = {
@@ -67,6 +67,8 @@ def _add_train(sub) -> None:
         ("--lambda-feat", float, "weight of D feature matching (pix2pixHD: 10)"),
         ("--ema-decay", float, "moving average of G's weights for inference (0 = off)"),
         ("--label-warp", float, "pixels of random smooth warp of input label maps"),
+        ("--lambda-class", float, "colorize, --colour-loss classification: weight of the rebalanced cross-entropy"),
+        ("--colour-temperature", float, "colorize, --colour-loss classification: annealed-mean temperature"),
     ]
     for flag, kind, text in options:
         field = flag[2:].replace("-", "_").replace("n_layers_d", "n_layers_D").replace("num_d", "num_D")
@@ -75,6 +77,9 @@ def _add_train(sub) -> None:
     p.add_argument("--netG", choices=GENERATORS, default=None, help="generator (default unet_256)")
     p.add_argument("--netD", choices=DISCRIMINATORS, default=None, help="discriminator (default basic = 70x70)")
     p.add_argument("--gan-mode", dest="gan_mode", choices=GAN_MODES, default=None, help="default vanilla")
+    p.add_argument("--colour-loss", dest="colour_loss", choices=COLOUR_LOSSES, default=None,
+                   help="colorize: l1 regresses ab; classification predicts ab bins with a class-rebalanced "
+                        "cross-entropy (Zhang et al. 2016), read out by the annealed mean (default l1)")
     p.add_argument("--diff-augment", dest="diff_augment", default=None, metavar="LIST",
                    help=f"DiffAugment on D's inputs: comma list of {', '.join(AUGMENTS)} (default none)")
     p.add_argument("--spectral-norm", dest="spectral_norm", action="store_const", const=True, default=None,

@@ -20,6 +20,7 @@ MODELS = ("pix2pix", "cyclegan")
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "encoder_decoder_256", "encoder_decoder_128")
 DISCRIMINATORS = ("basic", "n_layers", "pixel", "image")
 GAN_MODES = ("vanilla", "lsgan", "hinge")
+COLOUR_LOSSES = ("l1", "classification")
 AUGMENTS = ("translation", "cutout")
 NORMS = ("batch", "instance")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -60,6 +61,10 @@ class TrainConfig:
     diff_augment: str = ""  # comma list of translation,cutout: the same random transform on D's whole (input, image)
     #                         pair, for real and generated alike, differentiable (Zhao et al. 2020): less D overfitting
     label_warp: float = 0.0  # pixels of smooth random displacement of input label-map edges (robust to rough drawings)
+    colour_loss: str = "l1"  # colorize: l1 regresses ab; classification predicts a distribution over ab bins with
+    #                          a class-rebalanced cross-entropy (Zhang et al. 2016, colour_bins.py), read out as ab
+    lambda_class: float = 1.0  # weight of that cross-entropy (colour_loss classification)
+    colour_temperature: float = 0.38  # annealed-mean temperature of the readout (1 = mean, -> 0 = mode; paper 0.38)
 
     # CycleGAN's objective (Zhu et al. 2017, sec. 3-4); used by model=cyclegan only
     lambda_cycle: float = 10.0  # weight of the cycle-consistency L1, F(G(a)) ~ a and G(F(b)) ~ b
@@ -137,7 +142,8 @@ class TrainConfig:
             (self.epochs >= 0 and self.epochs_decay >= 0 and self.total_epochs >= 1, "need at least one epoch"),
             (self.lr > 0, "lr must be positive"),
             (self.lambda_l1 >= 0, "lambda_l1 must be >= 0"),
-            (self.use_gan or self.lambda_l1 > 0, "with use_gan off, lambda_l1 must be > 0 (nothing to learn)"),
+            (self.use_gan or self.lambda_l1 > 0 or self.colour_loss == "classification",
+             "with use_gan off, lambda_l1 must be > 0 (nothing to learn)"),
             (self.ngf >= 1 and self.ndf >= 1, "ngf and ndf must be positive"),
             (1 <= self.num_D <= 4, "num_D must be 1 to 4"),
             (self.num_D == 1 or self.netD in ("basic", "n_layers"), "num_D > 1 needs a PatchGAN (netD basic or n_layers)"),
@@ -147,6 +153,14 @@ class TrainConfig:
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
             (all(a in AUGMENTS for a in self.augments), f"diff_augment must be a comma list of {AUGMENTS}"),
             (0 <= self.label_warp <= 32, "label_warp must be 0 to 32 pixels"),
+            (self.colour_loss in COLOUR_LOSSES, f"colour_loss must be one of {COLOUR_LOSSES}, got {self.colour_loss!r}"),
+            (self.colour_loss == "l1" or self.task == "colorize",
+             f"colour_loss {self.colour_loss} classifies ab colours: it needs task colorize, not {self.task}"),
+            (self.colour_loss != "classification" or self.lambda_class > 0,
+             "lambda_class must be > 0 with colour_loss classification"),
+            (self.lambda_class >= 0 and math.isfinite(self.lambda_class), "lambda_class must be a finite number >= 0"),
+            (0 < self.colour_temperature <= 1 and math.isfinite(self.colour_temperature),
+             "colour_temperature must be in (0, 1] (1 = mean of the bins, towards 0 = their mode)"),
             (all(math.isfinite(v) for v in (self.lr, self.lambda_l1, self.beta1, self.beta2)),
              "lr, lambda_l1, beta1 and beta2 must be finite numbers"),
             (self.load_size <= MAX_IMAGE_SIDE, f"load_size must be at most {MAX_IMAGE_SIDE}"),

@@ -103,6 +103,9 @@ class CycleGAN:
         return self.LOSS_NAMES
 
     # ------------------------------------------------------------------------------- setup
+    def prepare(self, dataset) -> None:
+        """Nothing to learn from the training set before the first step (Pix2Pix.prepare's counterpart)."""
+
     def distribute(self) -> None:
         self.g_ab, self.g_ba, self.d_a, self.d_b = (data_parallel(net, self.context) for net in self._raw())
 

@@ -11,6 +11,8 @@ import functools
 import torch
 from torch import nn
 
+from . import colour_bins
+from .color import AB_SCALE
 from .config import TrainConfig
 
 
@@ -115,7 +117,7 @@ class ResnetBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """ResNet generator: 2 stride-2 downsamplings, `n_blocks` residual blocks, 2 upsamplings."""
 
-    def __init__(self, input_nc, output_nc, ngf=64, norm=nn.BatchNorm2d, n_blocks=9):
+    def __init__(self, input_nc, output_nc, ngf=64, norm=nn.BatchNorm2d, n_blocks=9, tanh=True):
         super().__init__()
         use_bias = conv_bias(norm)
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=use_bias), norm(ngf), nn.ReLU()]
@@ -128,7 +130,7 @@ class ResnetGenerator(nn.Module):
             mult = 2 ** (2 - i)
             layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1,
                                           bias=use_bias), norm(ngf * mult // 2), nn.ReLU()]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh() if tanh else nn.Identity()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -214,17 +216,49 @@ class ImageDiscriminator(nn.Module):
         return self.patches(x).mean(dim=(2, 3), keepdim=True)
 
 
+class ColourClassifier(nn.Module):
+    """A generator that classifies each pixel's colour into the in-gamut ab bins (Zhang et al. 2016)
+    and still returns ab: `forward(L)` is the annealed-mean readout in the project's normalised ab range,
+    so D, L1, samples, the Translator, EMA and every export see an ordinary colorizer. `logits(L)` gives
+    the bin logits; training takes both from one pass with `forward(L, with_logits=True)` (through DDP).
+    The bin centres (Lab units) are a buffer, so they travel in checkpoints and exports."""
+
+    def __init__(self, net: nn.Module, centres: torch.Tensor, temperature: float):
+        super().__init__()
+        self.net = net
+        self.temperature = float(temperature)
+        self.register_buffer("centres", centres.float())
+
+    def logits(self, lightness: torch.Tensor) -> torch.Tensor:
+        return self.net(lightness)
+
+    def readout(self, logits: torch.Tensor) -> torch.Tensor:
+        """Normalised ab (about [-1, 1]) from bin logits: the annealed mean at this model's temperature."""
+        return colour_bins.annealed_mean(logits, self.centres, self.temperature) / AB_SCALE
+
+    def forward(self, lightness: torch.Tensor, with_logits: bool = False):
+        logits = self.net(lightness)
+        ab = self.readout(logits)
+        return (ab, logits) if with_logits else ab
+
+
 def build_generator(config: TrainConfig) -> nn.Module:
-    """The generator named by `config.netG`, initialised as in the paper."""
+    """The generator named by `config.netG`, initialised as in the paper. With colour_loss classification
+    the same network outputs one logit per ab bin (no tanh) inside a ColourClassifier."""
     norm = norm_layer(config.norm)
-    name, inp, out = config.netG, config.input_nc, config.output_nc
+    classify = config.colour_loss == "classification"
+    name, inp, out = config.netG, config.input_nc, colour_bins.bin_count() if classify else config.output_nc
     if name.startswith(("unet_", "encoder_decoder_")):
         downs = 8 if name.endswith("_256") else 7
-        net = UnetGenerator(inp, out, downs, config.ngf, norm, config.dropout, skip=name.startswith("unet_"))
+        net = UnetGenerator(inp, out, downs, config.ngf, norm, config.dropout, skip=name.startswith("unet_"),
+                            tanh=not classify)
     elif name.startswith("resnet_"):
-        net = ResnetGenerator(inp, out, config.ngf, norm, n_blocks=int(name.split("_")[1].replace("blocks", "")))
+        net = ResnetGenerator(inp, out, config.ngf, norm, n_blocks=int(name.split("_")[1].replace("blocks", "")),
+                              tanh=not classify)
     else:
         raise ValueError(f"unknown generator {name!r}")
+    if classify:
+        return ColourClassifier(init_weights(net), colour_bins.bin_centres(), config.colour_temperature)
     return init_weights(net)
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from . import distributed
+from . import colour_bins, distributed
 from .augment import diff_augment, warp_label_map
 from .checkpoint import flatten_optimizer, load_into, sub_state, unflatten_optimizer
 from .color import network_to_rgb, unit_to_pil
@@ -73,6 +73,7 @@ class Pix2Pix:
     hinge loss, DiffAugment, label warps, an averaged copy of G)."""
 
     LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake", "G_feat")
+    PRIOR_KEY = "colour.prior"  # the empirical ab-bin distribution of the training targets (colour_loss classification)
 
     def __init__(self, config: TrainConfig, context: distributed.Context = distributed.Context()):
         self.config = config
@@ -99,16 +100,32 @@ class Pix2Pix:
         self.generator_model: nn.Module = self.generator
         self.discriminator_model: nn.Module = self.discriminator
         self.last: Optional[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None  # for sample_grid
+        # colour_loss classification: the training targets' bin distribution p, set by prepare() or a checkpoint
+        self.classify = config.colour_loss == "classification"
+        self.colour_prior: Optional[torch.Tensor] = None
+        self.class_weights: Optional[torch.Tensor] = None
 
     @property
     def loss_names(self) -> tuple[str, ...]:
-        return self.LOSS_NAMES
+        return self.LOSS_NAMES + (("G_class",) if self.classify else ())
 
     # ------------------------------------------------------------------------------- setup
     def distribute(self) -> None:
         """Wrap G and D in DistributedDataParallel under torchrun. Called after weights are loaded."""
         self.generator_model = data_parallel(self.generator, self.context)
         self.discriminator_model = data_parallel(self.discriminator, self.context)
+
+    def prepare(self, dataset) -> None:
+        """Before the first step: the class-rebalancing prior from the training set (colour_loss
+        classification), unless a resumed checkpoint brought it; nothing otherwise."""
+        if self.classify and self.colour_prior is None:
+            self.set_colour_prior(colour_bins.dataset_prior(dataset))
+
+    def set_colour_prior(self, p: torch.Tensor) -> None:
+        """p (Q,) and the per-bin loss weights derived from it (colour_bins.rebalancing_weights)."""
+        self.colour_prior = p.double().cpu()
+        centres = colour_bins.bin_centres()
+        self.class_weights = colour_bins.rebalancing_weights(self.colour_prior, centres).to(self.device)
 
     def train(self) -> None:
         self.generator.train()
@@ -131,7 +148,8 @@ class Pix2Pix:
 
     def init_generator_from(self, generator: nn.Module, its_config: TrainConfig, path) -> None:
         """Fine-tuning: start G (and its average) from another run's generator of the same shape."""
-        mismatch = [f for f in ("task", "netG", "ngf", "norm") if getattr(its_config, f) != getattr(self.config, f)]
+        mismatch = [f for f in ("task", "netG", "ngf", "norm", "colour_loss")
+                    if getattr(its_config, f) != getattr(self.config, f)]
         if mismatch:
             raise Pix2PixError(f"cannot fine-tune {path}: its {', '.join(mismatch)} differ from this run")
         self.generator.load_state_dict(generator.state_dict())
@@ -149,6 +167,8 @@ class Pix2Pix:
         opt_d, groups_d = flatten_optimizer(self.opt_d, "optD.")
         tensors.update(opt_g)
         tensors.update(opt_d)
+        if self.colour_prior is not None:
+            tensors[self.PRIOR_KEY] = self.colour_prior
         return tensors, {"optG_groups": groups_g, "optD_groups": groups_d}
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor], state: dict, path) -> None:
@@ -162,6 +182,8 @@ class Pix2Pix:
             self.ema_updates = state["step"]
         unflatten_optimizer(self.opt_g, tensors, "optG.", state["optG_groups"])
         unflatten_optimizer(self.opt_d, tensors, "optD.", state["optD_groups"])
+        if self.classify and self.PRIOR_KEY in tensors:
+            self.set_colour_prior(tensors[self.PRIOR_KEY])
 
     # ------------------------------------------------------------------------------- the step
     def _pair(self, source: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -181,16 +203,22 @@ class Pix2Pix:
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One pix2pix iteration (paper sec. 3.3): a D step, then a G step on cGAN + lambda * L1
-        (+ feature matching, and an update of the averaged generator, when those options are on).
-        Returns the losses as 0-d tensors, not synced to the host."""
+        (+ feature matching, the colour classification loss, and an update of the averaged generator, when
+        those options are on). Returns the losses as 0-d tensors, not synced to the host."""
         config, device = self.config, self.device
         source = batch["input"].to(device, memory_format=self.memory, non_blocking=True)
         target = batch["target"].to(device, memory_format=self.memory, non_blocking=True)
         zero = torch.zeros((), device=device)
         if config.label_warp:
             source = warp_label_map(source, config.label_warp)
+        if self.classify and self.class_weights is None:
+            raise Pix2PixError("colour_loss classification needs the training set's colour prior: call "
+                               "prepare(dataset) before the first step")
         with autocast(self.device, self.amp_dtype):
-            fake = self.generator_model(source)
+            if self.classify:  # one pass: the bin logits for the cross-entropy, their annealed mean as `fake`
+                fake, logits = self.generator_model(source, with_logits=True)
+            else:
+                fake = self.generator_model(source)
 
         # 1. Discriminator: real pairs -> real, generated pairs -> fake (loss halved, as in the paper)
         loss_d_real = loss_d_fake = zero
@@ -221,13 +249,21 @@ class Pix2Pix:
                 loss_g_gan = self.gan_loss(judged, True, for_discriminator=False)
             loss_g_l1 = nn.functional.l1_loss(fake.float(), target.float()) * config.lambda_l1
             loss_g = loss_g_gan + loss_g_feat + loss_g_l1
+            if self.classify:
+                centres = self.generator.centres
+                loss_g_class = colour_bins.rebalanced_cross_entropy(logits, target, centres, self.class_weights)
+                loss_g_class = loss_g_class * config.lambda_class
+                loss_g = loss_g + loss_g_class
         self.scaler_g.scale(loss_g).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         self._update_ema()
         self.last = (source, fake, target)
-        return {"G_GAN": loss_g_gan.detach(), "G_L1": loss_g_l1.detach(),
-                "D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_feat": loss_g_feat.detach()}
+        losses = {"G_GAN": loss_g_gan.detach(), "G_L1": loss_g_l1.detach(),
+                  "D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_feat": loss_g_feat.detach()}
+        if self.classify:
+            losses["G_class"] = loss_g_class.detach()
+        return losses
 
     @torch.no_grad()
     def _update_ema(self) -> None:

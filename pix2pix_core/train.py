@@ -30,7 +30,7 @@ from .run_folder import RunFolder, diverged_message
 LOSS_NAMES = Pix2Pix.LOSS_NAMES
 # Fields that define the networks: a resumed or fine-tuned run must keep them.
 ARCHITECTURE_FIELDS = ("task", "model", "netG", "ngf", "norm", "dropout", "netD", "n_layers_D", "ndf", "conditional_D",
-                       "num_D", "spectral_norm")
+                       "num_D", "spectral_norm", "colour_loss")
 
 
 # ---------------------------------------------------------------------------------------------- events
@@ -210,6 +210,7 @@ class Trainer:
             dataset = self.dataset or build_dataset(config, "train", train=True, progress=progress, stop=self._stop)
         except LoadingStopped as exc:  # stop() during loading: a stopped run with no step, not a failure
             return self._finish(ctx, position, "stopped", str(exc))
+        self.model.prepare(dataset)  # statistics of the training set the method needs (kept in checkpoints)
         sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank,
                                                       shuffle=True, seed=config.seed, drop_last=False)
         if ctx.is_main:

@@ -1,0 +1,261 @@
+"""colour_loss classification (Zhang, Isola, Efros 2016): the ab bins, soft encoding, annealed mean,
+class rebalancing, and a tiny colorize run through training, resume, Translator and export."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from kornia.color import rgb_to_lab
+from PIL import Image
+from safetensors.torch import load_file
+
+from conftest import tiny_config
+from pix2pix_core import colour_bins
+from pix2pix_core.checkpoint import export_generator, load_generator, read_checkpoint
+from pix2pix_core.cli import _config_from_args, build_parser
+from pix2pix_core.color import AB_SCALE
+from pix2pix_core.config import TrainConfig
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.inference import Translator
+from pix2pix_core.networks import ColourClassifier, build_generator
+from pix2pix_core.pix2pix_model import Pix2Pix
+from pix2pix_core.train import LossEvent, Trainer, resume_config
+
+
+# ------------------------------------------------------------------------------------------ the bins
+def test_bin_set_is_the_srgb_gamut_on_a_10_grid():
+    centres = colour_bins.bin_centres()
+    q = colour_bins.bin_count()
+    # the paper keeps 313 with a looser test; the 8-bit sRGB gamut covers 261 cells (see colour_bins)
+    assert 250 <= q <= 330 and centres.shape == (q, 2)
+    assert torch.equal(centres, torch.round(centres / 10) * 10)  # centred on multiples of 10
+    assert len({tuple(c) for c in centres.tolist()}) == q
+    assert [0.0, 0.0] in centres.tolist()  # the neutral (gray) bin
+    # sRGB spans a in about [-86, 98] and b in [-108, 94]: the grid's outermost cells, as the paper's hull
+    assert centres.min(0).values.tolist() == [-90.0, -110.0] and centres.max(0).values.tolist() == [100.0, 90.0]
+
+
+def test_every_srgb_colour_falls_in_a_kept_bin_and_far_cells_are_dropped():
+    rng = np.random.default_rng(0)
+    rgb = torch.from_numpy(rng.integers(0, 256, (3, 200, 200)).astype(np.float32) / 255.0)
+    rgb[:, 0, :8] = torch.eye(3).repeat(1, 3)[:, :8]  # the primaries and secondaries, the gamut's corners
+    ab = rgb_to_lab(rgb)[1:][None]  # the data pipeline's Lab (kornia)
+    nearest = colour_bins.bin_centres()[colour_bins.nearest_bin(ab)]  # (1, H, W, 2)
+    assert (nearest.permute(0, 3, 1, 2) - ab).abs().max() <= 5.0 + 1e-3  # each colour's own cell is kept
+    kept = {tuple(c) for c in colour_bins.bin_centres().tolist()}
+    assert (90.0, 90.0) not in kept and (-90.0, -110.0) not in kept  # no sRGB colour is that vivid there
+
+
+def test_soft_encoding_sums_to_one_and_weighs_the_nearest_bin_most():
+    centres = colour_bins.bin_centres()
+    rng = np.random.default_rng(1)
+    rgb = torch.from_numpy(rng.uniform(0, 1, (2, 3, 16, 16)).astype(np.float32))
+    ab = rgb_to_lab(rgb)[:, 1:]
+    indices, weights = colour_bins.soft_encode(ab, centres, chunk=100)
+    assert indices.shape == weights.shape == (2, colour_bins.NEIGHBOURS, 16, 16)
+    assert torch.allclose(weights.sum(1), torch.ones(2, 16, 16), atol=1e-6)
+    assert (weights[:, :1] >= weights[:, 1:]).all()
+    assert torch.equal(indices[:, 0], colour_bins.nearest_bin(ab))  # the nearest bin carries the most weight
+    assert (indices.sort(1).values.diff(dim=1) > 0).all()  # 5 different bins
+    # a pixel exactly on an interior bin: itself and its 4 neighbours at distance 10, Gaussian sigma 5
+    index, weight = colour_bins.soft_encode(torch.zeros(1, 2, 1, 1), centres)
+    assert centres[index[0, 0, 0, 0]].tolist() == [0.0, 0.0]
+    side = math.exp(-100 / (2 * 5 ** 2))
+    expected = torch.tensor([1, side, side, side, side]) / (1 + 4 * side)
+    assert torch.allclose(weight.flatten(), expected, atol=1e-6)
+
+
+def test_annealed_mean_of_a_one_hot_logit_is_that_bin_at_low_temperature():
+    centres = colour_bins.bin_centres()
+    logits = torch.zeros(1, len(centres), 2, 3)
+    picked = 17
+    logits[:, picked] = 1.0
+    sharp = colour_bins.annealed_mean(logits, centres, 0.01)
+    assert torch.allclose(sharp, centres[picked].view(1, 2, 1, 1).expand(1, 2, 2, 3), atol=1e-3)
+    mean = colour_bins.annealed_mean(torch.zeros_like(logits), centres, 1.0)  # uniform: the mean of the bins
+    assert torch.allclose(mean[0, :, 0, 0], centres.mean(0), atol=1e-4)
+    softer = colour_bins.annealed_mean(logits, centres, 1.0)  # T = 1: pulled towards that mean
+    assert (softer - mean).abs().max() < (sharp - mean).abs().max()
+
+
+def test_rebalancing_weights_have_expectation_one_and_favour_rare_bins():
+    centres = colour_bins.bin_centres()
+    q = len(centres)
+    neutral = centres.tolist().index([0.0, 0.0])
+    vivid = centres.tolist().index([60.0, 60.0])
+    p = torch.full((q,), 0.2 / (q - 1), dtype=torch.float64)
+    p[neutral] = 0.8  # mostly gray pixels, as in real photos
+    w = colour_bins.rebalancing_weights(p, centres)
+    assert torch.isclose((p * w.double()).sum(), torch.tensor(1.0, dtype=torch.float64), atol=1e-6)
+    assert w[vivid] > 5 * w[neutral]
+    assert torch.isclose(colour_bins.smooth(p, centres).sum(), torch.tensor(1.0, dtype=torch.float64))
+    # the weight is 1 / ((1 - 0.5) smooth(p) + 0.5 / Q), up to the normalisation
+    raw = 1 / (0.5 * colour_bins.smooth(p, centres) + 0.5 / q)
+    assert torch.allclose(w.double() / w[vivid].double(), raw / raw[vivid], rtol=1e-5)
+
+
+def test_prior_counts_nearest_bins():
+    ab = torch.zeros(2, 4, 4)
+    ab[:, :, :1] = torch.tensor([20.0, -30.0]).view(2, 1, 1) / AB_SCALE  # a quarter of the pixels
+    p = colour_bins.colour_prior([ab])
+    centres = colour_bins.bin_centres().tolist()
+    assert math.isclose(p[centres.index([0.0, 0.0])].item(), 0.75)
+    assert math.isclose(p[centres.index([20.0, -30.0])].item(), 0.25)
+
+
+# ------------------------------------------------------------------------------------------ the generator
+def test_classifier_generator_exposes_logits_and_returns_normalised_ab():
+    config = tiny_config(task="colorize", colour_loss="classification")
+    generator = build_generator(config).eval()
+    assert isinstance(generator, ColourClassifier) and "centres" in generator.state_dict()
+    lightness = torch.rand(2, 1, 128, 128) * 2 - 1
+    with torch.no_grad():
+        logits = generator.logits(lightness)
+        ab, same_logits = generator(lightness, with_logits=True)
+        assert logits.shape == (2, colour_bins.bin_count(), 128, 128)
+        assert torch.equal(logits, same_logits) and torch.equal(ab, generator(lightness))
+        expected = colour_bins.annealed_mean(logits, colour_bins.bin_centres(), 0.38) / AB_SCALE
+    assert ab.shape == (2, 2, 128, 128) and torch.allclose(ab, expected, atol=1e-6)
+    assert ab.abs().max() <= 1.0
+    plain = build_generator(tiny_config(task="colorize"))
+    assert not isinstance(plain, ColourClassifier)
+
+
+def test_config_and_cli(tmp_path):
+    with pytest.raises(Pix2PixError, match="task colorize"):
+        TrainConfig(task="facades", colour_loss="classification").validate()
+    for bad in (dict(colour_loss="softmax"), dict(colour_loss="classification", lambda_class=0.0),
+                dict(colour_temperature=0.0), dict(colour_temperature=1.5), dict(lambda_class=float("nan"))):
+        with pytest.raises(Pix2PixError):
+            TrainConfig(task="colorize", **bad).validate()
+    # L1 off and no GAN: the cross-entropy alone still has something to learn
+    TrainConfig(task="colorize", colour_loss="classification", lambda_l1=0.0, use_gan=False).validate()
+    args = build_parser().parse_args(["train", "--task", "colorize", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                                      "--colour-loss", "classification", "--lambda-class", "2",
+                                      "--colour-temperature", "0.5"])
+    config = _config_from_args(args)
+    assert (config.colour_loss, config.lambda_class, config.colour_temperature) == ("classification", 2.0, 0.5)
+    default = _config_from_args(build_parser().parse_args(["train", "--task", "colorize", "--data", str(tmp_path),
+                                                           "--out", str(tmp_path / "r")]))
+    assert (default.colour_loss, default.lambda_class, default.colour_temperature) == ("l1", 1.0, 0.38)
+
+
+def test_a_step_without_the_prior_is_a_clear_error():
+    model = Pix2Pix(tiny_config(task="colorize", colour_loss="classification"))
+    batch = {"input": torch.zeros(1, 1, 128, 128), "target": torch.zeros(1, 2, 128, 128)}
+    with pytest.raises(Pix2PixError, match="prepare"):
+        model.train_step(batch)
+
+
+# ------------------------------------------------------------------------------------------ a tiny run
+def _config(food_dir, out, **overrides):
+    values = dict(task="colorize", data=str(food_dir), out=str(out), colour_loss="classification", lambda_l1=10.0)
+    values.update(overrides)
+    return tiny_config(**values)
+
+
+@pytest.fixture(scope="module")
+def classification_run(tmp_path_factory, food_dir):
+    out = tmp_path_factory.mktemp("food_classification")
+    losses = []
+    config = _config(food_dir, out, batch_size=1, max_steps=4)
+    result = Trainer(config, callbacks=[lambda e: isinstance(e, LossEvent) and losses.append(e.losses)]).run()
+    return result, losses
+
+
+def test_training_gives_finite_losses_and_keeps_the_prior(classification_run):
+    result, losses = classification_run
+    assert (result.reason, result.step) == ("max_steps", 4) and len(losses) == 4
+    assert all(math.isfinite(v) for step in losses for v in step.values())
+    assert all(step["G_class"] > 0 and step["G_L1"] > 0 and step["G_GAN"] > 0 for step in losses)
+    tensors, _ = read_checkpoint(result.checkpoint)
+    prior = tensors[Pix2Pix.PRIOR_KEY]
+    assert prior.shape == (colour_bins.bin_count(),) and math.isclose(prior.sum().item(), 1.0, rel_tol=1e-9)
+    assert (prior > 0).sum() > 10  # the colourful synthetic photos spread over many bins
+    assert torch.equal(tensors["G.centres"], colour_bins.bin_centres())
+    header = (result.checkpoint.parent.parent / "losses.csv").read_text().splitlines()[0]
+    assert header.split(",")[2:8] == ["G_GAN", "G_L1", "D_real", "D_fake", "G_feat", "G_class"]
+
+
+def test_translator_colorizes_with_the_checkpoint(classification_run, food_dir):
+    result, _ = classification_run
+    translator = Translator.load(result.checkpoint, device="cpu")
+    assert isinstance(translator.generator, ColourClassifier)
+    photo = Image.open(sorted((food_dir / "val").iterdir())[0]).resize((90, 70))
+    colour = translator.translate(photo)
+    assert colour.size == (90, 70)
+    pixels = np.asarray(colour, dtype=np.int16)
+    assert (pixels.max(-1) - pixels.min(-1)).max() > 0  # some colour, not the gray input
+
+
+def test_export_safetensors_onnx_and_torchscript(classification_run, tmp_path):
+    result, _ = classification_run
+    shipped = export_generator(result.checkpoint, tmp_path / "g.safetensors")
+    assert Pix2Pix.PRIOR_KEY not in load_file(str(shipped))  # a training statistic, not part of the model
+    generator, config, _ = load_generator(shipped)
+    assert isinstance(generator, ColourClassifier) and config.colour_loss == "classification"
+    reference, _, _ = load_generator(result.checkpoint)
+    lightness = torch.rand(1, 1, 128, 128) * 2 - 1
+    with torch.no_grad():
+        ab, expected = generator.eval()(lightness), reference.eval()(lightness)
+    assert (ab - expected).abs().max() < 0.02  # fp16 weights
+    from pix2pix_core.export_formats import export_model, inference_network
+
+    net = inference_network(reference, config)
+    with torch.no_grad():
+        wanted = net(lightness)
+        path = export_model(result.checkpoint, tmp_path / "g.pt", "torchscript")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is marked deprecated
+            traced = torch.jit.load(str(path))
+        assert torch.allclose(traced(lightness), wanted, atol=1e-5)
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from pix2pix_core.export_formats import OnnxGenerator
+
+    session = OnnxGenerator(export_model(result.checkpoint, tmp_path / "g.onnx", "onnx"))
+    assert session.config.colour_loss == "classification"
+    assert (session(lightness) - wanted).abs().max() < 1e-4
+
+
+def test_stop_and_resume_is_exact_and_reuses_the_stored_prior(food_dir, tmp_path, monkeypatch):
+    base = dict(max_steps=6, epochs=3, epochs_decay=1, batch_size=2)  # 3 batches per epoch
+    straight = Trainer(_config(food_dir, tmp_path / "straight", **base)).run()
+    assert (straight.reason, straight.step) == ("max_steps", 6)
+
+    trainer = Trainer(_config(food_dir, tmp_path / "resumed", **base))
+    trainer.callbacks.append(lambda e: trainer.stop() if isinstance(e, LossEvent) and e.step == 2 else None)
+    assert trainer.run().step == 2
+
+    def recompute(*args, **kwargs):
+        raise AssertionError("the prior is stored in the checkpoint; resume must not recompute it")
+
+    monkeypatch.setattr(colour_bins, "dataset_prior", recompute)
+    second = Trainer(resume_config(tmp_path / "resumed"), resume=True).run()
+    assert (second.reason, second.step) == ("max_steps", 6)
+    a, b = load_file(str(straight.checkpoint)), load_file(str(second.checkpoint))
+    assert a.keys() == b.keys() and Pix2Pix.PRIOR_KEY in a
+    different = [k for k in a if not torch.equal(a[k], b[k])]  # weights, Adam moments, prior and RNG
+    assert not different, different[:5]
+
+
+def test_resume_and_fine_tune_refuse_another_colour_loss(classification_run, colorize_checkpoint, food_dir, tmp_path):
+    result, _ = classification_run
+    with pytest.raises(Pix2PixError, match="colour_loss"):
+        Trainer(resume_config(result.checkpoint.parent.parent, {"colour_loss": "l1", "max_steps": 5}),
+                resume=True).run()
+    with pytest.raises(Pix2PixError, match="colour_loss"):
+        Trainer(_config(food_dir, tmp_path / "tune", max_steps=1), init_generator=colorize_checkpoint).run()
+
+
+def test_memory_estimate_counts_the_bin_logits():
+    from pix2pix_core.resources import estimate_training_memory
+
+    plain = estimate_training_memory(tiny_config(task="colorize"), 10)
+    classifier = estimate_training_memory(tiny_config(task="colorize", colour_loss="classification"), 10)
+    # batch 2 x 261 bins x 128 x 128: the logits, the readout's softmax and the loss's log-softmax
+    assert classifier.activations - plain.activations >= 3 * 2 * colour_bins.bin_count() * 128 * 128 * 4
