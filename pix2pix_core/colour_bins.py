@@ -9,7 +9,8 @@ vivid ones.
 ab is quantised into 10 x 10 cells centred on multiples of 10 (in real Lab units); only the cells that
 some 8-bit sRGB colour falls in (at any lightness) are kept: 261 bins with this project's Lab (kornia's,
 D65). The paper keeps 313 from its own, looser gamut test; the extra bins are colours no training target
-can have. Everything here is pure functions of tensors; the one cached value is the bin set itself.
+can have. Everything here is pure functions of tensors; the only cached values are the bin set and its
+cell lookup table, both immutable tuples.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ def soft_encode(ab: torch.Tensor, centres: torch.Tensor, chunk: int = 1 << 16) -
         nearest, index = squared.topk(NEIGHBOURS, dim=1, largest=False)  # sorted: nearest first
         indices.append(index)
         weights.append(torch.softmax(-nearest / (2 * SIGMA ** 2), dim=1))  # exp(-d^2 / 2 s^2), normalised
-    unflat = lambda t: t.reshape(n, height, width, NEIGHBOURS).permute(0, 3, 1, 2)  # noqa: E731
-    return unflat(torch.cat(indices)), unflat(torch.cat(weights))
+    indices, weights = (torch.cat(t).reshape(n, height, width, NEIGHBOURS).permute(0, 3, 1, 2)
+                        for t in (indices, weights))
+    return indices, weights
 
 
 def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: float) -> torch.Tensor:
