@@ -200,7 +200,7 @@ def test_food_split_and_limit(tmp_path, monkeypatch):
     archive = tmp_path / "food-101.tar.gz"
     archive.write_bytes(data)
     monkeypatch.setitem(download.SOURCES, "food", download.with_url(download.SOURCES["food"], "http://127.0.0.1:9/x",
-                                                                    approx_bytes=len(data), md5=None))
+                                                                    approx_bytes=len(data), size=None, md5=None))
     assert cli.main(["data", "food", "--from", str(archive), "--out", str(tmp_path / "lim"), "--limit", "12"]) == 0
     train = sorted(p.name for p in (tmp_path / "lim" / "food" / "train").iterdir())
     val = sorted(p.name for p in (tmp_path / "lim" / "food" / "val").iterdir())
