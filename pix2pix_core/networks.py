@@ -217,37 +217,45 @@ class ImageDiscriminator(nn.Module):
 
 
 class ColourClassifier(nn.Module):
-    """A generator that classifies each pixel's colour into the in-gamut ab bins (Zhang et al. 2016)
-    and still returns ab: `forward(L)` is the annealed-mean readout in the project's normalised ab range,
-    so D, L1, samples, the Translator, EMA and every export see an ordinary colorizer. `logits(L)` gives
-    the bin logits; training takes both from one pass with `forward(L, with_logits=True)` (through DDP).
-    The bin centres (Lab units) are a buffer, so they travel in checkpoints and exports."""
+    """A generator that classifies colour into the in-gamut ab bins (Zhang et al. 2016) and still returns ab.
 
-    def __init__(self, net: nn.Module, centres: torch.Tensor, temperature: float):
+    The U-Net (or ResNet) ends in `features` channels at full resolution; the head averages them over
+    `stride` x `stride` cells and maps them to one logit per bin, so the bins are predicted at 1/stride of
+    the resolution, as the paper does (1/4): writing 261 logits at every pixel made a 128 px step 13x
+    slower than L1 (1.7 vs 0.125 s). `forward(L)` is the annealed-mean readout, upsampled bilinearly to the
+    input size, in the project's normalised ab range, so D, L1, samples, the Translator, EMA and every
+    export see an ordinary colorizer. `logits(L)` gives the (N, Q, H/stride, W/stride) bin logits; training
+    takes both from one pass with `forward(L, with_logits=True)` (through DDP). The bin centres (Lab units)
+    are a buffer, so they travel in checkpoints and exports."""
+
+    def __init__(self, net: nn.Module, features: int, centres: torch.Tensor, temperature: float, stride: int = 4):
         super().__init__()
         self.net = net
+        self.stride = stride
+        self.head = nn.Sequential(nn.AvgPool2d(stride), nn.ReLU(), nn.Conv2d(features, len(centres), 1))
         self.temperature = float(temperature)
         self.register_buffer("centres", centres.float())
 
     def logits(self, lightness: torch.Tensor) -> torch.Tensor:
-        return self.net(lightness)
+        return self.head(self.net(lightness))
 
     def readout(self, logits: torch.Tensor) -> torch.Tensor:
-        """Normalised ab (about [-1, 1]) from bin logits: the annealed mean at this model's temperature."""
+        """Normalised ab (about [-1, 1]) from bin logits, at the logits' resolution: the annealed mean."""
         return colour_bins.annealed_mean(logits, self.centres, self.temperature) / AB_SCALE
 
     def forward(self, lightness: torch.Tensor, with_logits: bool = False):
-        logits = self.net(lightness)
-        ab = self.readout(logits)
+        logits = self.logits(lightness)
+        ab = nn.functional.interpolate(self.readout(logits), size=lightness.shape[-2:], mode="bilinear",
+                                       align_corners=False)
         return (ab, logits) if with_logits else ab
 
 
 def build_generator(config: TrainConfig) -> nn.Module:
     """The generator named by `config.netG`, initialised as in the paper. With colour_loss classification
-    the same network outputs one logit per ab bin (no tanh) inside a ColourClassifier."""
+    the same network ends in ngf feature channels (no tanh) inside a ColourClassifier."""
     norm = norm_layer(config.norm)
     classify = config.colour_loss == "classification"
-    name, inp, out = config.netG, config.input_nc, colour_bins.bin_count() if classify else config.output_nc
+    name, inp, out = config.netG, config.input_nc, config.ngf if classify else config.output_nc
     if name.startswith(("unet_", "encoder_decoder_")):
         downs = 8 if name.endswith("_256") else 7
         net = UnetGenerator(inp, out, downs, config.ngf, norm, config.dropout, skip=name.startswith("unet_"),
@@ -258,7 +266,7 @@ def build_generator(config: TrainConfig) -> nn.Module:
     else:
         raise ValueError(f"unknown generator {name!r}")
     if classify:
-        return ColourClassifier(init_weights(net), colour_bins.bin_centres(), config.colour_temperature)
+        return init_weights(ColourClassifier(net, out, colour_bins.bin_centres(), config.colour_temperature))
     return init_weights(net)
 
 

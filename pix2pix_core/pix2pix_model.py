@@ -251,7 +251,8 @@ class Pix2Pix:
             loss_g = loss_g_gan + loss_g_feat + loss_g_l1
             if self.classify:
                 centres = self.generator.centres
-                loss_g_class = colour_bins.rebalanced_cross_entropy(logits, target, centres, self.class_weights)
+                target_cells = nn.functional.avg_pool2d(target.float(), self.generator.stride)  # the logits' grid
+                loss_g_class = colour_bins.rebalanced_cross_entropy(logits, target_cells, centres, self.class_weights)
                 loss_g_class = loss_g_class * config.lambda_class
                 loss_g = loss_g + loss_g_class
         self.scaler_g.scale(loss_g).backward()

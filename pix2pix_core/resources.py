@@ -105,7 +105,8 @@ def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:
         g_passes = 6 if config.lambda_identity else 4
         activations = g_passes * g_elements + 6 * d_elements
     if config.colour_loss == "classification":  # outside G's layers: the readout's softmax, the loss's log-softmax
-        activations += 2 * fake.shape[0] * generator.centres.shape[0] * fake.shape[-2] * fake.shape[-1]  # (N, Q, H, W)
+        cells = (fake.shape[-2] // generator.stride) * (fake.shape[-1] // generator.stride)
+        activations += 2 * fake.shape[0] * generator.centres.shape[0] * cells  # (N, Q, H / stride, W / stride)
     if config.use_gan and config.lambda_feat:  # feature matching: G's step also keeps D's features of the real pair
         with torch.no_grad():
             activations += sum(t.numel() for t in _flatten(discriminator(pair, features=True)))

@@ -116,9 +116,10 @@ def test_classifier_generator_exposes_logits_and_returns_normalised_ab():
     with torch.no_grad():
         logits = generator.logits(lightness)
         ab, same_logits = generator(lightness, with_logits=True)
-        assert logits.shape == (2, colour_bins.bin_count(), 128, 128)
+        assert logits.shape == (2, colour_bins.bin_count(), 32, 32)  # bins at 1/4 of the resolution
         assert torch.equal(logits, same_logits) and torch.equal(ab, generator(lightness))
-        expected = colour_bins.annealed_mean(logits, colour_bins.bin_centres(), 0.38) / AB_SCALE
+        expected = torch.nn.functional.interpolate(colour_bins.annealed_mean(logits, colour_bins.bin_centres(), 0.38)
+                                                   / AB_SCALE, size=(128, 128), mode="bilinear", align_corners=False)
     assert ab.shape == (2, 2, 128, 128) and torch.allclose(ab, expected, atol=1e-6)
     assert ab.abs().max() <= 1.0
     plain = build_generator(tiny_config(task="colorize"))
@@ -257,5 +258,5 @@ def test_memory_estimate_counts_the_bin_logits():
 
     plain = estimate_training_memory(tiny_config(task="colorize"), 10)
     classifier = estimate_training_memory(tiny_config(task="colorize", colour_loss="classification"), 10)
-    # batch 2 x 261 bins x 128 x 128: the logits, the readout's softmax and the loss's log-softmax
-    assert classifier.activations - plain.activations >= 3 * 2 * colour_bins.bin_count() * 128 * 128 * 4
+    # batch 2 x 261 bins x 32 x 32 (1/4 of 128 px): the logits, the readout's softmax and the loss's log-softmax
+    assert classifier.activations - plain.activations >= 3 * 2 * colour_bins.bin_count() * 32 * 32 * 4
