@@ -64,31 +64,31 @@ def evaluate(data: Path, models: dict[str, tuple[Translator, Translator]], segme
              out: Path | None = None) -> dict[str, dict[str, float]]:
     """Scores per model: FCN-score of labels -> photo, accuracy / mIoU of photo -> labels."""
     paths = sorted(p for p in (data / "val").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    classes = N_CLASSES
+    # decoded and cleaned once for every model: scored at the dataset's 256 px, whatever size the models run at
+    pairs = [split_pair(path) for path in paths]
+    truths = [palette.clean_label_ids(label) for label, _ in pairs]
     results = {}
     rows = []
     for name, (to_photo, to_labels) in models.items():
-        fcn = np.zeros((classes, classes), np.int64)
-        parse = np.zeros((classes, classes), np.int64)
+        fcn = np.zeros((N_CLASSES, N_CLASSES), np.int64)
+        parse = np.zeros((N_CLASSES, N_CLASSES), np.int64)
         row = []
-        for index, path in enumerate(paths):
-            label, photo = split_pair(path)  # scored at the dataset's 256 px, whatever size the models run at
-            truth = palette.clean_label_ids(label)
+        for index, ((label, photo), truth) in enumerate(zip(pairs, truths)):
             label_in, photo_in = _square(label, size, True), _square(photo, size, False)
             fake_photo = to_photo.translate(label_in, seed=index).resize(label.size, Image.BICUBIC)
             fcn += confusion_matrix(segmenter.predict_ids(fake_photo), truth)
             fake_label = to_labels.translate(photo_in, seed=index).resize(label.size, Image.NEAREST)
             parse += confusion_matrix(_nearest_ids(fake_label), truth)
-            if index % max(len(paths) // 4, 1) == 0 and len(row) < 4:
+            if index % max(len(pairs) // 4, 1) == 0 and len(row) < 4:
                 row.append((label, fake_photo, photo, fake_label))
         rows.append((name, row))
         results[name] = {f"labels_to_photo_{k}": v for k, v in scores_from_confusion(fcn).items()}
         results[name].update({f"photo_to_labels_{k}": v for k, v in scores_from_confusion(parse).items()})
     results["real photos (segmenter)"] = {f"labels_to_photo_{k}": v for k, v in _segmenter_ceiling(
-        paths, segmenter, size).items()}
+        pairs, truths, segmenter, size).items()}
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        _figure(rows, size).save(out, quality=85)
+        _figure(rows).save(out, quality=85)
     return results
 
 
@@ -98,16 +98,16 @@ def _nearest_ids(image: Image.Image) -> np.ndarray:
     return ((colours - palette.palette_array().astype(np.int32)) ** 2).sum(-1).argmin(-1)
 
 
-def _segmenter_ceiling(paths, segmenter, size) -> dict[str, float]:
+def _segmenter_ceiling(pairs, truths, segmenter, size) -> dict[str, float]:
+    """The real photos through the same resize to `size` and back as the models' outputs, segmented."""
     matrix = np.zeros((N_CLASSES, N_CLASSES), np.int64)
-    for path in paths:
-        label, photo = split_pair(path)  # the real photo at `size` and back, as the models' outputs
+    for (label, photo), truth in zip(pairs, truths):
         photo = _square(photo, size, False).resize(label.size, Image.BICUBIC)
-        matrix += confusion_matrix(segmenter.predict_ids(photo), palette.clean_label_ids(label))
+        matrix += confusion_matrix(segmenter.predict_ids(photo), truth)
     return scores_from_confusion(matrix)
 
 
-def _figure(rows, size: int, tile: int = 128) -> Image.Image:
+def _figure(rows, tile: int = 128) -> Image.Image:
     """Per model, 4 val pairs picked evenly: label map | generated photo | photo | generated label map."""
     from PIL import ImageDraw
 
