@@ -128,14 +128,19 @@ class PairDataset(torch.utils.data.Dataset):
         flip = self.flip and bool(torch.randint(0, 2, (1,), generator=generator))
         return top, left, flip
 
-    def __getitem__(self, index: int) -> dict:
+    def jittered(self, index: int) -> list[torch.Tensor]:
+        """Item `index`'s pictures (source, and target when it has one) cropped and mirrored alike, in [0, 1]."""
         item = self.items[index]
         top, left, flip = self.jitter_params(index, item.source.shape[-1])
         pictures = [item.source] + ([item.target] if item.target is not None else [])
         pictures = [p[:, top:top + self.crop_size, left:left + self.crop_size] for p in pictures]
         if flip:
             pictures = [p.flip(-1) for p in pictures]
-        pictures = [p.float().div(255.0) for p in pictures]
+        return [p.float().div(255.0) for p in pictures]
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        pictures = self.jittered(index)
         if self.task == "colorize":
             lightness, ab = rgb_to_lab_normalized(pictures[0])
             return {"input": lightness, "target": ab, "name": item.name}
@@ -369,12 +374,7 @@ class UnpairedDataset(torch.utils.data.Dataset):
 
     @staticmethod
     def _picture(side: PairDataset, index: int) -> tuple[torch.Tensor, str]:
-        item = side.items[index]
-        top, left, flip = side.jitter_params(index, item.source.shape[-1])
-        picture = item.source[:, top:top + side.crop_size, left:left + side.crop_size]
-        if flip:
-            picture = picture.flip(-1)
-        return to_signed(picture.float().div(255.0)), item.name
+        return to_signed(side.jittered(index)[0]), side.items[index].name
 
     def __getitem__(self, index: int) -> dict:
         photo_a, name = self._picture(self.a, index % len(self.a))
