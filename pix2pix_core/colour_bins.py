@@ -158,10 +158,12 @@ def colour_prior(targets: Sequence[torch.Tensor]) -> torch.Tensor:
     return counts / counts.sum()
 
 
-def dataset_prior(dataset, limit: int = PRIOR_IMAGES) -> torch.Tensor:
+def dataset_prior(dataset, limit: int = PRIOR_IMAGES, cell: int = 1) -> torch.Tensor:
     """colour_prior of at most `limit` training examples, evenly spaced through `dataset` (its
-    `dataset[i]["target"]`, at the training crop): a bounded, deterministic cost that draws no random numbers,
-    so the training run that follows is unchanged by it."""
+    `dataset[i]["target"]`, at the training crop), each averaged over `cell` x `cell` cells first: the loss
+    sees the target averaged over the logits' cells (averaging desaturates), so the prior that weighs it
+    must count the same cells. A bounded, deterministic cost that draws no random numbers, so the training
+    run that follows is unchanged by it."""
     count = len(dataset)
     picks = range(count) if count <= limit else (i * count // limit for i in range(limit))
-    return colour_prior(dataset[i]["target"] for i in picks)
+    return colour_prior(torch.nn.functional.avg_pool2d(dataset[i]["target"].float()[None], cell) for i in picks)

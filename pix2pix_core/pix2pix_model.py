@@ -119,7 +119,7 @@ class Pix2Pix:
         """Before the first step: the class-rebalancing prior from the training set (colour_loss
         classification), unless a resumed checkpoint brought it; nothing otherwise."""
         if self.classify and self.colour_prior is None:
-            self.set_colour_prior(colour_bins.dataset_prior(dataset))
+            self.set_colour_prior(colour_bins.dataset_prior(dataset, cell=self.generator.stride))
 
     def set_colour_prior(self, p: torch.Tensor) -> None:
         """p (Q,) and the per-bin loss weights derived from it (colour_bins.rebalancing_weights)."""

@@ -107,6 +107,19 @@ def test_prior_counts_nearest_bins():
     assert math.isclose(p[centres.index([20.0, -30.0])].item(), 0.25)
 
 
+def test_dataset_prior_counts_the_cells_the_loss_sees():
+    """Two colours alternating pixel by pixel: at full resolution two bins; averaged over 2 x 2 cells (the
+    logits' grid of a stride-2 head), only their mean, as the loss's target."""
+    ab = torch.zeros(2, 4, 4)
+    ab[:, ::2, :] = torch.tensor([40.0, 20.0]).view(2, 1, 1) / AB_SCALE
+    dataset = [{"target": ab}] * 3
+    centres = colour_bins.bin_centres().tolist()
+    full = colour_bins.dataset_prior(dataset)
+    assert math.isclose(full[centres.index([40.0, 20.0])].item(), 0.5)
+    cells = colour_bins.dataset_prior(dataset, cell=2)
+    assert math.isclose(cells[centres.index([20.0, 10.0])].item(), 1.0)
+
+
 # ------------------------------------------------------------------------------------------ the generator
 def test_classifier_generator_exposes_logits_and_returns_normalised_ab():
     config = tiny_config(task="colorize", colour_loss="classification")
