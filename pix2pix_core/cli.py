@@ -12,8 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .config import (AUGMENTS, COLOUR_LOSSES, CYCLEGAN_DEFAULTS, DISCRIMINATORS, GAN_MODES, GENERATORS, MODELS, NORMS,
-                     PRECISIONS, RECIPES, TASKS, TrainConfig, recipe_settings)
+from .config import (AUGMENTS, COLOUR_LOSSES, COLOUR_UPSAMPLES, CYCLEGAN_DEFAULTS, DISCRIMINATORS, GAN_MODES,
+                     GENERATORS, MODELS, NORMS, PRECISIONS, RECIPES, TASKS, TrainConfig, recipe_settings)
 from .errors import Pix2PixError
 
 TASK_DEFAULTS = {
@@ -80,6 +80,9 @@ def _add_train(sub) -> None:
     p.add_argument("--colour-loss", dest="colour_loss", choices=COLOUR_LOSSES, default=None,
                    help="colorize: l1 regresses ab; classification predicts ab bins with a class-rebalanced "
                         "cross-entropy (Zhang et al. 2016), read out by the annealed mean (default l1)")
+    p.add_argument("--colour-upsample", dest="colour_upsample", choices=COLOUR_UPSAMPLES, default=None,
+                   help="colorize, --colour-loss classification: bring the 1/4-resolution ab to full size bilinearly, "
+                        "or guided by the input lightness (colour edges follow lightness edges) (default bilinear)")
     p.add_argument("--diff-augment", dest="diff_augment", default=None, metavar="LIST",
                    help=f"DiffAugment on D's inputs: comma list of {', '.join(AUGMENTS)} (default none)")
     p.add_argument("--spectral-norm", dest="spectral_norm", action="store_const", const=True, default=None,

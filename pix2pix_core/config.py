@@ -21,6 +21,7 @@ GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "encod
 DISCRIMINATORS = ("basic", "n_layers", "pixel", "image")
 GAN_MODES = ("vanilla", "lsgan", "hinge")
 COLOUR_LOSSES = ("l1", "classification")
+COLOUR_UPSAMPLES = ("bilinear", "guided")
 AUGMENTS = ("translation", "cutout")
 NORMS = ("batch", "instance")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -65,6 +66,8 @@ class TrainConfig:
     #                          a class-rebalanced cross-entropy (Zhang et al. 2016, colour_bins.py), read out as ab
     lambda_class: float = 1.0  # weight of that cross-entropy (colour_loss classification)
     colour_temperature: float = 0.38  # annealed-mean temperature of the readout (1 = mean, -> 0 = mode; paper 0.38)
+    colour_upsample: str = "bilinear"  # how the classifier's 1/4-resolution ab reaches full size: bilinear, or
+    #                                   guided by the input lightness (networks.guided_upsample)
 
     # CycleGAN's objective (Zhu et al. 2017, sec. 3-4); used by model=cyclegan only
     lambda_cycle: float = 10.0  # weight of the cycle-consistency L1, F(G(a)) ~ a and G(F(b)) ~ b
@@ -159,6 +162,10 @@ class TrainConfig:
             (self.colour_loss != "classification" or self.lambda_class > 0,
              "lambda_class must be > 0 with colour_loss classification"),
             (self.lambda_class >= 0 and math.isfinite(self.lambda_class), "lambda_class must be a finite number >= 0"),
+            (self.colour_upsample in COLOUR_UPSAMPLES,
+             f"colour_upsample must be one of {COLOUR_UPSAMPLES}, got {self.colour_upsample!r}"),
+            (self.colour_upsample == "bilinear" or self.colour_loss == "classification",
+             "colour_upsample guided is for the classifier's 1/4-resolution colour: it needs colour_loss classification"),
             (0 < self.colour_temperature <= 1 and math.isfinite(self.colour_temperature),
              "colour_temperature must be in (0, 1] (1 = mean of the bins, towards 0 = their mode)"),
             (all(math.isfinite(v) for v in (self.lr, self.lambda_l1, self.beta1, self.beta2)),

@@ -21,7 +21,7 @@ from pix2pix_core.color import AB_SCALE
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import Translator
-from pix2pix_core.networks import ColourClassifier, build_generator
+from pix2pix_core.networks import ColourClassifier, build_generator, guided_upsample
 from pix2pix_core.pix2pix_model import Pix2Pix
 from pix2pix_core.train import LossEvent, Trainer, resume_config
 
@@ -139,23 +139,66 @@ def test_classifier_generator_exposes_logits_and_returns_normalised_ab():
     assert not isinstance(plain, ColourClassifier)
 
 
+def test_guided_upsample_keeps_flat_colour_and_follows_the_lightness_edge():
+    """A colour edge that sits on a lightness edge between two 4 x 4 cells' centres: bilinear smears it over
+    the cells, the lightness-guided upsampling puts it back on the edge."""
+    guide = torch.full((1, 1, 32, 32), -0.6)
+    guide[..., 13:] = 0.6  # the edge at column 13, inside the 4-pixel cell 12-15
+    truth = torch.zeros(1, 2, 32, 32)
+    truth[:, 0, :, 13:] = 0.5
+    truth[:, 1, :, :13] = -0.4
+    low = torch.nn.functional.avg_pool2d(truth, 4)
+    guided = guided_upsample(low, guide, 4)
+    bilinear = torch.nn.functional.interpolate(low, size=(32, 32), mode="bilinear", align_corners=False)
+    assert guided.shape == truth.shape
+    assert (guided - truth).abs().mean() < 0.25 * (bilinear - truth).abs().mean()
+    flat = torch.full((1, 2, 8, 8), 0.3)
+    assert torch.allclose(guided_upsample(flat, torch.rand(1, 1, 32, 32) * 2 - 1, 4), torch.full((1, 2, 32, 32), 0.3),
+                          atol=1e-5)
+    low.requires_grad_(True)
+    guided_upsample(low, guide, 4).sum().backward()
+    assert torch.isfinite(low.grad).all() and low.grad.abs().sum() > 0
+
+
+def test_guided_classifier_trains_and_exports(food_dir, tmp_path):
+    config = _config(food_dir, tmp_path / "guided", colour_upsample="guided", batch_size=1, max_steps=2)
+    result = Trainer(config).run()
+    assert (result.reason, result.step) == ("max_steps", 2)
+    generator, loaded, _ = load_generator(result.checkpoint)
+    assert loaded.colour_upsample == "guided" and generator.guided
+    lightness = torch.rand(1, 1, 128, 128) * 2 - 1
+    with torch.no_grad():
+        generator.eval()
+        expected = guided_upsample(generator.readout(generator.logits(lightness)), lightness, 4)
+        assert torch.allclose(generator(lightness), expected)
+    pytest.importorskip("onnxruntime")
+    from pix2pix_core.export_formats import OnnxGenerator, export_model
+
+    session = OnnxGenerator(export_model(result.checkpoint, tmp_path / "g.onnx", "onnx"))
+    # the filter divides by the local lightness variance, which amplifies float rounding: 1e-3 is 0.1 Lab units
+    assert (session(lightness) - expected).abs().max() < 1e-3
+
+
 def test_config_and_cli(tmp_path):
     with pytest.raises(Pix2PixError, match="task colorize"):
         TrainConfig(task="facades", colour_loss="classification").validate()
     for bad in (dict(colour_loss="softmax"), dict(colour_loss="classification", lambda_class=0.0),
-                dict(colour_temperature=0.0), dict(colour_temperature=1.5), dict(lambda_class=float("nan"))):
+                dict(colour_temperature=0.0), dict(colour_temperature=1.5), dict(lambda_class=float("nan")),
+                dict(colour_upsample="nearest", colour_loss="classification"), dict(colour_upsample="guided")):
         with pytest.raises(Pix2PixError):
             TrainConfig(task="colorize", **bad).validate()
     # L1 off and no GAN: the cross-entropy alone still has something to learn
     TrainConfig(task="colorize", colour_loss="classification", lambda_l1=0.0, use_gan=False).validate()
     args = build_parser().parse_args(["train", "--task", "colorize", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
                                       "--colour-loss", "classification", "--lambda-class", "2",
-                                      "--colour-temperature", "0.5"])
+                                      "--colour-temperature", "0.5", "--colour-upsample", "guided"])
     config = _config_from_args(args)
     assert (config.colour_loss, config.lambda_class, config.colour_temperature) == ("classification", 2.0, 0.5)
+    assert config.colour_upsample == "guided"
     default = _config_from_args(build_parser().parse_args(["train", "--task", "colorize", "--data", str(tmp_path),
                                                            "--out", str(tmp_path / "r")]))
-    assert (default.colour_loss, default.lambda_class, default.colour_temperature) == ("l1", 1.0, 0.38)
+    assert (default.colour_loss, default.lambda_class, default.colour_temperature, default.colour_upsample) == (
+        "l1", 1.0, 0.38, "bilinear")
 
 
 def test_a_step_without_the_prior_is_a_clear_error():
