@@ -218,8 +218,9 @@ class ImageDiscriminator(nn.Module):
 
 def guided_upsample(ab: torch.Tensor, guide: torch.Tensor, stride: int, radius: int = 1,
                     eps: float = 5e-3) -> torch.Tensor:
-    """ab at 1/stride resolution (N, 2, H/stride, W/stride) to the guide's size (N, 1, H, W), following the guide's edges: the
-    fast guided filter (He & Sun 2015) in torch, differentiable, so it can train inside a generator. Within
+    """ab at 1/stride resolution (N, 2, H/stride, W/stride) to the guide's size (N, 1, H, W), following the
+    guide's edges: the fast guided filter (He & Sun 2015) in torch, differentiable, so it can train inside a
+    generator (`color.guided_coefficients` is the numpy one the Translator uses at full resolution). Within
     each (2 radius + 1)^2 window of the low-resolution grid, ab is fitted as A * guide + B; A and B are
     box-averaged, upsampled bilinearly and applied to the full-resolution guide. `eps` is in the guide's
     units squared (normalised L spans [-1, 1] over L 0-100: 5e-3 is about 3.5 L units of contrast).
@@ -247,10 +248,11 @@ class ColourClassifier(nn.Module):
     `stride` x `stride` cells and maps them to one logit per bin, so the bins are predicted at 1/stride of
     the resolution, as the paper does (1/4): writing 261 logits at every pixel made a 128 px step 13x
     slower than L1 (1.7 vs 0.125 s). `forward(L)` is the annealed-mean readout, upsampled to the input size
-    (bilinearly, or with `upsample="guided"` by `guided_upsample` on the input lightness), in the project's normalised ab range, so D, L1, samples, the Translator, EMA and every
-    export see an ordinary colorizer. `logits(L)` gives the (N, Q, H/stride, W/stride) bin logits; training
-    takes both from one pass with `forward(L, with_logits=True)` (through DDP). The bin centres (Lab units)
-    are a buffer, so they travel in checkpoints and exports."""
+    (bilinearly, or with `upsample="guided"` by `guided_upsample` on the input lightness), in the project's
+    normalised ab range, so D, L1, samples, the Translator, EMA and every export see an ordinary colorizer.
+    `logits(L)` gives the (N, Q, H/stride, W/stride) bin logits; training takes both from one pass with
+    `forward(L, with_logits=True)` (through DDP). The bin centres (Lab units) are a buffer, so they travel in
+    checkpoints and exports."""
 
     def __init__(self, net: nn.Module, features: int, centres: torch.Tensor, temperature: float, stride: int = 4,
                  upsample: str = "bilinear"):
