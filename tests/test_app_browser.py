@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/ (gitignored) for a human to look at.
 from __future__ import annotations
 
 import io
+import shutil
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import write_collection
 from pix2pix_core.palette import facade_classes
 from test_app_api import running_app
 
@@ -180,6 +182,53 @@ def test_quick_demo_training_then_use_the_model(page):
     wait_for_new_image(page, "#facade-photo", before)
     assert page.locator("#facade-model input").input_value() == model_name
     screenshot(page, "facades_with_trained_model")
+
+
+@pytest.fixture(scope="module")
+def unpaired_model(tmp_path_factory) -> Path:
+    """A CycleGAN trained for 2 steps on red vs blue pictures, exported with both generators as the Train tab
+    exports one (direction "both")."""
+    from pix2pix_core.checkpoint import export_generator
+    from pix2pix_core.config import cyclegan_config
+    from pix2pix_core.train import Trainer
+
+    root = tmp_path_factory.mktemp("red2blue")
+    write_collection(root / "trainA", 2, (200, 60, 40), seed=1)
+    write_collection(root / "trainB", 2, (40, 90, 210), seed=2)
+    config = cyclegan_config(data=str(root), out=str(root / "run"), netG="resnet_6blocks", ngf=4, ndf=4, crop_size=32,
+                             load_size=36, batch_size=1, epochs=1, epochs_decay=0, max_steps=2, sample_every=0,
+                             save_every=0, precision="fp32", seed=0)
+    result = Trainer(config).run()
+    return export_generator(result.checkpoint, root / "unpaired_tiny.safetensors", direction="both")
+
+
+def test_translate_section_runs_an_unpaired_model_both_ways(page, app_url, unpaired_model, tmp_path):
+    """The Train tab's Translate section: a CycleGAN model that appeared after the page loaded is offered when
+    the section opens, and translates an upload A -> B and B -> A at the upload's size."""
+    models = DATA_ROOTS[app_url].parent / "runs" / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    shutil.copy(unpaired_model, models / "unpaired_tiny.safetensors")
+    picture = tmp_path / "red.png"
+    Image.new("RGB", (50, 30), (200, 40, 40)).save(picture)
+
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("Translate with an unpaired (CycleGAN) model").click()
+    page.wait_for_function("() => document.querySelector('#unpaired-model input').value === 'unpaired_tiny'")
+    page.locator("#unpaired-input input[type=file]").set_input_files(str(picture))
+    page.locator("#unpaired-button").click()
+    there = fetch_image(page, wait_for_new_image(page, "#unpaired-output", None))
+    assert there.size == (50, 30)
+
+    page.locator("#unpaired-direction").get_by_text("B → A").click()
+    page.locator("#unpaired-button").click()
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    back, src = there, image_src(page, "#unpaired-output")
+    while np.array_equal(np.asarray(back), np.asarray(there)):  # the other generator paints another picture
+        assert time.monotonic() < deadline, "B -> A gave the same picture as A -> B"
+        src = wait_for_new_image(page, "#unpaired-output", src)
+        back = fetch_image(page, src)
+    assert back.size == (50, 30)
+    screenshot(page, "translate_unpaired")
 
 
 def test_a_page_opened_after_a_failed_run_shows_it(browser, app_url, tmp_path):
