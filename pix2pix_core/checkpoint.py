@@ -173,18 +173,27 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], what: str, path: s
         raise CheckpointError(f"{path}: {what} weights do not match its config ({detail[:300]})") from None
 
 
-def inference_weights(tensors: dict[str, torch.Tensor], direction: str = "AtoB") -> dict[str, torch.Tensor]:
+GENERATOR_WEIGHTS = ("averaged", "trained")
+
+
+def inference_weights(tensors: dict[str, torch.Tensor], direction: str = "AtoB",
+                      weights: str = "averaged") -> dict[str, torch.Tensor]:
     """The generator weights to translate with: the moving average (E.) when training kept one, else G;
-    for a CycleGAN's B -> A direction, its second generator F."""
+    `weights="trained"` picks G itself even when an average exists, so one run (with `--ema-decay`)
+    yields both models to compare. For a CycleGAN's B -> A direction, its second generator F."""
+    if weights not in GENERATOR_WEIGHTS:
+        raise CheckpointError(f"weights must be one of {', '.join(GENERATOR_WEIGHTS)}, not {weights!r}")
     if direction == "BtoA":
         return sub_state(tensors, "F.")
+    if weights == "trained":
+        return sub_state(tensors, "G.")
     return sub_state(tensors, "E.") or sub_state(tensors, "G.")
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu",
-                   direction: str = "AtoB") -> tuple[nn.Module, TrainConfig, dict]:
+def load_generator(path: str | Path, device: str | torch.device = "cpu", direction: str = "AtoB",
+                   weights: str = "averaged") -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the generator from the config inside a training or exported checkpoint. A CycleGAN
-    checkpoint holds two: `direction` AtoB (G) or BtoA (F)."""
+    checkpoint holds two: `direction` AtoB (G) or BtoA (F); `weights` as in `inference_weights`."""
     tensors, metadata = read_checkpoint(path)
     if metadata.get("kind") == "segmenter":
         raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
@@ -192,8 +201,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu",
     if direction == "BtoA" and not sub_state(tensors, "F."):
         raise CheckpointError(f"{path}: only a CycleGAN training checkpoint translates BtoA (it holds G only)")
     generator = build_generator(config)
-    weights = inference_weights(tensors, direction)
-    load_into(generator, {k: v.float() if v.is_floating_point() else v for k, v in weights.items()},
+    state = inference_weights(tensors, direction, weights)
+    load_into(generator, {k: v.float() if v.is_floating_point() else v for k, v in state.items()},
               "generator", path)
     return generator.to(device), config, metadata
 
@@ -225,24 +234,28 @@ def unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, tor
 
 
 def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
-                     extra: Optional[dict[str, str]] = None, direction: str = "AtoB") -> Path:
+                     extra: Optional[dict[str, str]] = None, direction: str = "AtoB",
+                     weights: str = "averaged") -> Path:
     """Write the generator alone (fp16 by default) with its config: the file to ship. For a CycleGAN,
     `direction` BtoA ships its second generator F (saved as the file's only generator, G.), `both` ships G
-    and F (G. and F.), which `load_generator` loads either way."""
+    and F (G. and F.), which `load_generator` loads either way. `weights` as in `inference_weights`; the
+    file records which it holds (`generator_weights`) when the checkpoint kept a moving average."""
     tensors, metadata = read_checkpoint(checkpoint)
     config = config_of(metadata, checkpoint)
-    parts = {"G.": inference_weights(tensors, "AtoB" if direction == "both" else direction)}
+    parts = {"G.": inference_weights(tensors, "AtoB" if direction == "both" else direction, weights)}
     if direction == "both":  # a CycleGAN's G and F in one file: it translates either way (load_generator)
         parts["F."] = inference_weights(tensors, "BtoA")
-    weights = {}
+    shipped = {}
     for prefix, generator in parts.items():
         if not generator:
             raise CheckpointError(f"{checkpoint}: holds no {'B -> A ' if prefix == 'F.' else ''}generator weights")
         load_into(build_generator(config), generator, "generator", checkpoint)  # never ship a file that cannot load
-        weights.update({f"{prefix}{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()})
+        shipped.update({f"{prefix}{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()})
     meta = {"format": FORMAT, "kind": "generator", "config": config.to_json(),
             "trained": metadata.get("state", "{}")}
     if direction == "BtoA":
         meta["direction"] = "BtoA"  # the shipped G. is the CycleGAN's F
+    if sub_state(tensors, "E."):
+        meta["generator_weights"] = weights  # the file alone no longer says whether G. was the average
     meta.update(extra or {})
-    return atomic_save(weights, meta, out)
+    return atomic_save(shipped, meta, out)

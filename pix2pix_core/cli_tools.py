@@ -33,12 +33,12 @@ def cmd_export(args) -> int:
         if args.dtype not in (None, "fp32"):
             raise Pix2PixError(f"--format {args.format} writes fp32 weights; --dtype {args.dtype} is for safetensors")
         _set_threads(getattr(args, "threads", None))
-        path = export_model(args.checkpoint, args.out, args.format, direction=args.direction)
+        path = export_model(args.checkpoint, args.out, args.format, direction=args.direction, weights=args.weights)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {args.format}, fp32, dropout off, "
               "dynamic batch/height/width)")
         return 0
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype or "fp16"]
-    path = export_generator(args.checkpoint, args.out, dtype, direction=args.direction)
+    path = export_generator(args.checkpoint, args.out, dtype, direction=args.direction, weights=args.weights)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -267,6 +267,9 @@ def add_commands(sub) -> None:
     p.add_argument("--out", required=True, help="output file (.safetensors, .onnx or .pt)")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
                    help="for a CycleGAN checkpoint: export G (A -> B) or F (B -> A)")
+    p.add_argument("--weights", choices=("averaged", "trained"), default="averaged",
+                   help="for a run trained with --ema-decay: its moving average of G (what inference uses by "
+                        "default) or the trained G itself, so one run gives both models to compare")
     p.add_argument("--format", choices=("safetensors", "onnx", "torchscript"), default="safetensors",
                    help="file format (onnx needs `pip install -r requirements-onnx.txt`)")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default=None,

@@ -119,11 +119,13 @@ def _require_onnx():
     return onnx, onnxruntime
 
 
-def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", direction: str = "AtoB") -> Path:
-    """Write the generator of `checkpoint` as an ONNX (opset 17, dynamic batch/H/W) or TorchScript file."""
+def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", direction: str = "AtoB",
+                 weights: str = "averaged") -> Path:
+    """Write the generator of `checkpoint` as an ONNX (opset 17, dynamic batch/H/W) or TorchScript file
+    (`weights` as in `checkpoint.inference_weights`)."""
     if fmt not in ("onnx", "torchscript"):
         raise Pix2PixError(f"export format must be onnx or torchscript here, got {fmt!r}")
-    generator, config, metadata = load_generator(checkpoint, "cpu", direction)
+    generator, config, metadata = load_generator(checkpoint, "cpu", direction, weights)
     net = inference_network(generator, config)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import torch
 from conftest import tiny_config
 from pix2pix_core.augment import cutout, diff_augment, translation, warp_label_map
 from pix2pix_core.checkpoint import export_generator, load_generator, read_checkpoint
-from pix2pix_core.cli import build_parser, _config_from_args
+from pix2pix_core.cli import build_parser, main, _config_from_args
 from pix2pix_core.config import RECIPES, TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.losses import GANLoss, feature_matching_loss
@@ -116,8 +116,17 @@ def test_ema_weights_are_saved_exported_and_used_for_inference(facades_dir, tmp_
     generator, _, _ = load_generator(result.checkpoint)
     key = next(k for k in averaged if k.endswith("weight"))
     assert torch.equal(generator.state_dict()[key], averaged[key].float())
-    exported, _ = read_checkpoint(export_generator(result.checkpoint, tmp_path / "g.safetensors"))
-    assert torch.equal(exported[f"G.{key}"], averaged[key].half())
+    exported, meta = read_checkpoint(export_generator(result.checkpoint, tmp_path / "g.safetensors"))
+    assert torch.equal(exported[f"G.{key}"], averaged[key].half()) and meta["generator_weights"] == "averaged"
+    # The same run's trained G, for comparing the two: chosen on load and on export, and recorded.
+    trained, _, _ = load_generator(result.checkpoint, weights="trained")
+    assert torch.equal(trained.state_dict()[key], live[key].float())
+    path = tmp_path / "trained.safetensors"
+    main(["export", "--checkpoint", str(result.checkpoint), "--out", str(path), "--weights", "trained"])
+    exported, meta = read_checkpoint(path)
+    assert torch.equal(exported[f"G.{key}"], live[key].half()) and meta["generator_weights"] == "trained"
+    with pytest.raises(Pix2PixError, match="weights must be one of"):
+        load_generator(result.checkpoint, weights="ema")
 
 
 def test_ema_resume_continues_the_average(facades_dir, tmp_path):
