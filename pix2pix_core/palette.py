@@ -81,6 +81,12 @@ def _nearest(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ids, dist
 
 
+def nearest_class_ids(image: Image.Image) -> np.ndarray:
+    """Each pixel's nearest class colour, with no edge cleaning: for reading a label map a network
+    generated (photo -> labels), where a blend is the network's own answer rather than JPEG damage."""
+    return _nearest(np.asarray(image.convert("RGB"), np.uint8))[0]
+
+
 @lru_cache(maxsize=1)
 def _segments() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every pair of classes (a <= b, a == b included): a's colour, b - a, |b - a|^2 (floored at 1), a and b."""

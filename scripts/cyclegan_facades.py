@@ -78,7 +78,7 @@ def evaluate(data: Path, models: dict[str, tuple[Translator, Translator]], segme
             fake_photo = to_photo.translate(label_in, seed=index).resize(label.size, Image.BICUBIC)
             fcn += confusion_matrix(segmenter.predict_ids(fake_photo), truth)
             fake_label = to_labels.translate(photo_in, seed=index).resize(label.size, Image.NEAREST)
-            parse += confusion_matrix(_nearest_ids(fake_label), truth)
+            parse += confusion_matrix(palette.nearest_class_ids(fake_label), truth)
             if index % max(len(pairs) // 4, 1) == 0 and len(row) < 4:
                 row.append((label, fake_photo, photo, fake_label))
         rows.append((name, row))
@@ -90,12 +90,6 @@ def evaluate(data: Path, models: dict[str, tuple[Translator, Translator]], segme
         out.parent.mkdir(parents=True, exist_ok=True)
         _figure(rows).save(out, quality=85)
     return results
-
-
-def _nearest_ids(image: Image.Image) -> np.ndarray:
-    """Each pixel's nearest class colour: a generated label map is read as is, without edge cleaning."""
-    colours = np.asarray(image.convert("RGB"), np.int32)[..., None, :]
-    return ((colours - palette.palette_array().astype(np.int32)) ** 2).sum(-1).argmin(-1)
 
 
 def _segmenter_ceiling(pairs, truths, segmenter, size) -> dict[str, float]:

@@ -65,7 +65,7 @@ class _ColourSegmenter:
     """Reads a picture's classes from its colours: a label map 'photo' is segmented perfectly."""
 
     def predict_ids(self, image: Image.Image) -> np.ndarray:
-        return cyclegan_facades._nearest_ids(image)
+        return palette.nearest_class_ids(image)
 
 
 def test_evaluate_scores_a_perfect_and_a_blank_model(tmp_path):
