@@ -124,6 +124,25 @@ def test_nearest_class_ids_reads_every_colour_as_its_nearest_class():
     assert (chosen - brute.min(-1) <= 2 * 2 * 3 * 255).all() and (ids == brute.argmin(-1)).mean() > 0.97
 
 
+def test_blend_of_others_matches_every_pixel_against_every_pair():
+    """The grouped search (each set of seen classes against its own pairs) equals the plain one."""
+    from pix2pix_core.palette import _blend_of_others, _segments
+
+    rng = np.random.default_rng(1)
+    colours = rng.uniform(0, 255, (500, 3)).astype(np.float32)
+    own = rng.integers(0, 12, 500)
+    seen = rng.choice([0b11, 0b1010_0101, 0b1111_1111_1111, 1 << 3, 0b110_0000_0110], 500).astype(np.uint16)
+    start, step, length, pair = _segments()
+    offset = colours[:, None, :] - start
+    t = np.clip((offset * step).sum(-1) / length, 0, 1)
+    dist = ((offset - t[..., None] * step) ** 2).sum(-1)
+    usable = ((seen[:, None] >> pair[0]) & (seen[:, None] >> pair[1]) & 1).astype(bool)
+    usable &= (pair[0] != own[:, None]) & (pair[1] != own[:, None])
+    expected = np.where(usable, dist, np.inf).min(-1)
+    assert np.isinf(expected).any() and np.isfinite(expected).any()
+    np.testing.assert_allclose(_blend_of_others(colours, own, seen), expected, rtol=1e-5, atol=1e-2)
+
+
 def test_clean_maps_pass_unchanged_and_cleaning_is_idempotent():
     ids = blend_pair_map(3)
     ids[5, 5] = 7  # a lone pixel of exact colour: kept, drawn maps are trusted
