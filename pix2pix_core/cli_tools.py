@@ -250,6 +250,8 @@ def _add_train_segmenter(sub) -> None:
 
 
 def add_commands(sub) -> None:
+    from .checkpoint import GENERATOR_WEIGHTS
+
     _add_test(sub)
     _add_translate(sub)
     p = sub.add_parser("export", help="write the generator alone (for shipping), or as ONNX / TorchScript",
@@ -267,7 +269,7 @@ def add_commands(sub) -> None:
     p.add_argument("--out", required=True, help="output file (.safetensors, .onnx or .pt)")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
                    help="for a CycleGAN checkpoint: export G (A -> B) or F (B -> A)")
-    p.add_argument("--weights", choices=("averaged", "trained"), default="averaged",
+    p.add_argument("--weights", choices=GENERATOR_WEIGHTS, default="averaged",
                    help="for a run trained with --ema-decay: its moving average of G (what inference uses by "
                         "default) or the trained G itself, so one run gives both models to compare")
     p.add_argument("--format", choices=("safetensors", "onnx", "torchscript"), default="safetensors",
