@@ -1,43 +1,75 @@
-"""Compose a small results figure (rows of input | output | ground truth) from a `test` report.
+"""Compose a results figure (rows of input | output | ground truth) from one or more `test` reports.
 
     python scripts/results_figure.py reports/facades docs/results_facades.jpg --rows 4
+    python scripts/results_figure.py reports/shipped reports/new docs/compare.jpg --rows 5 --labels shipped new
 
-Rows are picked evenly over the report (not cherry-picked) and tiles are shown at `--tile` pixels.
+With several reports (the same val split through different models), each row shows the input once,
+then every report's output in the order given, then the ground truth: models compared on the same
+inputs. Rows are picked evenly over the first report (not cherry-picked); `--labels` adds a caption
+row. Tiles are shown at `--tile` pixels.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Optional, Sequence
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
-COLUMNS = ("input", "output", "ground_truth")
+GROUND_TRUTH = "_ground_truth.png"
+CAPTION_HEIGHT = 18
 
 
-def compose(report: Path, rows: int, tile: int) -> Image.Image:
-    images = report / "images"
-    stems = sorted(p.name[: -len("_ground_truth.png")] for p in images.glob("*_ground_truth.png"))
+def report_stems(report: Path) -> list[str]:
+    """The image stems of a report, sorted (the order `test` wrote them in)."""
+    stems = sorted(p.name[: -len(GROUND_TRUTH)] for p in (report / "images").glob(f"*{GROUND_TRUTH}"))
     if not stems:
-        raise SystemExit(f"no *_ground_truth.png in {images}: run `python -m pix2pix_core test` first")
-    picked = [stems[round(i * (len(stems) - 1) / max(rows - 1, 1))] for i in range(min(rows, len(stems)))]
-    figure = Image.new("RGB", (tile * len(COLUMNS), tile * len(picked)), "white")
+        raise SystemExit(f"no *{GROUND_TRUTH} in {report / 'images'}: run `python -m pix2pix_core test` first")
+    return stems
+
+
+def pick_evenly(stems: Sequence[str], rows: int) -> list[str]:
+    """`rows` stems spread over the whole list, first and last included (all of them when rows >= len)."""
+    rows = min(rows, len(stems))
+    return [stems[round(i * (len(stems) - 1) / max(rows - 1, 1))] for i in range(rows)]
+
+
+def compose(reports: Sequence[Path], rows: int, tile: int, labels: Optional[Sequence[str]] = None) -> Image.Image:
+    """input | each report's output | ground truth, for `rows` inputs that every report holds."""
+    reports = [Path(r) for r in reports]
+    picked = pick_evenly(report_stems(reports[0]), rows)
+    for report in reports[1:]:
+        missing = sorted(set(picked) - set(report_stems(report)))
+        if missing:
+            raise SystemExit(f"{report} has no {missing[0]}: compare reports of the same split")
+    columns = [(reports[0], "input")] + [(r, "output") for r in reports] + [(reports[0], "ground_truth")]
+    if labels is not None and len(labels) != len(reports):
+        raise SystemExit(f"--labels needs one label per report ({len(reports)}), got {len(labels)}")
+    top = CAPTION_HEIGHT if labels else 0
+    figure = Image.new("RGB", (tile * len(columns), top + tile * len(picked)), "white")
+    if labels:
+        draw = ImageDraw.Draw(figure)
+        for column, caption in enumerate(["input", *labels, "real"]):
+            draw.text((column * tile + 4, 3), caption, fill="black")
     for row, stem in enumerate(picked):
-        for column, kind in enumerate(COLUMNS):
-            tile_image = Image.open(images / f"{stem}_{kind}.png").convert("RGB").resize((tile, tile), Image.LANCZOS)
-            figure.paste(tile_image, (column * tile, row * tile))
+        for column, (report, kind) in enumerate(columns):
+            path = report / "images" / f"{stem}_{kind}.png"
+            tile_image = Image.open(path).convert("RGB").resize((tile, tile), Image.LANCZOS)
+            figure.paste(tile_image, (column * tile, top + row * tile))
     return figure
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("report", type=Path, help="folder written by `python -m pix2pix_core test`")
+    parser.add_argument("reports", type=Path, nargs="+", help="folders written by `python -m pix2pix_core test`")
     parser.add_argument("out", type=Path, help="output image (.jpg keeps it small)")
     parser.add_argument("--rows", type=int, default=4)
     parser.add_argument("--tile", type=int, default=160)
+    parser.add_argument("--labels", nargs="+", help="one caption per report, shown above its column")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    compose(args.report, args.rows, args.tile).save(args.out, quality=88)
+    compose(args.reports, args.rows, args.tile, args.labels).save(args.out, quality=88)
     print(f"wrote {args.out}")
 
 
