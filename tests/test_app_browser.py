@@ -219,10 +219,10 @@ def test_translate_section_runs_an_unpaired_model_both_ways(page, app_url, unpai
     there = fetch_image(page, wait_for_new_image(page, "#unpaired-output", None))
     assert there.size == (50, 30)
 
+    back, src = there, image_src(page, "#unpaired-output")  # read before the click: a fast reply beats a later read
     page.locator("#unpaired-direction").get_by_text("B → A").click()
     page.locator("#unpaired-button").click()
     deadline = time.monotonic() + TIMEOUT_MS / 1000
-    back, src = there, image_src(page, "#unpaired-output")
     while np.array_equal(np.asarray(back), np.asarray(there)):  # the other generator paints another picture
         assert time.monotonic() < deadline, "B -> A gave the same picture as A -> B"
         src = wait_for_new_image(page, "#unpaired-output", src)
