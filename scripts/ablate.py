@@ -30,6 +30,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from scripts.results_figure import pick_evenly
+
 ROOT = Path(__file__).resolve().parent.parent
 ALL_OPTIONS = ["--num-d", "2", "--lambda-feat", "10", "--gan-mode", "hinge", "--spectral-norm", "--ema-decay", "0.999",
                "--diff-augment", "translation,cutout"]
@@ -163,7 +165,7 @@ def compose_figure(records: list[dict], args, examples: int = 5, tile: int = 128
     from pix2pix_core.inference import Translator
 
     items = load_items(TrainConfig(task="facades", data=str(args.data)), "val", train=False)
-    picked = [items[round(i * (len(items) - 1) / (examples - 1))] for i in range(examples)]
+    picked = pick_evenly(items, examples)
     to_pil = lambda t: Image.fromarray(t.permute(1, 2, 0).numpy(), "RGB")  # noqa: E731
     rows = [("label map", [to_pil(i.source) for i in picked]), ("real photo", [to_pil(i.target) for i in picked])]
     for record in records:
@@ -171,7 +173,7 @@ def compose_figure(records: list[dict], args, examples: int = 5, tile: int = 128
             translator = Translator.load(record["checkpoint"], device=args.device)
             rows.append((record["name"], [translator.translate(to_pil(i.source)) for i in picked]))
     label_width = 230
-    figure = Image.new("RGB", (label_width + tile * examples, tile * len(rows)), "white")
+    figure = Image.new("RGB", (label_width + tile * len(picked), tile * len(rows)), "white")
     draw = ImageDraw.Draw(figure)
     for r, (name, pictures) in enumerate(rows):
         draw.text((6, r * tile + tile // 2 - 6), name[:36], fill="black")

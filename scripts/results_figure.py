@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TypeVar
 
 from PIL import Image, ImageDraw
 
 GROUND_TRUTH = "_ground_truth.png"
 CAPTION_HEIGHT = 18
+T = TypeVar("T")
 
 
 def report_stems(report: Path) -> list[str]:
@@ -29,10 +30,10 @@ def report_stems(report: Path) -> list[str]:
     return stems
 
 
-def pick_evenly(stems: Sequence[str], rows: int) -> list[str]:
-    """`rows` stems spread over the whole list, first and last included (all of them when rows >= len)."""
-    rows = min(rows, len(stems))
-    return [stems[round(i * (len(stems) - 1) / max(rows - 1, 1))] for i in range(rows)]
+def pick_evenly(items: Sequence[T], rows: int) -> list[T]:
+    """`rows` items spread over the whole list, first and last included (all of them when rows >= len)."""
+    rows = min(rows, len(items))
+    return [items[round(i * (len(items) - 1) / max(rows - 1, 1))] for i in range(rows)]
 
 
 def compose(reports: Sequence[Path], rows: int, tile: int, labels: Optional[Sequence[str]] = None) -> Image.Image:
