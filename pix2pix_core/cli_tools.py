@@ -75,7 +75,7 @@ def cmd_test(args) -> int:
     segmenter = False if args.no_segmenter else args.segmenter
     metrics = evaluate(args.checkpoint, args.data, args.out, limit=args.limit, segmenter=segmenter,
                        split=args.split, seed=args.seed, device=args.device, realism=not args.no_realism,
-                       dropout=not args.no_dropout, backend=args.backend)
+                       dropout=not args.no_dropout, backend=args.backend, size=args.size)
     print(format_metrics(metrics))
     if metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
         print("note: no facade segmenter found, FCN-score skipped (train one with `train-segmenter`)")
@@ -192,6 +192,9 @@ def _add_test(sub) -> None:
     p.add_argument("--no-realism", action="store_true",
                    help="skip KID and the two-sample test (facades; a few seconds on a CPU)")
     p.add_argument("--no-dropout", action="store_true", help="translate with dropout off (default: as the model says)")
+    p.add_argument("--size", type=int, default=None, metavar="PIXELS",
+                   help="read the split at this size instead of the network's (compare models trained at "
+                        "different sizes on the same pictures, e.g. a 128 and a 256 px colorizer at --size 256)")
     _add_inference_args(p, "dropout noise seed (the same for every image); also seeds the realism metrics "
                              "(classifier splits, KID subsets, the train-photo sample of the floor)")
     p.set_defaults(handler=cmd_test)

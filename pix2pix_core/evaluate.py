@@ -4,7 +4,9 @@ Every image goes through `Translator.translate`, the exact path users take (labe
 by `palette.clean_label_ids`, the Translator's batch-norm mode and dropout as in the official test script, the L of the photo joined to
 the predicted ab for colorization), so the numbers describe what the app and `translate` produce.
 The split is read without jitter at the network's size, as in training (resize, or centre crop for
-photos), so outputs and ground truth line up pixel for pixel.
+photos), so outputs and ground truth line up pixel for pixel; `size` reads it at another size instead,
+so models trained at different sizes (a 128 px and a 256 px colorizer, say) are scored on the same
+pictures: colour statistics and detail depend on the resolution they are measured at.
 
 Metrics are computed on RGB in [0, 1] with scikit-image (PSNR, SSIM) and averaged over images:
 - all tasks: l1 (mean absolute error), psnr (dB), ssim;
@@ -49,6 +51,7 @@ from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusi
 
 DEFAULT_SEGMENTER = Path(__file__).resolve().parent.parent / "checkpoints" / "facades_segmenter.safetensors"
 PSNR_CAP = 100.0  # dB; identical images have infinite PSNR, which JSON cannot hold
+MIN_SIZE, MAX_SIZE = 16, 2048  # bounds of `size`: the decoded split's memory grows with its square
 SegmenterChoice = Union[str, Path, Segmenter, None, Literal[False]]
 
 
@@ -175,22 +178,28 @@ def _sample_photos(config, data: str | Path, split: str, count: int, seed: int) 
 
 def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int] = None,
              segmenter: SegmenterChoice = None, split: str = "val", seed: int = 0, device: str = "auto",
-             progress: bool = True, realism: bool = True, dropout: bool = True, backend: str = "auto") -> dict:
+             progress: bool = True, realism: bool = True, dropout: bool = True, backend: str = "auto",
+             size: Optional[int] = None) -> dict:
     """Translate every image of `data/split`, write out/index.html and out/metrics.json; return the metrics.
 
     realism=False skips KID and the two-sample test (facades with a segmenter only); `seed` also seeds
     their subsets, classifier splits and the train-photo sample of the floor. dropout=False translates
     with dropout off whatever the model's config says. backend "onnx" (or a .onnx path) runs an exported
-    ONNX model with onnxruntime (dropout always off).
+    ONNX model with onnxruntime (dropout always off). size: read the split (and the floor's photos) at
+    this many pixels instead of the network's size; the model translates them as it would any photo.
     """
     if limit is not None and limit < 1:
         raise Pix2PixError("--limit must be at least 1")
+    if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
+        raise Pix2PixError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, not {size}")
     translator = Translator.load(checkpoint, device=device, dropout=dropout, backend=backend)
     task = translator.task
     if task == "unpaired":
         return evaluate_unpaired(checkpoint, data, out, limit, split, seed, device, progress)
     seg, seg_name = _resolve_segmenter(segmenter, task, device)
-    items = load_items(dataclasses.replace(translator.config, data=str(data)), split, train=False)[:limit]
+    sizes = {"crop_size": size, "load_size": size} if size else {}
+    read_config = dataclasses.replace(translator.config, data=str(data), **sizes)  # how the split is read
+    items = load_items(read_config, split, train=False)[:limit]
     if not items:
         raise Pix2PixError(f"no images to evaluate in {data} ({split})")
 
@@ -228,16 +237,16 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
 
     metrics: dict = {"checkpoint": str(checkpoint), "task": task, "split": split, "seed": seed, "count": len(rows),
                      "dropout": dropout and translator.config.test_dropout and translator.backend == "torch",
-                     "backend": translator.backend}
+                     "backend": translator.backend, "size": read_config.crop_size}
     metrics.update({key: float(np.mean(values)) for key, values in totals.items()})
     if seg is not None:
         for suffix, matrix in confusion.items():
             metrics.update({f"fcn_{k}{suffix}": v for k, v in scores_from_confusion(matrix).items()})
         metrics["segmenter"] = seg_name
         if realism:
-            metrics.update(_realism(seg, generated, reals, translator.config, data, split, seed))
+            metrics.update(_realism(seg, generated, reals, read_config, data, split, seed))
     if task == "colorize" and realism:
-        metrics.update(_colour_realism(generated, reals, translator.config, data, split, seed))
+        metrics.update(_colour_realism(generated, reals, read_config, data, split, seed))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_report(out, f"{Path(checkpoint).name} on {Path(data).name}/{split}", metrics, rows)

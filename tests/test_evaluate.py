@@ -90,6 +90,25 @@ def test_colorize_report_has_the_gray_baseline(colorize_checkpoint, food_dir, tm
     assert len(rows) == 3 and all(len(row) == 3 for row in rows)
 
 
+@pytest.mark.parametrize("task", ["colorize", "facades"])
+def test_size_reads_the_split_at_that_size(task, colorize_checkpoint, food_dir, facades_checkpoint, facades_dir,
+                                          tmp_path):
+    """Models trained at different sizes are compared at one: outputs, truth and the floor all at --size."""
+    from PIL import Image
+
+    checkpoint, data = (colorize_checkpoint, food_dir) if task == "colorize" else (facades_checkpoint, facades_dir)
+    native = evaluate(checkpoint, data, tmp_path / "native", segmenter=False, progress=False)
+    metrics = evaluate(checkpoint, data, tmp_path / "at96", segmenter=False, progress=False, size=96)
+    assert native["size"] == 128 and metrics["size"] == 96
+    _, rows = read_report(tmp_path / "at96")
+    for src in rows[0]:
+        assert Image.open(tmp_path / "at96" / src).size == (96, 96)
+    assert metrics["gray_psnr" if task == "colorize" else "l1"] != native["gray_psnr" if task == "colorize" else "l1"]
+    for bad in (8, 4096):
+        with pytest.raises(Pix2PixError, match="--size must be between"):
+            evaluate(checkpoint, data, tmp_path / "bad", segmenter=False, progress=False, size=bad)
+
+
 def test_rerun_with_fewer_images_leaves_no_stale_pictures(facades_checkpoint, facades_dir, tmp_path):
     evaluate(facades_checkpoint, facades_dir, tmp_path, segmenter=False, progress=False)
     evaluate(facades_checkpoint, facades_dir, tmp_path, segmenter=False, limit=1, progress=False)
