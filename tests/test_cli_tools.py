@@ -71,6 +71,12 @@ def test_cli_test_end_to_end(facades_checkpoint, facades_dir, tmp_path, capsys):
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["count"] == 2 and "psnr" in out and "index.html" in out
     assert (tmp_path / "report" / "index.html").read_text().count('<tr class="example">') == 2
+    code, out, _ = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
+                       "--out", tmp_path / "at64", "--limit", 1, "--no-segmenter", "--size", 64)
+    assert code == 0 and json.loads((tmp_path / "at64" / "metrics.json").read_text())["size"] == 64
+    code, _, err = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
+                       "--out", tmp_path / "at4", "--size", 4)
+    assert code == 2 and err.startswith("error: --size must be between 16 and 2048")
 
 
 def test_cli_train_segmenter_then_test_with_it(facades_checkpoint, facades_dir, tmp_path, capsys):
