@@ -1,7 +1,8 @@
 """Train a list of facades recipes at one budget and write the ablation table and figure.
 
     python -m scripts.ablate --data data/facades --out runs/ablation --epochs 15 --epochs-decay 15 --jobs 4
-    python -m scripts.ablate --data data/facades --out runs/ablation --rows paper,studio --seeds 0,1
+    python -m scripts.ablate --data data/facades --out runs/ablation \
+        --rows paper_l1_cgan_70x70_patchgan,l1_gan_unconditional_d --seeds 0,1
 
 Every row is a `python -m pix2pix_core train` run (the same base: U-Net 256 ngf 32, the paper's 70x70
 PatchGAN ndf 64, batch 4, jitter 286 -> 256) with the row's flags on top, then `python -m pix2pix_core
@@ -10,8 +11,10 @@ parallel (`--jobs`; each gets its own process and 1-2 CPU threads), finished row
 script is run again, and `--deadline` stops rows still training at that many seconds (they are then
 evaluated at their last checkpoint, and the table says which epoch that was).
 
-Writes `--doc` (default docs/ablation.md): one row per run with the FCN-score trio, KID, the two-sample
-accuracy, epochs and minutes; and `--figure` (docs/ablation.jpg): the same val label maps for every row.
+Writes `--doc` (default OUT/ablation.md): one row per run with the FCN-score trio, KID, the two-sample
+accuracy, epochs and minutes; and `--figure` (default OUT/ablation.jpg): the same val label maps for every
+row. It refuses to replace a `--doc` it did not write (the project's docs/ablation.md grew hand-written
+sections around the table this script first wrote), and row slugs it does not know (`--list`).
 """
 
 from __future__ import annotations
@@ -182,7 +185,11 @@ def compose_figure(records: list[dict], args, examples: int = 5, tile: int = 128
     return figure
 
 
-def main() -> None:
+DOC_MARK = "Written by `python -m scripts.ablate`"  # in every doc this script writes, and only there
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line, checked before any training starts: unknown rows and a doc written by hand are errors."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="facades folder with train/ and val/")
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
@@ -194,11 +201,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--deadline", type=float, default=0, help="stop training rows after this many seconds")
-    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "ablation.md")
-    parser.add_argument("--figure", type=Path, default=ROOT / "docs" / "ablation.jpg")
+    parser.add_argument("--doc", type=Path, default=None, help="markdown table to write (default OUT/ablation.md)")
+    parser.add_argument("--figure", type=Path, default=None, help="figure to write (default OUT/ablation.jpg)")
     parser.add_argument("--budget-note", default="", help="extra sentence for the doc (hardware, concurrency)")
     parser.add_argument("--list", action="store_true", help="print the row slugs and exit")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    args.doc = args.doc or args.out / "ablation.md"
+    args.figure = args.figure or args.out / "ablation.jpg"
+    unknown = set(args.rows.split(",")) - {slug(r.name) for r in ROWS} if args.rows else set()
+    if unknown and not args.list:
+        parser.error(f"unknown rows: {', '.join(sorted(unknown))} (see --list)")
+    if args.doc.exists() and not args.list and DOC_MARK not in args.doc.read_text(encoding="utf-8", errors="replace"):
+        parser.error(f"{args.doc} was not written by this script (edited by hand?); pass another --doc")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     if args.list:
         print("\n".join(f"{slug(r.name):48}  {' '.join(r.flags)}" for r in ROWS))
         return
@@ -219,7 +238,7 @@ def main() -> None:
     budget = (f"Budget per run: {args.epochs} + {args.epochs_decay} epochs (constant + linear decay) on the 400 "
               f"facades train pairs at 256 px, batch 4, U-Net ngf 32, PatchGAN ndf 64; {args.jobs} runs in parallel, "
               f"{(time.perf_counter() - started) / 60:.1f} min in all. {args.budget_note}")
-    doc = (f"# Facades ablation\n\nWritten by `python -m scripts.ablate` (scripts/ablate.py). {budget}\n\n"
+    doc = (f"# Facades ablation\n\n{DOC_MARK} (scripts/ablate.py). {budget}\n\n"
            "Metrics on the 26 val pairs (`python -m pix2pix_core test`): the paper's FCN-score (higher is better), "
            "KID x1000 in the facade segmenter's features and the two-sample classifier accuracy (lower is better; "
            "0.5 = indistinguishable). The last row is real val photos: the FCN ceiling, and the real-vs-real floor "

@@ -1,0 +1,43 @@
+"""scripts/ablate.py's command line: checked before any training starts, so a typo costs no compute and
+a hand-written doc is never overwritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts import ablate
+
+
+def test_doc_and_figure_default_to_the_run_folder(tmp_path):
+    args = ablate.parse_args(["--data", "data/facades", "--out", str(tmp_path / "abl")])
+    assert args.doc == tmp_path / "abl" / "ablation.md" and args.figure == tmp_path / "abl" / "ablation.jpg"
+
+
+def test_every_listed_slug_is_accepted_and_an_unknown_one_is_an_error(tmp_path, capsys):
+    slugs = [ablate.slug(row.name) for row in ablate.ROWS]
+    assert len(set(slugs)) == len(slugs)  # each row reachable by its own slug
+    assert ablate.parse_args(["--data", "d", "--out", str(tmp_path), "--rows", ",".join(slugs)]).rows
+    with pytest.raises(SystemExit) as stopped:
+        ablate.parse_args(["--data", "d", "--out", str(tmp_path), "--rows", "paper,l1_only"])
+    assert stopped.value.code == 2
+    assert "unknown rows: paper (see --list)" in capsys.readouterr().err
+
+
+def test_a_doc_written_by_hand_is_refused_and_one_written_by_the_script_is_replaced(tmp_path, capsys):
+    curated = tmp_path / "ablation.md"
+    curated.write_text("# Facades ablation: what makes the photos look real\n\nhand-written sections\n")
+    with pytest.raises(SystemExit):
+        ablate.parse_args(["--data", "d", "--out", str(tmp_path), "--doc", str(curated)])
+    assert "was not written by this script" in capsys.readouterr().err
+    assert curated.read_text().endswith("hand-written sections\n")  # untouched
+    written = tmp_path / "table.md"
+    written.write_text(f"# Facades ablation\n\n{ablate.DOC_MARK} (scripts/ablate.py). Budget ...\n")
+    assert ablate.parse_args(["--data", "d", "--out", str(tmp_path), "--doc", str(written)]).doc == written
+
+
+def test_the_project_doc_is_protected():
+    """docs/ablation.md holds sections no run can regenerate: the script must refuse it as --doc."""
+    doc = Path(ablate.ROOT) / "docs" / "ablation.md"
+    assert doc.is_file() and ablate.DOC_MARK not in doc.read_text(encoding="utf-8")
