@@ -247,7 +247,9 @@ def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray, threads: int = 1,
         ab_small = guided_coefficients(lightness_small, ab_small, radius, eps)
     # across first (h rows of full width, ab in f units: a / 500 and -b / 200), then down per strip
     first, second, weight = _bilinear_taps(ab_small.shape[2], width)
-    across = ab_small[:, :, first] + (ab_small[:, :, second] - ab_small[:, :, first]) * weight
+    # C order matters: indexing the last axis leaves it outermost in memory (a row's pixels h * 4 * planes
+    # bytes apart, a page at h = 256), and reading rows of that in the strip loop cost 20x its arithmetic
+    across = np.ascontiguousarray(ab_small[:, :, first] + (ab_small[:, :, second] - ab_small[:, :, first]) * weight)
     for channel in range(0, len(across), 2):
         across[channel] *= np.float32(AB_SCALE / 500.0)
         across[channel + 1] *= np.float32(-AB_SCALE / 200.0)
