@@ -46,6 +46,7 @@ from .data import _resize_square, load_items
 from .errors import Pix2PixError
 from .images import load_folder_images, open_image
 from .inference import Translator, grayscale
+from .limits import bounded_int
 from .palette import clean_label_ids, ids_to_image
 from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusion
 
@@ -190,8 +191,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     """
     if limit is not None and limit < 1:
         raise Pix2PixError("--limit must be at least 1")
-    if size is not None and not MIN_SIZE <= size <= MAX_SIZE:
-        raise Pix2PixError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, not {size}")
+    if size is not None:
+        size = bounded_int("--size", size, MIN_SIZE, MAX_SIZE)
     translator = Translator.load(checkpoint, device=device, dropout=dropout, backend=backend)
     task = translator.task
     if task == "unpaired":

@@ -76,7 +76,7 @@ def test_cli_test_end_to_end(facades_checkpoint, facades_dir, tmp_path, capsys):
     assert code == 0 and json.loads((tmp_path / "at64" / "metrics.json").read_text())["size"] == 64
     code, _, err = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
                        "--out", tmp_path / "at4", "--size", 4)
-    assert code == 2 and err.startswith("error: --size must be between 16 and 2048")
+    assert code == 2 and err.startswith("error: --size must be between 16 and 2,048, got 4")
 
 
 def test_cli_train_segmenter_then_test_with_it(facades_checkpoint, facades_dir, tmp_path, capsys):
