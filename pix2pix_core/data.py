@@ -268,18 +268,22 @@ def _limit(paths: list[Path], max_images: Optional[int]) -> list[Path]:
 
 
 def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[ProgressFn] = None,
-               stop: StopFlag = None) -> Sequence[Item]:
+               stop: StopFlag = None, limit: Optional[int] = None) -> Sequence[Item]:
     """Decode the split named by `config` (sized for training jitter or for testing): a list in memory,
     or CachedItems read from the disk cache when the decoded split is above `config.memory_budget_mb`.
+
+    Only the first `limit` images (in file-name order) are decoded when it is given; otherwise all of
+    them, or the first `config.max_images` for training.
 
     `progress(done, total)` is called after each image; `stop` (a threading.Event or a callable) is
     checked between images and raises LoadingStopped("stopped while loading")."""
     folder = split_folder(config.data, split)
     size = config.load_size if train else config.crop_size
     load = _Loader(config, folder, size, progress, stop)
+    limit = limit if limit is not None else (config.max_images if train else None)
     if config.task == "paired":
-        return _paired_items(folder, config, size, train, load)
-    paths = _limit(load_folder_images(folder), config.max_images if train else None)
+        return _paired_items(folder, size, limit, config.direction, load)
+    paths = _limit(load_folder_images(folder), limit)
     if not paths:
         raise Pix2PixError(f"no images found in {folder}")
     if config.task == "colorize":
@@ -306,7 +310,7 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
     return load(paths, decode_aligned, f"decoding {folder.name}")
 
 
-def _paired_items(folder: Path, config: TrainConfig, size: int, train: bool, load: _Loader) -> Sequence[Item]:
+def _paired_items(folder: Path, size: int, limit: Optional[int], direction: str, load: _Loader) -> Sequence[Item]:
     a_dir, b_dir = folder / "A", folder / "B"
     if not a_dir.is_dir() or not b_dir.is_dir():
         raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
@@ -314,12 +318,12 @@ def _paired_items(folder: Path, config: TrainConfig, size: int, train: bool, loa
     pairs = [(a, b_by_stem[a.stem]) for a in load_folder_images(a_dir) if a.stem in b_by_stem]
     if not pairs:
         raise Pix2PixError(f"no file names match between {a_dir} and {b_dir}")
-    pairs = pairs[:config.max_images] if (train and config.max_images) else pairs
+    pairs = _limit(pairs, limit)
     by_path = dict(pairs)
 
     def decode(path_a: Path) -> Item:
         image_a, image_b = open_image(path_a), open_image(by_path[path_a])
-        source, target = (image_a, image_b) if config.direction == "AtoB" else (image_b, image_a)
+        source, target = (image_a, image_b) if direction == "AtoB" else (image_b, image_a)
         return Item(path_a.name, _to_uint8(_resize_square(source, size)), _to_uint8(_resize_square(target, size)))
 
     return load([a for a, _ in pairs], decode, f"decoding {folder.name}", files=[p for pair in pairs for p in pair])

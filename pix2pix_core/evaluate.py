@@ -200,7 +200,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     seg, seg_name = _resolve_segmenter(segmenter, task, device)
     sizes = {"crop_size": size, "load_size": size} if size else {}
     read_config = dataclasses.replace(translator.config, data=str(data), **sizes)  # how the split is read
-    items = load_items(read_config, split, train=False)[:limit]
+    items = load_items(read_config, split, train=False, limit=limit)
     if not items:
         raise Pix2PixError(f"no images to evaluate in {data} ({split})")
 

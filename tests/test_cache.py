@@ -78,7 +78,7 @@ def test_cache_path_gives_bit_identical_items(tmp_path, facades_dir, food_dir, t
 
 
 def test_cached_dataset_survives_pickling_and_slicing(tmp_path, facades_dir):
-    """DataLoader workers get a pickled copy; evaluate slices load_items(...)[:limit]."""
+    """DataLoader workers get a pickled copy; cached items slice like a list."""
     config = tiny_config(**_cached(dict(task="facades", data=str(facades_dir)), tmp_path))
     dataset = build_dataset(config, "train", True)
     dataset.set_epoch(3)

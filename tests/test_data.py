@@ -1,5 +1,8 @@
 """Dataset formats, paired jitter and the Lab round trip."""
 
+import shutil
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +10,7 @@ from PIL import Image
 
 from conftest import tiny_config, write_colour_photos
 from pix2pix_core.color import lab_normalized_to_rgb, pil_to_unit, rgb_to_lab_normalized
-from pix2pix_core.data import PairDataset, build_dataset, Item
+from pix2pix_core.data import PairDataset, build_dataset, Item, load_items
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.palette import label_map_for_network
 
@@ -79,6 +82,32 @@ def test_paired_folders(tmp_path):
     dataset = build_dataset(tiny_config(task="paired", data=str(tmp_path)), "train", True)
     assert len(dataset) == 3
     assert sorted(i.name for i in dataset.items) == ["one.png", "three.png", "two.png"]
+
+
+@pytest.mark.parametrize("task", ["facades", "colorize", "paired"])
+def test_limit_decodes_only_the_first_images(tmp_path, facades_dir, food_dir, task):
+    """`test --limit N` on a big split decodes N images, not all of them: a broken file after the first N
+    is never opened (no skip warning), and the items are the first N in file-name order."""
+    if task == "paired":
+        for sub in ("A", "B"):
+            (tmp_path / "val" / sub).mkdir(parents=True)
+            for name in ("a", "b", "c"):
+                Image.new("RGB", (40, 40), (200, 10, 10)).save(tmp_path / "val" / sub / f"{name}.png")
+            (tmp_path / "val" / sub / "z.png").write_bytes(b"not a png")
+        data = tmp_path
+    else:
+        data = tmp_path / "data"
+        shutil.copytree(facades_dir if task == "facades" else food_dir, data)
+        (data / "val" / "zz_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    config = tiny_config(task=task, data=str(data))
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a skipped (broken) image would warn
+        items = load_items(config, "val", train=False, progress=lambda done, total: seen.append(total), limit=2)
+    with pytest.warns(UserWarning, match="skipped 1"):  # without the limit the broken file is read
+        every = [i.name for i in load_items(config, "val", train=False)]
+    assert [i.name for i in items] == every[:2] and set(seen) == {2}
+    assert len(load_items(tiny_config(task=task, data=str(data), max_images=1), "val", train=True, limit=2)) == 2
 
 
 def test_colorization_skips_gray_and_broken_files_with_a_warning(tmp_path):
