@@ -263,17 +263,25 @@ class _Loader:
         return CachedItems(cache)
 
 
-def _limit(paths: list[Path], max_images: Optional[int]) -> list[Path]:
-    return paths[:max_images] if max_images else paths
+def _limit(paths: list, max_images: Optional[int], sample_seed: Optional[int] = None) -> list:
+    """The first `max_images` paths (all when None or 0), or a seeded random sample of them kept in order."""
+    if not max_images or max_images >= len(paths):
+        return paths
+    if sample_seed is None:
+        return paths[:max_images]
+    chosen = np.random.default_rng(sample_seed).choice(len(paths), max_images, replace=False)
+    return [paths[int(i)] for i in sorted(chosen)]
 
 
 def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[ProgressFn] = None,
-               stop: StopFlag = None, limit: Optional[int] = None) -> Sequence[Item]:
+               stop: StopFlag = None, limit: Optional[int] = None,
+               sample_seed: Optional[int] = None) -> Sequence[Item]:
     """Decode the split named by `config` (sized for training jitter or for testing): a list in memory,
     or CachedItems read from the disk cache when the decoded split is above `config.memory_budget_mb`.
 
-    Only the first `limit` images (in file-name order) are decoded when it is given; otherwise all of
-    them, or the first `config.max_images` for training.
+    Only `limit` images are decoded when it is given: the first ones in file-name order, or with
+    `sample_seed` a seeded random sample (in file-name order); otherwise all of them, or the first
+    `config.max_images` for training.
 
     `progress(done, total)` is called after each image; `stop` (a threading.Event or a callable) is
     checked between images and raises LoadingStopped("stopped while loading")."""
@@ -282,8 +290,8 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
     load = _Loader(config, folder, size, progress, stop)
     limit = limit if limit is not None else (config.max_images if train else None)
     if config.task == "paired":
-        return _paired_items(folder, size, limit, config.direction, load)
-    paths = _limit(load_folder_images(folder), limit)
+        return _paired_items(folder, size, limit, sample_seed, config.direction, load)
+    paths = _limit(load_folder_images(folder), limit, sample_seed)
     if not paths:
         raise Pix2PixError(f"no images found in {folder}")
     if config.task == "colorize":
@@ -310,7 +318,8 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
     return load(paths, decode_aligned, f"decoding {folder.name}")
 
 
-def _paired_items(folder: Path, size: int, limit: Optional[int], direction: str, load: _Loader) -> Sequence[Item]:
+def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Optional[int], direction: str,
+                  load: _Loader) -> Sequence[Item]:
     a_dir, b_dir = folder / "A", folder / "B"
     if not a_dir.is_dir() or not b_dir.is_dir():
         raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
@@ -318,7 +327,7 @@ def _paired_items(folder: Path, size: int, limit: Optional[int], direction: str,
     pairs = [(a, b_by_stem[a.stem]) for a in load_folder_images(a_dir) if a.stem in b_by_stem]
     if not pairs:
         raise Pix2PixError(f"no file names match between {a_dir} and {b_dir}")
-    pairs = _limit(pairs, limit)
+    pairs = _limit(pairs, limit, sample_seed)
     by_path = dict(pairs)
 
     def decode(path_a: Path) -> Item:

@@ -318,10 +318,10 @@ def _colour_realism(generated: list, reals: list, config, data, split: str, seed
     others: list = []
     if (Path(data) / other).is_dir():
         try:
-            items = load_items(dataclasses.replace(config, data=str(data)), other, train=False)
-            rng = np.random.default_rng(seed)
-            chosen = sorted(rng.choice(len(items), min(len(reals), len(items)), replace=False))
-            others = [_to_pil(items[int(i)].source) for i in chosen]
+            # only the sampled photos are decoded (a seeded sample of as many as the real photos)
+            items = load_items(dataclasses.replace(config, data=str(data)), other, train=False,
+                               limit=len(reals), sample_seed=seed)
+            others = [_to_pil(item.source) for item in items]
         except Pix2PixError:  # no or unreadable photos
             others = []
     metrics = colour_realism_metrics(generated, reals, others if len(others) >= 2 else None, seed=seed)

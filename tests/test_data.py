@@ -107,6 +107,15 @@ def test_limit_decodes_only_the_first_images(tmp_path, facades_dir, food_dir, ta
     with pytest.warns(UserWarning, match="skipped 1"):  # without the limit the broken file is read
         every = [i.name for i in load_items(config, "val", train=False)]
     assert [i.name for i in items] == every[:2] and set(seen) == {2}
+    # a seeded sample (the colour floor's train photos): the same for a seed, in file-name order
+    for broken in [*data.rglob("z.png"), *data.rglob("zz_broken.jpg")]:
+        broken.unlink()
+    names = [i.name for i in load_items(config, "val", train=False, limit=2, sample_seed=5)]
+    assert names == [i.name for i in load_items(config, "val", train=False, limit=2, sample_seed=5)]
+    assert len(names) == 2 and names == sorted(names, key=every.index)
+    samples = {tuple(i.name for i in load_items(config, "val", train=False, limit=2, sample_seed=seed))
+               for seed in range(8)}
+    assert len(samples) > 1  # a sample, not the first two
     assert len(load_items(tiny_config(task=task, data=str(data), max_images=1), "val", train=True, limit=2)) == 2
 
 
