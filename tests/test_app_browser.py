@@ -75,9 +75,14 @@ def image_src(page, selector: str) -> str | None:
 
 
 def wait_for_new_image(page, selector: str, old_src: str | None) -> str:
-    page.wait_for_function(
-        "([selector, old]) => { const img = document.querySelector(selector + ' img');"
-        " return img && img.complete && img.src && img.src !== old; }", arg=[selector, old_src])
+    """The src of the selector's image once it differs from old_src; a screenshot is kept if it never does."""
+    try:
+        page.wait_for_function(
+            "([selector, old]) => { const img = document.querySelector(selector + ' img');"
+            " return img && img.complete && img.src && img.src !== old; }", arg=[selector, old_src])
+    except Exception:
+        screenshot(page, f"no_new_image_{selector.strip('#')}")
+        raise
     return image_src(page, selector)
 
 
@@ -93,8 +98,13 @@ def choose(page, dropdown_id: str, option: str) -> None:
 
 
 def draw_stroke(page, start=(0.3, 0.75), end=(0.7, 0.8), steps: int = 5) -> None:
+    """A stroke across the canvas, once nothing (a swatch popup, a layout shift) covers its two ends."""
     box = page.locator("#facade-canvas canvas").first.bounding_box()
     (x0, y0), (x1, y1) = [(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy) for fx, fy in (start, end)]
+    page.wait_for_function(
+        "(points) => points.every(([x, y]) => { const hit = document.elementFromPoint(x, y);"
+        " return hit && hit.tagName === 'CANVAS' && hit.closest('#facade-canvas'); })",
+        arg=[[x0, y0], [x1, y1]], timeout=10_000)
     page.mouse.move(x0, y0)
     page.mouse.down()
     for i in range(1, steps + 1):
