@@ -21,6 +21,7 @@ from PIL import Image
 
 from pix2pix_core.color import pil_to_unit, recolor_uint8, rgb_to_lab_normalized
 from pix2pix_core.colour_realism import colour_features, colour_realism_metrics
+from pix2pix_core.data import seeded_sample
 from pix2pix_core.evaluate import as_unit, colorfulness, image_scores
 from pix2pix_core.images import load_folder_images, open_image
 from pix2pix_core.inference import Translator
@@ -72,9 +73,8 @@ def main() -> None:
             colourful[name].append(colorfulness(as_unit(output)))
     # the floor's train photos: a seeded random sample, as `test` takes them (the first N in name order
     # are a few food classes only: Food-101 names start with the class, which made the floor 0.63, not 0.52)
-    train_paths = load_folder_images(Path(args.data) / "train")
-    chosen = np.random.default_rng(0).choice(len(train_paths), min(len(reals), len(train_paths)), replace=False)
-    others = [open_image(train_paths[i]).convert("RGB") for i in sorted(chosen)]
+    train_paths = seeded_sample(load_folder_images(Path(args.data) / "train"), len(reals), seed=0)
+    others = [open_image(path).convert("RGB") for path in train_paths]
     if args.size:
         others = [p.resize((args.size, args.size), Image.BICUBIC) for p in others]
     real_mean = float(np.mean(real_colourful))

@@ -22,7 +22,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence, Union
+from typing import Callable, Iterator, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 import torch
@@ -263,14 +263,23 @@ class _Loader:
         return CachedItems(cache)
 
 
+T = TypeVar("T")
+
+
+def seeded_sample(items: Sequence[T], count: int, seed: int) -> list[T]:
+    """`count` of the items chosen at random with `seed`, kept in their order (all when count >= len):
+    the same seed picks the same photos for every model scored against them."""
+    if count >= len(items):
+        return list(items)
+    chosen = np.random.default_rng(seed).choice(len(items), count, replace=False)
+    return [items[int(i)] for i in sorted(chosen)]
+
+
 def _limit(paths: list, max_images: Optional[int], sample_seed: Optional[int] = None) -> list:
     """The first `max_images` paths (all when None or 0), or a seeded random sample of them kept in order."""
-    if not max_images or max_images >= len(paths):
+    if not max_images:
         return paths
-    if sample_seed is None:
-        return paths[:max_images]
-    chosen = np.random.default_rng(sample_seed).choice(len(paths), max_images, replace=False)
-    return [paths[int(i)] for i in sorted(chosen)]
+    return paths[:max_images] if sample_seed is None else seeded_sample(paths, max_images, sample_seed)
 
 
 def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[ProgressFn] = None,

@@ -42,7 +42,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from .data import _resize_square, load_items
+from .data import _resize_square, load_items, seeded_sample
 from .errors import Pix2PixError
 from .images import load_folder_images, open_image
 from .inference import Translator, grayscale
@@ -165,12 +165,9 @@ def _to_pil(picture) -> Image.Image:
 
 def _sample_photos(config, data: str | Path, split: str, count: int, seed: int) -> list[Image.Image]:
     """A seeded random sample of `count` photos (the target half of each A|B pair) of a split, at the network's size."""
-    paths = load_folder_images(Path(data) / split)
-    rng = np.random.default_rng(seed)
-    chosen = sorted(rng.choice(len(paths), min(count, len(paths)), replace=False))
     photos = []
-    for index in chosen:
-        pair = open_image(paths[index]).convert("RGB")
+    for path in seeded_sample(load_folder_images(Path(data) / split), count, seed):
+        pair = open_image(path).convert("RGB")
         width, height = pair.size
         half_a, half_b = pair.crop((0, 0, width // 2, height)), pair.crop((width // 2, 0, width, height))
         photos.append(_resize_square(half_a if config.direction == "BtoA" else half_b, config.crop_size))
