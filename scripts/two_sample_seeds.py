@@ -1,0 +1,69 @@
+"""The colour two-sample accuracy of colorization `test` reports over many classifier seeds.
+
+    python -m scripts.two_sample_seeds reports/food_old reports/food_new --seeds 20
+
+`test` reports `colour_two_sample_acc` as the mean over two classifier seeds (cross-validation splits),
+which moves by +-0.03 between seeds: too much to rank two models a few hundredths apart. This reads the
+outputs and ground truths a report saved, computes their colour features once and repeats only the
+classifier for `--seeds` seeds, printing the mean, standard deviation and range per report.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pix2pix_core.colour_realism import colour_features
+from pix2pix_core.realism import two_sample_accuracy
+
+
+@dataclass
+class SeedSpread:
+    """Accuracies of one report over classifier seeds 0 .. n-1."""
+
+    report: Path
+    photos: int
+    accuracies: list[float]
+
+    def row(self) -> str:
+        values = np.asarray(self.accuracies)
+        return (f"| {self.report} | {self.photos} | {values.mean():.3f} | {values.std():.3f} | "
+                f"{values.min():.3f} - {values.max():.3f} |")
+
+
+def report_pictures(report: Path) -> tuple[list[Path], list[Path]]:
+    """A report's (outputs, ground truths), paired by the file stem `test` gave them."""
+    truths = sorted((report / "images").glob("*_ground_truth.png"))
+    outputs = [p.with_name(p.name.replace("_ground_truth.png", "_output.png")) for p in truths]
+    if len(truths) < 2 or not all(p.exists() for p in outputs):
+        raise SystemExit(f"{report}: needs at least 2 *_output.png / *_ground_truth.png pairs in images/ "
+                         "(run `python -m pix2pix_core test` on a colorization model first)")
+    return outputs, truths
+
+
+def seed_spread(report: Path, seeds: int) -> SeedSpread:
+    outputs, truths = report_pictures(report)
+    generated = colour_features([Image.open(p) for p in outputs])
+    real = colour_features([Image.open(p) for p in truths])
+    return SeedSpread(report, len(truths), [two_sample_accuracy(generated, real, seed=s) for s in range(seeds)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("reports", type=Path, nargs="+", help="folders written by `python -m pix2pix_core test`")
+    parser.add_argument("--seeds", type=int, default=20, help="classifier seeds 0 .. N-1 (default 20)")
+    args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    print(f"| report | photos | mean of {args.seeds} seeds | std | range |")
+    print("|---|---|---|---|---|")
+    for report in args.reports:
+        print(seed_spread(report, args.seeds).row(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
