@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from pix2pix_core.colour_realism import colour_features
 from pix2pix_core.realism import two_sample_accuracy
@@ -47,8 +46,8 @@ def report_pictures(report: Path) -> tuple[list[Path], list[Path]]:
 
 def seed_spread(report: Path, seeds: int) -> SeedSpread:
     outputs, truths = report_pictures(report)
-    generated = colour_features([Image.open(p) for p in outputs])
-    real = colour_features([Image.open(p) for p in truths])
+    generated = colour_features(outputs)  # paths: each photo is opened, read and closed in turn
+    real = colour_features(truths)
     return SeedSpread(report, len(truths), [two_sample_accuracy(generated, real, seed=s) for s in range(seeds)])
 
 
