@@ -18,6 +18,7 @@ import numpy as np
 
 from pix2pix_core.colour_realism import colour_features
 from pix2pix_core.realism import two_sample_accuracy
+from scripts.results_figure import report_stems
 
 
 @dataclass
@@ -36,8 +37,9 @@ class SeedSpread:
 
 def report_pictures(report: Path) -> tuple[list[Path], list[Path]]:
     """A report's (outputs, ground truths), paired by the file stem `test` gave them."""
-    truths = sorted((report / "images").glob("*_ground_truth.png"))
-    outputs = [p.with_name(p.name.replace("_ground_truth.png", "_output.png")) for p in truths]
+    stems = report_stems(report)
+    truths = [report / "images" / f"{stem}_ground_truth.png" for stem in stems]
+    outputs = [report / "images" / f"{stem}_output.png" for stem in stems]
     if len(truths) < 2 or not all(p.exists() for p in outputs):
         raise SystemExit(f"{report}: needs at least 2 *_output.png / *_ground_truth.png pairs in images/ "
                          "(run `python -m pix2pix_core test` on a colorization model first)")
