@@ -63,6 +63,8 @@ def _add_train(sub) -> None:
         ("--save-every", int, "epochs between kept checkpoints"),
         ("--checkpoint-every-steps", int, "also refresh latest every N steps"),
         ("--log-every", int, "steps between loss records"),
+        ("--collapse-steps", int, "stop when D's real and fake losses both average below 0.02 over this many "
+                                  "steps (the GAN collapsed; 0 = never)"),
         ("--num-d", int, "PatchGAN scales (pix2pixHD multi-scale D)"),
         ("--lambda-feat", float, "weight of D feature matching (pix2pixHD: 10)"),
         ("--ema-decay", float, "moving average of G's weights for inference (0 = off)"),
@@ -145,7 +147,7 @@ def cmd_train(args) -> int:
         return 130
     finally:
         reporter.close()
-    if result.reason == "diverged":
+    if result.reason in ("diverged", "collapsed"):
         print_error(result.message)
         return 1
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes, so only it reports

@@ -103,6 +103,8 @@ class TrainConfig:
     sample_every: int = 100  # steps between sample grids
     save_every: int = 10  # epochs between kept checkpoints (besides latest)
     checkpoint_every_steps: Optional[int] = None  # also write latest every N steps
+    collapse_steps: int = 1000  # stop when D's real and fake losses average below 0.02 over this many steps
+    #                             (D has won, G turns to noise: collapse.py); 0 = never
 
     @property
     def input_nc(self) -> int:
@@ -172,6 +174,7 @@ class TrainConfig:
              "lr, lambda_l1, beta1 and beta2 must be finite numbers"),
             (self.load_size <= MAX_IMAGE_SIDE, f"load_size must be at most {MAX_IMAGE_SIDE}"),
             (self.memory_budget_mb >= 0, "memory_budget_mb must be >= 0 (0 = always use the disk cache)"),
+            (self.collapse_steps >= 0, "collapse_steps must be >= 0 (0 = never stop for a collapse)"),
         ]
         check_all(checks)
         return self

@@ -20,6 +20,7 @@ from PIL import Image
 
 from . import distributed
 from .checkpoint import config_of, load_generator, read_checkpoint
+from .collapse import CollapseWatch
 from .config import TrainConfig
 from .cyclegan_model import CycleGAN
 from .data import PairDataset, build_dataset, collate
@@ -78,7 +79,7 @@ class EpochEvent:
 class FinishedEvent:
     step: int
     epoch: int
-    reason: str  # finished | stopped | max_steps | diverged
+    reason: str  # finished | stopped | max_steps | diverged | collapsed (message says why)
     checkpoint: Optional[Path]
     message: str = ""
 
@@ -155,6 +156,7 @@ class Trainer:
         self.model: Optional[Model] = None  # built by run()
         self.last_checkpoint: Optional[Path] = None
         self._stop = threading.Event()
+        self._collapse = CollapseWatch(self.config.collapse_steps)
 
     # ---------------------------------------------------------------------------------- public
     def stop(self) -> None:
@@ -246,9 +248,9 @@ class Trainer:
                 meter.add(len(indices) * ctx.world_size)
                 # logging, samples, checkpoints
                 if position.step % config.log_every == 0 or position.step == total_steps:
-                    problem = self._log(ctx, position, losses, lr, meter, total_steps)
-                    if problem:
-                        return self._finish(ctx, position, "diverged", problem)
+                    ended = self._log(ctx, position, losses, lr, meter, total_steps)
+                    if ended:
+                        return self._finish(ctx, position, *ended)
                 if ctx.is_main and config.sample_every and position.step % config.sample_every == 0:
                     self._sample(position)
                 if config.checkpoint_every_steps and position.step % config.checkpoint_every_steps == 0:
@@ -311,18 +313,21 @@ class Trainer:
             torch.set_rng_state(tensors["rng.torch"])
         return Position(state["epoch"], state["batch"], state["step"])
 
-    def _log(self, ctx, position: Position, losses, lr: float, meter: _Speedometer, total_steps: int) -> Optional[str]:
-        """Losses averaged over the ranks to losses.csv and a LossEvent; a divergence message if any is not finite."""
+    def _log(self, ctx, position: Position, losses, lr: float, meter: _Speedometer,
+             total_steps: int) -> Optional[tuple[str, str]]:
+        """Losses averaged over the ranks to losses.csv and a LossEvent. ("diverged", message) if any is
+        not finite, ("collapsed", message) once D has won (collapse.py); every rank sees the same means."""
         values = distributed.mean_losses(ctx, losses)  # the one host sync per log
         if not all(math.isfinite(v) for v in values.values()):
             bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
-            return diverged_message(self.folder, position.step, bad)
+            return "diverged", diverged_message(self.folder, position.step, bad)
         speed, eta = meter.read(position.step, total_steps)
         if ctx.is_main:
             self.folder.log_losses(position.step, position.epoch, values, lr, speed)
             self._emit(LossEvent(position.step, position.epoch, values, speed,
                                  position.step / max(total_steps, 1), eta, lr))
-        return None
+        collapsed = self._collapse.update(position.step, values)
+        return ("collapsed", collapsed) if collapsed else None
 
     def _sample(self, position: Position) -> None:
         grid = self.model.sample_grid()

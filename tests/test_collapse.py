@@ -1,0 +1,122 @@
+"""A collapsed GAN (D has won, G turns to noise) stops the run with a clear message; healthy runs go on."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pix2pix_core.cli import main
+from pix2pix_core.collapse import COLLAPSE_LOSS, CollapseWatch
+from pix2pix_core.pix2pix_model import Pix2Pix
+from pix2pix_core.train import FinishedEvent, Trainer
+
+from conftest import tiny_config
+from test_crash_safety import train_args
+
+
+def feed(watch: CollapseWatch, steps, d_losses) -> list[tuple[int, str]]:
+    """(step, message) for every logged step the watch called a collapse."""
+    said = []
+    for step, (real, fake) in zip(steps, d_losses):
+        message = watch.update(step, {"G_GAN": 1.0, "D_real": real, "D_fake": fake})
+        if message:
+            said.append((step, message))
+    return said
+
+
+def test_healthy_losses_never_stop_a_run() -> None:
+    """Noisy D losses of a balanced GAN for 10,000 steps, then 10,000 of a strong D (window means near
+    0.066, like the lowest healthy run measured) whose single values often dip below the threshold."""
+    rng = np.random.default_rng(0)
+    balanced = rng.lognormal(np.log(0.4), 0.8, size=(1000, 2))
+    strong = rng.lognormal(np.log(0.04), 1.0, size=(1000, 2))
+    assert (strong < COLLAPSE_LOSS).mean() > 0.2
+    losses = np.concatenate([balanced, strong])
+    assert feed(CollapseWatch(1000), range(10, 20001, 10), losses) == []
+
+
+def test_a_collapse_stops_the_run_once_a_whole_window_has_d_winning() -> None:
+    """Balanced until step 2,000, then D's losses near 0 (as the collapsed food runs'): the watch speaks
+    when the window's means fall below the threshold, about a window later, and says what it saw."""
+    steps = range(10, 6001, 10)
+    losses = [(0.6, 0.5) if step <= 2000 else (0.002, 0.001) for step in steps]
+    said = feed(CollapseWatch(1000), steps, losses)
+    first_step, message = said[0]
+    assert 2900 <= first_step <= 3000
+    assert message.startswith("the GAN collapsed: the discriminator has won")
+    assert "another seed or a lower learning rate" in message and "--collapse-steps 0" in message
+    assert f"steps {first_step - 990}-{first_step}" in message
+
+
+def test_a_window_is_needed_before_any_verdict() -> None:
+    """D at 0 from the first step (a run just resumed inside a collapse): nothing until 1,000 steps are seen."""
+    said = feed(CollapseWatch(1000), range(501, 3000), [(0.0, 0.0)] * 2499)
+    assert said[0][0] == 1501
+
+
+def test_one_loss_above_the_threshold_keeps_the_run_going() -> None:
+    """D_real near 0 but D_fake balanced: D is not winning on both sides."""
+    assert feed(CollapseWatch(100), range(1, 1000), [(0.0, 0.3)] * 999) == []
+    assert feed(CollapseWatch(100), range(1, 1000), [(0.3, 0.0)] * 999) == []
+
+
+def test_the_watch_is_off_at_zero_steps_and_for_losses_without_d_real() -> None:
+    assert feed(CollapseWatch(0), range(1, 5000), [(0.0, 0.0)] * 4999) == []
+    cyclegan = CollapseWatch(10)
+    assert all(cyclegan.update(step, {"D_A": 0.0, "D_B": 0.0}) is None for step in range(1, 100))
+
+
+def test_the_threshold_sits_below_every_healthy_window_measured() -> None:
+    """The module doc's evidence: healthy runs' lowest 1,000-step mean was 0.063."""
+    assert 0 < COLLAPSE_LOSS <= 0.063 / 3
+
+
+def d_wins(original):
+    """A train step whose D losses read as a won D (weights trained as usual)."""
+    def step(self, batch):
+        losses = original(self, batch)
+        return {**losses, "D_real": torch.tensor(0.001), "D_fake": torch.tensor(0.003)}
+    return step
+
+
+def test_the_trainer_ends_a_collapsed_run_with_its_reason(facades_dir, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(Pix2Pix, "train_step", d_wins(Pix2Pix.train_step))
+    events = []
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), collapse_steps=3, max_steps=12,
+                         checkpoint_every_steps=2)
+    result = Trainer(config, callbacks=[events.append]).run()
+    assert (result.reason, result.step) == ("collapsed", 4)  # logged from step 1: a 3-step window at step 4
+    assert "the discriminator has won" in result.message and "0.001 and 0.003 over steps 2-4" in result.message
+    assert result.checkpoint == tmp_path / "run" / "checkpoints" / "latest.safetensors"
+    assert isinstance(events[-1], FinishedEvent) and events[-1].reason == "collapsed"
+
+
+def test_a_healthy_tiny_run_is_not_stopped(facades_dir, tmp_path) -> None:
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), collapse_steps=2)
+    result = Trainer(config).run()
+    assert result.reason == "finished" and result.step > 2
+
+
+def test_the_command_line_says_why_and_exits_1(facades_dir, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(Pix2Pix, "train_step", d_wins(Pix2Pix.train_step))
+    threads = torch.get_num_threads()
+    try:
+        code = main(train_args(facades_dir, tmp_path / "run", "--max-steps", "12", "--collapse-steps", "4"))
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: the GAN collapsed")
+
+
+def test_the_app_reports_a_collapse_and_keeps_no_model(tmp_path) -> None:
+    from demo.state import JobSnapshot, TrainingJob
+
+    added = []
+    job = TrainingJob(tmp_path / "runs", tmp_path / "models", on_model=added.append)
+    job._state = JobSnapshot(version=1, phase="running", run="facades-1")
+    checkpoint = tmp_path / "runs" / "facades-1" / "checkpoints" / "latest.safetensors"
+    job._export(FinishedEvent(1500, 3, "collapsed", checkpoint, "the GAN collapsed: ..."), "facades-1")
+    snapshot = job.snapshot()
+    assert snapshot.phase == "failed" and added == [] and not (tmp_path / "models").exists()
+    assert snapshot.message.startswith("facades-1 stopped at step 1500: the GAN collapsed")
+    assert "lower learning rate" in snapshot.message and len(snapshot.message) <= 300
