@@ -80,8 +80,9 @@ def _add_train(sub) -> None:
     p.add_argument("--netD", choices=DISCRIMINATORS, default=None, help="discriminator (default basic = 70x70)")
     p.add_argument("--gan-mode", dest="gan_mode", choices=GAN_MODES, default=None, help="default vanilla")
     p.add_argument("--colour-loss", dest="colour_loss", choices=COLOUR_LOSSES, default=None,
-                   help="colorize: l1 regresses ab; classification predicts ab bins with a class-rebalanced "
-                        "cross-entropy (Zhang et al. 2016), read out by the annealed mean (default l1)")
+                   help="colorize: l1 regresses ab; l1_rebalanced weighs each pixel's L1 by the rarity of its true "
+                        "colour; classification predicts ab bins with a class-rebalanced cross-entropy (Zhang et al. "
+                        "2016), read out by the annealed mean (default l1)")
     p.add_argument("--colour-upsample", dest="colour_upsample", choices=COLOUR_UPSAMPLES, default=None,
                    help="colorize, --colour-loss classification: bring the 1/4-resolution ab to full size bilinearly, "
                         "or guided by the input lightness (colour edges follow lightness edges) (default bilinear)")

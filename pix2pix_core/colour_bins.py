@@ -133,6 +133,13 @@ def rebalancing_weights(p: torch.Tensor, centres: torch.Tensor, mix: float = PRI
     return (w / (p * w).sum()).float()
 
 
+def pixel_weights(target_ab: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The rebalancing weight of each pixel's nearest bin: (N, 2, H, W) normalised ab -> (N, H, W), for a
+    rebalanced regression loss (colour_loss l1_rebalanced). No gradient flows through the weights."""
+    with torch.no_grad():
+        return weights.to(target_ab.device)[nearest_bin(target_ab.float() * AB_SCALE)]
+
+
 def rebalanced_cross_entropy(logits: torch.Tensor, target_ab: torch.Tensor, centres: torch.Tensor,
                              weights: torch.Tensor) -> torch.Tensor:
     """The paper's loss (eq. 2): per-pixel cross-entropy between the bin logits (N, Q, H, W) and the soft

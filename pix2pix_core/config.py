@@ -20,7 +20,7 @@ MODELS = ("pix2pix", "cyclegan")
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks", "encoder_decoder_256", "encoder_decoder_128")
 DISCRIMINATORS = ("basic", "n_layers", "pixel", "image")
 GAN_MODES = ("vanilla", "lsgan", "hinge")
-COLOUR_LOSSES = ("l1", "classification")
+COLOUR_LOSSES = ("l1", "l1_rebalanced", "classification")
 COLOUR_UPSAMPLES = ("bilinear", "guided")
 AUGMENTS = ("translation", "cutout")
 NORMS = ("batch", "instance")
@@ -62,8 +62,9 @@ class TrainConfig:
     diff_augment: str = ""  # comma list of translation,cutout: the same random transform on D's whole (input, image)
     #                         pair, for real and generated alike, differentiable (Zhao et al. 2020): less D overfitting
     label_warp: float = 0.0  # pixels of smooth random displacement of input label-map edges (robust to rough drawings)
-    colour_loss: str = "l1"  # colorize: l1 regresses ab; classification predicts a distribution over ab bins with
-    #                          a class-rebalanced cross-entropy (Zhang et al. 2016, colour_bins.py), read out as ab
+    colour_loss: str = "l1"  # colorize: l1 regresses ab; l1_rebalanced weighs each pixel's L1 by the rarity of its
+    #                          true colour (the class rebalancing of Zhang et al. 2016 on a regression); classification
+    #                          predicts a distribution over ab bins with that rebalanced cross-entropy (colour_bins.py)
     lambda_class: float = 1.0  # weight of that cross-entropy (colour_loss classification)
     colour_temperature: float = 0.38  # annealed-mean temperature of the readout (1 = mean, -> 0 = mode; paper 0.38)
     colour_upsample: str = "bilinear"  # how the classifier's 1/4-resolution ab reaches full size: bilinear, or

@@ -102,6 +102,7 @@ class Pix2Pix:
         self.last: Optional[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None  # for sample_grid
         # colour_loss classification: the training targets' bin distribution p, set by prepare() or a checkpoint
         self.classify = config.colour_loss == "classification"
+        self.rebalance_l1 = config.colour_loss == "l1_rebalanced"
         self.colour_prior: Optional[torch.Tensor] = None
         self.class_weights: Optional[torch.Tensor] = None
 
@@ -117,9 +118,10 @@ class Pix2Pix:
 
     def prepare(self, dataset) -> None:
         """Before the first step: the class-rebalancing prior from the training set (colour_loss
-        classification), unless a resumed checkpoint brought it; nothing otherwise."""
-        if self.classify and self.colour_prior is None:
-            self.set_colour_prior(colour_bins.dataset_prior(dataset, cell=self.generator.stride))
+        classification or l1_rebalanced), unless a resumed checkpoint brought it; nothing otherwise."""
+        if (self.classify or self.rebalance_l1) and self.colour_prior is None:
+            cell = self.generator.stride if self.classify else 1  # the grid the loss compares colours on
+            self.set_colour_prior(colour_bins.dataset_prior(dataset, cell=cell))
 
     def set_colour_prior(self, p: torch.Tensor) -> None:
         """p (Q,) and the per-bin loss weights derived from it (colour_bins.rebalancing_weights)."""
@@ -148,8 +150,9 @@ class Pix2Pix:
 
     def init_generator_from(self, generator: nn.Module, its_config: TrainConfig, path) -> None:
         """Fine-tuning: start G (and its average) from another run's generator of the same shape."""
-        mismatch = [f for f in ("task", "netG", "ngf", "norm", "colour_loss")
-                    if getattr(its_config, f) != getattr(self.config, f)]
+        shape = lambda c: (c.task, c.netG, c.ngf, c.norm, c.colour_loss == "classification")  # noqa: E731
+        names = ("task", "netG", "ngf", "norm", "colour_loss")
+        mismatch = [f for f, mine, its in zip(names, shape(self.config), shape(its_config)) if mine != its]
         if mismatch:
             raise Pix2PixError(f"cannot fine-tune {path}: its {', '.join(mismatch)} differ from this run")
         self.generator.load_state_dict(generator.state_dict())
@@ -182,7 +185,7 @@ class Pix2Pix:
             self.ema_updates = state["step"]
         unflatten_optimizer(self.opt_g, tensors, "optG.", state["optG_groups"])
         unflatten_optimizer(self.opt_d, tensors, "optD.", state["optD_groups"])
-        if self.classify and self.PRIOR_KEY in tensors:
+        if (self.classify or self.rebalance_l1) and self.PRIOR_KEY in tensors:
             self.set_colour_prior(tensors[self.PRIOR_KEY])
 
     # ------------------------------------------------------------------------------- the step
@@ -211,9 +214,9 @@ class Pix2Pix:
         zero = torch.zeros((), device=device)
         if config.label_warp:
             source = warp_label_map(source, config.label_warp)
-        if self.classify and self.class_weights is None:
-            raise Pix2PixError("colour_loss classification needs the training set's colour prior: call "
-                               "prepare(dataset) before the first step")
+        if (self.classify or self.rebalance_l1) and self.class_weights is None:
+            raise Pix2PixError(f"colour_loss {self.config.colour_loss} needs the training set's colour prior: "
+                               f"call prepare(dataset) before the first step")
         with autocast(self.device, self.amp_dtype):
             if self.classify:  # one pass: the bin logits for the cross-entropy, their annealed mean as `fake`
                 fake, logits = self.generator_model(source, with_logits=True)
@@ -247,7 +250,11 @@ class Pix2Pix:
             elif config.use_gan:  # plain module: no DDP sync for D
                 judged = self.discriminator(diff_augment(self._pair(source, fake), config.augments))
                 loss_g_gan = self.gan_loss(judged, True, for_discriminator=False)
-            loss_g_l1 = nn.functional.l1_loss(fake.float(), target.float()) * config.lambda_l1
+            if self.rebalance_l1:  # rare true colours weigh more; the average pixel still weighs 1
+                weights = colour_bins.pixel_weights(target, self.class_weights)
+                loss_g_l1 = (weights[:, None] * (fake.float() - target.float()).abs()).mean() * config.lambda_l1
+            else:
+                loss_g_l1 = nn.functional.l1_loss(fake.float(), target.float()) * config.lambda_l1
             loss_g = loss_g_gan + loss_g_feat + loss_g_l1
             if self.classify:
                 centres = self.generator.centres

@@ -316,3 +316,58 @@ def test_memory_estimate_counts_the_bin_logits():
     classifier = estimate_training_memory(tiny_config(task="colorize", colour_loss="classification"), 10)
     # batch 2 x 261 bins x 32 x 32 (1/4 of 128 px): the logits, the readout's softmax and the loss's log-softmax
     assert classifier.activations - plain.activations >= 3 * 2 * colour_bins.bin_count() * 32 * 32 * 4
+
+
+# ------------------------------------------------------------------------------- rebalanced L1 (regression)
+def test_pixel_weights_favour_rare_true_colours():
+    """A prior where gray is common and saturated blue rare: blue pixels weigh more, gray ones less than 1."""
+    centres = colour_bins.bin_centres()
+    gray = torch.zeros(1, 2, 4, 4)
+    blue = torch.zeros(1, 2, 4, 4)
+    blue[:, 1] = -40.0 / AB_SCALE
+    prior = colour_bins.colour_prior([gray] * 99 + [blue])
+    weights = colour_bins.rebalancing_weights(prior, centres)
+    image = torch.cat([gray[..., :2], blue[..., 2:]], dim=-1)
+    per_pixel = colour_bins.pixel_weights(image, weights)
+    assert per_pixel.shape == (1, 4, 4) and not per_pixel.requires_grad
+    assert per_pixel[..., 2:].min() > 5 * per_pixel[..., :2].max()
+    assert per_pixel[..., :2].max() < 1.0
+    mixed = colour_bins.pixel_weights(torch.cat([gray] * 99 + [blue]), weights)
+    assert math.isclose(mixed.mean().item(), 1.0, rel_tol=0.02)  # the prior's average pixel weighs 1
+
+
+def test_rebalanced_l1_weighs_each_pixel_by_its_bin():
+    """The same seed and batch: every bin weighted 1 gives the plain L1's G_L1, every bin weighted 2 twice it."""
+    batch = {"input": torch.rand(2, 1, 128, 128) * 2 - 1, "target": (torch.rand(2, 2, 128, 128) - 0.5) * 0.6}
+
+    def g_l1(loss: str, weight: float = 1.0) -> float:
+        torch.manual_seed(0)
+        model = Pix2Pix(tiny_config(task="colorize", colour_loss=loss))
+        if loss == "l1_rebalanced":
+            model.class_weights = torch.full((colour_bins.bin_count(),), weight)
+        torch.manual_seed(1)
+        return model.train_step(batch)["G_L1"].item()
+
+    plain = g_l1("l1")
+    assert plain > 0 and math.isclose(g_l1("l1_rebalanced", 1.0), plain, rel_tol=1e-5)
+    assert math.isclose(g_l1("l1_rebalanced", 2.0), 2 * plain, rel_tol=1e-5)
+
+
+def test_rebalanced_l1_trains_keeps_its_prior_and_fine_tunes_an_l1_model(food_dir, colorize_checkpoint, tmp_path):
+    """It changes the loss, not G: an L1 model can be fine-tuned with it, and the result colorizes as any."""
+    config = _config(food_dir, tmp_path / "run", colour_loss="l1_rebalanced", batch_size=2, max_steps=3)
+    result = Trainer(config, init_generator=colorize_checkpoint).run()
+    assert (result.reason, result.step) == ("max_steps", 3)
+    tensors, _ = read_checkpoint(result.checkpoint)
+    assert math.isclose(tensors[Pix2Pix.PRIOR_KEY].sum().item(), 1.0, rel_tol=1e-9)
+    header = (tmp_path / "run" / "losses.csv").read_text().splitlines()[0]
+    assert "G_class" not in header
+    photo = Image.new("RGB", (64, 48), (120, 120, 120))
+    assert Translator.load(result.checkpoint, device="cpu").translate(photo).size == (64, 48)
+
+
+def test_a_rebalanced_step_without_the_prior_is_a_clear_error():
+    model = Pix2Pix(tiny_config(task="colorize", colour_loss="l1_rebalanced"))
+    batch = {"input": torch.zeros(1, 1, 128, 128), "target": torch.zeros(1, 2, 128, 128)}
+    with pytest.raises(Pix2PixError, match="l1_rebalanced needs the training set's colour prior"):
+        model.train_step(batch)
