@@ -106,7 +106,7 @@ def run_row(row: Row, seed: int, args) -> dict:
     minutes = (time.perf_counter() - started) / 60
     checkpoint = folder / "checkpoints" / "latest.safetensors"
     record = {"name": row.name, "group": row.group, "seed": seed, "flags": list(row.flags), "minutes": minutes,
-              "complete": process.returncode == 0}
+              "complete": process.returncode == 0, "collapsed": ended_in_collapse(folder / "log.txt", process.returncode)}
     if not checkpoint.exists():
         record["error"] = f"no checkpoint (exit {process.returncode}); see {folder / 'log.txt'}"
         return record
@@ -118,9 +118,18 @@ def run_row(row: Row, seed: int, args) -> dict:
         record["metrics"] = json.loads(metrics_path.read_text())
     record["epochs_done"] = _epochs_done(checkpoint, args.n_train)
     record["checkpoint"] = str(checkpoint)
-    if record["complete"]:
+    if record["complete"] or record["collapsed"]:  # a collapse is a result too: rerunning would repeat it
         record_path.write_text(json.dumps(record, indent=2))
     return record
+
+
+def ended_in_collapse(log: Path, returncode: int) -> bool:
+    """Whether the trainer stopped the run because its GAN collapsed (pix2pix_core/collapse.py)."""
+    if returncode != 1 or not log.exists():
+        return False
+    with open(log, "rb") as handle:
+        handle.seek(max(0, log.stat().st_size - 4000))
+        return b"error: the GAN collapsed" in handle.read()
 
 
 def _epochs_done(checkpoint: Path, n_train: int) -> float:
@@ -153,7 +162,8 @@ def write_table(records: list[dict], args) -> str:
         floor = floor or metrics
         fcn = " / ".join(_fmt(metrics, k) for k in ("fcn_pixel_acc", "fcn_class_acc", "fcn_miou"))
         lines.append(f"| {record['name']} | {record['seed']} | {fcn} | {_fmt(metrics, 'kid_x1000', 1)} | "
-                     f"{_fmt(metrics, 'two_sample_acc', 2)} | {record.get('epochs_done', '?')} | {record['minutes']:.1f} |")
+                     f"{_fmt(metrics, 'two_sample_acc', 2)} | {record.get('epochs_done', '?')}"
+                     f"{' (collapsed: stopped)' if record.get('collapsed') else ''} | {record['minutes']:.1f} |")
     if floor:
         real = " / ".join(_fmt(floor, k) for k in ("fcn_pixel_acc_real", "fcn_class_acc_real", "fcn_miou_real"))
         lines.append(f"| real val photos (ceiling / floor) | | {real} | {_fmt(floor, 'kid_x1000_floor', 1)} | "

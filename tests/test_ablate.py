@@ -41,3 +41,18 @@ def test_the_project_doc_is_protected():
     """docs/ablation.md holds sections no run can regenerate: the script must refuse it as --doc."""
     doc = Path(ablate.ROOT) / "docs" / "ablation.md"
     assert doc.is_file() and ablate.DOC_MARK not in doc.read_text(encoding="utf-8")
+
+
+def test_a_collapsed_run_is_recognised_and_marked_in_the_table(tmp_path):
+    log = tmp_path / "log.txt"
+    log.write_text("x" * 10_000 + "\nerror: the GAN collapsed: the discriminator has won, ...\n")
+    assert ablate.ended_in_collapse(log, 1)
+    assert not ablate.ended_in_collapse(log, 0) and not ablate.ended_in_collapse(tmp_path / "missing.txt", 1)
+    log.write_text("error: training diverged at step 4 (G_L1=nan)\n")
+    assert not ablate.ended_in_collapse(log, 1)
+    metrics = {"fcn_pixel_acc": 0.5, "fcn_class_acc": 0.3, "fcn_miou": 0.2, "kid_x1000": 60.0, "two_sample_acc": 1.0}
+    records = [{"name": "+ multi-scale D", "seed": 0, "metrics": metrics, "epochs_done": 9.3, "minutes": 4.0,
+                "collapsed": True},
+               {"name": "paper", "seed": 0, "metrics": metrics, "epochs_done": 30, "minutes": 9.0, "collapsed": False}]
+    table = ablate.write_table(records, None).splitlines()
+    assert "| 9.3 (collapsed: stopped) |" in table[2] and "| 30 | 9.0 |" in table[3]
