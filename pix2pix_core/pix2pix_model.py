@@ -67,6 +67,12 @@ def data_parallel(net: nn.Module, context: distributed.Context) -> nn.Module:
     return DistributedDataParallel(net, device_ids=[context.device.index] if context.device.type == "cuda" else None)
 
 
+def _generator_shape(config: TrainConfig) -> dict:
+    """What G's weights depend on: an L1 and a rebalanced-L1 colorizer share them; a classifier has a head."""
+    return {"task": config.task, "netG": config.netG, "ngf": config.ngf, "norm": config.norm,
+            "colour_loss": config.colour_loss == "classification"}
+
+
 class Pix2Pix:
     """pix2pix (Isola et al., CVPR 2017): a generator G trained with a conditional GAN loss + lambda * L1
     against a PatchGAN discriminator D, plus this project's options (multi-scale D and feature matching,
@@ -150,9 +156,8 @@ class Pix2Pix:
 
     def init_generator_from(self, generator: nn.Module, its_config: TrainConfig, path) -> None:
         """Fine-tuning: start G (and its average) from another run's generator of the same shape."""
-        shape = lambda c: (c.task, c.netG, c.ngf, c.norm, c.colour_loss == "classification")  # noqa: E731
-        names = ("task", "netG", "ngf", "norm", "colour_loss")
-        mismatch = [f for f, mine, its in zip(names, shape(self.config), shape(its_config)) if mine != its]
+        mine, its = _generator_shape(self.config), _generator_shape(its_config)
+        mismatch = [name for name in mine if mine[name] != its[name]]
         if mismatch:
             raise Pix2PixError(f"cannot fine-tune {path}: its {', '.join(mismatch)} differ from this run")
         self.generator.load_state_dict(generator.state_dict())
