@@ -46,6 +46,37 @@ def colour_features(photos: Sequence[ImageSource]) -> np.ndarray:
     return np.asarray(rows, np.float64)
 
 
+# Rough colour names of the 30-degree Lab hue bins of `colour_features`, from -180 degrees (a < 0, b = 0);
+# e.g. sRGB red is at 40 degrees, orange 73, yellow 103, green 136, cyan -164, cornflower blue -79, blue -54.
+HUE_NAMES = ("cyan/teal", "sky blue/cyan", "steel blue", "blue", "blue/purple", "magenta", "pink", "red",
+             "orange", "yellow", "green", "green/teal")
+
+
+def colour_feature_names() -> list[str]:
+    """What each column of `colour_features` measures, in words, in its order."""
+    def ranges(bins: int, low: float, high: float) -> list[tuple[float, float]]:
+        edges = np.linspace(low, high, bins + 1)
+        return list(zip(edges[:-1], edges[1:]))
+
+    names = [f"share of pixels with a in [{lo:g}, {hi:g})" for lo, hi in ranges(AB_BINS, -AB_RANGE, AB_RANGE)]
+    names += [f"share of pixels with b in [{lo:g}, {hi:g})" for lo, hi in ranges(AB_BINS, -AB_RANGE, AB_RANGE)]
+    names += [f"share of chroma at hue [{lo:g}, {hi:g}) degrees ({HUE_NAMES[i]})"
+              for i, (lo, hi) in enumerate(ranges(HUE_BINS, -180, 180))]
+    names += [f"share of pixels with chroma in [{lo:g}, {hi:g})" for lo, hi in ranges(CHROMA_BINS, 0, AB_RANGE)]
+    return names + ["mean a", "mean b", "spread of a", "spread of b", "mean chroma", "spread of chroma"]
+
+
+def colour_gaps(generated: np.ndarray, real: np.ndarray, top: int = 5) -> list[tuple[str, float, float, float]]:
+    """The `top` colour statistics furthest apart between two sets of `colour_features` rows: (what,
+    difference of the means in pooled standard deviations, real mean, generated mean), largest first.
+    What a two-sample classifier can tell them apart by: e.g. a colorizer's missing blues."""
+    spread = np.sqrt((generated.var(axis=0) + real.var(axis=0)) / 2)
+    effect = (generated.mean(axis=0) - real.mean(axis=0)) / np.where(spread > 0, spread, np.inf)
+    order = np.argsort(-np.abs(effect))[:top]
+    names = colour_feature_names()
+    return [(names[i], float(effect[i]), float(real[:, i].mean()), float(generated[:, i].mean())) for i in order]
+
+
 def colour_detail(photos: Sequence[ImageSource]) -> float:
     """Mean over photos of the mean a/b gradient magnitude (forward differences, Lab units per pixel)."""
     values = []

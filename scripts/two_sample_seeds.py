@@ -6,6 +6,8 @@
 which moves by +-0.03 between seeds: too much to rank two models a few hundredths apart. This reads the
 outputs and ground truths a report saved, computes their colour features once and repeats only the
 classifier for `--seeds` seeds, printing the mean, standard deviation and range per report.
+`--explain N` also lists, per report, the N colour statistics furthest apart between its colorized and
+real photos (in pooled standard deviations): what gives the colorized photos away.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pix2pix_core.colour_realism import colour_features
+from pix2pix_core.colour_realism import colour_features, colour_gaps
 from pix2pix_core.realism import two_sample_accuracy
 from scripts.results_figure import report_stems
 
@@ -28,6 +30,7 @@ class SeedSpread:
     report: Path
     photos: int
     accuracies: list[float]
+    gaps: list[tuple[str, float, float, float]]  # colour_realism.colour_gaps, largest first
 
     def row(self) -> str:
         values = np.asarray(self.accuracies)
@@ -46,24 +49,37 @@ def report_pictures(report: Path) -> tuple[list[Path], list[Path]]:
     return outputs, truths
 
 
-def seed_spread(report: Path, seeds: int) -> SeedSpread:
+def seed_spread(report: Path, seeds: int, explain: int = 0) -> SeedSpread:
     outputs, truths = report_pictures(report)
     generated = colour_features(outputs)  # paths: each photo is opened, read and closed in turn
     real = colour_features(truths)
-    return SeedSpread(report, len(truths), [two_sample_accuracy(generated, real, seed=s) for s in range(seeds)])
+    return SeedSpread(report, len(truths), [two_sample_accuracy(generated, real, seed=s) for s in range(seeds)],
+                      colour_gaps(generated, real, explain) if explain else [])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("reports", type=Path, nargs="+", help="folders written by `python -m pix2pix_core test`")
     parser.add_argument("--seeds", type=int, default=20, help="classifier seeds 0 .. N-1 (default 20)")
+    parser.add_argument("--explain", type=int, default=0, metavar="N",
+                        help="also list the N colour statistics furthest apart between colorized and real photos")
     args = parser.parse_args()
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if args.explain < 0:
+        parser.error("--explain must be 0 or more")
+    spreads = []
     print(f"| report | photos | mean of {args.seeds} seeds | std | range |")
     print("|---|---|---|---|---|")
     for report in args.reports:
-        print(seed_spread(report, args.seeds).row(), flush=True)
+        spreads.append(seed_spread(report, args.seeds, args.explain))
+        print(spreads[-1].row(), flush=True)
+    for spread in spreads if args.explain else []:
+        print(f"\n{spread.report}: colorized vs real photos, largest gaps first\n")
+        print("| colour statistic | gap (standard deviations) | real photos | colorized |")
+        print("|---|---|---|---|")
+        for what, effect, real, generated in spread.gaps:
+            print(f"| {what} | {effect:+.2f} | {real:.4g} | {generated:.4g} |")
 
 
 if __name__ == "__main__":

@@ -49,3 +49,32 @@ def test_the_command_prints_one_row_per_report(tmp_path):
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert f"| {report} | 8 | 1.000 | 0.000 | 1.000 - 1.000 |" in done.stdout
+
+
+def test_explain_names_what_gives_a_yellow_cast_away(tmp_path):
+    """Outputs are the photos pushed towards yellow (blue channel down): the top gaps are about b and hue."""
+    images = tmp_path / "yellow" / "images"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for index in range(16):
+        photo = rng.integers(40, 216, (16, 16, 3), dtype=np.uint8)
+        Image.fromarray(photo).save(images / f"{index:04d}_ground_truth.png")
+        warmer = photo.copy()
+        warmer[..., 2] = (warmer[..., 2] * 0.6).astype(np.uint8)
+        Image.fromarray(warmer).save(images / f"{index:04d}_output.png")
+    gaps = two_sample_seeds.seed_spread(tmp_path / "yellow", seeds=1, explain=4).gaps
+    assert len(gaps) == 4 and abs(gaps[0][1]) >= abs(gaps[-1][1])
+    mean_b = [g for g in gaps if g[0] == "mean b"]
+    assert mean_b and mean_b[0][1] > 0 and mean_b[0][3] > mean_b[0][2]  # more yellow than the photos
+    done = subprocess.run([sys.executable, "-m", "scripts.two_sample_seeds", str(tmp_path / "yellow"), "--seeds", "1",
+                           "--explain", "3"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "largest gaps first" in done.stdout and done.stdout.count("\n| ") >= 2 + 3
+
+
+def test_feature_names_match_the_features():
+    from pix2pix_core.colour_realism import colour_feature_names, colour_features
+
+    names = colour_feature_names()
+    assert len(names) == colour_features([Image.new("RGB", (4, 4))]).shape[1] == len(set(names))
+    assert "share of chroma at hue [-90, -60) degrees (blue)" in names and names[-5] == "mean b"
