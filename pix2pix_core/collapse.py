@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 COLLAPSE_LOSS = 0.02  # D_real and D_fake window means below this = D has won (balanced training: about 0.1-0.7)
+MIN_RECORDS = 10  # a verdict needs at least this many logged steps: with a sparse --log-every the window stretches
 
 
 @dataclass
 class CollapseWatch:
     """Fed every logged step's losses; says when D_real and D_fake have both averaged below
-    `threshold` over the last `window_steps` steps. 0 steps = never. Losses without D_real and
-    D_fake (CycleGAN's) are ignored."""
+    `threshold` over the last `window_steps` steps (over the last MIN_RECORDS logged steps, when those
+    span more: one batch's losses decide nothing). 0 steps = never. Losses without D_real and D_fake
+    (CycleGAN's) are ignored."""
 
     window_steps: int
     threshold: float = COLLAPSE_LOSS
@@ -40,9 +42,9 @@ class CollapseWatch:
         if self._first_step is None:
             self._first_step = step
         self._records.append((step, float(losses["D_real"]), float(losses["D_fake"])))
-        while self._records[0][0] <= step - self.window_steps:
+        while len(self._records) > MIN_RECORDS and self._records[0][0] <= step - self.window_steps:
             self._records.popleft()
-        if step - self._first_step < self.window_steps:
+        if step - self._first_step < self.window_steps or len(self._records) < MIN_RECORDS:
             return None  # not a whole window seen yet (a new run, or just resumed)
         real = sum(r for _, r, _ in self._records) / len(self._records)
         fake = sum(f for _, _, f in self._records) / len(self._records)

@@ -54,6 +54,13 @@ def test_a_window_is_needed_before_any_verdict() -> None:
     assert said[0][0] == 1501
 
 
+def test_sparse_logging_needs_ten_logged_steps_not_one() -> None:
+    """Logged every 2,000 steps with a 1,000-step window: one near-zero batch decides nothing; ten do."""
+    steps = range(2000, 40001, 2000)
+    said = feed(CollapseWatch(1000), steps, [(0.6, 0.5)] * 5 + [(0.0, 0.0)] * 15)
+    assert said[0][0] == 2000 * (5 + 10)
+
+
 def test_one_loss_above_the_threshold_keeps_the_run_going() -> None:
     """D_real near 0 but D_fake balanced: D is not winning on both sides."""
     assert feed(CollapseWatch(100), range(1, 1000), [(0.0, 0.3)] * 999) == []
@@ -82,26 +89,26 @@ def d_wins(original):
 def test_the_trainer_ends_a_collapsed_run_with_its_reason(facades_dir, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(Pix2Pix, "train_step", d_wins(Pix2Pix.train_step))
     events = []
-    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), collapse_steps=3, max_steps=12,
-                         checkpoint_every_steps=2)
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), collapse_steps=3, max_steps=14,
+                         epochs=5, checkpoint_every_steps=2)
     result = Trainer(config, callbacks=[events.append]).run()
-    assert (result.reason, result.step) == ("collapsed", 4)  # logged from step 1: a 3-step window at step 4
-    assert "the discriminator has won" in result.message and "0.001 and 0.003 over steps 2-4" in result.message
+    assert (result.reason, result.step) == ("collapsed", 10)  # logged from step 1: ten logged steps at step 10
+    assert "the discriminator has won" in result.message and "0.001 and 0.003 over steps 1-10" in result.message
     assert result.checkpoint == tmp_path / "run" / "checkpoints" / "latest.safetensors"
     assert isinstance(events[-1], FinishedEvent) and events[-1].reason == "collapsed"
 
 
 def test_a_healthy_tiny_run_is_not_stopped(facades_dir, tmp_path) -> None:
-    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), collapse_steps=2)
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), collapse_steps=2, epochs=5)
     result = Trainer(config).run()
-    assert result.reason == "finished" and result.step > 2
+    assert result.reason == "finished" and result.step >= 12  # the watch judged every step from step 10
 
 
 def test_the_command_line_says_why_and_exits_1(facades_dir, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(Pix2Pix, "train_step", d_wins(Pix2Pix.train_step))
     threads = torch.get_num_threads()
     try:
-        code = main(train_args(facades_dir, tmp_path / "run", "--max-steps", "12", "--collapse-steps", "4"))
+        code = main(train_args(facades_dir, tmp_path / "run", "--max-steps", "14", "--collapse-steps", "4"))
     finally:
         torch.set_num_threads(threads)
     assert code == 1
