@@ -109,6 +109,7 @@ class Pix2Pix:
         # colour_loss classification: the training targets' bin distribution p, set by prepare() or a checkpoint
         self.classify = config.colour_loss == "classification"
         self.rebalance_l1 = config.colour_loss == "l1_rebalanced"
+        self.uses_prior = self.classify or self.rebalance_l1  # both weigh pixels by the rarity of their colour
         self.colour_prior: Optional[torch.Tensor] = None
         self.class_weights: Optional[torch.Tensor] = None
 
@@ -125,7 +126,7 @@ class Pix2Pix:
     def prepare(self, dataset) -> None:
         """Before the first step: the class-rebalancing prior from the training set (colour_loss
         classification or l1_rebalanced), unless a resumed checkpoint brought it; nothing otherwise."""
-        if (self.classify or self.rebalance_l1) and self.colour_prior is None:
+        if self.uses_prior and self.colour_prior is None:
             cell = self.generator.stride if self.classify else 1  # the grid the loss compares colours on
             self.set_colour_prior(colour_bins.dataset_prior(dataset, cell=cell))
 
@@ -190,7 +191,7 @@ class Pix2Pix:
             self.ema_updates = state["step"]
         unflatten_optimizer(self.opt_g, tensors, "optG.", state["optG_groups"])
         unflatten_optimizer(self.opt_d, tensors, "optD.", state["optD_groups"])
-        if (self.classify or self.rebalance_l1) and self.PRIOR_KEY in tensors:
+        if self.uses_prior and self.PRIOR_KEY in tensors:
             self.set_colour_prior(tensors[self.PRIOR_KEY])
 
     # ------------------------------------------------------------------------------- the step
@@ -219,7 +220,7 @@ class Pix2Pix:
         zero = torch.zeros((), device=device)
         if config.label_warp:
             source = warp_label_map(source, config.label_warp)
-        if (self.classify or self.rebalance_l1) and self.class_weights is None:
+        if self.uses_prior and self.class_weights is None:
             raise Pix2PixError(f"colour_loss {self.config.colour_loss} needs the training set's colour prior: "
                                f"call prepare(dataset) before the first step")
         with autocast(self.device, self.amp_dtype):
