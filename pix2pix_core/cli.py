@@ -46,6 +46,7 @@ def _add_train(sub) -> None:
         ("--max-steps", int, "stop after this many steps"),
         ("--batch-size", int, "images per step"),
         ("--lr", float, "Adam learning rate"),
+        ("--d-lr-factor", float, "D's learning rate as a multiple of G's (below 1 slows a D that wins)"),
         ("--beta1", float, "Adam beta1"),
         ("--lambda-l1", float, "weight of the L1 term (0 = cGAN only)"),
         ("--lambda-cycle", float, "CycleGAN: weight of the cycle-consistency L1"),

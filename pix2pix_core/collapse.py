@@ -53,5 +53,5 @@ class CollapseWatch:
         return (f"the GAN collapsed: the discriminator has won, its real and fake losses averaged {real:.3f} "
                 f"and {fake:.3f} over steps {self._records[0][0]}-{step} (balanced training keeps them near "
                 f"0.1-0.7), so the generator no longer learns what real images look like and its outputs turn "
-                f"to noise; look at the latest samples. Start again with another seed or a lower learning rate (or "
+                f"to noise; look at the latest samples. Start again with another seed or a slower D (--d-lr-factor 0.5, "
                 f"--spectral-norm, fewer --num-d scales; --collapse-steps 0 turns this check off)")

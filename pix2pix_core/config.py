@@ -77,6 +77,8 @@ class TrainConfig:
 
     # optimisation (sec. 3.3)
     lr: float = 2e-4
+    d_lr_factor: float = 1.0  # D's learning rate as a multiple of G's, on the same schedule (two time-scale update
+    #                            rule, Heusel et al. 2017); below 1 slows a D that wins too easily (collapse.py)
     beta1: float = 0.5
     beta2: float = 0.999
     epochs: int = 100  # epochs at constant learning rate
@@ -147,6 +149,7 @@ class TrainConfig:
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (self.epochs >= 0 and self.epochs_decay >= 0 and self.total_epochs >= 1, "need at least one epoch"),
             (self.lr > 0, "lr must be positive"),
+            (self.d_lr_factor > 0 and math.isfinite(self.d_lr_factor), "d_lr_factor must be a positive number"),
             (self.lambda_l1 >= 0, "lambda_l1 must be >= 0"),
             (self.use_gan or self.lambda_l1 > 0 or self.colour_loss == "classification",
              "with use_gan off, lambda_l1 must be > 0 (nothing to learn)"),

@@ -24,7 +24,8 @@ from .color import network_to_rgb, unit_to_pil
 from .config import TrainConfig
 from .losses import GANLoss
 from .networks import build_discriminator, build_generator
-from .pix2pix_model import adam, autocast, autocast_dtype, data_parallel, grad_scalers, set_requires_grad
+from .pix2pix_model import (adam, autocast, autocast_dtype, data_parallel, grad_scalers, set_learning_rates,
+                            set_requires_grad)
 
 
 class ImagePool:
@@ -84,9 +85,9 @@ class CycleGAN:
         for net in self._raw():
             net.to(context.device, memory_format=self.memory)
         self.opt_g = adam(itertools.chain(self.generator.parameters(), self.generator_ba.parameters()),
-                          config, context.device)
+                          config, context.device, config.lr)
         self.opt_d = adam(itertools.chain(self.discriminator_a.parameters(), self.discriminator_b.parameters()),
-                          config, context.device)
+                          config, context.device, config.lr * config.d_lr_factor)
         self.gan_loss = GANLoss(config.gan_mode)
         self.amp_dtype = autocast_dtype(config, context.device)
         self.scaler_g, self.scaler_d = grad_scalers(self.amp_dtype, context.device)
@@ -114,8 +115,7 @@ class CycleGAN:
             net.train()
 
     def set_lr(self, lr: float) -> None:
-        for group in self.opt_g.param_groups + self.opt_d.param_groups:
-            group["lr"] = lr
+        set_learning_rates(self.opt_g, self.opt_d, lr, self.config)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for net in self._raw() for p in net.parameters())

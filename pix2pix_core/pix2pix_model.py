@@ -42,11 +42,18 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> Optional[torch.
     return torch.bfloat16
 
 
-def adam(parameters, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
-    """Adam with the config's learning rate and betas; fused (one kernel) on CPU and CUDA, where the
-    unfused optimizer was a quarter of a CPU step."""
-    return torch.optim.Adam(parameters, lr=config.lr, betas=(config.beta1, config.beta2),
-                            fused=device.type in ("cpu", "cuda"))
+def adam(parameters, config: TrainConfig, device: torch.device, lr: float) -> torch.optim.Adam:
+    """Adam with the config's betas; fused (one kernel) on CPU and CUDA, where the unfused optimizer was a
+    quarter of a CPU step."""
+    return torch.optim.Adam(parameters, lr=lr, betas=(config.beta1, config.beta2), fused=device.type in ("cpu", "cuda"))
+
+
+def set_learning_rates(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, lr: float,
+                       config: TrainConfig) -> None:
+    """G's optimizer at the scheduled `lr`, D's at `lr * config.d_lr_factor`."""
+    for optimizer, rate in ((opt_g, lr), (opt_d, lr * config.d_lr_factor)):
+        for group in optimizer.param_groups:
+            group["lr"] = rate
 
 
 def grad_scalers(amp_dtype: Optional[torch.dtype], device: torch.device) -> tuple[torch.amp.GradScaler, ...]:
@@ -93,8 +100,8 @@ class Pix2Pix:
         self.memory = torch.channels_last if config.channels_last else torch.contiguous_format
         self.generator.to(context.device, memory_format=self.memory)
         self.discriminator.to(context.device, memory_format=self.memory)
-        self.opt_g = adam(self.generator.parameters(), config, context.device)
-        self.opt_d = adam(self.discriminator.parameters(), config, context.device)
+        self.opt_g = adam(self.generator.parameters(), config, context.device, config.lr)
+        self.opt_d = adam(self.discriminator.parameters(), config, context.device, config.lr * config.d_lr_factor)
         self.gan_loss = GANLoss(config.gan_mode)
         self.amp_dtype = autocast_dtype(config, context.device)
         self.scaler_g, self.scaler_d = grad_scalers(self.amp_dtype, context.device)
@@ -141,8 +148,7 @@ class Pix2Pix:
         self.discriminator.train()
 
     def set_lr(self, lr: float) -> None:
-        for group in self.opt_g.param_groups + self.opt_d.param_groups:
-            group["lr"] = lr
+        set_learning_rates(self.opt_g, self.opt_d, lr, self.config)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for net in (self.generator, self.discriminator) for p in net.parameters())

@@ -44,7 +44,7 @@ def test_a_collapse_stops_the_run_once_a_whole_window_has_d_winning() -> None:
     first_step, message = said[0]
     assert 2900 <= first_step <= 3000
     assert message.startswith("the GAN collapsed: the discriminator has won")
-    assert "another seed or a lower learning rate" in message and "--collapse-steps 0" in message
+    assert "another seed or a slower D (--d-lr-factor 0.5" in message and "--collapse-steps 0" in message
     assert f"steps {first_step - 990}-{first_step}" in message
 
 

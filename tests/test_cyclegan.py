@@ -204,3 +204,10 @@ def test_cli_train_then_translate_both_ways(unpaired_dir, tmp_path) -> None:
         torch.set_num_threads(threads)
     assert main(["train", "--model", "cyclegan", "--task", "facades", "--data", str(unpaired_dir),
                  "--out", str(tmp_path / "wrong")]) == 2
+
+
+def test_d_lr_factor_slows_both_discriminators():
+    model = CycleGAN(tiny(lr=2e-4, d_lr_factor=0.5))
+    model.set_lr(1e-4)
+    assert [g["lr"] for g in model.opt_g.param_groups] == [pytest.approx(1e-4)]
+    assert [g["lr"] for g in model.opt_d.param_groups] == [pytest.approx(5e-5)]

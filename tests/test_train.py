@@ -143,3 +143,25 @@ def test_cpu_inference_in_bf16_weights_matches_fp32(facades_checkpoint, facades_
         outputs[precision] = np.asarray(translator.translate(label_map, seed=3), np.float32)
     assert outputs["auto"].shape == outputs["fp32"].shape
     assert np.abs(outputs["auto"] - outputs["fp32"]).mean() < 3  # 8-bit levels
+
+
+def test_d_lr_factor_sets_the_discriminator_rate_through_the_schedule(facades_dir, tmp_path):
+    config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path), epochs=1, epochs_decay=2,
+                         lr=4e-4, d_lr_factor=0.25)
+    trainer = Trainer(config)
+    trainer.run()
+    g_rate = trainer.model.opt_g.param_groups[0]["lr"]
+    assert g_rate == pytest.approx(4e-4 * lr_factor(config, 2))  # the last (decaying) epoch's rate
+    assert [group["lr"] for group in trainer.model.opt_d.param_groups] == [pytest.approx(g_rate * 0.25)]
+
+
+def test_d_lr_factor_is_a_flag_and_must_be_positive(tmp_path):
+    from pix2pix_core.cli import _config_from_args, build_parser
+
+    args = build_parser().parse_args(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+                                      "--d-lr-factor", "0.5"])
+    assert _config_from_args(args).d_lr_factor == 0.5
+    assert TrainConfig().d_lr_factor == 1.0  # the paper: one rate for both
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(Pix2PixError, match="d_lr_factor"):
+            TrainConfig(d_lr_factor=bad).validate()
