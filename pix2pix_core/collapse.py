@@ -35,6 +35,11 @@ class CollapseWatch:
     _records: deque = field(default_factory=deque, repr=False)
     _first_step: Optional[int] = field(default=None, repr=False)
 
+    @property
+    def window_start(self) -> Optional[int]:
+        """The first step of the window the last update averaged (None before any record)."""
+        return self._records[0][0] if self._records else None
+
     def update(self, step: int, losses: Mapping[str, float]) -> Optional[str]:
         """Record one logged step; a message for the user once D has won, else None."""
         if not self.window_steps or "D_real" not in losses or "D_fake" not in losses:

@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 
 import torch
 from PIL import Image
+from safetensors import SafetensorError, safe_open
 
 from .checkpoint import FORMAT, atomic_save, remove_stale_temp_files
 from .config import TrainConfig
@@ -92,6 +93,20 @@ class RunFolder:
             self._csv_handle.flush()
         metadata = {"format": FORMAT, "kind": "training", "config": config.to_json(), "state": json.dumps(state)}
         return atomic_save(tensors, metadata, self.checkpoint_dir / f"{name}.safetensors")
+
+    def kept_checkpoint_before(self, step: int) -> Optional[tuple[Path, int]]:
+        """The newest kept epoch_NNNN checkpoint written at or before `step`, with its step: where a run
+        that went wrong after `step` can be taken up again. Unreadable files are skipped."""
+        best: Optional[tuple[Path, int]] = None
+        for path in sorted(self.checkpoint_dir.glob("epoch_*.safetensors")):
+            try:
+                with safe_open(str(path), framework="pt") as handle:
+                    saved = int(json.loads((handle.metadata() or {})["state"])["step"])
+            except (SafetensorError, OSError, ValueError, KeyError, TypeError):
+                continue
+            if saved <= step and (best is None or saved > best[1]):
+                best = (path, saved)
+        return best
 
     def close(self) -> None:
         if self._csv_handle is not None:

@@ -327,7 +327,16 @@ class Trainer:
             self._emit(LossEvent(position.step, position.epoch, values, speed,
                                  position.step / max(total_steps, 1), eta, lr))
         collapsed = self._collapse.update(position.step, values)
-        return ("collapsed", collapsed) if collapsed else None
+        return ("collapsed", collapsed + self._before_collapse()) if collapsed else None
+
+    def _before_collapse(self) -> str:
+        """Where to take a collapsed run up again: its newest kept checkpoint from before D won, if any."""
+        kept = self.folder.kept_checkpoint_before(self._collapse.window_start)
+        if kept is None:
+            return ""
+        path, step = kept
+        return (f". The newest checkpoint from before those steps is {path} (step {step}): export it, or copy it "
+                f"over {self.folder.latest.name} and --resume with a slower D (--d-lr-factor 0.5)")
 
     def _sample(self, position: Position) -> None:
         grid = self.model.sample_grid()

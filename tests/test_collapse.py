@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import torch
 
 from pix2pix_core.cli import main
 from pix2pix_core.collapse import COLLAPSE_LOSS, CollapseWatch
 from pix2pix_core.pix2pix_model import Pix2Pix
-from pix2pix_core.train import FinishedEvent, Trainer
+from pix2pix_core.train import FinishedEvent, Trainer, resume_config
 
 from conftest import tiny_config
 from test_crash_safety import train_args
@@ -96,6 +98,40 @@ def test_the_trainer_ends_a_collapsed_run_with_its_reason(facades_dir, tmp_path,
     assert "the discriminator has won" in result.message and "0.001 and 0.003 over steps 1-10" in result.message
     assert result.checkpoint == tmp_path / "run" / "checkpoints" / "latest.safetensors"
     assert isinstance(events[-1], FinishedEvent) and events[-1].reason == "collapsed"
+
+
+def test_a_collapse_names_the_newest_checkpoint_from_before_it(facades_dir, tmp_path, monkeypatch) -> None:
+    """D wins from step 10 on; epoch checkpoints (3 steps each) were kept all along: the message points at
+    the one from step 9, the last before the averaged window, and that file resumes."""
+    original, steps = Pix2Pix.train_step, []
+
+    def wins_after_nine(self, batch):
+        steps.append(1)
+        return d_wins(original)(self, batch) if len(steps) >= 10 else original(self, batch)
+
+    monkeypatch.setattr(Pix2Pix, "train_step", wins_after_nine)
+    run = tmp_path / "run"
+    config = tiny_config(data=str(facades_dir), out=str(run), collapse_steps=3, epochs=20, save_every=1)
+    result = Trainer(config).run()
+    assert result.reason == "collapsed" and result.step in (18, 19)
+    kept = run / "checkpoints" / "epoch_0003.safetensors"
+    assert f"The newest checkpoint from before those steps is {kept} (step 9)" in result.message
+    assert "--d-lr-factor 0.5" in result.message
+    assert (run / "checkpoints" / "epoch_0006.safetensors").exists()  # newer ones are inside the collapse
+    shutil.copyfile(kept, run / "checkpoints" / "latest.safetensors")
+    again = resume_config(run, {"d_lr_factor": 0.5, "collapse_steps": 0, "max_steps": 12})
+    trainer = Trainer(again, resume=True)
+    resumed = trainer.run()
+    assert (resumed.reason, resumed.step) == ("max_steps", 12)
+    assert trainer.model.opt_d.param_groups[0]["lr"] == 0.5 * trainer.model.opt_g.param_groups[0]["lr"]
+    assert [int(row.split(",")[0]) for row in (run / "losses.csv").read_text().splitlines()[1:]] == list(range(1, 13))
+
+
+def test_without_kept_checkpoints_the_message_names_none(facades_dir, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(Pix2Pix, "train_step", d_wins(Pix2Pix.train_step))
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), collapse_steps=3, epochs=20)
+    result = Trainer(config).run()
+    assert result.reason == "collapsed" and "newest checkpoint" not in result.message
 
 
 def test_a_healthy_tiny_run_is_not_stopped(facades_dir, tmp_path) -> None:
