@@ -60,6 +60,12 @@ ROWS = [
     # each new option alone, on top of the paper's recipe
     Row("+ multi-scale D (2) + feature matching", "option", ("--num-d", "2", "--lambda-feat", "10")),
     Row("+ spectral norm D", "option", ("--spectral-norm",)),
+    Row("+ D at half the learning rate", "option", ("--d-lr-factor", "0.5")),
+    # ways to keep the multi-scale D with feature matching from winning outright (it collapsed: docs/ablation.md)
+    Row("+ multi-scale D + feature matching, slower D", "option",
+        ("--num-d", "2", "--lambda-feat", "10", "--d-lr-factor", "0.5")),
+    Row("+ multi-scale D + feature matching + spectral norm", "option",
+        ("--num-d", "2", "--lambda-feat", "10", "--spectral-norm")),
     Row("+ hinge loss", "option", ("--gan-mode", "hinge")),
     Row("+ LSGAN loss", "option", ("--gan-mode", "lsgan")),
     Row("+ EMA of G (0.999)", "option", ("--ema-decay", "0.999")),
