@@ -85,9 +85,10 @@ class CycleGAN:
         for net in self._raw():
             net.to(context.device, memory_format=self.memory)
         self.opt_g = adam(itertools.chain(self.generator.parameters(), self.generator_ba.parameters()),
-                          config, context.device, config.lr)
+                          config, context.device)
         self.opt_d = adam(itertools.chain(self.discriminator_a.parameters(), self.discriminator_b.parameters()),
-                          config, context.device, config.lr * config.d_lr_factor)
+                          config, context.device)
+        self.set_lr(config.lr)
         self.gan_loss = GANLoss(config.gan_mode)
         self.amp_dtype = autocast_dtype(config, context.device)
         self.scaler_g, self.scaler_d = grad_scalers(self.amp_dtype, context.device)

@@ -42,10 +42,11 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> Optional[torch.
     return torch.bfloat16
 
 
-def adam(parameters, config: TrainConfig, device: torch.device, lr: float) -> torch.optim.Adam:
-    """Adam with the config's betas; fused (one kernel) on CPU and CUDA, where the unfused optimizer was a
-    quarter of a CPU step."""
-    return torch.optim.Adam(parameters, lr=lr, betas=(config.beta1, config.beta2), fused=device.type in ("cpu", "cuda"))
+def adam(parameters, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """Adam with the config's learning rate and betas (set_learning_rates gives D its own); fused (one
+    kernel) on CPU and CUDA, where the unfused optimizer was a quarter of a CPU step."""
+    return torch.optim.Adam(parameters, lr=config.lr, betas=(config.beta1, config.beta2),
+                            fused=device.type in ("cpu", "cuda"))
 
 
 def set_learning_rates(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, lr: float,
@@ -100,8 +101,9 @@ class Pix2Pix:
         self.memory = torch.channels_last if config.channels_last else torch.contiguous_format
         self.generator.to(context.device, memory_format=self.memory)
         self.discriminator.to(context.device, memory_format=self.memory)
-        self.opt_g = adam(self.generator.parameters(), config, context.device, config.lr)
-        self.opt_d = adam(self.discriminator.parameters(), config, context.device, config.lr * config.d_lr_factor)
+        self.opt_g = adam(self.generator.parameters(), config, context.device)
+        self.opt_d = adam(self.discriminator.parameters(), config, context.device)
+        self.set_lr(config.lr)
         self.gan_loss = GANLoss(config.gan_mode)
         self.amp_dtype = autocast_dtype(config, context.device)
         self.scaler_g, self.scaler_d = grad_scalers(self.amp_dtype, context.device)
