@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from PIL import Image
-from safetensors import SafetensorError, safe_open
 
-from pix2pix_core.checkpoint import export_generator
+from pix2pix_core.checkpoint import export_generator, read_header
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import Translator
@@ -115,12 +114,11 @@ class ModelRegistry:
 def _checkpoint_task(path: Path) -> Optional[str]:
     """The task stored in a checkpoint's header (reads the header only, never the weights)."""
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+        metadata = read_header(path)
         if metadata.get("kind") not in ("generator", "training"):
             return None  # another kind of model (e.g. the facade segmenter) living in the same folder
         return TrainConfig.from_json(metadata["config"]).task
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
+    except (Pix2PixError, ValueError, KeyError, TypeError) as exc:
         log.warning("skipping %s: not a pix2pix checkpoint (%s)", path, exc)
         return None
 

@@ -113,6 +113,16 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     return tensors, metadata
 
 
+def read_header(path: str | Path) -> dict[str, str]:
+    """A safetensors file's header metadata (config, state, kind), without reading its weights: cheap
+    enough to look through a folder of checkpoints."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
 def _check_safetensors_layout(path: Path) -> None:
     """Name the problem from the first bytes, before the safetensors parser gives a cryptic one.
 

@@ -19,11 +19,10 @@ from typing import Optional, Sequence
 
 import torch
 from PIL import Image
-from safetensors import SafetensorError, safe_open
 
-from .checkpoint import FORMAT, atomic_save, remove_stale_temp_files
+from .checkpoint import FORMAT, atomic_save, read_header, remove_stale_temp_files
 from .config import TrainConfig
-from .errors import Pix2PixError
+from .errors import CheckpointError, Pix2PixError
 
 
 def check_writable(folder: Path, needed_bytes: int) -> None:
@@ -100,9 +99,8 @@ class RunFolder:
         best: Optional[tuple[Path, int]] = None
         for path in sorted(self.checkpoint_dir.glob("epoch_*.safetensors")):
             try:
-                with safe_open(str(path), framework="pt") as handle:
-                    saved = int(json.loads((handle.metadata() or {})["state"])["step"])
-            except (SafetensorError, OSError, ValueError, KeyError, TypeError):
+                saved = int(json.loads(read_header(path)["state"])["step"])
+            except (CheckpointError, ValueError, KeyError, TypeError):
                 continue
             if saved <= step and (best is None or saved > best[1]):
                 best = (path, saved)

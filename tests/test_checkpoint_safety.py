@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from pix2pix_core.checkpoint import load_generator, read_checkpoint
+from pix2pix_core.checkpoint import load_generator, read_checkpoint, read_header
 from pix2pix_core.cli import main
 from pix2pix_core.errors import CheckpointError
 from pix2pix_core.inference import Translator
@@ -221,3 +221,26 @@ def test_the_scanner_catches_unsafe_loads(tmp_path) -> None:
                       "d = pickle.loads(b'')\n")
     found = _unsafe_loads(sample)
     assert sorted(int(line.split(":")[1]) for line in found) == [2, 3, 6, 7], found
+
+
+def test_read_header_reads_the_config_and_refuses_garbage(facades_checkpoint, tmp_path) -> None:
+    header = read_header(facades_checkpoint)
+    assert header["kind"] == "training" and json.loads(header["config"])["task"] == "facades"
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json")
+    with pytest.raises(CheckpointError) as caught:
+        read_header(garbage)
+    _clear(caught.value, "not a readable safetensors file", garbage)
+
+
+def test_kept_checkpoint_before_skips_files_it_cannot_read(facades_checkpoint, tmp_path) -> None:
+    from pix2pix_core.run_folder import RunFolder
+
+    folder = RunFolder(tmp_path / "run")
+    folder.checkpoint_dir.mkdir(parents=True)
+    step = json.loads(read_header(facades_checkpoint)["state"])["step"]
+    good = folder.checkpoint_dir / "epoch_0001.safetensors"
+    good.write_bytes(Path(facades_checkpoint).read_bytes())
+    (folder.checkpoint_dir / "epoch_0002.safetensors").write_bytes(b"truncated")
+    assert folder.kept_checkpoint_before(step) == (good, step)
+    assert folder.kept_checkpoint_before(step - 1) is None
