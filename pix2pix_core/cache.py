@@ -220,7 +220,7 @@ def build_cache(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.n
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(meta_tmp, partial / "meta.json")
-        _install(partial, path)
+        _install(partial, path, key)
     except BaseException:
         for handle in handles:
             handle.close()
@@ -232,8 +232,16 @@ def build_cache(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.n
     return cache
 
 
-def _install(partial: Path, path: Path) -> None:
-    """Rename the finished folder into place, replacing an older cache (open readers keep their files)."""
+def _install(partial: Path, path: Path, key: str) -> None:
+    """Rename the finished folder into place, replacing an older cache (open readers keep their files).
+
+    When another process (two runs started together on one dataset) installed a complete cache for the
+    same key while this one was building, theirs stays and this copy is dropped: replacing it would pull
+    the folder from under that process before it opened its files.
+    """
+    if open_cache(path, key) is not None:
+        shutil.rmtree(partial, ignore_errors=True)
+        return
     if path.exists():
         trash = path.parent / f"{path.name}{_PARTIAL}{os.getpid()}-old-{uuid.uuid4().hex[:8]}"
         try:

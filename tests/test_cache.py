@@ -252,3 +252,21 @@ def test_an_unwritable_cache_folder_is_a_clear_error(tmp_path, facades_dir):
     config = tiny_config(task="facades", data=str(facades_dir), memory_budget_mb=0, cache_dir=str(blocker / "cache"))
     with pytest.raises(Pix2PixError, match="could not write the dataset cache"):
         build_dataset(config, "train", True)
+
+
+def _records(count: int, size: int = 8, value: int = 0):
+    return [(f"{i}.png", [np.full((3, size, size), value + i, np.uint8)]) for i in range(count)]
+
+
+def test_two_builds_of_one_cache_at_once_keep_the_first(tmp_path):
+    """Two runs started together on one dataset both build its cache: the one that finishes second keeps
+    the first's (same key) instead of pulling that folder from under a run that has not opened it yet."""
+    path, key = tmp_path / "cache" / "food_train-abc", "k" * 64
+    first = disk_cache.build_cache(path, key, _records(3), 3, sides=1, size=8)
+    installed = (path / "source.u8").stat().st_ino
+    second = disk_cache.build_cache(path, key, _records(3), 3, sides=1, size=8)
+    assert (path / "source.u8").stat().st_ino == installed  # the folder the first run may be about to open stayed
+    assert first.read(2)[0][0, 0, 0] == 2 and second.read(1)[0][0, 0, 0] == 1  # first's files were not removed
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # the second copy left nothing behind
+    rebuilt = disk_cache.build_cache(path, "n" * 64, _records(2, value=7), 2, sides=1, size=8)  # another key: replaced
+    assert len(rebuilt) == 2 and rebuilt.read(0)[0][0, 0, 0] == 7 and disk_cache.open_cache(path, key) is None
