@@ -47,7 +47,6 @@ def _add_train(sub) -> None:
         ("--batch-size", int, "images per step"),
         ("--lr", float, "Adam learning rate"),
         ("--d-lr-factor", float, "D's learning rate as a multiple of G's (below 1 slows a D that wins)"),
-        ("--d-warmup-steps", int, "train D alone for the first N steps (a fine-tune's fresh D learns G first)"),
         ("--beta1", float, "Adam beta1"),
         ("--lambda-l1", float, "weight of the L1 term (0 = cGAN only)"),
         ("--lambda-cycle", float, "CycleGAN: weight of the cycle-consistency L1"),

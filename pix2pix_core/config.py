@@ -79,9 +79,6 @@ class TrainConfig:
     lr: float = 2e-4
     d_lr_factor: float = 1.0  # D's learning rate as a multiple of G's, on the same schedule (two time-scale update
     #                            rule, Heusel et al. 2017); below 1 slows a D that wins too easily (collapse.py)
-    d_warmup_steps: int = 0  # pix2pix: the first N steps train D alone against the frozen G: a fine-tune
-    #                          (--init-from, which brings G but not D) then starts with a D that already tells G's
-    #                          outputs from photos, instead of one whose weak first gradients let L1 calm G's colours
     beta1: float = 0.5
     beta2: float = 0.999
     epochs: int = 100  # epochs at constant learning rate
@@ -153,9 +150,6 @@ class TrainConfig:
             (self.epochs >= 0 and self.epochs_decay >= 0 and self.total_epochs >= 1, "need at least one epoch"),
             (self.lr > 0, "lr must be positive"),
             (self.d_lr_factor > 0 and math.isfinite(self.d_lr_factor), "d_lr_factor must be a positive number"),
-            (self.d_warmup_steps >= 0, "d_warmup_steps must be >= 0"),
-            (self.d_warmup_steps == 0 or (self.model == "pix2pix" and self.use_gan),
-             "d_warmup_steps trains pix2pix's D alone first: it needs model pix2pix with use_gan"),
             (self.lambda_l1 >= 0, "lambda_l1 must be >= 0"),
             (self.use_gan or self.lambda_l1 > 0 or self.colour_loss == "classification",
              "with use_gan off, lambda_l1 must be > 0 (nothing to learn)"),

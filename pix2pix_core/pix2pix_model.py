@@ -218,19 +218,10 @@ class Pix2Pix:
             real_features = self.discriminator(real_pair, features=True)
         return fake_features, real_features
 
-    def _l1(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """lambda * L1; with colour_loss l1_rebalanced rare true colours weigh more (the average pixel still 1)."""
-        if self.rebalance_l1:
-            weights = colour_bins.pixel_weights(target, self.class_weights)
-            return (weights[:, None] * (fake.float() - target.float()).abs()).mean() * self.config.lambda_l1
-        return nn.functional.l1_loss(fake.float(), target.float()) * self.config.lambda_l1
-
-    def train_step(self, batch: dict[str, torch.Tensor], train_generator: bool = True) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One pix2pix iteration (paper sec. 3.3): a D step, then a G step on cGAN + lambda * L1
         (+ feature matching, the colour classification loss, and an update of the averaged generator, when
-        those options are on). Returns the losses as 0-d tensors, not synced to the host.
-        `train_generator=False` (config.d_warmup_steps) is the D step alone: G's losses are reported as
-        they stand (its adversarial loss from D's verdict before the update), G and its average stay."""
+        those options are on). Returns the losses as 0-d tensors, not synced to the host."""
         config, device = self.config, self.device
         source = batch["input"].to(device, memory_format=self.memory, non_blocking=True)
         target = batch["target"].to(device, memory_format=self.memory, non_blocking=True)
@@ -240,7 +231,7 @@ class Pix2Pix:
         if self.uses_prior and self.class_weights is None:
             raise Pix2PixError(f"colour_loss {self.config.colour_loss} needs the training set's colour prior: "
                                f"call prepare(dataset) before the first step")
-        with autocast(self.device, self.amp_dtype), torch.set_grad_enabled(train_generator):
+        with autocast(self.device, self.amp_dtype):
             if self.classify:  # one pass: the bin logits for the cross-entropy, their annealed mean as `fake`
                 fake, logits = self.generator_model(source, with_logits=True)
             else:
@@ -254,20 +245,12 @@ class Pix2Pix:
             with autocast(self.device, self.amp_dtype):
                 augments = config.augments
                 judge = self.discriminator_model
-                judged_fake = judge(diff_augment(self._pair(source, fake.detach()), augments))
-                loss_d_fake = self.gan_loss(judged_fake, False)
+                loss_d_fake = self.gan_loss(judge(diff_augment(self._pair(source, fake.detach()), augments)), False)
                 loss_d_real = self.gan_loss(judge(diff_augment(self._pair(source, target), augments)), True)
                 loss_d = 0.5 * (loss_d_fake + loss_d_real)
             self.scaler_d.scale(loss_d).backward()
             self.scaler_d.step(self.opt_d)
             self.scaler_d.update()
-        if not train_generator:
-            with torch.no_grad(), autocast(self.device, self.amp_dtype):
-                loss_g_gan = self.gan_loss(judged_fake, True, for_discriminator=False)
-                loss_g_l1 = self._l1(fake, target)
-            self.last = (source, fake, target)
-            return {"G_GAN": loss_g_gan.detach(), "G_L1": loss_g_l1.detach(), "D_real": loss_d_real.detach(),
-                    "D_fake": loss_d_fake.detach(), "G_feat": zero, **({"G_class": zero} if self.classify else {})}
 
         # 2. Generator: fool D (D frozen, no gradients for it) and stay close to the target in L1
         set_requires_grad(self.discriminator, False)
@@ -281,7 +264,11 @@ class Pix2Pix:
             elif config.use_gan:  # plain module: no DDP sync for D
                 judged = self.discriminator(diff_augment(self._pair(source, fake), config.augments))
                 loss_g_gan = self.gan_loss(judged, True, for_discriminator=False)
-            loss_g_l1 = self._l1(fake, target)
+            if self.rebalance_l1:  # rare true colours weigh more; the average pixel still weighs 1
+                weights = colour_bins.pixel_weights(target, self.class_weights)
+                loss_g_l1 = (weights[:, None] * (fake.float() - target.float()).abs()).mean() * config.lambda_l1
+            else:
+                loss_g_l1 = nn.functional.l1_loss(fake.float(), target.float()) * config.lambda_l1
             loss_g = loss_g_gan + loss_g_feat + loss_g_l1
             if self.classify:
                 centres = self.generator.centres

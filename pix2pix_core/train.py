@@ -171,10 +171,7 @@ class Trainer:
     def generator(self):
         return self.model.generator
 
-    def train_step(self, batch: dict[str, torch.Tensor], step: int = 0) -> dict[str, torch.Tensor]:
-        """One step of the model; the first config.d_warmup_steps steps of a run train D alone."""
-        if step < self.config.d_warmup_steps:
-            return self.model.train_step(batch, train_generator=False)
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.model.train_step(batch)
 
     def run(self) -> FinishedEvent:
@@ -245,7 +242,7 @@ class Trainer:
                     break
                 # forward, backward, update
                 indices = order[batch_index * config.batch_size:(batch_index + 1) * config.batch_size]
-                losses = self.train_step(collate([dataset[i] for i in indices]), position.step)
+                losses = self.train_step(collate([dataset[i] for i in indices]))
                 position.step += 1
                 position.batch = batch_index + 1
                 meter.add(len(indices) * ctx.world_size)
@@ -329,8 +326,6 @@ class Trainer:
             self.folder.log_losses(position.step, position.epoch, values, lr, speed)
             self._emit(LossEvent(position.step, position.epoch, values, speed,
                                  position.step / max(total_steps, 1), eta, lr))
-        if position.step <= self.config.d_warmup_steps:  # D alone against a fixed G wins by design
-            return None
         collapsed = self._collapse.update(position.step, values)
         return ("collapsed", collapsed + self._before_collapse()) if collapsed else None
 
