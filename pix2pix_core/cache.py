@@ -237,23 +237,24 @@ def _install(partial: Path, path: Path, key: str) -> None:
 
     When another process (two runs started together on one dataset) installed a complete cache for the
     same key while this one was building, theirs stays and this copy is dropped: replacing it would pull
-    the folder from under that process before it opened its files.
+    the folder from under that process before it opened its files. An older cache is deleted only after
+    the new one is in place, so the path is missing for two renames, not for the deletion of gigabytes.
     """
     if open_cache(path, key) is not None:
         shutil.rmtree(partial, ignore_errors=True)
         return
+    trash = path.parent / f"{path.name}{_PARTIAL}{os.getpid()}-old-{uuid.uuid4().hex[:8]}"
     if path.exists():
-        trash = path.parent / f"{path.name}{_PARTIAL}{os.getpid()}-old-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(path, trash)
         except OSError:
             pass
-        shutil.rmtree(trash, ignore_errors=True)
     try:
         os.rename(partial, path)
     except OSError:
         # another process installed the same cache a moment ago: keep theirs
         shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

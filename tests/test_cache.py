@@ -270,3 +270,4 @@ def test_two_builds_of_one_cache_at_once_keep_the_first(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # the second copy left nothing behind
     rebuilt = disk_cache.build_cache(path, "n" * 64, _records(2, value=7), 2, sides=1, size=8)  # another key: replaced
     assert len(rebuilt) == 2 and rebuilt.read(0)[0][0, 0, 0] == 7 and disk_cache.open_cache(path, key) is None
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # the old cache deleted once replaced
