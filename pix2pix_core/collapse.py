@@ -11,6 +11,11 @@ collapsed would have been stopped at steps 2,290, 3,420, 3,770 and 4,300 (of 5,2
 losses then stayed near 0.000 to the end); no healthy run went below 0.063, three times the threshold
 (most food runs stayed above 0.5). Nor did the app's Quick demo preset on 100 and on 10 facades pairs
 (2,000 and 3,000 steps at batch 1, where a D could learn a small training set by heart): 0.26 and 0.34.
+
+What to advise was measured on a GPU with the two-scale D and feature matching, the setting that
+collapsed: on facades with DiffAugment it held (`docs/ablation.md` section 3); on food, fine-tuning the
+bundled colorizer, three runs without it collapsed (D at half G's rate too, only later: steps 1,800-2,400
+against 1,100) and the run with it held through all 6,960 steps (`checkpoints/food_colorize.md`).
 """
 
 from __future__ import annotations
@@ -58,5 +63,6 @@ class CollapseWatch:
         return (f"the GAN collapsed: the discriminator has won, its real and fake losses averaged {real:.3f} "
                 f"and {fake:.3f} over steps {self._records[0][0]}-{step} (balanced training keeps them near "
                 f"0.1-0.7), so the generator no longer learns what real images look like and its outputs turn "
-                f"to noise; look at the latest samples. Start again with another seed or a slower D (--d-lr-factor 0.5, "
-                f"--spectral-norm, fewer --num-d scales; --collapse-steps 0 turns this check off)")
+                f"to noise; look at the latest samples. Start again with another seed and DiffAugment on D's inputs "
+                f"(--diff-augment translation,cutout) or fewer --num-d scales; a slower D (--d-lr-factor 0.5) only "
+                f"delayed it in the runs measured (--collapse-steps 0 turns this check off)")

@@ -336,7 +336,7 @@ class Trainer:
             return ""
         path, step = kept
         return (f". The newest checkpoint from before those steps is {path} (step {step}): export it, or copy it "
-                f"over {self.folder.latest.name} and --resume with a slower D (--d-lr-factor 0.5)")
+                f"over {self.folder.latest.name} and --resume with --diff-augment translation,cutout")
 
     def _sample(self, position: Position) -> None:
         grid = self.model.sample_grid()

@@ -46,7 +46,8 @@ def test_a_collapse_stops_the_run_once_a_whole_window_has_d_winning() -> None:
     first_step, message = said[0]
     assert 2900 <= first_step <= 3000
     assert message.startswith("the GAN collapsed: the discriminator has won")
-    assert "another seed or a slower D (--d-lr-factor 0.5" in message and "--collapse-steps 0" in message
+    assert "another seed and DiffAugment on D's inputs (--diff-augment translation,cutout)" in message
+    assert "--collapse-steps 0" in message
     assert f"steps {first_step - 990}-{first_step}" in message
 
 
@@ -116,14 +117,14 @@ def test_a_collapse_names_the_newest_checkpoint_from_before_it(facades_dir, tmp_
     assert result.reason == "collapsed" and result.step in (18, 19)
     kept = run / "checkpoints" / "epoch_0003.safetensors"
     assert f"The newest checkpoint from before those steps is {kept} (step 9)" in result.message
-    assert "--d-lr-factor 0.5" in result.message
+    assert "--resume with --diff-augment translation,cutout" in result.message
     assert (run / "checkpoints" / "epoch_0006.safetensors").exists()  # newer ones are inside the collapse
     shutil.copyfile(kept, run / "checkpoints" / "latest.safetensors")
-    again = resume_config(run, {"d_lr_factor": 0.5, "collapse_steps": 0, "max_steps": 12})
+    again = resume_config(run, {"diff_augment": "translation,cutout", "collapse_steps": 0, "max_steps": 12})
     trainer = Trainer(again, resume=True)
     resumed = trainer.run()
     assert (resumed.reason, resumed.step) == ("max_steps", 12)
-    assert trainer.model.opt_d.param_groups[0]["lr"] == 0.5 * trainer.model.opt_g.param_groups[0]["lr"]
+    assert trainer.model.config.augments == ("translation", "cutout")  # the advised fix took effect
     assert [int(row.split(",")[0]) for row in (run / "losses.csv").read_text().splitlines()[1:]] == list(range(1, 13))
 
 
