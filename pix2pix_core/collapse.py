@@ -14,8 +14,8 @@ losses then stayed near 0.000 to the end); no healthy run went below 0.063, thre
 
 What to advise was measured on a GPU with the two-scale D and feature matching, the setting that
 collapsed: on facades with DiffAugment it held (`docs/ablation.md` section 3); on food, fine-tuning the
-bundled colorizer, three runs without it collapsed (D at half G's rate too, only later: steps 1,800-2,400
-against 1,100) and the run with it held through all 6,960 steps (`checkpoints/food_colorize.md`).
+bundled colorizer, three runs without it collapsed (D at half G's rate too, only later: from steps 1,700
+and 2,300 against 1,100) and the run with it held through all 6,960 steps (`checkpoints/food_colorize.md`).
 """
 
 from __future__ import annotations
