@@ -175,7 +175,8 @@ def _add_test(sub) -> None:
         description="Run a checkpoint over a split without jitter (as Translator does: its batch-norm mode, "
                     "dropout on, fixed seed), write REPORT_DIR/index.html (input | output | truth "
                     "[| segmentation of the output for facades]) and REPORT_DIR/metrics.json (count, l1, psnr, "
-                    "ssim on RGB in [0,1]; colorize adds colourfulness and the gray baseline; facades adds the "
+                    "ssim on RGB in [0,1]; colorize adds colourfulness, the gray baseline, the colour two-sample "
+                    "accuracy with its floor and the colour-detail ratio; facades adds the "
                     "FCN-scores when a segmenter is available, and the realism metrics: KID x 1000 and the "
                     "real-vs-generated two-sample accuracy (0.5 = indistinguishable) in the segmenter's features, "
                     "with the same for real train vs real photos as the *_floor keys).",
