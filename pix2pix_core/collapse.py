@@ -26,6 +26,7 @@ from typing import Mapping, Optional
 
 COLLAPSE_LOSS = 0.02  # D_real and D_fake window means below this = D has won (balanced training: about 0.1-0.7)
 MIN_RECORDS = 10  # a verdict needs at least this many logged steps: with a sparse --log-every the window stretches
+REMEDY = "--diff-augment translation,cutout"  # what to start again or resume with (measured: the docstring above)
 
 
 @dataclass
@@ -64,5 +65,5 @@ class CollapseWatch:
                 f"and {fake:.3f} over steps {self._records[0][0]}-{step} (balanced training keeps them near "
                 f"0.1-0.7), so the generator no longer learns what real images look like and its outputs turn "
                 f"to noise; look at the latest samples. Start again with another seed and DiffAugment on D's inputs "
-                f"(--diff-augment translation,cutout) or fewer --num-d scales; a slower D (--d-lr-factor 0.5) only "
+                f"({REMEDY}) or fewer --num-d scales; a slower D (--d-lr-factor 0.5) only "
                 f"delayed it in the runs measured (--collapse-steps 0 turns this check off)")

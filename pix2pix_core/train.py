@@ -20,7 +20,7 @@ from PIL import Image
 
 from . import distributed
 from .checkpoint import config_of, load_generator, read_checkpoint
-from .collapse import CollapseWatch
+from .collapse import REMEDY, CollapseWatch
 from .config import TrainConfig
 from .cyclegan_model import CycleGAN
 from .data import PairDataset, build_dataset, collate
@@ -336,7 +336,7 @@ class Trainer:
             return ""
         path, step = kept
         return (f". The newest checkpoint from before those steps is {path} (step {step}): export it, or copy it "
-                f"over {self.folder.latest.name} and --resume with --diff-augment translation,cutout")
+                f"over {self.folder.latest.name} and --resume with {REMEDY}")
 
     def _sample(self, position: Position) -> None:
         grid = self.model.sample_grid()
