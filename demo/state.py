@@ -296,7 +296,7 @@ class TrainingJob:
         if result.reason == "collapsed":  # its weights make noise: not worth a place in the pickers
             self._end("failed", f"{name} stopped at step {result.step}: the GAN collapsed (the discriminator "
                                 "won and the outputs turned to noise; see the last samples). No model saved: "
-                                "start again with a lower learning rate.")
+                                "start again with DiffAugment ticked (it kept D from winning in the runs measured).")
             return
         if result.checkpoint is None or result.step == 0:
             self._end(phase, f"{name} ended ({result.reason}) before a training step; no model saved. "

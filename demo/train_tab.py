@@ -18,6 +18,7 @@ import gradio as gr
 import pandas as pd
 
 from pix2pix_core.archive import extract_dataset_zip
+from pix2pix_core.collapse import REMEDY_AUGMENTS
 from pix2pix_core.config import CYCLEGAN_DEFAULTS, TrainConfig, recipe_settings
 from pix2pix_core.errors import Pix2PixError
 
@@ -211,6 +212,9 @@ def build(state: AppState) -> dict:
                 lambda_l1 = gr.Number(100.0, label="λ L1", min_width=80)
                 lr = gr.Number(2e-4, label="Learning rate", min_width=80)
                 ngf = gr.Number(quick["ngf"], label="ngf (G width)", min_width=80)
+            # the remedy a collapsed run's message names (pix2pix only: CycleGAN's D_A / D_B have none)
+            diff_augment = gr.Checkbox(False, label="DiffAugment on D's inputs (translation, cutout): keeps D from "
+                                                    "winning and the GAN from collapsing", elem_id="train-diff-augment")
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -246,7 +250,7 @@ def build(state: AppState) -> dict:
     @user_errors
     def train_start(task: str, data_folder: str, direction: str, preset: str, epochs: float, epochs_decay: float,
                     batch_size: float, lambda_l1: float, lr: float, ngf: float, start_from: str,
-                    data_zip: Optional[str] = None) -> str:
+                    data_zip: Optional[str] = None, diff_augment: bool = False) -> str:
         """Start a training run in the background; refused while another run is going.
 
         (Parameter names are the API's: they shadow the form's components on purpose.)
@@ -257,6 +261,10 @@ def build(state: AppState) -> dict:
         if task not in [value for _, value in TASKS]:
             raise Pix2PixError(f"unknown task {quoted(task)}; choose one of {', '.join(v for _, v in TASKS)}")
         numbers = checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf)
+        if not isinstance(diff_augment, bool):
+            raise Pix2PixError(f"diff_augment must be true or false, got {quoted(diff_augment)}")
+        if diff_augment and task == "unpaired":
+            raise Pix2PixError("DiffAugment is for pix2pix runs; an unpaired (CycleGAN) run trains without it")
         init = None
         if start_from and start_from != SCRATCH:
             if task == "unpaired":
@@ -274,8 +282,9 @@ def build(state: AppState) -> dict:
             else:
                 data = default_data(state, task)
             settings = task_settings(task, preset)
-            config = with_settings(TrainConfig(task=task, data=str(data), **settings), numbers, direction,
-                                   state.train_memory_bytes)
+            augments = {"diff_augment": REMEDY_AUGMENTS} if diff_augment else {}
+            config = with_settings(TrainConfig(task=task, data=str(data), **settings, **augments), numbers,
+                                   direction, state.train_memory_bytes)
             if init is not None:
                 base = state.models.translator(start_from, task).config
                 # fine-tuning keeps the generator's architecture (and its working size)
@@ -324,7 +333,7 @@ def build(state: AppState) -> dict:
         source.change(lambda t, f, z: dataset_summary(state, t, f, bool(z)), [task, data_folder, data_zip], dataset,
                       show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", **private)
     settings = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf,
-                start_from, data_zip]  # the zip last: its None default makes it optional for API clients
+                start_from, data_zip, diff_augment]  # after the zip: their defaults make them optional for API clients
     start_button.click(train_start, settings, note, api_name="train_start", concurrency_limit=1,
                        concurrency_id="train_control")
     # Stop never waits behind anything (not even a Start that is unpacking a zip): it only sets a flag

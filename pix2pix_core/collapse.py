@@ -26,7 +26,8 @@ from typing import Mapping, Optional
 
 COLLAPSE_LOSS = 0.02  # D_real and D_fake window means below this = D has won (balanced training: about 0.1-0.7)
 MIN_RECORDS = 10  # a verdict needs at least this many logged steps: with a sparse --log-every the window stretches
-REMEDY = "--diff-augment translation,cutout"  # what to start again or resume with (measured: the docstring above)
+REMEDY_AUGMENTS = "translation,cutout"  # the DiffAugment to start again or resume with (measured: the docstring above)
+REMEDY = f"--diff-augment {REMEDY_AUGMENTS}"
 
 
 @dataclass

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from conftest import random_label_map, write_aligned, write_collection
-from pix2pix_core.checkpoint import export_generator
+from pix2pix_core.checkpoint import config_of, export_generator, read_header
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -291,10 +291,11 @@ def test_zip_bomb_is_refused(client, tmp_path):
         client.predict(task="aligned", data_zip=handle_file(path), api_name="/train_start")
 
 
-def test_training_run_lifecycle(client, tmp_path):
-    """Start, refuse a second start, serve inference meanwhile, stop, and use the new model."""
+def test_training_run_lifecycle(client, app, tmp_path):
+    """Start (with the DiffAugment box ticked), refuse a second start, serve inference meanwhile, stop, and
+    use the new model."""
     started = client.predict(task="facades", data_folder="facades", preset="Quick demo", epochs=50,
-                             api_name="/train_start")
+                             diff_augment=True, api_name="/train_start")
     assert started.startswith("Started facades-")
     with pytest.raises(AppError, match="already going"):
         client.predict(task="facades", data_folder="facades", api_name="/train_start")
@@ -308,6 +309,8 @@ def test_training_run_lifecycle(client, tmp_path):
     ended = wait_for_status(client, lambda s: not s["running"])
     assert ended["phase"] == "stopped", ended
     assert ended["model"] == ended["run"]
+    exported = app[1]["runs"] / "models" / f"{ended['model']}.safetensors"
+    assert config_of(read_header(exported)).diff_augment == "translation,cutout"
 
     photo = client.predict(handle_file(label_map), ended["model"], 0, api_name="/facade")
     assert Image.open(photo).size == (64, 64)
@@ -321,6 +324,8 @@ def test_bad_training_settings_give_clear_errors(client):
         client.predict(task="facades", preset="Turbo", api_name="/train_start")
     with pytest.raises(AppError, match="give a dataset folder"):
         client.predict(task="aligned", api_name="/train_start")
+    with pytest.raises(AppError, match="DiffAugment is for pix2pix runs"):
+        client.predict(task="unpaired", data_folder="facades", diff_augment=True, api_name="/train_start")
 
 
 def test_fine_tune_a_model_keeps_its_architecture(client, tmp_path):

@@ -163,4 +163,4 @@ def test_the_app_reports_a_collapse_and_keeps_no_model(tmp_path) -> None:
     snapshot = job.snapshot()
     assert snapshot.phase == "failed" and added == [] and not (tmp_path / "models").exists()
     assert snapshot.message.startswith("facades-1 stopped at step 1500: the GAN collapsed")
-    assert "lower learning rate" in snapshot.message and len(snapshot.message) <= 300
+    assert "DiffAugment ticked" in snapshot.message and len(snapshot.message) <= 300
