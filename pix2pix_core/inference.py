@@ -151,6 +151,8 @@ class Translator:
         1/255 on average of `colorize_reference` (kornia in float32 on whole images, 4-5x slower) with
         `chroma_guide=None`. By default ab is joined by the lightness-guided filter (`chroma_guide`,
         `color.guided_coefficients`): colour edges follow the photo's lightness edges, speckle smoothed.
+        The network sees every photo squashed to its square training size: keeping the aspect ratio
+        (a padded, larger input) measured worse, with more speckle (`checkpoints/food_colorize.md`).
         `progress(fraction, what)` is told before each step.
         """
         tell = progress or (lambda fraction, what: None)
