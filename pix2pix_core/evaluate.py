@@ -42,7 +42,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from .data import _resize_square, load_items, seeded_sample
+from .data import load_items
 from .errors import Pix2PixError
 from .images import load_folder_images, open_image
 from .inference import Translator, grayscale
@@ -163,17 +163,6 @@ def _to_pil(picture) -> Image.Image:
     return Image.fromarray(picture.permute(1, 2, 0).numpy(), "RGB")
 
 
-def _sample_photos(config, data: str | Path, split: str, count: int, seed: int) -> list[Image.Image]:
-    """A seeded random sample of `count` photos (the target half of each A|B pair) of a split, at the network's size."""
-    photos = []
-    for path in seeded_sample(load_folder_images(Path(data) / split), count, seed):
-        pair = open_image(path).convert("RGB")
-        width, height = pair.size
-        half_a, half_b = pair.crop((0, 0, width // 2, height)), pair.crop((width // 2, 0, width, height))
-        photos.append(_resize_square(half_a if config.direction == "BtoA" else half_b, config.crop_size))
-    return photos
-
-
 def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int] = None,
              segmenter: SegmenterChoice = None, split: str = "val", seed: int = 0, device: str = "auto",
              progress: bool = True, realism: bool = True, dropout: bool = True, backend: str = "auto",
@@ -288,20 +277,36 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
     return metrics
 
 
+def _floor_photos(config, data, split: str, count: int, seed: int) -> tuple[list[Image.Image], str]:
+    """A seeded sample of `count` real photos of the other split (train, or val when scoring train), read as
+    the scored split is (the photo of each pair; colorize: the photo itself), and that split's name. The
+    real-vs-real floor of the two-sample tests; empty when that split is missing or unreadable."""
+    other = "train" if split != "train" else "val"
+    if not (Path(data) / other).is_dir():
+        return [], other
+    try:
+        # only the sampled photos are decoded (a seeded sample of as many as the real photos)
+        items = load_items(dataclasses.replace(config, data=str(data)), other, train=False, limit=count,
+                           sample_seed=seed)
+    except Pix2PixError:  # no or unreadable photos
+        return [], other
+    return [_to_pil(item.source if config.task == "colorize" else item.target) for item in items], other
+
+
+def _no_floor_note(other: str, data) -> str:
+    return f"skipped: no readable {other} photos in {data} for the real-vs-real floor"
+
+
 def _realism(seg: Segmenter, generated: list, reals: list, config, data, split: str, seed: int) -> dict:
     """realism_metrics for the generated vs real photos, with the floor from real photos of the train split."""
     from .realism import realism_metrics
 
     if len(reals) < 2:
         return {"realism_note": "skipped: KID and the two-sample test need at least 2 images"}
-    other = "train" if split != "train" else "val"
-    try:
-        others = _sample_photos(config, data, other, len(reals), seed) if (Path(data) / other).is_dir() else []
-    except Pix2PixError:  # an unreadable photo
-        others = []
+    others, other = _floor_photos(config, data, split, len(reals), seed)
     metrics = realism_metrics(seg, generated, reals, others if len(others) >= 2 else None, seed=seed)
     if len(others) < 2:
-        metrics["realism_floor_note"] = f"skipped: no readable {other} photos in {data} for the real-vs-real floor"
+        metrics["realism_floor_note"] = _no_floor_note(other, data)
     return metrics
 
 
@@ -311,19 +316,10 @@ def _colour_realism(generated: list, reals: list, config, data, split: str, seed
 
     if len(reals) < 2:
         return {"colour_realism_note": "skipped: the colour two-sample test needs at least 2 images"}
-    other = "train" if split != "train" else "val"
-    others: list = []
-    if (Path(data) / other).is_dir():
-        try:
-            # only the sampled photos are decoded (a seeded sample of as many as the real photos)
-            items = load_items(dataclasses.replace(config, data=str(data)), other, train=False,
-                               limit=len(reals), sample_seed=seed)
-            others = [_to_pil(item.source) for item in items]
-        except Pix2PixError:  # no or unreadable photos
-            others = []
+    others, other = _floor_photos(config, data, split, len(reals), seed)
     metrics = colour_realism_metrics(generated, reals, others if len(others) >= 2 else None, seed=seed)
     if len(others) < 2:
-        metrics["colour_realism_floor_note"] = f"skipped: no readable {other} photos in {data} for the real-vs-real floor"
+        metrics["colour_realism_floor_note"] = _no_floor_note(other, data)
     return metrics
 
 
