@@ -147,6 +147,7 @@ class TrainConfig:
             (self.crop_size % 2 ** min_downsamplings(self.netG) == 0,
              f"crop_size {self.crop_size} must be a multiple of {2 ** min_downsamplings(self.netG)} for {self.netG}"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
+            (0 <= self.seed < 2**63, f"seed must be 0 to 2**63 - 1 (torch's seed range), got {self.seed}"),
             (self.epochs >= 0 and self.epochs_decay >= 0 and self.total_epochs >= 1, "need at least one epoch"),
             (self.lr > 0, "lr must be positive"),
             (self.d_lr_factor > 0 and math.isfinite(self.d_lr_factor), "d_lr_factor must be a positive number"),

@@ -103,6 +103,12 @@ class CachedItems(Sequence[Item]):
         return Item(self.cache.names[position], pictures[0], pictures[1] if len(pictures) > 1 else None)
 
 
+def jitter_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of one item's jitter in one epoch. Reduced mod 2**63, torch's seed range: unreduced, a
+    date-like --seed such as 20240101 overflowed it (every seed below about 1.8 million is unchanged)."""
+    return ((seed * 1_000_003 + epoch) * 10_000_019 + index) % 2**63
+
+
 class PairDataset(torch.utils.data.Dataset):
     """Pairs (in memory, or read from the disk cache) with paired jitter; network-ready tensors in [-1, 1]."""
 
@@ -123,7 +129,7 @@ class PairDataset(torch.utils.data.Dataset):
         """Random crop corner and mirror flag for one item, the same for both images of the pair."""
         if not self.train:
             return (size - self.crop_size) // 2, (size - self.crop_size) // 2, False
-        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index)
+        generator = torch.Generator().manual_seed(jitter_seed(self.seed, self.epoch, index))
         top, left = torch.randint(0, size - self.crop_size + 1, (2,), generator=generator).tolist()
         flip = self.flip and bool(torch.randint(0, 2, (1,), generator=generator))
         return top, left, flip
@@ -391,7 +397,7 @@ class UnpairedDataset(torch.utils.data.Dataset):
     def b_index(self, index: int) -> int:
         if not self.train:
             return index % len(self.b)
-        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index + 7)
+        generator = torch.Generator().manual_seed(jitter_seed(self.seed, self.epoch, index + 7))
         return int(torch.randint(0, len(self.b), (1,), generator=generator))
 
     @staticmethod

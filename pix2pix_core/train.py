@@ -156,7 +156,8 @@ class Trainer:
         self.model: Optional[Model] = None  # built by run()
         self.last_checkpoint: Optional[Path] = None
         self._stop = threading.Event()
-        self._collapse = CollapseWatch(self.config.collapse_steps)
+        # an L1-only run (use_gan off) logs D_real = D_fake = 0: nothing to watch, and no GAN to collapse
+        self._collapse = CollapseWatch(self.config.collapse_steps if self.config.use_gan else 0)
 
     # ---------------------------------------------------------------------------------- public
     def stop(self) -> None:

@@ -164,3 +164,10 @@ def test_the_app_reports_a_collapse_and_keeps_no_model(tmp_path) -> None:
     assert snapshot.phase == "failed" and added == [] and not (tmp_path / "models").exists()
     assert snapshot.message.startswith("facades-1 stopped at step 1500: the GAN collapsed")
     assert "DiffAugment ticked" in snapshot.message and len(snapshot.message) <= 300
+
+
+def test_an_l1_only_run_is_not_watched(facades_dir, tmp_path) -> None:
+    """With use_gan off D_real and D_fake are logged as 0: the watch must not call that a collapse."""
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), use_gan=False, collapse_steps=2, epochs=5)
+    result = Trainer(config).run()
+    assert result.reason == "finished" and result.step >= 12

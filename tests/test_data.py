@@ -13,6 +13,7 @@ from pix2pix_core.color import lab_normalized_to_rgb, pil_to_unit, rgb_to_lab_no
 from pix2pix_core.data import PairDataset, build_dataset, Item, load_items
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.palette import label_map_for_network
+from pix2pix_core.train import Trainer
 
 
 def test_paired_jitter_crops_and_flips_both_images_identically():
@@ -157,3 +158,18 @@ def test_odd_width_aligned_image_is_refused(tmp_path):
     Image.new("RGB", (65, 32)).save(tmp_path / "odd.png")
     with pytest.raises(Pix2PixError, match="empty"), pytest.warns(UserWarning, match="side-by-side"):
         build_dataset(tiny_config(task="facades", data=str(tmp_path)), "train", True)
+
+
+def test_jitter_seeds_stay_in_torchs_range_and_unchanged_for_small_seeds() -> None:
+    from pix2pix_core.data import jitter_seed
+
+    assert jitter_seed(7, 3, 11) == (7 * 1_000_003 + 3) * 10_000_019 + 11  # runs made before keep their jitter
+    for seed in (20_240_101, 2**63 - 1):
+        torch.Generator().manual_seed(jitter_seed(seed, 199, 10**6))  # a date-like seed overflowed before
+
+
+def test_a_date_like_seed_trains(facades_dir, tmp_path) -> None:
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), seed=20_240_101, max_steps=2)
+    assert Trainer(config).run().step == 2
+    with pytest.raises(Pix2PixError, match="seed must be 0 to 2\\*\\*63 - 1"):
+        tiny_config(seed=2**63).validate()
