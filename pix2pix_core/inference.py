@@ -29,7 +29,7 @@ from .config import TrainConfig
 from .distributed import pick_device
 from .errors import Pix2PixError
 from .images import ImageSource, open_image
-from .networks import set_dropout, use_batch_statistics
+from .networks import seeded_dropouts, set_dropout, use_batch_statistics
 from .palette import label_map_for_network
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -57,6 +57,7 @@ class Translator:
         self.generator = generator.to(self.device).eval()
         if batch_statistics if batch_statistics is not None else config.batch_size == 1:
             use_batch_statistics(self.generator)
+        self._dropouts = seeded_dropouts(self.generator)  # each call draws from its own seeded generator
         set_dropout(self.generator, dropout and config.dropout and config.test_dropout)
         self.generator.requires_grad_(False)
         # On CPU the weights are converted to bf16 once, instead of autocast re-casting 54M weights on
@@ -109,9 +110,14 @@ class Translator:
 
     def run_network(self, batch: torch.Tensor, seed: Optional[int] = 0) -> torch.Tensor:
         """Generator forward on a network-ready batch in [-1, 1]; returns float32 on the CPU."""
-        with self._lock, torch.inference_mode(), torch.random.fork_rng(devices=[]):
+        with self._lock, torch.inference_mode():
+            noise = torch.Generator(self.device)
             if seed is not None:
-                torch.manual_seed(seed)
+                noise.manual_seed(seed)
+            else:
+                noise.seed()
+            for dropout in self._dropouts:
+                dropout.generator = noise
             batch = batch.to(self.device, self.dtype)
             if self.device.type == "cpu":
                 batch = batch.contiguous(memory_format=torch.channels_last)

@@ -7,6 +7,7 @@ models/networks.py) so that widths, kernel sizes and receptive fields match the 
 from __future__ import annotations
 
 import functools
+from typing import Optional
 
 import torch
 from torch import nn
@@ -341,6 +342,33 @@ def use_batch_statistics(net: nn.Module) -> nn.Module:
             m.train()
             m.track_running_stats = False
     return net
+
+
+class SeededDropout(nn.Dropout):
+    """nn.Dropout that draws its mask from `generator` (None: torch's process-wide one), the same draws as
+    ATen's CPU dropout. A translator sets its own generator per call (`Translator.run_network`): a seeded
+    translation then stays the same while another thread of the process (the app's training run) uses
+    torch's random numbers, and that thread's random stream is left alone."""
+
+    generator: Optional[torch.Generator] = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        noise = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * noise.div_(1 - self.p)
+
+
+def seeded_dropouts(net: nn.Module) -> list[SeededDropout]:
+    """Swap every nn.Dropout of `net` for a SeededDropout (same p and mode); returns them to set generators on."""
+    swapped = []
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Dropout:
+                seeded = SeededDropout(child.p).train(child.training)
+                setattr(parent, name, seeded)
+                swapped.append(seeded)
+    return swapped
 
 
 def set_dropout(net: nn.Module, active: bool) -> nn.Module:

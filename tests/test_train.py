@@ -119,6 +119,27 @@ def test_translator_output_is_seeded(facades_checkpoint):
     assert not np.array_equal(a, c)  # dropout noise: a new seed is a new variation
 
 
+def test_a_seeded_translation_neither_sees_nor_rewinds_other_random_draws(facades_checkpoint):
+    """The app translates while its training thread draws random numbers: a draw from torch's process-wide
+    generator in the middle of a translation (a hook before each dropout layer stands for that thread)
+    must not change the picture, and must not be undone when the translation ends."""
+    from torch import nn
+    from conftest import random_label_map
+    translator = Translator.load(facades_checkpoint)
+    label_map = random_label_map(np.random.default_rng(0), 128)
+    quiet = np.asarray(translator.translate(label_map, seed=1))
+    draws = []
+    for module in translator.generator.modules():
+        if isinstance(module, nn.Dropout):
+            module.register_forward_pre_hook(lambda module, args: draws.append(torch.rand(1)))
+    torch.manual_seed(5)
+    busy = np.asarray(translator.translate(label_map, seed=1))
+    assert draws and np.array_equal(quiet, busy)
+    after = torch.rand(1)
+    torch.manual_seed(5)
+    assert torch.equal(after, torch.rand(len(draws) + 1)[-1:])  # the stream went on past the other draws
+
+
 def test_batch_norm_mode_follows_the_training_batch_size(facades_checkpoint):
     """Batch 1 (the paper): per-image statistics; larger batches: the running statistics of training."""
     from torch import nn
