@@ -193,6 +193,9 @@ class Trainer:
         """Atomically write weights, optimizer moments, RNG and position; config in the header."""
         tensors, model_state = self.model.state_dict()
         tensors["rng.torch"] = torch.get_rng_state()
+        device = self._context.device
+        if device.type == "cuda":  # dropout masks and DiffAugment draws on a GPU come from its own generator
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
         state = {"epoch": position.epoch, "batch": position.batch, "step": position.step, **model_state,
                  "world_size": self._world_size}
         return self.folder.save_checkpoint(tensors, self.config, state, name)
@@ -312,6 +315,8 @@ class Trainer:
         self.model.load_state_dict(tensors, state, path)
         if "rng.torch" in tensors and ctx.world_size == state.get("world_size", 1):
             torch.set_rng_state(tensors["rng.torch"])
+            if "rng.cuda" in tensors and ctx.device.type == "cuda":
+                torch.cuda.set_rng_state(tensors["rng.cuda"], ctx.device)
         return Position(state["epoch"], state["batch"], state["step"])
 
     def _log(self, ctx, position: Position, losses, lr: float, meter: _Speedometer,

@@ -312,3 +312,23 @@ def test_stop_and_resume_is_exact(facades_dir, tmp_path) -> None:
         assert a.keys() == b.keys() and a
         different = [k for k in a if not torch.equal(a[k], b[k])]
         assert not different, f"{prefix}: {different[:5]}"
+
+
+def test_a_gpu_run_keeps_its_cuda_random_state_for_resume(facades_dir, tmp_path, monkeypatch):
+    """On a GPU dropout and DiffAugment draw from the device's generator: a checkpoint keeps its state and
+    a resume sets it back (torch.cuda stubbed: this machine has no GPU; the run itself is on the CPU)."""
+    from pix2pix_core.distributed import Context
+    from pix2pix_core.train import Position
+
+    trainer = Trainer(tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), max_steps=2))
+    trainer.run()
+    cuda_state = torch.arange(16, dtype=torch.uint8)
+    restored = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device=None: cuda_state.clone())
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device=None: restored.append(state))
+    gpu = Context(device=torch.device("cuda"))
+    trainer._context = gpu
+    path = trainer.save(Position(0, 1, 2))
+    assert torch.equal(read_checkpoint(path)[0]["rng.cuda"], cuda_state)
+    trainer._restore(gpu)
+    assert len(restored) == 1 and torch.equal(restored[0], cuda_state)
