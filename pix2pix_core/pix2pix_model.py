@@ -58,9 +58,11 @@ def set_learning_rates(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimize
 
 
 def grad_scalers(amp_dtype: Optional[torch.dtype], device: torch.device) -> tuple[torch.amp.GradScaler, ...]:
-    """Loss scalers for the G and D steps: active only for fp16 on CUDA (bf16 and fp32 need none)."""
-    enabled = amp_dtype == torch.float16 and device.type == "cuda"
-    return torch.amp.GradScaler("cuda", enabled=enabled), torch.amp.GradScaler("cuda", enabled=enabled)
+    """Loss scalers for the G and D steps: active for fp16 on CUDA and the CPU, where small fp16 gradients
+    would underflow to 0 unscaled (bf16 and fp32 need none; on MPS torch has no scaler)."""
+    kind = device.type if device.type in ("cuda", "cpu") else "cuda"
+    enabled = amp_dtype == torch.float16 and device.type == kind
+    return torch.amp.GradScaler(kind, enabled=enabled), torch.amp.GradScaler(kind, enabled=enabled)
 
 
 def autocast(device: torch.device, amp_dtype: Optional[torch.dtype]):

@@ -186,3 +186,15 @@ def test_d_lr_factor_is_a_flag_and_must_be_positive(tmp_path):
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(Pix2PixError, match="d_lr_factor"):
             TrainConfig(d_lr_factor=bad).validate()
+
+
+def test_fp16_on_the_cpu_trains_with_loss_scaling(facades_dir, tmp_path):
+    """Unscaled fp16 gradients underflow to 0; bf16 (the default) and fp32 need no scaler."""
+    from pix2pix_core.pix2pix_model import grad_scalers
+    cpu = torch.device("cpu")
+    assert all(s.is_enabled() for s in grad_scalers(torch.float16, cpu))
+    assert not any(s.is_enabled() for s in grad_scalers(torch.bfloat16, cpu) + grad_scalers(None, cpu))
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), precision="fp16", max_steps=3)
+    losses = []
+    result = Trainer(config, callbacks=[lambda e: losses.append(e.losses) if isinstance(e, LossEvent) else None]).run()
+    assert result.step == 3 and all(np.isfinite(v) for step in losses for v in step.values())
