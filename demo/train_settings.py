@@ -15,7 +15,8 @@ from typing import Optional
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.limits import bounded_float, bounded_int
-from pix2pix_core.resources import check_training_memory, count_training_images, memory_budget
+from pix2pix_core.resources import (check_training_memory, count_training_images, estimate_checkpoint_bytes, gb,
+                                     memory_budget)
 
 MAX_EPOCHS = 1000  # each of epochs and decay epochs (the paper's facades run: 100 + 100)
 MAX_BATCH = 64
@@ -42,8 +43,9 @@ def checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf) -> dic
     return values
 
 
-def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None) -> int:
-    """Refuse a run with too many images, steps or too much memory; returns its image count."""
+def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None, disk_limit: Optional[int] = None) -> int:
+    """Refuse a run with too many images, steps or too much memory, or whose checkpoints would not fit in
+    `disk_limit` bytes (the app's cap on its runs folder); returns its image count."""
     config.validate()
     for name in ("ndf", "ngf"):  # a fine-tuned model brings its own width, presets their ndf
         bounded_int(name, getattr(config, name), 1, MAX_WIDTH)
@@ -60,6 +62,13 @@ def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None) -> i
         raise Pix2PixError(f"this run would take {steps:,} steps; the app allows at most {MAX_STEPS:,} "
                            f"(fewer epochs or a larger batch)")
     check_training_memory(config, images, memory_budget(MEMORY_FRACTION, memory_limit))
+    if disk_limit:
+        # latest.safetensors and, while it is replaced, its new copy; and every kept epoch checkpoint
+        kept = 2 + (config.total_epochs // config.save_every if config.save_every else 0)
+        need = kept * estimate_checkpoint_bytes(config)
+        if need > disk_limit:
+            raise Pix2PixError(f"this run's checkpoints would take about {gb(need)} of disk, above the app's "
+                               f"{gb(disk_limit)} for training runs (a smaller ngf, or the command line)")
     return images
 
 

@@ -46,8 +46,9 @@ PRESETS = {
     "Quick demo": dict(netG="unet_128", crop_size=128, load_size=143, ngf=16, ndf=16, batch_size=1, epochs=20,
                        epochs_decay=0, sample_every=5, save_every=0, max_images=100),
     # the paper's facades settings (sec. 6.2): 256 px, 286 px jitter, batch 1, 100 + 100 epochs
+    # no epoch checkpoints: the app exports the model at the end and never resumes (each is 0.69 GB)
     "Standard (paper)": dict(netG="unet_256", crop_size=256, load_size=286, ngf=64, ndf=64, batch_size=1,
-                             epochs=100, epochs_decay=100, sample_every=100, save_every=10),
+                             epochs=100, epochs_decay=100, sample_every=100, save_every=0),
 }
 SCRATCH = "from scratch"
 ZIP_MAX_BYTES = 1_000_000_000  # an uploaded dataset zip may unpack to at most 1 GB...
@@ -291,7 +292,7 @@ def build(state: AppState) -> dict:
                 load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
                 config = replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
                                  crop_size=base.crop_size, load_size=load)
-            check_run_size(config, state.train_memory_bytes)
+            check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
             state.prune_runs()  # make room before the run writes its checkpoints
             reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload))
             if data == EXAMPLES / "facades_pairs":

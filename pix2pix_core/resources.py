@@ -68,6 +68,13 @@ def estimate_training_memory(config: TrainConfig, n_images: int) -> MemoryEstima
                           activations * 4 * ACTIVATION_FACTOR, dataset, disk_cache=not in_memory)
 
 
+def estimate_checkpoint_bytes(config: TrainConfig) -> int:
+    """Bytes of one training checkpoint of `config`: fp32 weights and both Adam moments of G and D, and
+    the averaged G when there is one (the facades paper settings, ngf 64: about 0.69 GB)."""
+    parameters, averaged, _ = _network_sizes(config)
+    return parameters * 4 * 3 + averaged * 4
+
+
 def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:
     """(parameters of G and D, values of the averaged G, activation elements of one step), from shapes only.
 

@@ -493,3 +493,23 @@ def test_the_app_sets_the_dataset_budget_from_its_memory_budget(tmp_path, monkey
     config = with_settings(base, checked_numbers(1, 0, 1, 100, 2e-4, 8), "AtoB", 10 ** 9)
     assert config.memory_budget_mb == 238
     assert check_run_size(config, 10 ** 9) == 7000
+
+
+def test_a_run_whose_checkpoints_would_not_fit_the_runs_cap_is_refused(tmp_path):
+    """The Standard preset kept an epoch checkpoint every 10 epochs (0.69 GB each, 13.7 GB in all); the app
+    never resumes, so it keeps none, and a run whose checkpoints would not fit the runs cap is refused."""
+    from dataclasses import replace
+
+    from demo.train_settings import check_run_size
+    from demo.train_tab import task_settings
+    from pix2pix_core.config import TrainConfig
+    from pix2pix_core.errors import Pix2PixError
+
+    write_aligned(tmp_path / "facades" / "train", 2)
+    config = TrainConfig(task="facades", data=str(tmp_path / "facades"), **task_settings("facades", "Standard (paper)"))
+    assert config.save_every == 0
+    assert check_run_size(config, 10 ** 11, 5_000_000_000) == 2  # latest and its replacement: 1.37 GB
+    with pytest.raises(Pix2PixError, match=r"checkpoints would take about 1.37 GB of disk, above the app's 1.00 GB"):
+        check_run_size(config, 10 ** 11, 10 ** 9)
+    with pytest.raises(Pix2PixError, match=r"about 15.10 GB of disk"):  # 20 epoch checkpoints more
+        check_run_size(replace(config, save_every=10), 10 ** 11, 5_000_000_000)
