@@ -86,38 +86,45 @@ def get_data_command(state: AppState, name: str) -> str:
     return f"pix2pix data {name} --out {shown}"
 
 
+def _code(text: str) -> str:
+    return f"<code>{html.escape(text)}</code>"
+
+
 def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: bool = False) -> str:
-    """Which dataset Start will train on and how many training images it has (Markdown); when the task
-    falls back to the bundled example pairs, the command that gets the full data."""
+    """Which dataset Start will train on and how many training images it has (HTML); when the task
+    falls back to the bundled example pairs, the command that gets the full data. HTML with every
+    dynamic part escaped, not Markdown: a typed folder name such as ![x](https://...) would be a picture
+    fetched from outside in Markdown, however its HTML is escaped."""
     from pix2pix_core.resources import count_training_images
 
+    label = "<b>Dataset:</b>"
     if has_zip:
-        return "**Dataset:** the uploaded zip (its images are counted when Start unpacks it)."
+        return f"{label} the uploaded zip (its images are counted when Start unpacks it)."
     try:
         if data_folder and str(data_folder).strip():
             folder = state.data_folder(data_folder)
-            name = f"`{folder.relative_to(state.data_root).as_posix() or '.'}` in the data root"
+            name = f"{_code(folder.relative_to(state.data_root).as_posix() or '.')} in the data root"
         else:
             folder = default_data(state, task)
             name = ("the 6 bundled example pairs" if folder == EXAMPLES / "facades_pairs"
-                    else f"`{folder.relative_to(state.data_root).as_posix()}` in the data root")
+                    else f"{_code(folder.relative_to(state.data_root).as_posix())} in the data root")
         count = count_training_images(TrainConfig(task=task, data=str(folder)))
     except Pix2PixError as exc:
-        text = state.clean(str(exc))
+        text = html.escape(state.clean(str(exc)))
         if task == "colorize" and not (data_folder and str(data_folder).strip()):
-            text += (f" — get Food-101 photos with `{get_data_command(state, 'food')} --limit 5000` "
+            text += (f" — get Food-101 photos with {_code(get_data_command(state, 'food') + ' --limit 5000')} "
                      "(a 5 GB download)")
-        return f"**Dataset:** {html.escape(text)}"
-    line = f"**Dataset:** {name}, {count} training image{'s' if count != 1 else ''}."
+        return f"{label} {text}"
+    line = f"{label} {name}, {count} training image{'s' if count != 1 else ''}."
     if task == "unpaired":  # count is the larger collection (an epoch's length): say both
         from pix2pix_core.data import unpaired_folders
         from pix2pix_core.images import load_folder_images
 
         a, b = (len(load_folder_images(side)) for side in unpaired_folders(folder, "train"))
-        line = f"**Dataset:** {name}, {a} pictures in trainA/ and {b} in trainB/ (unpaired)."
+        line = f"{label} {name}, {a} pictures in trainA/ and {b} in trainB/ (unpaired)."
     if folder == EXAMPLES / "facades_pairs":
         line += (" Too few to learn facades: the samples stay a blur. The full facades data (400 training pairs) "
-                 f"is not in the data root; get it with `{get_data_command(state, 'facades')}` (29 MB) and "
+                 f"is not in the data root; get it with {_code(get_data_command(state, 'facades'))} (29 MB) and "
                  "reload this page.")
     return line
 
@@ -220,7 +227,7 @@ def build(state: AppState) -> dict:
                 start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="train-stop")
             # a callable value is computed again on each page load: data fetched after startup is seen
-            dataset = gr.Markdown(lambda: dataset_summary(state, "facades"), elem_id="train-dataset")
+            dataset = gr.HTML(lambda: dataset_summary(state, "facades"), elem_id="train-dataset")
             note = gr.Markdown("", elem_id="train-note")  # the reply to Start / Stop; the status is live
         with gr.Column(scale=2, min_width=480):
             status = gr.HTML(status_html(state.job.snapshot()), elem_id="train-status")

@@ -222,15 +222,18 @@ def test_train_tab_names_its_dataset_and_the_command_to_get_facades(tmp_path, mo
     state = AppState(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs")
     text = train_tab.dataset_summary(state, "facades")
     assert "the 6 bundled example pairs, 6 training images" in text
-    assert "`pix2pix data facades --out data/`" in text
+    assert "<code>pix2pix data facades --out data/</code>" in text
     assert "pix2pix data food --out data/" in train_tab.dataset_summary(state, "colorize")
     train = tmp_path / "data" / "facades" / "train"
     train.mkdir(parents=True)
     for i in range(3):
         (train / f"{i}.jpg").write_bytes(_jpeg((64, 32), seed=i))
     text = train_tab.dataset_summary(state, "facades")
-    assert text == "**Dataset:** `facades` in the data root, 3 training images."
+    assert text == "<b>Dataset:</b> <code>facades</code> in the data root, 3 training images."
     assert "not found" in train_tab.dataset_summary(state, "aligned", "missing")
+    typed = "![x](https://example.com/t.png)<img src=x>"
+    shown = train_tab.dataset_summary(state, "aligned", typed)
+    assert "not found" in shown and "<img" not in shown and "&lt;img src=x&gt;" in shown
 
 
 def test_a_folder_of_other_files_is_never_replaced(facades_archive, tmp_path, monkeypatch):
