@@ -21,6 +21,7 @@ from .choices import Picker
 from .image_work import LARGE_PIXELS
 from .state import EXAMPLES, AppState
 from .ui import image_endpoint, on_upload, user_errors
+from .uploads import ImageUpload
 
 TASK = "colorize"
 
@@ -63,8 +64,8 @@ def build(state: AppState) -> dict:
                 "get it colorized at its original resolution. The model was trained on food photos.",
                 elem_classes="help")
     with gr.Row():
-        photo = gr.Image(label="Your photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                         height=340, elem_id="colorize-input")
+        photo = ImageUpload(label="Your photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                            height=340, elem_id="colorize-input")
         gray = gr.Image(label="What the model sees (gray)", type="filepath", format="png", interactive=False,
                         height=340, elem_id="colorize-gray")
         result = gr.Image(label="Colorized (original size)", type="filepath", format="png", interactive=False,

@@ -26,6 +26,7 @@ from .choices import Picker
 from .state import EXAMPLES, AppState
 from .ui import as_text, image_endpoint, open_upload, user_errors
 from .ui import on_upload as in_lane
+from .uploads import CanvasEditor
 
 CANVAS = 256  # the facades models work at 256 px; a bigger canvas would only be resized down
 TASK = "facades"
@@ -96,7 +97,7 @@ def build(state: AppState) -> dict:
                 "for another photo of the same map (the network's dropout noise, seeded).", elem_classes="help")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
-            editor = gr.ImageEditor(
+            editor = CanvasEditor(  # refuses oversized images before Gradio decodes them (fn_index calls too)
                 value=editor_value(first), label="Label map (paint here)", type="numpy", image_mode="RGB",
                 format="png", canvas_size=(CANVAS, CANVAS), fixed_canvas=True, sources=(), transforms=(),
                 layers=False, height=420, elem_id="facade-canvas", buttons=[],

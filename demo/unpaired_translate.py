@@ -15,6 +15,7 @@ from pix2pix_core.errors import Pix2PixError
 from .choices import Choice, Picker
 from .state import AppState
 from .ui import on_upload, user_errors
+from .uploads import ImageUpload
 
 TASK = "unpaired"
 DIRECTIONS = [("A → B", "AtoB"), ("B → A", "BtoA")]
@@ -51,8 +52,8 @@ def build(state: AppState) -> dict:
             direction = Choice(DIRECTIONS, value="AtoB", label="Direction", elem_id="unpaired-direction")
             button = gr.Button("Translate", variant="primary", elem_id="unpaired-button")
         with gr.Row():
-            picture = gr.Image(label="Picture", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                               height=300, elem_id="unpaired-input")
+            picture = ImageUpload(label="Picture", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                  height=300, elem_id="unpaired-input")
             result = gr.Image(label="Translated", type="filepath", format="png", interactive=False, height=300,
                               elem_id="unpaired-output")
     private = dict(api_visibility="private", show_progress="hidden")

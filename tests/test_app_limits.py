@@ -284,7 +284,7 @@ MEGABYTE = "x" * 1_000_000
 @pytest.mark.parametrize("position, name", [(0, "task"), (2, "direction"), (3, "preset"), (10, "start_from")])
 def test_a_megabyte_choice_is_not_echoed(app, client, position, name):
     """Gradio's own choice check quoted the whole value; the Radios and Dropdowns now refuse it briefly."""
-    settings = ["facades", "facades", "BtoA", "Quick demo", 20, 0, 1, 100, 0.0002, 16, "from scratch", None]
+    settings = ["facades", "facades", "BtoA", "Quick demo", 20, 0, 1, 100, 0.0002, 16, "from scratch", None, False]
     settings[position] = MEGABYTE
     event, data = raw_call(app[0], "train_start", json.dumps(settings))
     assert event == "error" and len(data) < 1000, (name, event, len(data))
@@ -513,3 +513,56 @@ def test_a_run_whose_checkpoints_would_not_fit_the_runs_cap_is_refused(tmp_path)
         check_run_size(config, 10 ** 11, 10 ** 9)
     with pytest.raises(Pix2PixError, match=r"about 15.10 GB of disk"):  # 20 epoch checkpoints more
         check_run_size(replace(config, save_every=10), 10 ** 11, 5_000_000_000)
+
+
+def upload_file(url: str, data: bytes, name: str) -> dict:
+    """Upload bytes as the page does; the FileData an event then gets."""
+    boundary = f"b{time.monotonic_ns()}"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{url}gradio_api/upload", data=body,
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    path = json.loads(urllib.request.urlopen(request, timeout=30).read())[0]
+    return {"path": path, "orig_name": name, "meta": {"_type": "gradio.FileData"}}
+
+
+def page_event(config: dict, elem_id: str, trigger: str) -> int:
+    """The fn_index of the page's `trigger` event on the component with `elem_id`."""
+    component = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+    return next(d.get("id", i) for i, d in enumerate(config["dependencies"])
+                if any(list(t)[:2] == [component, trigger] for t in d["targets"]))
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_image_inputs_are_checked_before_gradio_decodes_them(app, client):
+    """gr.Image decoded uploads itself (a corrupt or 195 MP file failed with an empty "Error"; a data: URL was
+    decoded and re-encoded), and the canvas decoded images of any size: each is now a clear, quick refusal."""
+    import base64
+
+    config = json.loads(urllib.request.urlopen(f"{app[0]}config", timeout=30).read())
+    colorize = page_event(config, "colorize-input", "change")
+    unpaired = page_event(config, "unpaired-button", "click")
+    corrupt = upload_file(app[0], b"\x89PNG\r\n\x1a\n" + b"garbage" * 100, "photo.png")
+    for fn_index, data in ((colorize, [corrupt, None, 0]), (unpaired, [corrupt, "", "AtoB"])):
+        assert "photo.png: corrupt or truncated image" in queue_call(app[0], fn_index, data)
+    bomb = upload_file(app[0], png_bytes(Image.new("L", (15000, 13000))), "wide.png")  # 189 KB, 195 MP
+    assert "wide.png: far too many pixels" in queue_call(app[0], colorize, [bomb, None, 0])
+    inline = {"url": "data:image/png;base64," + base64.b64encode(png_bytes(Image.new("RGB", (64, 64)))).decode(),
+              "path": None, "meta": {"_type": "gradio.FileData"}}
+    assert "not as a data: URL" in queue_call(app[0], unpaired, [inline, "", "AtoB"])
+
+    canvas = page_event(config, "facade-canvas", "input")
+    big = upload_file(app[0], png_bytes(Image.new("RGB", (1000, 1000), (0, 0, 255))), "bg.png")
+    started = time.perf_counter()
+    reply = queue_call(app[0], canvas, [{"background": big, "layers": [], "composite": big, "id": None}, None, 0])
+    assert "a canvas image is above 0.26 megapixels" in reply and time.perf_counter() - started < 5
+    small = upload_file(app[0], png_bytes(Image.new("RGB", (256, 256), (0, 0, 255))), "bg.png")
+    reply = queue_call(app[0], canvas, [{"background": small, "layers": [small] * 3, "composite": small, "id": None},
+                                        None, 0])
+    assert "the canvas sent 3 layers; it has at most 1" in reply
+    assert_idle(client)

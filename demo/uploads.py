@@ -1,0 +1,92 @@
+"""Image inputs whose files the app checks before anything decodes them.
+
+Gradio's own preprocessing decodes uploads before a handler runs: a gr.Image opened the file (a corrupt or
+178-megapixel one failed inside Gradio, with an empty "Error" and no reason), decoded and re-encoded a
+`data:` URL into its cache, and a gr.ImageEditor decoded its background, composite and every layer at
+any size (a 25 MP canvas payload: seconds of CPU and 1.8 GB before any check). Page-only events can still
+be called by their fn_index, so the bounds must hold in the component, not only in the page.
+
+- `ImageUpload`: gr.Image (type "filepath") that hands the handler the uploaded file's path undecoded;
+  the handler's `ui.on_upload` then applies the app's pixel cap, lanes and clear errors.
+- `CanvasEditor`: gr.ImageEditor that refuses images above its pixel cap, or too many layers, from the
+  file headers before Gradio decodes them.
+"""
+
+from __future__ import annotations
+
+import io
+
+import gradio as gr
+from PIL import Image
+
+from .image_work import APP_MAX_PIXELS, header_pixels
+
+
+def _refuse(message: str) -> None:
+    raise gr.Error(message, print_exception=False)
+
+
+# No __init__ overrides below: Gradio sends the page a component's props by reading the attributes named in
+# its __init__ signature, so a subclass with its own signature would lose them (the canvas did not render).
+
+
+class ImageUpload(gr.Image):
+    """gr.Image for an uploaded image file, passed to the handler as its path, undecoded (create it with
+    type="filepath", image_mode=None)."""
+
+    is_template = True  # rendered by Gradio's Image component
+
+    def preprocess(self, payload):
+        if self.type != "filepath" or self.image_mode is not None:
+            raise ValueError("ImageUpload hands over file paths: create it with type='filepath', image_mode=None")
+        if payload is None:
+            return None
+        if payload.url and payload.url.startswith("data:"):
+            _refuse("send the image as an uploaded file, not as a data: URL")
+        if payload.path is None:
+            _refuse("no image file was uploaded")
+        return str(payload.path)
+
+
+def _blob_pixels(item) -> int:
+    """Pixels of an editor image (an uploaded file or the bytes of a canvas blob) from its header; 0 when
+    unreadable."""
+    if item is None:
+        return 0
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        try:
+            with Image.open(io.BytesIO(item)) as image:
+                return image.width * image.height
+        except Exception:  # noqa: BLE001 - unreadable: Gradio's own decoding reports it
+            return 0
+    return header_pixels(item.path) if getattr(item, "path", None) else 0
+
+
+class CanvasEditor(gr.ImageEditor):
+    """gr.ImageEditor with a fixed canvas that refuses an image above 4 times the canvas's area (a
+    high-density screen may send twice its size each way), or more than MAX_LAYERS layers, before Gradio
+    decodes any of them."""
+
+    is_template = True  # rendered by Gradio's ImageEditor component
+    MAX_LAYERS = 1
+
+    @property
+    def max_pixels(self) -> int:
+        width, height = self.canvas_size or (0, 0)
+        return min(4 * width * height, APP_MAX_PIXELS) if self.fixed_canvas and width and height else APP_MAX_PIXELS
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        parts = payload
+        if payload.id is not None:  # the canvas sent its images as blobs first
+            parts = self.blob_storage.get(payload.id)
+        if parts is not None:
+            layers = list(parts.layers or [])
+            if len(layers) > self.MAX_LAYERS:
+                _refuse(f"the canvas sent {len(layers)} layers; it has at most {self.MAX_LAYERS}")
+            for item in (parts.background, parts.composite, *layers):
+                if _blob_pixels(item) > self.max_pixels:
+                    _refuse(f"a canvas image is above {self.max_pixels / 1e6:.2g} megapixels; draw on the "
+                            f"canvas, or upload a label map with the Upload button")
+        return super().preprocess(payload)
