@@ -10,10 +10,13 @@ from typing import Optional
 import gradio as gr
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from gradio.utils import get_upload_folder
+from starlette.middleware import Middleware
 
 from . import colorize_tab, facades_tab, train_tab
 from .messages import MAX_QUOTED, shorten
 from .state import AppState
+from .upload_guard import UploadGuard
 from .ui import CSS
 
 log = logging.getLogger("pix2pix_studio")
@@ -28,7 +31,8 @@ def launch_options(state: AppState) -> dict:
     # The default theme's fonts are served by the app itself; themes naming Google fonts would load them
     # from the internet, and the page must load nothing from outside the machine.
     return dict(css=CSS, max_file_size=MAX_UPLOAD, ssr_mode=False, footer_links=["api"],
-                app_kwargs={"exception_handlers": {RequestValidationError: short_validation_error}})
+                app_kwargs={"exception_handlers": {RequestValidationError: short_validation_error},
+                            "middleware": [Middleware(UploadGuard, cache_dir=get_upload_folder())]})
 
 
 async def short_validation_error(request, exc: RequestValidationError) -> JSONResponse:

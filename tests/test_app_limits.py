@@ -566,3 +566,49 @@ def test_image_inputs_are_checked_before_gradio_decodes_them(app, client):
                                         None, 0])
     assert "the canvas sent 3 layers; it has at most 1" in reply
     assert_idle(client)
+
+
+def test_an_upload_request_above_one_file_is_refused_before_its_body(app):
+    """Gradio limits each file, not a request (it takes many files at once, kept an hour): the app's guard
+    answers a 200 MB upload from its headers alone, without reading the body."""
+    import http.client
+    from urllib.parse import urlparse
+
+    where = urlparse(app[0])
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    connection.putrequest("POST", "/gradio_api/upload")
+    connection.putheader("Content-Type", "multipart/form-data; boundary=x")
+    connection.putheader("Content-Length", str(200 * 2 ** 20))
+    connection.endheaders()  # no body follows: the answer must not wait for one
+    reply = connection.getresponse()
+    assert reply.status == 413 and "at most 51 MB" in json.loads(reply.read())["detail"]
+
+
+def test_the_upload_guard_keeps_the_disk_from_filling(tmp_path):
+    import asyncio
+
+    from demo.upload_guard import UploadGuard
+
+    passed = []
+
+    async def gradio(scope, receive, send):
+        passed.append(scope["path"])
+
+    def answer(guard, path="/gradio_api/upload", length=b"1000", method="POST") -> int | None:
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [(b"content-length", length)] if length is not None else []
+        scope = {"type": "http", "method": method, "path": path, "headers": headers}
+        asyncio.run(guard(scope, None, send))
+        return sent[0]["status"] if sent else None
+
+    roomy = UploadGuard(gradio, tmp_path, free_bytes=lambda folder: 10 * 2 ** 30)
+    nearly_full = UploadGuard(gradio, tmp_path, free_bytes=lambda folder: 2 ** 31 + 500)
+    assert answer(roomy) is None and answer(roomy, "/gradio_api/queue/join") is None
+    assert answer(nearly_full) == 507 and answer(nearly_full, method="GET") is None
+    assert answer(roomy, length=None) == 411 and answer(roomy, length=b"-5") == 411
+    assert answer(roomy, length=str(52 * 2 ** 20).encode()) == 413
+    assert passed == ["/gradio_api/upload", "/gradio_api/queue/join", "/gradio_api/upload"]
