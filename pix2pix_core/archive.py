@@ -10,11 +10,13 @@ is left behind.
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Union
@@ -142,7 +144,7 @@ def _extract(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, Pure
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(info) as source, open(target, "wb") as sink:
-                while chunk := source.read(CHUNK_BYTES):
+                for chunk in _chunks(source):
                     written_total += len(chunk)
                     if written_total > max_total_bytes:
                         raise Pix2PixError(f"{name}: unpacks to more than {max_total_bytes:,} bytes "
@@ -161,6 +163,19 @@ def _extract(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, Pure
     # "facades.zip" usually holds one folder "facades/" with train/ and val/: use that as the dataset root
     folder = dest / tops.pop() if len(tops) == 1 and "" not in tops else dest
     return ExtractResult(folder=folder, images=images, skipped=skipped)
+
+
+def _chunks(source):
+    """The member's bytes, CHUNK_BYTES at a time; a damaged compressed stream is zipfile.BadZipFile (zlib and
+    lzma raise their own errors, bz2 an OSError that would read as a write error)."""
+    while True:
+        try:
+            chunk = source.read(CHUNK_BYTES)
+        except (zlib.error, lzma.LZMAError, OSError) as exc:
+            raise zipfile.BadZipFile(f"damaged data: {exc}") from None
+        if not chunk:
+            return
+        yield chunk
 
 
 def _remove_contents(dest: Path, remove_folder: bool) -> None:

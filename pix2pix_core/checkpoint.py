@@ -52,7 +52,7 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
         _fsync_folder(path.parent)  # make the rename itself survive a power cut
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, (OSError, SafetensorError)):  # safetensors reports a full disk as its own error
             raise CheckpointError(f"could not write {path} ({exc.strerror or exc}); the previous checkpoint, "
                                   "if any, is intact") from None
         raise
@@ -149,6 +149,8 @@ def _check_safetensors_layout(path: Path) -> None:
         try:
             header = json.loads(handle.read(header_length))
             ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+            if not all(isinstance(end, int) and not isinstance(end, bool) for end in ends):
+                raise TypeError("data offsets must be whole numbers")
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             raise CheckpointError(f"{path}: corrupt safetensors header") from None
     expected = 8 + header_length + max(ends, default=0)
@@ -163,7 +165,7 @@ def config_of(metadata: dict[str, str], path: str | Path = "checkpoint") -> Trai
         if not isinstance(values, dict):
             raise TypeError(f"expected a JSON object, got {type(values).__name__}")
         return TrainConfig.from_dict(values).validate()
-    except (json.JSONDecodeError, TypeError, Pix2PixError) as exc:
+    except (json.JSONDecodeError, TypeError, ValueError, AttributeError, Pix2PixError) as exc:  # a crafted config
         raise CheckpointError(f"{path}: its config is unreadable ({exc})") from None
 
 
@@ -243,6 +245,16 @@ def unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, tor
                 values[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
+def refuse_overwriting(source: str | Path, out: str | Path) -> None:
+    """An export or import never replaces the file it reads: a run's latest checkpoint would lose D, the
+    optimizers and its resume; a downloaded .pth would become a safetensors file under its old name."""
+    source = Path(source)
+    if source.is_dir():
+        source = source / "checkpoints" / "latest.safetensors"
+    if Path(out).resolve() == source.resolve():
+        raise CheckpointError(f"{out} is the file being read; write to another file")
+
+
 def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
                      extra: Optional[dict[str, str]] = None, direction: str = "AtoB",
                      weights: str = "averaged") -> Path:
@@ -250,6 +262,7 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     `direction` BtoA ships its second generator F (saved as the file's only generator, G.), `both` ships G
     and F (G. and F.), which `load_generator` loads either way. `weights` as in `inference_weights`; the
     file records which it holds (`generator_weights`) when the checkpoint kept a moving average."""
+    refuse_overwriting(checkpoint, out)
     tensors, metadata = read_checkpoint(checkpoint)
     config = config_of(metadata, checkpoint)
     parts = {"G.": inference_weights(tensors, "AtoB" if direction == "both" else direction, weights)}

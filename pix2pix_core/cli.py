@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 from .config import (AUGMENTS, COLOUR_LOSSES, COLOUR_UPSAMPLES, CYCLEGAN_DEFAULTS, DISCRIMINATORS, GAN_MODES,
                      GENERATORS, MODELS, NORMS, PRECISIONS, RECIPES, TASKS, TrainConfig, recipe_settings)
+from .cli_tools import HelpFormatter, thread_count
 from .errors import Pix2PixError
 
 TASK_DEFAULTS = {
@@ -29,7 +30,7 @@ TASK_DEFAULTS = {
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a pix2pix model",
                        description="Train G and D with cGAN + lambda*L1. Defaults follow the paper.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)  # each option's help names TrainConfig's default
     p.add_argument("--task", choices=TASKS, default="facades",
                    help="facades: aligned A|B label->photo; colorize: photo folder, L->ab; aligned: A|B images; "
                         "paired: A/ and B/ folders; unpaired: trainA/ and trainB/ folders (CycleGAN)")
@@ -113,7 +114,7 @@ def _add_train(sub) -> None:
                    help="SyncBatchNorm under torchrun")
     p.add_argument("--cache-dir", dest="cache_dir", default=None,
                    help="disk cache for large datasets (default $PIX2PIX_CACHE, else ~/.cache/pix2pix_studio)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    p.add_argument("--threads", type=thread_count, default=None, help="CPU threads for torch (default: all cores)")
 
 
 def _config_from_args(args) -> TrainConfig:

@@ -12,6 +12,30 @@ import sys
 from pathlib import Path
 
 
+def thread_count(text: str) -> int:
+    """argparse type of --threads: a positive whole number (torch refuses others with a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text[:40]!r}")
+    return value
+
+
+def seed_number(text: str) -> int:
+    """argparse type of an inference --seed: 0 to 2**32 - 1, as the app's (torch overflowed on larger ones)."""
+    from .errors import Pix2PixError
+    from .limits import seed_value
+
+    try:
+        return seed_value(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
+    except Pix2PixError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows defaults, but not the meaningless "(default: None)" of required or optional-off options."""
 
@@ -21,12 +45,29 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+EXPORT_FORMATS = ("safetensors", "onnx", "torchscript")
+FORMAT_OF_SUFFIX = {".safetensors": "safetensors", ".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
+
+
+def export_format(requested, out: str) -> str:
+    """--format, or the one --out's suffix names; a suffix of another format is refused (a safetensors file
+    named .onnx would be loaded as ONNX, and fail)."""
+    from .errors import Pix2PixError
+
+    named = FORMAT_OF_SUFFIX.get(Path(out).suffix.lower())
+    if requested and named and named != requested:
+        raise Pix2PixError(f"--out {Path(out).name} names a {named} file, but --format is {requested}; "
+                           f"give the file the suffix of its format")
+    return requested or named or "safetensors"
+
+
 def cmd_export(args) -> int:
     import torch
 
     from .checkpoint import export_generator
     from .errors import Pix2PixError
 
+    args.format = export_format(args.format, args.out)
     if args.format != "safetensors":
         from .export_formats import export_model
 
@@ -108,7 +149,8 @@ def _input_files(inputs: list[str]) -> tuple[list[Path], list[str]]:
 def cmd_translate(args) -> int:
     from tqdm import tqdm
 
-    from .errors import ImageError
+    from .errors import ImageError, Pix2PixError
+    from .images import save_image_atomically
     from .inference import Translator
 
     _set_threads(args.threads)
@@ -119,7 +161,13 @@ def cmd_translate(args) -> int:
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if any(path.parent.resolve() == out.resolve() for path in files):
+        raise Pix2PixError(f"--out {out} holds input images: the translations would replace or mix with them; "
+                           "write to another folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Pix2PixError(f"cannot create --out {out}: {exc.strerror or exc}") from None
     used: set[str] = set()
     written = 0
     for path in tqdm(files, unit="img", desc=f"translate ({translator.task})", disable=len(files) < 2):
@@ -134,7 +182,12 @@ def cmd_translate(args) -> int:
             n += 1
             name = f"{path.stem}_{n}.png"
         used.add(name)
-        result.save(out / name)
+        try:
+            save_image_atomically(result, out / name)
+        except OSError as exc:  # a full disk, a folder of that name: this file fails, the others go on
+            failures.append(f"{out / name}: {exc.strerror or exc}")
+            tqdm.write(f"error: cannot write {out / name}: {exc.strerror or exc}", file=sys.stderr)
+            continue
         written += 1
     print(f"wrote {written} image(s) to {out}" + (f"; {len(failures)} failed" if failures else ""))
     return 1 if failures else 0
@@ -161,9 +214,9 @@ def cmd_train_segmenter(args) -> int:
 
 def _add_inference_args(p, seed_help: str) -> None:
     """--seed, --device and --threads, shared by the commands that run a trained generator."""
-    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    p.add_argument("--seed", type=seed_number, default=0, help=seed_help)
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    p.add_argument("--threads", type=thread_count, default=None, help="CPU threads for torch (default: all cores)")
     p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="torch: a .safetensors checkpoint with PyTorch; onnx: a file from `export --format onnx` "
                         "with onnxruntime (CPU, fp32, dropout off); auto: onnx for a .onnx path")
@@ -191,7 +244,8 @@ def _add_test(sub) -> None:
                         "when it exists)")
     p.add_argument("--no-segmenter", action="store_true", help="skip the FCN-score (and the realism metrics)")
     p.add_argument("--no-realism", action="store_true",
-                   help="skip KID and the two-sample test (facades; a few seconds on a CPU)")
+                   help="skip KID and the two-sample tests (facades: in the segmenter's features; colorize: on colour "
+                        "statistics; a few seconds on a CPU)")
     p.add_argument("--no-dropout", action="store_true", help="translate with dropout off (default: as the model says)")
     p.add_argument("--size", type=int, default=None, metavar="PIXELS",
                    help="read the split at this size instead of the network's (compare models trained at "
@@ -249,7 +303,7 @@ def _add_train_segmenter(sub) -> None:
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=defaults.precision,
                    help="auto = bf16 autocast on CPU/CUDA")
     p.add_argument("--device", default=defaults.device, help="cpu, cuda, mps or auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    p.add_argument("--threads", type=thread_count, default=None, help="CPU threads for torch (default: all cores)")
     p.set_defaults(handler=cmd_train_segmenter)
 
 
@@ -276,8 +330,9 @@ def add_commands(sub) -> None:
     p.add_argument("--weights", choices=GENERATOR_WEIGHTS, default="averaged",
                    help="for a run trained with --ema-decay: its moving average of G (what inference uses by "
                         "default) or the trained G itself, so one run gives both models to compare")
-    p.add_argument("--format", choices=("safetensors", "onnx", "torchscript"), default="safetensors",
-                   help="file format (onnx needs `pip install -r requirements-onnx.txt`)")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default=None,
+                   help="file format (default: from --out's suffix, .onnx / .pt, else safetensors; onnx needs "
+                        "`pip install -r requirements-onnx.txt`)")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default=None,
                    help="weight precision of a safetensors export (default fp16); onnx/torchscript are fp32")
     p.set_defaults(handler=cmd_export)

@@ -15,6 +15,8 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dist_nn
 from torch import nn
 
+from .errors import Pix2PixError
+
 
 @dataclass(frozen=True)
 class Context:
@@ -33,9 +35,20 @@ class Context:
 
 
 def pick_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    """cuda, then Apple mps, then cpu (or the one asked for)."""
+    """cuda, then Apple mps, then cpu (or the one asked for: Pix2PixError when it is unknown or absent)."""
     if preference != "auto":
-        return torch.device(preference)
+        try:
+            device = torch.device(preference)
+        except (RuntimeError, TypeError):
+            raise Pix2PixError(f"unknown device {str(preference)[:40]!r}: use auto, cpu, cuda, cuda:N or mps") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise Pix2PixError(f"device {preference}: no CUDA GPU is available here (use auto or cpu)")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise Pix2PixError(f"device {preference}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+        mps = getattr(torch.backends, "mps", None)
+        if device.type == "mps" and not (mps is not None and mps.is_available()):
+            raise Pix2PixError(f"device {preference}: Apple's MPS is not available here (use auto or cpu)")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank)
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -25,6 +25,7 @@ import tarfile
 import urllib.error
 import urllib.request
 import uuid
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional, TextIO
@@ -312,7 +313,16 @@ def get_dataset(name: str, out: Path, from_file: Optional[Path] = None, limit: O
     # unpack next to the final folder, then move it into place: an interrupted unpack leaves no half dataset
     work = out / f".{name}-{uuid.uuid4().hex[:8]}"
     try:
-        counts = unpack_facades(archive, work) if name == "facades" else unpack_food(archive, work, limit)
+        try:
+            counts = unpack_facades(archive, work) if name == "facades" else unpack_food(archive, work, limit)
+        except (tarfile.TarError, EOFError, zlib.error) as exc:
+            if from_file is None:
+                archive.unlink(missing_ok=True)  # useless: the next run downloads it again
+            raise Pix2PixError(f"{archive.name}: not a readable {name} archive (truncated or corrupt: {' '.join(str(exc).split())}); "
+                               + ("get it again" if from_file is not None else "it was deleted; run the command again")
+                               ) from None
+        except OSError as exc:
+            raise Pix2PixError(f"could not unpack {archive.name} into {out}: {exc.strerror or exc}") from None
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.is_dir():
             final.rmdir()  # empty (checked above); anything else there stops the move

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import load_generator
+from .checkpoint import load_generator, refuse_overwriting
 from .config import TrainConfig, min_downsamplings
 from .errors import CheckpointError, Pix2PixError
 
@@ -125,14 +125,15 @@ def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", dir
     (`weights` as in `checkpoint.inference_weights`)."""
     if fmt not in ("onnx", "torchscript"):
         raise Pix2PixError(f"export format must be onnx or torchscript here, got {fmt!r}")
+    refuse_overwriting(checkpoint, out)
     generator, config, metadata = load_generator(checkpoint, "cpu", direction, weights)
     net = inference_network(generator, config)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = config_metadata(config, metadata)
     sample = example_input(config)
     tmp = out.with_name(f".{out.name}.partial")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "torchscript":
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch marks TorchScript deprecated; it still works
@@ -141,6 +142,8 @@ def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", dir
         else:
             _export_onnx(net, sample, tmp, meta)
         tmp.replace(out)
+    except OSError as exc:  # a full disk, a folder in the way: one line, and no half file under the name
+        raise CheckpointError(f"could not write {out} ({exc.strerror or exc})") from None
     finally:
         tmp.unlink(missing_ok=True)
     return out

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -46,7 +48,10 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
             raise ImageError(f"{name}: empty file (0 bytes)")
     try:
         # Decoding is lazy: open() reads the header only, so the size check runs before any pixels.
-        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as image:
+        with warnings.catch_warnings():  # PIL warns from 89 MP on; the size check below says it in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+        with image:
             _checked_size(image, max_pixels, name)
             image.seek(0)  # first frame of animated GIF/WebP/TIFF
             image.load()
@@ -60,6 +65,22 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
         raise ImageError(f"{name}: far too many pixels, above the limit of {max_pixels:,}; resize it first") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None
+
+
+def save_image_atomically(image: Image.Image, path: Union[str, os.PathLike]) -> Path:
+    """Save `image` (format from the suffix) through a temp file in the same folder, then rename: a killed
+    run leaves no half-written image under the final name. OSError (full disk, a folder in the way) as is."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            image.save(handle, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; an output image is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _checked_size(image: Image.Image, max_pixels: int, name: str) -> Image.Image:

@@ -36,7 +36,7 @@ from typing import Optional
 
 import torch
 
-from .checkpoint import FORMAT, PICKLE_MAGICS, atomic_save
+from .checkpoint import FORMAT, PICKLE_MAGICS, atomic_save, refuse_overwriting
 from .color import AB_SCALE, L_SCALE
 from .config import TrainConfig
 from .errors import CheckpointError
@@ -146,6 +146,7 @@ def import_official(path: str | Path, out: str | Path, netG: str = "unet_256", t
                     direction: Optional[str] = None, ngf: int = 64, dtype: torch.dtype = torch.float16) -> Path:
     """Check an official `latest_net_G.pth` against our network and write it as an exported generator."""
     path = Path(path)
+    refuse_overwriting(path, out)
     if netG not in IMPORTABLE_GENERATORS:
         raise CheckpointError(f"--netG {netG}: only {', '.join(IMPORTABLE_GENERATORS)} generators can be imported")
     if task not in IMPORT_TASKS:
