@@ -221,3 +221,16 @@ def test_refusal_empties_a_given_folder_but_keeps_it(upload, tmp_path) -> None:
 
 def test_limits_are_documented_defaults() -> None:
     assert archive.MAX_TOTAL_BYTES == 2_000_000_000 and archive.MAX_FILES == 20_000
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_a_damaged_compressed_member_is_a_corrupt_member(upload, tmp_path, compression) -> None:
+    """zlib and lzma raise their own errors on damaged data, bz2 an OSError that read as a write error."""
+    make_zip(upload, {"a.png": png(), "b.png": bytes(range(256)) * 64}, compression=compression)
+    data = bytearray(upload.read_bytes())
+    header = data.index(b"b.png") + len(b"b.png")  # the member's data follows its local header's name
+    data[header + 4:header + 24] = b"\x00\xff" * 10
+    upload.write_bytes(bytes(data))
+    with pytest.raises(Pix2PixError, match="corrupt member 'b.png'"):
+        extract_dataset_zip(upload, tmp_path / "data")
+    assert_left_nothing(tmp_path / "data", tmp_path)

@@ -57,6 +57,12 @@ def _pth_legacy(source: Path, target: Path) -> None:
     torch.save(load_file(str(source)), target, _use_new_zipfile_serialization=False)
 
 
+def _raw_header(header: dict) -> bytes:
+    """The first bytes of a safetensors file with this JSON header (length-prefixed)."""
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text
+
+
 class _Exploit:
     """What a malicious pickle does: call a function while being loaded."""
 
@@ -88,6 +94,11 @@ BAD_FILES: dict[str, tuple[str, Callable[[Path, Path], None], str]] = {
     "config_unknown_network": ("bad.safetensors", lambda s, t: _with_config(s, t, netG="evil_net"),
                                "config is unreadable"),
     "config_wrong_type": ("bad.safetensors", lambda s, t: _with_config(s, t, ngf="eight"), "config is unreadable"),
+    "config_crafted_list": ("bad.safetensors", lambda s, t: _with_config(s, t, diff_augment=["x"]),
+                            "config is unreadable"),  # was an AttributeError traceback
+    "offsets_not_numbers": ("latest.safetensors", lambda s, t: t.write_bytes(_raw_header(
+        {"G.w": {"dtype": "F32", "shape": [1], "data_offsets": [0, "x"]}}) + b"\0" * 4),
+        "corrupt safetensors header"),  # was a TypeError traceback
     "wrong_shapes": ("wide.safetensors", lambda s, t: _with_config(s, t, ngf=16), "do not match its config"),
     "wrong_architecture": ("resnet.safetensors", lambda s, t: _with_config(s, t, netG="resnet_6blocks"),
                            "do not match its config"),
@@ -244,3 +255,36 @@ def test_kept_checkpoint_before_skips_files_it_cannot_read(facades_checkpoint, t
     (folder.checkpoint_dir / "epoch_0002.safetensors").write_bytes(b"truncated")
     assert folder.kept_checkpoint_before(step) == (good, step)
     assert folder.kept_checkpoint_before(step - 1) is None
+
+
+def test_a_full_disk_while_saving_is_a_checkpoint_error(facades_checkpoint, tmp_path, monkeypatch) -> None:
+    """safetensors reports a full disk as its own SafetensorError, which atomic_save let through as a traceback."""
+    from safetensors import SafetensorError
+
+    from pix2pix_core import checkpoint
+
+    def disk_full(tensors, path, metadata=None):
+        raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull })")
+
+    monkeypatch.setattr(checkpoint, "save_file", disk_full)
+    with pytest.raises(CheckpointError, match="could not write .*out.safetensors"):
+        checkpoint.export_generator(facades_checkpoint, tmp_path / "out.safetensors")
+    assert list(tmp_path.iterdir()) == []  # no temp file, no half file
+
+
+def test_export_and_import_never_replace_the_file_they_read(facades_checkpoint, tmp_path, capsys) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    latest = run / "checkpoints" / "latest.safetensors"
+    latest.parent.mkdir(parents=True)
+    shutil.copy(facades_checkpoint, latest)
+    before = latest.read_bytes()
+    named_pt = tmp_path / "model.pt"  # a safetensors checkpoint under a TorchScript name: the export's own name
+    shutil.copy(facades_checkpoint, named_pt)
+    for argv in (["export", "--checkpoint", run, "--out", latest],
+                 ["export", "--checkpoint", named_pt, "--out", named_pt, "--format", "torchscript"],
+                 ["import-official", latest, "--netG", "unet_128", "--task", "facades", "--out", latest]):
+        assert main([str(a) for a in argv]) == 2
+        assert "is the file being read" in capsys.readouterr().err
+    assert latest.read_bytes() == before and named_pt.read_bytes() == before

@@ -63,6 +63,60 @@ def test_translate_missing_input_is_reported_and_others_still_run(facades_checkp
     assert len(list((tmp_path / "out").glob("*.png"))) == 3
 
 
+def test_translate_never_writes_into_its_input_folder(facades_checkpoint, tmp_path, capsys):
+    write_odd_images(tmp_path / "in")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()}
+    code, _, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "in", "--out", tmp_path / "in")
+    assert code == 2 and error_lines(err) == [f"error: --out {tmp_path / 'in'} holds input images: the translations "
+                                               "would replace or mix with them; write to another folder"]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()} == before
+
+
+def test_translate_a_failed_write_is_one_line_and_the_others_are_written(facades_checkpoint, facades_dir, tmp_path,
+                                                                         capsys):
+    (tmp_path / "out" / "1.png").mkdir(parents=True)  # a folder where the first result goes
+    code, out, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, facades_dir / "val",
+                         "--out", tmp_path / "out")
+    assert code == 1 and len(error_lines(err)) == 1 and "cannot write" in error_lines(err)[0]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["1.png", "2.png", "3.png"]  # no temp files
+    assert "wrote 2 image(s)" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--threads", "0"], "argument --threads: must be a whole number of at least 1"),
+    (["--threads", "two"], "argument --threads: must be a whole number of at least 1"),
+    (["--seed", str(2 ** 70)], "argument --seed: seed must be between 0 and 4,294,967,295"),
+    (["--seed", "1.5"], "argument --seed: must be a whole number"),
+])
+def test_bad_inference_numbers_are_usage_errors(facades_checkpoint, facades_dir, tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate", "--checkpoint", str(facades_checkpoint), str(facades_dir / "val"),
+              "--out", str(tmp_path / "out"), *argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device, message", [("bogus", "unknown device 'bogus'"),
+                                             ("cuda:7", "device cuda:7: "), ("mps", "device mps: ")])
+def test_an_unknown_or_absent_device_is_one_line(facades_checkpoint, facades_dir, tmp_path, capsys, device, message):
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    if device == "mps" and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    code, _, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, facades_dir / "val",
+                       "--out", tmp_path / "out", "--device", device)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_export_takes_its_format_from_the_suffix_and_refuses_a_mismatch(facades_checkpoint, tmp_path, capsys):
+    code, out, _ = run(capsys, "export", "--checkpoint", facades_checkpoint, "--out", tmp_path / "g.pt")
+    assert code == 0 and "torchscript" in out
+    assert (tmp_path / "g.pt").read_bytes()[:2] == b"PK"  # a TorchScript zip, not a safetensors file
+    code, _, err = run(capsys, "export", "--checkpoint", facades_checkpoint, "--format", "torchscript",
+                       "--out", tmp_path / "g.safetensors")
+    assert code == 2 and "names a safetensors file, but --format is torchscript" in err
+    assert not (tmp_path / "g.safetensors").exists()
+
+
 # ---------------------------------------------------------------------------------------------- test
 def test_cli_test_end_to_end(facades_checkpoint, facades_dir, tmp_path, capsys):
     code, out, _ = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,

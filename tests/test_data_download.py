@@ -283,3 +283,16 @@ class _truncated:
 
     def __exit__(self, *exc):
         self.response.close()
+
+
+def test_a_truncated_archive_is_one_line_and_leaves_no_dataset(facades_archive, tmp_path, monkeypatch, capsys):
+    archive = tmp_path / "facades.tar.gz"
+    archive.write_bytes(facades_archive[: len(facades_archive) // 2])
+    monkeypatch.setitem(download.SOURCES, "facades",
+                        download.with_url(download.SOURCES["facades"], "http://127.0.0.1:9/x",
+                                          approx_bytes=len(facades_archive)))
+    assert cli.main(["data", "facades", "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: facades.tar.gz: not a readable facades archive (truncated or corrupt")
+    assert archive.exists() and not (tmp_path / "data" / "facades").exists()
+    assert [p.name for p in (tmp_path / "data").iterdir()] == []  # no half-unpacked work folder

@@ -363,3 +363,15 @@ def test_cli_translate_one_bad_file_does_not_stop_the_others(colorize_checkpoint
     assert code == 1
     assert len([line for line in captured.err.splitlines() if line.startswith("error:")]) == len(bad)
     assert sorted(p.stem for p in (tmp_path / "out").iterdir()) == sorted(c.id for c in good)
+
+
+def test_an_image_above_pils_warning_size_is_refused_without_a_warning(tmp_path):
+    """From 89 MP PIL warns (DecompressionBombWarning) before our one-line refusal; the warning is not shown."""
+    import warnings
+
+    path = tmp_path / "wide.png"
+    Image.new("1", (10_000, 9_500)).save(path)  # 95 MP: between PIL's warning and its error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ImageError, match="wide.png: 10000x9500 is 95,000,000 pixels, above the limit"):
+            open_image(path)
