@@ -328,7 +328,7 @@ def test_bad_training_settings_give_clear_errors(client):
         client.predict(task="unpaired", data_folder="facades", diff_augment=True, api_name="/train_start")
 
 
-def test_fine_tune_a_model_keeps_its_architecture(client, tmp_path):
+def test_fine_tune_a_model_keeps_its_architecture(client, app, tmp_path):
     """Fine-tuning takes netG/ngf/size from the chosen model, whatever the preset says."""
     started = client.predict(task="facades", data_folder="facades", preset="Standard (paper)", ngf=64,
                              start_from="facades_tiny", api_name="/train_start")
@@ -337,6 +337,9 @@ def test_fine_tune_a_model_keeps_its_architecture(client, tmp_path):
     client.predict(api_name="/train_stop")
     ended = wait_for_status(client, lambda s: not s["running"])
     assert ended["phase"] == "stopped", ended
+    tuned = config_of(read_header(app[1]["runs"] / "models" / f"{ended['model']}.safetensors"))
+    base = config_of(read_header(app[1]["checkpoints"] / "facades_tiny.safetensors"))
+    assert (tuned.netG, tuned.ngf, tuned.crop_size) == (base.netG, base.ngf, base.crop_size) == ("unet_128", 8, 128)
     label_map = save(random_label_map(np.random.default_rng(6), 64), tmp_path / "m.png")
     assert Image.open(client.predict(handle_file(label_map), ended["model"], 0, api_name="/facade")).size == (64, 64)
 

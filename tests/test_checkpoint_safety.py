@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from pix2pix_core.checkpoint import load_generator, read_checkpoint, read_header
 from pix2pix_core.cli import main
-from pix2pix_core.errors import CheckpointError
+from pix2pix_core.errors import CheckpointError, Pix2PixError
 from pix2pix_core.inference import Translator
 from pix2pix_core.train import Trainer
 
@@ -164,8 +164,11 @@ def test_resume_and_init_from_refuse(bad_file, facades_dir, tmp_path) -> None:
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "latest.safetensors").write_bytes(path.read_bytes())
     config = tiny_config(data=str(facades_dir), out=str(run), max_steps=1)
-    if fragment != "do not match its config":  # wrong shapes of the same config: caught by load_into below
+    if fragment != "do not match its config":
         with pytest.raises(CheckpointError, match=fragment):
+            Trainer(config, resume=True).run()
+    else:  # its config says ngf 16: resume refuses the architecture change before reading any weights
+        with pytest.raises(Pix2PixError, match="ngf differ from the checkpoint"):
             Trainer(config, resume=True).run()
     with pytest.raises(CheckpointError, match=fragment):
         Trainer(tiny_config(data=str(facades_dir), out=str(tmp_path / "fresh"), max_steps=1),

@@ -69,6 +69,8 @@ def test_facades_report_with_segmenter_has_fcn_scores_and_four_columns(facades_c
     assert_finite_numbers(metrics)
     assert all(0.0 <= metrics[k] <= 1.0 for k in FCN_KEYS)
     assert metrics["fcn_pixel_acc_real"] > 0.8  # the tiny segmenter recognises real (fixture) photos
+    # ...and the output scores are the generated photos' own (a tiny model's photos are far from real)
+    assert metrics["fcn_pixel_acc"] < metrics["fcn_pixel_acc_real"] - 0.2
     assert len(rows) == 3 and all(len(row) == 4 for row in rows)
     assert "segmentation of output" in (tmp_path / "index.html").read_text()
 
@@ -156,7 +158,8 @@ def test_colour_two_sample_test_tells_gray_from_colour_and_not_colour_from_colou
     from pix2pix_core.colour_realism import colour_realism_metrics
 
     real = colour_photos(20, seed=1)
-    assert colour_realism_metrics(colour_photos(20, 1, gray=True), real)["colour_two_sample_acc"] == 1.0
+    gray = colour_realism_metrics(colour_photos(20, 1, gray=True), real, other_real=colour_photos(20, seed=3))
+    assert gray["colour_two_sample_acc"] == 1.0 and gray["colour_two_sample_acc_floor"] < 0.8  # the floor: real only
     same = colour_realism_metrics(colour_photos(20, seed=2), real, other_real=colour_photos(20, seed=3))
     assert same["colour_two_sample_acc"] < 0.8 and same["colour_two_sample_acc_floor"] < 0.8
 

@@ -91,9 +91,21 @@ def test_weight_init_is_normal_002():
 
 
 def test_batch_statistics_mode_leaves_running_stats_alone():
+    """Per-image statistics (the official test script's train-mode batch norm) without touching the running ones."""
     g = build_generator(TrainConfig(netG="unet_128", ngf=4))
-    use_batch_statistics(g.eval())
-    before = [b.clone() for name, b in g.named_buffers() if "running_mean" in name]
-    g(torch.randn(1, 3, 128, 128))
+    torch.manual_seed(0)
+    for m in g.modules():  # running statistics far from any one image's, so the two modes differ
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(2, 3)
+    x = torch.randn(1, 3, 128, 128)
+    with torch.no_grad():
+        running = g.eval()(x)
+        use_batch_statistics(g.eval())
+        norms = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
+        assert norms and all(m.training and not m.track_running_stats for m in norms)
+        before = [b.clone() for name, b in g.named_buffers() if "running_mean" in name]
+        per_image = g(x)
     after = [b for name, b in g.named_buffers() if "running_mean" in name]
-    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    assert before and all(torch.equal(a, b) for a, b in zip(before, after))
+    assert not torch.allclose(per_image, running, atol=1e-3)

@@ -112,7 +112,9 @@ def test_official_facades_model_size():
     shapes = official_unet_shapes(3, 3, 8, 64)
     params = sum(torch.Size(s).numel() for k, s in shapes.items() if not k.endswith(("running_mean", "running_var",
                                                                                        "num_batches_tracked")))
-    assert params == 54_413_955
+    with torch.device("meta"):  # our network, shapes only
+        ours = sum(p.numel() for p in build_generator(TrainConfig(netG="unet_256", ngf=64)).parameters())
+    assert params == ours == 54_413_955
 
 
 # ------------------------------------------------------------------------------------------- import

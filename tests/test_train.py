@@ -70,10 +70,29 @@ def test_lr_is_constant_then_decays_linearly():
 
 
 def test_l1_only_and_gan_only_variants_train(facades_dir, tmp_path):
+    """Each ablation trains, and is what it says: L1 only leaves D untouched, cGAN only has no L1, the pixel D
+    scores every pixel, the unconditional D sees the output's 3 channels only."""
+    from torch import nn
     for name, overrides in {"l1": dict(use_gan=False), "gan": dict(lambda_l1=0.0), "lsgan": dict(gan_mode="lsgan"),
                             "pixel": dict(netD="pixel"), "uncond": dict(conditional_D=False)}.items():
         config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path / name), max_steps=2, **overrides)
-        assert Trainer(config).run().step == 2
+        losses = []
+        trainer = Trainer(config, callbacks=[lambda e: losses.append(e.losses) if isinstance(e, LossEvent) else None])
+        assert trainer.run().step == 2 and len(losses) == 2
+        if name == "l1":
+            assert all(l["G_GAN"] == l["D_real"] == l["D_fake"] == 0 for l in losses)
+            assert not trainer.model.opt_d.state  # D's optimizer never stepped
+        else:
+            assert trainer.model.opt_d.state
+            assert all(l["G_GAN"] > 0 and l["D_real"] > 0 for l in losses)
+        if name == "gan":
+            assert all(l["G_L1"] == 0 for l in losses)
+        first_conv = next(m for m in trainer.model.discriminator.modules() if isinstance(m, nn.Conv2d))
+        assert first_conv.in_channels == (3 if name == "uncond" else 6)
+        if name == "pixel":
+            with torch.no_grad():
+                scores = trainer.model.discriminator(torch.zeros(1, 6, 128, 128))
+            assert scores.shape[-2:] == (128, 128)
 
 
 def test_checkpoint_round_trip_and_export(facades_checkpoint, tmp_path):
