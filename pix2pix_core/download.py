@@ -139,7 +139,7 @@ def download(source: Source, part: Path, url: Optional[str] = None, progress: bo
             raise _stopped(url, part, exc) from None
     if expected is not None and part.stat().st_size < expected:
         raise _stopped(url, part, "the connection closed early")
-    return _finish(source, part, expected)
+    return _finish(source, part, expected, progress)
 
 
 def _stopped(url: str, part: Path, reason: object) -> Pix2PixError:
@@ -147,24 +147,33 @@ def _stopped(url: str, part: Path, reason: object) -> Pix2PixError:
                         f"{describe_size(part.stat().st_size if part.exists() else 0)}")
 
 
-def _finish(source: Source, part: Path, expected: Optional[int]) -> Path:
+def _finish(source: Source, part: Path, expected: Optional[int], progress: bool = False) -> Path:
     done = part.with_suffix("")
     part.replace(done)
-    verify(source, done, expected)
+    verify(source, done, expected, progress=progress)
     return done
 
 
-def file_digests(path: Path) -> tuple[str, str]:
+PROGRESS_MIN_BYTES = 100_000_000  # archives above this show a bar while checked and unpacked (food: 5 GB)
+
+
+def file_digests(path: Path, progress: bool = False) -> tuple[str, str]:
+    """SHA-256 and MD5 of a file in one read (with a bar for a large one: the food archive takes a minute)."""
+    from tqdm import tqdm
+
     sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
+    size = path.stat().st_size
+    with open(path, "rb") as f, tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc="checking",
+                                     disable=not progress or size < PROGRESS_MIN_BYTES, leave=False) as bar:
         while chunk := f.read(CHUNK):
             sha.update(chunk)
             md5.update(chunk)
+            bar.update(len(chunk))
     return sha.hexdigest(), md5.hexdigest()
 
 
 def verify(source: Source, path: Path, expected: Optional[int] = None, out: Optional[TextIO] = None,
-           remove: bool = True) -> str:
+           remove: bool = True, progress: bool = False) -> str:
     """Check the archive's size and known checksums; on a mismatch remove it (a download, not a file the
     user gave) and raise. Returns its SHA-256."""
     out = out or sys.stdout
@@ -178,7 +187,7 @@ def verify(source: Source, path: Path, expected: Optional[int] = None, out: Opti
         problems.append(f"{describe_size(size)}, expected about {describe_size(source.approx_bytes)}")
     sha = md5 = ""
     if not problems:
-        sha, md5 = file_digests(path)
+        sha, md5 = file_digests(path, progress)
         if source.sha256 is not None and sha != source.sha256.lower():
             problems.append(f"SHA-256 {sha}, expected {source.sha256}")
         if source.md5 is not None and md5 != source.md5.lower():
@@ -228,7 +237,7 @@ def _rank(name: str) -> int:
     return int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big")
 
 
-def unpack_food(archive_path: Path, dest: Path, limit: Optional[int] = None) -> dict[str, int]:
+def unpack_food(archive_path: Path, dest: Path, limit: Optional[int] = None, progress: bool = False) -> dict[str, int]:
     """food-101/images/<class>/<id>.jpg -> dest/{train,val}/f101-<class>-<id>.jpg, colour photos only.
 
     A fixed pseudo-random order (a hash of the name) spreads the split and any --limit over all classes;
@@ -239,8 +248,13 @@ def unpack_food(archive_path: Path, dest: Path, limit: Optional[int] = None) -> 
     wanted = limit + n_val if limit else None
     staging = dest / ".unpacking"
     heap: list[tuple[int, str]] = []  # (-rank, name): the `wanted` lowest ranks seen so far
-    with tarfile.open(archive_path, "r:*") as archive:
+    from tqdm import tqdm
+
+    large = archive_path.stat().st_size >= PROGRESS_MIN_BYTES
+    with tarfile.open(archive_path, "r:*") as archive, tqdm(unit=" files", desc="unpacking", leave=False,
+                                                           disable=not progress or not large) as bar:
         for member, path in _members(archive):
+            bar.update()
             if "images" not in path.parts or len(path.parts) < 3 or path.suffix.lower() != ".jpg":
                 continue
             flat = f"f101-{path.parts[-2]}-{path.stem}.jpg"
@@ -303,7 +317,7 @@ def get_dataset(name: str, out: Path, from_file: Optional[Path] = None, limit: O
         archive = Path(from_file)
         if not archive.is_file():
             raise Pix2PixError(f"--from: file not found: {archive}")
-        verify(source, archive, out=log, remove=False)
+        verify(source, archive, out=log, remove=False, progress=progress)
     else:
         print(f"downloading {source.url if url is None else url} (about {describe_size(source.approx_bytes)})"
               + ("; this is large and takes a while, Ctrl-C stops it and the same command resumes" if
@@ -314,7 +328,7 @@ def get_dataset(name: str, out: Path, from_file: Optional[Path] = None, limit: O
     work = out / f".{name}-{uuid.uuid4().hex[:8]}"
     try:
         try:
-            counts = unpack_facades(archive, work) if name == "facades" else unpack_food(archive, work, limit)
+            counts = unpack_facades(archive, work) if name == "facades" else unpack_food(archive, work, limit, progress)
         except (tarfile.TarError, EOFError, zlib.error) as exc:
             if from_file is None:
                 archive.unlink(missing_ok=True)  # useless: the next run downloads it again

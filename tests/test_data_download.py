@@ -213,6 +213,22 @@ def test_food_split_and_limit(tmp_path, monkeypatch):
     assert len(everything) == 30 and "f101-pizza-gray.jpg" not in everything
 
 
+def test_a_large_archive_shows_progress_while_checked_and_unpacked(tmp_path, monkeypatch, capsys):
+    """The food archive is 5 GB: its checksum pass and its unpacking took minutes without a word."""
+    files = {f"food-101/images/pizza/{i}.jpg": _jpeg((48, 40), seed=i) for i in range(6)}
+    data = _tar_gz(files, hostile=False)
+    archive = tmp_path / "food-101.tar.gz"
+    archive.write_bytes(data)
+    monkeypatch.setitem(download.SOURCES, "food", download.with_url(download.SOURCES["food"], "http://127.0.0.1:9/x",
+                                                                    approx_bytes=len(data), size=None, md5=None))
+    monkeypatch.setattr(download, "PROGRESS_MIN_BYTES", 1)  # this small archive counts as large
+    download.get_dataset("food", tmp_path / "data", from_file=archive, progress=True)
+    err = capsys.readouterr().err
+    assert "checking" in err and "unpacking" in err
+    download.get_dataset("food", tmp_path / "quiet", from_file=archive, progress=False)
+    assert "checking" not in capsys.readouterr().err
+
+
 def test_train_tab_names_its_dataset_and_the_command_to_get_facades(tmp_path, monkeypatch):
     from demo import train_tab
     from demo.state import AppState
