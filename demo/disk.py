@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Collection
 
 log = logging.getLogger("pix2pix_studio")
 
@@ -49,11 +50,14 @@ def _by_age(paths) -> list[Path]:
     return sorted(paths, key=mtime)
 
 
-def prune_runs(runs_dir: Path, max_bytes: int, keep: str = "") -> list[str]:
-    """Remove the oldest app runs until `runs_dir` holds at most `max_bytes`; returns what was removed."""
+def prune_runs(runs_dir: Path, max_bytes: int, keep: Collection[str] = (), skip: Collection[Path] = ()) -> list[str]:
+    """Remove the oldest app runs until `runs_dir` holds at most `max_bytes`; returns what was removed.
+
+    Runs and models named in `keep` stay; folders in `skip` (the unpacked uploads, deleted when their run
+    ends) neither count nor go. A file that vanishes meanwhile is skipped."""
     if not runs_dir.is_dir():
         return []
-    total = folder_bytes(runs_dir)
+    total = folder_bytes(runs_dir) - sum(folder_bytes(folder) for folder in skip if folder.is_dir())
     removed: list[str] = []
     run_folders = [p for p in runs_dir.iterdir() if p.is_dir() and p.name not in RESERVED]
     models = list((runs_dir / "models").glob("*.safetensors")) if (runs_dir / "models").is_dir() else []
@@ -61,9 +65,12 @@ def prune_runs(runs_dir: Path, max_bytes: int, keep: str = "") -> list[str]:
         if total <= max_bytes:
             break
         name = path.name if path.is_dir() else path.stem
-        if keep and name == keep:
+        if name in keep:
             continue
-        size = folder_bytes(path) if path.is_dir() else path.stat().st_size
+        try:
+            size = folder_bytes(path) if path.is_dir() else path.stat().st_size
+        except OSError:  # removed meanwhile
+            continue
         remove_quietly(path)
         total -= size
         removed.append(str(path.relative_to(runs_dir)))

@@ -7,6 +7,7 @@ why a page reload or a second browser shows the run that is going.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
@@ -129,7 +130,7 @@ class JobSnapshot:
     """A consistent copy of the job for the UI and the API, taken under the lock."""
 
     version: int  # bumps on every change: the UI skips redrawing when it has seen this version
-    phase: str  # idle | loading | running | stopping | finished | stopped | failed
+    phase: str  # idle | preparing | loading | running | stopping | finished | stopped | failed
     run: str = ""
     step: int = 0
     total_steps: int = 0
@@ -146,7 +147,7 @@ class JobSnapshot:
 
     @property
     def active(self) -> bool:
-        return self.phase in ("loading", "running", "stopping")
+        return self.phase in ("preparing", "loading", "running", "stopping")
 
     def as_dict(self) -> dict:
         """JSON-friendly status for /train_status (no plot history, no image); every number finite and
@@ -181,6 +182,28 @@ class TrainingJob:
         self._trainer: Optional[Trainer] = None
         self._method = "pix2pix"  # config.model of the latest run
         self._thread: Optional[threading.Thread] = None
+        self._latest = ""  # the run going now, or the one that ended last
+        self._preparing = self._cancelled = False  # a Start is unpacking or checking (see `preparing`)
+
+    @contextlib.contextmanager
+    def preparing(self, what: str):
+        """Hold the job for a Start that is still unpacking its zip or checking its settings: a second Start is
+        refused, and Stop cancels this one (its `start` then raises, and the caller removes its upload)."""
+        with self._lock:
+            self._refuse_if_active()
+            self._preparing, self._cancelled = True, False
+            previous = self._state  # shown again if this Start fails: the last run's status, plots and sample
+            self._state = JobSnapshot(version=previous.version + 1, phase="preparing", message=what)
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._preparing:  # start() never took over: an error, or a Stop
+                    self._preparing = False
+                    if self._cancelled:
+                        self._update(phase="stopped", message="Stopped before the run started.")
+                    else:
+                        self._state = replace(previous, version=self._state.version + 1)
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:
@@ -193,11 +216,14 @@ class TrainingJob:
         `remove_after` (an unpacked upload) is deleted when the run ends, however it ends.
         """
         with self._lock:
-            self._refuse_if_active()
+            if not self._preparing:
+                self._refuse_if_active()
+            elif self._cancelled:
+                raise Pix2PixError("stopped before the run started")
             name = self._new_run_name(config.task)
             config = replace(config, out=str(self.runs_dir / name))
             trainer = Trainer(config, callbacks=[self._on_event], init_generator=init_generator)  # validates
-            self._trainer, self._method = trainer, config.model
+            self._trainer, self._method, self._latest, self._preparing = trainer, config.model, name, False
             self._state = JobSnapshot(version=self._state.version + 1, phase="loading", run=name,
                                       message=f"{name}: loading the dataset...",
                                       loss_names=tuple(MODELS[config.model].LOSS_NAMES))
@@ -220,6 +246,10 @@ class TrainingJob:
         """Ask the run to end: while loading at once, while training after the current step (it saves a
         checkpoint); harmless when idle."""
         with self._lock:
+            if self._preparing:
+                self._cancelled = True
+                self._update(phase="stopping", message="stopping before the run starts...")
+                return "Stopping before the run starts."
             if not self._state.active or self._trainer is None:
                 return "No training run is going."
             self._trainer.stop()
@@ -231,7 +261,7 @@ class TrainingJob:
     def latest_run(self) -> str:
         """The run going now, or the one that ended last ("" before any): never pruned."""
         with self._lock:
-            return self._state.run
+            return self._latest
 
     def wait(self, timeout: Optional[float] = None) -> None:
         thread = self._thread
@@ -286,7 +316,12 @@ class TrainingJob:
         finally:
             if remove_after is not None:
                 remove_quietly(remove_after)
-        self._export(result, name)
+        try:
+            self._export(result, name)
+        except Exception as exc:  # a bug or MemoryError: the job must not stay "running" for good
+            log.error("exporting the model of %s crashed:\n%s", name, traceback.format_exc())
+            self._end("failed", f"{name} ended, but exporting its model crashed ({type(exc).__name__}); details "
+                                "are in the server log")
 
     def _export(self, result: FinishedEvent, name: str) -> None:
         """Export the generator next to the other models, so the pickers of the other tabs list it."""
@@ -349,11 +384,16 @@ class AppState:
         self.job = TrainingJob(self.runs_dir, self.models_dir, on_model=lambda _path: self.models.refresh(),
                                clean=self.clean, on_end=self.prune_runs)
         self.lanes, self.outputs = WorkLanes(), OutputFiles()
+        self._prune_lock = threading.Lock()
 
-    def prune_runs(self) -> None:
-        """Keep the runs folder under its cap (never touching the run that is going or just ended)."""
-        if prune_runs(self.runs_dir, self.runs_max_bytes, keep=self.job.latest_run):
-            self.models.refresh()
+    def prune_runs(self, keep: tuple[str, ...] = ()) -> None:
+        """Keep the runs folder under its cap, never touching the run that is going or just ended, nor the
+        runs or models named in `keep` (the model a fine-tune starts from). One prune at a time: the end
+        of a run and a Start may ask at once."""
+        with self._prune_lock:
+            if prune_runs(self.runs_dir, self.runs_max_bytes, keep={self.job.latest_run, *keep} - {""},
+                          skip=(self.uploads_dir,)):
+                self.models.refresh()
 
     def data_folder(self, text: str) -> Path:
         """A dataset folder typed by a user, accepted only inside the data root (symlinks resolved)."""

@@ -81,8 +81,8 @@ def get_data_command(state: AppState, name: str) -> str:
     root = state.data_root
     try:
         shown = f"{root.relative_to(Path.cwd().resolve())}/" if root != Path.cwd().resolve() else "."
-    except ValueError:
-        shown = str(root)
+    except ValueError:  # the page must not show the server's own paths
+        shown = "<the app's --data-root>"
     return f"pix2pix data {name} --out {shown}"
 
 
@@ -281,35 +281,38 @@ def build(state: AppState) -> dict:
             if start_from not in state.models.names(task):
                 raise Pix2PixError(f"cannot start from {quoted(start_from)}: not a {task} model of this app")
             init = state.models.info(start_from).path
-        upload = extract_zip(state, data_zip) if data_zip else None
-        try:
-            if upload is not None:
-                data = upload
-            elif data_folder and str(data_folder).strip():
-                data = state.data_folder(data_folder)
-            else:
-                data = default_data(state, task)
-            settings = task_settings(task, preset)
-            augments = {"diff_augment": REMEDY_AUGMENTS} if diff_augment else {}
-            config = with_settings(TrainConfig(task=task, data=str(data), **settings, **augments), numbers,
-                                   direction, state.train_memory_bytes)
-            if init is not None:
-                base = state.models.translator(start_from, task).config
-                # fine-tuning keeps the generator's architecture (and its working size)
-                load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
-                config = replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
-                                 crop_size=base.crop_size, load_size=load)
-            check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
-            state.prune_runs()  # make room before the run writes its checkpoints
-            reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload))
-            if data == EXAMPLES / "facades_pairs":
-                reply += (f" It trains on the 6 bundled example pairs only; get the full facades data with "
-                          f"`{get_data_command(state, 'facades')}`.")
-            return reply
-        except BaseException:
-            if upload is not None:
-                remove_quietly(upload_root(state, upload))
-            raise
+        # held while the zip unpacks and the settings are checked: a second Start is refused, Stop cancels it
+        with state.job.preparing("unpacking the uploaded dataset..." if data_zip else "checking the settings..."):
+            upload = extract_zip(state, data_zip) if data_zip else None
+            try:
+                if upload is not None:
+                    data = upload
+                elif data_folder and str(data_folder).strip():
+                    data = state.data_folder(data_folder)
+                else:
+                    data = default_data(state, task)
+                settings = task_settings(task, preset)
+                augments = {"diff_augment": REMEDY_AUGMENTS} if diff_augment else {}
+                config = with_settings(TrainConfig(task=task, data=str(data), **settings, **augments), numbers,
+                                       direction, state.train_memory_bytes)
+                if init is not None:
+                    base = state.models.translator(start_from, task).config
+                    # fine-tuning keeps the generator's architecture (and its working size)
+                    load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
+                    config = replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
+                                     crop_size=base.crop_size, load_size=load)
+                check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
+                # make room before the run writes its checkpoints, never at the cost of the model it starts from
+                state.prune_runs(keep=(start_from,) if init is not None else ())
+                reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload))
+                if data == EXAMPLES / "facades_pairs":
+                    reply += (f" It trains on the 6 bundled example pairs only; get the full facades data with "
+                              f"`{get_data_command(state, 'facades')}`.")
+                return reply
+            except BaseException:
+                if upload is not None:
+                    remove_quietly(upload_root(state, upload))
+                raise
 
     def train_stop() -> str:
         """Stop the running job after its current step (it keeps a checkpoint); harmless when idle."""

@@ -455,10 +455,27 @@ def test_runs_folder_cap_removes_oldest_runs_first(tmp_path):
         (runs / "models" / f"{name}.safetensors").write_bytes(b"0" * 300)
         os.utime(runs / name, (1000 + age, 1000 + age))
         os.utime(runs / "models" / f"{name}.safetensors", (1000 + age, 1000 + age))
-    removed = prune_runs(runs, 2500, keep="old")  # "old" is the run going: never removed
+    removed = prune_runs(runs, 2500, keep={"old"})  # "old" is the run going: never removed
     assert removed == ["middle", "new"] and folder_bytes(runs) <= 2500
     assert (runs / "old").is_dir() and len(list((runs / "models").iterdir())) == 3
-    assert prune_runs(runs, 400, keep="old") == ["models/middle.safetensors", "models/new.safetensors"]
+    assert prune_runs(runs, 400, keep={"old"}) == ["models/middle.safetensors", "models/new.safetensors"]
+
+
+def test_pruning_spares_a_fine_tunes_model_and_does_not_count_uploads(tmp_path):
+    """A Start pruned the model it was about to fine-tune from, and an unpacked upload (deleted when its run
+    ends anyway) pushed older models out."""
+    from demo.disk import prune_runs
+
+    runs = tmp_path / "runs"
+    (runs / "models").mkdir(parents=True)
+    for age, name in enumerate(["base", "other", "latest"]):
+        (runs / "models" / f"{name}.safetensors").write_bytes(b"0" * 1000)
+        os.utime(runs / "models" / f"{name}.safetensors", (1000 + age, 1000 + age))
+    (runs / "uploads" / "upload-1").mkdir(parents=True)
+    (runs / "uploads" / "upload-1" / "big.png").write_bytes(b"0" * 5000)
+    assert prune_runs(runs, 3000, keep={"latest"}, skip=(runs / "uploads",)) == []  # 3,000 bytes of models
+    assert prune_runs(runs, 2000, keep={"latest", "base"}, skip=(runs / "uploads",)) == ["models/other.safetensors"]
+    assert (runs / "uploads" / "upload-1" / "big.png").exists()
 
 
 def test_gradio_cache_is_cleaned(tmp_path):
