@@ -4,6 +4,16 @@
 #   bash scripts/setup.sh --test   # plus pytest, Playwright and Debian's chromium for the browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
+  # Debian and Ubuntu ship venv's pip bootstrap separately
+  if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  else
+    echo "error: python3 cannot create virtual environments here; install them first (Debian/Ubuntu:" \
+         "sudo apt-get install python3-venv) and run this again" >&2
+    exit 1
+  fi
+fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt
