@@ -103,6 +103,9 @@ class CachedItems(Sequence[Item]):
         return Item(self.cache.names[position], pictures[0], pictures[1] if len(pictures) > 1 else None)
 
 
+B_CHOICE_SALT = 0x5DEECE66D  # UnpairedDataset.b_index's seeds: apart from every crop's (jitter_seed)
+
+
 def jitter_seed(seed: int, epoch: int, index: int) -> int:
     """The seed of one item's jitter in one epoch. Reduced mod 2**63, torch's seed range: unreduced, a
     date-like --seed such as 20240101 overflowed it (every seed below about 1.8 million is unchanged)."""
@@ -134,10 +137,11 @@ class PairDataset(torch.utils.data.Dataset):
         flip = self.flip and bool(torch.randint(0, 2, (1,), generator=generator))
         return top, left, flip
 
-    def jittered(self, index: int) -> list[torch.Tensor]:
-        """Item `index`'s pictures (source, and target when it has one) cropped and mirrored alike, in [0, 1]."""
+    def jittered(self, index: int, draw: Optional[int] = None) -> list[torch.Tensor]:
+        """Item `index`'s pictures (source, and target when it has one) cropped and mirrored alike, in [0, 1].
+        `draw` (default `index`) seeds the jitter: an item seen several times in an epoch gets a crop each time."""
         item = self.items[index]
-        top, left, flip = self.jitter_params(index, item.source.shape[-1])
+        top, left, flip = self.jitter_params(index if draw is None else draw, item.source.shape[-1])
         pictures = [item.source] + ([item.target] if item.target is not None else [])
         pictures = [p[:, top:top + self.crop_size, left:left + self.crop_size] for p in pictures]
         if flip:
@@ -395,18 +399,22 @@ class UnpairedDataset(torch.utils.data.Dataset):
         self.b.set_epoch(epoch)
 
     def b_index(self, index: int) -> int:
+        """The B picture paired with position `index` this epoch: random when training (as the official code),
+        from a stream of its own (a salted seed: not any crop's)."""
         if not self.train:
             return index % len(self.b)
-        generator = torch.Generator().manual_seed(jitter_seed(self.seed, self.epoch, index + 7))
+        generator = torch.Generator().manual_seed(jitter_seed(self.seed, self.epoch, index) ^ B_CHOICE_SALT)
         return int(torch.randint(0, len(self.b), (1,), generator=generator))
 
     @staticmethod
-    def _picture(side: PairDataset, index: int) -> tuple[torch.Tensor, str]:
-        return to_signed(side.jittered(index)[0]), side.items[index].name
+    def _picture(side: PairDataset, index: int, draw: int) -> tuple[torch.Tensor, str]:
+        return to_signed(side.jittered(index, draw)[0]), side.items[index].name
 
     def __getitem__(self, index: int) -> dict:
-        photo_a, name = self._picture(self.a, index % len(self.a))
-        photo_b, _ = self._picture(self.b, self.b_index(index))
+        # jitter seeded by the position, not the picture: the smaller collection's pictures come round
+        # several times an epoch (monet2photo: each Monet about 6 times), each time with a crop of its own
+        photo_a, name = self._picture(self.a, index % len(self.a), index)
+        photo_b, _ = self._picture(self.b, self.b_index(index), index)
         return {"input": photo_a, "target": photo_b, "name": name}
 
 

@@ -27,7 +27,7 @@ from .color import (gray_uint8, lab_normalized_to_rgb, pil_to_unit, recolor_uint
                     rgb_to_lab_normalized, to_signed, to_unit, unit_to_pil)
 from .config import TrainConfig
 from .distributed import pick_device
-from .errors import Pix2PixError
+from .errors import CheckpointError, Pix2PixError
 from .images import ImageSource, open_image
 from .networks import seeded_dropouts, set_dropout, use_batch_statistics
 from .palette import label_map_for_network
@@ -87,7 +87,7 @@ class Translator:
             if not is_onnx:
                 raise Pix2PixError(f"--backend onnx needs an exported .onnx file, got {path}; write one with "
                                    f"`python -m pix2pix_core export --format onnx --checkpoint {path} --out MODEL.onnx`")
-            return OnnxTranslator.load_onnx(path, **options)
+            return OnnxTranslator.load_onnx(path, direction=direction, **options)
         if is_onnx:
             raise Pix2PixError(f"{path} is an ONNX file: load it with backend onnx (--backend onnx)")
         device = pick_device(device)
@@ -205,10 +205,17 @@ class OnnxTranslator(Translator):
 
     @classmethod
     def load_onnx(cls, path: str | Path, dropout: bool = False, threads: Optional[int] = None,
-                  chroma_guide: Optional[tuple[int, float]] = CHROMA_GUIDE, **ignored) -> "OnnxTranslator":
+                  chroma_guide: Optional[tuple[int, float]] = CHROMA_GUIDE, direction: str = "AtoB",
+                  **ignored) -> "OnnxTranslator":
+        """An exported ONNX file; for a CycleGAN, `direction` must be the generator the file holds (one of two)."""
         from .export_formats import OnnxGenerator
 
-        translator = cls(OnnxGenerator(path, threads), name=Path(path).stem)
+        generator = OnnxGenerator(path, threads)
+        held = generator.metadata.get("generator", "AtoB")  # files exported before it was recorded: the default
+        if generator.config.model == "cyclegan" and held != direction:
+            raise CheckpointError(f"{path} holds the CycleGAN's {held} generator only; export the {direction} one "
+                                  f"with `python -m pix2pix_core export --format onnx --direction {direction}`")
+        translator = cls(generator, name=Path(path).stem)
         translator.chroma_guide = chroma_guide
         return translator
 

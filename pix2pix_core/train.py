@@ -146,6 +146,10 @@ class Trainer:
                  init_generator: Optional[str | Path] = None, dataset: Optional[PairDataset] = None,
                  rank_callbacks: Iterable[RankCallback] = ()):
         self.config = config.validate()
+        if config.model == "cyclegan" and not (config.use_gan and config.direction == "AtoB"):
+            # checked here, not in validate(): a model trained before this check must still load
+            raise Pix2PixError("cyclegan always trains its GAN losses and reads trainA/ as A (swap the folders "
+                               "for the other way): no --no-gan, no --direction BtoA")
         self.callbacks = list(callbacks)
         self.rank_callbacks = list(rank_callbacks)
         self.resume = resume

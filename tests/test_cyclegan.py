@@ -211,3 +211,48 @@ def test_d_lr_factor_slows_both_discriminators():
     model.set_lr(1e-4)
     assert [g["lr"] for g in model.opt_g.param_groups] == [pytest.approx(1e-4)]
     assert [g["lr"] for g in model.opt_d.param_groups] == [pytest.approx(5e-5)]
+
+
+def test_a_picture_seen_twice_in_an_epoch_gets_a_crop_each_time(unpaired_dir) -> None:
+    """The jitter was seeded by the picture: with 5 A and 3 B pictures each B came round with one same crop."""
+    dataset = build_dataset(tiny(data=str(unpaired_dir)), "train", train=True)
+    repeats = []  # within one epoch: (times a B picture came round, its distinct crops)
+    for epoch in range(4):
+        dataset.set_epoch(epoch)
+        crops: dict[int, list[bytes]] = {}
+        for index in range(len(dataset)):
+            crops.setdefault(dataset.b_index(index), []).append(dataset[index]["target"].numpy().tobytes())
+        repeats += [(len(seen), len(set(seen))) for seen in crops.values() if len(seen) > 1]
+    assert repeats and sum(distinct > 1 for _, distinct in repeats) >= len(repeats) // 2
+
+
+def test_the_b_choice_has_a_stream_of_its_own() -> None:
+    """b_index(i) used exactly the seed of A item i + 7's crop, so the two were correlated."""
+    from pix2pix_core.data import B_CHOICE_SALT, jitter_seed
+
+    seeds_of_crops = {jitter_seed(0, epoch, index) for epoch in range(3) for index in range(200)}
+    seeds_of_choices = {jitter_seed(0, epoch, index) ^ B_CHOICE_SALT for epoch in range(3) for index in range(200)}
+    assert not seeds_of_crops & seeds_of_choices
+
+
+@pytest.mark.parametrize("flags, message", [(["--no-gan"], "no --no-gan"), (["--direction", "BtoA"], "no --direction BtoA")])
+def test_settings_cyclegan_would_ignore_are_refused(unpaired_dir, tmp_path, capsys, flags, message) -> None:
+    code = main(["train", "--task", "unpaired", "--data", str(unpaired_dir), "--out", str(tmp_path / "run"),
+                 "--max-steps", "1", *flags])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_an_onnx_file_holds_one_direction_and_says_which(unpaired_dir, tmp_path) -> None:
+    """ONNX ignored --direction: B -> A silently ran the A -> B generator, and `test` scored G twice."""
+    pytest.importorskip("onnxruntime")
+    from pix2pix_core.errors import CheckpointError
+    from pix2pix_core.export_formats import export_model
+    from pix2pix_core.inference import Translator
+
+    result = Trainer(tiny(data=str(unpaired_dir), out=str(tmp_path / "run"), max_steps=1)).run()
+    for direction in ("AtoB", "BtoA"):
+        onnx_file = export_model(result.checkpoint, tmp_path / f"{direction}.onnx", direction=direction)
+        assert Translator.load(onnx_file, direction=direction).backend == "onnx"
+        other = "BtoA" if direction == "AtoB" else "AtoB"
+        with pytest.raises(CheckpointError, match=f"holds the CycleGAN's {direction} generator only"):
+            Translator.load(onnx_file, direction=other)
