@@ -221,8 +221,9 @@ def build(state: AppState) -> dict:
                 lr = gr.Number(2e-4, label="Learning rate", min_width=80)
                 ngf = gr.Number(quick["ngf"], label="ngf (G width)", min_width=80)
             # the remedy a collapsed run's message names (pix2pix only: CycleGAN's D_A / D_B have none)
-            diff_augment = gr.Checkbox(False, label="DiffAugment on D's inputs (translation, cutout), against a "
-                                                    "discriminator that wins and collapses the GAN", elem_id="train-diff-augment")
+            diff_augment = gr.Checkbox(False, elem_id="train-diff-augment",
+                                       label="DiffAugment on D's inputs (translation, cutout), against a "
+                                             "discriminator that wins and collapses the GAN")
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="train-stop")

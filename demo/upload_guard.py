@@ -48,7 +48,8 @@ class UploadGuard:
             return 411, "an upload must say its size (Content-Length)"
         size = int(length)
         if size > self.max_request_bytes:
-            return 413, f"an upload request may hold at most {self.max_request_bytes // 2**20} MB; send files one by one"
+            return 413, (f"an upload request may hold at most {self.max_request_bytes // 2**20} MB; "
+                         "send files one by one")
         if self.free_bytes(self.cache_dir) - size < self.min_free_bytes:
             return 507, "the server's disk is nearly full; try again later"
         return None

@@ -53,8 +53,9 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, (OSError, SafetensorError)):  # safetensors reports a full disk as its own error
-            raise CheckpointError(f"could not write {path} ({getattr(exc, 'strerror', None) or exc}); the previous checkpoint, "
-                                  "if any, is intact") from None
+            reason = getattr(exc, "strerror", None) or exc  # SafetensorError has no strerror
+            raise CheckpointError(f"could not write {path} ({reason}); the previous checkpoint, if any, "
+                                  "is intact") from None
         raise
     return path
 

@@ -332,9 +332,10 @@ def get_dataset(name: str, out: Path, from_file: Optional[Path] = None, limit: O
         except (tarfile.TarError, EOFError, zlib.error) as exc:
             if from_file is None:
                 archive.unlink(missing_ok=True)  # useless: the next run downloads it again
-            raise Pix2PixError(f"{archive.name}: not a readable {name} archive (truncated or corrupt: {' '.join(str(exc).split())}); "
-                               + ("get it again" if from_file is not None else "it was deleted; run the command again")
-                               ) from None
+            reason = " ".join(str(exc).split())  # tarfile's error lists one line per method tried
+            then = "get it again" if from_file is not None else "it was deleted; run the command again"
+            raise Pix2PixError(f"{archive.name}: not a readable {name} archive (truncated or corrupt: {reason}); "
+                               f"{then}") from None
         except OSError as exc:
             raise Pix2PixError(f"could not unpack {archive.name} into {out}: {exc.strerror or exc}") from None
         final.parent.mkdir(parents=True, exist_ok=True)

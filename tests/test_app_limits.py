@@ -139,7 +139,8 @@ def raw_call(url: str, api_name: str, data_json: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_numbers_from_raw_clients_are_refused(app, client, value):
-    settings = f'["facades", "facades", "BtoA", "Quick demo", {value}, 0, 1, 100, 0.0002, 16, "from scratch", null, false]'
+    settings = (f'["facades", "facades", "BtoA", "Quick demo", {value}, 0, 1, 100, 0.0002, 16, "from scratch", '
+                'null, false]')
     event, data = raw_call(app[0], "train_start", settings)
     assert event == "error" and "epochs must be a finite number" in data, (event, data)
     json.dumps(assert_idle(client), allow_nan=False)

@@ -66,7 +66,8 @@ def test_translate_missing_input_is_reported_and_others_still_run(facades_checkp
 def test_translate_never_writes_into_its_input_folder(facades_checkpoint, tmp_path, capsys):
     write_odd_images(tmp_path / "in")
     before = {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()}
-    code, _, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "in", "--out", tmp_path / "in")
+    code, _, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "in",
+                       "--out", tmp_path / "in")
     assert code == 2 and error_lines(err) == [f"error: --out {tmp_path / 'in'} holds input images: the translations "
                                                "would replace or mix with them; write to another folder"]
     assert {p.name: p.read_bytes() for p in (tmp_path / "in").iterdir()} == before

@@ -235,7 +235,8 @@ def test_the_b_choice_has_a_stream_of_its_own() -> None:
     assert not seeds_of_crops & seeds_of_choices
 
 
-@pytest.mark.parametrize("flags, message", [(["--no-gan"], "no --no-gan"), (["--direction", "BtoA"], "no --direction BtoA")])
+@pytest.mark.parametrize("flags, message", [(["--no-gan"], "no --no-gan"),
+                                            (["--direction", "BtoA"], "no --direction BtoA")])
 def test_settings_cyclegan_would_ignore_are_refused(unpaired_dir, tmp_path, capsys, flags, message) -> None:
     code = main(["train", "--task", "unpaired", "--data", str(unpaired_dir), "--out", str(tmp_path / "run"),
                  "--max-steps", "1", *flags])
