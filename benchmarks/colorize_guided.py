@@ -49,6 +49,9 @@ def main() -> None:
 
     translator = Translator.load(args.checkpoint, device="cpu")
     paths = load_folder_images(Path(args.data) / args.split)[: args.limit]
+    if len(paths) < 2:  # the colour two-sample test needs two photos a side
+        raise SystemExit(f"error: {len(paths)} photo(s) in {Path(args.data) / args.split}; the benchmark needs at "
+                         f"least 2 (--limit 2 or more)")
     variants = [parse_variant(v) for v in args.variants]
     outputs: dict[str, list[Image.Image]] = {name: [] for name, _ in variants}
     reals, psnr, colourful = [], {name: [] for name, _ in variants}, {name: [] for name, _ in variants}

@@ -6,8 +6,10 @@ User mistakes (missing folder, empty dataset, wrong checkpoint, odd image) print
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Optional, Sequence
@@ -143,10 +145,14 @@ def cmd_train(args) -> int:
     trainer = Trainer(config, callbacks=[], resume=args.resume, init_generator=args.init_from)
     reporter = TqdmReporter()
     trainer.callbacks.append(reporter)
+    latest = trainer.folder.latest
     try:
-        result = trainer.run()
+        with _first_ctrl_c_stops(trainer):
+            result = trainer.run()
     except KeyboardInterrupt:
-        print("interrupted: resume with --resume", file=sys.stderr)
+        reporter.close()  # before the message, or the bar is drawn again under it
+        print("interrupted: " + (f"resume from its last checkpoint with --resume --out {config.out}" if latest.exists()
+                                 else "no checkpoint was written yet; start again"), file=sys.stderr)
         return 130
     finally:
         reporter.close()
@@ -154,8 +160,37 @@ def cmd_train(args) -> int:
         print_error(result.message)
         return 1
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes, so only it reports
-        print(f"{result.reason} at step {result.step}, epoch {result.epoch}; checkpoint: {result.checkpoint}")
+        checkpoint = result.checkpoint or (latest if latest.exists() else None)  # a finished run resumed: no new save
+        print(f"{result.reason} at step {result.step}, epoch {result.epoch}; checkpoint: {checkpoint}")
+        if result.reason == "stopped":
+            print(f"resume with: the same command and --resume (run folder {config.out})")
     return 0
+
+
+@contextlib.contextmanager
+def _first_ctrl_c_stops(trainer):
+    """The first Ctrl-C ends the run after its current step with a checkpoint (as Stop in the app); a second
+    one quits at once. Only in a plain process: under torchrun every rank gets the signal, and ranks that
+    stop at different steps would wait on each other for ever."""
+    import signal
+
+    if os.environ.get("WORLD_SIZE", "1") != "1" or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    asked = []
+
+    def on_interrupt(signum, frame):
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+        trainer.stop()
+        print("\nstopping after this step, with a checkpoint (Ctrl-C again to quit at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def warn_if_memory_short(config: TrainConfig) -> None:

@@ -120,9 +120,9 @@ def cmd_test(args) -> int:
     print(format_metrics(metrics))
     if metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
         print("note: no facade segmenter found, FCN-score skipped (train one with `train-segmenter`)")
-    for key in ("realism_note", "realism_floor_note"):
+    for key in ("realism_note", "realism_floor_note", "colour_realism_note", "colour_realism_floor_note"):
         if key in metrics:
-            print(f"note: realism metrics: {metrics[key]}")
+            print(f"note: {'colour ' if key.startswith('colour') else ''}realism metrics: {metrics[key]}")
     print(f"report: {Path(args.out) / 'index.html'}")
     return 0
 

@@ -33,6 +33,7 @@ import dataclasses
 import html
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Literal, Optional, Union
@@ -94,6 +95,27 @@ class Row:
     scores: dict[str, float]
 
 
+REPORT_PICTURE = re.compile(r"\d{4}_[A-Za-z0-9_.-]+\.png")  # how write_report names its pictures (_file_stem)
+
+
+def save_metrics(out: Path, metrics: dict) -> Path:
+    """metrics.json, atomically, with any non-finite number (a ratio of nothing to nothing) as null: strict
+    JSON, and a crash here must not leave a new index.html beside an old metrics.json."""
+    def finite(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(v) for v in value]
+        return value
+
+    path, partial = out / "metrics.json", out / ".metrics.json.partial"
+    partial.write_text(json.dumps(finite(metrics), indent=2, allow_nan=False) + "\n")
+    os.replace(partial, path)
+    return path
+
+
 def _file_stem(index: int, name: str) -> str:
     """A safe, unique file name prefix for an example's pictures."""
     return f"{index:04d}_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60]
@@ -103,8 +125,9 @@ def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
     """index.html: the metrics table, then one row per example with its pictures saved as PNG in images/."""
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
-    for stale in images.glob("*.png"):  # a previous, longer report in the same folder
-        stale.unlink()
+    for stale in images.glob("*.png"):  # a previous, longer report in the same folder: only its own pictures
+        if REPORT_PICTURE.fullmatch(stale.name):
+            stale.unlink()
     columns = list(rows[0].pictures) if rows else []
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
     header = "".join(f"<th>{html.escape(c)}</th>" for c in ["file", *columns])
@@ -236,8 +259,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         metrics.update(_colour_realism(generated, reals, read_config, data, split, seed))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    save_metrics(out, metrics)
     write_report(out, f"{Path(checkpoint).name} on {Path(data).name}/{split}", metrics, rows)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     return metrics
 
 
@@ -272,8 +295,8 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
         metrics.update({f"cycle_{key}_{side}": float(np.mean(values)) for key, values in totals.items()})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    save_metrics(out, metrics)
     write_report(out, f"{Path(checkpoint).name} on {root.name}/{split}A and {split}B", metrics, rows)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     return metrics
 
 

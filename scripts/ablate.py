@@ -207,7 +207,7 @@ DOC_MARK = "Written by `python -m scripts.ablate`"  # in every doc this script w
 def parse_args(argv=None) -> argparse.Namespace:
     """The command line, checked before any training starts: unknown rows and a doc written by hand are errors."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="facades folder with train/ and val/")
+    parser.add_argument("--data", type=Path, help="facades folder with train/ and val/ (needed but with --list)")
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
     parser.add_argument("--epochs", type=int, default=15, help="epochs at constant LR per run")
     parser.add_argument("--epochs-decay", type=int, default=15, help="epochs of linear decay per run")
@@ -222,6 +222,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--budget-note", default="", help="extra sentence for the doc (hardware, concurrency)")
     parser.add_argument("--list", action="store_true", help="print the row slugs and exit")
     args = parser.parse_args(argv)
+    if args.data is None and not args.list:
+        parser.error("the following argument is required: --data")
     args.doc = args.doc or args.out / "ablation.md"
     args.figure = args.figure or args.out / "ablation.jpg"
     unknown = set(args.rows.split(",")) - {slug(r.name) for r in ROWS} if args.rows else set()

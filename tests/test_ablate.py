@@ -23,6 +23,10 @@ def test_every_listed_slug_is_accepted_and_an_unknown_one_is_an_error(tmp_path, 
         ablate.parse_args(["--data", "d", "--out", str(tmp_path), "--rows", "paper,l1_only"])
     assert stopped.value.code == 2
     assert "unknown rows: paper (see --list)" in capsys.readouterr().err
+    assert ablate.parse_args(["--list"]).list  # --list alone: no --data needed to see the slugs
+    with pytest.raises(SystemExit):
+        ablate.parse_args(["--out", str(tmp_path)])
+    assert "required: --data" in capsys.readouterr().err
 
 
 def test_a_doc_written_by_hand_is_refused_and_one_written_by_the_script_is_replaced(tmp_path, capsys):

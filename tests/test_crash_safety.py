@@ -332,3 +332,34 @@ def test_a_gpu_run_keeps_its_cuda_random_state_for_resume(facades_dir, tmp_path,
     assert torch.equal(read_checkpoint(path)[0]["rng.cuda"], cuda_state)
     trainer._restore(gpu)
     assert len(restored) == 1 and torch.equal(restored[0], cuda_state)
+
+
+def test_ctrl_c_stops_after_the_step_with_a_checkpoint(facades_dir, tmp_path) -> None:
+    """Ctrl-C raised KeyboardInterrupt mid-step: the steps since the last checkpoint were lost, and before the
+    first one `--resume` had nothing to resume. Now the first Ctrl-C ends the run as Stop does."""
+    run = tmp_path / "run"
+    args = train_args(facades_dir, run, "--max-steps", "400")
+    args[args.index("--checkpoint-every-steps") + 1] = "1000"  # no checkpoint but the one Ctrl-C asks for
+    process = run_cli(args)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None and len(csv_steps_or_none(run)) < 3:
+            time.sleep(0.05)
+        assert process.poll() is None, f"finished before Ctrl-C: {process.communicate()}"
+        os.kill(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "stopping after this step, with a checkpoint" in err and "stopped at step" in out
+    assert "--resume" in out
+    stopped_at = state_of(run / "checkpoints" / "latest.safetensors")["step"]
+    assert 3 <= stopped_at < 400
+
+
+def csv_steps_or_none(run: Path) -> list[int]:
+    try:
+        return csv_steps(run)
+    except (OSError, ValueError, IndexError):
+        return []

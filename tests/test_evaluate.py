@@ -170,3 +170,26 @@ def test_colour_detail_sees_speckle():
     smooth, speckled = colour_photos(4, seed=5), colour_photos(4, seed=5, speckle=12.0)
     assert colour_detail(speckled) > 3 * colour_detail(smooth)
     assert colour_detail(colour_photos(2, seed=5, gray=True)) < 1e-3  # float32 Lab of gray: ab ~ 0
+
+
+def test_a_ratio_of_nothing_is_null_and_other_pictures_in_the_folder_stay(colorize_checkpoint, tmp_path, capsys):
+    """Flat-colour photos have no colour detail: the ratio was NaN, json.dumps(allow_nan=False) raised after
+    index.html was written (a new page beside an old metrics.json), and write_report deleted every PNG in
+    OUT/images, a user's own pictures too."""
+    from PIL import Image
+
+    from pix2pix_core.cli import main
+
+    val = tmp_path / "flat" / "val"
+    val.mkdir(parents=True)
+    for i, colour in enumerate([(200, 40, 40), (40, 160, 60), (50, 60, 200)]):
+        Image.new("RGB", (64, 64), colour).save(val / f"flat_{i}.png")
+    out = tmp_path / "report"
+    (out / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(out / "images" / "holiday.png")
+    assert main(["test", "--checkpoint", str(colorize_checkpoint), "--data", str(tmp_path / "flat"),
+                 "--out", str(out), "--threads", "1"]) == 0
+    stored = json.loads((out / "metrics.json").read_text())
+    assert stored["count"] == 3 and stored["colour_detail_ratio"] is None
+    assert (out / "images" / "holiday.png").exists()
+    assert "colour realism metrics: skipped: no readable train photos" in capsys.readouterr().out
