@@ -360,14 +360,16 @@ class SeededDropout(nn.Dropout):
 
 
 def seeded_dropouts(net: nn.Module) -> list[SeededDropout]:
-    """Swap every nn.Dropout of `net` for a SeededDropout (same p and mode); returns them to set generators on."""
+    """Swap every nn.Dropout of `net` for a SeededDropout (same p and mode); returns all of them (those swapped
+    by an earlier call on the same network too) to set generators on."""
     swapped = []
     for parent in list(net.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Dropout:
-                seeded = SeededDropout(child.p).train(child.training)
-                setattr(parent, name, seeded)
-                swapped.append(seeded)
+                child = SeededDropout(child.p).train(child.training)
+                setattr(parent, name, child)
+            if isinstance(child, SeededDropout):
+                swapped.append(child)
     return swapped
 
 

@@ -109,3 +109,14 @@ def test_batch_statistics_mode_leaves_running_stats_alone():
     after = [b for name, b in g.named_buffers() if "running_mean" in name]
     assert before and all(torch.equal(a, b) for a, b in zip(before, after))
     assert not torch.allclose(per_image, running, atol=1e-3)
+
+
+def test_seeded_dropouts_are_found_again_by_a_second_translator():
+    """Two Translators on one network (the speed benchmark's variants): the second must still set the seed."""
+    from pix2pix_core.networks import SeededDropout, seeded_dropouts
+
+    g = build_generator(TrainConfig(netG="unet_128", ngf=4))
+    plain = [m for m in g.modules() if type(m) is nn.Dropout]
+    first, second = seeded_dropouts(g), seeded_dropouts(g)
+    assert len(plain) == len(first) == 2 and all(isinstance(m, SeededDropout) for m in first)
+    assert all(a is b for a, b in zip(first, second)) and not any(type(m) is nn.Dropout for m in g.modules())
