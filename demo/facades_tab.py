@@ -18,13 +18,13 @@ from PIL import Image
 
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.images import open_image
-from pix2pix_core.limits import seed_value as checked_seed
-from pix2pix_core.palette import (clean_label_ids, clean_label_map, facade_classes, ids_to_image, label_map_for_network,
-                                  plain_facade)
+from pix2pix_core.limits import SEED_MAX, seed_value as checked_seed
+from pix2pix_core.palette import (CLOSE, LABEL_MATTE, clean_label_ids, clean_label_map, facade_classes, ids_to_image,
+                                  label_map_for_network, palette_array, plain_facade)
 
 from .choices import Picker
 from .state import EXAMPLES, AppState
-from .ui import as_text, image_endpoint, open_upload, user_errors
+from .ui import as_text, image_endpoint, user_errors
 from .ui import on_upload as in_lane
 from .uploads import CanvasEditor
 
@@ -58,13 +58,34 @@ def canvas_label_map(value: Optional[dict]) -> Optional[Image.Image]:
         pixels = value.get("background")
     if pixels is None:
         return None
-    return clean_label_map(Image.fromarray(np.asarray(pixels, dtype=np.uint8)[..., :3]))
+    picture = Image.fromarray(np.asarray(pixels, dtype=np.uint8)[..., :3])
+    # an API caller may send a larger canvas: clicks and the network work on CANVAS x CANVAS
+    return clean_label_map(picture) if picture.size == (CANVAS, CANVAS) else to_canvas(picture)
 
 
 def current_map(value: Optional[dict]) -> Image.Image:
     """The canvas label map, or a plain facade when the canvas is empty (after the toolbar's clear)."""
     label_map = canvas_label_map(value)
     return plain_facade((CANVAS, CANVAS)) if label_map is None else label_map
+
+
+def next_seed(seed) -> int:
+    """New variation's seed: the next one, and after the last (2**32 - 1) the first again."""
+    return (checked_seed(seed) + 1) % (SEED_MAX + 1)
+
+
+PHOTO_LIKE = 0.8  # share of pixels far from every class colour above which an upload is a photo (maps: < 0.5)
+
+
+def to_canvas_checked(label_map: Image.Image) -> Image.Image:
+    """to_canvas for an uploaded label map, with a warning when it looks like a photo (a photo's colours are
+    far from the 12 class colours; a JPEG-saved map's blended edges are too, but far fewer of them)."""
+    small = np.asarray(label_map.resize((64, 64), Image.NEAREST), np.float32).reshape(-1, 1, 3)
+    distance = np.sqrt(((small - palette_array().astype(np.float32)[None]) ** 2).sum(-1)).min(1)
+    if (distance > CLOSE).mean() > PHOTO_LIKE:
+        gr.Warning("This looks like a photo, not a label map: its colours are not the 12 class colours. "
+                   "For a photo, use 'Start from a photo'.")
+    return to_canvas(label_map)
 
 
 def fill_rectangle(label_map: Image.Image, corner_a: tuple[int, int], corner_b: tuple[int, int],
@@ -117,7 +138,8 @@ def build(state: AppState) -> dict:
             with gr.Row():
                 model = Picker(state.models.names(TASK), value=state.models.default(TASK), label="Model",
                                     elem_id="facade-model", scale=2)
-                seed = gr.Number(0, label="Seed", precision=0, minimum=0, scale=1, elem_id="facade-seed")
+                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=SEED_MAX, scale=1,
+                                 elem_id="facade-seed")
             with gr.Row():
                 generate_button = gr.Button("Generate", variant="primary", elem_id="facade-generate")
                 variation_button = gr.Button("New variation", elem_id="facade-variation")
@@ -149,7 +171,7 @@ def build(state: AppState) -> dict:
 
     @user_errors
     def on_variation(value, model_name, seed_value):
-        new_seed = checked_seed(seed_value) + 1
+        new_seed = next_seed(seed_value)
         label_map = current_map(value)
         return new_seed, photo_for(label_map, model_name, new_seed), label_map
 
@@ -172,7 +194,8 @@ def build(state: AppState) -> dict:
 
     @user_errors
     def on_upload(file, model_name, seed_value):
-        return show(to_canvas(open_upload(file)), model_name, seed_value)
+        label_map = in_lane(state, file, "facade", to_canvas_checked, matte=LABEL_MATTE)
+        return show(label_map, model_name, seed_value)
 
     segmenter_cache: dict = {}
 
@@ -185,7 +208,11 @@ def build(state: AppState) -> dict:
             raise Pix2PixError("the facade segmenter is not installed")
         if path not in segmenter_cache:
             segmenter_cache[path] = Segmenter.load(path)
-        return show(to_canvas(segmenter_cache[path].label_map(open_upload(file))), model_name, seed_value)
+
+        def segment(photo: Image.Image) -> Image.Image:  # at the canvas's size: the full-size map was thrown away
+            return to_canvas(segmenter_cache[path].label_map(photo.resize((CANVAS, CANVAS), Image.BICUBIC)))
+
+        return show(in_lane(state, file, "facade", segment), model_name, seed_value)
 
     @user_errors
     def on_rect_click(value, class_name, first_corner, model_name, seed_value, evt: gr.SelectData):
@@ -221,7 +248,8 @@ def build(state: AppState) -> dict:
         """Translate a facade label map (up to 12 MP; cleaned to the 12 class colours) into a photo file."""
         if not label_map:
             raise Pix2PixError("no label map given")
-        photo = in_lane(state, label_map, "facade", lambda picture: photo_for(picture, model, seed))
+        photo = in_lane(state, label_map, "facade", lambda picture: photo_for(picture, model, seed),
+                        matte=LABEL_MATTE)
         return state.outputs.save(photo, "photo")
 
     image_endpoint(facade_api, "facade", "label_map", "photo")

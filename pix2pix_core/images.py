@@ -28,13 +28,17 @@ def is_image_file(path: Union[str, os.PathLike]) -> bool:
     return str(path).lower().endswith(IMAGE_EXTENSIONS)
 
 
-def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open, check and decode an image from a path, bytes or a PIL image; return it as RGB.
+WHITE = (255, 255, 255)
+
+
+def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[int, int, int] = WHITE) -> Image.Image:
+    """Open, check and decode an image from a path, bytes or a PIL image; return it as RGB (transparent
+    pixels on `matte`: white for photos; a label map's background class colour, `palette.LABEL_MATTE`).
 
     Raises ImageError with a one-line reason for anything that is not a usable image.
     """
     if isinstance(source, Image.Image):
-        return to_rgb(_checked_size(source, max_pixels, "image"))
+        return to_rgb(_checked_size(source, max_pixels, "image"), matte)
     name = "image bytes" if isinstance(source, (bytes, bytearray)) else str(source)
     if isinstance(source, (bytes, bytearray)) and not source:
         raise ImageError(f"{name}: empty file (0 bytes)")
@@ -56,7 +60,7 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
             image.seek(0)  # first frame of animated GIF/WebP/TIFF
             image.load()
             image = ImageOps.exif_transpose(image)  # phones store rotation in EXIF
-            return to_rgb(image)
+            return to_rgb(image, matte)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -93,8 +97,8 @@ def _checked_size(image: Image.Image, max_pixels: int, name: str) -> Image.Image
     return image
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB. Transparent pixels become white, 16-bit values are rescaled."""
+def to_rgb(image: Image.Image, matte: tuple[int, int, int] = WHITE) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB. Transparent pixels are laid on `matte`, 16-bit values are rescaled."""
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
@@ -110,8 +114,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        under = Image.new("RGBA", rgba.size, (*matte, 255))
+        return Image.alpha_composite(under, rgba).convert("RGB")
     if image.mode in ("RGB;16", "BGR;16") or image.mode.startswith("RGB"):
         return image.convert("RGB")
     return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV

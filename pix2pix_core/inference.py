@@ -30,7 +30,7 @@ from .distributed import pick_device
 from .errors import CheckpointError, Pix2PixError
 from .images import ImageSource, open_image
 from .networks import seeded_dropouts, set_dropout, use_batch_statistics
-from .palette import label_map_for_network
+from .palette import LABEL_MATTE, label_map_for_network
 
 BACKENDS = ("auto", "torch", "onnx")
 # Colorize: ab joined to the full-resolution lightness by a lightness-guided filter (radius, eps of
@@ -127,7 +127,8 @@ class Translator:
 
     def translate(self, image: ImageSource, seed: Optional[int] = 0) -> Image.Image:
         """Translate one image of any size/mode; the result has the input's size."""
-        picture = open_image(image)
+        label_map = self.task == "facades" and self.config.direction == "BtoA"
+        picture = open_image(image, matte=LABEL_MATTE) if label_map else open_image(image)
         if self.task == "colorize":
             return self.colorize(picture, seed)
         output = self.run_network(self.network_input(picture)[None], seed)

@@ -38,6 +38,11 @@ def facade_classes() -> tuple[FacadeClass, ...]:
     return tuple(FacadeClass(c["id"], c["name"], tuple(c["rgb"])) for c in json.loads(text)["classes"])
 
 
+# A label map's transparent pixels are background, not the white that photos are laid on (white is nearest
+# to "sill": a map drawn on a transparent layer came out as a building of sills)
+LABEL_MATTE = (0, 0, 222)  # facade_classes()[0].rgb, checked in the tests
+
+
 def palette_array() -> np.ndarray:
     """(12, 3) uint8 array of class colours."""
     return np.array([c.rgb for c in facade_classes()], dtype=np.uint8)

@@ -238,3 +238,42 @@ def test_training_crops_at_load_size_hold_only_palette_colours(tmp_path):
     assert set(map(tuple, item.tolist())) <= set(map(tuple, palette_array().tolist()))
     expected = label_map_for_network(label_map, dataset.items[0].source.shape[-1])
     assert np.array_equal(dataset.items[0].source.permute(1, 2, 0).numpy(), np.asarray(expected))
+
+
+def test_a_transparent_label_map_is_background_not_sill(facades_checkpoint, tmp_path):
+    """Transparent pixels were laid on white, the nearest class colour to which is sill: a map drawn on a
+    transparent layer became a building of sills. A label map is laid on the background class colour."""
+    from pix2pix_core.images import open_image
+    from pix2pix_core.palette import LABEL_MATTE, facade_classes
+
+    assert LABEL_MATTE == facade_classes()[0].rgb
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[16:48, 16:48] = (*facade_classes()[2].rgb, 255)  # an opaque window square, the rest transparent
+    path = tmp_path / "drawn.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    ids = clean_label_ids(open_image(path, matte=LABEL_MATTE))
+    assert (ids == 0).mean() == pytest.approx(0.75) and (ids == 2).mean() == pytest.approx(0.25)
+    translator = Translator.load(facades_checkpoint)
+    opaque = rgba.copy()
+    opaque[rgba[..., 3] == 0] = (*LABEL_MATTE, 255)
+    assert np.array_equal(np.asarray(translator.translate(path, seed=3)),
+                          np.asarray(translator.translate(Image.fromarray(opaque[..., :3]), seed=3)))
+
+
+def test_the_facades_tab_helpers(monkeypatch):
+    """New variation wraps after the last seed (it failed there for good); an uploaded photo is warned about;
+    a canvas larger than 256 px (an API caller's) is brought to the canvas size the clicks assume."""
+    import demo.facades_tab as tab
+    from pix2pix_core.limits import SEED_MAX
+    from pix2pix_core.palette import plain_facade
+
+    assert tab.next_seed(SEED_MAX) == 0 and tab.next_seed(7) == 8
+    warned = []
+    monkeypatch.setattr(tab.gr, "Warning", lambda message: warned.append(message))
+    assert tab.to_canvas_checked(plain_facade((300, 200))).size == (256, 256) and not warned
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 255, (120, 90, 3), dtype=np.uint8))
+    tab.to_canvas_checked(photo)
+    assert len(warned) == 1 and "looks like a photo" in warned[0]
+    big = np.asarray(plain_facade((512, 512)))
+    assert tab.canvas_label_map({"composite": big, "background": big, "layers": []}).size == (256, 256)
