@@ -34,7 +34,8 @@ from .errors import Pix2PixError
 FORMAT_VERSION = 1
 SIDES = ("source", "target")
 _PARTIAL = ".partial-"
-_CODE_FILES = ("data.py", "images.py")  # what decodes the pictures: editing either invalidates every cache
+# what decodes the pictures (and cleans facade label maps): editing any invalidates every cache
+_CODE_FILES = ("data.py", "images.py", "palette.py", "facade_palette.json")
 
 
 def cache_root(configured: str = "") -> Path:
@@ -66,7 +67,9 @@ def files_digest(folder: Path, files: Iterable[Path]) -> str:
             name = str(path.relative_to(folder))
         except ValueError:
             name = str(path)
-        digest.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+        # ctime and inode too: `cp -p`, `rsync -t` or `touch -r` restore an edited file's mtime, not these
+        stamp = f"{info.st_size}\0{info.st_mtime_ns}\0{info.st_ctime_ns}\0{info.st_ino}"
+        digest.update(f"{name}\0{stamp}\n".encode())
     return digest.hexdigest()
 
 
@@ -88,19 +91,20 @@ class DiskCache:
         self.sides: int = meta["sides"]
         self.skipped: list[str] = meta.get("skipped", [])
         self._item_bytes = 3 * self.size * self.size
-        self._fds: Optional[list[int]] = None
-        self._pid = -1
+        # opened now, not at the first read: another build replacing the folder meanwhile (two runs, or two
+        # samples of one dataset) must not hand these names another list's pixels. Positional reads share
+        # the descriptors safely with forked DataLoader workers.
+        self._fds: Optional[list[int]] = [os.open(path / f"{SIDES[side]}.u8", os.O_RDONLY)
+                                          for side in range(self.sides)]
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.names)
 
     def _open(self) -> list[int]:
-        # one descriptor set per process: DataLoader workers forked from us open their own
         with self._lock:
-            if self._fds is None or self._pid != os.getpid():
-                self._fds = [os.open(self.path / f"{SIDES[s]}.u8", os.O_RDONLY) for s in range(self.sides)]
-                self._pid = os.getpid()
+            if self._fds is None:
+                raise Pix2PixError(f"dataset cache {self.path} was closed")
             return self._fds
 
     def read(self, index: int) -> list[np.ndarray]:
@@ -116,7 +120,7 @@ class DiskCache:
         return pictures
 
     def close(self) -> None:
-        if self._fds is not None and self._pid == os.getpid():
+        if self._fds is not None:
             for fd in self._fds:
                 os.close(fd)
         self._fds = None
@@ -131,6 +135,9 @@ class DiskCache:
         return {"path": self.path, "meta": self.meta}
 
     def __setstate__(self, state: dict) -> None:
+        """In a spawned worker: reopened by path, so only if the folder still holds the same build."""
+        if open_cache(state["path"], state["meta"]["key"]) is None:
+            raise Pix2PixError(f"dataset cache {state['path']} was replaced while in use; start the run again")
         self.__init__(state["path"], state["meta"])
 
 
@@ -223,7 +230,10 @@ def build_cache(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.n
         _install(partial, path, key)
     except BaseException:
         for handle in handles:
-            handle.close()
+            try:  # closing flushes the buffer, which fails again on a full disk: never skip the removal
+                handle.close()
+            except OSError:
+                pass
         shutil.rmtree(partial, ignore_errors=True)
         raise
     cache = open_cache(path, key)

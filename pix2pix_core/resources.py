@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -152,18 +153,40 @@ def count_training_images(config: TrainConfig) -> int:
 
 
 def available_memory() -> int:
-    """Bytes the system can still give this process without swapping (MemAvailable on Linux)."""
+    """Bytes the system can still give this process without swapping (MemAvailable on Linux), and at most
+    what its container's memory limit leaves (cgroup v2 or v1): in Docker or on a hosted Space the host's
+    MemAvailable is far above the limit, and a run past the limit is killed, not refused."""
     try:
         with open("/proc/meminfo") as handle:
             for line in handle:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    free = int(line.split()[1]) * 1024
+                    limited = container_memory_left()
+                    return free if limited is None else min(free, limited)
     except (OSError, ValueError, IndexError):
         pass
     try:  # other Unixes: free pages only, an underestimate
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return 0  # unknown: callers treat 0 as "no check possible"
+
+
+CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # v2
+                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))  # v1
+
+
+def container_memory_left(files=CGROUP_FILES) -> Optional[int]:
+    """Bytes this process's cgroup may still use (limit minus usage); None without a limit."""
+    for limit_file, usage_file in files:
+        try:
+            limit_text = Path(limit_file).read_text().strip()
+            usage = int(Path(usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or not limit_text.isdigit() or int(limit_text) >= 2**60:  # v1's "no limit"
+            return None
+        return max(0, int(limit_text) - usage)
+    return None
 
 
 def memory_budget(fraction: float = 0.75, limit_bytes: Optional[int] = None) -> int:

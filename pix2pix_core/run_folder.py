@@ -59,13 +59,17 @@ class RunFolder:
         checkpoint's step are dropped: a killed run may have logged steps it never saved, and they are
         about to be trained again."""
         (self.out / "samples").mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(json.loads(config.to_json()), indent=2))
+        settings = self.out / ".config.json.tmp"
+        settings.write_text(json.dumps(json.loads(config.to_json()), indent=2))
+        os.replace(settings, self.out / "config.json")
         path = self.out / "losses.csv"
         new = not (resume and path.exists())
         if not new:
             with open(path, newline="") as handle:
                 rows = list(csv.reader(handle))
-            kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= resumed_step]
+            # a row cut short by a kill mid-write ("14" of "149,0,...") has fewer fields than the header
+            kept = rows[:1] + [r for r in rows[1:] if rows and len(r) == len(rows[0]) and r[0].isdigit()
+                               and int(r[0]) <= resumed_step]
             partial = path.with_name(".losses.csv.tmp")
             with open(partial, "w", newline="") as handle:
                 csv.writer(handle).writerows(kept)

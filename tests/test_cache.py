@@ -271,3 +271,35 @@ def test_two_builds_of_one_cache_at_once_keep_the_first(tmp_path):
     rebuilt = disk_cache.build_cache(path, "n" * 64, _records(2, value=7), 2, sides=1, size=8)  # another key: replaced
     assert len(rebuilt) == 2 and rebuilt.read(0)[0][0, 0, 0] == 7 and disk_cache.open_cache(path, key) is None
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # the old cache deleted once replaced
+
+
+def test_two_samples_of_one_folder_never_read_each_others_pixels(tmp_path):
+    """Both samples share the dataset's one cache folder; the second build replaced the first, whose reader
+    then opened the new files: 19 of 20 items came back with another image's pixels under their names."""
+    root = tmp_path / "food"
+    write_colour_photos(root / "train", 12, seed=3)
+    config = tiny_config(**_cached(dict(task="colorize", data=str(root)), tmp_path / "cache"))
+    plain = tiny_config(task="colorize", data=str(root))
+    first = load_items(config, "train", train=False, limit=5, sample_seed=0)
+    second = load_items(config, "train", train=False, limit=7, sample_seed=1)
+    assert isinstance(first, CachedItems) and isinstance(second, CachedItems)
+    for items, seed, count in ((first, 0, 5), (second, 1, 7)):
+        truth = load_items(plain, "train", train=False, limit=count, sample_seed=seed)
+        assert [item.name for item in items] == [item.name for item in truth]
+        assert all(torch.equal(a.source, b.source) for a, b in zip(items, truth))
+
+
+def test_an_edit_that_restores_the_mtime_still_invalidates_the_cache(tmp_path):
+    """`cp -p`, `rsync -t`, `touch -r` give an edited file its old size and mtime; ctime and inode change."""
+    root = tmp_path / "food"
+    write_colour_photos(root / "train", 3, seed=3)
+    photo = root / "train" / "photo_0.jpg"
+    before = disk_cache.files_digest(root, [photo])
+    stat = photo.stat()
+    data = bytearray(photo.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # an edit of the same size...
+    photo.write_bytes(bytes(data))
+    os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ...with the old mtime put back
+    assert photo.stat().st_size == stat.st_size and photo.stat().st_mtime_ns == stat.st_mtime_ns
+    assert disk_cache.files_digest(root, [photo]) != before
+    assert "palette.py" in disk_cache._CODE_FILES  # facade label cleaning is part of the decoding

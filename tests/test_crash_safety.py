@@ -363,3 +363,16 @@ def csv_steps_or_none(run: Path) -> list[int]:
         return csv_steps(run)
     except (OSError, ValueError, IndexError):
         return []
+
+
+def test_a_loss_row_cut_short_by_a_kill_is_dropped_on_resume(facades_dir, tmp_path) -> None:
+    """A kill mid-write left "14" of "149,0,..." as a row of one field; resume kept it in the history."""
+    run = tmp_path / "run"
+    config = tiny_config(data=str(facades_dir), out=str(run), max_steps=4)
+    Trainer(config).run()
+    path = run / "losses.csv"
+    path.write_text(path.read_text() + "1")  # the start of step 5's row, then the kill
+    Trainer(tiny_config(data=str(facades_dir), out=str(run), max_steps=6), resume=True).run()
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    assert all(len(row) == len(rows[0]) for row in rows) and [int(r[0]) for r in rows[1:]] == [1, 2, 3, 4, 5, 6]
+    assert json.loads((run / "config.json").read_text())["max_steps"] == 6 and not list(run.glob(".config*"))

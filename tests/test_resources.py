@@ -153,3 +153,22 @@ def test_trainer_stopped_while_loading_ends_as_stopped_at_step_0(tmp_path):
     result = trainer.run()
     assert (result.reason, result.step, result.checkpoint) == ("stopped", 0, None)
     assert "loading" in result.message and events[-1] is result
+
+
+def test_a_containers_memory_limit_caps_the_available_memory(tmp_path):
+    """In Docker or on a hosted Space the host's MemAvailable is far above the container's limit: a run
+    estimated to fit was killed instead of refused."""
+    from pix2pix_core.resources import container_memory_left
+
+    v2 = (tmp_path / "memory.max", tmp_path / "memory.current")
+    v2[0].write_text("4294967296\n")
+    v2[1].write_text("1073741824\n")
+    assert container_memory_left([tuple(map(str, v2))]) == 3 * 2**30
+    v2[0].write_text("max\n")
+    assert container_memory_left([tuple(map(str, v2))]) is None
+    v1 = (tmp_path / "limit_in_bytes", tmp_path / "usage_in_bytes")
+    v1[0].write_text(str(2**63 - 4096))  # v1's "no limit"
+    v1[1].write_text("5")
+    assert container_memory_left([tuple(map(str, v1))]) is None
+    assert container_memory_left([(str(tmp_path / "none"), str(tmp_path / "none"))]) is None
+    assert 0 < available_memory()
