@@ -106,9 +106,12 @@ class ModelRegistry:
                 return self._loaded[key]
         translator = Translator.load(info.path, device=self.device, direction=direction)  # slow: outside the lock
         with self._lock:
-            self._loaded[key] = translator
-            while len(self._loaded) > self.keep_loaded:
-                self._loaded.popitem(last=False)
+            if key in self._loaded:  # another request loaded it meanwhile: one copy in memory
+                return self._loaded[key]
+            if self._models.get(name) == info:  # not cached if a refresh removed or replaced it meanwhile
+                self._loaded[key] = translator
+                while len(self._loaded) > self.keep_loaded:
+                    self._loaded.popitem(last=False)
         return translator
 
 

@@ -73,3 +73,33 @@ def test_the_data_command_never_shows_the_servers_own_path(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path / "elsewhere")  # the data root is not below the server's folder
     shown = get_data_command(state, "facades")
     assert str(tmp_path) not in shown and shown == "pix2pix data facades --out <the app's --data-root>"
+
+
+def test_the_registry_keeps_one_copy_and_never_caches_a_removed_model(facades_checkpoint, tmp_path, monkeypatch):
+    """Two requests loading one model both cached their copy; a model removed by a prune during its load
+    was put back in the cache."""
+    import shutil
+
+    from pix2pix_core.checkpoint import export_generator
+    from demo.state import ModelRegistry
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    export_generator(facades_checkpoint, folder / "tiny.safetensors")
+    registry = ModelRegistry([folder], device="cpu")
+    real_load = state_module.Translator.load
+
+    def load_while_pruned(path, **kwargs):
+        translator = real_load(path, **kwargs)
+        shutil.move(str(path), str(tmp_path / "elsewhere.safetensors"))
+        registry.refresh()  # a prune ran meanwhile
+        return translator
+
+    monkeypatch.setattr(state_module.Translator, "load", load_while_pruned)
+    registry.translator("tiny", "facades")
+    assert registry.names("facades") == [] and not registry._loaded
+    monkeypatch.undo()
+    shutil.move(str(tmp_path / "elsewhere.safetensors"), str(folder / "tiny.safetensors"))
+    registry.refresh()
+    first = registry.translator("tiny", "facades")
+    assert registry.translator("tiny", "facades") is first and len(registry._loaded) == 1
