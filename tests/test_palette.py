@@ -169,12 +169,17 @@ def test_odd_modes_and_sizes():
         assert out.min() >= 0 and out.max() < 12
 
 
-def test_label_map_for_network_is_nearest_resized_clean_map():
+def test_label_map_for_network_is_the_clean_map_resized_with_hard_edges():
+    """Cleaned at its own size, then enlarged NEAREST or shrunk by an area vote (`shrink_ids`)."""
+    from pix2pix_core.palette import shrink_ids
+
     ids = blend_pair_map(1)
     decoded = jpeg(ids_to_image(ids), 90)
     small = label_map_for_network(decoded, 120)
     assert small.size == (120, 120)
-    assert np.array_equal(np.asarray(small), np.asarray(clean_label_map(decoded).resize((120, 120), Image.NEAREST)))
+    assert np.array_equal(np.asarray(small), np.asarray(ids_to_image(shrink_ids(clean_label_ids(decoded), (120, 120)))))
+    large = label_map_for_network(decoded, 300)
+    assert np.array_equal(np.asarray(large), np.asarray(clean_label_map(decoded).resize((300, 300), Image.NEAREST)))
     assert label_map_for_network(decoded, (50, 30)).size == (50, 30)
 
 
@@ -277,3 +282,19 @@ def test_the_facades_tab_helpers(monkeypatch):
     assert len(warned) == 1 and "looks like a photo" in warned[0]
     big = np.asarray(plain_facade((512, 512)))
     assert tab.canvas_label_map({"composite": big, "background": big, "layers": []}).size == (256, 256)
+
+
+def test_shrinking_a_label_map_keeps_thin_parts_and_enlarging_is_unchanged():
+    """NEAREST keeps one pixel in four at 1/4 scale: a 1024 px map's 3 px sills survived or vanished by where
+    they sat (15 of 20 here). The area vote keeps all; enlarging (the training data's 256 -> 286) stays NEAREST."""
+    ids = np.ones((1024, 1024), np.int64)
+    rows = [40 + k * 48 + k % 4 for k in range(20)]  # every phase of the 4-pixel grid
+    for y in rows:
+        ids[y:y + 3, 100:900] = 5
+    small = clean_label_ids(label_map_for_network(ids_to_image(ids), 256))
+    assert all((small[y // 4 - 1: y // 4 + 2, 30:220] == 5).any() for y in rows)
+    nearest = clean_label_ids(ids_to_image(ids).resize((256, 256), Image.NEAREST))
+    assert sum((nearest[y // 4 - 1: y // 4 + 2, 30:220] == 5).any() for y in rows) < 20  # what it fixes
+    label = ids_to_image(np.random.default_rng(1).integers(0, 12, (256, 256)))
+    assert np.array_equal(np.asarray(label_map_for_network(label, 286)),
+                          np.asarray(clean_label_map(label).resize((286, 286), Image.NEAREST)))
