@@ -19,8 +19,8 @@ from PIL import Image
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.images import open_image
 from pix2pix_core.limits import SEED_MAX, seed_value as checked_seed
-from pix2pix_core.palette import (CLOSE, LABEL_MATTE, clean_label_ids, clean_label_map, facade_classes, ids_to_image,
-                                  label_map_for_network, palette_array, plain_facade)
+from pix2pix_core.palette import (LABEL_MATTE, clean_label_ids, clean_label_map, facade_classes, ids_to_image,
+                                  label_map_for_network, looks_like_photo, plain_facade)
 
 from .choices import Picker
 from .state import EXAMPLES, AppState
@@ -74,15 +74,9 @@ def next_seed(seed) -> int:
     return (checked_seed(seed) + 1) % (SEED_MAX + 1)
 
 
-PHOTO_LIKE = 0.8  # share of pixels far from every class colour above which an upload is a photo (maps: < 0.5)
-
-
 def to_canvas_checked(label_map: Image.Image) -> Image.Image:
-    """to_canvas for an uploaded label map, with a warning when it looks like a photo (a photo's colours are
-    far from the 12 class colours; a JPEG-saved map's blended edges are too, but far fewer of them)."""
-    small = np.asarray(label_map.resize((64, 64), Image.NEAREST), np.float32).reshape(-1, 1, 3)
-    distance = np.sqrt(((small - palette_array().astype(np.float32)[None]) ** 2).sum(-1)).min(1)
-    if (distance > CLOSE).mean() > PHOTO_LIKE:
+    """to_canvas for an uploaded label map, with a warning when it looks like a photo."""
+    if looks_like_photo(label_map):
         gr.Warning("This looks like a photo, not a label map: its colours are not the 12 class colours. "
                    "For a photo, use 'Start from a photo'.")
     return to_canvas(label_map)

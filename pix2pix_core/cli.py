@@ -230,10 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our warnings (skipped images, data that looks like another task) as a user reads them: no source path."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    warnings.simplefilter("default")
+    with warnings.catch_warnings():  # this call's warning display only: main() also runs inside other programs
+        warnings.simplefilter("default")
+        warnings.showwarning = _one_line_warning
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return args.handler(args) if hasattr(args, "handler") else cmd_train(args)
     except Pix2PixError as exc:

@@ -150,13 +150,15 @@ def cmd_translate(args) -> int:
     from tqdm import tqdm
 
     from .errors import ImageError, Pix2PixError
-    from .images import save_image_atomically
+    from .images import open_image, save_image_atomically
     from .inference import Translator
+    from .palette import LABEL_MATTE, looks_like_photo
 
     _set_threads(args.threads)
     # a bad checkpoint stops here, one line
     translator = Translator.load(args.checkpoint, device=args.device, backend=args.backend, direction=args.direction)
     _note_backend(translator)
+    label_maps = translator.task == "facades" and translator.config.direction == "BtoA"
     files, failures = _input_files(args.inputs)
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
@@ -172,7 +174,11 @@ def cmd_translate(args) -> int:
     written = 0
     for path in tqdm(files, unit="img", desc=f"translate ({translator.task})", disable=len(files) < 2):
         try:
-            result = translator.translate(path, seed=args.seed)
+            source = open_image(path, matte=LABEL_MATTE) if label_maps else path  # decoded once
+            if label_maps and looks_like_photo(source):
+                tqdm.write(f"note: {path.name} looks like a photo, not a label map (its colours are not the 12 "
+                           "class colours); the result is a guess", file=sys.stderr)
+            result = translator.translate(source, seed=args.seed)
         except ImageError as exc:  # one odd file must not stop the others
             failures.append(str(exc))
             tqdm.write(f"error: {exc}", file=sys.stderr)

@@ -37,15 +37,26 @@ from .images import load_folder_images, open_image
 from .palette import label_map_for_network
 
 
+SPLITS = ("train", "val", "test")  # the pix2pix datasets' split folders
+
+
 def split_folder(data: str | Path, split: str) -> Path:
-    """`data/split` when it exists (the pix2pix layout), else `data` itself."""
+    """`data/split` when it exists (the pix2pix layout), else `data` itself when it has no split folders at
+    all (a flat folder of images). A folder with other splits but not this one is an error: `test` on a
+    dataset without val/ scored its training images, and reported them as val."""
     root = Path(data)
     if not root.exists():
         raise Pix2PixError(f"data folder not found: {root}")
     if not root.is_dir():
         raise Pix2PixError(f"data path is not a folder: {root}")
     candidate = root / split
-    return candidate if candidate.is_dir() else root
+    if candidate.is_dir():
+        return candidate
+    others = [name for name in SPLITS if (root / name).is_dir()]
+    if others:
+        raise Pix2PixError(f"no {split}/ in {root} (it has {', '.join(f'{name}/' for name in others)}); "
+                           f"choose one of those (test: --split)")
+    return root
 
 
 def _resize_square(image: Image.Image, size: int) -> Image.Image:
@@ -292,6 +303,27 @@ def _limit(paths: list, max_images: Optional[int], sample_seed: Optional[int] = 
     return paths[:max_images] if sample_seed is None else seeded_sample(paths, max_images, sample_seed)
 
 
+def _warn_if_another_task(paths: Sequence[Path], task: str, folder: Path, look_at: int = 16) -> None:
+    """From a few headers: A|B pairs are twice as wide as tall, photos are not. Food photos trained as
+    facades were cut in half and one half snapped to label colours, without a word."""
+    ratios = []
+    for path in paths[:look_at]:
+        try:
+            with Image.open(path) as image:
+                ratios.append(image.width / max(image.height, 1))
+        except Exception:  # noqa: BLE001 - unreadable files are reported when decoded
+            continue
+    if not ratios:
+        return
+    pairs = sum(1.6 <= ratio <= 2.4 for ratio in ratios) / len(ratios)
+    if task in ("facades", "aligned") and pairs < 0.5:
+        warnings.warn(f"most images in {folder} are not two pictures side by side (an A|B pair is twice as wide "
+                      f"as tall): is --task {task} right? (photos to colorize: --task colorize)", stacklevel=3)
+    elif task == "colorize" and pairs > 0.5:
+        warnings.warn(f"most photos in {folder} are twice as wide as tall, like A|B pairs: is --task colorize "
+                      "right? (pairs: --task facades or aligned)", stacklevel=3)
+
+
 def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[ProgressFn] = None,
                stop: StopFlag = None, limit: Optional[int] = None,
                sample_seed: Optional[int] = None) -> Sequence[Item]:
@@ -313,6 +345,7 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
     paths = _limit(load_folder_images(folder), limit, sample_seed)
     if not paths:
         raise Pix2PixError(f"no images found in {folder}")
+    _warn_if_another_task(paths, config.task, folder)
     if config.task == "colorize":
         def decode(path: Path) -> Optional[Item]:
             image = open_image(path)

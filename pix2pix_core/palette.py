@@ -248,6 +248,17 @@ def shrink_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return chosen
 
 
+PHOTO_LIKE = 0.8  # share of pixels far from every class colour above which a picture is a photo (maps: < 0.5)
+
+
+def looks_like_photo(image: Image.Image) -> bool:
+    """True for a picture whose colours are mostly far from the 12 class colours: a photo given where a label
+    map belongs (a JPEG-saved map's blended edges are far too, but a quarter to a half of its pixels at most)."""
+    small = np.asarray(image.convert("RGB").resize((64, 64), Image.NEAREST), np.float32).reshape(-1, 1, 3)
+    distance = np.sqrt(((small - palette_array().astype(np.float32)[None]) ** 2).sum(-1)).min(1)
+    return bool((distance > CLOSE).mean() > PHOTO_LIKE)
+
+
 def ids_to_image(ids: np.ndarray) -> Image.Image:
     """(H, W) class indices -> RGB label map with exact class colours."""
     return Image.fromarray(palette_array()[np.asarray(ids, dtype=np.int64)], "RGB")

@@ -189,3 +189,15 @@ def test_help_is_complete(command, options, capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert all(option in text for option in options)
+
+
+def test_translate_notes_a_photo_given_as_a_label_map(facades_checkpoint, facades_dir, tmp_path, capsys):
+    from conftest import random_label_map
+
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "holiday.jpg")
+    random_label_map(rng, 64).save(tmp_path / "drawn.png")
+    code, _, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "holiday.jpg",
+                       tmp_path / "drawn.png", "--out", tmp_path / "out")
+    assert code == 0 and "note: holiday.jpg looks like a photo, not a label map" in err
+    assert "drawn.png looks like" not in err

@@ -376,3 +376,13 @@ def test_a_loss_row_cut_short_by_a_kill_is_dropped_on_resume(facades_dir, tmp_pa
     rows = [line.split(",") for line in path.read_text().splitlines()]
     assert all(len(row) == len(rows[0]) for row in rows) and [int(r[0]) for r in rows[1:]] == [1, 2, 3, 4, 5, 6]
     assert json.loads((run / "config.json").read_text())["max_steps"] == 6 and not list(run.glob(".config*"))
+
+
+def test_a_fresh_run_never_overwrites_a_run_folder(facades_dir, tmp_path, capsys) -> None:
+    """A second `train` into the same --out cut losses.csv to its own steps and mixed the samples."""
+    run = tmp_path / "run"
+    Trainer(tiny_config(data=str(facades_dir), out=str(run), max_steps=2)).run()
+    history = (run / "losses.csv").read_text()
+    assert main(train_args(facades_dir, run, "--max-steps", "1")) == 2
+    assert "already holds a run" in capsys.readouterr().err and (run / "losses.csv").read_text() == history
+    assert main(train_args(facades_dir, run, "--max-steps", "3", "--resume")) == 0

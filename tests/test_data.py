@@ -182,3 +182,24 @@ def test_a_date_like_seed_trains(facades_dir, tmp_path) -> None:
     assert Trainer(config).run().step == 2
     with pytest.raises(Pix2PixError, match="seed must be 0 to 2\\*\\*63 - 1"):
         tiny_config(seed=2**63).validate()
+
+
+def test_a_missing_split_is_an_error_when_others_exist(facades_dir, tmp_path):
+    """`test` on a dataset without val/ scored its training images and called them val."""
+    from pix2pix_core.data import split_folder
+
+    only_train = tmp_path / "mine"
+    shutil.copytree(facades_dir / "train", only_train / "train")
+    with pytest.raises(Pix2PixError, match=r"no val/ in .*mine \(it has train/\)"):
+        split_folder(only_train, "val")
+    assert split_folder(only_train / "train", "val") == only_train / "train"  # a flat folder is itself
+
+
+def test_data_that_looks_like_another_task_is_warned_about(facades_dir, food_dir):
+    with pytest.warns(UserWarning, match="is --task colorize right"):
+        load_items(tiny_config(task="colorize", data=str(facades_dir)), "val", train=False)
+    with pytest.warns(UserWarning, match="is --task facades right"):
+        load_items(tiny_config(task="facades", data=str(food_dir)), "val", train=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_items(tiny_config(task="facades", data=str(facades_dir)), "val", train=False)
