@@ -17,6 +17,9 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt
+# the `pix2pix` and `pix2pix-studio` commands (editable: the app finds checkpoints/ here); optional
+.venv/bin/python -m pip install --quiet --no-deps -e . >/dev/null 2>&1 \
+  || echo "note: .venv/bin/pix2pix was not installed; use .venv/bin/python -m pix2pix_core" >&2
 if [[ "${1:-}" == "--test" ]]; then
   .venv/bin/python -m pip install --quiet -r requirements-test.txt
   if [[ ! -x /usr/bin/chromium ]]; then
