@@ -170,7 +170,9 @@ class Pix2Pix:
         mine, its = _generator_shape(self.config), _generator_shape(its_config)
         mismatch = [name for name in mine if mine[name] != its[name]]
         if mismatch:
-            raise Pix2PixError(f"cannot fine-tune {path}: its {', '.join(mismatch)} differ from this run")
+            differences = ", ".join(f"{name} {its[name]} (this run: {mine[name]})" for name in mismatch)
+            raise Pix2PixError(f"cannot fine-tune {path}: its generator has {differences}; train with the same "
+                               "settings (the model card's command names them)")
         self.generator.load_state_dict(generator.state_dict())
         if self.generator_ema is not None:
             self.generator_ema.load_state_dict(generator.state_dict())

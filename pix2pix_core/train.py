@@ -317,7 +317,10 @@ class Trainer:
         stored = config_of(metadata, path)
         changed = [f for f in ARCHITECTURE_FIELDS if getattr(stored, f) != getattr(self.config, f)]
         if changed:
-            raise Pix2PixError(f"cannot resume {path}: {', '.join(changed)} differ from the checkpoint")
+            differences = ", ".join(f"{name} {getattr(stored, name)} (given: {getattr(self.config, name)})"
+                                    for name in changed)
+            raise Pix2PixError(f"cannot resume {path}: the checkpoint has {differences}; resume without those "
+                               "options (the checkpoint's own are used)")
         state = json.loads(metadata.get("state", "{}"))
         self.model.load_state_dict(tensors, state, path)
         if "rng.torch" in tensors and ctx.world_size == state.get("world_size", 1):

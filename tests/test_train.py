@@ -217,3 +217,10 @@ def test_fp16_on_the_cpu_trains_with_loss_scaling(facades_dir, tmp_path):
     losses = []
     result = Trainer(config, callbacks=[lambda e: losses.append(e.losses) if isinstance(e, LossEvent) else None]).run()
     assert result.step == 3 and all(np.isfinite(v) for step in losses for v in step.values())
+
+
+def test_a_fine_tune_of_another_shape_says_what_differs(facades_checkpoint, facades_dir, tmp_path):
+    """'its ngf differ from this run' gave neither value: the message names both."""
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), max_steps=1, ngf=16)
+    with pytest.raises(Pix2PixError, match=r"its generator has ngf 8 \(this run: 16\)"):
+        Trainer(config, init_generator=facades_checkpoint).run()
