@@ -124,6 +124,18 @@ def read_header(path: str | Path) -> dict[str, str]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript file is a zip like a torch.save .pth, with its compiled code in a code/ folder (the member
+    names are read, nothing is unpickled)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in f"/{name}" for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def _check_safetensors_layout(path: Path) -> None:
     """Name the problem from the first bytes, before the safetensors parser gives a cryptic one.
 
@@ -136,6 +148,9 @@ def _check_safetensors_layout(path: Path) -> None:
     with open(path, "rb") as handle:
         head = handle.read(9)
     if head.startswith(PICKLE_MAGICS):
+        if _is_torchscript(path):
+            raise CheckpointError(f"{path}: this is a TorchScript export (for torch.jit.load elsewhere); give the "
+                                  "model's .safetensors file, or an ONNX export with --backend onnx")
         raise CheckpointError(f"{path}: this is a pickle/PyTorch .pth file; only safetensors checkpoints are "
                               "loaded (pickle can run arbitrary code)")
     if len(head) < 9:

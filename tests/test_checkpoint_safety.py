@@ -57,6 +57,12 @@ def _pth_legacy(source: Path, target: Path) -> None:
     torch.save(load_file(str(source)), target, _use_new_zipfile_serialization=False)
 
 
+def _torchscript(source: Path, target: Path) -> None:
+    from pix2pix_core.export_formats import export_model
+
+    export_model(source, target, "torchscript")
+
+
 def _raw_header(header: dict) -> bytes:
     """The first bytes of a safetensors file with this JSON header (length-prefixed)."""
     text = json.dumps(header).encode()
@@ -75,6 +81,7 @@ BAD_FILES: dict[str, tuple[str, Callable[[Path, Path], None], str]] = {
     "pth_zip_pickle": ("model.pth", _pth_zip, "pickle"),
     "pth_legacy_pickle": ("model.pth", _pth_legacy, "pickle"),
     "raw_pickle_exploit": ("model.ckpt", lambda s, t: t.write_bytes(pickle.dumps(_Exploit(), protocol=4)), "pickle"),
+    "torchscript_export": ("model.pt", lambda s, t: _torchscript(s, t), "TorchScript export"),
     "pickle_protocol_0": ("model.pkl", lambda s, t: t.write_bytes(pickle.dumps({"G.w": [1.0]}, protocol=0)),
                           "not a safetensors file"),
     "truncated_half": ("latest.safetensors", _truncated(0.5), "truncated"),
