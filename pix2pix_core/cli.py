@@ -143,6 +143,8 @@ def cmd_train(args) -> int:
         raise Pix2PixError(f"data folder not found: {config.data}")
     warn_if_memory_short(config)
     trainer = Trainer(config, callbacks=[], resume=args.resume, init_generator=args.init_from)
+    if os.environ.get("RANK", "0") == "0":
+        print(_run_summary(config, trainer.folder.latest if args.resume else None), flush=True)
     reporter = TqdmReporter()
     trainer.callbacks.append(reporter)
     latest = trainer.folder.latest
@@ -165,6 +167,23 @@ def cmd_train(args) -> int:
         if result.reason == "stopped":
             print(f"resume with: the same command and --resume (run folder {config.out})")
     return 0
+
+
+def _run_summary(config: TrainConfig, resumed_from: Optional[Path]) -> str:
+    """One line before the first step: what is about to train, so a wrong --task or size shows at once."""
+    import json
+
+    from .checkpoint import read_header
+
+    where = ""
+    if resumed_from is not None and resumed_from.exists():
+        step = json.loads(read_header(resumed_from).get("state", "{}")).get("step", "?")
+        where = f"; resuming from step {step}"
+    schedule = f"{config.epochs} + {config.epochs_decay} epochs" + (f", at most {config.max_steps} steps"
+                                                                   if config.max_steps else "")
+    return (f"{config.model} {config.task} ({config.direction}) from {config.data}: {config.netG} ngf {config.ngf}, "
+            f"{config.netD} D ndf {config.ndf}, {config.crop_size} px crops, batch {config.batch_size}, {schedule}"
+            f"{where} -> {config.out}")
 
 
 @contextlib.contextmanager

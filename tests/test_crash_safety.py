@@ -386,3 +386,5 @@ def test_a_fresh_run_never_overwrites_a_run_folder(facades_dir, tmp_path, capsys
     assert main(train_args(facades_dir, run, "--max-steps", "1")) == 2
     assert "already holds a run" in capsys.readouterr().err and (run / "losses.csv").read_text() == history
     assert main(train_args(facades_dir, run, "--max-steps", "3", "--resume")) == 0
+    first_line = capsys.readouterr().out.splitlines()[0]  # what trains, before the first step
+    assert first_line.startswith("pix2pix facades (BtoA) from ") and "resuming from step 2" in first_line
