@@ -108,7 +108,7 @@ class ModelRegistry:
         with self._lock:
             if key in self._loaded:  # another request loaded it meanwhile: one copy in memory
                 return self._loaded[key]
-            if self._models.get(name) == info:  # not cached if a refresh removed or replaced it meanwhile
+            if self._models.get(name) == info:  # not cached if a refresh removed it (or moved it) meanwhile
                 self._loaded[key] = translator
                 while len(self._loaded) > self.keep_loaded:
                     self._loaded.popitem(last=False)
@@ -241,6 +241,8 @@ class TrainingJob:
             self._refuse_if_active()
 
     def _refuse_if_active(self) -> None:
+        if self._preparing:
+            raise Pix2PixError("another Start is still unpacking its zip or checking its settings; wait a moment")
         if self._state.active:
             raise Pix2PixError(f"a training run is already going ({self._state.run}, step {self._state.step}); "
                                f"stop it first")

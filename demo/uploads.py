@@ -78,15 +78,19 @@ class CanvasEditor(gr.ImageEditor):
     def preprocess(self, payload):
         if payload is None:
             return None
-        parts = payload
-        if payload.id is not None:  # the canvas sent its images as blobs first
+        parts = payload  # or the blobs the canvas sent first (kept in memory until used: dropped if refused)
+        if payload.id is not None:
             parts = self.blob_storage.get(payload.id)
-        if parts is not None:
-            layers = list(parts.layers or [])
-            if len(layers) > self.MAX_LAYERS:
-                _refuse(f"the canvas sent {len(layers)} layers; it has at most {self.MAX_LAYERS}")
-            for item in (parts.background, parts.composite, *layers):
-                if _blob_pixels(item) > self.max_pixels:
-                    _refuse(f"a canvas image is above {self.max_pixels / 1e6:.2g} megapixels; draw on the "
-                            f"canvas, or upload a label map with the Upload button")
+        if parts is not None and not self._within_bounds(parts):
+            if payload.id is not None:
+                self.blob_storage.pop(payload.id, None)
+            layers = len(parts.layers or [])
+            _refuse(f"the canvas sent {layers} layers; it has at most {self.MAX_LAYERS}" if layers > self.MAX_LAYERS
+                    else f"a canvas image is above {self.max_pixels / 1e6:.2g} megapixels; draw on the canvas, "
+                         "or upload a label map with the Upload button")
         return super().preprocess(payload)
+
+    def _within_bounds(self, parts) -> bool:
+        layers = list(parts.layers or [])
+        return len(layers) <= self.MAX_LAYERS and all(
+            _blob_pixels(item) <= self.max_pixels for item in (parts.background, parts.composite, *layers))

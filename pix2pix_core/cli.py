@@ -149,7 +149,7 @@ def cmd_train(args) -> int:
     trainer.callbacks.append(reporter)
     latest = trainer.folder.latest
     try:
-        with _first_ctrl_c_stops(trainer):
+        with _first_ctrl_c_stops(trainer) as interrupted:
             result = trainer.run()
     except KeyboardInterrupt:
         reporter.close()  # before the message, or the bar is drawn again under it
@@ -164,9 +164,9 @@ def cmd_train(args) -> int:
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes, so only it reports
         checkpoint = result.checkpoint or (latest if latest.exists() else None)  # a finished run resumed: no new save
         print(f"{result.reason} at step {result.step}, epoch {result.epoch}; checkpoint: {checkpoint}")
-        if result.reason == "stopped":
+        if result.reason == "stopped" and checkpoint is not None:
             print(f"resume with: the same command and --resume (run folder {config.out})")
-    return 0
+    return 130 if interrupted else 0  # a Ctrl-C'd run did not finish: scripts (scripts.ablate) must see that
 
 
 def _run_summary(config: TrainConfig, resumed_from: Optional[Path]) -> str:
@@ -188,15 +188,15 @@ def _run_summary(config: TrainConfig, resumed_from: Optional[Path]) -> str:
 
 @contextlib.contextmanager
 def _first_ctrl_c_stops(trainer):
-    """The first Ctrl-C ends the run after its current step with a checkpoint (as Stop in the app); a second
-    one quits at once. Only in a plain process: under torchrun every rank gets the signal, and ranks that
+    """The first Ctrl-C ends the run after its current step with a checkpoint (as Stop in the app; the exit
+    status is still 130, the run did not finish); a second one quits at once. Only in a plain process: under torchrun every rank gets the signal, and ranks that
     stop at different steps would wait on each other for ever."""
     import signal
 
+    asked: list[bool] = []  # yielded: true once a Ctrl-C stopped the run
     if os.environ.get("WORLD_SIZE", "1") != "1" or threading.current_thread() is not threading.main_thread():
-        yield
+        yield asked
         return
-    asked = []
 
     def on_interrupt(signum, frame):
         if asked:
@@ -207,7 +207,7 @@ def _first_ctrl_c_stops(trainer):
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        yield
+        yield asked
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -259,6 +259,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     with warnings.catch_warnings():  # this call's warning display only: main() also runs inside other programs
         warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", message="Image size .* could be decompression bomb")  # PIL's: our
+        # own size check says it in one line (matched by text: importing PIL here would slow down --help)
         warnings.showwarning = _one_line_warning
         return _run(args)
 

@@ -30,6 +30,11 @@ def is_image_file(path: Union[str, os.PathLike]) -> bool:
 
 WHITE = (255, 255, 255)
 
+# PIL warns from 89 MP on, before our own size check refuses such an image in one line. A filter for that one
+# warning, set once: warnings.catch_warnings() around each open is not thread-safe (decoding runs on threads,
+# and overlapping uses restore each other's filters)
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 
 def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[int, int, int] = WHITE) -> Image.Image:
     """Open, check and decode an image from a path, bytes or a PIL image; return it as RGB (transparent
@@ -52,9 +57,7 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[i
             raise ImageError(f"{name}: empty file (0 bytes)")
     try:
         # Decoding is lazy: open() reads the header only, so the size check runs before any pixels.
-        with warnings.catch_warnings():  # PIL warns from 89 MP on; the size check below says it in one line
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+        image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
         with image:
             _checked_size(image, max_pixels, name)
             image.seek(0)  # first frame of animated GIF/WebP/TIFF
@@ -65,7 +68,8 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[i
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (unknown format or damaged header)") from None
-    except Image.DecompressionBombError:  # PIL's own header check (above 2 x Image.MAX_IMAGE_PIXELS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # PIL's own header check (the
+        # warning only where warnings are errors)
         raise ImageError(f"{name}: far too many pixels, above the limit of {max_pixels:,}; resize it first") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None

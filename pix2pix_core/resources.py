@@ -171,13 +171,18 @@ def available_memory() -> int:
         return 0  # unknown: callers treat 0 as "no check possible"
 
 
-CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # v2
-                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))  # v1
+# (limit, usage, stat file, the stat's reclaimable page-cache key) for cgroup v2, then v1
+CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat",
+                 "inactive_file"),
+                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+                 "/sys/fs/cgroup/memory/memory.stat", "total_inactive_file"))
 
 
 def container_memory_left(files=CGROUP_FILES) -> Optional[int]:
-    """Bytes this process's cgroup may still use (limit minus usage); None without a limit."""
-    for limit_file, usage_file in files:
+    """Bytes this process's cgroup may still use: its limit minus its usage, where the usage leaves out the
+    page cache the kernel would reclaim (inactive files, as `docker stats` counts it; a container that has
+    read its dataset sits near its limit in cache alone). None without a limit."""
+    for limit_file, usage_file, stat_file, inactive_key in files:
         try:
             limit_text = Path(limit_file).read_text().strip()
             usage = int(Path(usage_file).read_text().strip())
@@ -185,8 +190,19 @@ def container_memory_left(files=CGROUP_FILES) -> Optional[int]:
             continue
         if limit_text == "max" or not limit_text.isdigit() or int(limit_text) >= 2**60:  # v1's "no limit"
             return None
-        return max(0, int(limit_text) - usage)
+        return max(0, int(limit_text) - usage + _stat_value(stat_file, inactive_key))
     return None
+
+
+def _stat_value(stat_file: str, key: str) -> int:
+    try:
+        for line in Path(stat_file).read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def memory_budget(fraction: float = 0.75, limit_bytes: Optional[int] = None) -> int:

@@ -41,7 +41,7 @@ def test_stop_while_a_start_is_preparing_cancels_it(facades_dir, tmp_path):
     with pytest.raises(Pix2PixError, match="stopped before the run started"):
         with job.preparing("unpacking the uploaded dataset..."):
             assert job.snapshot().phase == "preparing" and job.snapshot().active
-            with pytest.raises(Pix2PixError, match="already going"):
+            with pytest.raises(Pix2PixError, match="another Start is still unpacking"):
                 with job.preparing("a second Start"):
                     pass
             assert job.stop() == "Stopping before the run starts."

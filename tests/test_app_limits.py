@@ -629,4 +629,22 @@ def test_the_upload_guard_keeps_the_disk_from_filling(tmp_path):
     assert answer(nearly_full) == 507 and answer(nearly_full, method="GET") is None
     assert answer(roomy, length=None) == 411 and answer(roomy, length=b"-5") == 411
     assert answer(roomy, length=str(52 * 2 ** 20).encode()) == 413
-    assert passed == ["/gradio_api/upload", "/gradio_api/queue/join", "/gradio_api/upload"]
+    canvas = "/gradio_api/component_server"  # the canvas's images, held in memory: a smaller cap
+    assert answer(roomy, canvas, length=str(9 * 2 ** 20).encode()) == 413 and answer(roomy, canvas) is None
+    assert passed == ["/gradio_api/upload", "/gradio_api/queue/join", "/gradio_api/upload",
+                      "/gradio_api/component_server"]
+
+
+def test_a_refused_canvas_drops_the_blobs_it_was_sent():
+    """The canvas sends its images as blobs first, kept in memory until used: a refused payload's stayed."""
+    import gradio as gr
+    from gradio.components.image_editor import EditorData, EditorDataBlobs
+
+    from demo.uploads import CanvasEditor
+
+    editor = CanvasEditor(canvas_size=(256, 256), fixed_canvas=True, type="numpy", image_mode="RGB")
+    big = png_bytes(Image.new("RGB", (1000, 1000)))
+    editor.blob_storage["abc"] = EditorDataBlobs(background=big, layers=[], composite=big)
+    with pytest.raises(gr.Error, match="above 0.26 megapixels"):
+        editor.preprocess(EditorData(id="abc"))
+    assert "abc" not in editor.blob_storage

@@ -365,13 +365,18 @@ def test_cli_translate_one_bad_file_does_not_stop_the_others(colorize_checkpoint
     assert sorted(p.stem for p in (tmp_path / "out").iterdir()) == sorted(c.id for c in good)
 
 
-def test_an_image_above_pils_warning_size_is_refused_without_a_warning(tmp_path):
+def test_an_image_above_pils_warning_size_is_refused_without_a_warning(facades_checkpoint, tmp_path, capsys):
     """From 89 MP PIL warns (DecompressionBombWarning) before our one-line refusal; the warning is not shown."""
     import warnings
 
+    from pix2pix_core.cli import main
+
     path = tmp_path / "wide.png"
     Image.new("1", (10_000, 9_500)).save(path)  # 95 MP: between PIL's warning and its error
-    with warnings.catch_warnings():
+    assert main(["translate", "--checkpoint", str(facades_checkpoint), str(path), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "wide.png" in err[0], err  # no PIL warning first
+    with warnings.catch_warnings():  # where warnings are errors, the same one line
         warnings.simplefilter("error")
-        with pytest.raises(ImageError, match="wide.png: 10000x9500 is 95,000,000 pixels, above the limit"):
+        with pytest.raises(ImageError, match="wide.png: far too many pixels"):
             open_image(path)

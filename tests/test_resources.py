@@ -160,15 +160,20 @@ def test_a_containers_memory_limit_caps_the_available_memory(tmp_path):
     estimated to fit was killed instead of refused."""
     from pix2pix_core.resources import container_memory_left
 
-    v2 = (tmp_path / "memory.max", tmp_path / "memory.current")
+    v2 = (tmp_path / "memory.max", tmp_path / "memory.current", tmp_path / "memory.stat")
     v2[0].write_text("4294967296\n")
-    v2[1].write_text("1073741824\n")
-    assert container_memory_left([tuple(map(str, v2))]) == 3 * 2**30
+    v2[1].write_text(f"{int(3.9 * 2**30)}\n")  # 3.9 GiB used, 3.3 GiB of it page cache the kernel can take back
+    v2[2].write_text(f"anon 1\ninactive_file {int(3.3 * 2**30)}\nactive_file 5\n")
+    v2_files = [(*map(str, v2), "inactive_file")]
+    assert container_memory_left(v2_files) == pytest.approx(3.4 * 2**30, rel=1e-6)
+    v2[2].unlink()  # no stat file: the plain difference
+    assert container_memory_left(v2_files) == pytest.approx(0.1 * 2**30, rel=1e-3)
     v2[0].write_text("max\n")
-    assert container_memory_left([tuple(map(str, v2))]) is None
+    assert container_memory_left(v2_files) is None
     v1 = (tmp_path / "limit_in_bytes", tmp_path / "usage_in_bytes")
     v1[0].write_text(str(2**63 - 4096))  # v1's "no limit"
     v1[1].write_text("5")
-    assert container_memory_left([tuple(map(str, v1))]) is None
-    assert container_memory_left([(str(tmp_path / "none"), str(tmp_path / "none"))]) is None
+    assert container_memory_left([(*map(str, v1), str(tmp_path / "stat"), "total_inactive_file")]) is None
+    missing = str(tmp_path / "none")
+    assert container_memory_left([(missing, missing, missing, "inactive_file")]) is None
     assert 0 < available_memory()
