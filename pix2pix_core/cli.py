@@ -249,19 +249,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Our warnings (skipped images, data that looks like another task) as a user reads them: no source path."""
-    print(f"warning: {message}", file=file or sys.stderr)
+def _one_line_warning(others):
+    """A showwarning that prints our warnings (UserWarning: skipped images, data that looks like another task)
+    as a user reads them, without a source path, and hands any other kind to `others` as before."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, UserWarning):
+            print(f"warning: {message}", file=file or sys.stderr)
+        else:
+            others(message, category, filename, lineno, file, line)
+    return show
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     with warnings.catch_warnings():  # this call's warning display only: main() also runs inside other programs
-        warnings.simplefilter("default")
+        warnings.filterwarnings("default", category=UserWarning)  # ours: skipped images, data of another task
         warnings.filterwarnings("ignore", message="Image size .* could be decompression bomb")  # PIL's: our
         # own size check says it in one line (matched by text: importing PIL here would slow down --help)
-        warnings.showwarning = _one_line_warning
+        warnings.showwarning = _one_line_warning(warnings.showwarning)
         return _run(args)
 
 
