@@ -142,18 +142,27 @@ class DiskCache:
 
 
 def open_cache(path: Path, key: str) -> Optional[DiskCache]:
-    """The cache in `path` when it is complete and was built for `key`; None otherwise (never trusted)."""
+    """The cache in `path` when it is complete and was built for `key`; None otherwise (never trusted).
+
+    The files are opened first and checked through their descriptors, and meta.json is read again after:
+    a rebuild that swaps the folder in between cannot pair one build's names with another build's pixels."""
     try:
         meta = json.loads((path / "meta.json").read_text())
         count, size, sides = len(meta["names"]), int(meta["size"]), int(meta["sides"])
         if meta.get("version") != FORMAT_VERSION or meta.get("key") != key or not meta.get("complete"):
             return None
-        for side in SIDES[:sides]:
-            if (path / f"{side}.u8").stat().st_size != count * 3 * size * size:
-                return None
+        cache = DiskCache(path, meta)  # opens the files
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return DiskCache(path, meta)
+    try:
+        intact = all(os.fstat(fd).st_size == count * 3 * size * size for fd in cache._fds or [])
+        intact = intact and json.loads((path / "meta.json").read_text()) == meta
+    except (OSError, ValueError):
+        intact = False
+    if not intact:
+        cache.close()
+        return None
+    return cache
 
 
 def cache_key(files_hash: str, params: dict) -> str:

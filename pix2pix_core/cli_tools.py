@@ -45,6 +45,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+FEW_FOR_REALISM = 50  # below this many images `test` says its distribution metrics are noise
 EXPORT_FORMATS = ("safetensors", "onnx", "torchscript")
 FORMAT_OF_SUFFIX = {".safetensors": "safetensors", ".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
 
@@ -120,6 +121,9 @@ def cmd_test(args) -> int:
     print(format_metrics(metrics))
     if metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
         print("note: no facade segmenter found, FCN-score skipped (train one with `train-segmenter`)")
+    if metrics.get("count", 0) < FEW_FOR_REALISM and ({"kid_x1000", "colour_two_sample_acc"} & set(metrics)):
+        print(f"note: realism metrics on {metrics['count']} images swing widely from sample to sample (their "
+              f"*_floor shows how far); compare models on {FEW_FOR_REALISM} images or more")
     for key in ("realism_note", "realism_floor_note", "colour_realism_note", "colour_realism_floor_note"):
         if key in metrics:
             print(f"note: {'colour ' if key.startswith('colour') else ''}realism metrics: {metrics[key]}")

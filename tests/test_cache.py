@@ -1,6 +1,7 @@
 """The on-disk dataset cache: same batches as in memory, reused/rebuilt by file state, never half-trusted;
 loading reports progress and can be stopped."""
 
+import json
 import os
 import pickle
 import shutil
@@ -303,3 +304,20 @@ def test_an_edit_that_restores_the_mtime_still_invalidates_the_cache(tmp_path):
     assert photo.stat().st_size == stat.st_size and photo.stat().st_mtime_ns == stat.st_mtime_ns
     assert disk_cache.files_digest(root, [photo]) != before
     assert "palette.py" in disk_cache._CODE_FILES  # facade label cleaning is part of the decoding
+
+
+def test_a_cache_whose_meta_changes_while_opening_is_not_trusted(tmp_path, monkeypatch):
+    """open_cache reads meta.json again after opening the files: a swap in between is caught."""
+    root = tmp_path / "food"
+    write_colour_photos(root / "train", 4, seed=3)
+    config = tiny_config(**_cached(dict(task="colorize", data=str(root)), tmp_path / "cache"))
+    items = load_items(config, "train", train=False)
+    cache = items.cache
+    real_init = disk_cache.DiskCache.__init__
+
+    def swapped_meanwhile(self, path, meta):
+        real_init(self, path, meta)
+        (path / "meta.json").write_text(json.dumps({**meta, "names": list(reversed(meta["names"]))}))
+
+    monkeypatch.setattr(disk_cache.DiskCache, "__init__", swapped_meanwhile)
+    assert disk_cache.open_cache(cache.path, cache.meta["key"]) is None

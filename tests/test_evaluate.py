@@ -192,4 +192,6 @@ def test_a_ratio_of_nothing_is_null_and_other_pictures_in_the_folder_stay(colori
     stored = json.loads((out / "metrics.json").read_text())
     assert stored["count"] == 3 and stored["colour_detail_ratio"] is None
     assert (out / "images" / "holiday.png").exists()
-    assert "colour realism metrics: skipped: no readable train photos" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "colour realism metrics: skipped: no readable train photos" in printed
+    assert "note: realism metrics on 3 images swing widely" in printed  # 3 photos: the numbers are noise
