@@ -98,7 +98,7 @@ def cmd_import_official(args) -> int:
 
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     path = import_official(args.pth, args.out, netG=args.netG, task=args.task, direction=args.direction,
-                           ngf=args.ngf, dtype=dtype)
+                           ngf=args.ngf, dtype=dtype, dropout=not args.no_dropout)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): official {args.netG}, task {args.task}")
     return 0
 
@@ -119,7 +119,9 @@ def cmd_test(args) -> int:
                        split=args.split, seed=args.seed, device=args.device, realism=not args.no_realism,
                        dropout=not args.no_dropout, backend=args.backend, size=args.size)
     print(format_metrics(metrics))
-    if metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
+    if "fcn_note" in metrics:
+        print(f"note: FCN-score {metrics['fcn_note']}")
+    elif metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
         print("note: no facade segmenter found, FCN-score skipped (train one with `train-segmenter`)")
     if metrics.get("count", 0) < FEW_FOR_REALISM and ({"kid_x1000", "colour_two_sample_acc"} & set(metrics)):
         print(f"note: realism metrics on {metrics['count']} images swing widely from sample to sample (their "
@@ -372,4 +374,7 @@ def _add_import_official(sub) -> None:
     p.add_argument("--ngf", type=int, default=64, help="the official model's generator width")
     p.add_argument("--out", required=True, help="output .safetensors file, e.g. checkpoints/NAME.safetensors")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="weight precision")
+    p.add_argument("--no-dropout", action="store_true",
+                   help="the model was trained with the official --no_dropout (the file cannot say: dropout "
+                        "layers hold no weights); without this flag it runs with dropout noise")
     p.set_defaults(handler=cmd_import_official)

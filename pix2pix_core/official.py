@@ -99,7 +99,8 @@ def read_official_state(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: refused: not a plain pickle of tensors"
                               f"{f' ({detail.group(1).strip()[:120]})' if detail else ''}; corrupt, or it holds "
                               "objects that only loading with code execution could rebuild") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
+            AssertionError, KeyError, TypeError, AttributeError) as exc:  # a damaged old-format (< 1.6) file
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable PyTorch .pth file ({detail})") from None
     if not isinstance(state, dict):
@@ -143,7 +144,8 @@ def _shape_hint(key: str, got: torch.Size, want: torch.Size, config: TrainConfig
 
 
 def import_official(path: str | Path, out: str | Path, netG: str = "unet_256", task: str = "facades",
-                    direction: Optional[str] = None, ngf: int = 64, dtype: torch.dtype = torch.float16) -> Path:
+                    direction: Optional[str] = None, ngf: int = 64, dtype: torch.dtype = torch.float16,
+                    dropout: bool = True) -> Path:
     """Check an official `latest_net_G.pth` against our network and write it as an exported generator."""
     path = Path(path)
     refuse_overwriting(path, out)
@@ -155,13 +157,15 @@ def import_official(path: str | Path, out: str | Path, netG: str = "unet_256", t
         raise CheckpointError(f"colorize: this version scales Lab as L/{L_SCALE}-1, ab/{AB_SCALE}, the official "
                               f"model L/{OFFICIAL_L_SCALE}-1, ab/{OFFICIAL_AB_SCALE}; its output would be wrong")
     crop = 256 if netG.endswith("_256") else 128
-    # the official test script's mode: per-image batch-norm statistics (batch size 1), dropout on
-    config = TrainConfig(task=task, netG=netG, ngf=ngf, norm="batch", dropout=True, test_dropout=True,
+    # the official test script's mode: per-image batch-norm statistics (batch size 1), dropout on (unless the
+    # model was trained without it: `dropout`, which the file cannot tell)
+    config = TrainConfig(task=task, netG=netG, ngf=ngf, norm="batch", dropout=dropout, test_dropout=dropout,
                          batch_size=1, direction=direction or DEFAULT_DIRECTION[task], crop_size=crop,
                          load_size=max(286, crop)).validate()
     state = read_official_state(path)
     generator = build_generator(config)
     expected = generator.state_dict()
+    as_saved = dict(state)  # the hint reads the file's own depth, before the placeholders below
     for key, value in expected.items():  # PyTorch < 0.4 saved batch norm without this counter (unused here)
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = torch.zeros_like(value)
@@ -170,7 +174,8 @@ def import_official(path: str | Path, out: str | Path, netG: str = "unet_256", t
     if unknown or missing:
         parts = ([f"unknown keys: {_names(unknown)}"] if unknown else []) + \
                 ([f"missing keys: {_names(missing)}"] if missing else [])
-        raise CheckpointError(f"{path}: not an official {netG} generator ({'; '.join(parts)}){_hint(state, expected)}")
+        raise CheckpointError(f"{path}: not an official {netG} generator ({'; '.join(parts)})"
+                              f"{_hint(as_saved, expected)}")
     for key, want in expected.items():
         got = state[key]
         if got.shape != want.shape:
@@ -183,9 +188,14 @@ def import_official(path: str | Path, out: str | Path, netG: str = "unet_256", t
         raise CheckpointError(f"{path}: non-finite weights in {_names(bad)}")
     generator.load_state_dict(state, strict=True)
     weights = {f"G.{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.state_dict().items()}
+    overflow = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if overflow:  # finite in the file, beyond the range of the dtype asked for (fp16: 65,504)
+        raise CheckpointError(f"{path}: {_names(overflow)} do not fit in {str(dtype).replace('torch.', '')}; "
+                              "import with --dtype bf16 or fp32")
     origin = {"repository": OFFICIAL_REPO, "file": path.name, "sha256": _sha256(path), "netG": netG, "ngf": ngf,
               "parameters": sum(p.numel() for p in generator.parameters()),
-              "test_mode": "per-image batch-norm statistics, dropout on (the official test script's default)"}
+              "test_mode": "per-image batch-norm statistics, " + ("dropout on (the official test script's default)"
+                                                                  if dropout else "no dropout (trained without)")}
     metadata = {"format": FORMAT, "kind": "generator", "config": config.to_json(), "trained": "{}",
                 "imported_from": json.dumps(origin, sort_keys=True)}
     return atomic_save(weights, metadata, out)

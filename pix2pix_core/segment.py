@@ -160,8 +160,10 @@ class SegmentationData:
     def __len__(self) -> int:
         return len(self.names)
 
-    def batch(self, indices: list[int], crop: int, generator: Optional[torch.Generator]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Network-ready photos in [-1, 1] and target ids; a random crop + mirror per item when a generator is given."""
+    def batch(self, indices: list[int], crop: int, generator: Optional[torch.Generator],
+              mirror: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network-ready photos in [-1, 1] and target ids; a random crop (+ mirror, with `mirror`) per item when a
+        generator is given."""
         photos, targets = [], []
         size = self.photos.shape[-1]
         for index in indices:
@@ -169,7 +171,7 @@ class SegmentationData:
             flip = False
             if generator is not None:
                 top, left = torch.randint(0, size - crop + 1, (2,), generator=generator).tolist()
-                flip = bool(torch.randint(0, 2, (1,), generator=generator))
+                flip = bool(torch.randint(0, 2, (1,), generator=generator)) and mirror  # same draws either way
             photo = self.photos[index, :, top:top + crop, left:left + crop]
             target = self.ids[index, top:top + crop, left:left + crop]
             if flip:
@@ -211,7 +213,8 @@ def train_segmenter(config: SegmenterConfig, progress: bool = True) -> Segmenter
             order = torch.randperm(len(data), generator=generator).tolist()
             losses = []
             for start in range(0, len(order), config.batch_size):
-                photos, targets = data.batch(order[start:start + config.batch_size], config.crop_size, generator)
+                photos, targets = data.batch(order[start:start + config.batch_size], config.crop_size, generator,
+                                             config.flip)
                 photos = photos.to(device, memory_format=memory)
                 with _autocast(config.precision, device):
                     logits = net(photos)

@@ -195,3 +195,15 @@ def test_a_ratio_of_nothing_is_null_and_other_pictures_in_the_folder_stay(colori
     printed = capsys.readouterr().out
     assert "colour realism metrics: skipped: no readable train photos" in printed
     assert "note: realism metrics on 3 images swing widely" in printed  # 3 photos: the numbers are noise
+
+
+def test_a_photo_to_label_model_gets_no_fcn_score(facades_dir, tiny_segmenter_path, tmp_path):
+    """The segmenter ran on generated label maps and scored them against snapped photos: every FCN value 0."""
+    from conftest import tiny_config
+    from pix2pix_core.train import Trainer
+
+    result = Trainer(tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), direction="AtoB",
+                                 max_steps=1)).run()
+    metrics = evaluate(result.checkpoint, facades_dir, tmp_path / "report", segmenter=tiny_segmenter_path,
+                       progress=False)
+    assert not FCN_KEYS & set(metrics) and "this model makes label maps" in metrics["fcn_note"]

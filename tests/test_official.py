@@ -291,3 +291,40 @@ def test_help(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert all(option in text for option in ("--netG", "--task", "--direction", "--ngf", "--out", "weights_only"))
+
+
+def test_no_dropout_overflow_and_a_damaged_old_file(tmp_path, capsys):
+    """A model trained with --no_dropout imported with dropout noise on; an fp16 import could write inf after
+    the finite check; a damaged pre-1.6 .pth raised AssertionError (a traceback)."""
+    import numpy as np
+    from PIL import Image
+
+    from pix2pix_core.errors import CheckpointError
+
+    net = our_generator(seed=4)
+    torch.save(official_state(net), tmp_path / "plain.pth")
+    path = import_official(tmp_path / "plain.pth", tmp_path / "plain.safetensors", ngf=NGF, dtype=torch.float32,
+                           dropout=False)
+    translator = Translator.load(path, device="cpu")
+    label_map = Image.new("RGB", (64, 64), (0, 0, 222))
+    assert np.array_equal(np.asarray(translator.translate(label_map, seed=0)),
+                          np.asarray(translator.translate(label_map, seed=1)))  # no dropout noise
+    big = official_state(net)
+    key = next(k for k in big if k.endswith("running_var"))
+    big[key] = big[key] * 0 + 1e5  # finite in fp32, inf in fp16
+    torch.save(big, tmp_path / "big.pth")
+    with pytest.raises(CheckpointError, match="do not fit in float16; import with --dtype bf16 or fp32"):
+        import_official(tmp_path / "big.pth", tmp_path / "big.safetensors", ngf=NGF)
+    assert not (tmp_path / "big.safetensors").exists()
+    import pix2pix_core.official as official
+
+    def damaged_old_format(*args, **kwargs):  # what torch's pre-1.6 reader raises on some damaged files
+        raise AssertionError("storage key '94' not found in deserialized_objects")
+
+    real_load = official.torch.load
+    official.torch.load = damaged_old_format
+    try:
+        with pytest.raises(CheckpointError, match="not a readable PyTorch .pth file"):
+            import_official(tmp_path / "plain.pth", tmp_path / "damaged.safetensors", ngf=NGF)
+    finally:
+        official.torch.load = real_load
