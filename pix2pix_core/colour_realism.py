@@ -78,13 +78,17 @@ def colour_gaps(generated: np.ndarray, real: np.ndarray, top: int = 5) -> list[t
 
 
 def colour_detail(photos: Sequence[ImageSource]) -> float:
-    """Mean over photos of the mean a/b gradient magnitude (forward differences, Lab units per pixel)."""
+    """Mean over photos of the mean a/b gradient magnitude (forward differences, Lab units per pixel).
+    A photo one pixel wide or high has no such gradient and is left out (its empty mean was NaN, and made
+    the whole mean NaN); NaN only when no photo has one."""
     values = []
     for photo in photos:
         ab = _lab_ab(photo)
+        if min(ab.shape[1:]) < 2:
+            continue
         dx, dy = np.diff(ab, axis=2)[:, :-1, :], np.diff(ab, axis=1)[:, :, :-1]
         values.append(float(np.sqrt((dx ** 2 + dy ** 2).sum(axis=0)).mean()))
-    return float(np.mean(values))
+    return float(np.mean(values)) if values else float("nan")
 
 
 def colour_realism_metrics(generated: Sequence[ImageSource], real: Sequence[ImageSource],

@@ -170,6 +170,10 @@ def test_colour_detail_sees_speckle():
     smooth, speckled = colour_photos(4, seed=5), colour_photos(4, seed=5, speckle=12.0)
     assert colour_detail(speckled) > 3 * colour_detail(smooth)
     assert colour_detail(colour_photos(2, seed=5, gray=True)) < 1e-3  # float32 Lab of gray: ab ~ 0
+    from PIL import Image
+    thin = Image.new("RGB", (50, 1), (200, 30, 30))  # no gradient to measure: left out, not NaN
+    assert colour_detail([thin, *speckled]) == pytest.approx(colour_detail(speckled))
+    assert math.isnan(colour_detail([thin]))
 
 
 def test_a_ratio_of_nothing_is_null_and_other_pictures_in_the_folder_stay(colorize_checkpoint, tmp_path, capsys):
