@@ -15,8 +15,7 @@ from typing import Optional
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.limits import bounded_float, bounded_int
-from pix2pix_core.resources import (check_training_memory, count_training_images, estimate_checkpoint_bytes, gb,
-                                     memory_budget)
+from pix2pix_core.resources import check_training_memory, count_training_images, gb, memory_budget
 
 MAX_EPOCHS = 1000  # each of epochs and decay epochs (the paper's facades run: 100 + 100)
 MAX_BATCH = 64
@@ -61,11 +60,11 @@ def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None, disk
     if steps > MAX_STEPS:
         raise Pix2PixError(f"this run would take {steps:,} steps; the app allows at most {MAX_STEPS:,} "
                            f"(fewer epochs or a larger batch)")
-    check_training_memory(config, images, memory_budget(MEMORY_FRACTION, memory_limit))
+    estimate = check_training_memory(config, images, memory_budget(MEMORY_FRACTION, memory_limit))
     if disk_limit:
         # latest.safetensors and, while it is replaced, its new copy; and every kept epoch checkpoint
         kept = 2 + (config.total_epochs // config.save_every if config.save_every else 0)
-        need = kept * estimate_checkpoint_bytes(config)
+        need = kept * estimate.checkpoint
         if need > disk_limit:
             raise Pix2PixError(f"this run's checkpoints would take about {gb(need)} of disk, above the app's "
                                f"{gb(disk_limit)} for training runs (a smaller ngf, or the command line)")

@@ -38,6 +38,8 @@ class MemoryEstimate:
     dataset: int  # the decoded training images at load size (uint8); 0 when read from the disk cache
     overhead: int = FIXED_OVERHEAD
     disk_cache: bool = False  # the dataset is above config.memory_budget_mb: read from the disk cache
+    checkpoint: int = 0  # one training checkpoint on disk: fp32 weights and both Adam moments of G and D,
+    #                      and the averaged G (the facades paper settings, ngf 64: about 0.69 GB)
 
     @property
     def total(self) -> int:
@@ -66,14 +68,8 @@ def estimate_training_memory(config: TrainConfig, n_images: int) -> MemoryEstima
     if config.task == "unpaired":  # n_images is the larger collection; both are held: at most twice that
         dataset *= 2
     return MemoryEstimate(parameters * BYTES_PER_PARAMETER + averaged * BYTES_PER_AVERAGED_VALUE,
-                          activations * 4 * ACTIVATION_FACTOR, dataset, disk_cache=not in_memory)
-
-
-def estimate_checkpoint_bytes(config: TrainConfig) -> int:
-    """Bytes of one training checkpoint of `config`: fp32 weights and both Adam moments of G and D, and
-    the averaged G when there is one (the facades paper settings, ngf 64: about 0.69 GB)."""
-    parameters, averaged, _ = _network_sizes(config)
-    return parameters * 4 * 3 + averaged * 4
+                          activations * 4 * ACTIVATION_FACTOR, dataset, disk_cache=not in_memory,
+                          checkpoint=parameters * 4 * 3 + averaged * 4)
 
 
 def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:
