@@ -164,7 +164,7 @@ def cmd_translate(args) -> int:
     # a bad checkpoint stops here, one line
     translator = Translator.load(args.checkpoint, device=args.device, backend=args.backend, direction=args.direction)
     _note_backend(translator)
-    label_maps = translator.task == "facades" and translator.config.direction == "BtoA"
+    label_maps = translator.takes_label_maps
     files, failures = _input_files(args.inputs)
     for message in failures:
         print(f"error: {message}", file=sys.stderr)

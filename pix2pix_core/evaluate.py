@@ -168,11 +168,11 @@ def _fmt(value) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
-def _resolve_segmenter(choice: SegmenterChoice, task: str, device: str,
-                       direction: str = "BtoA") -> tuple[Optional[Segmenter], str]:
+def _resolve_segmenter(choice: SegmenterChoice, label_maps_in: bool,
+                       device: str) -> tuple[Optional[Segmenter], str]:
     """(segmenter, its name for the report). None = the bundled one when present; False = none. Only for
-    label map -> photo (facades BtoA): a photo -> label model's outputs are label maps, nothing to segment."""
-    if task != "facades" or direction != "BtoA" or choice is False:
+    label map -> photo models (`Translator.takes_label_maps`): others make no facade photos to segment."""
+    if not label_maps_in or choice is False:
         return None, ""
     if isinstance(choice, Segmenter):
         return choice, "in memory"
@@ -208,7 +208,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     task = translator.task
     if task == "unpaired":
         return evaluate_unpaired(checkpoint, data, out, limit, split, seed, device, progress)
-    seg, seg_name = _resolve_segmenter(segmenter, task, device, translator.config.direction)
+    seg, seg_name = _resolve_segmenter(segmenter, translator.takes_label_maps, device)
     sizes = {"crop_size": size, "load_size": size} if size else {}
     read_config = dataclasses.replace(translator.config, data=str(data), **sizes)  # how the split is read
     items = load_items(read_config, split, train=False, limit=limit)
@@ -257,7 +257,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         metrics["segmenter"] = seg_name
         if realism:
             metrics.update(_realism(seg, generated, reals, read_config, data, split, seed))
-    if task == "facades" and translator.config.direction != "BtoA":
+    if task == "facades" and not translator.takes_label_maps:
         metrics["fcn_note"] = "skipped: the FCN-score segments generated photos; this model makes label maps"
     if task == "colorize" and realism:
         metrics.update(_colour_realism(generated, reals, read_config, data, split, seed))

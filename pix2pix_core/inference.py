@@ -99,6 +99,12 @@ class Translator:
         return self.config.task
 
     @property
+    def takes_label_maps(self) -> bool:
+        """A facades label map -> photo model: its inputs are cleaned label maps, laid on the background
+        class colour where transparent (`palette.LABEL_MATTE`)."""
+        return self.task == "facades" and self.config.direction == "BtoA"
+
+    @property
     def size(self) -> int:
         """The square size the network works at (its training crop)."""
         return self.config.crop_size
@@ -127,8 +133,7 @@ class Translator:
 
     def translate(self, image: ImageSource, seed: Optional[int] = 0) -> Image.Image:
         """Translate one image of any size/mode; the result has the input's size."""
-        label_map = self.task == "facades" and self.config.direction == "BtoA"
-        picture = open_image(image, matte=LABEL_MATTE) if label_map else open_image(image)
+        picture = open_image(image, matte=LABEL_MATTE) if self.takes_label_maps else open_image(image)
         if self.task == "colorize":
             return self.colorize(picture, seed)
         output = self.run_network(self.network_input(picture)[None], seed)
@@ -143,7 +148,7 @@ class Translator:
         the third-class edge rings of plain colour snapping, nor bicubic-blended edges. A photo -> labels
         model (facades AtoB) gets its photo resized like any picture.
         """
-        if self.task == "facades" and self.config.direction == "BtoA":
+        if self.takes_label_maps:
             small = label_map_for_network(picture, self.size)
         else:
             small = picture.resize((self.size, self.size), Image.BICUBIC)
