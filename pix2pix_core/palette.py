@@ -239,7 +239,7 @@ def shrink_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     present, counts = np.unique(ids, return_counts=True)
     best = np.full((size[1], size[0]), -1.0, np.float32)
     chosen = np.zeros((size[1], size[0]), np.int64)
-    for rank, index in enumerate(np.argsort(-counts, kind="stable")):  # commonest first: ties go to later ones
+    for index in np.argsort(-counts, kind="stable"):  # commonest first: ties go to later ones
         mask = Image.fromarray((ids == present[index]).astype(np.float32), "F")
         share = np.asarray(mask.resize(size, Image.BOX), np.float32)
         wins = share >= best - 1e-6
@@ -254,9 +254,8 @@ PHOTO_LIKE = 0.8  # share of pixels far from every class colour above which a pi
 def looks_like_photo(image: Image.Image) -> bool:
     """True for a picture whose colours are mostly far from the 12 class colours: a photo given where a label
     map belongs (a JPEG-saved map's blended edges are far too, but a quarter to a half of its pixels at most)."""
-    small = np.asarray(image.convert("RGB").resize((64, 64), Image.NEAREST), np.float32).reshape(-1, 1, 3)
-    distance = np.sqrt(((small - palette_array().astype(np.float32)[None]) ** 2).sum(-1)).min(1)
-    return bool((distance > CLOSE).mean() > PHOTO_LIKE)
+    _, squared = _nearest(np.asarray(image.convert("RGB").resize((64, 64), Image.NEAREST), np.uint8))
+    return bool((squared > CLOSE ** 2).mean() > PHOTO_LIKE)
 
 
 def ids_to_image(ids: np.ndarray) -> Image.Image:
