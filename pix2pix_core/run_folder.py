@@ -68,7 +68,7 @@ class RunFolder:
             with open(path, newline="") as handle:
                 rows = list(csv.reader(handle))
             # a row cut short by a kill mid-write ("14" of "149,0,...") has fewer fields than the header
-            kept = rows[:1] + [r for r in rows[1:] if rows and len(r) == len(rows[0]) and r[0].isdigit()
+            kept = rows[:1] + [r for r in rows[1:] if len(r) == len(rows[0]) and r[0].isdigit()
                                and int(r[0]) <= resumed_step]
             partial = path.with_name(".losses.csv.tmp")
             with open(partial, "w", newline="") as handle:
