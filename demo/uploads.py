@@ -9,7 +9,8 @@ be called by their fn_index, so the bounds must hold in the component, not only 
 - `ImageUpload`: gr.Image (type "filepath") that hands the handler the uploaded file's path undecoded;
   the handler's `ui.on_upload` then applies the app's pixel cap, lanes and clear errors.
 - `CanvasEditor`: gr.ImageEditor that refuses images above its pixel cap, or too many layers, from the
-  file headers before Gradio decodes them.
+  file headers before Gradio decodes them; and bounds the images the canvas sends ahead of its event
+  (Gradio keeps them in memory until that event uses them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import io
 
 import gradio as gr
 from PIL import Image
+
+from gradio.components.base import server
+from gradio.components.image_editor import EditorDataBlobs
 
 from .image_work import APP_MAX_PIXELS, header_pixels
 
@@ -62,13 +66,24 @@ def _blob_pixels(item) -> int:
     return header_pixels(item.path) if getattr(item, "path", None) else 0
 
 
+_NO_BLOBS = EditorDataBlobs(background=None, layers=[], composite=None)
+
+
 class CanvasEditor(gr.ImageEditor):
     """gr.ImageEditor with a fixed canvas that refuses an image above 4 times the canvas's area (a
     high-density screen may send twice its size each way), or more than MAX_LAYERS layers, before Gradio
-    decodes any of them."""
+    decodes any of them.
+
+    The canvas first sends its images to `accept_blobs`, which Gradio keeps in memory by canvas id until
+    the event that uses them (the whole app shares one store): a client that never sends that event, or
+    names a layer index of 10**9 (Gradio grew its layer list to any index: 8 GB), could fill the
+    server's memory. Here an index past MAX_LAYERS is refused, and the waiting images keep at most
+    MAX_WAITING_BYTES, the oldest canvas's dropped first (its event then finds no image and says so).
+    """
 
     is_template = True  # rendered by Gradio's ImageEditor component
     MAX_LAYERS = 1
+    MAX_WAITING_BYTES = 64 * 2 ** 20  # eight canvases' requests at the upload guard's 8 MB each
 
     @property
     def max_pixels(self) -> int:
@@ -89,6 +104,28 @@ class CanvasEditor(gr.ImageEditor):
                     else f"a canvas image is above {self.max_pixels / 1e6:.2g} megapixels; draw on the canvas, "
                          "or upload a label map with the Upload button")
         return super().preprocess(payload)
+
+    @server
+    def accept_blobs(self, data):
+        blob = data.data
+        index = blob.get("index")
+        if blob.get("type") == "layer" and index not in (None, "", "null") and not (
+                str(index).isdigit() and int(index) < self.MAX_LAYERS):
+            _refuse(f"the canvas has at most {self.MAX_LAYERS} layer(s); layer {str(index)[:20]!r} was sent")
+        super().accept_blobs(data)
+        self._drop_oldest_waiting(keep=blob.get("id"))
+
+    def _drop_oldest_waiting(self, keep) -> None:
+        def size(parts) -> int:
+            return sum(len(item) for item in (parts.background, parts.composite, *(parts.layers or []))
+                       if isinstance(item, (bytes, bytearray, memoryview)))
+
+        total = sum(size(parts) for parts in list(self.blob_storage.values()))
+        for canvas_id in list(self.blob_storage):  # insertion order: oldest first
+            if total <= self.MAX_WAITING_BYTES:
+                break
+            if canvas_id != keep:
+                total -= size(self.blob_storage.pop(canvas_id, None) or _NO_BLOBS)
 
     def _within_bounds(self, parts) -> bool:
         layers = list(parts.layers or [])

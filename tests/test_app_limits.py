@@ -648,3 +648,33 @@ def test_a_refused_canvas_drops_the_blobs_it_was_sent():
     with pytest.raises(gr.Error, match="above 0.26 megapixels"):
         editor.preprocess(EditorData(id="abc"))
     assert "abc" not in editor.blob_storage
+
+
+def test_canvas_blobs_waiting_for_their_event_are_bounded():
+    """Gradio keeps the canvas's images in memory until an event uses them, and grew its layer list to any
+    index a request named: both are bounded now."""
+    import gradio as gr
+    from gradio.components.image_editor import AcceptBlobs
+
+    from demo.uploads import CanvasEditor
+
+    editor = CanvasEditor(canvas_size=(256, 256), fixed_canvas=True, type="numpy", image_mode="RGB")
+    editor.MAX_WAITING_BYTES = 3 * 2 ** 20
+
+    def send(canvas_id, kind="background", index=None, size=2 ** 20):
+        editor.accept_blobs(AcceptBlobs(data={"type": kind, "index": index, "file": b"", "id": canvas_id},
+                                        files=[(kind, b"x" * size)]))
+
+    with pytest.raises(gr.Error, match="at most 1 layer"):
+        send("huge", "layer", "1000000000")
+    with pytest.raises(gr.Error, match="at most 1 layer"):
+        send("negative", "layer", "-3")
+    assert editor.blob_storage == {}
+    send("a")
+    send("a", "composite")
+    send("b")
+    assert list(editor.blob_storage) == ["a", "b"]
+    send("c")  # 4 MB waiting: the oldest canvas goes, the newest stays whole
+    assert list(editor.blob_storage) == ["b", "c"] and editor.blob_storage["c"].background == b"x" * 2 ** 20
+    send("d", size=5 * 2 ** 20)  # one canvas above the bound on its own keeps its images (the guard caps it)
+    assert list(editor.blob_storage) == ["d"]
