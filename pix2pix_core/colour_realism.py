@@ -92,10 +92,13 @@ def colour_detail(photos: Sequence[ImageSource]) -> float:
 
 
 def colour_realism_metrics(generated: Sequence[ImageSource], real: Sequence[ImageSource],
-                           other_real: Sequence[ImageSource] | None = None, seed: int = 0) -> dict:
+                           other_real: Sequence[ImageSource] | None = None, seed: int = 0,
+                           paired: bool = True) -> dict:
     """The colorize `test` keys: colour_two_sample_acc (mean over classifier seeds `seed`, `seed + 1`;
     real vs colorized), its floor colour_two_sample_acc_floor (other_real vs real, when given), and
-    colour_detail_ratio = colour_detail(generated) / colour_detail(real) with both parts."""
+    colour_detail_ratio = colour_detail(generated) / colour_detail(real) with both parts.
+    paired: generated[i] is real[i] colorized (as in `test`): the two-sample test keeps pairs together
+    (`realism.two_sample_accuracy`); the floor's photos are unrelated, never paired."""
     from .realism import two_sample_accuracy
 
     reference = colour_features(real)
@@ -104,7 +107,8 @@ def colour_realism_metrics(generated: Sequence[ImageSource], real: Sequence[Imag
         pairs["_floor"] = colour_features(other_real)
     metrics: dict = {}
     for suffix, features in pairs.items():
-        accuracies = [two_sample_accuracy(features, reference, seed=s) for s in (seed, seed + 1)]
+        accuracies = [two_sample_accuracy(features, reference, seed=s, paired=paired and not suffix)
+                      for s in (seed, seed + 1)]
         metrics[f"colour_two_sample_acc{suffix}"] = float(np.mean(accuracies))
         metrics[f"colour_two_sample_acc_seeds{suffix}"] = accuracies
     detail_output, detail_real = colour_detail(generated), colour_detail(real)

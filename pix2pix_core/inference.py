@@ -35,7 +35,7 @@ from .palette import LABEL_MATTE, label_map_for_network
 BACKENDS = ("auto", "torch", "onnx")
 # Colorize: ab joined to the full-resolution lightness by a lightness-guided filter (radius, eps of
 # color.guided_coefficients) instead of plain bilinear upsampling; measured in benchmarks/colorize_guided.py.
-CHROMA_GUIDE = (1, 1e-5)
+CHROMA_GUIDE = (1, 1e-4)
 
 
 class Translator:

@@ -5,7 +5,8 @@
 `test` reports `colour_two_sample_acc` as the mean over two classifier seeds (cross-validation splits),
 which moves by +-0.03 between seeds: too much to rank two models a few hundredths apart. This reads the
 outputs and ground truths a report saved, computes their colour features once and repeats only the
-classifier for `--seeds` seeds, printing the mean, standard deviation and range per report.
+classifier for `--seeds` seeds, printing the mean, standard deviation and range per report (each
+colorized photo and its own real photo kept on one side of every split, as `test` does).
 `--explain N` also lists, per report, the N colour statistics furthest apart between its colorized and
 real photos (in pooled standard deviations): what gives the colorized photos away.
 """
@@ -53,7 +54,8 @@ def seed_spread(report: Path, seeds: int, explain: int = 0) -> SeedSpread:
     outputs, truths = report_pictures(report)
     generated = colour_features(outputs)  # paths: each photo is opened, read and closed in turn
     real = colour_features(truths)
-    return SeedSpread(report, len(truths), [two_sample_accuracy(generated, real, seed=s) for s in range(seeds)],
+    return SeedSpread(report, len(truths), [two_sample_accuracy(generated, real, seed=s, paired=True)
+                                                for s in range(seeds)],
                       colour_gaps(generated, real, explain) if explain else [])
 
 

@@ -164,6 +164,17 @@ def test_colour_two_sample_test_tells_gray_from_colour_and_not_colour_from_colou
     assert same["colour_two_sample_acc"] < 0.8 and same["colour_two_sample_acc_floor"] < 0.8
 
 
+def test_colour_two_sample_test_keeps_a_colorized_photo_with_its_own_photo():
+    """Photos colorized perfectly (copies of the real ones) are exactly at chance; with pairs split across
+    folds they read far below it (the classifier learns each copy and calls its twin colorized)."""
+    from pix2pix_core.colour_realism import colour_realism_metrics
+
+    real = colour_photos(30, seed=1)
+    metrics = colour_realism_metrics([p.copy() for p in real], real)
+    assert metrics["colour_two_sample_acc"] == 0.5
+    assert colour_realism_metrics([p.copy() for p in real], real, paired=False)["colour_two_sample_acc"] < 0.45
+
+
 def test_colour_detail_sees_speckle():
     from pix2pix_core.colour_realism import colour_detail
 

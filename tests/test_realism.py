@@ -62,6 +62,37 @@ def test_two_sample_accuracy_is_chance_for_one_distribution_and_one_for_differen
     assert 0.0 <= two_sample_accuracy(x[:3], y[:3] + 5.0) <= 1.0
 
 
+def test_paired_two_sample_test_keeps_each_generated_photo_with_its_own_real_photo():
+    """A generated photo and the real photo it was made from look alike: with the pair split across folds
+    the classifier learns one as generated and calls its twin generated too, so the accuracy reads low."""
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(20, 30))
+    # identical sets: pairs kept together are predicted alike, exactly one of each pair right
+    assert [two_sample_accuracy(real.copy(), real, seed=s, paired=True) for s in range(4)] == [0.5] * 4
+    assert two_sample_accuracy(real.copy(), real, seed=0) < 0.3  # split pairs: far below chance
+    real = rng.normal(size=(40, 8))
+    look_alikes = real + rng.normal(size=real.shape) * 0.3
+    paired = np.mean([two_sample_accuracy(look_alikes, real, seed=s, paired=True) for s in range(10)])
+    unpaired = np.mean([two_sample_accuracy(look_alikes, real, seed=s) for s in range(10)])
+    assert paired > 0.4 > unpaired
+    with pytest.raises(ValueError, match="same length"):
+        two_sample_accuracy(real[:10], real, paired=True)
+
+
+def test_realism_metrics_pair_generated_with_real_photos_but_not_the_floor(monkeypatch):
+    import pix2pix_core.realism as realism
+
+    calls = []
+    monkeypatch.setattr(realism, "photo_features", lambda seg, photos: np.asarray(photos, np.float64))
+    real_two_sample = realism.two_sample_accuracy
+    monkeypatch.setattr(realism, "two_sample_accuracy",
+                        lambda x, y, seed=0, paired=False: calls.append(paired) or real_two_sample(x, y, seed, paired=paired))
+    photos = np.random.default_rng(1).normal(size=(12, 5))
+    metrics = realism.realism_metrics(None, photos.copy(), photos, other_real=photos + 0.1)
+    assert calls == [True, True, False, False]
+    assert metrics["two_sample_acc"] == 0.5
+
+
 # ---------------------------------------------------------------------------------------------- features
 def test_photo_features_shape_and_determinism():
     segmenter = random_segmenter()
