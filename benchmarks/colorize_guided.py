@@ -2,6 +2,7 @@
 
     python -m benchmarks.colorize_guided                       # food val, 200 photos, default variants
     python -m benchmarks.colorize_guided --limit 50 --variants bilinear 2:1e-3
+    python -m benchmarks.colorize_guided --limit 100 --size 1024 --noise 3   # a 1 MP photo with sensor noise
 
 `test` evaluates colorization at the network's size (each photo resized to crop_size first), where
 the upsampling does nothing; here each val photo is colorized at its stored size (food: 286 px) from
@@ -9,6 +10,11 @@ one network run, the ab joined to the full-resolution lightness by each variant 
 path, or `RADIUS:EPS`, `color.guided_coefficients`), and compared with the real photo: PSNR and
 colourfulness (as `test`), the colour-detail ratio and the real-vs-colorized colour two-sample
 accuracy (pix2pix_core/colour_realism.py) with its real-vs-real floor (as many train photos).
+
+`--size` above the stored size upsamples the photos, which leaves their lightness without detail the
+network did not see; `--noise SIGMA` adds seeded Gaussian noise (SIGMA levels of 255, the same on R, G
+and B: lightness grain) to each photo first, as a phone photo has. The guide's eps decides how much of
+that grain turns into colour speckle.
 """
 
 from __future__ import annotations
@@ -44,7 +50,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--size", type=int, default=None,
                         help="resize each photo (bicubic) to SIZE x SIZE first; 128 = the network's size, as `test`")
-    parser.add_argument("--variants", nargs="+", default=["bilinear", "1:1e-3", "2:1e-3", "2:1e-4", "4:1e-2"])
+    parser.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
+                        help="add Gaussian lightness noise of SIGMA levels (0-255) to each photo first (default 0)")
+    parser.add_argument("--variants", nargs="+", default=["bilinear", "1:1e-5", "1:1e-4", "1:1e-3", "2:1e-4"])
     args = parser.parse_args()
 
     translator = Translator.load(args.checkpoint, device="cpu")
@@ -52,7 +60,10 @@ def main() -> None:
     if len(paths) < 2:  # the colour two-sample test needs two photos a side
         raise SystemExit(f"error: {len(paths)} photo(s) in {Path(args.data) / args.split}; the benchmark needs at "
                          f"least 2 (--limit 2 or more)")
+    if args.noise < 0:
+        parser.error("--noise must be 0 or more")
     variants = [parse_variant(v) for v in args.variants]
+    noise = np.random.default_rng(0)
     outputs: dict[str, list[Image.Image]] = {name: [] for name, _ in variants}
     reals, psnr, colourful = [], {name: [] for name, _ in variants}, {name: [] for name, _ in variants}
     gray_psnr, real_colourful = [], []
@@ -60,6 +71,9 @@ def main() -> None:
         picture = open_image(path).convert("RGB")
         if args.size:
             picture = picture.resize((args.size, args.size), Image.BICUBIC)
+        if args.noise:
+            grain = noise.normal(0.0, args.noise, (picture.height, picture.width, 1))
+            picture = Image.fromarray(np.clip(np.asarray(picture, np.float32) + grain, 0, 255).round().astype(np.uint8))
         rgb = np.asarray(picture, np.uint8)
         small = pil_to_unit(picture.resize((translator.size, translator.size), Image.BICUBIC))[None]
         lightness_small, _ = rgb_to_lab_normalized(small)
