@@ -124,6 +124,19 @@ def read_header(path: str | Path) -> dict[str, str]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
+def keeps_average(path: str | Path) -> bool:
+    """Whether a training checkpoint (or run folder) holds a moving average of G (E.), from the tensor names
+    alone: which generator an export wrote is then worth saying."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "latest.safetensors"
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return any(key.startswith("E.") for key in handle.keys())
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
 def _is_torchscript(path: Path) -> bool:
     """A TorchScript file is a zip like a torch.save .pth, with its compiled code in a code/ folder (the member
     names are read, nothing is unpickled)."""

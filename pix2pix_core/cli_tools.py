@@ -77,12 +77,24 @@ def cmd_export(args) -> int:
         _set_threads(getattr(args, "threads", None))
         path = export_model(args.checkpoint, args.out, args.format, direction=args.direction, weights=args.weights)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {args.format}, fp32, dropout off, "
-              "dynamic batch/height/width)")
+              f"dynamic batch/height/width; {_which_weights(args)})")
         return 0
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype or "fp16"]
     path = export_generator(args.checkpoint, args.out, dtype, direction=args.direction, weights=args.weights)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; {_which_weights(args)})")
     return 0
+
+
+def _which_weights(args) -> str:
+    """Which generator weights an export wrote, in words: `--weights` picks between the trained G and its
+    moving average, and does nothing when the run kept no average (or for a CycleGAN's F, never averaged)."""
+    from .checkpoint import keeps_average
+
+    if args.direction == "BtoA":
+        return "the B -> A generator"
+    if not keeps_average(args.checkpoint):
+        return "the trained G: the run kept no moving average (--ema-decay), so --weights changes nothing"
+    return "G's moving average" if args.weights == "averaged" else "the trained G, not its moving average"
 
 
 def _note_backend(translator) -> None:

@@ -118,6 +118,27 @@ def test_export_takes_its_format_from_the_suffix_and_refuses_a_mismatch(facades_
     assert not (tmp_path / "g.safetensors").exists()
 
 
+def test_export_says_which_generator_weights_it_wrote(facades_checkpoint, tmp_path, capsys):
+    """`--weights` picks the trained G or its moving average; on a run without an average it changes nothing,
+    which the export says instead of accepting `--weights trained` silently."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    code, out, _ = run(capsys, "export", "--checkpoint", facades_checkpoint, "--weights", "trained",
+                       "--out", tmp_path / "plain.safetensors")
+    assert code == 0 and "the run kept no moving average" in out
+    tensors = load_file(str(facades_checkpoint))
+    with safe_open(str(facades_checkpoint), framework="pt") as handle:
+        metadata = handle.metadata()
+    tensors.update({"E." + key[2:]: value.clone() for key, value in tensors.items() if key.startswith("G.")})
+    averaged = tmp_path / "averaged.safetensors"
+    save_file(tensors, str(averaged), metadata)
+    code, out, _ = run(capsys, "export", "--checkpoint", averaged, "--out", tmp_path / "e.safetensors")
+    assert code == 0 and "G's moving average" in out
+    code, out, _ = run(capsys, "export", "--checkpoint", averaged, "--weights", "trained", "--out", tmp_path / "t.onnx")
+    assert code == 0 and "the trained G, not its moving average" in out and "onnx" in out
+
+
 # ---------------------------------------------------------------------------------------------- test
 def test_cli_test_end_to_end(facades_checkpoint, facades_dir, tmp_path, capsys):
     code, out, _ = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
