@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from .color import pil_to_unit, rgb_to_lab_normalized, AB_SCALE
 from .images import ImageSource, open_image
@@ -24,9 +23,9 @@ AB_BINS, HUE_BINS, CHROMA_BINS = 16, 12, 8
 
 
 def _lab_ab(photo: ImageSource) -> np.ndarray:
-    """(2, H, W) float64 Lab a and b of a photo."""
-    picture = photo if isinstance(photo, Image.Image) else open_image(photo)
-    _, ab = rgb_to_lab_normalized(pil_to_unit(picture.convert("RGB"))[None])
+    """(2, H, W) float64 Lab a and b of a photo, read as everything else reads photos (`images.open_image`:
+    transparency on white, 16-bit scaled), whether it comes as a file or as a PIL image."""
+    _, ab = rgb_to_lab_normalized(pil_to_unit(open_image(photo))[None])
     return ab[0].double().numpy() * AB_SCALE
 
 

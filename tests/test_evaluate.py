@@ -175,6 +175,20 @@ def test_colour_two_sample_test_keeps_a_colorized_photo_with_its_own_photo():
     assert colour_realism_metrics([p.copy() for p in real], real, paired=False)["colour_two_sample_acc"] < 0.45
 
 
+def test_colour_statistics_read_a_pil_image_as_its_file(tmp_path):
+    """A transparent photo is laid on white when read from a file; as a PIL image its alpha was dropped
+    (the hidden colour counted), so the same photo had two sets of colour statistics."""
+    from PIL import Image
+
+    from pix2pix_core.colour_realism import colour_features
+
+    pixels = np.zeros((16, 16, 4), np.uint8)
+    pixels[..., 0], pixels[:, :8, 3] = 220, 255  # red on the left, transparent red on the right
+    picture = Image.fromarray(pixels, "RGBA")
+    picture.save(tmp_path / "half.png")
+    np.testing.assert_allclose(colour_features([picture]), colour_features([tmp_path / "half.png"]))
+
+
 def test_colour_detail_sees_speckle():
     from pix2pix_core.colour_realism import colour_detail
 
