@@ -15,7 +15,8 @@ from typing import Optional
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.limits import bounded_float, bounded_int
-from pix2pix_core.resources import check_training_memory, count_training_images, gb, memory_budget
+from pix2pix_core.resources import (check_training_memory, count_training_images, gb, largest_training_image_pixels,
+                                    memory_budget)
 
 MAX_EPOCHS = 1000  # each of epochs and decay epochs (the paper's facades run: 100 + 100)
 MAX_BATCH = 64
@@ -60,7 +61,8 @@ def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None, disk
     if steps > MAX_STEPS:
         raise Pix2PixError(f"this run would take {steps:,} steps; the app allows at most {MAX_STEPS:,} "
                            f"(fewer epochs or a larger batch)")
-    estimate = check_training_memory(config, images, memory_budget(MEMORY_FRACTION, memory_limit))
+    estimate = check_training_memory(config, images, memory_budget(MEMORY_FRACTION, memory_limit),
+                                     largest_training_image_pixels(config))
     if disk_limit:
         # latest.safetensors and, while it is replaced, its new copy; and every kept epoch checkpoint
         kept = 2 + (config.total_epochs // config.save_every if config.save_every else 0)

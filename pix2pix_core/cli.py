@@ -214,9 +214,10 @@ def _first_ctrl_c_stops(trainer):
 
 def warn_if_memory_short(config: TrainConfig) -> None:
     """The CLI trusts its user: a run estimated above the available memory is warned about, not refused."""
-    from .resources import available_memory, count_training_images, estimate_training_memory, gb
+    from .resources import (available_memory, count_training_images, estimate_training_memory, gb,
+                            largest_training_image_pixels)
 
-    estimate = estimate_training_memory(config, count_training_images(config))
+    estimate = estimate_training_memory(config, count_training_images(config), largest_training_image_pixels(config))
     available = available_memory()
     if available and estimate.total > available:
         print(f"warning: this run may need about {estimate.describe()}, more than the {gb(available)} of memory "

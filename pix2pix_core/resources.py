@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+from PIL import Image
 
 from .config import TrainConfig
 from .data import decoded_size, held_in_memory, split_folder, unpaired_folders
 from .errors import Pix2PixError
-from .images import load_folder_images
+from .images import MAX_PIXELS, load_folder_images
 
 # Bytes per parameter during training: fp32 weights + gradients + two Adam moments (16), a bf16 copy
 # under autocast (2), and the checkpoint's copies of weights and moments while it is written (12).
@@ -27,6 +28,12 @@ BYTES_PER_AVERAGED_VALUE = 8
 # Activations are kept for the backward pass and matched by their gradients during it.
 ACTIVATION_FACTOR = 2
 FIXED_OVERHEAD = 200_000_000  # thread pools, oneDNN caches, the sample grid: measured ~200 MB at ngf 16
+# Decoding: data._decode_stream decodes two files at once, each at full size before it is resized. Peak
+# bytes per pixel of the file, measured on a 49 MP JPEG: a colour photo 8.1, a facades A|B pair 23.7 (its
+# label half is cleaned at full size); rounded up. A paired item opens two files (A and B).
+DECODE_THREADS = 2
+DECODE_BYTES_PER_PIXEL = {"facades": 26, "paired": 20}
+OTHER_DECODE_BYTES_PER_PIXEL = 10
 
 
 @dataclass(frozen=True)
@@ -40,14 +47,16 @@ class MemoryEstimate:
     disk_cache: bool = False  # the dataset is above config.memory_budget_mb: read from the disk cache
     checkpoint: int = 0  # one training checkpoint on disk: fp32 weights and both Adam moments of G and D,
     #                      and the averaged G (the facades paper settings, ngf 64: about 0.69 GB)
+    decoding: int = 0  # the largest source images at full size while they are decoded (DECODE_THREADS at once)
 
     @property
     def total(self) -> int:
-        return self.parameters + self.activations + self.dataset + self.overhead
+        return self.parameters + self.activations + self.dataset + self.decoding + self.overhead
 
     def describe(self) -> str:
+        decoding = f", decoding the largest images {gb(self.decoding)}" if self.decoding >= 50_000_000 else ""
         return (f"{gb(self.total)} (networks {gb(self.parameters)}, activations {gb(self.activations)}, "
-                f"dataset {'read from the disk cache' if self.disk_cache else gb(self.dataset)}, "
+                f"dataset {'read from the disk cache' if self.disk_cache else gb(self.dataset)}{decoding}, "
                 f"overhead {gb(self.overhead)})")
 
 
@@ -55,11 +64,13 @@ def gb(n_bytes: float) -> str:
     return f"{n_bytes / 1e9:.2f} GB"
 
 
-def estimate_training_memory(config: TrainConfig, n_images: int) -> MemoryEstimate:
+def estimate_training_memory(config: TrainConfig, n_images: int, largest_pixels: int = 0) -> MemoryEstimate:
     """Peak memory of training `config` on `n_images` images (conservative: measured ~1.2x too high).
 
     A training set above `config.memory_budget_mb` is read from the disk cache item by item (data.py):
-    it then costs the process nothing beyond a batch, which the activations already count."""
+    it then costs the process nothing beyond a batch, which the activations already count. `largest_pixels`
+    (`largest_training_image_pixels`) adds the decoding of the largest source files at full size: six
+    7000 x 7000 photos were estimated at 0.24 GB without it and took 0.80 GB."""
     batch = max(1, min(config.batch_size, n_images))
     config = replace(config, batch_size=batch)
     parameters, averaged, activations = _network_sizes(config)
@@ -67,9 +78,11 @@ def estimate_training_memory(config: TrainConfig, n_images: int) -> MemoryEstima
     dataset = decoded_size(config, n_images, config.load_size) if in_memory else 0
     if config.task == "unpaired":  # n_images is the larger collection; both are held: at most twice that
         dataset *= 2
+    per_pixel = DECODE_BYTES_PER_PIXEL.get(config.task, OTHER_DECODE_BYTES_PER_PIXEL)
     return MemoryEstimate(parameters * BYTES_PER_PARAMETER + averaged * BYTES_PER_AVERAGED_VALUE,
                           activations * 4 * ACTIVATION_FACTOR, dataset, disk_cache=not in_memory,
-                          checkpoint=parameters * 4 * 3 + averaged * 4)
+                          checkpoint=parameters * 4 * 3 + averaged * 4,
+                          decoding=DECODE_THREADS * largest_pixels * per_pixel)
 
 
 def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:
@@ -148,6 +161,26 @@ def count_training_images(config: TrainConfig) -> int:
     return min(count, config.max_images) if config.max_images else count
 
 
+def largest_training_image_pixels(config: TrainConfig) -> int:
+    """Width x height of the largest image file among the training data, from the file headers (nothing
+    decoded; an unreadable file counts 0, as loading skips it)."""
+    if config.task == "unpaired":
+        folders = list(unpaired_folders(config.data, "train"))
+    else:
+        folder = split_folder(config.data, "train")
+        folders = [folder / "A", folder / "B"] if config.task == "paired" else [folder]
+    largest = 0
+    for path in (p for folder in folders if folder.is_dir() for p in load_folder_images(folder)):
+        try:
+            with Image.open(path) as image:
+                pixels = image.width * image.height
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue
+        if pixels <= MAX_PIXELS:  # larger files are refused when loading, never decoded
+            largest = max(largest, pixels)
+    return largest
+
+
 def available_memory() -> int:
     """Bytes the system can still give this process without swapping (MemAvailable on Linux), and at most
     what its container's memory limit leaves (cgroup v2 or v1): in Docker or on a hosted Space the host's
@@ -209,9 +242,9 @@ def memory_budget(fraction: float = 0.75, limit_bytes: Optional[int] = None) -> 
     return budget
 
 
-def check_training_memory(config: TrainConfig, n_images: int, budget: int) -> MemoryEstimate:
+def check_training_memory(config: TrainConfig, n_images: int, budget: int, largest_pixels: int = 0) -> MemoryEstimate:
     """Raise Pix2PixError, with the numbers, when the run would need more than `budget` bytes."""
-    estimate = estimate_training_memory(config, n_images)
+    estimate = estimate_training_memory(config, n_images, largest_pixels)
     if budget > 0 and estimate.total > budget:
         raise Pix2PixError(
             f"this run would need about {estimate.describe()}, above the memory budget of {gb(budget)}; "
