@@ -41,7 +41,8 @@ def _add_train(sub) -> None:
     p.add_argument("--data", required=True, help="dataset folder (uses its train/ split when present)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and losses.csv")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
-    p.add_argument("--init-from", help="start the generator from this checkpoint (fine-tuning)")
+    p.add_argument("--init-from", help="start the generator from this checkpoint (fine-tuning; a cyclegan run "
+                   "starts G and F from a CycleGAN checkpoint or export, whichever it holds)")
     defaults = TrainConfig()
     options = [
         ("--epochs", int, "epochs at constant learning rate"),
