@@ -69,7 +69,7 @@ def _add_train(sub) -> None:
         ("--checkpoint-every-steps", int, "also refresh latest every N steps"),
         ("--log-every", int, "steps between loss records"),
         ("--collapse-steps", int, "stop when D's real and fake losses both average below 0.02 over this many "
-                                  "steps (the GAN collapsed; 0 = never)"),
+                                  "steps (the GAN collapsed; a cyclegan run: either D; 0 = never)"),
         ("--num-d", int, "PatchGAN scales (pix2pixHD multi-scale D)"),
         ("--lambda-feat", float, "weight of D feature matching (pix2pixHD: 10)"),
         ("--ema-decay", float, "moving average of G's weights for inference (0 = off)"),

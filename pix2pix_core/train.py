@@ -20,7 +20,7 @@ from PIL import Image
 
 from . import distributed
 from .checkpoint import config_of, generator_states, load_generator, read_checkpoint
-from .collapse import REMEDY, CollapseWatch
+from .collapse import CollapseWatch
 from .config import TrainConfig
 from .cyclegan_model import CycleGAN
 from .data import PairDataset, build_dataset, collate
@@ -359,7 +359,7 @@ class Trainer:
             return ""
         path, step = kept
         return (f". The newest checkpoint from before those steps is {path} (step {step}): export it, or copy it "
-                f"over {self.folder.latest.name} and --resume with {REMEDY}")
+                f"over {self.folder.latest.name} and --resume with {self._collapse.remedy}")
 
     def _sample(self, position: Position) -> None:
         grid = self.model.sample_grid()

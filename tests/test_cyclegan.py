@@ -316,3 +316,26 @@ def test_fine_tune_from_a_pix2pix_model_is_refused(facades_checkpoint, unpaired_
     with pytest.raises(Pix2PixError, match="it is a pix2pix model; a cyclegan run starts from a CycleGAN"):
         Trainer(tiny(data=str(unpaired_dir), out=str(tmp_path / "run"), max_steps=1),
                 init_generator=facades_checkpoint).run()
+
+
+# ------------------------------------------------------------------------------------ collapse
+def test_a_collapsed_d_b_stops_a_cyclegan_run(unpaired_dir, tmp_path, monkeypatch) -> None:
+    """The watch read pix2pix's D_real / D_fake only, so a CycleGAN whose D had won trained on to the end.
+    D_B's loss reads as won from step 11: ten logged steps later the run stops, names D_B and the newest
+    kept checkpoint from before (epoch 2, step 10), with CycleGAN's remedy, not pix2pix's DiffAugment."""
+    original, steps = CycleGAN.train_step, []
+
+    def d_b_wins_after_ten(self, batch):
+        losses = original(self, batch)
+        steps.append(1)
+        return {**losses, "D_B": torch.tensor(0.001)} if len(steps) > 10 else losses
+
+    monkeypatch.setattr(CycleGAN, "train_step", d_b_wins_after_ten)
+    run = tmp_path / "run"
+    result = Trainer(tiny(data=str(unpaired_dir), out=str(run), collapse_steps=3, epochs=8, save_every=1)).run()
+    assert (result.reason, result.step) == ("collapsed", 20)
+    assert result.message.startswith("the GAN collapsed: the discriminator D_B has won")
+    assert "averaged 0.001 over steps 11-20" in result.message and "G (A -> B)" in result.message
+    kept = run / "checkpoints" / "epoch_0002.safetensors"
+    assert f"The newest checkpoint from before those steps is {kept} (step 10)" in result.message
+    assert result.message.endswith("--resume with --d-lr-factor 0.5") and "--diff-augment" not in result.message
