@@ -22,6 +22,7 @@ from typing import Callable, Optional
 from PIL import Image
 
 from pix2pix_core.checkpoint import export_generator, read_header
+from pix2pix_core.collapse import CYCLEGAN_REMEDY
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import Translator
@@ -334,9 +335,12 @@ class TrainingJob:
         if result.reason == "diverged":
             phase = "failed"
         if result.reason == "collapsed":  # its weights make noise: not worth a place in the pickers
+            advice = ("start again with DiffAugment ticked (it kept D from winning in the runs measured)."
+                      if self._method != "cyclegan" else  # the app's DiffAugment box is refused for CycleGAN
+                      f"CycleGAN has no DiffAugment: train from the command line with {CYCLEGAN_REMEDY} or "
+                      "another --seed.")
             self._end("failed", f"{name} stopped at step {result.step}: the GAN collapsed (the discriminator "
-                                "won and the outputs turned to noise; see the last samples). No model saved: "
-                                "start again with DiffAugment ticked (it kept D from winning in the runs measured).")
+                                f"won and the outputs turned to noise; see the last samples). No model saved: {advice}")
             return
         if result.checkpoint is None or result.step == 0:
             self._end(phase, f"{name} ended ({result.reason}) before a training step; no model saved. "

@@ -220,7 +220,7 @@ def build(state: AppState) -> dict:
                 lambda_l1 = gr.Number(100.0, label="λ L1", min_width=80)
                 lr = gr.Number(2e-4, label="Learning rate", min_width=80)
                 ngf = gr.Number(quick["ngf"], label="ngf (G width)", min_width=80)
-            # the remedy a collapsed run's message names (pix2pix only: CycleGAN's D_A / D_B have none)
+            # the remedy a collapsed run's message names (pix2pix only: a collapsed CycleGAN's names --d-lr-factor)
             diff_augment = gr.Checkbox(False, elem_id="train-diff-augment",
                                        label="DiffAugment on D's inputs (translation, cutout), against a "
                                              "discriminator that wins and collapses the GAN")

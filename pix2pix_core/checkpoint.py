@@ -248,6 +248,24 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", directi
     return generator.to(device), config, metadata
 
 
+def generator_states(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], TrainConfig]:
+    """The generator weights a checkpoint or export holds, by direction (AtoB: G, BtoA: F; float32), with
+    its config: what a CycleGAN fine-tune starts from. A training checkpoint and an export with `--direction
+    both` hold both; an AtoB export G only; a BtoA export ships F as its only G. and says so in its header."""
+    tensors, metadata = read_checkpoint(path)
+    if metadata.get("kind") == "segmenter":
+        raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
+    config = config_of(metadata, path)
+    forward, backward = sub_state(tensors, "G."), sub_state(tensors, "F.")
+    if metadata.get("direction") == "BtoA":
+        forward, backward = {}, forward
+    states = {direction: {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+              for direction, state in (("AtoB", forward), ("BtoA", backward)) if state}
+    if not states:
+        raise CheckpointError(f"{path}: holds no generator weights")
+    return states, config
+
+
 def flatten_optimizer(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], Any]:
     """Optimizer state -> flat tensors for safetensors + JSON-able param groups."""
     state = optimizer.state_dict()

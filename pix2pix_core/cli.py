@@ -41,7 +41,8 @@ def _add_train(sub) -> None:
     p.add_argument("--data", required=True, help="dataset folder (uses its train/ split when present)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and losses.csv")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
-    p.add_argument("--init-from", help="start the generator from this checkpoint (fine-tuning)")
+    p.add_argument("--init-from", help="start the generator from this checkpoint (fine-tuning; a cyclegan run "
+                   "starts G and F from a CycleGAN checkpoint or export, whichever it holds)")
     defaults = TrainConfig()
     options = [
         ("--epochs", int, "epochs at constant learning rate"),
@@ -68,7 +69,7 @@ def _add_train(sub) -> None:
         ("--checkpoint-every-steps", int, "also refresh latest every N steps"),
         ("--log-every", int, "steps between loss records"),
         ("--collapse-steps", int, "stop when D's real and fake losses both average below 0.02 over this many "
-                                  "steps (the GAN collapsed; 0 = never)"),
+                                  "steps (the GAN collapsed; a cyclegan run: either D; 0 = never)"),
         ("--num-d", int, "PatchGAN scales (pix2pixHD multi-scale D)"),
         ("--lambda-feat", float, "weight of D feature matching (pix2pixHD: 10)"),
         ("--ema-decay", float, "moving average of G's weights for inference (0 = off)"),

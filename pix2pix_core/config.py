@@ -107,7 +107,7 @@ class TrainConfig:
     save_every: int = 10  # epochs between kept checkpoints (besides latest)
     checkpoint_every_steps: Optional[int] = None  # also write latest every N steps
     collapse_steps: int = 1000  # stop when D's real and fake losses average below 0.02 over this many steps
-    #                             (D has won, G turns to noise: collapse.py); 0 = never
+    #                             (D has won, G turns to noise; for CycleGAN either D: collapse.py); 0 = never
 
     @property
     def input_nc(self) -> int:

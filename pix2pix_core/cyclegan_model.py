@@ -24,8 +24,9 @@ from .color import network_to_rgb, unit_to_pil
 from .config import TrainConfig
 from .losses import GANLoss
 from .networks import build_discriminator, build_generator
-from .pix2pix_model import (adam, autocast, autocast_dtype, data_parallel, grad_scalers, set_learning_rates,
-                            set_requires_grad)
+from .errors import Pix2PixError
+from .pix2pix_model import (_generator_shape, adam, autocast, autocast_dtype, data_parallel, grad_scalers,
+                            set_learning_rates, set_requires_grad)
 
 
 class ImagePool:
@@ -126,6 +127,25 @@ class CycleGAN:
 
     def generator_for_export(self, direction: str = "AtoB") -> nn.Module:
         return self.generator if direction == "AtoB" else self.generator_ba
+
+    def init_generators_from(self, states: dict[str, dict[str, torch.Tensor]], its_config: TrainConfig,
+                             path) -> None:
+        """Fine-tuning: start G (AtoB) and F (BtoA) from another CycleGAN's generators of the same shape,
+        each one `states` holds (a one-direction export leaves the other as built); D_A and D_B start fresh.
+        A pix2pix generator is refused: it was trained on paired data of another task, and would seed one
+        direction only."""
+        if its_config.model != "cyclegan":
+            raise Pix2PixError(f"cannot fine-tune {path}: it is a {its_config.model} model; a cyclegan run starts "
+                               "from a CycleGAN checkpoint or export (or from scratch)")
+        mine, its = _generator_shape(self.config), _generator_shape(its_config)
+        mismatch = [name for name in mine if mine[name] != its[name]]
+        if mismatch:
+            differences = ", ".join(f"{name} {its[name]} (this run: {mine[name]})" for name in mismatch)
+            raise Pix2PixError(f"cannot fine-tune {path}: its generators have {differences}; train with the same "
+                               "settings")
+        for direction, state in states.items():
+            net = self.generator if direction == "AtoB" else self.generator_ba
+            load_into(net, state, f"{direction} generator", path)
 
     # ------------------------------------------------------------------------------- checkpoint state
     PREFIXES = (("G.", "generator"), ("F.", "generator_ba"), ("DA.", "discriminator_a"), ("DB.", "discriminator_b"))

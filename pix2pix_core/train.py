@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from . import distributed
-from .checkpoint import config_of, load_generator, read_checkpoint
-from .collapse import REMEDY, CollapseWatch
+from .checkpoint import config_of, generator_states, load_generator, read_checkpoint
+from .collapse import CollapseWatch
 from .config import TrainConfig
 from .cyclegan_model import CycleGAN
 from .data import PairDataset, build_dataset, collate
@@ -213,10 +213,7 @@ class Trainer:
         self._build(ctx)
         position = self._restore(ctx) if self.resume else Position()
         if not self.resume and self.init_generator:
-            if not hasattr(self.model, "init_generator_from"):
-                raise Pix2PixError(f"fine-tuning from a generator (--init-from) is for pix2pix runs, not {config.model}")
-            generator, its_config, _ = load_generator(self.init_generator)
-            self.model.init_generator_from(generator, its_config, self.init_generator)
+            self._fine_tune(self.init_generator)
         self.model.distribute()
         try:
             progress = (lambda done, total: self._emit(LoadingEvent(done, total))) if ctx.is_main else None
@@ -311,6 +308,16 @@ class Trainer:
         if not distributed.all_ranks_ok(ctx, problem is None):
             raise problem or Pix2PixError(f"rank 0 cannot write the run folder {self.out}; see its error")
 
+    def _fine_tune(self, path: str | Path) -> None:
+        """--init-from: the generator(s) start from another model's weights, D from scratch. A CycleGAN run
+        takes G and F, whichever the file holds (CycleGAN.init_generators_from); pix2pix takes G."""
+        if isinstance(self.model, CycleGAN):
+            states, its_config = generator_states(path)
+            self.model.init_generators_from(states, its_config, path)
+            return
+        generator, its_config, _ = load_generator(path)
+        self.model.init_generator_from(generator, its_config, path)
+
     def _restore(self, ctx: distributed.Context) -> Position:
         path = self.folder.latest
         tensors, metadata = read_checkpoint(path)
@@ -352,7 +359,7 @@ class Trainer:
             return ""
         path, step = kept
         return (f". The newest checkpoint from before those steps is {path} (step {step}): export it, or copy it "
-                f"over {self.folder.latest.name} and --resume with {REMEDY}")
+                f"over {self.folder.latest.name} and --resume with {self._collapse.remedy}")
 
     def _sample(self, position: Position) -> None:
         grid = self.model.sample_grid()

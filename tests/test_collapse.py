@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from pix2pix_core.cli import main
-from pix2pix_core.collapse import COLLAPSE_LOSS, CollapseWatch
+from pix2pix_core.collapse import COLLAPSE_LOSS, CYCLEGAN_REMEDY, REMEDY, CollapseWatch
 from pix2pix_core.pix2pix_model import Pix2Pix
 from pix2pix_core.train import FinishedEvent, Trainer, resume_config
 
@@ -70,10 +70,65 @@ def test_one_loss_above_the_threshold_keeps_the_run_going() -> None:
     assert feed(CollapseWatch(100), range(1, 1000), [(0.3, 0.0)] * 999) == []
 
 
-def test_the_watch_is_off_at_zero_steps_and_for_losses_without_d_real() -> None:
+def test_the_watch_is_off_at_zero_steps_and_for_losses_without_d_losses() -> None:
     assert feed(CollapseWatch(0), range(1, 5000), [(0.0, 0.0)] * 4999) == []
-    cyclegan = CollapseWatch(10)
-    assert all(cyclegan.update(step, {"D_A": 0.0, "D_B": 0.0}) is None for step in range(1, 100))
+    assert all(CollapseWatch(0).update(step, {"D_A": 0.0, "D_B": 0.0}) is None for step in range(1, 100))
+    no_d = CollapseWatch(10)
+    assert all(no_d.update(step, {"G_L1": 0.0, "D_A": 0.0}) is None for step in range(1, 100))
+
+
+def feed_cyclegan(watch: CollapseWatch, steps, d_losses) -> list[tuple[int, str]]:
+    """(step, message) for every logged step the watch called a collapse, fed CycleGAN's losses."""
+    said = []
+    for step, (d_a, d_b) in zip(steps, d_losses):
+        message = watch.update(step, {"G_GAN_AB": 1.0, "cycle_A": 0.3, "D_A": d_a, "D_B": d_b})
+        if message:
+            said.append((step, message))
+    return said
+
+
+def test_a_cyclegan_discriminator_that_wins_stops_the_run() -> None:
+    """CycleGAN's D_A / D_B were ignored: D_B near 0 from step 2,000 is called a collapse about a window
+    later, naming D_B, the generator it trains and CycleGAN's own remedy (it has no DiffAugment)."""
+    steps = range(10, 6001, 10)
+    watch = CollapseWatch(1000)
+    said = feed_cyclegan(watch, steps, [(0.25, 0.3 if step <= 2000 else 0.001) for step in steps])
+    first_step, message = said[0]
+    assert 2900 <= first_step <= 3000
+    assert message.startswith("the GAN collapsed: the discriminator D_B has won, its loss (the mean of its real "
+                              "and fake losses) averaged 0.010 over steps")  # the first window mean below 0.01
+    assert "averaged 0.001 over steps 5010-6000" in said[-1][1]
+    assert f"steps {first_step - 990}-{first_step}" in message and "so G (A -> B) no longer learns" in message
+    assert "(--d-lr-factor 0.5; DiffAugment is for pix2pix runs)" in message and "--collapse-steps 0" in message
+    assert "--diff-augment" not in message and watch.remedy == CYCLEGAN_REMEDY == "--d-lr-factor 0.5"
+
+
+def test_both_cyclegan_discriminators_winning_are_both_named() -> None:
+    said = feed_cyclegan(CollapseWatch(100), range(1, 200), [(0.002, 0.004)] * 199)
+    assert said[0][0] == 101
+    assert "the discriminators D_A and D_B have won, their losses" in said[0][1]
+    assert "averaged 0.002 and 0.004" in said[0][1] and "F (B -> A) and G (A -> B) no longer learn" in said[0][1]
+
+
+def test_a_cyclegan_d_is_judged_as_pix2pix_would_judge_its_real_and_fake_losses() -> None:
+    """D_A is the mean of D_A's real and fake losses: below half the threshold, both are below it; a mean
+    just under the threshold may hide one loss above it, so it goes on. Healthy LSGAN losses never stop it."""
+    assert feed_cyclegan(CollapseWatch(100), range(1, 1000), [(COLLAPSE_LOSS * 0.9, 0.3)] * 999) == []
+    assert feed_cyclegan(CollapseWatch(100), range(1, 1000), [(COLLAPSE_LOSS * 0.45, 0.3)] * 999) != []
+    rng = np.random.default_rng(0)
+    assert feed_cyclegan(CollapseWatch(1000), range(10, 20001, 10), rng.lognormal(np.log(0.2), 0.8, (2000, 2))) == []
+
+
+def test_a_pix2pix_watch_keeps_its_remedy_and_exact_message() -> None:
+    watch = CollapseWatch(10)
+    said = feed(watch, range(1, 12), [(0.001, 0.0026)] * 11)
+    assert watch.remedy == REMEDY
+    assert said[0] == (11, "the GAN collapsed: the discriminator has won, its real and fake losses averaged 0.001 "
+                           "and 0.003 over steps 2-11 (balanced training keeps them near 0.1-0.7), so the generator "
+                           "no longer learns what real images look like and its outputs turn to noise; look at the "
+                           "latest samples. Start again with another seed and DiffAugment on D's inputs "
+                           "(--diff-augment translation,cutout) or fewer --num-d scales; a slower D (--d-lr-factor "
+                           "0.5) only delayed it in the runs measured (--collapse-steps 0 turns this check off)")
 
 
 def test_the_threshold_sits_below_every_healthy_window_measured() -> None:
@@ -164,6 +219,21 @@ def test_the_app_reports_a_collapse_and_keeps_no_model(tmp_path) -> None:
     assert snapshot.phase == "failed" and added == [] and not (tmp_path / "models").exists()
     assert snapshot.message.startswith("facades-1 stopped at step 1500: the GAN collapsed")
     assert "DiffAugment ticked" in snapshot.message and len(snapshot.message) <= 300
+
+
+def test_the_app_does_not_advise_diffaugment_for_a_collapsed_cyclegan(tmp_path) -> None:
+    """The app refuses DiffAugment for unpaired runs, so its pix2pix advice would send the user in circles."""
+    from demo.state import JobSnapshot, TrainingJob
+
+    job = TrainingJob(tmp_path / "runs", tmp_path / "models", on_model=lambda _: None)
+    job._state = JobSnapshot(version=1, phase="running", run="unpaired-1")
+    job._method = "cyclegan"
+    checkpoint = tmp_path / "runs" / "unpaired-1" / "checkpoints" / "latest.safetensors"
+    job._export(FinishedEvent(1500, 3, "collapsed", checkpoint, "the GAN collapsed: ..."), "unpaired-1")
+    snapshot = job.snapshot()
+    assert snapshot.phase == "failed" and snapshot.message.startswith("unpaired-1 stopped at step 1500: the GAN")
+    assert "DiffAugment ticked" not in snapshot.message and "--d-lr-factor 0.5" in snapshot.message
+    assert len(snapshot.message) <= 300
 
 
 def test_an_l1_only_run_is_not_watched(facades_dir, tmp_path) -> None:

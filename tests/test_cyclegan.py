@@ -257,3 +257,85 @@ def test_an_onnx_file_holds_one_direction_and_says_which(unpaired_dir, tmp_path)
         other = "BtoA" if direction == "AtoB" else "AtoB"
         with pytest.raises(CheckpointError, match=f"holds the CycleGAN's {direction} generator only"):
             Translator.load(onnx_file, direction=other)
+
+
+# ------------------------------------------------------------------------------------ fine-tuning (--init-from)
+@pytest.fixture(scope="module")
+def cyclegan_checkpoint(unpaired_dir, tmp_path_factory) -> Path:
+    """Two steps at a high LR (seed 0): G and F differ from any fresh init."""
+    run = tmp_path_factory.mktemp("source") / "run"
+    return Trainer(tiny(data=str(unpaired_dir), out=str(run), max_steps=2, lr=1e-2)).run().checkpoint
+
+
+def generators_after_fine_tune(source, unpaired_dir, out: Path) -> tuple[dict, dict]:
+    """G's and F's weights after one step at LR 1e-12 of a seed-1 run started from `source` (so: as loaded)."""
+    trainer = Trainer(tiny(data=str(unpaired_dir), out=str(out), max_steps=1, lr=1e-12, seed=1),
+                      init_generator=source)
+    assert trainer.run().step == 1
+    return trainer.model.generator.state_dict(), trainer.model.generator_ba.state_dict()
+
+
+def fresh_generators() -> tuple[dict, dict]:
+    """What a seed-1 run builds before any fine-tune (the trainer seeds, then builds the model)."""
+    torch.manual_seed(1)
+    model = CycleGAN(tiny(seed=1))
+    return model.generator.state_dict(), model.generator_ba.state_dict()
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-3) for k in a)
+
+
+@pytest.mark.parametrize("source", ["checkpoint", "both", "AtoB", "BtoA"])
+def test_fine_tune_starts_g_and_f_from_a_cyclegan(cyclegan_checkpoint, unpaired_dir, tmp_path, source) -> None:
+    """--init-from was refused for cyclegan. A training checkpoint and a `--direction both` export seed G and
+    F; an AtoB export seeds G only, a BtoA one (F shipped as its only G.) seeds F only: the other starts fresh."""
+    from pix2pix_core.checkpoint import export_generator
+
+    path = cyclegan_checkpoint
+    if source != "checkpoint":
+        path = export_generator(cyclegan_checkpoint, tmp_path / f"{source}.safetensors", direction=source)
+    tuned_g, tuned_f = generators_after_fine_tune(path, unpaired_dir, tmp_path / "tune")
+    trained = load_file(str(cyclegan_checkpoint))
+    trained_g = {k[2:]: v for k, v in trained.items() if k.startswith("G.")}
+    trained_f = {k[2:]: v for k, v in trained.items() if k.startswith("F.")}
+    fresh_g, fresh_f = fresh_generators()
+    assert not same(trained_g, fresh_g) and not same(trained_f, fresh_f)  # the check below means something
+    assert same(tuned_g, trained_g if source in ("checkpoint", "both", "AtoB") else fresh_g)
+    assert same(tuned_f, trained_f if source in ("checkpoint", "both", "BtoA") else fresh_f)
+
+
+def test_fine_tune_of_another_shape_names_both_values(cyclegan_checkpoint, unpaired_dir, tmp_path) -> None:
+    with pytest.raises(Pix2PixError, match=r"its generators have ngf 8 \(this run: 16\)"):
+        Trainer(tiny(data=str(unpaired_dir), out=str(tmp_path / "run"), max_steps=1, ngf=16),
+                init_generator=cyclegan_checkpoint).run()
+
+
+def test_fine_tune_from_a_pix2pix_model_is_refused(facades_checkpoint, unpaired_dir, tmp_path) -> None:
+    """A pix2pix G (paired data, another task) would seed one direction of an unrelated translation."""
+    with pytest.raises(Pix2PixError, match="it is a pix2pix model; a cyclegan run starts from a CycleGAN"):
+        Trainer(tiny(data=str(unpaired_dir), out=str(tmp_path / "run"), max_steps=1),
+                init_generator=facades_checkpoint).run()
+
+
+# ------------------------------------------------------------------------------------ collapse
+def test_a_collapsed_d_b_stops_a_cyclegan_run(unpaired_dir, tmp_path, monkeypatch) -> None:
+    """The watch read pix2pix's D_real / D_fake only, so a CycleGAN whose D had won trained on to the end.
+    D_B's loss reads as won from step 11: ten logged steps later the run stops, names D_B and the newest
+    kept checkpoint from before (epoch 2, step 10), with CycleGAN's remedy, not pix2pix's DiffAugment."""
+    original, steps = CycleGAN.train_step, []
+
+    def d_b_wins_after_ten(self, batch):
+        losses = original(self, batch)
+        steps.append(1)
+        return {**losses, "D_B": torch.tensor(0.001)} if len(steps) > 10 else losses
+
+    monkeypatch.setattr(CycleGAN, "train_step", d_b_wins_after_ten)
+    run = tmp_path / "run"
+    result = Trainer(tiny(data=str(unpaired_dir), out=str(run), collapse_steps=3, epochs=8, save_every=1)).run()
+    assert (result.reason, result.step) == ("collapsed", 20)
+    assert result.message.startswith("the GAN collapsed: the discriminator D_B has won")
+    assert "averaged 0.001 over steps 11-20" in result.message and "G (A -> B)" in result.message
+    kept = run / "checkpoints" / "epoch_0002.safetensors"
+    assert f"The newest checkpoint from before those steps is {kept} (step 10)" in result.message
+    assert result.message.endswith("--resume with --d-lr-factor 0.5") and "--diff-augment" not in result.message
