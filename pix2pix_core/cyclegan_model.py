@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .losses import GANLoss
 from .networks import build_discriminator, build_generator
 from .errors import Pix2PixError
-from .pix2pix_model import (_generator_shape, adam, autocast, autocast_dtype, data_parallel, grad_scalers,
+from .pix2pix_model import (adam, check_fine_tune_shape, autocast, autocast_dtype, data_parallel, grad_scalers,
                             set_learning_rates, set_requires_grad)
 
 
@@ -137,12 +137,7 @@ class CycleGAN:
         if its_config.model != "cyclegan":
             raise Pix2PixError(f"cannot fine-tune {path}: it is a {its_config.model} model; a cyclegan run starts "
                                "from a CycleGAN checkpoint or export (or from scratch)")
-        mine, its = _generator_shape(self.config), _generator_shape(its_config)
-        mismatch = [name for name in mine if mine[name] != its[name]]
-        if mismatch:
-            differences = ", ".join(f"{name} {its[name]} (this run: {mine[name]})" for name in mismatch)
-            raise Pix2PixError(f"cannot fine-tune {path}: its generators have {differences}; train with the same "
-                               "settings")
+        check_fine_tune_shape(self.config, its_config, path, "generators")
         for direction, state in states.items():
             net = self.generator if direction == "AtoB" else self.generator_ba
             load_into(net, state, f"{direction} generator", path)

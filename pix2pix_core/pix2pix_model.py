@@ -83,6 +83,17 @@ def _generator_shape(config: TrainConfig) -> dict:
             "colour_loss": config.colour_loss == "classification"}
 
 
+def check_fine_tune_shape(config: TrainConfig, its_config: TrainConfig, path, generators: str = "generator") -> None:
+    """A fine-tune (--init-from) needs generators of this run's shape: one error naming both values of each
+    setting that differs."""
+    mine, its = _generator_shape(config), _generator_shape(its_config)
+    mismatch = [name for name in mine if mine[name] != its[name]]
+    if mismatch:
+        differences = ", ".join(f"{name} {its[name]} (this run: {mine[name]})" for name in mismatch)
+        raise Pix2PixError(f"cannot fine-tune {path}: its {generators} {'has' if generators == 'generator' else 'have'} "
+                           f"{differences}; train with the same settings (the model card's command names them)")
+
+
 class Pix2Pix:
     """pix2pix (Isola et al., CVPR 2017): a generator G trained with a conditional GAN loss + lambda * L1
     against a PatchGAN discriminator D, plus this project's options (multi-scale D and feature matching,
@@ -167,12 +178,7 @@ class Pix2Pix:
 
     def init_generator_from(self, generator: nn.Module, its_config: TrainConfig, path) -> None:
         """Fine-tuning: start G (and its average) from another run's generator of the same shape."""
-        mine, its = _generator_shape(self.config), _generator_shape(its_config)
-        mismatch = [name for name in mine if mine[name] != its[name]]
-        if mismatch:
-            differences = ", ".join(f"{name} {its[name]} (this run: {mine[name]})" for name in mismatch)
-            raise Pix2PixError(f"cannot fine-tune {path}: its generator has {differences}; train with the same "
-                               "settings (the model card's command names them)")
+        check_fine_tune_shape(self.config, its_config, path)
         self.generator.load_state_dict(generator.state_dict())
         if self.generator_ema is not None:
             self.generator_ema.load_state_dict(generator.state_dict())
