@@ -9,6 +9,16 @@ readable as `np.memmap(path, np.uint8, "r", shape=...)`, and `meta.json` (names,
 - Written atomically: a build goes to a `*.partial-*` folder that is renamed into place only after
   every byte is written and synced, so a killed build never leaves a cache that is later trusted;
   an opened cache is also checked against its declared shape.
+- Built once: a builder holds an exclusive `flock` on `<folder>.lock` beside the folder (created for the
+  build, removed when it ends). Another process that needs the same cache (a second run on the same
+  data, the other ranks of a DDP run) says so on stderr, waits, and opens the finished cache instead of
+  decoding everything again. The wait has no timeout: a large build takes hours, a crashed builder's
+  lock is released by the kernel (on NFS, once the server drops the dead client's locks), and the
+  loader's stop flag or Ctrl-C ends it. Partial folders are removed only by a process holding their
+  cache's lock, so a live build on another host sharing the folder is never removed, and a dead
+  one's is removed by the next build. Where `fcntl` is missing (Windows) or the file system refuses
+  locks, builds are not locked: each decodes everything, the atomic rename keeps the result right,
+  and partial folders are judged by pid and age as before.
 - Written with plain sequential writes and read with `os.pread` into a fresh buffer per item, not
   through a mapping: mapped file pages count in the process's RSS, so reading a 6 GB cache through
   `np.memmap` for one epoch would show 6 GB resident. With positional reads the kernel's page cache
@@ -17,23 +27,36 @@ readable as `np.memmap(path, np.uint8, "r", shape=...)`, and `meta.json` (names,
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
+import socket
+import sys
 import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
 from .errors import Pix2PixError
 
+try:
+    import fcntl
+except ImportError:  # Windows: builds are not locked (see the module docstring)
+    fcntl = None  # type: ignore[assignment]
+
 FORMAT_VERSION = 1
 SIDES = ("source", "target")
 _PARTIAL = ".partial-"
+_LOCK = ".lock"
+_POLL_S = (0.05, 1.0)  # first and longest pause between tries of a lock another builder holds
+# flock errors meaning "this file system has no working locks" (NFS without lockd, some FUSE mounts)
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
 # what decodes the pictures (and cleans facade label maps): editing any invalidates every cache
 _CODE_FILES = ("data.py", "images.py", "palette.py", "facade_palette.json")
 
@@ -171,16 +194,144 @@ def cache_key(files_hash: str, params: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _remove_stale_partials(root: Path, max_age_s: float = 6 * 3600) -> None:
-    """Partial folders left by killed builds (their owner is gone, or they are hours old)."""
-    now = time.time()
-    for entry in root.glob(f"*{_PARTIAL}*"):
+def _lock_file(path: Path) -> Path:
+    """The build lock of the cache at `path`: beside the folder, since the folder itself is renamed away."""
+    return path.parent / f"{path.name}{_LOCK}"
+
+
+def _try_lock(lock_file: Path) -> Optional[int]:
+    """A descriptor holding `lock_file` exclusively, or None while another builder holds it.
+
+    Each holder removes the file as it lets go, so a lock won on a file that is no longer linked there
+    guards nothing: the new file is tried instead. OSError when the file system has no working locks."""
+    while True:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            pid = int(entry.name.split(_PARTIAL, 1)[1].split("-", 1)[0])
-            alive = _pid_alive(pid)  # our own pid: another thread may be building
-            if not alive or now - entry.stat().st_mtime > max_age_s:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        if _is_linked(fd, lock_file):
+            return fd
+        os.close(fd)
+
+
+def _is_linked(fd: int, lock_file: Path) -> bool:
+    try:
+        here, held = os.stat(lock_file), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _unlock(fd: int, lock_file: Path) -> None:
+    """Remove the lock file while still holding it (the cache root then lists caches only), then let go."""
+    try:
+        os.unlink(lock_file)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _holder(lock_file: Path) -> str:
+    """Who holds a lock, as its holder wrote it (for the waiting notice only)."""
+    try:
+        return lock_file.read_text().strip() or "starting"
+    except OSError:
+        return "unknown"
+
+
+def _lock_build(path: Path, while_waiting: Optional[Callable[[], None]]) -> Optional[int]:
+    """Wait for the build lock of `path`: a descriptor holding it, or None where locks don't work here.
+
+    No timeout: the holder is building (possibly for hours) or its lock dies with it. `while_waiting` is
+    called between tries; raising from it gives up (the loader's stop flag)."""
+    if fcntl is None:
+        return None
+    lock_file, pause, told = _lock_file(path), _POLL_S[0], False
+    while True:
+        try:
+            fd = _try_lock(lock_file)
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKS:
+                raise
+            warnings.warn(f"file locks do not work in {path.parent} ({exc.strerror or exc}): processes "
+                          "building one dataset cache at once each decode it all", stacklevel=3)
+            return None
+        if fd is not None:
+            os.ftruncate(fd, 0)  # a killed builder's lock file may still say who it was
+            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n".encode())
+            return fd
+        if not told:
+            print(f"waiting for another process building the dataset cache {path} ({_holder(lock_file)}); "
+                  "its cache is opened when it is done", file=sys.stderr, flush=True)
+            told = True
+        if while_waiting is not None:
+            while_waiting()
+        time.sleep(pause)
+        pause = min(2 * pause, _POLL_S[1])
+
+
+def _remove_stale_partials(root: Path, held: Optional[Path], max_age_s: float = 6 * 3600) -> None:
+    """Partial folders left by killed builds (and, with them, a killed builder's lock file).
+
+    With locks (`held`: the cache whose lock this process holds) a partial folder is stale exactly when
+    its cache's lock is free, whichever host made it: pids and ages mean nothing across hosts sharing
+    the folder. Folders named with our own pid are kept then, as another thread of this process may be
+    building (and on NFS, where flock is a POSIX lock, it would not exclude us). Without locks, by pid
+    and age as before."""
+    groups: dict[str, list[Path]] = {}
+    for entry in root.glob(f"*{_PARTIAL}*"):
+        if _partial_pid(entry) is not None:
+            groups.setdefault(entry.name.split(_PARTIAL, 1)[0], []).append(entry)
+    for name, entries in groups.items():
+        if held is None:
+            _remove_old_or_orphaned(entries, max_age_s)
+            continue
+        entries = [e for e in entries if _partial_pid(e) != os.getpid()]
+        if entries and name == held.name:
+            _remove_all(entries)
+        elif entries:
+            _remove_if_unlocked(root / name, entries)
+
+
+def _partial_pid(entry: Path) -> Optional[int]:
+    try:
+        return int(entry.name.split(_PARTIAL, 1)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def _remove_all(entries: list[Path]) -> None:
+    for entry in entries:
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _remove_if_unlocked(path: Path, entries: list[Path]) -> None:
+    """Another cache's leftovers, only while no builder (on any host) holds that cache's lock."""
+    try:
+        fd = _try_lock(_lock_file(path))
+    except OSError:
+        return
+    if fd is not None:
+        try:
+            _remove_all(entries)
+        finally:
+            _unlock(fd, _lock_file(path))
+
+
+def _remove_old_or_orphaned(entries: list[Path], max_age_s: float) -> None:
+    """Without locks: the owner's pid is gone here, or the folder is hours old."""
+    now = time.time()
+    for entry in entries:
+        try:
+            if not _pid_alive(_partial_pid(entry)) or now - entry.stat().st_mtime > max_age_s:
                 shutil.rmtree(entry, ignore_errors=True)
-        except (ValueError, OSError):
+        except OSError:
             continue
 
 
@@ -195,16 +346,36 @@ def _pid_alive(pid: int) -> bool:
 
 
 def build_cache(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.ndarray]]], count_max: int,
-                sides: int, size: int, skipped: Optional[list[str]] = None) -> DiskCache:
+                sides: int, size: int, skipped: Optional[list[str]] = None,
+                while_waiting: Optional[Callable[[], None]] = None) -> DiskCache:
     """Stream `records` (name, one uint8 (3, size, size) array per side) into a new cache at `path`.
 
     Only one record is held at a time here. The folder appears at `path` only once complete; an
     exception (a stop, a full disk) or a kill leaves at most a `*.partial-*` folder, never trusted.
     `skipped` is read after `records` is exhausted (the decoder fills it as it goes).
+
+    Holds the cache's build lock throughout: when another process is building it, this waits (calling
+    `while_waiting` between tries) and returns that build's cache without reading `records`; so does a
+    complete cache for `key` already at `path`.
     """
     root = path.parent
     root.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(root)
+    fd = _lock_build(path, while_waiting)
+    try:
+        cache = open_cache(path, key)
+        if cache is not None:
+            return cache
+        _remove_stale_partials(root, path if fd is not None else None)
+        return _build(path, key, records, count_max, sides, size, skipped)
+    finally:
+        if fd is not None:
+            _unlock(fd, _lock_file(path))
+
+
+def _build(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.ndarray]]], count_max: int,
+           sides: int, size: int, skipped: Optional[list[str]]) -> DiskCache:
+    """build_cache's work, once the cache is known to be missing (and, with locks, this process's to make)."""
+    root = path.parent
     needed = count_max * sides * 3 * size * size
     free = shutil.disk_usage(root).free
     if needed + 256 * 2**20 > free:

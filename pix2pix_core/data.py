@@ -16,6 +16,7 @@ seeded by (seed, epoch, index) so runs and resumes are exact.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import warnings
 from collections import deque
@@ -274,10 +275,13 @@ class _Loader:
                        for item in _decode_stream(paths, decode, desc + " into the disk cache", skipped,
                                                   self.progress, self.stop))
             try:
-                cache = disk_cache.build_cache(path, key, records, len(paths), sides, self.size, skipped)
+                cache = disk_cache.build_cache(path, key, records, len(paths), sides, self.size, skipped,
+                                               while_waiting=lambda: _raise_if_stopped(self.stop))
             except OSError as exc:
                 raise Pix2PixError(f"could not write the dataset cache in {root}: {exc.strerror or exc}; "
                                    f"set PIX2PIX_CACHE (or cache_dir) to a writable folder") from exc
+            if self.progress is not None and inspect.getgeneratorstate(records) == inspect.GEN_CREATED:
+                self.progress(len(paths), len(paths))  # another process built it while this one waited
         elif self.progress is not None:
             self.progress(len(paths), len(paths))
         _warn_skipped(cache.skipped)

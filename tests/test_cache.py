@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -166,12 +167,14 @@ def test_a_killed_build_leaves_nothing_trusted(tmp_path, facades_dir, monkeypatc
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, timeout=120)
     assert result.returncode == -9, result.stderr.decode()[-2000:]
     leftovers = list(tmp_path.iterdir())
-    assert leftovers and all(".partial-" in p.name for p in leftovers)  # only a partial folder, never a cache
+    assert any(".partial-" in p.name for p in leftovers)  # a partial folder and its lock file, never a cache
+    assert all(".partial-" in p.name or p.name.endswith(".lock") for p in leftovers)
     builds = _count_builds(monkeypatch)
     config = tiny_config(**_cached(dict(task="facades", data=str(facades_dir)), tmp_path))
     _same_batches(build_dataset(tiny_config(task="facades", data=str(facades_dir))), build_dataset(config), epochs=(0,))
     assert len(builds) == 1
     assert [p for p in tmp_path.iterdir() if ".partial-" in p.name] == []  # the dead build's folder is gone
+    assert len(list(tmp_path.iterdir())) == 1  # and its lock file: only the cache is left
 
 
 @pytest.mark.parametrize("budget", [1024, 0], ids=["in_memory", "cache"])
@@ -321,3 +324,148 @@ def test_a_cache_whose_meta_changes_while_opening_is_not_trusted(tmp_path, monke
 
     monkeypatch.setattr(disk_cache.DiskCache, "__init__", swapped_meanwhile)
     assert disk_cache.open_cache(cache.path, cache.meta["key"]) is None
+
+
+try:
+    import fcntl
+except ImportError:  # Windows: builds are not locked
+    fcntl = None
+needs_flock = pytest.mark.skipif(fcntl is None, reason="build locks need fcntl.flock (POSIX)")
+
+_SLOW_BUILDER = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from pix2pix_core import cache
+path, counter, me = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+(counter.parent / ("ready-" + me)).touch()
+deadline = time.time() + 20
+while len(list(counter.parent.glob("ready-*"))) < 2 and time.time() < deadline:  # start together
+    time.sleep(0.005)
+def records():
+    for i in range(4):
+        with open(counter, "a") as handle:
+            handle.write(me + "\\n")
+        time.sleep(0.1)
+        yield f"{i}.png", [np.full((3, 16, 16), 10 + i, np.uint8)]
+built = cache.build_cache(path, "k" * 64, records(), 4, sides=1, size=16)
+print([int(built.read(i)[0][0, 0, 0]) for i in range(len(built))])
+"""
+
+
+def _hold_build_lock(path: Path) -> subprocess.Popen:
+    """Another process (a builder on another host, say) holding `path`'s build lock until killed."""
+    script = ("import fcntl, os, sys\n"
+              f"handle = open({str(path) + '.lock'!r}, 'w')\n"
+              "fcntl.flock(handle, fcntl.LOCK_EX)\n"
+              "handle.write(f'pid {os.getpid()} on elsewhere since 12:00:00')\n"
+              "handle.flush()\n"
+              "print('held', flush=True)\n"
+              "sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b"held\n"
+    return holder
+
+
+@needs_flock
+def test_two_processes_building_one_cache_decode_it_once(tmp_path):
+    """Two runs on one dataset (or the ranks of a DDP run) start together: one decodes, the other waits
+    for it and opens its cache; before, both decoded everything and one copy was thrown away."""
+    path, counter = tmp_path / "cache" / "food_train-abc", tmp_path / "decoded"
+    builders = [subprocess.Popen([sys.executable, "-c", _SLOW_BUILDER, str(path), str(counter), str(me)], cwd=REPO,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for me in range(2)]
+    results = [builder.communicate(timeout=60) for builder in builders]
+    assert all(builder.returncode == 0 for builder in builders), [err.decode()[-2000:] for _, err in results]
+    assert [out for out, _ in results] == [b"[10, 11, 12, 13]\n"] * 2
+    assert len(counter.read_text().split()) == 4  # each image decoded once in all
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial folder, no lock file left
+
+
+@needs_flock
+def test_a_load_waits_for_another_builder_says_so_and_opens_its_cache(tmp_path, capsys):
+    root = tmp_path / "food"
+    write_colour_photos(root / "train", 6, size=16, seed=3)
+    config = tiny_config(**_cached(dict(task="colorize", data=str(root)), tmp_path / "cache"))
+    expected = load_items(tiny_config(task="colorize", data=str(root)), "train", train=False)
+    path = load_items(config, "train", train=False).cache.path
+    aside = path.with_name("aside")
+    path.rename(aside)  # as if another process were still building it
+
+    holder = _hold_build_lock(path)
+    try:
+        stop = threading.Event()
+        stopped = []
+        waiter = threading.Thread(target=lambda: stopped.append(_load_expecting_stop(config, stop)), daemon=True)
+        waiter.start()
+        _wait_for_text(capsys, f"waiting for another process building the dataset cache {path} (pid {holder.pid} ")
+        stop.set()  # the loader's stop ends the wait
+        waiter.join(10)
+        assert stopped == ["stopped"]
+
+        calls, loaded = [], []
+        waiter = threading.Thread(target=lambda: loaded.append(load_items(
+            config, "train", train=False, progress=lambda done, total: calls.append((done, total)))), daemon=True)
+        waiter.start()
+        _wait_for_text(capsys, "waiting for another process")
+        aside.rename(path)  # the other build finishes...
+    finally:
+        holder.kill()  # ...and its process ends (a crash would release the lock just the same)
+        holder.wait()
+    waiter.join(10)
+    (items,) = loaded
+    assert calls == [(6, 6)]  # nothing decoded here: the other build's cache was opened
+    assert [item.name for item in items] == [item.name for item in expected]
+    assert all(torch.equal(a.source, b.source) for a, b in zip(items, expected))
+
+
+def _load_expecting_stop(config, stop) -> str:
+    try:
+        load_items(config, "train", train=False, stop=stop)
+    except Pix2PixError as exc:
+        return "stopped" if "stopped while loading" in str(exc) else str(exc)
+    return "not stopped"
+
+
+def _wait_for_text(capsys, text: str, timeout_s: float = 10) -> None:
+    seen = ""
+    for _ in range(int(timeout_s / 0.02)):
+        seen += capsys.readouterr().err
+        if text in seen:
+            return
+        threading.Event().wait(0.02)
+    raise AssertionError(f"{text!r} never appeared on stderr: {seen[-500:]!r}")
+
+
+@needs_flock
+def test_partial_folders_are_removed_by_their_lock_not_by_pid_or_age(tmp_path):
+    """A cache folder shared by several hosts (NFS): a live builder's partial folder stays however old it
+    is, a dead builder's goes at the next build even when its pid means a live process here."""
+    root = tmp_path / "cache"
+    root.mkdir()
+    live, dead = root / "live_train-aaa", root / "dead_train-bbb"
+    holder = _hold_build_lock(live)
+    try:
+        live_partial = root / f"live_train-aaa.partial-{holder.pid}-0123abcd"
+        dead_partial = root / "dead_train-bbb.partial-1-4567cdef"  # pid 1: alive on this host, not the builder
+        live_partial.mkdir()
+        dead_partial.mkdir()
+        hours_ago = time.time() - 7 * 3600  # a slow build of a large dataset, still running
+        os.utime(live_partial, (hours_ago, hours_ago))
+        disk_cache.build_cache(root / "other_train-ccc", "k" * 64, _records(2), 2, sides=1, size=8)
+        assert live_partial.exists()
+        assert not dead_partial.exists()
+    finally:
+        holder.kill()  # the live builder crashes: the kernel releases its lock...
+        holder.wait()
+    disk_cache.build_cache(root / "more_train-ddd", "k" * 64, _records(2), 2, sides=1, size=8)
+    # ...and the next build removes its partial folder and lock file
+    assert sorted(p.name for p in root.iterdir()) == ["more_train-ddd", "other_train-ccc"]
+
+
+def test_without_fcntl_builds_are_unlocked_as_before(tmp_path, monkeypatch):
+    """Windows has no fcntl: a build neither locks nor fails, and the atomic rename keeps it right."""
+    monkeypatch.setattr(disk_cache, "fcntl", None)
+    path = tmp_path / "cache" / "food_train-abc"
+    built = disk_cache.build_cache(path, "k" * 64, _records(3), 3, sides=1, size=8)
+    assert built.read(2)[0][0, 0, 0] == 2
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
