@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import random
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import gradio as gr
 import numpy as np
@@ -95,6 +95,18 @@ def legend_html() -> str:
     items = "".join(f'<span><span class="swatch" style="background:{c.hex}"></span>{html.escape(c.name)}</span>'
                     for c in facade_classes())
     return f'<div class="legend">{items}</div>'
+
+
+def load_cached(cache: dict, path: Path, load: Callable):
+    """`load(path)`, kept in `cache` (one entry) while the file stays the same: a model file replaced while
+    the app runs is loaded again (keyed by its path alone, the old one was used until a restart)."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    if key not in cache:
+        loaded = load(path)
+        cache.clear()
+        cache[key] = loaded
+    return cache[key]
 
 
 def build(state: AppState) -> dict:
@@ -200,11 +212,10 @@ def build(state: AppState) -> dict:
         path = state.segmenter_path()
         if path is None:
             raise Pix2PixError("the facade segmenter is not installed")
-        if path not in segmenter_cache:
-            segmenter_cache[path] = Segmenter.load(path)
+        segmenter = load_cached(segmenter_cache, path, Segmenter.load)
 
         def segment(photo: Image.Image) -> Image.Image:  # at the canvas's size: the full-size map was thrown away
-            return to_canvas(segmenter_cache[path].label_map(photo.resize((CANVAS, CANVAS), Image.BICUBIC)))
+            return to_canvas(segmenter.label_map(photo.resize((CANVAS, CANVAS), Image.BICUBIC)))
 
         return show(in_lane(state, file, "facade", segment), model_name, seed_value)
 

@@ -678,3 +678,24 @@ def test_canvas_blobs_waiting_for_their_event_are_bounded():
     assert list(editor.blob_storage) == ["b", "c"] and editor.blob_storage["c"].background == b"x" * 2 ** 20
     send("d", size=5 * 2 ** 20)  # one canvas above the bound on its own keeps its images (the guard caps it)
     assert list(editor.blob_storage) == ["d"]
+
+
+def test_a_model_file_replaced_while_the_app_runs_is_loaded_again(tmp_path):
+    """The segmenter behind 'Start from a photo' was cached by its path: a new file there went unused until
+    a restart."""
+    import os
+
+    from demo.facades_tab import load_cached
+
+    path, cache, loads = tmp_path / "facades_segmenter.safetensors", {}, []
+    path.write_bytes(b"first")
+
+    def load(p):
+        loads.append(p.read_bytes())
+        return len(loads)
+
+    assert load_cached(cache, path, load) == 1 and load_cached(cache, path, load) == 1  # loaded once
+    replacement = tmp_path / "new"
+    replacement.write_bytes(b"second file")
+    os.replace(replacement, path)
+    assert load_cached(cache, path, load) == 2 and loads == [b"first", b"second file"] and len(cache) == 1
