@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pix2pix_core.color import pil_to_unit, recolor_uint8, rgb_to_lab_normalized
+from pix2pix_core.color import recolor_uint8
 from pix2pix_core.colour_realism import colour_features, colour_realism_metrics
 from pix2pix_core.data import seeded_sample
 from pix2pix_core.evaluate import as_unit, colorfulness, image_scores
@@ -75,8 +75,7 @@ def main() -> None:
             grain = noise.normal(0.0, args.noise, (picture.height, picture.width, 1))
             picture = Image.fromarray(np.clip(np.asarray(picture, np.float32) + grain, 0, 255).round().astype(np.uint8))
         rgb = np.asarray(picture, np.uint8)
-        small = pil_to_unit(picture.resize((translator.size, translator.size), Image.BICUBIC))[None]
-        lightness_small, _ = rgb_to_lab_normalized(small)
+        lightness_small = translator.colorize_input(picture)
         ab = translator.run_network(lightness_small, seed=0)[0].numpy()
         truth = as_unit(picture)
         reals.append(picture)

@@ -170,8 +170,7 @@ class Translator:
         tell = progress or (lambda fraction, what: None)
         tell(0.0, "reading the photo")
         rgb = _rgb_array(picture)
-        small = pil_to_unit(picture.resize((self.size, self.size), Image.BICUBIC))[None]
-        lightness_small, _ = rgb_to_lab_normalized(small)
+        lightness_small = self.colorize_input(picture)
         tell(0.1, "predicting colour")
         ab = self.run_network(lightness_small, seed)
         tell(0.4, "joining colour to the full-resolution lightness")
@@ -183,12 +182,23 @@ class Translator:
         tell(1.0, "done")
         return _rgb_image(result)
 
+    def colorize_input(self, picture: Image.Image) -> torch.Tensor:
+        """The network's input for colorizing `picture`: its normalised L at the network's size, (1, 1, S, S).
+
+        Lanczos, the sharpest of PIL's filters: the colorizer trained on crops never resampled, and a softer
+        input gets warmer, more uniform colours. On food photos at 286 px (200 val photos at two dropout seeds,
+        200 train photos; colour two-sample over 20 classifier seeds): bilinear 0.573-0.603, hamming
+        0.567-0.575, bicubic 0.560-0.565, Lanczos 0.546-0.558 (`checkpoints/food_colorize.md`). A large photo
+        is first reduced by whole-pixel box averaging to within 3x of the size (PIL's reducing_gap): a 12 MP
+        photo in 20 ms instead of 90, within 0.15 levels on average of the full Lanczos."""
+        small = pil_to_unit(picture.resize((self.size, self.size), Image.LANCZOS, reducing_gap=3.0))[None]
+        return rgb_to_lab_normalized(small)[0]
+
     def colorize_reference(self, picture: Image.Image, seed: Optional[int] = 0) -> Image.Image:
         """The original colorize path (kornia on full-size float tensors): the fast path's reference."""
         full = pil_to_unit(picture)[None]
         lightness_full, _ = rgb_to_lab_normalized(full)
-        small = pil_to_unit(picture.resize((self.size, self.size), Image.BICUBIC))[None]
-        lightness_small, _ = rgb_to_lab_normalized(small)
+        lightness_small = self.colorize_input(picture)
         ab = self.run_network(lightness_small, seed)
         ab = F.interpolate(ab, size=full.shape[-2:], mode="bilinear", align_corners=False)
         return unit_to_pil(lab_normalized_to_rgb(lightness_full, ab)[0])
