@@ -19,8 +19,8 @@ from PIL import Image
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.images import open_image
 from pix2pix_core.limits import SEED_MAX, seed_value as checked_seed
-from pix2pix_core.palette import (LABEL_MATTE, clean_label_ids, clean_label_map, facade_classes, ids_to_image,
-                                  label_map_for_network, looks_like_photo, plain_facade)
+from pix2pix_core.palette import (clean_label_ids, clean_label_map, facade_classes, ids_to_image, label_map_for_network,
+                                  label_map_rgb, looks_like_photo, plain_facade)
 
 from .choices import Picker
 from .state import EXAMPLES, AppState
@@ -200,7 +200,7 @@ def build(state: AppState) -> dict:
 
     @user_errors
     def on_upload(file, model_name, seed_value):
-        label_map = in_lane(state, file, "facade", to_canvas_checked, matte=LABEL_MATTE)
+        label_map = in_lane(state, file, "facade", to_canvas_checked, convert=label_map_rgb)
         return show(label_map, model_name, seed_value)
 
     segmenter_cache: dict = {}
@@ -254,7 +254,7 @@ def build(state: AppState) -> dict:
         if not label_map:
             raise Pix2PixError("no label map given")
         photo = in_lane(state, label_map, "facade", lambda picture: photo_for(picture, model, seed),
-                        matte=LABEL_MATTE)
+                        convert=label_map_rgb)
         return state.outputs.save(photo, "photo")
 
     image_endpoint(facade_api, "facade", "label_map", "photo")

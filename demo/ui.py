@@ -12,7 +12,7 @@ import gradio as gr
 from PIL import Image
 
 from pix2pix_core.errors import ImageError, Pix2PixError
-from pix2pix_core.images import WHITE, open_image
+from pix2pix_core.images import open_image
 
 from .image_work import APP_MAX_PIXELS, header_pixels
 from .messages import MessageCleaner
@@ -59,17 +59,19 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def open_upload(path: str, matte: tuple[int, int, int] = WHITE) -> Image.Image:
+def open_upload(path: str, convert: Callable[[Image.Image], Image.Image] | None = None) -> Image.Image:
     """open_image for an uploaded file, with the app's lower pixel limit and the server's temp folder cut
-    from the message (`matte`: what transparent pixels become, as in open_image)."""
+    from the message (`convert`: how the decoded image becomes RGB, as in open_image; a label map's is
+    `palette.label_map_rgb`)."""
     try:
-        return open_image(path, max_pixels=APP_MAX_PIXELS, matte=matte)
+        return open_image(path, max_pixels=APP_MAX_PIXELS, convert=convert)
     except ImageError as exc:
         raise ImageError(str(exc).replace(str(path), Path(path).name)) from None
 
 
 def on_upload(state, path: str, endpoint: str, work: Callable[[Image.Image], Image.Image],
-              waiting: Callable[[int], None] | None = None, matte: tuple[int, int, int] = WHITE) -> Image.Image:
+              waiting: Callable[[int], None] | None = None,
+              convert: Callable[[Image.Image], Image.Image] | None = None) -> Image.Image:
     """Run `work` on an uploaded image in the lane its size calls for (see image_work).
 
     `waiting(pixels)`, when given, is called before the lane is entered (e.g. to show "waiting").
@@ -80,7 +82,7 @@ def on_upload(state, path: str, endpoint: str, work: Callable[[Image.Image], Ima
     if waiting is not None:
         waiting(pixels)
     with state.lanes.lane(endpoint, pixels):
-        return work(open_upload(path, matte))
+        return work(open_upload(path, convert))
 
 
 def image_endpoint(fn: Callable, name: str, input_label: str, output_label: str) -> None:

@@ -168,9 +168,9 @@ def cmd_translate(args) -> int:
     from tqdm import tqdm
 
     from .errors import ImageError, Pix2PixError
-    from .images import open_image, save_image_atomically
+    from .images import save_image_atomically
     from .inference import Translator
-    from .palette import LABEL_MATTE, looks_like_photo
+    from .palette import looks_like_photo, open_label_map
 
     _set_threads(args.threads)
     # a bad checkpoint stops here, one line
@@ -192,7 +192,7 @@ def cmd_translate(args) -> int:
     written = 0
     for path in tqdm(files, unit="img", desc=f"translate ({translator.task})", disable=len(files) < 2):
         try:
-            source = open_image(path, matte=LABEL_MATTE) if label_maps else path  # decoded once
+            source = open_label_map(path) if label_maps else path  # decoded once (class-id maps as colours)
             if label_maps and looks_like_photo(source):
                 tqdm.write(f"note: {path.name} looks like a photo, not a label map (its colours are not the 12 "
                            "class colours); the result is a guess", file=sys.stderr)

@@ -11,7 +11,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -36,14 +36,18 @@ WHITE = (255, 255, 255)
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
-def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[int, int, int] = WHITE) -> Image.Image:
+def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[int, int, int] = WHITE,
+               convert: Optional[Callable[[Image.Image], Image.Image]] = None) -> Image.Image:
     """Open, check and decode an image from a path, bytes or a PIL image; return it as RGB (transparent
-    pixels on `matte`: white for photos; a label map's background class colour, `palette.LABEL_MATTE`).
+    pixels on `matte`: white for photos). `convert`, when given, turns the decoded image (in its own mode)
+    into RGB instead: a label map is read by `palette.label_map_rgb`, since a class-id map's raw pixel
+    values are lost once it is RGB.
 
     Raises ImageError with a one-line reason for anything that is not a usable image.
     """
+    convert = convert or (lambda image: to_rgb(image, matte))
     if isinstance(source, Image.Image):
-        return to_rgb(_checked_size(source, max_pixels, "image"), matte)
+        return convert(_checked_size(source, max_pixels, "image"))
     name = "image bytes" if isinstance(source, (bytes, bytearray)) else str(source)
     if isinstance(source, (bytes, bytearray)) and not source:
         raise ImageError(f"{name}: empty file (0 bytes)")
@@ -63,7 +67,7 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[i
             image.seek(0)  # first frame of animated GIF/WebP/TIFF
             image.load()
             image = ImageOps.exif_transpose(image)  # phones store rotation in EXIF
-            return to_rgb(image, matte)
+            return _named(convert, image, name)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -73,6 +77,14 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[i
         raise ImageError(f"{name}: far too many pixels, above the limit of {max_pixels:,}; resize it first") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})") from None
+
+
+def _named(convert: Callable[[Image.Image], Image.Image], image: Image.Image, name: str) -> Image.Image:
+    """`convert(image)`, its ImageError (a class-id map out of range) given the file's name like every other."""
+    try:
+        return convert(image)
+    except ImageError as exc:
+        raise ImageError(f"{name}: {exc}") from None
 
 
 def save_image_atomically(image: Image.Image, path: Union[str, os.PathLike]) -> Path:

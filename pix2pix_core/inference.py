@@ -30,7 +30,7 @@ from .distributed import pick_device
 from .errors import CheckpointError, Pix2PixError
 from .images import ImageSource, open_image
 from .networks import seeded_dropouts, set_dropout, use_batch_statistics
-from .palette import LABEL_MATTE, label_map_for_network
+from .palette import label_map_for_network, open_label_map
 
 BACKENDS = ("auto", "torch", "onnx")
 # Colorize: ab joined to the full-resolution lightness by a lightness-guided filter (radius, eps of
@@ -100,8 +100,8 @@ class Translator:
 
     @property
     def takes_label_maps(self) -> bool:
-        """A facades label map -> photo model: its inputs are cleaned label maps, laid on the background
-        class colour where transparent (`palette.LABEL_MATTE`)."""
+        """A facades label map -> photo model: its inputs are cleaned label maps, read by
+        `palette.open_label_map` (class-id maps as their class colours, transparency as background)."""
         return self.task == "facades" and self.config.direction == "BtoA"
 
     @property
@@ -133,7 +133,7 @@ class Translator:
 
     def translate(self, image: ImageSource, seed: Optional[int] = 0) -> Image.Image:
         """Translate one image of any size/mode; the result has the input's size."""
-        picture = open_image(image, matte=LABEL_MATTE) if self.takes_label_maps else open_image(image)
+        picture = open_label_map(image) if self.takes_label_maps else open_image(image)
         if self.task == "colorize":
             return self.colorize(picture, seed)
         output = self.run_network(self.network_input(picture)[None], seed)

@@ -7,6 +7,11 @@ the 12 colours lie along one colour ramp, so the blend of two classes is often n
 class along every such edge. `clean_label_ids` is the one cleaning used everywhere (training data,
 `translate`, the app's canvas, evaluation, the segmenter's data), so the network trains on exactly
 what users give it: edge pixels go to a neighbouring class, never to a third one.
+
+A label map may also come as a class-id map: one channel whose values are class ids (the CMP database's
+own indexed PNGs hold 1..12; segmentation tools write 0..11 or 1..12 as gray PNGs). `class_id_map` tells
+it from a picture and every label-map entry turns it into its class colours before the cleaning, instead
+of reading ids 0..12 as near-black gray colours.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from importlib import resources
 
 import numpy as np
 from PIL import Image
+
+from .errors import ImageError
+from .images import ImageSource, MAX_PIXELS, open_image, to_rgb
 
 
 @dataclass(frozen=True)
@@ -136,7 +144,8 @@ _LOWEST_BIT = np.array([(mask & -mask).bit_length() - 1 if mask else 0 for mask 
 
 
 def clean_label_ids(image: Image.Image) -> np.ndarray:
-    """RGB label map -> (H, W) int64 class indices 0..11, with blended edges given to a neighbour class.
+    """RGB label map (or a class-id map, `class_id_map`) -> (H, W) int64 class indices 0..11, with blended
+    edges given to a neighbour class.
 
     1. Every pixel gets its nearest class colour.
     2. A pixel is a blend when a mix of two classes seen (close to their colour, `CLOSE`) within
@@ -151,6 +160,9 @@ def clean_label_ids(image: Image.Image) -> np.ndarray:
     edge and goes to its neighbours. A map made only of exact class colours (a cleaned map, the app's
     canvas) is returned as is, so cleaning twice changes nothing.
     """
+    given = class_id_map(image)
+    if given is not None:  # ids are exact: nothing to clean
+        return given
     pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
     ids, dist = _nearest(pixels)
     if not dist.size or int(dist.max()) == 0:  # exact class colours only: nothing to clean
@@ -254,13 +266,71 @@ PHOTO_LIKE = 0.8  # share of pixels far from every class colour above which a pi
 def looks_like_photo(image: Image.Image) -> bool:
     """True for a picture whose colours are mostly far from the 12 class colours: a photo given where a label
     map belongs (a JPEG-saved map's blended edges are far too, but a quarter to a half of its pixels at most)."""
-    _, squared = _nearest(np.asarray(image.convert("RGB").resize((64, 64), Image.NEAREST), np.uint8))
+    _, squared = _nearest(np.asarray(label_colours(image).convert("RGB").resize((64, 64), Image.NEAREST), np.uint8))
     return bool((squared > CLOSE ** 2).mean() > PHOTO_LIKE)
 
 
 def ids_to_image(ids: np.ndarray) -> Image.Image:
     """(H, W) class indices -> RGB label map with exact class colours."""
     return Image.fromarray(palette_array()[np.asarray(ids, dtype=np.int64)], "RGB")
+
+
+# ------------------------------------------------------------------------------------------ class-id maps
+ID_MAP_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N")  # one value per pixel: may hold class ids
+
+
+def class_id_map(image: Image.Image) -> np.ndarray | None:
+    """(H, W) int64 class indices 0..11 of a class-id map, or None for a picture to read by its colours.
+
+    A class-id map is a gray ("L", "I", "I;16") or indexed ("P", its raw indices) image whose values all lie
+    in 0..11 or 1..12, at least two of them: ids in `facade_classes()` order, i.e. CMP's 1..12 = background,
+    facade, window, door, cornice, sill, balcony, blind, deco, molding, pillar, shop, or the same 0-based.
+    With 0 present the ids are 0-based, otherwise CMP's 1-based (a map without 0 and 12 is read as CMP's:
+    its shop is more often absent than a 0-based map's background). A gray photo holds values above 12; an
+    indexed map whose used palette colours are class colours is read by those colours, which it shows.
+    Ids 0 and 12 both present fit neither range: ImageError rather than a map shifted by one class. An id
+    map's transparency is ignored: its ids are the classes.
+    """
+    if image.mode not in ID_MAP_MODES:
+        return None
+    values = np.asarray(image)
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high > 12 or low == high or (image.mode == "P" and _palette_shows_classes(image, values)):
+        return None
+    if low == 0 and high == 12:
+        raise ImageError("class-id map with ids 0 to 12: 13 values for 12 classes; "
+                         "save ids as 0..11 or as CMP's 1..12")
+    return values.astype(np.int64) - (0 if low == 0 else 1)
+
+
+def _palette_shows_classes(image: Image.Image, values: np.ndarray) -> bool:
+    """True when every palette colour the indexed image uses is within `CLOSE` of a class colour: a colour
+    label map saved as an indexed PNG (its indices in any order), read right by its colours."""
+    palette = image.getpalette("RGB")
+    used = np.flatnonzero(np.bincount(values.ravel()))  # values are 0..12 here: a count, not a sort of 12 MP
+    if palette is None or 3 * (int(used.max()) + 1) > len(palette):
+        return False
+    colours = np.asarray(palette, np.int32).reshape(-1, 3)[used]
+    distance = _squared(colours[:, None, :] - palette_array().astype(np.int32)[None]).min(-1)
+    return bool((distance <= CLOSE ** 2).all())
+
+
+def label_colours(image: Image.Image) -> Image.Image:
+    """A class-id map as its exact class colours; any other image unchanged."""
+    ids = class_id_map(image)
+    return image if ids is None else ids_to_image(ids)
+
+
+def label_map_rgb(image: Image.Image) -> Image.Image:
+    """A decoded label map (any mode) -> RGB: class ids become their colours, transparent pixels background
+    (`LABEL_MATTE`). The `convert` of `open_label_map`, before anything makes the raw ids gray."""
+    return to_rgb(label_colours(image), LABEL_MATTE)
+
+
+def open_label_map(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """`images.open_image` for a label map: a class-id map (gray or indexed) becomes its class colours, and
+    transparency is laid on the background class colour. Raises ImageError as open_image does."""
+    return open_image(source, max_pixels, convert=label_map_rgb)
 
 
 def plain_facade(size: tuple[int, int] = (256, 256)) -> Image.Image:

@@ -131,6 +131,21 @@ def test_facade_output_depends_on_label_map_and_seed(client, tmp_path):
     assert np.abs(photo_a - run(first, seed=1)).mean() > 0.01, "a new seed must give a new variation"
 
 
+def test_facade_reads_a_class_id_map_as_its_colours(client, tmp_path):
+    """/facade given CMP's indexed ids 1..12 (with a palette of their own) draws the colour map's photo."""
+    from pix2pix_core.palette import clean_label_ids
+
+    colour = random_label_map(np.random.default_rng(5), 96)
+    indexed = Image.fromarray((clean_label_ids(colour) + 1).astype(np.uint8), "P")
+    indexed.putpalette([0, 0, 0] + [value for k in range(12) for value in (k, k, k)])
+
+    def run(image, name):
+        return np.asarray(Image.open(client.predict(handle_file(save(image, tmp_path / name)), "", 3,
+                                                    api_name="/facade")))
+
+    assert np.array_equal(run(indexed, "cmp.png"), run(colour, "colour.png"))
+
+
 def test_colorize_keeps_the_original_size(client, tmp_path):
     yy, xx = np.mgrid[0:200, 0:300]
     photo = np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)

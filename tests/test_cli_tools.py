@@ -222,3 +222,29 @@ def test_translate_notes_a_photo_given_as_a_label_map(facades_checkpoint, facade
                        tmp_path / "drawn.png", "--out", tmp_path / "out")
     assert code == 0 and "note: holiday.jpg looks like a photo, not a label map" in err
     assert "drawn.png looks like" not in err
+
+
+def test_translate_reads_class_id_maps_as_their_colours(facades_checkpoint, tmp_path, capsys):
+    """Gray ids 0..11 and CMP's indexed ids 1..12 translate as the colour map of the same classes; ids 0..12
+    (13 values) fail in one line and the others still run."""
+    from conftest import random_label_map
+    from pix2pix_core.palette import clean_label_ids
+
+    colour = random_label_map(np.random.default_rng(4), 64)
+    ids = clean_label_ids(colour)
+    (tmp_path / "in").mkdir()
+    colour.save(tmp_path / "in" / "colour.png")
+    Image.fromarray(ids.astype(np.uint8), "L").save(tmp_path / "in" / "gray.png")
+    indexed = Image.fromarray((ids + 1).astype(np.uint8), "P")
+    indexed.putpalette([0, 0, 0] + [value for k in range(12) for value in (k, k, k)])  # a gray palette of its own
+    indexed.save(tmp_path / "in" / "cmp.png")
+    Image.fromarray(np.arange(13, dtype=np.uint8)[None].repeat(4, 0), "L").save(tmp_path / "in" / "thirteen.png")
+    code, _, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "in",
+                       "--out", tmp_path / "out", "--seed", 2)
+    assert code == 1 and error_lines(err) == [
+        f"error: {tmp_path / 'in' / 'thirteen.png'}: class-id map with ids 0 to 12: 13 values for 12 classes; "
+        "save ids as 0..11 or as CMP's 1..12"]
+    assert "looks like a photo" not in err
+    expected = np.asarray(Image.open(tmp_path / "out" / "colour.png"))
+    for name in ("gray.png", "cmp.png"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / name)), expected), name

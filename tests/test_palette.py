@@ -298,3 +298,106 @@ def test_shrinking_a_label_map_keeps_thin_parts_and_enlarging_is_unchanged():
     label = ids_to_image(np.random.default_rng(1).integers(0, 12, (256, 256)))
     assert np.array_equal(np.asarray(label_map_for_network(label, 286)),
                           np.asarray(clean_label_map(label).resize((286, 286), Image.NEAREST)))
+
+
+# ------------------------------------------------------------------ class-id maps (gray or indexed ids)
+def gray_id_map(ids: np.ndarray) -> Image.Image:
+    """Class ids as a gray ("L") image, as segmentation tools write them."""
+    return Image.fromarray(ids.astype(np.uint8), "L")
+
+
+def cmp_id_map(ids: np.ndarray) -> Image.Image:
+    """Ids 0..11 as a CMP-style indexed PNG: raw indices 1..12 (CMP's ids) with a palette of its own, far
+    from the pix2pix class colours (index 0 unused)."""
+    image = Image.fromarray((ids + 1).astype(np.uint8), "P")
+    image.putpalette([0, 0, 0] + [value for k in range(12) for value in (20 * k, 240 - 20 * k, 128)])
+    return image
+
+
+def test_class_id_maps_give_the_network_the_colour_maps_input(tmp_path):
+    """A gray map of ids 0..11 and a CMP indexed map of ids 1..12 were read as near-black colours and snapped:
+    they must reach the network exactly as the colour label map of the same classes does."""
+    ids = blend_pair_map(5)  # 240 px: every class, 0..11
+    colour = ids_to_image(ids)
+    config = tiny_config(task="facades", direction="BtoA")
+    translator = Translator(build_generator(config), config)
+    colour.save(tmp_path / "colour.png")
+    expected = np.asarray(translator.translate(tmp_path / "colour.png", seed=1))
+    for name, id_map in (("gray.png", gray_id_map(ids)), ("cmp.png", cmp_id_map(ids))):
+        id_map.save(tmp_path / name)
+        assert Image.open(tmp_path / name).mode == id_map.mode
+        assert np.array_equal(np.asarray(label_map_for_network(id_map, 128)),
+                              np.asarray(label_map_for_network(colour, 128))), name
+        assert np.array_equal(np.asarray(translator.translate(tmp_path / name, seed=1)), expected), name
+        assert np.array_equal(np.asarray(translator.translate(id_map, seed=1)), expected), name  # a PIL image too
+
+
+def test_open_label_map_reads_ids_in_every_one_channel_mode(tmp_path):
+    """Gray, 16-bit gray and indexed id files open as their class colours; `class_id_map` gives the ids."""
+    from pix2pix_core.palette import class_id_map, open_label_map
+
+    ids = blend_pair_map(5)
+    maps = {"gray.png": gray_id_map(ids), "cmp.png": cmp_id_map(ids),
+            "deep.png": Image.fromarray((ids + 1).astype(np.uint16))}  # I;16, CMP's 1..12
+    for name, id_map in maps.items():
+        id_map.save(tmp_path / name)
+        assert np.array_equal(class_id_map(Image.open(tmp_path / name)), ids), name
+        assert np.array_equal(np.asarray(open_label_map(tmp_path / name)), np.asarray(ids_to_image(ids))), name
+
+
+def test_an_indexed_map_with_the_class_colours_is_read_by_its_colours():
+    """A colour label map saved as an indexed PNG (indices 0..11 in another order than the classes) shows the
+    right colours: those win over the raw indices (a guard: the id path must not take it)."""
+    ids = blend_pair_map(6, size=96)
+    order = np.random.default_rng(0).permutation(12)  # class c is stored at index order[c]
+    indexed = Image.fromarray(order[ids].astype(np.uint8), "P")
+    colours = np.zeros((12, 3), np.uint8)
+    colours[order] = palette_array()
+    indexed.putpalette(colours.reshape(-1).tolist())
+    assert np.array_equal(clean_label_ids(indexed), ids)
+    from pix2pix_core.palette import class_id_map
+
+    assert class_id_map(indexed) is None
+
+
+def test_gray_pictures_are_not_class_id_maps():
+    """A gray photo (values far above 12), a dark one (up to 40) and a one-value image are pictures, read by
+    their colours as before (a guard: the id path must not take them)."""
+    yy, xx = np.mgrid[0:64, 0:64]
+    photo = Image.fromarray(((yy * 3 + xx) % 256).astype(np.uint8), "L")
+    dark = Image.fromarray(np.random.default_rng(0).integers(0, 40, (64, 64), dtype=np.uint8), "L")
+    pictures = (photo, dark, Image.new("L", (8, 8), 3), Image.fromarray(np.full((8, 8), 300, np.int32), "I"))
+    for picture in pictures:
+        assert np.array_equal(np.asarray(label_map_for_network(picture, 32)),
+                              np.asarray(label_map_for_network(picture.convert("RGB"), 32)))
+    from pix2pix_core.images import to_rgb
+    from pix2pix_core.palette import class_id_map, open_label_map
+
+    for picture in pictures:
+        assert class_id_map(picture) is None
+        assert np.array_equal(np.asarray(open_label_map(picture)), np.asarray(to_rgb(picture)))
+
+
+def test_ids_0_to_12_are_refused_in_one_line(tmp_path):
+    """0..12 is 13 values for 12 classes: neither 0-based nor CMP's ids, and a guess would shift every class."""
+    from pix2pix_core.errors import ImageError
+
+    ids = np.arange(13, dtype=np.uint8).repeat(5)[None].repeat(8, 0)
+    gray_id_map(ids).save(tmp_path / "thirteen.png")
+    config = tiny_config(task="facades", direction="BtoA")
+    with pytest.raises(ImageError, match=r"thirteen\.png: class-id map with ids 0 to 12: 13 values for 12 classes"):
+        Translator(build_generator(config), config).translate(tmp_path / "thirteen.png")
+
+
+def test_the_facades_tab_reads_an_uploaded_class_id_map(monkeypatch, tmp_path):
+    """An uploaded id map (the Facades tab's upload and /facade) becomes the colour map's canvas, unwarned."""
+    import demo.facades_tab as tab
+    from demo.ui import open_upload
+    from pix2pix_core.palette import label_map_rgb
+
+    warned = []
+    monkeypatch.setattr(tab.gr, "Warning", lambda message: warned.append(message))
+    ids = blend_pair_map(7)
+    cmp_id_map(ids).save(tmp_path / "cmp.png")
+    canvas = tab.to_canvas_checked(open_upload(str(tmp_path / "cmp.png"), label_map_rgb))
+    assert np.array_equal(np.asarray(canvas), np.asarray(tab.to_canvas(ids_to_image(ids)))) and not warned
