@@ -263,8 +263,11 @@ def _lock_build(path: Path, while_waiting: Optional[Callable[[], None]]) -> Opti
                           "building one dataset cache at once each decode it all", stacklevel=3)
             return None
         if fd is not None:
-            os.ftruncate(fd, 0)  # a killed builder's lock file may still say who it was
-            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n".encode())
+            try:  # who holds it, for another builder's notice only: a full disk must not leak the held lock
+                os.ftruncate(fd, 0)  # a killed builder's lock file may still say who it was
+                os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n".encode())
+            except OSError:
+                pass
             return fd
         if not told:
             print(f"waiting for another process building the dataset cache {path} ({_holder(lock_file)}); "

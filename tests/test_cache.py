@@ -469,3 +469,33 @@ def test_without_fcntl_builds_are_unlocked_as_before(tmp_path, monkeypatch):
     built = disk_cache.build_cache(path, "k" * 64, _records(3), 3, sides=1, size=8)
     assert built.read(2)[0][0, 0, 0] == 2
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_a_full_disk_while_taking_the_lock_does_not_keep_it(tmp_path, monkeypatch):
+    """Writing the holder's 'pid ... on host' note failed (a full disk) after the lock was won: the locked
+    descriptor leaked, and the same process's next build (the app's next Start) waited for itself forever."""
+    import errno
+
+    real_write = os.write
+
+    def full_disk(fd, data):
+        monkeypatch.setattr(disk_cache.os, "write", real_write)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def records(n):
+        for i in range(n):
+            yield f"{i}.png", [np.full((3, 8, 8), i, np.uint8)]
+
+    path = tmp_path / "cache" / "food_train-abc"
+    monkeypatch.setattr(disk_cache.os, "write", full_disk)
+    try:
+        disk_cache.build_cache(path, "k" * 64, records(2), 2, sides=1, size=8)
+    except OSError:
+        pass  # failing the build is fine; keeping the lock is not
+    done = []
+    again = threading.Thread(target=lambda: done.append(
+        disk_cache.build_cache(path, "k" * 64, records(2), 2, sides=1, size=8)), daemon=True)
+    again.start()
+    again.join(10)
+    assert done and len(done[0]) == 2, "the second build waited for the lock its own process kept"
+    assert [p.name for p in path.parent.iterdir()] == ["food_train-abc"]  # no lock file left
