@@ -287,7 +287,7 @@ def class_id_map(image: Image.Image) -> np.ndarray | None:
     facade, window, door, cornice, sill, balcony, blind, deco, molding, pillar, shop, or the same 0-based.
     With 0 present the ids are 0-based, otherwise CMP's 1-based (a map without 0 and 12 is read as CMP's:
     its shop is more often absent than a 0-based map's background). A gray photo holds values above 12; an
-    indexed map whose used palette colours are class colours is read by those colours, which it shows.
+    indexed map whose pixels mostly show class colours is read by those colours.
     Ids 0 and 12 both present fit neither range: ImageError rather than a map shifted by one class. An id
     map's transparency is ignored: its ids are the classes.
     """
@@ -304,15 +304,17 @@ def class_id_map(image: Image.Image) -> np.ndarray | None:
 
 
 def _palette_shows_classes(image: Image.Image, values: np.ndarray) -> bool:
-    """True when every palette colour the indexed image uses is within `CLOSE` of a class colour: a colour
-    label map saved as an indexed PNG (its indices in any order), read right by its colours."""
+    """True when most pixels of the indexed image show a class colour (within `CLOSE`): a colour label map
+    saved as an indexed PNG, read right by its colours whatever its index order. Counted by pixels, not
+    by palette entries: a JPEG-saved map reduced to 8 colours has a few blend colours on its edges, and a map
+    may hold an unlabelled black strip; one such colour made the whole map read as ids (and misread)."""
     palette = image.getpalette("RGB")
-    used = np.flatnonzero(np.bincount(values.ravel()))  # values are 0..12 here: a count, not a sort of 12 MP
-    if palette is None or 3 * (int(used.max()) + 1) > len(palette):
+    counts = np.bincount(values.ravel())  # values are 0..12 here: a count, not a sort of 12 MP
+    if palette is None or 3 * len(counts) > len(palette):
         return False
-    colours = np.asarray(palette, np.int32).reshape(-1, 3)[used]
+    colours = np.asarray(palette, np.int32).reshape(-1, 3)[: len(counts)]
     distance = _squared(colours[:, None, :] - palette_array().astype(np.int32)[None]).min(-1)
-    return bool((distance <= CLOSE ** 2).all())
+    return bool(counts[distance <= CLOSE ** 2].sum() >= counts.sum() / 2)
 
 
 def label_colours(image: Image.Image) -> Image.Image:
