@@ -124,12 +124,16 @@ def read_header(path: str | Path) -> dict[str, str]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run folder stands for its latest checkpoint (as `read_checkpoint` reads it)."""
+    path = Path(path)
+    return path / "checkpoints" / "latest.safetensors" if path.is_dir() else path
+
+
 def keeps_average(path: str | Path) -> bool:
     """Whether a training checkpoint (or run folder) holds a moving average of G (E.), from the tensor names
     alone: which generator an export wrote is then worth saying."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoints" / "latest.safetensors"
+    path = resolve_checkpoint(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             return any(key.startswith("E.") for key in handle.keys())
@@ -327,5 +331,7 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
         meta["direction"] = "BtoA"  # the shipped G. is the CycleGAN's F
     if sub_state(tensors, "E."):
         meta["generator_weights"] = weights  # the file alone no longer says whether G. was the average
+    elif "generator_weights" in metadata and direction != "BtoA":
+        meta["generator_weights"] = metadata["generator_weights"]  # an export exported again: still the same G.
     meta.update(extra or {})
     return atomic_save(shipped, meta, out)

@@ -88,13 +88,17 @@ def cmd_export(args) -> int:
 def _which_weights(args) -> str:
     """Which generator weights an export wrote, in words: `--weights` picks between the trained G and its
     moving average, and does nothing when the run kept no average (or for a CycleGAN's F, never averaged)."""
-    from .checkpoint import keeps_average
+    from .checkpoint import keeps_average, read_header, resolve_checkpoint
 
     if args.direction == "BtoA":
         return "the B -> A generator"
-    if not keeps_average(args.checkpoint):
-        return "the trained G: the run kept no moving average (--ema-decay), so --weights changes nothing"
-    return "G's moving average" if args.weights == "averaged" else "the trained G, not its moving average"
+    if keeps_average(args.checkpoint):
+        return "G's moving average" if args.weights == "averaged" else "the trained G, not its moving average"
+    held = read_header(resolve_checkpoint(args.checkpoint)).get("generator_weights")
+    if held:  # an export holds one generator already, and says which
+        which = "G's moving average" if held == "averaged" else "the trained G"
+        return f"{which}, as the export read holds it (--weights chooses only when exporting a training checkpoint)"
+    return "the trained G: the run kept no moving average (--ema-decay), so --weights changes nothing"
 
 
 def _note_backend(translator) -> None:

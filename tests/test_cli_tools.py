@@ -137,6 +137,13 @@ def test_export_says_which_generator_weights_it_wrote(facades_checkpoint, tmp_pa
     assert code == 0 and "G's moving average" in out
     code, out, _ = run(capsys, "export", "--checkpoint", averaged, "--weights", "trained", "--out", tmp_path / "t.onnx")
     assert code == 0 and "the trained G, not its moving average" in out and "onnx" in out
+    # an export exported again (the bundled models are exports): it says which G it holds, and keeps saying it
+    code, out, _ = run(capsys, "export", "--checkpoint", tmp_path / "e.safetensors", "--dtype", "fp32",
+                       "--out", tmp_path / "e32.safetensors")
+    assert code == 0 and "G's moving average, as the export read holds it" in out
+    from pix2pix_core.checkpoint import read_header
+
+    assert read_header(tmp_path / "e32.safetensors")["generator_weights"] == "averaged"
 
 
 # ---------------------------------------------------------------------------------------------- test
