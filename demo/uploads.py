@@ -16,6 +16,7 @@ be called by their fn_index, so the bounds must hold in the component, not only 
 from __future__ import annotations
 
 import io
+import re
 
 import gradio as gr
 from PIL import Image
@@ -67,6 +68,7 @@ def _blob_pixels(item) -> int:
 
 
 _NO_BLOBS = EditorDataBlobs(background=None, layers=[], composite=None)
+_CANVAS_ID = re.compile(r"[a-z0-9]{1,64}")
 
 
 class CanvasEditor(gr.ImageEditor):
@@ -76,14 +78,17 @@ class CanvasEditor(gr.ImageEditor):
 
     The canvas first sends its images to `accept_blobs`, which Gradio keeps in memory by canvas id until
     the event that uses them (the whole app shares one store): a client that never sends that event, or
-    names a layer index of 10**9 (Gradio grew its layer list to any index: 8 GB), could fill the
-    server's memory. Here an index past MAX_LAYERS is refused, and the waiting images keep at most
-    MAX_WAITING_BYTES, the oldest canvas's dropped first (its event then finds no image and says so).
+    names a layer index of 10**9 (Gradio grew its layer list to any index: 8 GB), or sends megabyte ids
+    (kept as keys) and requests that store nothing (kept as empty entries), could fill the server's memory.
+    Here an index past MAX_LAYERS, an id that is not 1-64 lowercase letters and digits (the page sends ~11)
+    and an unknown part are refused, and the waiting images keep at most MAX_WAITING_BYTES in at most
+    MAX_WAITING_CANVASES entries, the oldest canvas's dropped first (its event then finds no image and says so).
     """
 
     is_template = True  # rendered by Gradio's ImageEditor component
     MAX_LAYERS = 1
     MAX_WAITING_BYTES = 64 * 2 ** 20  # eight canvases' requests at the upload guard's 8 MB each
+    MAX_WAITING_CANVASES = 64  # canvas ids waiting (each of at most 64 characters)
 
     @property
     def max_pixels(self) -> int:
@@ -108,21 +113,25 @@ class CanvasEditor(gr.ImageEditor):
     @server
     def accept_blobs(self, data):
         blob = data.data
-        index = blob.get("index")
-        if blob.get("type") == "layer" and index not in (None, "", "null") and not (
-                str(index).isdigit() and int(index) < self.MAX_LAYERS):
+        canvas_id, kind, index = str(blob.get("id") or ""), blob.get("type"), blob.get("index")
+        if not _CANVAS_ID.fullmatch(canvas_id):  # the page's ids are ~11 base-36 characters; any size was kept
+            _refuse("a canvas id is 1 to 64 lowercase letters and digits")
+        if kind not in ("background", "composite", "layer"):
+            _refuse(f"a canvas sends its background, composite or layer, not {str(kind)[:20]!r}")
+        if kind == "layer" and not (str(index).isdigit() and int(index) < self.MAX_LAYERS):
             _refuse(f"the canvas has at most {self.MAX_LAYERS} layer(s); layer {str(index)[:20]!r} was sent")
         super().accept_blobs(data)
-        self._drop_oldest_waiting(keep=blob.get("id"))
+        self._drop_oldest_waiting(keep=canvas_id)
 
-    def _drop_oldest_waiting(self, keep) -> None:
+    def _drop_oldest_waiting(self, keep: str) -> None:
+        """Oldest canvases first, until the waiting images fit MAX_WAITING_BYTES and MAX_WAITING_CANVASES."""
         def size(parts) -> int:
             return sum(len(item) for item in (parts.background, parts.composite, *(parts.layers or []))
                        if isinstance(item, (bytes, bytearray, memoryview)))
 
         total = sum(size(parts) for parts in list(self.blob_storage.values()))
         for canvas_id in list(self.blob_storage):  # insertion order: oldest first
-            if total <= self.MAX_WAITING_BYTES:
+            if total <= self.MAX_WAITING_BYTES and len(self.blob_storage) <= self.MAX_WAITING_CANVASES:
                 break
             if canvas_id != keep:
                 total -= size(self.blob_storage.pop(canvas_id, None) or _NO_BLOBS)

@@ -678,6 +678,20 @@ def test_canvas_blobs_waiting_for_their_event_are_bounded():
     assert list(editor.blob_storage) == ["b", "c"] and editor.blob_storage["c"].background == b"x" * 2 ** 20
     send("d", size=5 * 2 ** 20)  # one canvas above the bound on its own keeps its images (the guard caps it)
     assert list(editor.blob_storage) == ["d"]
+    # ids were kept as sent (a 2 MB id per request, 1 byte of image), and requests storing nothing as entries
+    with pytest.raises(gr.Error, match="canvas id"):
+        send("x" * (2 * 2 ** 20), size=1)
+    with pytest.raises(gr.Error, match="canvas id"):
+        send("../Etc", size=1)
+    with pytest.raises(gr.Error, match="not 'mask'"):
+        send("e", "mask", size=1)
+    with pytest.raises(gr.Error, match="at most 1 layer"):
+        send("e", "layer", None, size=1)
+    assert list(editor.blob_storage) == ["d"]
+    editor.MAX_WAITING_CANVASES = 3
+    for canvas_id in ("f", "g", "h", "i"):
+        send(canvas_id, size=1)
+    assert list(editor.blob_storage) == ["g", "h", "i"]
 
 
 def test_a_model_file_replaced_while_the_app_runs_is_loaded_again(tmp_path):
