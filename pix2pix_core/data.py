@@ -34,7 +34,7 @@ from . import cache as disk_cache
 from .color import rgb_to_lab_normalized, to_signed
 from .config import TrainConfig
 from .errors import ImageError, LoadingStopped, Pix2PixError
-from .images import load_folder_images, open_image
+from .images import load_folder_images, open_image, resize_photo
 from .palette import label_map_for_network
 
 
@@ -65,11 +65,11 @@ def _resize_square(image: Image.Image, size: int) -> Image.Image:
 
 
 def _resize_center_crop(image: Image.Image, size: int) -> Image.Image:
-    """Shorter side to `size`, then centre crop: photos keep their aspect ratio."""
+    """Shorter side to `size` (`images.resize_photo`), then centre crop: photos keep their aspect ratio."""
     width, height = image.size
     scale = size / min(width, height)
     new = (max(size, round(width * scale)), max(size, round(height * scale)))
-    image = image.resize(new, Image.BICUBIC)
+    image = resize_photo(image, new)
     left, top = (new[0] - size) // 2, (new[1] - size) // 2
     return image.crop((left, top, left + size, top + size))
 

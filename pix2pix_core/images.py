@@ -137,6 +137,17 @@ def to_rgb(image: Image.Image, matte: tuple[int, int, int] = WHITE) -> Image.Ima
     return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
+def resize_photo(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A photo at `size` for a colorizer: shrunk with Lanczos, the sharpest of PIL's filters (box-reduced
+    first to within 3x of the size: a 12 MP photo in 20 ms, not 90), enlarged with bicubic. The colorizer
+    paints a softer input warmer and more uniformly (bicubic shrinking: colour two-sample 0.560-0.565
+    against 0.546-0.558, `checkpoints/food_colorize.md`), so its training data, `test` and the app shrink
+    photos alike."""
+    if size[0] <= image.width and size[1] <= image.height:
+        return image.resize(size, Image.LANCZOS, reducing_gap=3.0)
+    return image.resize(size, Image.BICUBIC)
+
+
 def load_folder_images(folder: Union[str, os.PathLike]) -> list[Path]:
     """Sorted image files directly inside `folder` (not recursive)."""
     folder = Path(folder)

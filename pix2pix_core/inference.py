@@ -28,7 +28,7 @@ from .color import (gray_uint8, lab_normalized_to_rgb, pil_to_unit, recolor_uint
 from .config import TrainConfig
 from .distributed import pick_device
 from .errors import CheckpointError, Pix2PixError
-from .images import ImageSource, open_image
+from .images import ImageSource, open_image, resize_photo
 from .networks import seeded_dropouts, set_dropout, use_batch_statistics
 from .palette import label_map_for_network, open_label_map
 
@@ -185,13 +185,11 @@ class Translator:
     def colorize_input(self, picture: Image.Image) -> torch.Tensor:
         """The network's input for colorizing `picture`: its normalised L at the network's size, (1, 1, S, S).
 
-        Lanczos, the sharpest of PIL's filters: the colorizer trained on crops never resampled, and a softer
-        input gets warmer, more uniform colours. On food photos at 286 px (200 val photos at two dropout seeds,
-        200 train photos; colour two-sample over 20 classifier seeds): bilinear 0.573-0.603, hamming
-        0.567-0.575, bicubic 0.560-0.565, Lanczos 0.546-0.558 (`checkpoints/food_colorize.md`). A large photo
-        is first reduced by whole-pixel box averaging to within 3x of the size (PIL's reducing_gap): a 12 MP
-        photo in 20 ms instead of 90, within 0.15 levels on average of the full Lanczos."""
-        small = pil_to_unit(picture.resize((self.size, self.size), Image.LANCZOS, reducing_gap=3.0))[None]
+        Shrunk with Lanczos (`images.resize_photo`): the colorizer trained on crops never resampled, and a
+        softer input gets warmer, more uniform colours. On food photos at 286 px (200 val photos at two
+        dropout seeds, 200 train photos; colour two-sample over 20 classifier seeds): bilinear 0.573-0.603,
+        hamming 0.567-0.575, bicubic 0.560-0.565, Lanczos 0.546-0.558 (`checkpoints/food_colorize.md`)."""
+        small = pil_to_unit(resize_photo(picture, (self.size, self.size)))[None]
         return rgb_to_lab_normalized(small)[0]
 
     def colorize_reference(self, picture: Image.Image, seed: Optional[int] = 0) -> Image.Image:

@@ -107,6 +107,7 @@ def test_colorize_input_is_a_sharp_resize_of_the_lightness(colorize_checkpoint):
     from PIL import Image
 
     from pix2pix_core.color import pil_to_unit, rgb_to_lab_normalized
+    from pix2pix_core.images import resize_photo
     from pix2pix_core.inference import Translator
 
     translator = Translator.load(colorize_checkpoint)
@@ -118,3 +119,13 @@ def test_colorize_input_is_a_sharp_resize_of_the_lightness(colorize_checkpoint):
     got = translator.colorize_input(picture)
     assert got.shape == (1, 1, translator.size, translator.size)
     assert (got - sharp).abs().max() < 1e-6 < (got - soft).abs().max()
+    # the colorizer's training and test data shrink photos the same way (data._resize_center_crop)
+    from pix2pix_core.data import _resize_center_crop
+
+    assert np.array_equal(np.asarray(_resize_center_crop(picture, translator.size)),
+                          np.asarray(picture.resize((translator.size,) * 2, Image.LANCZOS)))
+    # a large photo is box-reduced first: within a fraction of a level of the full Lanczos, far from bicubic
+    big = picture.resize((12 * translator.size, 12 * translator.size), Image.NEAREST)
+    full = np.asarray(big.resize((translator.size,) * 2, Image.LANCZOS), np.float32)
+    quick = np.asarray(resize_photo(big, (translator.size,) * 2), np.float32)
+    assert np.abs(quick - full).mean() < 1.0
