@@ -11,6 +11,7 @@ import json
 import os
 import struct
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -243,13 +244,41 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", directi
     if metadata.get("kind") == "segmenter":
         raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
     config = config_of(metadata, path)
+    direction = _held_direction(metadata, direction, path)
     if direction == "BtoA" and not sub_state(tensors, "F."):
-        raise CheckpointError(f"{path}: only a CycleGAN training checkpoint translates BtoA (it holds G only)")
+        raise CheckpointError(f"{path}: holds the A -> B generator only; B -> A needs a CycleGAN training "
+                              "checkpoint or an export made with --direction BtoA or both")
     generator = build_generator(config)
     state = inference_weights(tensors, direction, weights)
     load_into(generator, {k: v.float() if v.is_floating_point() else v for k, v in state.items()},
               "generator", path)
     return generator.to(device), config, metadata
+
+
+def _held_direction(metadata: dict, direction: str, path) -> str:
+    """Which stored generator a request for `direction` reads. An export made with --direction BtoA holds
+    the CycleGAN's F alone, under G.: a BtoA request reads it; an AtoB request reads it too (as always) with
+    a warning, since it translates B -> A."""
+    if metadata.get("direction") != "BtoA":
+        return direction
+    if direction == "AtoB":
+        warnings.warn(f"{Path(path).name} holds the CycleGAN's B -> A generator only: it translates B -> A")
+    return "AtoB"
+
+
+def held_generators(path: str | Path) -> list[str]:
+    """The directions whose generators a checkpoint or export holds (AtoB: G, BtoA: F), from its header and
+    tensor names alone: what a fine-tune from it will load, said before the run starts."""
+    path = resolve_checkpoint(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            prefixes = {key.split(".", 1)[0] for key in handle.keys()}
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    if metadata.get("direction") == "BtoA":
+        return ["BtoA"] if "G" in prefixes else []
+    return [direction for direction, prefix in (("AtoB", "G"), ("BtoA", "F")) if prefix in prefixes]
 
 
 def generator_states(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], TrainConfig]:
@@ -316,6 +345,11 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     refuse_overwriting(checkpoint, out)
     tensors, metadata = read_checkpoint(checkpoint)
     config = config_of(metadata, checkpoint)
+    if metadata.get("direction") == "BtoA":  # a B -> A export exported again: its one generator, still B -> A
+        if direction == "both":
+            raise CheckpointError(f"{checkpoint} holds the CycleGAN's B -> A generator only, not both")
+        direction = "BtoA"
+        tensors = {**tensors, **{f"F.{k}": v for k, v in sub_state(tensors, "G.").items()}}
     parts = {"G.": inference_weights(tensors, "AtoB" if direction == "both" else direction, weights)}
     if direction == "both":  # a CycleGAN's G and F in one file: it translates either way (load_generator)
         parts["F."] = inference_weights(tensors, "BtoA")
@@ -326,7 +360,7 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
         load_into(build_generator(config), generator, "generator", checkpoint)  # never ship a file that cannot load
         shipped.update({f"{prefix}{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()})
     meta = {"format": FORMAT, "kind": "generator", "config": config.to_json(),
-            "trained": metadata.get("state", "{}")}
+            "trained": metadata.get("state", metadata.get("trained", "{}"))}  # an export keeps its source's
     if direction == "BtoA":
         meta["direction"] = "BtoA"  # the shipped G. is the CycleGAN's F
     if sub_state(tensors, "E."):

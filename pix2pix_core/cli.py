@@ -145,7 +145,8 @@ def cmd_train(args) -> int:
     warn_if_memory_short(config)
     trainer = Trainer(config, callbacks=[], resume=args.resume, init_generator=args.init_from)
     if os.environ.get("RANK", "0") == "0":
-        print(_run_summary(config, trainer.folder.latest if args.resume else None), flush=True)
+        print(_run_summary(config, trainer.folder.latest if args.resume else None,
+                           None if args.resume else args.init_from), flush=True)
     reporter = TqdmReporter()
     trainer.callbacks.append(reporter)
     latest = trainer.folder.latest
@@ -164,22 +165,31 @@ def cmd_train(args) -> int:
         return 1
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes, so only it reports
         checkpoint = result.checkpoint or (latest if latest.exists() else None)  # a finished run resumed: no new save
-        print(f"{result.reason} at step {result.step}, epoch {result.epoch}; checkpoint: {checkpoint}")
+        print(f"{result.reason} at step {result.step}, epoch {result.epoch}; "
+              + (f"checkpoint: {checkpoint}" if checkpoint else "nothing saved (no training step ran)"))
         if result.reason == "stopped" and checkpoint is not None:
             print(f"resume with: the same command and --resume (run folder {config.out})")
     return 130 if interrupted else 0  # a Ctrl-C'd run did not finish: scripts (scripts.ablate) must see that
 
 
-def _run_summary(config: TrainConfig, resumed_from: Optional[Path]) -> str:
-    """One line before the first step: what is about to train, so a wrong --task or size shows at once."""
+def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: Optional[str] = None) -> str:
+    """One line before the first step: what is about to train, so a wrong --task or size shows at once (and
+    what a fine-tune loads: a CycleGAN export may hold one of its two generators)."""
     import json
 
-    from .checkpoint import read_header
+    from .checkpoint import held_generators, read_header
 
     where = ""
     if resumed_from is not None and resumed_from.exists():
         step = json.loads(read_header(resumed_from).get("state", "{}")).get("step", "?")
         where = f"; resuming from step {step}"
+    elif init_from and config.model == "cyclegan":
+        held = held_generators(init_from)
+        parts = [f"{name} {'from ' + Path(init_from).name if direction in held else 'fresh'}"
+                 for direction, name in (("AtoB", "G (A -> B)"), ("BtoA", "F (B -> A)"))]
+        where = f"; fine-tuning: {', '.join(parts)}, D_A and D_B fresh"
+    elif init_from:
+        where = f"; fine-tuning: G from {Path(init_from).name}, D fresh"
     schedule = f"{config.epochs} + {config.epochs_decay} epochs" + (f", at most {config.max_steps} steps"
                                                                    if config.max_steps else "")
     return (f"{config.model} {config.task} ({config.direction}) from {config.data}: {config.netG} ngf {config.ngf}, "

@@ -75,30 +75,42 @@ def cmd_export(args) -> int:
         if args.dtype not in (None, "fp32"):
             raise Pix2PixError(f"--format {args.format} writes fp32 weights; --dtype {args.dtype} is for safetensors")
         _set_threads(getattr(args, "threads", None))
-        path = export_model(args.checkpoint, args.out, args.format, direction=args.direction, weights=args.weights)
+        if args.direction == "both":
+            raise Pix2PixError(f"--format {args.format} holds one generator; --direction both is for safetensors")
+        path = export_model(args.checkpoint, args.out, args.format, direction=args.direction,
+                            weights=args.weights or "averaged")
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {args.format}, fp32, dropout off, "
               f"dynamic batch/height/width; {_which_weights(args)})")
         return 0
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype or "fp16"]
-    path = export_generator(args.checkpoint, args.out, dtype, direction=args.direction, weights=args.weights)
+    path = export_generator(args.checkpoint, args.out, dtype, direction=args.direction,
+                            weights=args.weights or "averaged")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; {_which_weights(args)})")
     return 0
 
 
 def _which_weights(args) -> str:
-    """Which generator weights an export wrote, in words: `--weights` picks between the trained G and its
-    moving average, and does nothing when the run kept no average (or for a CycleGAN's F, never averaged)."""
-    from .checkpoint import keeps_average, read_header, resolve_checkpoint
+    """Which generator an export wrote, in words: a CycleGAN's direction, or G's moving average or the
+    trained G (`--weights` picks between them in a training checkpoint that kept an average; it is named
+    only when given and it changed nothing)."""
+    from .checkpoint import config_of, keeps_average, read_header, resolve_checkpoint
 
-    if args.direction == "BtoA":
-        return "the B -> A generator"
+    header = read_header(resolve_checkpoint(args.checkpoint))
+    given = args.weights is not None
+    if "BtoA" in (args.direction, header.get("direction")):
+        return "the CycleGAN's B -> A generator F"
+    if args.direction == "both":
+        return "both of the CycleGAN's generators, G (A -> B) and F (B -> A)"
+    if config_of(header, args.checkpoint).model == "cyclegan":
+        return "the CycleGAN's A -> B generator G"
     if keeps_average(args.checkpoint):
-        return "G's moving average" if args.weights == "averaged" else "the trained G, not its moving average"
-    held = read_header(resolve_checkpoint(args.checkpoint)).get("generator_weights")
+        return "the trained G, not its moving average" if args.weights == "trained" else "G's moving average"
+    held = header.get("generator_weights")
     if held:  # an export holds one generator already, and says which
         which = "G's moving average" if held == "averaged" else "the trained G"
-        return f"{which}, as the export read holds it (--weights chooses only when exporting a training checkpoint)"
-    return "the trained G: the run kept no moving average (--ema-decay), so --weights changes nothing"
+        return f"{which}, as the export read holds it" + (" (--weights chooses in a training checkpoint)" if given else "")
+    return "the trained G" + (": the run kept no moving average (--ema-decay), so --weights changed nothing"
+                              if given else "")
 
 
 def _note_backend(translator) -> None:
@@ -353,11 +365,12 @@ def add_commands(sub) -> None:
                        formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", required=True, help="training checkpoint, exported .safetensors or run folder")
     p.add_argument("--out", required=True, help="output file (.safetensors, .onnx or .pt)")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
-                   help="for a CycleGAN checkpoint: export G (A -> B) or F (B -> A)")
-    p.add_argument("--weights", choices=GENERATOR_WEIGHTS, default="averaged",
-                   help="for a run trained with --ema-decay: its moving average of G (what inference uses by "
-                        "default) or the trained G itself, so one run gives both models to compare")
+    p.add_argument("--direction", choices=("AtoB", "BtoA", "both"), default="AtoB",
+                   help="for a CycleGAN checkpoint: export G (A -> B), F (B -> A) or both (safetensors only: "
+                        "the file then translates and tests either way)")
+    p.add_argument("--weights", choices=GENERATOR_WEIGHTS, default=None,
+                   help="for a run trained with --ema-decay: its moving average of G (the default, what inference "
+                        "uses) or the trained G itself, so one run gives both models to compare")
     p.add_argument("--format", choices=EXPORT_FORMATS, default=None,
                    help="file format (default: from --out's suffix, .onnx / .pt, else safetensors; onnx needs "
                         "`pip install -r requirements-onnx.txt`)")

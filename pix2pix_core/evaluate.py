@@ -273,6 +273,11 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
     """A CycleGAN checkpoint on `data/testA` and `data/testB` (or `{split}A`/`{split}B` when present): rows
     input | translated | reconstructed for both directions, and how well each cycle returns to its input
     (cycle_l1_A: |F(G(a)) - a|, ...). There is no ground truth for unpaired data."""
+    from .checkpoint import read_header, resolve_checkpoint
+
+    if read_header(resolve_checkpoint(checkpoint)).get("direction") == "BtoA":
+        raise Pix2PixError(f"{checkpoint} holds the CycleGAN's B -> A generator only; test needs both (a training "
+                           "checkpoint, or an export made with --direction both)")
     forward = {"A": Translator.load(checkpoint, device=device, direction="AtoB"),
                "B": Translator.load(checkpoint, device=device, direction="BtoA")}
     backward = {"A": forward["B"], "B": forward["A"]}

@@ -305,6 +305,44 @@ def test_fine_tune_starts_g_and_f_from_a_cyclegan(cyclegan_checkpoint, unpaired_
     assert same(tuned_f, trained_f if source in ("checkpoint", "both", "BtoA") else fresh_f)
 
 
+def test_a_b_to_a_export_stays_b_to_a(cyclegan_checkpoint, unpaired_dir, tmp_path, capsys) -> None:
+    """An export holding F alone (--direction BtoA): exported again it lost its direction (F became the
+    file's G, and a fine-tune loaded it into G); `translate --direction BtoA` refused it; `test` scored its
+    one generator both ways. And an export's training position was dropped when it was exported again."""
+    from pix2pix_core.checkpoint import export_generator, read_header
+
+    b_to_a = export_generator(cyclegan_checkpoint, tmp_path / "b_to_a.safetensors", direction="BtoA")
+    again = tmp_path / "again.safetensors"
+    assert main(["export", "--checkpoint", str(b_to_a), "--out", str(again), "--dtype", "fp32"]) == 0
+    assert "the CycleGAN's B -> A generator F" in capsys.readouterr().out
+    header = read_header(again)
+    assert header["direction"] == "BtoA" and header["trained"] == read_header(b_to_a)["trained"] != "{}"
+    tuned_g, tuned_f = generators_after_fine_tune(again, unpaired_dir, tmp_path / "tune")
+    trained_f = {k[2:]: v for k, v in load_file(str(cyclegan_checkpoint)).items() if k.startswith("F.")}
+    assert same(tuned_f, trained_f) and same(tuned_g, fresh_generators()[0])
+    outputs = {}
+    for direction in ("AtoB", "BtoA"):
+        outputs[direction] = tmp_path / direction
+        assert main(["translate", "--checkpoint", str(again), str(unpaired_dir / "testB"), "--out",
+                     str(outputs[direction]), "--direction", direction, "--device", "cpu"]) == 0
+    assert "holds the CycleGAN's B -> A generator only" in capsys.readouterr().err  # the AtoB request: warned
+    for made in outputs["BtoA"].glob("*.png"):
+        assert np.array_equal(np.asarray(Image.open(made)), np.asarray(Image.open(outputs["AtoB"] / made.name)))
+    assert main(["test", "--checkpoint", str(again), "--data", str(unpaired_dir), "--out", str(tmp_path / "r"),
+                 "--device", "cpu"]) == 2
+    assert "test needs both" in capsys.readouterr().err
+    # a fine-tune says what it loads before the first step (nothing said that F alone came from the file)
+    assert main(["train", "--model", "cyclegan", "--task", "unpaired", "--data", str(unpaired_dir), "--out",
+                 str(tmp_path / "cli_tune"), "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--crop-size",
+                 "32", "--load-size", "36", "--max-steps", "1", "--sample-every", "0", "--precision", "fp32",
+                 "--init-from", str(again)]) == 0
+    assert "fine-tuning: G (A -> B) fresh, F (B -> A) from again.safetensors" in capsys.readouterr().out
+    both = tmp_path / "both.safetensors"
+    assert main(["export", "--checkpoint", str(cyclegan_checkpoint), "--out", str(both), "--direction", "both"]) == 0
+    assert main(["test", "--checkpoint", str(both), "--data", str(unpaired_dir), "--out", str(tmp_path / "r2"),
+                 "--device", "cpu"]) == 0
+
+
 def test_fine_tune_of_another_shape_names_both_values(cyclegan_checkpoint, unpaired_dir, tmp_path) -> None:
     with pytest.raises(Pix2PixError, match=r"its generators have ngf 8 \(this run: 16\)"):
         Trainer(tiny(data=str(unpaired_dir), out=str(tmp_path / "run"), max_steps=1, ngf=16),
