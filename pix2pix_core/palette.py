@@ -282,8 +282,8 @@ ID_MAP_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N")  # one value p
 def class_id_map(image: Image.Image) -> np.ndarray | None:
     """(H, W) int64 class indices 0..11 of a class-id map, or None for a picture to read by its colours.
 
-    A class-id map is a gray ("L", "I", "I;16") or indexed ("P", its raw indices) image whose values all lie
-    in 0..11 or 1..12, at least two of them: ids in `facade_classes()` order, i.e. CMP's 1..12 = background,
+    A class-id map is a gray ("L", "I", "I;16", "LA", or RGB with three equal channels) or indexed ("P",
+    "PA": its raw indices) image whose values all lie in 0..11 or 1..12, at least two of them: ids in `facade_classes()` order, i.e. CMP's 1..12 = background,
     facade, window, door, cornice, sill, balcony, blind, deco, molding, pillar, shop, or the same 0-based.
     With 0 present the ids are 0-based, otherwise CMP's 1-based (a map without 0 and 12 is read as CMP's:
     its shop is more often absent than a 0-based map's background). A gray photo holds values above 12; an
@@ -291,16 +291,32 @@ def class_id_map(image: Image.Image) -> np.ndarray | None:
     Ids 0 and 12 both present fit neither range: ImageError rather than a map shifted by one class. An id
     map's transparency is ignored: its ids are the classes.
     """
-    if image.mode not in ID_MAP_MODES:
+    values = _id_values(image)
+    if values is None:
         return None
-    values = np.asarray(image)
     low, high = int(values.min()), int(values.max())
-    if low < 0 or high > 12 or low == high or (image.mode == "P" and _palette_shows_classes(image, values)):
+    if low < 0 or high > 12 or low == high or (image.mode in ("P", "PA") and _palette_shows_classes(image, values)):
         return None
     if low == 0 and high == 12:
         raise ImageError("class-id map with ids 0 to 12: 13 values for 12 classes; "
                          "save ids as 0..11 or as CMP's 1..12")
     return values.astype(np.int64) - (0 if low == 0 else 1)
+
+
+def _id_values(image: Image.Image) -> np.ndarray | None:
+    """The one value per pixel an image may hold class ids in, or None: a gray or indexed image's own; of
+    LA / PA (GIMP's gray with transparency) the first channel; of an RGB(A) image whose three channels are
+    equal and at most 12 (what OpenCV writes for a gray array saved as colour) the red one."""
+    if image.mode in ID_MAP_MODES:
+        return np.asarray(image)
+    if image.mode in ("LA", "PA"):
+        return np.asarray(image)[..., 0]
+    if image.mode in ("RGB", "RGBA"):
+        pixels = np.asarray(image)
+        red = pixels[..., 0]
+        if red.size and int(red.max()) <= 12 and (pixels[..., 1] == red).all() and (pixels[..., 2] == red).all():
+            return red
+    return None
 
 
 def _palette_shows_classes(image: Image.Image, values: np.ndarray) -> bool:

@@ -442,3 +442,24 @@ def test_a_colour_map_with_an_unlabelled_black_strip_saved_indexed_is_read_by_it
     rgb[120:130] = 0  # a void / unlabelled strip in black
     read = clean_label_ids(open_label_map(_indexed_png(Image.fromarray(rgb), 8)))
     assert (read[40:80, 40:200] == 2).all() and (read[:120, :20] == 0).all()  # the strip itself: nearest colour
+
+
+@pytest.mark.parametrize("mode", ["LA", "PA", "RGB", "RGBA"])
+def test_class_id_maps_with_alpha_or_three_equal_channels_are_ids(mode):
+    """GIMP writes gray with transparency (LA), OpenCV a gray array saved as colour (R = G = B): both were
+    laid on white or read as near-black colours and misread (7 % agreement with the colour map)."""
+    from pix2pix_core.palette import clean_label_ids, open_label_map
+
+    ids = np.zeros((32, 32), np.uint8)
+    ids[:, 8:] = 1
+    ids[8:16, 10:20] = 2
+    ids[20:, 20:] = 11
+    gray = Image.fromarray(ids, "L")
+    picture = gray.convert(mode) if mode != "PA" else gray.convert("P").convert("PA")
+    assert picture.mode == mode
+    source = picture  # PNG has no PA mode (an indexed PNG's transparency opens as P): given as a PIL image
+    if mode != "PA":
+        buffer = io.BytesIO()
+        picture.save(buffer, "PNG")
+        source = buffer.getvalue()
+    assert np.array_equal(clean_label_ids(open_label_map(source)), ids)
