@@ -29,7 +29,7 @@ from pix2pix_core.color import recolor_uint8
 from pix2pix_core.colour_realism import colour_features, colour_realism_metrics
 from pix2pix_core.data import seeded_sample
 from pix2pix_core.evaluate import as_unit, colorfulness, image_scores
-from pix2pix_core.images import load_folder_images, open_image
+from pix2pix_core.images import load_folder_images, open_image, resize_photo
 from pix2pix_core.inference import Translator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,21 +38,31 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_variant(text: str) -> tuple[str, dict]:
     if text == "bilinear":
         return text, {}
-    radius, eps = text.split(":")
-    return f"guided r={int(radius)} eps={float(eps):g}", {"radius": int(radius), "eps": float(eps)}
+    try:
+        radius, eps = int(text.split(":")[0]), float(text.split(":")[1])
+    except (IndexError, ValueError):
+        raise argparse.ArgumentTypeError(f"a variant is bilinear or RADIUS:EPS (e.g. 1:1e-4), not {text!r}") from None
+    return f"guided r={radius} eps={eps:g}", {"radius": radius, "eps": eps}
+
+
+def default_data() -> str:
+    """data/food as README "Get the data" puts it; this machine's shared copy when that is missing."""
+    local, shared = ROOT / "data" / "food", ROOT.parent / "shared" / "data" / "food"
+    return str(local if local.is_dir() or not shared.is_dir() else shared)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "food_colorize.safetensors"))
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "food"))
+    parser.add_argument("--data", default=default_data(), help="food photos with a val/ split (default: data/food)")
     parser.add_argument("--split", default="val")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--size", type=int, default=None,
-                        help="resize each photo (bicubic) to SIZE x SIZE first; 128 = the network's size, as `test`")
+                        help="resize each photo to SIZE x SIZE first (images.resize_photo, as `test --size`)")
     parser.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
                         help="add Gaussian lightness noise of SIGMA levels (0-255) to each photo first (default 0)")
-    parser.add_argument("--variants", nargs="+", default=["bilinear", "1:1e-5", "1:1e-4", "1:1e-3", "2:1e-4"])
+    parser.add_argument("--variants", nargs="+", type=parse_variant,
+                        default=[parse_variant(v) for v in ("bilinear", "1:1e-5", "1:1e-4", "1:1e-3", "2:1e-4")])
     args = parser.parse_args()
 
     translator = Translator.load(args.checkpoint, device="cpu")
@@ -62,7 +72,7 @@ def main() -> None:
                          f"least 2 (--limit 2 or more)")
     if args.noise < 0:
         parser.error("--noise must be 0 or more")
-    variants = [parse_variant(v) for v in args.variants]
+    variants = args.variants
     noise = np.random.default_rng(0)
     outputs: dict[str, list[Image.Image]] = {name: [] for name, _ in variants}
     reals, psnr, colourful = [], {name: [] for name, _ in variants}, {name: [] for name, _ in variants}
@@ -70,7 +80,7 @@ def main() -> None:
     for path in paths:
         picture = open_image(path).convert("RGB")
         if args.size:
-            picture = picture.resize((args.size, args.size), Image.BICUBIC)
+            picture = resize_photo(picture, (args.size, args.size))
         if args.noise:
             grain = noise.normal(0.0, args.noise, (picture.height, picture.width, 1))
             picture = Image.fromarray(np.clip(np.asarray(picture, np.float32) + grain, 0, 255).round().astype(np.uint8))
@@ -92,10 +102,12 @@ def main() -> None:
     train_paths = seeded_sample(load_folder_images(Path(args.data) / "train"), len(reals), seed=0)
     others = [open_image(path).convert("RGB") for path in train_paths]
     if args.size:
-        others = [p.resize((args.size, args.size), Image.BICUBIC) for p in others]
+        others = [resize_photo(p, (args.size, args.size)) for p in others]
     real_mean = float(np.mean(real_colourful))
     size = f"{reals[0].width}x{reals[0].height}"
-    print(f"{len(reals)} {args.split} photos at their stored size (first: {size}); gray input PSNR "
+    where = f"resized to {size}" if args.size else f"at their stored size (first: {size})"
+    noise = f", lightness noise sigma {args.noise:g}" if args.noise else ""
+    print(f"{len(reals)} {args.split} photos {where}{noise}; gray input PSNR "
           f"{np.mean(gray_psnr):.2f} dB; real colourfulness {real_mean:.1f}")
     print(f"| upsampling of ab | PSNR (dB) | colourfulness / real | colour detail / real | "
           f"colour two-sample acc (floor) |")

@@ -240,7 +240,7 @@ def _unlock(fd: int, lock_file: Path) -> None:
 def _holder(lock_file: Path) -> str:
     """Who holds a lock, as its holder wrote it (for the waiting notice only)."""
     try:
-        return lock_file.read_text().strip() or "starting"
+        return lock_file.read_text().strip() or "holder not known yet: it has just started"
     except OSError:
         return "unknown"
 
