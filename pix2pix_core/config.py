@@ -125,6 +125,12 @@ class TrainConfig:
     def total_epochs(self) -> int:
         return self.epochs + self.epochs_decay
 
+    def _pix2pix_only(self) -> list[str]:
+        """The pix2pix-only options this config sets (named in cyclegan's refusal)."""
+        given = {"lambda_feat": self.lambda_feat, "ema_decay": self.ema_decay, "diff_augment": self.augments,
+                 "label_warp": self.label_warp}
+        return [name for name, value in given.items() if value]
+
     def validate(self) -> "TrainConfig":
         """Raise a one-line Pix2PixError for any impossible setting."""
         checks = [
@@ -133,8 +139,8 @@ class TrainConfig:
             ((self.model == "cyclegan") == (self.task == "unpaired"),
              "unpaired data (task unpaired) trains with model cyclegan, and cyclegan needs task unpaired"),
             (self.model != "cyclegan" or not self.conditional_D, "cyclegan's discriminators are unconditional"),
-            (self.model != "cyclegan" or not (self.lambda_feat or self.ema_decay or self.augments or self.label_warp),
-             "cyclegan does not support lambda_feat, ema_decay, diff_augment or label_warp"),
+            (self.model != "cyclegan" or not self._pix2pix_only(),
+             f"cyclegan does not support {', '.join(self._pix2pix_only())} (pix2pix options)"),
             (self.lambda_cycle >= 0 and self.lambda_identity >= 0 and self.pool_size >= 0,
              "lambda_cycle, lambda_identity and pool_size must be >= 0"),
             (self.netG in GENERATORS, f"netG must be one of {GENERATORS}, got {self.netG!r}"),

@@ -377,3 +377,8 @@ def test_a_collapsed_d_b_stops_a_cyclegan_run(unpaired_dir, tmp_path, monkeypatc
     kept = run / "checkpoints" / "epoch_0002.safetensors"
     assert f"The newest checkpoint from before those steps is {kept} (step 10)" in result.message
     assert result.message.endswith("--resume with --d-lr-factor 0.5") and "--diff-augment" not in result.message
+
+
+def test_a_pix2pix_option_given_to_cyclegan_is_named_alone() -> None:
+    with pytest.raises(Pix2PixError, match=r"cyclegan does not support ema_decay \(pix2pix options\)$"):
+        tiny(ema_decay=0.9).validate()
