@@ -43,8 +43,8 @@ class ImagePool:
         self.images: list[torch.Tensor] = []
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
-        if self.size == 0:
-            return images
+        if self.size == 0:  # no history: the fakes as they are, cut from G's graph as the pooled ones are
+            return images.detach()
         chosen = []
         for image in images.detach():
             image = image.unsqueeze(0)

@@ -246,7 +246,7 @@ class Trainer:
             dataset.set_epoch(position.epoch)
             order = list(sampler)
             for batch_index in range(position.batch, batches_per_epoch):
-                if self._stop.is_set() or (config.max_steps and position.step >= config.max_steps):
+                if self._stop_agreed(ctx) or (config.max_steps and position.step >= config.max_steps):
                     break
                 # forward, backward, update
                 indices = order[batch_index * config.batch_size:(batch_index + 1) * config.batch_size]
@@ -307,6 +307,16 @@ class Trainer:
                 problem = exc
         if not distributed.all_ranks_ok(ctx, problem is None):
             raise problem or Pix2PixError(f"rank 0 cannot write the run folder {self.out}; see its error")
+
+    def _stop_agreed(self, ctx: distributed.Context) -> bool:
+        """The stop flag, agreed by every rank under DDP: a Stop seen by one rank (events reach rank 0's
+        callbacks only) sent it out of the loop while the others waited in their next all-reduce for ever.
+        One scalar all-reduce per step there; a plain check in a single process."""
+        if not ctx.distributed:
+            return self._stop.is_set()
+        if not distributed.all_ranks_ok(ctx, not self._stop.is_set()):
+            self._stop.set()
+        return self._stop.is_set()
 
     def _fine_tune(self, path: str | Path) -> None:
         """--init-from: the generator(s) start from another model's weights, D from scratch. A CycleGAN run

@@ -382,3 +382,9 @@ def test_a_collapsed_d_b_stops_a_cyclegan_run(unpaired_dir, tmp_path, monkeypatc
 def test_a_pix2pix_option_given_to_cyclegan_is_named_alone() -> None:
     with pytest.raises(Pix2PixError, match=r"cyclegan does not support ema_decay \(pix2pix options\)$"):
         tiny(ema_decay=0.9).validate()
+
+
+def test_a_run_without_a_history_pool_trains(unpaired_dir, tmp_path) -> None:
+    """--pool-size 0 handed D the fakes still attached to G's graph: D's backward ran into G's freed graph."""
+    result = Trainer(tiny(data=str(unpaired_dir), out=str(tmp_path / "run"), max_steps=2, pool_size=0)).run()
+    assert result.step == 2

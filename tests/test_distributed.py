@@ -148,3 +148,49 @@ def test_cyclegan_under_torchrun(tmp_path) -> None:
     rank0, rank1 = rank_weights(dump)
     assert differing(rank0, rank1, buffers=False) == []
     assert state_of(run / "checkpoints" / "latest.safetensors")["world_size"] == 2
+
+
+def torchrun_script(script: Path, args: list[str], tmp_path: Path, timeout: float) -> subprocess.CompletedProcess:
+    """torchrun --nproc_per_node 2 SCRIPT ARGS in a session of its own, stopped with SIGTERM on a hang (the
+    workers run in sessions of their own: a SIGKILL to torchrun would leave them running)."""
+    import signal
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PIX2PIX_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+               *args]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        return subprocess.CompletedProcess(command, -9, out, err + "\n[HUNG: stopped after the timeout]")
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def test_a_stop_seen_by_rank_0_ends_every_rank(tmp_path) -> None:
+    """Trainer.stop() from an event callback (events reach rank 0 only, as the app's Stop): rank 0 left the
+    loop while the other rank went on into its next all-reduce, and both waited until killed."""
+    import textwrap
+
+    data = tmp_path / "data"
+    write_aligned(data / "train", 8, size=32, seed=5)
+    script = tmp_path / "stop_at_step_3.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        from pix2pix_core import cli, train
+        class StopAtStep3(train.Trainer):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.callbacks.append(lambda e: self.stop() if isinstance(e, train.LossEvent) and e.step == 3 else None)
+        train.Trainer = StopAtStep3
+        sys.exit(cli.main(sys.argv[1:]))
+    """))
+    args = ["train", "--task", "facades", "--data", str(data), "--out", str(tmp_path / "run"), "--netG",
+            "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36",
+            "--sample-every", "0", "--precision", "fp32", "--threads", "1", "--device", "cpu", "--batch-size", "2",
+            "--epochs", "10", "--epochs-decay", "0"]
+    result = torchrun_script(script, args, tmp_path, timeout=60)
+    assert "HUNG" not in result.stderr, "a stop on rank 0 hung every rank"
+    assert result.returncode == 0 and "stopped at step 3" in result.stdout, result.stderr[-2000:]

@@ -200,3 +200,11 @@ def test_a_containers_memory_limit_caps_the_available_memory(tmp_path):
     missing = str(tmp_path / "none")
     assert container_memory_left([(missing, missing, missing, "inactive_file")]) is None
     assert 0 < available_memory()
+
+
+def test_crops_too_small_for_the_networks_are_one_clear_error():
+    """A 16 px crop leaves the default D a 1 x 1 map that its batch norm cannot normalise: that was a raw
+    ValueError traceback from the memory estimate, before training started."""
+    config = tiny_config(netG="resnet_6blocks", crop_size=16, load_size=18, batch_size=1)
+    with pytest.raises(Pix2PixError, match="cannot run on 16 px crops"):
+        estimate_training_memory(config, 2)
