@@ -40,11 +40,28 @@ def torchrun(data: Path, out: Path, *extra: str, dump: Path | None = None, timeo
             "--crop-size", "128", "--load-size", "136", "--ngf", "8", "--ndf", "8", "--batch-size", "2",
             "--epochs", "6", "--epochs-decay", "0", "--sample-every", "0", "--save-every", "0",
             "--precision", "fp32", "--threads", "1", *extra]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     entry = [str(REPO / "tests" / "ddp_train.py"), str(dump)] if dump else ["-m", "pix2pix_core"]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               *entry, *args]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_torchrun(entry, args, timeout)
+
+
+def run_torchrun(entry: list[str], args: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc_per_node 2 ENTRY ARGS` in a session of its own. On a hang it is stopped
+    with SIGTERM, which torchrun passes on to its workers (they run in sessions of their own: subprocess.run's
+    SIGKILL of torchrun left them running, holding the pipes, so a hang would have hung the test suite), and
+    its stderr ends with "[HUNG ...]"."""
+    import signal
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **env}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *entry, *args]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        return subprocess.CompletedProcess(command, -9, out, err + f"\n[HUNG: stopped after {timeout:g} s]")
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
 def state_of(path: Path) -> dict:
@@ -139,34 +156,12 @@ def test_cyclegan_under_torchrun(tmp_path) -> None:
     args = ["train", "--model", "cyclegan", "--task", "unpaired", "--data", str(data), "--out", str(run),
             "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--crop-size", "32", "--load-size", "36",
             "--epochs", "2", "--epochs-decay", "0", "--sample-every", "0", "--precision", "fp32", "--threads", "1"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(REPO / "tests" / "ddp_train.py"), str(dump), *args]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    result = run_torchrun([str(REPO / "tests" / "ddp_train.py"), str(dump)], args, 120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "finished at step 4, epoch 2" in result.stdout  # 4 A pictures, 2 per rank: 2 steps per epoch
     rank0, rank1 = rank_weights(dump)
     assert differing(rank0, rank1, buffers=False) == []
     assert state_of(run / "checkpoints" / "latest.safetensors")["world_size"] == 2
-
-
-def torchrun_script(script: Path, args: list[str], tmp_path: Path, timeout: float) -> subprocess.CompletedProcess:
-    """torchrun --nproc_per_node 2 SCRIPT ARGS in a session of its own, stopped with SIGTERM on a hang (the
-    workers run in sessions of their own: a SIGKILL to torchrun would leave them running)."""
-    import signal
-
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PIX2PIX_CACHE": str(tmp_path / "cache")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               *args]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
-        return subprocess.CompletedProcess(command, -9, out, err + "\n[HUNG: stopped after the timeout]")
-    return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
 def test_a_stop_seen_by_rank_0_ends_every_rank(tmp_path) -> None:
@@ -191,6 +186,6 @@ def test_a_stop_seen_by_rank_0_ends_every_rank(tmp_path) -> None:
             "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36",
             "--sample-every", "0", "--precision", "fp32", "--threads", "1", "--device", "cpu", "--batch-size", "2",
             "--epochs", "10", "--epochs-decay", "0"]
-    result = torchrun_script(script, args, tmp_path, timeout=60)
+    result = run_torchrun([str(script)], args, 60, PIX2PIX_CACHE=str(tmp_path / "cache"))
     assert "HUNG" not in result.stderr, "a stop on rank 0 hung every rank"
     assert result.returncode == 0 and "stopped at step 3" in result.stdout, result.stderr[-2000:]
