@@ -221,6 +221,8 @@ def cmd_translate(args) -> int:
         while name in used:  # the same file name from two folders: keep both
             n += 1
             name = f"{path.stem}_{n}.png"
+        if n > 1:
+            tqdm.write(f"note: {path} is written as {name}: {path.stem}.png is another input's translation")
         used.add(name)
         try:
             save_image_atomically(result, out / name)

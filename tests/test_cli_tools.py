@@ -50,10 +50,11 @@ def test_translate_folder_of_odd_images(request, checkpoint, tmp_path, capsys):
 
 
 def test_translate_files_from_two_folders_with_the_same_name(facades_checkpoint, facades_dir, tmp_path, capsys):
-    code, out, _ = run(capsys, "translate", "--checkpoint", facades_checkpoint, facades_dir / "train" / "1.jpg",
-                       facades_dir / "val" / "1.jpg", "--out", tmp_path, "--seed", 3)
+    code, out, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, facades_dir / "train" / "1.jpg",
+                         facades_dir / "val" / "1.jpg", "--out", tmp_path, "--seed", 3)
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1.png", "1_2.png"]
+    assert "is written as 1_2.png" in out + err  # said, not silent
 
 
 def test_translate_missing_input_is_reported_and_others_still_run(facades_checkpoint, facades_dir, tmp_path, capsys):
