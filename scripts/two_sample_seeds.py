@@ -70,6 +70,8 @@ def main() -> None:
         parser.error("--seeds must be at least 1")
     if args.explain < 0:
         parser.error("--explain must be 0 or more")
+    for report in args.reports:  # every report readable before the table starts
+        report_pictures(report)
     spreads = []
     print(f"| report | photos | mean of {args.seeds} seeds | std | range |")
     print("|---|---|---|---|---|")
