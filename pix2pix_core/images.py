@@ -66,7 +66,9 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[i
             _checked_size(image, max_pixels, name)
             image.seek(0)  # first frame of animated GIF/WebP/TIFF
             image.load()
+            decoded_from = image.format
             image = ImageOps.exif_transpose(image)  # phones store rotation in EXIF
+            image.info["decoded_from"] = decoded_from  # the file format, for `convert` (a copy has no .format)
             return _named(convert, image, name)
     except ImageError:
         raise

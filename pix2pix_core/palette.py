@@ -17,6 +17,7 @@ of reading ids 0..12 as near-black gray colours.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -300,6 +301,9 @@ def class_id_map(image: Image.Image) -> np.ndarray | None:
     if low == 0 and high == 12:
         raise ImageError("class-id map with ids 0 to 12: 13 values for 12 classes; "
                          "save ids as 0..11 or as CMP's 1..12")
+    if image.info.get("decoded_from") == "JPEG":
+        warnings.warn("a class-id map saved as JPEG: its compression noise moves ids near edges to their "
+                      "neighbours' values; save id maps as PNG")
     return values.astype(np.int64) - (0 if low == 0 else 1)
 
 

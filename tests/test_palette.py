@@ -463,3 +463,23 @@ def test_class_id_maps_with_alpha_or_three_equal_channels_are_ids(mode):
         picture.save(buffer, "PNG")
         source = buffer.getvalue()
     assert np.array_equal(clean_label_ids(open_label_map(source)), ids)
+
+
+def test_a_class_id_map_saved_as_jpeg_is_warned_about():
+    """JPEG noise moves ids near edges (15 % of a map's pixels read as another class): said, not silent."""
+    import warnings
+
+    from pix2pix_core.palette import open_label_map
+
+    ids = np.zeros((64, 64), np.uint8)
+    ids[:, 20:] = 1
+    ids[10:30, 30:50] = 2
+    buffer = io.BytesIO()
+    Image.fromarray(ids, "L").save(buffer, "JPEG", quality=95)
+    with pytest.warns(UserWarning, match="class-id map saved as JPEG"):
+        open_label_map(buffer.getvalue())
+    png = io.BytesIO()
+    Image.fromarray(ids, "L").save(png, "PNG")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        open_label_map(png.getvalue())
