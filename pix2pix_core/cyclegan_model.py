@@ -159,13 +159,28 @@ class CycleGAN:
                 tensors[key] = pool.state()
         return tensors, {"optG_groups": groups_g, "optD_groups": groups_d}
 
+    def rank_state(self) -> dict[str, torch.Tensor]:
+        """Every rank's history pools for rank 0's checkpoint (pool.A.rank1, ...): under torchrun each rank's
+        D_A and D_B saw the fakes of its own share of the data, so an exact resume needs each rank's back
+        (it continued with rank 0's on every rank). A collective: every rank calls it; {} in one process."""
+        if not self.context.distributed:
+            return {}
+        mine = {key: pool.state().cpu() for key, pool in (("pool.A", self.pool_a), ("pool.B", self.pool_b))
+                if pool.state() is not None}
+        gathered = distributed.gather_to_main(self.context, mine)
+        return {f"{key}.rank{rank}": value for rank, pools in enumerate(gathered or []) if rank
+                for key, value in pools.items()}
+
     def load_state_dict(self, tensors: dict[str, torch.Tensor], state: dict, path) -> None:
         for prefix, name in self.PREFIXES:
             load_into(getattr(self, name), sub_state(tensors, prefix), name.replace("_", " "), path)
         unflatten_optimizer(self.opt_g, tensors, "optG.", state["optG_groups"])
         unflatten_optimizer(self.opt_d, tensors, "optD.", state["optD_groups"])
-        self.pool_a.load(tensors.get("pool.A"))
-        self.pool_b.load(tensors.get("pool.B"))
+        rank = self.context.rank  # its own pools when the run resumes on as many ranks; else rank 0's
+        own = f".rank{rank}" if rank and state.get("world_size", 1) == self.context.world_size else ""
+        for key, pool in (("pool.A", self.pool_a), ("pool.B", self.pool_b)):
+            stored = tensors.get(key + own, tensors.get(key))
+            pool.load(None if stored is None else stored.to(self.context.device))
 
     # ------------------------------------------------------------------------------- the step
     def generator_losses(self, photo_a, photo_b):

@@ -117,6 +117,16 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
 
 
 # ------------------------------------------------------------------------------- rank agreement
+def gather_to_main(context: Context, value):
+    """Every rank's `value` (a picklable object; tensors on the CPU) as a list on rank 0, None on the others.
+    A collective: every rank calls it."""
+    if not context.distributed:
+        return [value]
+    gathered = [None] * context.world_size if context.is_main else None
+    dist.gather_object(value, gathered, dst=0)
+    return gathered
+
+
 def all_ranks_ok(context: Context, ok: Union[bool, torch.Tensor]) -> bool:
     """True only if `ok` holds on every rank: decisions that end a run must be taken by all ranks
     together, or the ones that carry on wait forever in their next collective."""

@@ -196,9 +196,11 @@ class Trainer:
             # after an error the other ranks may be inside a collective: no final barrier then, or all hang
             distributed.teardown(ctx, synchronize=completed)
 
-    def save(self, position: Position, name: str = "latest") -> Path:
-        """Atomically write weights, optimizer moments, RNG and position; config in the header."""
+    def save(self, position: Position, name: str = "latest", extra: Optional[dict] = None) -> Path:
+        """Atomically write weights, optimizer moments, RNG and position; config in the header. `extra`: the
+        other ranks' own state (CycleGAN's history pools), gathered by `_checkpoint_or_diverge`."""
         tensors, model_state = self.model.state_dict()
+        tensors.update(extra or {})
         tensors["rng.torch"] = torch.get_rng_state()
         device = self._context.device
         if device.type == "cuda":  # dropout masks and DiffAugment draws on a GPU come from its own generator
@@ -381,8 +383,9 @@ class Trainer:
         and nothing written, so a NaN checkpoint never replaces the last good one."""
         if not distributed.weights_finite(ctx, self.model.networks()):
             return diverged_message(self.folder, position.step, "non-finite weights")
+        per_rank = self.model.rank_state() if hasattr(self.model, "rank_state") else {}  # every rank: a collective
         if ctx.is_main:
-            self.last_checkpoint = self.save(position)
+            self.last_checkpoint = self.save(position, extra=per_rank)
             self._emit(CheckpointEvent(position.step, position.epoch, self.last_checkpoint))
         return None
 

@@ -189,3 +189,28 @@ def test_a_stop_seen_by_rank_0_ends_every_rank(tmp_path) -> None:
     result = run_torchrun([str(script)], args, 60, PIX2PIX_CACHE=str(tmp_path / "cache"))
     assert "HUNG" not in result.stderr, "a stop on rank 0 hung every rank"
     assert result.returncode == 0 and "stopped at step 3" in result.stdout, result.stderr[-2000:]
+
+
+def test_a_cyclegan_resumed_under_torchrun_continues_exactly(tmp_path) -> None:
+    """8 steps straight == 3 steps + --resume to 8. The checkpoint held rank 0's history pools only and every
+    rank resumed with them, so rank 1's D saw another history (92 weights differed): each rank's are kept."""
+    data = tmp_path / "data"
+    write_collection(data / "trainA", 4, (200, 60, 40), seed=1, size=24)
+    write_collection(data / "trainB", 4, (40, 90, 210), seed=2, size=24)
+
+    def cyclegan(out: Path, *extra: str) -> list[str]:
+        return ["train", "--model", "cyclegan", "--task", "unpaired", "--data", str(data), "--out", str(out),
+                "--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36",
+                "--sample-every", "0", "--precision", "fp32", "--threads", "1", "--device", "cpu",
+                "--epochs", "4", "--epochs-decay", "0", *extra]
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    entry = ["-m", "pix2pix_core"]
+    assert run_torchrun(entry, cyclegan(straight, "--max-steps", "8", "--pool-size", "2"), 120).returncode == 0
+    assert run_torchrun(entry, cyclegan(resumed, "--max-steps", "3", "--pool-size", "2"), 120).returncode == 0
+    result = run_torchrun(entry, cyclegan(resumed, "--max-steps", "8", "--resume"), 120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    a = load_file(str(straight / "checkpoints" / "latest.safetensors"))
+    b = load_file(str(resumed / "checkpoints" / "latest.safetensors"))
+    assert "pool.A.rank1" in b
+    assert [k for k in a if k.startswith(("G.", "F.", "DA.", "DB.")) and not torch.equal(a[k], b[k])] == []
