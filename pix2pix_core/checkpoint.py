@@ -131,13 +131,13 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path / "checkpoints" / "latest.safetensors" if path.is_dir() else path
 
 
-def keeps_average(path: str | Path) -> bool:
-    """Whether a training checkpoint (or run folder) holds a moving average of G (E.), from the tensor names
-    alone: which generator an export wrote is then worth saying."""
+def checkpoint_outline(path: str | Path) -> tuple[set[str], dict[str, str]]:
+    """The tensor-name prefixes (G, F, E, D, ...) and header metadata of a checkpoint, export or run folder,
+    without reading its weights: which generators it holds, and whether it kept a moving average of G (E)."""
     path = resolve_checkpoint(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return any(key.startswith("E.") for key in handle.keys())
+            return {key.split(".", 1)[0] for key in handle.keys()}, handle.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
 
@@ -269,13 +269,7 @@ def _held_direction(metadata: dict, direction: str, path) -> str:
 def held_generators(path: str | Path) -> list[str]:
     """The directions whose generators a checkpoint or export holds (AtoB: G, BtoA: F), from its header and
     tensor names alone: what a fine-tune from it will load, said before the run starts."""
-    path = resolve_checkpoint(path)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            prefixes = {key.split(".", 1)[0] for key in handle.keys()}
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    prefixes, metadata = checkpoint_outline(path)
     if metadata.get("direction") == "BtoA":
         return ["BtoA"] if "G" in prefixes else []
     return [direction for direction, prefix in (("AtoB", "G"), ("BtoA", "F")) if prefix in prefixes]
@@ -328,10 +322,7 @@ def unflatten_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, tor
 def refuse_overwriting(source: str | Path, out: str | Path) -> None:
     """An export or import never replaces the file it reads: a run's latest checkpoint would lose D, the
     optimizers and its resume; a downloaded .pth would become a safetensors file under its old name."""
-    source = Path(source)
-    if source.is_dir():
-        source = source / "checkpoints" / "latest.safetensors"
-    if Path(out).resolve() == source.resolve():
+    if Path(out).resolve() == resolve_checkpoint(source).resolve():
         raise CheckpointError(f"{out} is the file being read; write to another file")
 
 

@@ -93,9 +93,9 @@ def _which_weights(args) -> str:
     """Which generator an export wrote, in words: a CycleGAN's direction, or G's moving average or the
     trained G (`--weights` picks between them in a training checkpoint that kept an average; it is named
     only when given and it changed nothing)."""
-    from .checkpoint import config_of, keeps_average, read_header, resolve_checkpoint
+    from .checkpoint import checkpoint_outline, config_of
 
-    header = read_header(resolve_checkpoint(args.checkpoint))
+    prefixes, header = checkpoint_outline(args.checkpoint)
     given = args.weights is not None
     if "BtoA" in (args.direction, header.get("direction")):
         return "the CycleGAN's B -> A generator F"
@@ -103,7 +103,7 @@ def _which_weights(args) -> str:
         return "both of the CycleGAN's generators, G (A -> B) and F (B -> A)"
     if config_of(header, args.checkpoint).model == "cyclegan":
         return "the CycleGAN's A -> B generator G"
-    if keeps_average(args.checkpoint):
+    if "E" in prefixes:
         return "the trained G, not its moving average" if args.weights == "trained" else "G's moving average"
     held = header.get("generator_weights")
     if held:  # an export holds one generator already, and says which
