@@ -148,32 +148,38 @@ def _flatten(outputs) -> list[torch.Tensor]:
 
 def count_training_images(config: TrainConfig) -> int:
     """How many training images `config` will load, from the file listing alone (nothing decoded)."""
+    folders = _training_folders(config)
     if config.task == "unpaired":  # an epoch walks the larger of trainA/ and trainB/
-        counts = [len(load_folder_images(side)) for side in unpaired_folders(config.data, "train")]
+        counts = [len(load_folder_images(side)) for side in folders]
         counts = [min(c, config.max_images) if config.max_images else c for c in counts]
         return max(counts) if all(counts) else 0
-    folder = split_folder(config.data, "train")
     if config.task == "paired":
-        a_dir, b_dir = folder / "A", folder / "B"
-        if not a_dir.is_dir() or not b_dir.is_dir():
-            raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
+        a_dir, b_dir = folders
         b_stems = {p.stem for p in load_folder_images(b_dir)}
         count = sum(1 for p in load_folder_images(a_dir) if p.stem in b_stems)
     else:
-        count = len(load_folder_images(folder))
+        count = len(load_folder_images(folders[0]))
     return min(count, config.max_images) if config.max_images else count
+
+
+def _training_folders(config: TrainConfig) -> list[Path]:
+    """The folders `config` trains from: trainA/ and trainB/ (unpaired), train/A and train/B (paired), or the
+    train split's folder."""
+    if config.task == "unpaired":
+        return list(unpaired_folders(config.data, "train"))
+    folder = split_folder(config.data, "train")
+    if config.task != "paired":
+        return [folder]
+    if not (folder / "A").is_dir() or not (folder / "B").is_dir():
+        raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
+    return [folder / "A", folder / "B"]
 
 
 def largest_training_image_pixels(config: TrainConfig) -> int:
     """Width x height of the largest image file among the training data, from the file headers (nothing
     decoded; an unreadable file counts 0, as loading skips it)."""
-    if config.task == "unpaired":
-        folders = list(unpaired_folders(config.data, "train"))
-    else:
-        folder = split_folder(config.data, "train")
-        folders = [folder / "A", folder / "B"] if config.task == "paired" else [folder]
     largest = 0
-    for path in (p for folder in folders if folder.is_dir() for p in load_folder_images(folder)):
+    for path in (p for folder in _training_folders(config) for p in load_folder_images(folder)):
         try:
             with Image.open(path) as image:
                 pixels = image.width * image.height
