@@ -22,7 +22,6 @@ import gradio as gr
 from PIL import Image
 
 from gradio.components.base import server
-from gradio.components.image_editor import EditorDataBlobs
 
 from .image_work import APP_MAX_PIXELS, header_pixels
 
@@ -67,7 +66,11 @@ def _blob_pixels(item) -> int:
     return header_pixels(item.path) if getattr(item, "path", None) else 0
 
 
-_NO_BLOBS = EditorDataBlobs(background=None, layers=[], composite=None)
+def _images(parts) -> list:
+    """An editor payload's (or waiting blobs') images: background, composite and each layer; None where absent."""
+    return [parts.background, parts.composite, *(parts.layers or [])]
+
+
 _CANVAS_ID = re.compile(r"[a-z0-9]{1,64}")
 
 
@@ -126,17 +129,16 @@ class CanvasEditor(gr.ImageEditor):
     def _drop_oldest_waiting(self, keep: str) -> None:
         """Oldest canvases first, until the waiting images fit MAX_WAITING_BYTES and MAX_WAITING_CANVASES."""
         def size(parts) -> int:
-            return sum(len(item) for item in (parts.background, parts.composite, *(parts.layers or []))
-                       if isinstance(item, (bytes, bytearray, memoryview)))
+            return sum(len(item) for item in _images(parts) if isinstance(item, (bytes, bytearray, memoryview)))
 
         total = sum(size(parts) for parts in list(self.blob_storage.values()))
         for canvas_id in list(self.blob_storage):  # insertion order: oldest first
             if total <= self.MAX_WAITING_BYTES and len(self.blob_storage) <= self.MAX_WAITING_CANVASES:
                 break
             if canvas_id != keep:
-                total -= size(self.blob_storage.pop(canvas_id, None) or _NO_BLOBS)
+                removed = self.blob_storage.pop(canvas_id, None)
+                total -= size(removed) if removed is not None else 0
 
     def _within_bounds(self, parts) -> bool:
-        layers = list(parts.layers or [])
-        return len(layers) <= self.MAX_LAYERS and all(
-            _blob_pixels(item) <= self.max_pixels for item in (parts.background, parts.composite, *layers))
+        return len(parts.layers or []) <= self.MAX_LAYERS and all(
+            _blob_pixels(item) <= self.max_pixels for item in _images(parts))
