@@ -155,8 +155,9 @@ class CycleGAN:
         tensors.update(opt_g)
         tensors.update(opt_d)
         for key, pool in (("pool.A", self.pool_a), ("pool.B", self.pool_b)):
-            if pool.state() is not None:
-                tensors[key] = pool.state()
+            stacked = pool.state()  # a concatenation of up to 50 pictures: once
+            if stacked is not None:
+                tensors[key] = stacked
         return tensors, {"optG_groups": groups_g, "optD_groups": groups_d}
 
     def rank_state(self) -> dict[str, torch.Tensor]:
@@ -165,8 +166,8 @@ class CycleGAN:
         (it continued with rank 0's on every rank). A collective: every rank calls it; {} in one process."""
         if not self.context.distributed:
             return {}
-        mine = {key: pool.state().cpu() for key, pool in (("pool.A", self.pool_a), ("pool.B", self.pool_b))
-                if pool.state() is not None}
+        states = {key: pool.state() for key, pool in (("pool.A", self.pool_a), ("pool.B", self.pool_b))}
+        mine = {key: state.cpu() for key, state in states.items() if state is not None}
         gathered = distributed.gather_to_main(self.context, mine)
         return {f"{key}.rank{rank}": value for rank, pools in enumerate(gathered or []) if rank
                 for key, value in pools.items()}

@@ -184,6 +184,11 @@ class Pix2Pix:
             self.generator_ema.load_state_dict(generator.state_dict())
 
     # ------------------------------------------------------------------------------- checkpoint state
+    def rank_state(self) -> dict[str, torch.Tensor]:
+        """State of other ranks a checkpoint must keep (CycleGAN's history pools): none here, every rank
+        holds the same weights and moments."""
+        return {}
+
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict]:
         """Weights (G., D., E.) and Adam moments (optG., optD.) as flat tensors, and the JSON-able rest."""
         tensors = {f"G.{k}": v for k, v in self.generator.state_dict().items()}

@@ -383,7 +383,7 @@ class Trainer:
         and nothing written, so a NaN checkpoint never replaces the last good one."""
         if not distributed.weights_finite(ctx, self.model.networks()):
             return diverged_message(self.folder, position.step, "non-finite weights")
-        per_rank = self.model.rank_state() if hasattr(self.model, "rank_state") else {}  # every rank: a collective
+        per_rank = self.model.rank_state()  # every rank: a collective under torchrun
         if ctx.is_main:
             self.last_checkpoint = self.save(position, extra=per_rank)
             self._emit(CheckpointEvent(position.step, position.epoch, self.last_checkpoint))
