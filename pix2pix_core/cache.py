@@ -265,7 +265,8 @@ def _lock_build(path: Path, while_waiting: Optional[Callable[[], None]]) -> Opti
         if fd is not None:
             try:  # who holds it, for another builder's notice only: a full disk must not leak the held lock
                 os.ftruncate(fd, 0)  # a killed builder's lock file may still say who it was
-                os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n".encode())
+                note = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n"
+                os.write(fd, note.encode())
             except OSError:
                 pass
             return fd

@@ -200,8 +200,9 @@ def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: O
 @contextlib.contextmanager
 def _first_ctrl_c_stops(trainer):
     """The first Ctrl-C ends the run after its current step with a checkpoint (as Stop in the app; the exit
-    status is still 130, the run did not finish); a second one quits at once. Only in a plain process: under torchrun every rank gets the signal, and ranks that
-    stop at different steps would wait on each other for ever."""
+    status is still 130, the run did not finish); a second one quits at once. Only in a plain process:
+    under torchrun every rank gets the signal, and ranks that stop at different steps would wait on each
+    other for ever."""
     import signal
 
     asked: list[bool] = []  # yielded: true once a Ctrl-C stopped the run

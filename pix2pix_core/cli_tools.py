@@ -108,7 +108,8 @@ def _which_weights(args) -> str:
     held = header.get("generator_weights")
     if held:  # an export holds one generator already, and says which
         which = "G's moving average" if held == "averaged" else "the trained G"
-        return f"{which}, as the export read holds it" + (" (--weights chooses in a training checkpoint)" if given else "")
+        return (f"{which}, as the export read holds it"
+                + (" (--weights chooses in a training checkpoint)" if given else ""))
     return "the trained G" + (": the run kept no moving average (--ema-decay), so --weights changed nothing"
                               if given else "")
 

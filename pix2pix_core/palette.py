@@ -284,8 +284,9 @@ def class_id_map(image: Image.Image) -> np.ndarray | None:
     """(H, W) int64 class indices 0..11 of a class-id map, or None for a picture to read by its colours.
 
     A class-id map is a gray ("L", "I", "I;16", "LA", or RGB with three equal channels) or indexed ("P",
-    "PA": its raw indices) image whose values all lie in 0..11 or 1..12, at least two of them: ids in `facade_classes()` order, i.e. CMP's 1..12 = background,
-    facade, window, door, cornice, sill, balcony, blind, deco, molding, pillar, shop, or the same 0-based.
+    "PA": its raw indices) image whose values all lie in 0..11 or 1..12, at least two of them: ids in
+    `facade_classes()` order, i.e. CMP's 1..12 = background, facade, window, door, cornice, sill, balcony,
+    blind, deco, molding, pillar, shop, or the same 0-based.
     With 0 present the ids are 0-based, otherwise CMP's 1-based (a map without 0 and 12 is read as CMP's:
     its shop is more often absent than a 0-based map's background). A gray photo holds values above 12; an
     indexed map whose pixels mostly show class colours is read by those colours.

@@ -90,8 +90,9 @@ def check_fine_tune_shape(config: TrainConfig, its_config: TrainConfig, path, ge
     mismatch = [name for name in mine if mine[name] != its[name]]
     if mismatch:
         differences = ", ".join(f"{name} {its[name]} (this run: {mine[name]})" for name in mismatch)
-        raise Pix2PixError(f"cannot fine-tune {path}: its {generators} {'has' if generators == 'generator' else 'have'} "
-                           f"{differences}; train with the same settings (the model card's command names them)")
+        verb = "has" if generators == "generator" else "have"
+        raise Pix2PixError(f"cannot fine-tune {path}: its {generators} {verb} {differences}; train with the same "
+                           "settings (the model card's command names them)")
 
 
 class Pix2Pix:
