@@ -158,10 +158,13 @@ class DiskCache:
         return {"path": self.path, "meta": self.meta}
 
     def __setstate__(self, state: dict) -> None:
-        """In a spawned worker: reopened by path, so only if the folder still holds the same build."""
-        if open_cache(state["path"], state["meta"]["key"]) is None:
+        """In a spawned worker: reopened by path, so only if the folder still holds the same build; the
+        descriptors `open_cache` checked are the ones kept (reopening after the check could open a newer build)."""
+        opened = open_cache(state["path"], state["meta"]["key"])
+        if opened is None:
             raise Pix2PixError(f"dataset cache {state['path']} was replaced while in use; start the run again")
-        self.__init__(state["path"], state["meta"])
+        self.__dict__.update(opened.__dict__)
+        opened._fds = None  # the descriptors are this object's now: the discarded one must not close them
 
 
 def open_cache(path: Path, key: str) -> Optional[DiskCache]:

@@ -94,6 +94,22 @@ def test_cached_dataset_survives_pickling_and_slicing(tmp_path, facades_dir):
         items[len(items)]
 
 
+def test_unpickled_cache_keeps_the_descriptors_it_checked(tmp_path, facades_dir, monkeypatch):
+    """A spawned worker's copy opens each side once, through `open_cache`'s check: reopening after the check
+    could open a build that replaced the folder in between."""
+    config = tiny_config(**_cached(dict(task="facades", data=str(facades_dir)), tmp_path))
+    items = load_items(config, "train", True)
+    assert isinstance(items, CachedItems)
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *args, **kw: opened.append(path) or real_open(path, *args, **kw))
+    copy = pickle.loads(pickle.dumps(items.cache))
+    assert len(opened) == copy.sides == 2
+    for a, b in zip(copy.read(1), items.cache.read(1)):
+        assert np.array_equal(a, b)
+    copy.close()
+
+
 def test_cache_files_are_plain_uint8_arrays(tmp_path, facades_dir):
     config = tiny_config(**_cached(dict(task="facades", data=str(facades_dir)), tmp_path))
     items = load_items(config, "train", True)
