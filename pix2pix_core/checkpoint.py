@@ -112,7 +112,15 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise CheckpointError(f"{path}: not a valid safetensors file (truncated or corrupt: {exc})") from None
     if "config" not in metadata:
         raise CheckpointError(f"{path}: safetensors file without a pix2pix config; not a Pix2Pix Studio checkpoint")
-    return tensors, metadata
+    return _as_held(tensors, metadata), metadata
+
+
+def _as_held(tensors: dict, metadata: dict[str, str]) -> dict:
+    """An export made with --direction BtoA stores the CycleGAN's F under G. (its on-disk format, kept for the
+    files already out there); renamed F. as it is read, every reader sees what the file holds: F alone."""
+    if metadata.get("direction") != "BtoA" or any(key.startswith("F.") for key in tensors):
+        return tensors
+    return {f"F.{key[2:]}" if key.startswith("G.") else key: value for key, value in tensors.items()}
 
 
 def read_header(path: str | Path) -> dict[str, str]:
@@ -137,9 +145,11 @@ def checkpoint_outline(path: str | Path) -> tuple[set[str], dict[str, str]]:
     path = resolve_checkpoint(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return {key.split(".", 1)[0] for key in handle.keys()}, handle.metadata() or {}
+            metadata = handle.metadata() or {}
+            names = _as_held(dict.fromkeys(handle.keys()), metadata)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    return {key.split(".", 1)[0] for key in names}, metadata
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -244,7 +254,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", directi
     if metadata.get("kind") == "segmenter":
         raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
     config = config_of(metadata, path)
-    direction = _held_direction(metadata, direction, path)
+    if direction == "AtoB" and not sub_state(tensors, "G.") and sub_state(tensors, "F."):  # a BtoA export
+        warnings.warn(f"{Path(path).name} holds the CycleGAN's B -> A generator only: it translates B -> A")
+        direction = "BtoA"
     if direction == "BtoA" and not sub_state(tensors, "F."):
         raise CheckpointError(f"{path}: holds the A -> B generator only; B -> A needs a CycleGAN training "
                               "checkpoint or an export made with --direction BtoA or both")
@@ -255,37 +267,22 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", directi
     return generator.to(device), config, metadata
 
 
-def _held_direction(metadata: dict, direction: str, path) -> str:
-    """Which stored generator a request for `direction` reads. An export made with --direction BtoA holds
-    the CycleGAN's F alone, under G.: a BtoA request reads it; an AtoB request reads it too (as always) with
-    a warning, since it translates B -> A."""
-    if metadata.get("direction") != "BtoA":
-        return direction
-    if direction == "AtoB":
-        warnings.warn(f"{Path(path).name} holds the CycleGAN's B -> A generator only: it translates B -> A")
-    return "AtoB"
-
-
 def held_generators(path: str | Path) -> list[str]:
     """The directions whose generators a checkpoint or export holds (AtoB: G, BtoA: F), from its header and
     tensor names alone: what a fine-tune from it will load, said before the run starts."""
-    prefixes, metadata = checkpoint_outline(path)
-    if metadata.get("direction") == "BtoA":
-        return ["BtoA"] if "G" in prefixes else []
+    prefixes, _ = checkpoint_outline(path)
     return [direction for direction, prefix in (("AtoB", "G"), ("BtoA", "F")) if prefix in prefixes]
 
 
 def generator_states(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], TrainConfig]:
     """The generator weights a checkpoint or export holds, by direction (AtoB: G, BtoA: F; float32), with
     its config: what a CycleGAN fine-tune starts from. A training checkpoint and an export with `--direction
-    both` hold both; an AtoB export G only; a BtoA export ships F as its only G. and says so in its header."""
+    both` hold both; an AtoB export G only, a BtoA export F only."""
     tensors, metadata = read_checkpoint(path)
     if metadata.get("kind") == "segmenter":
         raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
     config = config_of(metadata, path)
     forward, backward = sub_state(tensors, "G."), sub_state(tensors, "F.")
-    if metadata.get("direction") == "BtoA":
-        forward, backward = {}, forward
     states = {direction: {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
               for direction, state in (("AtoB", forward), ("BtoA", backward)) if state}
     if not states:
@@ -336,11 +333,10 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     refuse_overwriting(checkpoint, out)
     tensors, metadata = read_checkpoint(checkpoint)
     config = config_of(metadata, checkpoint)
-    if metadata.get("direction") == "BtoA":  # a B -> A export exported again: its one generator, still B -> A
+    if not sub_state(tensors, "G.") and sub_state(tensors, "F."):  # a B -> A export exported again: still B -> A
         if direction == "both":
             raise CheckpointError(f"{checkpoint} holds the CycleGAN's B -> A generator only, not both")
         direction = "BtoA"
-        tensors = {**tensors, **{f"F.{k}": v for k, v in sub_state(tensors, "G.").items()}}
     parts = {"G.": inference_weights(tensors, "AtoB" if direction == "both" else direction, weights)}
     if direction == "both":  # a CycleGAN's G and F in one file: it translates either way (load_generator)
         parts["F."] = inference_weights(tensors, "BtoA")

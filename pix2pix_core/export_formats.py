@@ -130,7 +130,7 @@ def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", dir
     net = inference_network(generator, config)
     out = Path(out)
     meta = config_metadata(config, metadata)
-    if config.model == "cyclegan":  # one of its two generators: say which (a BtoA export's G. is already F)
+    if config.model == "cyclegan":  # one of its two generators: say which (a BtoA export holds F whatever was asked)
         meta["generator"] = "BtoA" if "BtoA" in (direction, metadata.get("direction")) else "AtoB"
     sample = example_input(config)
     tmp = out.with_name(f".{out.name}.partial")

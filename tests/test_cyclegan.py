@@ -343,6 +343,41 @@ def test_a_b_to_a_export_stays_b_to_a(cyclegan_checkpoint, unpaired_dir, tmp_pat
                  "--device", "cpu"]) == 0
 
 
+def test_a_b_to_a_export_holds_f_under_g_on_disk_and_f_to_every_reader(cyclegan_checkpoint, tmp_path) -> None:
+    """A --direction BtoA export stores F under G. with `direction: BtoA` (the format files already shipped have,
+    exported again too); every reader sees F alone: load_generator, held_generators, generator_states, a
+    TorchScript export's metadata; and `--direction both` from it is refused."""
+    import warnings
+
+    from pix2pix_core.checkpoint import (export_generator, generator_states, held_generators, load_generator,
+                                         read_header)
+    from pix2pix_core.errors import CheckpointError
+    from pix2pix_core.export_formats import export_model
+
+    trained_f = {k[2:]: v for k, v in load_file(str(cyclegan_checkpoint)).items() if k.startswith("F.")}
+    b_to_a = export_generator(cyclegan_checkpoint, tmp_path / "b_to_a.safetensors", torch.float32, direction="BtoA")
+    again = export_generator(b_to_a, tmp_path / "again.safetensors", torch.float32, direction="AtoB")
+    for path in (b_to_a, again):
+        on_disk = load_file(str(path))
+        assert read_header(path)["direction"] == "BtoA" and {k.split(".")[0] for k in on_disk} == {"G"}
+        assert same({k[2:]: v for k, v in on_disk.items()}, trained_f)
+        assert held_generators(path) == ["BtoA"]
+        states, _ = generator_states(path)
+        assert list(states) == ["BtoA"] and same(states["BtoA"], trained_f)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the direction it holds: no warning
+            assert same(load_generator(path, direction="BtoA")[0].state_dict(), trained_f)
+        with pytest.warns(UserWarning, match="holds the CycleGAN's B -> A generator only: it translates B -> A"):
+            assert same(load_generator(path, direction="AtoB")[0].state_dict(), trained_f)
+    with pytest.raises(CheckpointError, match="holds the CycleGAN's B -> A generator only, not both"):
+        export_generator(b_to_a, tmp_path / "both.safetensors", direction="both")
+    files = {"pix2pix_metadata.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the AtoB request's warning; torch's TorchScript deprecation
+        torch.jit.load(str(export_model(b_to_a, tmp_path / "f.pt", "torchscript")), _extra_files=files)
+    assert json.loads(files["pix2pix_metadata.json"])["generator"] == "BtoA"
+
+
 def test_fine_tune_of_another_shape_names_both_values(cyclegan_checkpoint, unpaired_dir, tmp_path) -> None:
     with pytest.raises(Pix2PixError, match=r"its generators have ngf 8 \(this run: 16\)"):
         Trainer(tiny(data=str(unpaired_dir), out=str(tmp_path / "run"), max_steps=1, ngf=16),
