@@ -6,6 +6,7 @@ animations, flattens transparency onto white and scales 16-bit images down to 8 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 
@@ -46,8 +47,13 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[i
     Raises ImageError with a one-line reason for anything that is not a usable image.
     """
     convert = convert or (lambda image: to_rgb(image, matte))
-    if isinstance(source, Image.Image):
-        return convert(_checked_size(source, max_pixels, "image"))
+    if isinstance(source, Image.Image):  # the caller's image, at the frame it chose; not copied unless turned
+        with _reading("image", max_pixels):
+            image = _checked_size(source, max_pixels, "image")
+            image.load()  # a lazily opened one decodes here, inside the size check and the error lines
+            if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:  # Image.open leaves it to us, as below
+                image = ImageOps.exif_transpose(image)
+            return _named(convert, image, "image")
     name = "image bytes" if isinstance(source, (bytes, bytearray)) else str(source)
     if isinstance(source, (bytes, bytearray)) and not source:
         raise ImageError(f"{name}: empty file (0 bytes)")
@@ -59,7 +65,7 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[i
             raise ImageError(f"{name}: is a folder, not an image")
         if path.stat().st_size == 0:
             raise ImageError(f"{name}: empty file (0 bytes)")
-    try:
+    with _reading(name, max_pixels):
         # Decoding is lazy: open() reads the header only, so the size check runs before any pixels.
         image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
         with image:
@@ -67,9 +73,16 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[i
             image.seek(0)  # first frame of animated GIF/WebP/TIFF
             image.load()
             decoded_from = image.format
-            image = ImageOps.exif_transpose(image)  # phones store rotation in EXIF
+            image = ImageOps.exif_transpose(image)  # phones store rotation in EXIF; a copy, kept after close
             image.info["decoded_from"] = decoded_from  # the file format, for `convert` (a copy has no .format)
             return _named(convert, image, name)
+
+
+@contextlib.contextmanager
+def _reading(name: str, max_pixels: int):
+    """Every way decoding can fail, as one ImageError line naming the image."""
+    try:
+        yield
     except ImageError:
         raise
     except UnidentifiedImageError:

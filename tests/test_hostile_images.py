@@ -271,6 +271,24 @@ def test_open_image_from_bytes(case: Case) -> None:
         case.check(result)
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if c.data()], ids=lambda c: c.id)
+def test_open_image_from_a_pil_image(case: Case) -> None:
+    """A library user's `Image.open(path)`: the same picture as from the file (EXIF rotation applied: PIL
+    leaves it to us), and an image that fails to decode is one ImageError line, not PIL's exception."""
+    try:
+        picture = Image.open(io.BytesIO(case.data()))
+    except Exception:  # not even a header: the caller's own Image.open fails before us
+        return
+    if case.error is not None:
+        try:
+            open_image(case.data())
+        except ImageError:
+            with pytest.raises(ImageError):
+                open_image(picture)
+        return
+    assert np.array_equal(np.asarray(open_image(picture)), np.asarray(open_image(case.data()))), case.id
+
+
 def test_bomb_is_refused_before_decoding(tmp_path: Path, monkeypatch) -> None:
     """The pixel limit is checked on the header: no decoder ever runs for the bomb."""
     path = tmp_path / "bomb.png"
