@@ -157,10 +157,12 @@ def resize_photo(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     first to within 3x of the size: a 12 MP photo in 20 ms, not 90), enlarged with bicubic. The colorizer
     paints a softer input warmer and more uniformly (bicubic shrinking: colour two-sample 0.560-0.565
     against 0.546-0.558, `checkpoints/food_colorize.md`), so its training data, `test` and the app shrink
-    photos alike."""
-    if size[0] <= image.width and size[1] <= image.height:
-        return image.resize(size, Image.LANCZOS, reducing_gap=3.0)
-    return image.resize(size, Image.BICUBIC)
+    photos alike. Each axis on its own: a tall, narrow photo (50 x 2000 to 256 x 256) is shrunk down, then
+    enlarged across."""
+    shrunk = (min(image.width, size[0]), min(image.height, size[1]))
+    if shrunk != image.size:
+        image = image.resize(shrunk, Image.LANCZOS, reducing_gap=3.0)
+    return image if shrunk == size else image.resize(size, Image.BICUBIC)
 
 
 def load_folder_images(folder: Union[str, os.PathLike]) -> list[Path]:

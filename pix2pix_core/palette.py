@@ -233,15 +233,17 @@ def label_map_for_network(image: Image.Image, size: int | tuple[int, int]) -> Im
 
     Enlarging (the training data: 256 -> 286 px) is NEAREST. Shrinking (a 1024 px upload to the 256 px
     canvas) is a vote per output pixel over the area it covers (`shrink_ids`): NEAREST keeps one pixel in
-    four there, and dropped a quarter of the 3 px sills of a 1024 px map, depending on where they sat.
+    four there, and dropped a quarter of the 3 px sills of a 1024 px map, depending on where they sat. Each
+    axis on its own: a wide, short map (1024 x 200 to 256 x 256) is voted across and enlarged down.
     """
     size = (size, size) if isinstance(size, int) else tuple(size)
     ids = clean_label_ids(image)
     height, width = ids.shape
-    if (width, height) == size:
+    shrunk = (min(width, size[0]), min(height, size[1]))
+    if shrunk != (width, height):
+        ids = shrink_ids(ids, shrunk)
+    if shrunk == size:
         return ids_to_image(ids)
-    if size[0] <= width and size[1] <= height:
-        return ids_to_image(shrink_ids(ids, size))
     return ids_to_image(ids).resize(size, Image.NEAREST)
 
 

@@ -129,3 +129,8 @@ def test_colorize_input_is_a_sharp_resize_of_the_lightness(colorize_checkpoint):
     full = np.asarray(big.resize((translator.size,) * 2, Image.LANCZOS), np.float32)
     quick = np.asarray(resize_photo(big, (translator.size,) * 2), np.float32)
     assert np.abs(quick - full).mean() < 1.0
+    # a tall, narrow photo: its long side is shrunk with Lanczos too, its short side enlarged with bicubic
+    narrow = Image.fromarray(np.ascontiguousarray(stripes.transpose(1, 0, 2)[:, :translator.size // 4]))
+    size = (translator.size,) * 2
+    both = narrow.resize((narrow.width, translator.size), Image.LANCZOS).resize(size, Image.BICUBIC)
+    assert np.array_equal(np.asarray(resize_photo(narrow, size)), np.asarray(both))

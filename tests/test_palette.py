@@ -295,6 +295,13 @@ def test_shrinking_a_label_map_keeps_thin_parts_and_enlarging_is_unchanged():
     assert all((small[y // 4 - 1: y // 4 + 2, 30:220] == 5).any() for y in rows)
     nearest = clean_label_ids(ids_to_image(ids).resize((256, 256), Image.NEAREST))
     assert sum((nearest[y // 4 - 1: y // 4 + 2, 30:220] == 5).any() for y in rows) < 20  # what it fixes
+    # one axis shrinking, the other enlarging (a wide, short map): the shrinking one is voted on too
+    wide = np.ones((200, 1024), np.int64)
+    columns = [40 + k * 48 + k % 4 for k in range(20)]
+    for x in columns:
+        wide[20:180, x:x + 3] = 5
+    squashed = clean_label_ids(label_map_for_network(ids_to_image(wide), 256))
+    assert all((squashed[30:220, x // 4 - 1: x // 4 + 2] == 5).any() for x in columns)
     label = ids_to_image(np.random.default_rng(1).integers(0, 12, (256, 256)))
     assert np.array_equal(np.asarray(label_map_for_network(label, 286)),
                           np.asarray(clean_label_map(label).resize((286, 286), Image.NEAREST)))
