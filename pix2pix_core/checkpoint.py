@@ -246,6 +246,14 @@ def inference_weights(tensors: dict[str, torch.Tensor], direction: str = "AtoB",
     return sub_state(tensors, "E.") or sub_state(tensors, "G.")
 
 
+def refuse_direction_of_pix2pix(config: TrainConfig, direction: str, path) -> None:
+    """BtoA asks for a CycleGAN's second generator. A pix2pix model has one, for the direction it was trained
+    in: a facades model's BtoA (label -> photo) is that, and "holds A -> B only" would tell its user the opposite."""
+    if direction == "BtoA" and config.model != "cyclegan":
+        raise CheckpointError(f"{path}: a pix2pix model has one generator, for the direction it was trained in "
+                              f"({config.direction}); a direction is chosen only for a CycleGAN's two: leave it out")
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu", direction: str = "AtoB",
                    weights: str = "averaged") -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the generator from the config inside a training or exported checkpoint. A CycleGAN
@@ -257,6 +265,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", directi
     if direction == "AtoB" and not sub_state(tensors, "G.") and sub_state(tensors, "F."):  # a BtoA export
         warnings.warn(f"{Path(path).name} holds the CycleGAN's B -> A generator only: it translates B -> A")
         direction = "BtoA"
+    refuse_direction_of_pix2pix(config, direction, path)
     if direction == "BtoA" and not sub_state(tensors, "F."):
         raise CheckpointError(f"{path}: holds the A -> B generator only; B -> A needs a CycleGAN training "
                               "checkpoint or an export made with --direction BtoA or both")

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import load_generator
+from .checkpoint import load_generator, refuse_direction_of_pix2pix
 import numpy as np
 
 from .color import (gray_uint8, lab_normalized_to_rgb, pil_to_unit, recolor_uint8,
@@ -225,6 +225,7 @@ class OnnxTranslator(Translator):
         from .export_formats import OnnxGenerator
 
         generator = OnnxGenerator(path, threads)
+        refuse_direction_of_pix2pix(generator.config, direction, path)
         held = generator.metadata.get("generator", "AtoB")  # files exported before it was recorded: the default
         if generator.config.model == "cyclegan" and held != direction:
             raise CheckpointError(f"{path} holds the CycleGAN's {held} generator only; export the {direction} one "

@@ -57,6 +57,16 @@ def test_translate_files_from_two_folders_with_the_same_name(facades_checkpoint,
     assert "is written as 1_2.png" in out + err  # said, not silent
 
 
+def test_translate_direction_on_a_pix2pix_model_says_it_is_for_cyclegan(facades_checkpoint, facades_dir, tmp_path,
+                                                                         capsys):
+    """A facades model runs B -> A (label -> photo); asked for --direction BtoA it said it held "the A -> B
+    generator only", the opposite of what its user knows."""
+    code, _, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, facades_dir / "val",
+                       "--out", tmp_path / "out", "--direction", "BtoA")
+    (line,) = error_lines(err)
+    assert code == 2 and "a pix2pix model has one generator" in line and "(BtoA)" in line and "A -> B" not in line
+
+
 def test_translate_missing_input_is_reported_and_others_still_run(facades_checkpoint, facades_dir, tmp_path, capsys):
     code, out, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "ghost.png",
                          facades_dir / "val", "--out", tmp_path / "out")
