@@ -55,7 +55,8 @@ class Translator:
         self.backend = "torch"
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
-        if batch_statistics if batch_statistics is not None else config.batch_size == 1:
+        self.per_image = batch_statistics if batch_statistics is not None else config.batch_size == 1
+        if self.per_image:
             use_batch_statistics(self.generator)
         self._dropouts = seeded_dropouts(self.generator)  # each call draws from its own seeded generator
         set_dropout(self.generator, dropout and config.dropout and config.test_dropout)
@@ -115,7 +116,9 @@ class Translator:
         return contextlib.nullcontext()
 
     def run_network(self, batch: torch.Tensor, seed: Optional[int] = 0) -> torch.Tensor:
-        """Generator forward on a network-ready batch in [-1, 1]; returns float32 on the CPU."""
+        """Generator forward on a network-ready batch in [-1, 1]; returns float32 on the CPU. A model that
+        normalises with each picture's own statistics (trained at batch 1) runs its pictures one at a time:
+        batched, each would be normalised with the others' (as its ONNX export never does)."""
         with self._lock, torch.inference_mode():
             noise = torch.Generator(self.device)
             if seed is not None:
@@ -128,7 +131,8 @@ class Translator:
             if self.device.type == "cpu":
                 batch = batch.contiguous(memory_format=torch.channels_last)
             with self._autocast():
-                output = self.generator(batch)
+                output = torch.cat([self.generator(one) for one in batch.split(1)]) if self.per_image \
+                    else self.generator(batch)
             return output.float().cpu()
 
     def translate(self, image: ImageSource, seed: Optional[int] = 0) -> Image.Image:

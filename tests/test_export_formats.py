@@ -72,6 +72,7 @@ def test_onnx_and_torchscript_match_pytorch(checkpoint, tmp_path):
     two = torch.cat([one, -one.flip(-1)])
     expected_two = torch.cat([translator.run_network(two[i:i + 1]) for i in range(2)])
     assert (session(two) - expected_two).abs().max().item() < MAX_ABS_DIFF
+    assert torch.equal(translator.run_network(two), expected_two)  # the PyTorch path batched, too
     with torch.no_grad():
         assert (scripted(two) - expected_two).abs().max().item() < MAX_ABS_DIFF
 
