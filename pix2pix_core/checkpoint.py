@@ -143,6 +143,9 @@ def checkpoint_outline(path: str | Path) -> tuple[set[str], dict[str, str]]:
     """The tensor-name prefixes (G, F, E, D, ...) and header metadata of a checkpoint, export or run folder,
     without reading its weights: which generators it holds, and whether it kept a moving average of G (E)."""
     path = resolve_checkpoint(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    _check_safetensors_layout(path)  # an ONNX or pickle file named as such, as read_checkpoint does
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -178,12 +181,15 @@ def _check_safetensors_layout(path: Path) -> None:
     if head.startswith(PICKLE_MAGICS):
         if _is_torchscript(path):
             raise CheckpointError(f"{path}: this is a TorchScript export (for torch.jit.load elsewhere); give the "
-                                  "model's .safetensors file, or an ONNX export with --backend onnx")
+                                  "model's .safetensors file (or, to translate, its ONNX export with --backend onnx)")
         raise CheckpointError(f"{path}: this is a pickle/PyTorch .pth file; only safetensors checkpoints are "
                               "loaded (pickle can run arbitrary code)")
     if len(head) < 9:
         raise CheckpointError(f"{path}: truncated ({size} bytes, shorter than a safetensors header)")
     header_length = struct.unpack("<Q", head[:8])[0]
+    if (head[8:9] != b"{" or header_length > MAX_HEADER_BYTES) and path.suffix.lower() == ".onnx":
+        raise CheckpointError(f"{path}: an ONNX export runs translate and test (--backend onnx); training, "
+                              "export and fine-tuning read the model's .safetensors file")
     if head[8:9] != b"{" or header_length > MAX_HEADER_BYTES:
         raise CheckpointError(f"{path}: not a safetensors file; only .safetensors checkpoints are loaded")
     if 8 + header_length > size:

@@ -298,3 +298,17 @@ def test_export_and_import_never_replace_the_file_they_read(facades_checkpoint, 
         assert main([str(a) for a in argv]) == 2
         assert "is the file being read" in capsys.readouterr().err
     assert latest.read_bytes() == before and named_pt.read_bytes() == before
+
+
+def test_an_onnx_file_is_named_as_such_by_every_reader(tmp_path) -> None:
+    """`--init-from g.onnx` said "not a readable safetensors file (header too large)" for a CycleGAN (its
+    generators are listed from the header first) and "not a safetensors file" for pix2pix."""
+    from pix2pix_core.checkpoint import checkpoint_outline, held_generators
+
+    path = tmp_path / "g.onnx"
+    path.write_bytes(b"\x08\x08\x12\x07pytorch" + bytes(200))  # how a torch ONNX export begins (protobuf)
+    for read in (read_checkpoint, checkpoint_outline, held_generators):
+        with pytest.raises(CheckpointError, match="an ONNX export runs translate and test"):
+            read(path)
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        held_generators(tmp_path / "ghost.safetensors")
