@@ -30,6 +30,7 @@ import hashlib
 import json
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Optional
@@ -88,7 +89,9 @@ def read_official_state(path: str | Path) -> dict[str, torch.Tensor]:
         kind = "a safetensors file: use it directly" if head[8:9] == b"{" else "not a pickle or zip archive"
         raise CheckpointError(f"{path}: not a PyTorch .pth file ({kind})")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "Detected pickle protocol 4 ...": noise before a refusal (the CLI's only thread)
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         if found:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -227,6 +228,18 @@ def test_pickle_with_code_is_refused_without_running_it(tmp_path, capsys, what):
                        "--out", out)
     assert_one_error_line(code, err, "refused", "more than tensors")
     assert not marker.exists() and not out.exists()
+
+
+def test_a_plain_pickle_of_another_protocol_is_refused_in_one_line(tmp_path, capsys):
+    """A hostile .pth written with pickle itself (protocol 4, not torch.save's zip): torch's "Detected pickle
+    protocol 4" warning came first, as a `warning:` line before the refusal."""
+    marker = tmp_path / MARKER_NAME
+    pth = tmp_path / "latest_net_G.pth"
+    pth.write_bytes(pickle.dumps({"x": Payload(marker)}, protocol=4))
+    code, _, err = run(capsys, "import-official", pth, "--netG", "unet_256", "--task", "facades", "--ngf", NGF,
+                       "--out", tmp_path / "out.safetensors")
+    assert_one_error_line(code, err, "refused")
+    assert not marker.exists()
 
 
 def test_not_a_pth_and_non_tensor_values_are_one_line(tmp_path, capsys):
