@@ -1,18 +1,25 @@
-"""A bound on what uploads can write to the server's disk, in front of Gradio's upload route.
+"""A bound on what a request can make the server hold, in front of Gradio's routes.
 
 Gradio checks `max_file_size` per file, but accepts many files in one upload request and keeps them in
 its cache for an hour (`app.DELETE_CACHE`): one client could write gigabytes a minute until the disk is
-full. This ASGI middleware answers an upload request before any of its body is read when
+full. And it keeps every input of an event per session before any handler sees it (a 300 MB string sent
+as a dataset folder's name: 300 MB held per session, for up to 10,000 sessions). This ASGI middleware
+answers a POST before its body is read when
 
-- its Content-Length is missing or above `max_request_bytes` (the page sends one file per request: one
-  file of the app's 50 MB limit with its multipart framing fits), or, on the route the facade canvas sends
-  its images by (`component_server`, held in memory), above MAX_CANVAS_BYTES, or
-- the disk holding Gradio's cache would keep less than `min_free_bytes` free after it.
+- its Content-Length is above the route's cap: an upload (`max_request_bytes`: the page sends one file per
+  request, and one file of the app's 50 MB limit with its multipart framing fits), the route the facade
+  canvas sends its images by (`component_server`, held in memory: MAX_CANVAS_BYTES), every other route
+  (event inputs as JSON: MAX_BODY_BYTES; a body without a length is counted as it arrives and cut there),
+- an upload or canvas request does not say its size, or
+- the disk holding Gradio's cache would keep less than `min_free_bytes` free after an upload or canvas image.
+
+Routes are matched with trailing and doubled slashes removed: Gradio serves `/component_server/` too.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -21,11 +28,17 @@ UPLOAD_PATH = "/gradio_api/upload"
 CANVAS_PATH = "/gradio_api/component_server"  # the facade canvas sends its images here (kept in memory)
 MAX_REQUEST_BYTES = 51 * 1024 * 1024  # 50 MB of file (app.MAX_UPLOAD) + room for the multipart framing
 MAX_CANVAS_BYTES = 8 * 1024 * 1024  # a 512 x 512 canvas's background, composite and layer as PNG: < 3 MB
+MAX_BODY_BYTES = 1024 * 1024  # an event's inputs as JSON (files travel by upload, by reference here): < 10 kB
 MIN_FREE_BYTES = 2 * 1024 ** 3  # leave this much disk free for results, checkpoints and the system
 
 
+class _BodyTooLarge(Exception):
+    pass
+
+
 class UploadGuard:
-    """ASGI middleware: refuse upload requests that are too large, or that would leave the disk nearly full."""
+    """ASGI middleware: refuse requests too large for their route, or uploads that would leave the disk nearly
+    full."""
 
     def __init__(self, app, cache_dir: str | Path, max_request_bytes: int = MAX_REQUEST_BYTES,
                  min_free_bytes: int = MIN_FREE_BYTES, free_bytes: Callable[[Path], int] | None = None):
@@ -34,29 +47,65 @@ class UploadGuard:
         self.free_bytes = free_bytes or _free_bytes
 
     async def __call__(self, scope, receive, send):
-        path = scope.get("path", "") if scope["type"] == "http" and scope["method"] == "POST" else ""
-        if path.endswith((UPLOAD_PATH, CANVAS_PATH)):
-            limit = self.max_request_bytes if path.endswith(UPLOAD_PATH) else MAX_CANVAS_BYTES
-            refusal = self._refusal(dict(scope["headers"]).get(b"content-length", b""), limit)
-            if refusal is not None:
-                status, message = refusal
-                body = json.dumps({"detail": message}).encode()
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
-                await send({"type": "http.response.body", "body": body})
-                return
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        route = re.sub("/{2,}", "/", scope.get("path", "")).rstrip("/")
+        files = route.endswith((UPLOAD_PATH, CANVAS_PATH))
+        limit = (self.max_request_bytes if route.endswith(UPLOAD_PATH) else MAX_CANVAS_BYTES) if files \
+            else MAX_BODY_BYTES
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is None and not files:  # a chunked body: counted as it arrives
+            return await self._counted(scope, receive, send, limit)
+        refusal = self._refusal(length or b"", limit, files)
+        if refusal is not None:
+            return await _answer(send, *refusal)
         await self.app(scope, receive, send)
 
-    def _refusal(self, length: bytes, limit: int) -> tuple[int, str] | None:
+    async def _counted(self, scope, receive, send, limit: int):
+        received, started = 0, False
+
+        async def counting_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge
+            return message
+
+        async def noting_send(message):
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, noting_send)
+        except _BodyTooLarge:
+            if not started:
+                await _answer(send, 413, _too_large(limit))
+
+    def _refusal(self, length: bytes, limit: int, files: bool) -> tuple[int, str] | None:
         if not length.isdigit():
-            return 411, "an upload must say its size (Content-Length)"
+            return 411, "a request must say its size (Content-Length)"
         size = int(length)
         if size > limit:
-            return 413, f"an upload request may hold at most {limit // 2**20} MB; send files one by one"
-        if self.free_bytes(self.cache_dir) - size < self.min_free_bytes:
+            return 413, _too_large(limit, files)
+        if files and self.free_bytes(self.cache_dir) - size < self.min_free_bytes:
             return 507, "the server's disk is nearly full; try again later"
         return None
+
+
+def _too_large(limit: int, files: bool = False) -> str:
+    if files:
+        return f"an upload request may hold at most {limit // 2**20} MB; send files one by one"
+    return f"a request's inputs may hold at most {limit // 2**20} MB (files are sent by upload)"
+
+
+async def _answer(send, status: int, message: str) -> None:
+    body = json.dumps({"detail": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _free_bytes(folder: Path) -> int:

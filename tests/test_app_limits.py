@@ -633,6 +633,44 @@ def test_the_upload_guard_keeps_the_disk_from_filling(tmp_path):
     assert answer(roomy, canvas, length=str(9 * 2 ** 20).encode()) == 413 and answer(roomy, canvas) is None
     assert passed == ["/gradio_api/upload", "/gradio_api/queue/join", "/gradio_api/upload",
                       "/gradio_api/component_server"]
+    # Gradio serves /component_server/ too: the trailing slash skipped the canvas cap (20 x 40 MB: 2 GB held)
+    assert answer(roomy, canvas + "/", length=str(9 * 2 ** 20).encode()) == 413
+    assert answer(roomy, "/gradio_api//upload/", length=str(52 * 2 ** 20).encode()) == 413
+    # every other POST carries an event's inputs as JSON, kept per session by Gradio before any handler: 1 MB
+    assert answer(roomy, "/gradio_api/queue/join", length=str(2 * 2 ** 20).encode()) == 413
+    assert answer(roomy, "/gradio_api/run/colorize/", length=str(2 * 2 ** 20).encode()) == 413
+    assert answer(nearly_full, "/gradio_api/queue/join") is None  # the disk check is for files
+    assert len(passed) == 5
+
+
+def test_a_json_body_without_a_length_is_counted_as_it_arrives():
+    """A chunked body says no size: the guard counts it and answers 413 at the cap, before the app replies."""
+    import asyncio
+
+    from demo.upload_guard import MAX_BODY_BYTES, UploadGuard
+
+    async def gradio(scope, receive, send):  # reads its whole body, then answers, as a route handler does
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def statuses(chunks: int) -> list:
+        sent, parts = [], iter([b"x" * 2 ** 16] * chunks)
+
+        async def receive():
+            body = next(parts, b"")
+            return {"type": "http.request", "body": body, "more_body": bool(body)}
+
+        async def send(message):
+            sent.append(message.get("status"))
+
+        scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join", "headers": []}
+        asyncio.run(UploadGuard(gradio, ".")(scope, receive, send))
+        return [status for status in sent if status]
+
+    assert statuses(4) == [200]
+    assert statuses(MAX_BODY_BYTES // 2 ** 16 + 1) == [413]
 
 
 def test_a_refused_canvas_drops_the_blobs_it_was_sent():
