@@ -28,7 +28,7 @@ UPLOAD_PATH = "/gradio_api/upload"
 CANVAS_PATH = "/gradio_api/component_server"  # the facade canvas sends its images here (kept in memory)
 MAX_REQUEST_BYTES = 51 * 1024 * 1024  # 50 MB of file (app.MAX_UPLOAD) + room for the multipart framing
 MAX_CANVAS_BYTES = 8 * 1024 * 1024  # a 512 x 512 canvas's background, composite and layer as PNG: < 3 MB
-MAX_BODY_BYTES = 1024 * 1024  # an event's inputs as JSON (files travel by upload, by reference here): < 10 kB
+MAX_BODY_BYTES = 64 * 1024  # an event's inputs as JSON (files travel by upload, by reference here): < 10 kB
 MIN_FREE_BYTES = 2 * 1024 ** 3  # leave this much disk free for results, checkpoints and the system
 
 
@@ -97,7 +97,7 @@ class UploadGuard:
 def _too_large(limit: int, files: bool = False) -> str:
     if files:
         return f"an upload request may hold at most {limit // 2**20} MB; send files one by one"
-    return f"a request's inputs may hold at most {limit // 2**20} MB (files are sent by upload)"
+    return f"a request's inputs may hold at most {limit // 1024} kB (files are sent by upload)"
 
 
 async def _answer(send, status: int, message: str) -> None:
