@@ -28,7 +28,7 @@ UPLOAD_PATH = "/gradio_api/upload"
 CANVAS_PATH = "/gradio_api/component_server"  # the facade canvas sends its images here (kept in memory)
 MAX_REQUEST_BYTES = 51 * 1024 * 1024  # 50 MB of file (app.MAX_UPLOAD) + room for the multipart framing
 MAX_CANVAS_BYTES = 8 * 1024 * 1024  # a 512 x 512 canvas's background, composite and layer as PNG: < 3 MB
-MAX_BODY_BYTES = 64 * 1024  # an event's inputs as JSON (files travel by upload, by reference here): < 10 kB
+MAX_BODY_BYTES = 64 * 1024  # an event's inputs as JSON (files travel by upload, by reference here)
 MIN_FREE_BYTES = 2 * 1024 ** 3  # leave this much disk free for results, checkpoints and the system
 
 
