@@ -15,6 +15,7 @@ be called by their fn_index, so the bounds must hold in the component, not only 
 
 from __future__ import annotations
 
+import collections
 import io
 import re
 
@@ -92,6 +93,15 @@ class CanvasEditor(gr.ImageEditor):
     MAX_LAYERS = 1
     MAX_WAITING_BYTES = 64 * 2 ** 20  # eight canvases' requests at the upload guard's 8 MB each
     MAX_WAITING_CANVASES = 64  # canvas ids waiting (each of at most 64 characters)
+    MAX_DROPPED_REMEMBERED = 256  # ids whose images were dropped, so their event says so
+
+    @property
+    def dropped(self) -> "collections.OrderedDict[str, None]":
+        """Ids whose waiting images were dropped (oldest forgotten first): without them Gradio hands the event
+        an empty canvas, and the facade tab drew a plain facade instead of the drawing, saying nothing."""
+        if "_dropped" not in self.__dict__:
+            self._dropped = collections.OrderedDict()
+        return self._dropped
 
     @property
     def max_pixels(self) -> int:
@@ -104,6 +114,9 @@ class CanvasEditor(gr.ImageEditor):
         parts = payload  # or the blobs the canvas sent first (kept in memory until used: dropped if refused)
         if payload.id is not None:
             parts = self.blob_storage.get(payload.id)
+            if parts is None and payload.id in self.dropped:
+                self.dropped.pop(payload.id, None)
+                _refuse("the app was too busy to keep this drawing's images; draw a stroke again")
         if parts is not None and not self._within_bounds(parts):
             if payload.id is not None:
                 self.blob_storage.pop(payload.id, None)
@@ -138,6 +151,9 @@ class CanvasEditor(gr.ImageEditor):
             if canvas_id != keep:
                 removed = self.blob_storage.pop(canvas_id, None)
                 total -= size(removed) if removed is not None else 0
+                self.dropped[canvas_id] = None
+                while len(self.dropped) > self.MAX_DROPPED_REMEMBERED:
+                    self.dropped.popitem(last=False)
 
     def _within_bounds(self, parts) -> bool:
         return len(parts.layers or []) <= self.MAX_LAYERS and all(

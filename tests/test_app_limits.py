@@ -740,6 +740,12 @@ def test_canvas_blobs_waiting_for_their_event_are_bounded():
     for canvas_id in ("f", "g", "h", "i"):
         send(canvas_id, size=1)
     assert list(editor.blob_storage) == ["g", "h", "i"]
+    # a dropped canvas's event was handed an empty canvas (the facade tab drew a plain facade, saying nothing)
+    from gradio.components.image_editor import EditorData
+
+    with pytest.raises(gr.Error, match="too busy to keep this drawing"):
+        editor.preprocess(EditorData(id="f"))
+    assert editor.preprocess(EditorData(id="f"))["background"] is None  # said once; an unknown id as before
 
 
 def test_a_model_file_replaced_while_the_app_runs_is_loaded_again(tmp_path):
