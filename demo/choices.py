@@ -1,16 +1,20 @@
-"""Radio buttons and dropdowns whose refusal of an unknown value is short.
+"""Radio buttons, dropdowns and seed boxes whose refusal of a bad value is short and says why.
 
 Gradio checks that a Radio's or Dropdown's value is one of its choices, and its error quotes the value
 whole: a megabyte string sent through the API (or to any event, by its fn_index) came back as a megabyte
 error message. These components look and behave the same in the page (`is_template` keeps Gradio's own
 frontend component), but refuse a value that is not a choice with a message that quotes at most
 MAX_QUOTED characters of it (HTML-escaped, as Gradio renders errors as HTML). A dropdown with `allow_custom_value=True` passes any string to its handler,
-which checks it itself.
+which checks it itself. A `Seed` box refuses what is not a whole number from 0 to SEED_MAX by name: Gradio's
+own Number with a minimum and a precision failed on "abc" or NaN inside its comparison, an empty "Error".
 """
 
 from __future__ import annotations
 
 import gradio as gr
+
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.limits import seed_value
 
 from .messages import quoted
 from .ui import as_text
@@ -45,3 +49,16 @@ class Picker(gr.Dropdown):
         if payload is not None and not self.allow_custom_value:
             _refuse_unknown(self, payload)
         return super().preprocess(payload)
+
+
+class Seed(gr.Number):
+    """gr.Number for a random seed (0 to SEED_MAX): the value is checked by `limits.seed_value`, the same check
+    as the API's, and handed on as an int."""
+
+    is_template = True  # rendered by Gradio's Number component
+
+    def preprocess(self, payload):
+        try:
+            return seed_value(payload)
+        except Pix2PixError as exc:
+            raise gr.Error(as_text(str(exc)), print_exception=False) from None

@@ -15,9 +15,9 @@ from PIL import Image
 
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import grayscale
-from pix2pix_core.limits import seed_value
+from pix2pix_core.limits import SEED_MAX, seed_value
 
-from .choices import Picker
+from .choices import Picker, Seed
 from .image_work import LARGE_PIXELS
 from .state import EXAMPLES, AppState
 from .ui import image_endpoint, on_upload, user_errors
@@ -74,7 +74,7 @@ def build(state: AppState) -> dict:
         names = state.models.names(TASK)
         model = Picker(names, value=state.models.default(TASK), label="Model", elem_id="colorize-model",
                             visible=len(names) > 1)  # a picker only when there is a choice
-        seed = gr.Number(0, label="Seed")  # checked by seed_value: 0 to 2**32 - 1
+        seed = Seed(0, label="Seed", precision=0, minimum=0, maximum=SEED_MAX)
         button = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
     gr.Examples(example_photos(), inputs=photo, label="Gray food photos (Food-101)")
 

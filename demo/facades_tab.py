@@ -8,6 +8,7 @@ generator; the cleaned ("snapped") map is shown beside it, where two clicks draw
 from __future__ import annotations
 
 import html
+import math
 import random
 from pathlib import Path
 from typing import Callable, Optional
@@ -22,7 +23,7 @@ from pix2pix_core.limits import SEED_MAX, seed_value as checked_seed
 from pix2pix_core.palette import (clean_label_ids, clean_label_map, facade_classes, ids_to_image, label_map_for_network,
                                   label_map_rgb, looks_like_photo, plain_facade)
 
-from .choices import Picker
+from .choices import Picker, Seed
 from .state import EXAMPLES, AppState
 from .ui import as_text, image_endpoint, user_errors
 from .ui import on_upload as in_lane
@@ -144,8 +145,7 @@ def build(state: AppState) -> dict:
             with gr.Row():
                 model = Picker(state.models.names(TASK), value=state.models.default(TASK), label="Model",
                                     elem_id="facade-model", scale=2)
-                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=SEED_MAX, scale=1,
-                                 elem_id="facade-seed")
+                seed = Seed(0, label="Seed", precision=0, minimum=0, maximum=SEED_MAX, scale=1, elem_id="facade-seed")
             with gr.Row():
                 generate_button = gr.Button("Generate", variant="primary", elem_id="facade-generate")
                 variation_button = gr.Button("New variation", elem_id="facade-variation")
@@ -221,7 +221,10 @@ def build(state: AppState) -> dict:
 
     @user_errors
     def on_rect_click(value, class_name, first_corner, model_name, seed_value, evt: gr.SelectData):
-        x, y = (int(v) for v in evt.index[:2])
+        where = evt.index if isinstance(evt.index, (list, tuple)) else []
+        if len(where) < 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in where[:2]):
+            raise Pix2PixError("click a point on the snapped label map")
+        x, y = (int(v) for v in where[:2])
         point = (min(max(x, 0), CANVAS - 1), min(max(y, 0), CANVAS - 1))
         if first_corner is None:
             return (gr.skip(), gr.skip(), gr.skip(), point,

@@ -269,11 +269,20 @@ def test_odd_folder_names_give_clear_short_errors(client, folder, match):
 
 def test_a_megabyte_input_is_refused_before_gradio_keeps_it(app, client):
     """Gradio kept each event's inputs per session before the handler's length check (a 300 MB folder name: 300
-    MB held per session); the request cap answers it from its headers."""
-    settings = json.dumps(["facades", "x" * 1_000_000])
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        raw_call(app[0], "train_start", settings)
-    assert caught.value.code == 413 and "at most 64 kB" in caught.value.read().decode()
+    MB held per session); the request cap answers it from its headers, before the body is read."""
+    import http.client
+    from urllib.parse import urlparse
+
+    where = urlparse(app[0])
+    for route in ("/gradio_api/queue/join", "/gradio_api/call/train_start"):
+        connection = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+        connection.putrequest("POST", route)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(2 ** 20))
+        connection.endheaders()  # no body follows: the answer must not wait for one
+        reply = connection.getresponse()
+        assert reply.status == 413 and "at most 64 kB" in json.loads(reply.read())["detail"]
+        connection.close()
     assert_idle(client)
 
 
@@ -303,10 +312,11 @@ def test_a_long_choice_is_not_echoed(app, client, position, name):
     assert_idle(client)
 
 
-def queue_call(url: str, fn_index: int, data: list) -> str:
+def queue_call(url: str, fn_index: int, data: list, event_data=None) -> str:
     """Call any event (public or not) by its fn_index as the page does; the final message's text."""
     session = f"s{fn_index}{time.monotonic_ns()}"
-    body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None}).encode()
+    body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session,
+                       "event_data": event_data}).encode()
     request = urllib.request.Request(f"{url}gradio_api/queue/join", data=body,
                                      headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=30).read()
@@ -333,6 +343,32 @@ def test_no_radio_or_dropdown_of_any_event_echoes_a_long_value(app, client):
             assert len(reply) < 1000, (fn_index, dependency.get("api_name"), len(reply))
             checked.add(component)
     assert len(checked) >= 7, checked  # task, preset, direction, start_from, two models, rectangle class
+    assert_idle(client)
+
+
+def test_every_seed_box_and_the_rectangle_click_refuse_odd_values_by_name(app, client):
+    """The Facades tab's seed (a Number with a minimum and a precision) failed inside Gradio on "abc" or NaN
+    with an empty "Error"; a rectangle click with an odd index was an internal ValueError."""
+    config = json.loads(urllib.request.urlopen(f"{app[0]}config", timeout=30).read())
+    seeds = {c["id"] for c in config["components"] if c["type"] == "number" and c["props"].get("label") == "Seed"}
+    checked = 0
+    for fn_index, dependency in enumerate(config["dependencies"]):
+        for position, component in enumerate(dependency["inputs"]):
+            if component in seeds:
+                for value in ("abc", float("nan"), 0.5):
+                    data = [None] * len(dependency["inputs"])
+                    data[position] = value
+                    reply = queue_call(app[0], dependency.get("id", fn_index), data)
+                    assert "seed must be" in reply, (fn_index, value, reply[:300])
+                checked += 1
+    assert checked >= 4, checked  # stroke, generate, variation, colorize...
+    labels = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "facade-labels")
+    (fn_index, click), = [(i, d) for i, d in enumerate(config["dependencies"])
+                          if labels in [t[0] for t in d["targets"]] and any(t[1] == "select" for t in d["targets"])]
+    for index in ([1e30, "a"], None, "x"):
+        data = [None] * len(click["inputs"])
+        reply = queue_call(app[0], click.get("id", fn_index), data, {"index": index, "value": None})
+        assert "click a point on the snapped label map" in reply, (index, reply[:300])
     assert_idle(client)
 
 
