@@ -15,6 +15,7 @@ from pix2pix_core.config import TASKS, TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.train import LossEvent, Trainer, resume_config
 
+from conftest import write_aligned
 
 
 def cli_args(data: Path, out: Path, *extra: str) -> list[str]:
@@ -122,3 +123,9 @@ def test_aligned_data_reads_a_to_b_from_python_too():
     # direction every task had then
     assert TrainConfig.from_dict({"task": "aligned"}).direction == "BtoA"
 
+
+def test_train_on_a_folder_without_train_says_what_to_give(tmp_path, capsys):
+    write_aligned(tmp_path / "data" / "val", 2)
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no train/ in" in err and "--split" not in err and str(tmp_path / "data" / "val") in err, err
