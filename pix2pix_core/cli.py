@@ -19,28 +19,35 @@ from .config import (AUGMENTS, COLOUR_LOSSES, COLOUR_UPSAMPLES, CYCLEGAN_DEFAULT
 from .cli_tools import HelpFormatter, thread_count
 from .errors import Pix2PixError
 
+# Settings a task brings besides TrainConfig's defaults (its direction comes from TrainConfig itself:
+# config.TASK_DIRECTIONS, so Python and the command line train the same direction)
 TASK_DEFAULTS = {
-    # facades: label (B) -> photo (A), as the paper's facades experiment
-    "facades": {"direction": "BtoA"},
+    "facades": {},
     "colorize": {},
-    "aligned": {"direction": "AtoB"},
-    "paired": {"direction": "AtoB"},
+    "aligned": {},
+    "paired": {},
     "unpaired": CYCLEGAN_DEFAULTS,  # trainA/ and trainB/: CycleGAN with its official defaults
 }
+DEFAULT_TASK = "facades"
 
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a pix2pix model",
                        description="Train G and D with cGAN + lambda*L1. Defaults follow the paper.",
                        formatter_class=HelpFormatter)  # each option's help names TrainConfig's default
-    p.add_argument("--task", choices=TASKS, default="facades",
+    p.add_argument("--task", choices=TASKS, default=None,  # None: not typed (a --resume compares what was)
                    help="facades: aligned A|B label->photo; colorize: photo folder, L->ab; aligned: A|B images; "
-                        "paired: A/ and B/ folders; unpaired: trainA/ and trainB/ folders (CycleGAN)")
+                        "paired: A/ and B/ folders; unpaired: trainA/ and trainB/ folders (CycleGAN) "
+                        f"(default {DEFAULT_TASK}; with --resume, the run's own)")
     p.add_argument("--model", choices=MODELS, default=None,
                    help="pix2pix (paired tasks) or cyclegan (task unpaired; the default there)")
     p.add_argument("--data", required=True, help="dataset folder (uses its train/ split when present)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, samples and losses.csv")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest checkpoint, with its own settings; of those, "
+                        "only the schedule's length, the logging, saving and collapse intervals, --device, "
+                        "--precision, --data's path and the cache may be given new values "
+                        "(and the collapse remedies --diff-augment, --d-lr-factor)")
     p.add_argument("--init-from", help="start the generator from this checkpoint (fine-tuning; a cyclegan run "
                    "starts G and F from a CycleGAN checkpoint or export, whichever it holds)")
     defaults = TrainConfig()
@@ -101,7 +108,8 @@ def _add_train(sub) -> None:
                         + "; ".join(f"{name} = {values or 'the paper (Isola et al. 2017)'}" for name, values in RECIPES.items()))
     p.add_argument("--norm", choices=NORMS, default=None, help="default batch")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="which half of an aligned image is the input (facades default BtoA)")
+                   help="which half of an aligned image (or which of A/, B/) is the input (default: BtoA for "
+                        "facades, label -> photo; AtoB for aligned and paired)")
     p.add_argument("--precision", choices=PRECISIONS, default=None, help="default auto (bf16 autocast on CPU/CUDA)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default auto)")
     p.add_argument("--no-dropout", dest="dropout", action="store_const", const=False, default=None)
@@ -121,15 +129,39 @@ def _add_train(sub) -> None:
 
 
 def _config_from_args(args) -> TrainConfig:
-    from .train import resume_config
+    return _config_and_changes(args)[0]
+
+
+def _config_and_changes(args) -> tuple[TrainConfig, list[str]]:
+    """The run's config, and on --resume the settings given anew ("epochs 100 -> 150"; resume_settings
+    refuses any that would change what the run learns). Every option's default is None, so what is not None
+    was typed; a typed --recipe counts as typing the settings it decides."""
+    from .train import resume_settings
 
     explicit = {k: v for k, v in vars(args).items()
                 if v is not None and k in TrainConfig.__dataclass_fields__ and k not in ("data", "out", "task")}
     if args.resume:
-        return resume_config(args.out, {**explicit, "data": args.data, "out": args.out})
-    values = {**TASK_DEFAULTS[args.task], **recipe_settings(args.task, args.recipe), **explicit,
-              "task": args.task, "data": args.data, "out": args.out}
-    return TrainConfig(**values).validate()
+        given = {**_recipe_given(args), **explicit, "data": args.data, "out": args.out}
+        if args.task is not None:
+            given["task"] = args.task
+        return resume_settings(args.out, given)
+    task = args.task or DEFAULT_TASK
+    values = {**TASK_DEFAULTS[task], **recipe_settings(task, args.recipe), **explicit,
+              "task": task, "data": args.data, "out": args.out}
+    return TrainConfig(**values).validate(), []
+
+
+def _recipe_given(args) -> dict:
+    """The settings a --recipe typed on --resume decides (every field any recipe sets), as a new run of the
+    run's task would have them: `--recipe paper` on a studio run asks for a conditional D."""
+    if args.recipe is None:
+        return {}
+    from .train import resume_config
+
+    task = args.task or resume_config(args.out).task
+    decided = {name for recipe in RECIPES.values() for name in recipe}
+    fresh = TrainConfig(**{**TASK_DEFAULTS[task], **recipe_settings(task, args.recipe), "task": task})
+    return {name: getattr(fresh, name) for name in decided}
 
 
 def cmd_train(args) -> int:
@@ -139,14 +171,14 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = _config_from_args(args)
+    config, changed = _config_and_changes(args)
     if not Path(config.data).is_dir():
         raise Pix2PixError(f"data folder not found: {config.data}")
     warn_if_memory_short(config)
     trainer = Trainer(config, callbacks=[], resume=args.resume, init_generator=args.init_from)
     if os.environ.get("RANK", "0") == "0":
         print(_run_summary(config, trainer.folder.latest if args.resume else None,
-                           None if args.resume else args.init_from), flush=True)
+                           None if args.resume else args.init_from, changed), flush=True)
     reporter = TqdmReporter()
     trainer.callbacks.append(reporter)
     latest = trainer.folder.latest
@@ -172,9 +204,11 @@ def cmd_train(args) -> int:
     return 130 if interrupted else 0  # a Ctrl-C'd run did not finish: scripts (scripts.ablate) must see that
 
 
-def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: Optional[str] = None) -> str:
+def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: Optional[str] = None,
+                 changed: Sequence[str] = ()) -> str:
     """One line before the first step: what is about to train, so a wrong --task or size shows at once (and
-    what a fine-tune loads: a CycleGAN export may hold one of its two generators)."""
+    what a fine-tune loads: a CycleGAN export may hold one of its two generators; what a resume was given
+    anew)."""
     import json
 
     from .checkpoint import held_generators, read_header
@@ -182,7 +216,7 @@ def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: O
     where = ""
     if resumed_from is not None and resumed_from.exists():
         step = json.loads(read_header(resumed_from).get("state", "{}")).get("step", "?")
-        where = f"; resuming from step {step}"
+        where = f"; resuming from step {step}" + (f" with {', '.join(changed)}" if changed else "")
     elif init_from and config.model == "cyclegan":
         held = held_generators(init_from)
         parts = [f"{name} {'from ' + Path(init_from).name if direction in held else 'fresh'}"

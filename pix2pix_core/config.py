@@ -26,6 +26,11 @@ AUGMENTS = ("translation", "cutout")
 NORMS = ("batch", "instance")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MAX_IMAGE_SIDE = 8192  # load/crop sizes above this are typos (and a 64 GB dataset per 1000 images)
+# Each task's default direction (which half or folder is the input), for TrainConfig and the CLI alike:
+# facades' label map is B, so label -> photo is BtoA; other A|B and A/-B/ data reads A -> B. Colorize reads
+# photos, not halves (its BtoA is the direction its configs have always stored).
+TASK_DIRECTIONS = {"facades": "BtoA", "colorize": "BtoA", "aligned": "AtoB", "paired": "AtoB", "unpaired": "AtoB"}
+LEGACY_DIRECTION = "BtoA"  # every task's default before TASK_DIRECTIONS: a stored config without one meant this
 
 
 @dataclass
@@ -38,7 +43,9 @@ class TrainConfig:
     model: str = "pix2pix"  # pix2pix (paired) or cyclegan (unpaired; CYCLEGAN_DEFAULTS below)
     data: str = ""  # dataset folder (with train/ and val/ splits, or the images themselves)
     out: str = "runs/pix2pix"  # run folder: checkpoints, samples, losses.csv
-    direction: str = "BtoA"  # aligned images are A|B; facades' label is B, so label->photo is BtoA
+    direction: str = ""  # AtoB or BtoA: which half of an A|B image (or which of A/, B/) is the input;
+    #                      "" = the task's default (TASK_DIRECTIONS: BtoA for facades, label -> photo; AtoB for
+    #                      aligned, paired and unpaired)
 
     # networks (sec. 3.2)
     netG: str = "unet_256"  # U-Net with skips; encoder_decoder_* is the no-skip ablation
@@ -108,6 +115,10 @@ class TrainConfig:
     checkpoint_every_steps: Optional[int] = None  # also write latest every N steps
     collapse_steps: int = 1000  # stop when D's real and fake losses average below 0.02 over this many steps
     #                             (D has won, G turns to noise; for CycleGAN either D: collapse.py); 0 = never
+
+    def __post_init__(self) -> None:
+        if not self.direction:
+            self.direction = TASK_DIRECTIONS.get(self.task, LEGACY_DIRECTION)
 
     @property
     def input_nc(self) -> int:
@@ -195,9 +206,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        """Build from a stored dict; unknown keys (from newer versions) are ignored."""
+        """Build from a stored dict; unknown keys (from newer versions) are ignored. A dict without a direction
+        keeps the one it had when written (LEGACY_DIRECTION), not today's default for its task."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return cls(**{"direction": LEGACY_DIRECTION, **{k: v for k, v in values.items() if k in known}})
 
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":

@@ -55,8 +55,9 @@ def split_folder(data: str | Path, split: str) -> Path:
         return candidate
     others = [name for name in SPLITS if (root / name).is_dir()]
     if others:
-        raise Pix2PixError(f"no {split}/ in {root} (it has {', '.join(f'{name}/' for name in others)}); "
-                           f"choose one of those (test: --split)")
+        hint = (f"to train on the images of one, give its folder as the data folder (e.g. {root / others[0]})"
+                if split == "train" else "choose one of those (test: --split)")  # train has no --split
+        raise Pix2PixError(f"no {split}/ in {root} (it has {', '.join(f'{name}/' for name in others)}); {hint}")
     return root
 
 

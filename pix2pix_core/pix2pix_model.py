@@ -77,7 +77,7 @@ def data_parallel(net: nn.Module, context: distributed.Context) -> nn.Module:
     return DistributedDataParallel(net, device_ids=[context.device.index] if context.device.type == "cuda" else None)
 
 
-def _generator_shape(config: TrainConfig) -> dict:
+def generator_shape(config: TrainConfig) -> dict:
     """What G's weights depend on: an L1 and a rebalanced-L1 colorizer share them; a classifier has a head."""
     return {"task": config.task, "netG": config.netG, "ngf": config.ngf, "norm": config.norm,
             "colour_loss": config.colour_loss == "classification"}
@@ -86,7 +86,7 @@ def _generator_shape(config: TrainConfig) -> dict:
 def check_fine_tune_shape(config: TrainConfig, its_config: TrainConfig, path, generators: str = "generator") -> None:
     """A fine-tune (--init-from) needs generators of this run's shape: one error naming both values of each
     setting that differs."""
-    mine, its = _generator_shape(config), _generator_shape(its_config)
+    mine, its = generator_shape(config), generator_shape(its_config)
     mismatch = [name for name in mine if mine[name] != its[name]]
     if mismatch:
         differences = ", ".join(f"{name} {its[name]} (this run: {mine[name]})" for name in mismatch)

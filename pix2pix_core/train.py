@@ -7,6 +7,7 @@ CLI's tqdm bar, the app's live plot) subscribe to the events with callbacks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
@@ -25,13 +26,23 @@ from .config import TrainConfig
 from .cyclegan_model import CycleGAN
 from .data import PairDataset, build_dataset, collate
 from .errors import LoadingStopped, Pix2PixError
-from .pix2pix_model import Pix2Pix
+from .pix2pix_model import Pix2Pix, generator_shape
 from .run_folder import RunFolder, diverged_message
 
 LOSS_NAMES = Pix2Pix.LOSS_NAMES
-# Fields that define the networks: a resumed or fine-tuned run must keep them.
-ARCHITECTURE_FIELDS = ("task", "model", "netG", "ngf", "norm", "dropout", "netD", "n_layers_D", "ndf", "conditional_D",
-                       "num_D", "spectral_norm", "colour_loss")
+# What a resumed run may change: how long it runs (a longer schedule extends it), how often it reports and
+# saves, on what hardware and number format it computes, where its data is (a moved folder) and kept decoded,
+# and how the finished model translates. None of these changes what the networks learn from which examples.
+# (--threads is no setting of a run at all: any count resumes.) Every other field (task, direction, data
+# jitter, batch size, learning rate, losses, architecture, seed, ...) would make the resumed run another
+# experiment under the same name: refused (resume_settings), with the way to train with it.
+RESUME_MAY_CHANGE = ("epochs", "epochs_decay", "max_steps", "log_every", "sample_every", "save_every",
+                     "checkpoint_every_steps", "collapse_steps", "device", "precision", "channels_last", "data",
+                     "out", "cache_dir", "memory_budget_mb", "test_dropout")
+# ... and what a collapsed run's message advises resuming with, from a checkpoint kept before D won
+# (collapse.py: DiffAugment for pix2pix, a slower D for CycleGAN): a deliberate change, said as one.
+RESUME_REMEDIES = ("diff_augment", "d_lr_factor")
+PATH_FIELDS = ("data", "out", "cache_dir")  # compared as paths: runs/x/ is runs/x
 
 
 # ---------------------------------------------------------------------------------------------- events
@@ -109,15 +120,54 @@ def lr_factor(config: TrainConfig, epoch: int) -> float:
 
 
 def resume_config(out: str | Path, overrides: Optional[dict] = None) -> TrainConfig:
-    """The config stored in a run's latest checkpoint, with explicitly given settings applied on top."""
+    """The config stored in a run's latest checkpoint, with `overrides` applied on top: those in
+    RESUME_MAY_CHANGE or RESUME_REMEDIES; one that would change anything else is refused (resume_settings)."""
+    return resume_settings(out, overrides)[0]
+
+
+def resume_settings(out: str | Path, overrides: Optional[dict] = None) -> tuple[TrainConfig, list[str]]:
+    """resume_config, and what the overrides changed, in words ("epochs 100 -> 150"). A given value equal to
+    the stored one changes nothing; `out` is the folder read (a copied or moved run writes there, not to the
+    folder it was trained in). Raises Pix2PixError naming every refused field, both values and what to do."""
     latest = Path(out) / "checkpoints" / "latest.safetensors"
     if not latest.exists():
         raise Pix2PixError(f"nothing to resume: {latest} does not exist")
     _, metadata = read_checkpoint(latest)
     config = config_of(metadata, latest)
-    for key, value in (overrides or {}).items():
+    given = {"out": str(out), **(overrides or {})}
+    unknown = sorted(set(given) - set(TrainConfig.__dataclass_fields__))
+    if unknown:
+        raise Pix2PixError(f"cannot resume {latest}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} "
+                           "no setting of a run")
+    refuse_other_settings(config, given, latest)
+    changed = [f"{name} {getattr(config, name)} -> {given[name]}" for name in TrainConfig.__dataclass_fields__
+               if name in given and not _same(name, getattr(config, name), given[name])]
+    for key, value in given.items():
         setattr(config, key, value)
-    return config.validate()
+    return config.validate(), changed
+
+
+def _same(name: str, stored, given) -> bool:
+    if name in PATH_FIELDS and stored and given:
+        return Path(stored) == Path(given)
+    return stored == given
+
+
+def refuse_other_settings(stored: TrainConfig, given: dict, path: Path) -> None:
+    """One error naming each given setting that differs from the checkpoint's and may not change on resume."""
+    allowed = RESUME_MAY_CHANGE + RESUME_REMEDIES
+    refused = [name for name in TrainConfig.__dataclass_fields__  # in the config's order
+               if name in given and name not in allowed and not _same(name, getattr(stored, name), given[name])]
+    if not refused:
+        return
+    one = len(refused) == 1
+    differences = ", ".join(f"{name} {getattr(stored, name)} (given: {given[name]})" for name in refused)
+    wanted = dataclasses.replace(stored, **{name: given[name] for name in refused})
+    fine_tune = (f", or --init-from {path} to fine-tune its generator"
+                 if generator_shape(wanted) == generator_shape(stored) else "")  # else its weights would not fit
+    raise Pix2PixError(f"cannot resume {path}: the checkpoint has {differences}; a resumed run keeps "
+                       f"{'this setting' if one else 'these settings'} (resume without {'it' if one else 'them'}), "
+                       f"or train with the new value{'' if one else 's'} as a new run: another --out{fine_tune}")
 
 
 
@@ -333,13 +383,8 @@ class Trainer:
     def _restore(self, ctx: distributed.Context) -> Position:
         path = self.folder.latest
         tensors, metadata = read_checkpoint(path)
-        stored = config_of(metadata, path)
-        changed = [f for f in ARCHITECTURE_FIELDS if getattr(stored, f) != getattr(self.config, f)]
-        if changed:
-            differences = ", ".join(f"{name} {getattr(stored, name)} (given: {getattr(self.config, name)})"
-                                    for name in changed)
-            raise Pix2PixError(f"cannot resume {path}: the checkpoint has {differences}; resume without those "
-                               "options (the checkpoint's own are used)")
+        # resume_config checked the given settings; a config built by hand is held to the same rule
+        refuse_other_settings(config_of(metadata, path), dataclasses.asdict(self.config), path)
         state = json.loads(metadata.get("state", "{}"))
         self.model.load_state_dict(tensors, state, path)
         if "rng.torch" in tensors and ctx.world_size == state.get("world_size", 1):

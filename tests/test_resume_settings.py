@@ -1,0 +1,131 @@
+"""What `--resume` (and `resume_config`) may change: the schedule's length and the bookkeeping are applied and
+said on the run's first line; anything that changes what the run learns is refused, naming both values. And
+the library's default direction per task is the command line's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from pix2pix_core.cli import _config_from_args, build_parser, main
+from pix2pix_core.config import TASKS, TrainConfig
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.train import LossEvent, Trainer, resume_config
+
+from conftest import write_aligned
+
+
+def cli_args(data: Path, out: Path, *extra: str) -> list[str]:
+    """A tiny facades run as typed (tiny_config's settings; no --recipe: the studio recipe of the CLI)."""
+    return ["train", "--task", "facades", "--data", str(data), "--out", str(out), "--netG", "unet_128",
+            "--crop-size", "128", "--load-size", "136", "--ngf", "8", "--ndf", "8", "--batch-size", "2",
+            "--epochs", "2", "--epochs-decay", "0", "--sample-every", "0", "--save-every", "0",
+            "--precision", "fp32", "--threads", "1", *extra]
+
+
+def step_of(run: Path) -> int:
+    with safe_open(str(run / "checkpoints" / "latest.safetensors"), framework="pt") as handle:
+        return json.loads(handle.metadata()["state"])["step"]
+
+
+@pytest.fixture
+def stopped_run(facades_dir, tmp_path) -> Path:
+    """The run of cli_args(..., --max-steps 4), stopped after step 2 (as Ctrl-C would)."""
+    run = tmp_path / "run"
+    config = _config_from_args(build_parser().parse_args(cli_args(facades_dir, run, "--max-steps", "4")))
+    trainer = Trainer(config, callbacks=[lambda e: isinstance(e, LossEvent) and e.step == 2 and trainer.stop()])
+    trainer.run()
+    assert step_of(run) == 2
+    return run
+
+
+def test_resume_with_the_same_flags_is_silent(stopped_run, facades_dir, capsys):
+    assert main(cli_args(facades_dir, stopped_run, "--max-steps", "4", "--resume")) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(f"; resuming from step 2 -> {stopped_run}"), first  # nothing said changed
+    assert step_of(stopped_run) == 4
+
+
+def test_resume_refuses_what_changes_the_learning_naming_each_field(stopped_run, facades_dir, capsys):
+    """A facades run (BtoA, batch 2) resumed with another direction, batch size and lr: it trained the
+    opposite direction with another batch-norm mode and skipped the rest of its epoch, exit 0, no word."""
+    config_json = (stopped_run / "config.json").read_text()
+    args = cli_args(facades_dir, stopped_run, "--max-steps", "4", "--resume", "--direction", "AtoB",
+                    "--batch-size", "4", "--lr", "1e-3")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    for fragment in ("direction BtoA (given: AtoB)", "lr 0.0002 (given: 0.001)", "batch_size 2 (given: 4)",
+                     "another --out", "--init-from"):
+        assert fragment in err[0], err[0]
+    assert step_of(stopped_run) == 2 and (stopped_run / "config.json").read_text() == config_json
+
+
+def test_resume_compares_a_typed_task_and_recipe(stopped_run, facades_dir, capsys):
+    """--task colorize on a facades run was dropped (it went on training facades); so was --recipe."""
+    args = cli_args(facades_dir, stopped_run, "--max-steps", "4", "--resume")
+    args[args.index("facades")] = "colorize"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "task facades (given: colorize)" in err and "--init-from" not in err  # its weights would not fit
+    assert main([*cli_args(facades_dir, stopped_run, "--max-steps", "4", "--resume"), "--recipe", "paper"]) == 2
+    assert "conditional_D False (given: True)" in capsys.readouterr().err  # the run has the studio recipe's D
+    assert step_of(stopped_run) == 2
+
+
+def test_resume_with_a_longer_schedule_applies_it_and_says_so(stopped_run, facades_dir, capsys):
+    args = cli_args(facades_dir, stopped_run, "--max-steps", "5", "--resume", "--log-every", "3")
+    args[args.index("--epochs") + 1] = "5"
+    assert main(args) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "resuming from step 2 with epochs 2 -> 5, max_steps 4 -> 5, log_every 1 -> 3" in first, first
+    stored = json.loads((stopped_run / "config.json").read_text())
+    assert (stored["epochs"], stored["max_steps"], stored["log_every"]) == (5, 5, 3) and step_of(stopped_run) == 5
+
+
+def test_the_library_resume_holds_to_the_same_rule(stopped_run):
+    assert resume_config(stopped_run, {"epochs": 9, "direction": "BtoA"}).epochs == 9  # an equal value is fine
+    with pytest.raises(Pix2PixError, match=r"the checkpoint has batch_size 2 \(given: 1\), seed 0 \(given: 3\)"):
+        resume_config(stopped_run, {"batch_size": 1, "seed": 3, "max_steps": 9})
+    hand_built = resume_config(stopped_run)
+    hand_built.lambda_l1 = 10.0
+    with pytest.raises(Pix2PixError, match=r"lambda_l1 100.0 \(given: 10.0\)"):
+        Trainer(hand_built, resume=True).run()
+    assert step_of(stopped_run) == 2
+
+
+def test_a_copied_run_resumes_into_its_own_folder(stopped_run, tmp_path):
+    """resume_config(copy) kept the stored out: the Trainer then went on in the original folder."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(stopped_run, copy)
+    assert resume_config(copy).out == str(copy)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_the_library_and_the_cli_train_the_same_direction(task, tmp_path):
+    cli = _config_from_args(build_parser().parse_args(["train", "--task", task, "--data", str(tmp_path),
+                                                       "--out", str(tmp_path / "run")]))
+    library = TrainConfig(task=task, data=str(tmp_path))
+    assert library.direction == cli.direction == {"facades": "BtoA", "colorize": "BtoA"}.get(task, "AtoB")
+
+
+def test_aligned_data_reads_a_to_b_from_python_too():
+    assert TrainConfig(task="aligned").direction == TrainConfig(task="paired").direction == "AtoB"
+    assert TrainConfig(task="aligned", direction="BtoA").direction == "BtoA"
+    stored = TrainConfig(task="aligned", direction="BtoA")
+    assert TrainConfig.from_json(stored.to_json()).direction == "BtoA"  # a checkpoint's config loads as written
+    # a stored config without the field (none is known: it has been written since the first version) keeps the
+    # direction every task had then
+    assert TrainConfig.from_dict({"task": "aligned"}).direction == "BtoA"
+
+
+def test_train_on_a_folder_without_train_says_what_to_give(tmp_path, capsys):
+    write_aligned(tmp_path / "data" / "val", 2)
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no train/ in" in err and "--split" not in err and str(tmp_path / "data" / "val") in err, err
