@@ -354,7 +354,9 @@ class Trainer:
         problem: Optional[Pix2PixError] = None
         if ctx.is_main:  # only rank 0 writes; the other ranks learn its verdict below
             try:
-                self.folder.check(self.model.parameter_count())
+                config = self.config
+                self.folder.check(self.model.parameter_count(),
+                                  kept=config.total_epochs // config.save_every if config.save_every else 0)
             except Pix2PixError as exc:
                 problem = exc
         if not distributed.all_ranks_ok(ctx, problem is None):

@@ -6,6 +6,7 @@ on tiny models (`tiny_config`: unet_128, ngf 8) so the file stays well under a m
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from collections import namedtuple
 from pathlib import Path
 
@@ -285,6 +287,23 @@ def test_full_disk_is_an_error_before_training(facades_dir, tmp_path, monkeypatc
         Trainer(config, callbacks=[events.append]).run()
     assert events == []
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_epoch_checkpoints_that_will_not_fit_are_warned_about(facades_dir, tmp_path, monkeypatch) -> None:
+    """Only room for two checkpoints was checked: the default --save-every 10 over 200 epochs keeps 20 of them
+    (686 MB each at ngf 64). The run still starts (it may be cut short, or old ones deleted), with a warning."""
+    from pix2pix_core.pix2pix_model import Pix2Pix
+
+    size = Pix2Pix(tiny_config()).parameter_count() * 12
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(run_folder.shutil, "disk_usage", lambda path: usage(10**12, 0, 6 * size + 60_000_000))
+    config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), max_steps=1, epochs=10, epochs_decay=10,
+                         save_every=1)
+    with pytest.warns(UserWarning, match=r"the 20 epoch checkpoints this run keeps \(--save-every\) take about"):
+        Trainer(config).run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer(dataclasses.replace(config, out=str(tmp_path / "run2"), save_every=5)).run()  # 4 fit
 
 
 # ------------------------------------------------------------------------------------ exact resume
