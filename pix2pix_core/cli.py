@@ -226,8 +226,11 @@ def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: O
         where = f"; fine-tuning: G from {Path(init_from).name}, D fresh"
     schedule = f"{config.epochs} + {config.epochs_decay} epochs" + (f", at most {config.max_steps} steps"
                                                                    if config.max_steps else "")
-    return (f"{config.model} {config.task} ({config.direction}) from {config.data}: {config.netG} ngf {config.ngf}, "
-            f"{config.netD} D ndf {config.ndf}, {config.crop_size} px crops, batch {config.batch_size}, {schedule}"
+    direction = "" if config.task == "colorize" else f" ({config.direction})"  # a colorizer reads photos, not halves
+    judge = f"{config.netD} D" + (f" x {config.num_D} scales" if config.num_D > 1 else "") \
+        + (" with spectral norm" if config.spectral_norm else "")
+    return (f"{config.model} {config.task}{direction} from {config.data}: {config.netG} ngf {config.ngf}, "
+            f"{judge} ndf {config.ndf}, {config.crop_size} px crops, batch {config.batch_size}, {schedule}"
             f"{where} -> {config.out}")
 
 

@@ -57,7 +57,7 @@ def export_format(requested, out: str) -> str:
 
     named = FORMAT_OF_SUFFIX.get(Path(out).suffix.lower())
     if requested and named and named != requested:
-        raise Pix2PixError(f"--out {Path(out).name} names a {named} file, but --format is {requested}; "
+        raise Pix2PixError(f"--out {Path(out).name} names a file of format {named}, but --format is {requested}; "
                            f"give the file the suffix of its format")
     return requested or named or "safetensors"
 

@@ -160,9 +160,11 @@ class TrainConfig:
             (self.norm in NORMS, f"norm must be one of {NORMS}, got {self.norm!r}"),
             (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}"),
             (self.direction in ("AtoB", "BtoA"), f"direction must be AtoB or BtoA, got {self.direction!r}"),
-            (self.crop_size <= self.load_size, f"crop_size {self.crop_size} is larger than load_size {self.load_size}"),
+            (self.crop_size <= self.load_size, f"crop_size {self.crop_size} is larger than load_size {self.load_size} "
+                                               "(the random crop is cut from the image resized to load_size)"),
             (self.crop_size % 2 ** min_downsamplings(self.netG) == 0,
-             f"crop_size {self.crop_size} must be a multiple of {2 ** min_downsamplings(self.netG)} for {self.netG}"),
+             f"crop_size {self.crop_size} must be a multiple of {2 ** min_downsamplings(self.netG)} for {self.netG}"
+             + (" (for 128 px crops: netG unet_128)" if self.netG == "unet_256" else "")),
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (0 <= self.seed < 2**63, f"seed must be 0 to 2**63 - 1 (torch's seed range), got {self.seed}"),
             (self.epochs >= 0 and self.epochs_decay >= 0 and self.total_epochs >= 1, "need at least one epoch"),

@@ -125,7 +125,7 @@ def test_export_takes_its_format_from_the_suffix_and_refuses_a_mismatch(facades_
     assert (tmp_path / "g.pt").read_bytes()[:2] == b"PK"  # a TorchScript zip, not a safetensors file
     code, _, err = run(capsys, "export", "--checkpoint", facades_checkpoint, "--format", "torchscript",
                        "--out", tmp_path / "g.safetensors")
-    assert code == 2 and "names a safetensors file, but --format is torchscript" in err
+    assert code == 2 and "names a file of format safetensors, but --format is torchscript" in err
     assert not (tmp_path / "g.safetensors").exists()
 
 
@@ -266,3 +266,24 @@ def test_translate_reads_class_id_maps_as_their_colours(facades_checkpoint, tmp_
     expected = np.asarray(Image.open(tmp_path / "out" / "colour.png"))
     for name in ("gray.png", "cmp.png"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / name)), expected), name
+
+
+def test_the_run_line_says_what_trains():
+    """The run's first line showed a colorizer's unused direction ("colorize (BtoA)") and "basic D" for a
+    two-scale D with spectral norm."""
+    from pix2pix_core.cli import _run_summary
+    from pix2pix_core.config import TrainConfig
+
+    line = _run_summary(TrainConfig(task="colorize", data="photos", num_D=2, spectral_norm=True), None)
+    assert line.startswith("pix2pix colorize from photos: ") and "basic D x 2 scales with spectral norm ndf" in line
+    assert _run_summary(TrainConfig(task="facades", data="f"), None).startswith("pix2pix facades (BtoA) from f: ")
+
+
+def test_crop_size_errors_say_what_to_do():
+    from pix2pix_core.config import TrainConfig
+    from pix2pix_core.errors import Pix2PixError
+
+    with pytest.raises(Pix2PixError, match="cut from the image resized to load_size"):
+        TrainConfig(crop_size=300, load_size=286).validate()
+    with pytest.raises(Pix2PixError, match=r"for 128 px crops: netG unet_128"):
+        TrainConfig(crop_size=128, load_size=143).validate()
