@@ -15,6 +15,8 @@ class TqdmReporter:
     def __init__(self, unit: str = "step"):
         self.bar: Optional[tqdm] = None
         self.unit = unit
+        self.shown: set[str] = set()  # losses seen non-zero: an option that is off (G_feat, D_* without a GAN)
+        #                               logs exact zeros, kept in losses.csv's columns but not in the bar
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, LossEvent):
@@ -22,9 +24,10 @@ class TqdmReporter:
                 total = round(event.step / event.progress) if event.progress > 0 else None
                 self.bar = tqdm(total=total, initial=event.step - 1, unit=self.unit, dynamic_ncols=True)
             self.bar.update(event.step - self.bar.n)
+            self.shown.update(name for name, value in event.losses.items() if value != 0)
             self.bar.set_postfix_str(
-                " ".join(f"{k}={v:.3f}" for k, v in event.losses.items()) + f" {event.images_per_second:.1f}img/s",
-                refresh=False)
+                " ".join(f"{k}={v:.3f}" for k, v in event.losses.items() if k in self.shown)
+                + f" {event.images_per_second:.1f}img/s", refresh=False)
         elif isinstance(event, EpochEvent):
             tqdm.write(f"epoch {event.epoch} done in {event.seconds:.0f}s (lr {event.lr:.2e})")
         elif isinstance(event, CheckpointEvent) and "epoch_" in event.path.name:

@@ -287,3 +287,17 @@ def test_crop_size_errors_say_what_to_do():
         TrainConfig(crop_size=300, load_size=286).validate()
     with pytest.raises(Pix2PixError, match=r"for 128 px crops: netG unet_128"):
         TrainConfig(crop_size=128, load_size=143).validate()
+
+
+def test_the_progress_bar_leaves_out_losses_of_options_that_are_off():
+    """G_feat=0.000 was shown on every run without feature matching."""
+    from pix2pix_core.progress import TqdmReporter
+    from pix2pix_core.train import LossEvent
+
+    reporter = TqdmReporter()
+    losses = {"G_GAN": 0.7, "G_L1": 12.0, "D_real": 0.6, "D_fake": 0.0, "G_feat": 0.0}
+    reporter(LossEvent(1, 0, losses, 3.0, 0.5, 10.0, 2e-4))
+    reporter(LossEvent(2, 0, {**losses, "D_fake": 0.5}, 3.0, 1.0, 0.0, 2e-4))  # a loss that was 0 once stays
+    text = reporter.bar.postfix
+    reporter.close()
+    assert "G_GAN=0.700" in text and "D_fake=0.500" in text and "G_feat" not in text
