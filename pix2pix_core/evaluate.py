@@ -211,7 +211,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     seg, seg_name = _resolve_segmenter(segmenter, translator.takes_label_maps, device)
     sizes = {"crop_size": size, "load_size": size} if size else {}
     read_config = dataclasses.replace(translator.config, data=str(data), **sizes)  # how the split is read
-    items = load_items(read_config, split, train=False, limit=limit)
+    items = load_items(read_config, split, train=False, limit=limit, model=str(checkpoint))
     if not items:
         raise Pix2PixError(f"no images to evaluate in {data} ({split})")
 
@@ -319,7 +319,7 @@ def _floor_photos(config, data, split: str, count: int, seed: int) -> tuple[list
     try:
         # only the sampled photos are decoded (a seeded sample of as many as the real photos)
         items = load_items(dataclasses.replace(config, data=str(data)), other, train=False, limit=count,
-                           sample_seed=seed)
+                           sample_seed=seed, advise=False)  # the scored split's read said what it had to
     except Pix2PixError:  # no or unreadable photos
         return [], other
     return [_to_pil(item.source if config.task == "colorize" else item.target) for item in items], other

@@ -266,3 +266,14 @@ def test_translate_reads_class_id_maps_as_their_colours(facades_checkpoint, tmp_
     expected = np.asarray(Image.open(tmp_path / "out" / "colour.png"))
     for name in ("gray.png", "cmp.png"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / name)), expected), name
+
+
+def test_cli_test_on_data_of_another_task_warns_once_about_data_or_model(colorize_checkpoint, facades_dir, tmp_path,
+                                                                          capsys):
+    """`test` has no --task: the hint names the model, and the realism floor's read of train/ adds no second line."""
+    code, _, err = run(capsys, "test", "--checkpoint", colorize_checkpoint, "--data", facades_dir,
+                       "--out", tmp_path / "report")
+    assert code == 0
+    warned = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "is a colorize one: is --data (or --checkpoint)" in warned[0], err
+    assert "--task" not in err

@@ -236,3 +236,13 @@ def test_a_photo_to_label_model_gets_no_fcn_score(facades_dir, tiny_segmenter_pa
     metrics = evaluate(result.checkpoint, facades_dir, tmp_path / "report", segmenter=tiny_segmenter_path,
                        progress=False)
     assert not FCN_KEYS & set(metrics) and "this model makes label maps" in metrics["fcn_note"]
+
+
+def test_data_of_another_task_is_warned_about_once_naming_the_model(colorize_checkpoint, facades_dir, tmp_path):
+    """A colorize model tested on A|B pairs: the hint asked "is --task colorize right?" (test has no --task),
+    once for val and again for the train photos of the realism floor."""
+    with pytest.warns(UserWarning) as caught:
+        evaluate(colorize_checkpoint, facades_dir, tmp_path, progress=False)
+    messages = [str(w.message) for w in caught if "A|B" in str(w.message)]
+    assert messages == [f"most photos in {facades_dir / 'val'} are twice as wide as tall, like A|B pairs, but the "
+                        f"model {colorize_checkpoint} is a colorize one: is --data (or --checkpoint) the one you meant?"]
