@@ -35,7 +35,7 @@ from .color import rgb_to_lab_normalized, to_signed
 from .config import TrainConfig
 from .errors import ImageError, LoadingStopped, Pix2PixError
 from .images import load_folder_images, open_image, resize_photo
-from .palette import label_map_for_network
+from .palette import label_map_for_network, looks_like_photo
 
 
 SPLITS = ("train", "val", "test")  # the pix2pix datasets' split folders
@@ -44,7 +44,8 @@ SPLITS = ("train", "val", "test")  # the pix2pix datasets' split folders
 def split_folder(data: str | Path, split: str) -> Path:
     """`data/split` when it exists (the pix2pix layout), else `data` itself when it has no split folders at
     all (a flat folder of images). A folder with other splits but not this one is an error: `test` on a
-    dataset without val/ scored its training images, and reported them as val."""
+    dataset without val/ scored its training images, and reported them as val. A caller that reports which
+    split it read names the flat folder as itself, not as `split` (evaluate: "(the folder itself)")."""
     root = Path(data)
     if not root.exists():
         raise Pix2PixError(f"data folder not found: {root}")
@@ -55,9 +56,10 @@ def split_folder(data: str | Path, split: str) -> Path:
         return candidate
     others = [name for name in SPLITS if (root / name).is_dir()]
     if others:
-        hint = (f"to train on the images of one, give its folder as the data folder (e.g. {root / others[0]})"
-                if split == "train" else "choose one of those (test: --split)")  # train has no --split
-        raise Pix2PixError(f"no {split}/ in {root} (it has {', '.join(f'{name}/' for name in others)}); {hint}")
+        has = f"no {split}/ in {root} (it has {', '.join(f'{name}/' for name in others)})"
+        if split == "train":  # training has no --split to choose with
+            raise Pix2PixError(f"{has}: training reads train/; put the training images there")
+        raise Pix2PixError(f"{has}; choose one of those (test: --split)")
     return root
 
 
@@ -220,9 +222,19 @@ def _decode_stream(paths: list[Path], decode: Callable[[Path], Optional[Item]], 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+SHOWN = 3  # files named in one warning line
+
+
+def _some(names: Sequence[str], sep: str = "; ") -> str:
+    """The first SHOWN of `names` joined by `sep`, with how many more there are."""
+    more = len(names) - SHOWN
+    return sep.join(names[:SHOWN]) + (f"{sep}and {more} more" if more > 0 else "")
+
+
 def _warn_skipped(skipped: list[str]) -> None:
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} unusable image(s), e.g. {skipped[0]}", stacklevel=4)
+        # sorted: the decoding threads append in the order they finish
+        warnings.warn(f"skipped {len(skipped)} unusable image(s): {_some(sorted(skipped))}", stacklevel=4)
 
 
 def pictures_per_item(config: TrainConfig) -> int:
@@ -308,32 +320,87 @@ def _limit(paths: list, max_images: Optional[int], sample_seed: Optional[int] = 
     return paths[:max_images] if sample_seed is None else seeded_sample(paths, max_images, sample_seed)
 
 
-def _warn_if_another_task(paths: Sequence[Path], task: str, folder: Path, look_at: int = 16) -> None:
+# width / height of an A|B pair: two near-square halves (between 4:5 and 6:5; the pix2pix datasets are exactly
+# 2:1). Each half is resized to a square, so a file outside this band is a photo cut in two, or halves distorted
+PAIR_RATIOS = (1.6, 2.4)
+
+
+def _pair_shaped(width: int, height: int) -> bool:
+    return PAIR_RATIOS[0] <= width / max(height, 1) <= PAIR_RATIOS[1]
+
+
+def _ask(task: str, model: Optional[str], choices: str) -> str:
+    """The end of a warning about data of another task: training chose the task (--task); `test` took it from
+    the model `model`, so there the data or the model is the mistake."""
+    if model:
+        return f", but the model {model} is a {task} one: is --data (or --checkpoint) the one you meant?"
+    return f": is --task {task} right? ({choices})"
+
+
+def _warn_if_another_task(paths: Sequence[Path], task: str, folder: Path, look_at: int = 16,
+                          model: Optional[str] = None) -> bool:
     """From a few headers: A|B pairs are twice as wide as tall, photos are not. Food photos trained as
-    facades were cut in half and one half snapped to label colours, without a word."""
+    facades were cut in half and one half snapped to label colours, without a word. Then, for facades pairs,
+    from a few label halves: own A|B pairs (edges | photo) trained with the default --task facades had their
+    photos snapped to label colours. `model`: the model the task came from (`test`). True when it warned."""
     ratios = []
     for path in paths[:look_at]:
         try:
             with Image.open(path) as image:
-                ratios.append(image.width / max(image.height, 1))
+                ratios.append(_pair_shaped(image.width, image.height))
         except Exception:  # noqa: BLE001 - unreadable files are reported when decoded
             continue
     if not ratios:
-        return
-    pairs = sum(1.6 <= ratio <= 2.4 for ratio in ratios) / len(ratios)
+        return False
+    pairs = sum(ratios) / len(ratios)
     if task in ("facades", "aligned") and pairs < 0.5:
         warnings.warn(f"most images in {folder} are not two pictures side by side (an A|B pair is twice as wide "
-                      f"as tall): is --task {task} right? (photos to colorize: --task colorize)", stacklevel=3)
-    elif task == "colorize" and pairs > 0.5:
-        warnings.warn(f"most photos in {folder} are twice as wide as tall, like A|B pairs: is --task colorize "
-                      "right? (pairs: --task facades or aligned)", stacklevel=3)
+                      f"as tall){_ask(task, model, 'photos to colorize: --task colorize')}", stacklevel=3)
+        return True
+    if task == "colorize" and pairs > 0.5:
+        warnings.warn(f"most photos in {folder} are twice as wide as tall, like A|B pairs"
+                      f"{_ask(task, model, 'pairs: --task facades or aligned')}", stacklevel=3)
+        return True
+    if task == "facades" and _label_halves_look_like_photos(paths):
+        tail = _ask(task, model, "") if model else (": --task facades snaps them to the 12 class colours; for your "
+                                                    "own A|B pairs use --task aligned")
+        warnings.warn(f"the label maps (right halves) of {folder} look like photos, not facade label maps{tail}",
+                      stacklevel=3)
+        return True
+    return False
+
+
+def _label_halves_look_like_photos(paths: Sequence[Path], look_at: int = 5) -> bool:
+    """Whether most of `look_at` label halves (B, the right half, whatever the direction), spread over the
+    folder, look like photos (`palette.looks_like_photo`). JPEGs are decoded at reduced scale (a half of at
+    least 128 px: the check looks at 64 x 64): milliseconds for a 12 MP file. The facades dataset's JPEG maps
+    have at most 65% of pixels far from a class colour, photos nearly all."""
+    step = max(1, len(paths) // look_at)
+    verdicts = []
+    for path in list(paths[::step])[:look_at]:
+        try:
+            with Image.open(path) as image:
+                image.draft("RGB", (image.width * 128 // max(image.height, 1), 128))
+                picture = open_image(image)
+        except Exception:  # noqa: BLE001 - unreadable files are reported when decoded
+            continue
+        width, height = picture.size
+        if width >= 2:
+            verdicts.append(looks_like_photo(picture.crop((width // 2, 0, width, height))))
+    return bool(verdicts) and sum(verdicts) > len(verdicts) / 2
 
 
 def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[ProgressFn] = None,
                stop: StopFlag = None, limit: Optional[int] = None,
-               sample_seed: Optional[int] = None) -> Sequence[Item]:
+               sample_seed: Optional[int] = None, model: Optional[str] = None,
+               advise: bool = True) -> Sequence[Item]:
     """Decode the split named by `config` (sized for training jitter or for testing): a list in memory,
     or CachedItems read from the disk cache when the decoded split is above `config.memory_budget_mb`.
+
+    Data that looks wrong for the task is warned about (images of another task, paired files without a
+    partner, aligned files that are not twice as wide as tall); `model` names the model the task came from
+    (`test`: the hint then asks about the data or the model, not --task); advise=False skips these warnings
+    (a second read of the same dataset in one command). Unusable files are skipped with a warning.
 
     Only `limit` images are decoded when it is given: the first ones in file-name order, or with
     `sample_seed` a seeded random sample (in file-name order); otherwise all of them, or the first
@@ -346,11 +413,12 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
     load = _Loader(config, folder, size, progress, stop)
     limit = limit if limit is not None else (config.max_images if train else None)
     if config.task == "paired":
-        return _paired_items(folder, size, limit, sample_seed, config.direction, load)
+        return _paired_items(folder, size, limit, sample_seed, config.direction, load, advise)
     paths = _limit(load_folder_images(folder), limit, sample_seed)
     if not paths:
         raise Pix2PixError(f"no images found in {folder}")
-    _warn_if_another_task(paths, config.task, folder)
+    if advise and _warn_if_another_task(paths, config.task, folder, model=model):
+        advise = False  # one warning about the folder: its files are not listed again as not shaped like pairs
     if config.task == "colorize":
         def decode(path: Path) -> Optional[Item]:
             image = open_image(path)
@@ -359,11 +427,15 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
             return Item(path.name, _to_uint8(_resize_center_crop(image, size)), None)
         return load(paths, decode, f"decoding {folder.name}")
 
+    not_pairs: list[str] = []  # used, but not shaped like a pair (appended from the decoding threads)
+
     def decode_aligned(path: Path) -> Item:
         image = open_image(path)
         width, height = image.size
         if width < 2 * 8 or width % 2:
             raise ImageError(f"{path.name}: {width}x{height} is not an A|B side-by-side pair (even width needed)")
+        if not _pair_shaped(width, height):
+            not_pairs.append(f"{path.name} ({width}x{height})")
         half_a = image.crop((0, 0, width // 2, height))
         half_b = image.crop((width // 2, 0, width, height))
         half_a = _resize_square(half_a, size)
@@ -372,18 +444,34 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
         source, target = (half_a, half_b) if config.direction == "AtoB" else (half_b, half_a)
         return Item(path.name, _to_uint8(source), _to_uint8(target))
 
-    return load(paths, decode_aligned, f"decoding {folder.name}")
+    items = load(paths, decode_aligned, f"decoding {folder.name}")
+    if not_pairs and advise:  # (a reused disk cache decodes nothing: said when it was built)
+        # an even-width photo (square, 20x20, 3000x30) is cut in two like a pair: a picture and its other half
+        warnings.warn(f"{len(not_pairs)} of {len(items)} images in {folder} are not about twice as wide as tall, "
+                      f"so not A|B pairs, yet each is cut in half and used: {_some(sorted(not_pairs), ', ')}; "
+                      "move them out unless they are pairs", stacklevel=2)
+    return items
 
 
 def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Optional[int], direction: str,
-                  load: _Loader) -> Sequence[Item]:
+                  load: _Loader, advise: bool = True) -> Sequence[Item]:
     a_dir, b_dir = folder / "A", folder / "B"
     if not a_dir.is_dir() or not b_dir.is_dir():
         raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
-    b_by_stem = {p.stem: p for p in load_folder_images(b_dir)}
-    pairs = [(a, b_by_stem[a.stem]) for a in load_folder_images(a_dir) if a.stem in b_by_stem]
+    a_files, b_files = load_folder_images(a_dir), load_folder_images(b_dir)
+    b_by_stem = {p.stem: p for p in b_files}
+    pairs = [(a, b_by_stem[a.stem]) for a in a_files if a.stem in b_by_stem]
     if not pairs:
-        raise Pix2PixError(f"no file names match between {a_dir} and {b_dir}")
+        examples = ", ".join(f"{side}/{files[0].name}" for side, files in (("A", a_files), ("B", b_files)) if files)
+        raise Pix2PixError(f"no file names match between {a_dir} and {b_dir} (pairs are matched by name without "
+                           f"extension{': e.g. ' + examples if examples else ''}): rename one side's files")
+    a_stems = {a.stem for a in a_files}
+    alone = [f"{_some(names, ', ')} in {side}/" for side, names in
+             (("A", [a.name for a in a_files if a.stem not in b_by_stem]),
+              ("B", [b.name for b in b_files if b.stem not in a_stems])) if names]
+    if alone and advise:
+        warnings.warn(f"paired: {len(pairs)} of {len(a_files)} files in {a_dir} have a partner in {b_dir} (matched by "
+                      f"name without extension); left out, with no partner: {'; '.join(alone)}", stacklevel=3)
     pairs = _limit(pairs, limit, sample_seed)
     by_path = dict(pairs)
 
@@ -402,7 +490,21 @@ def build_dataset(config: TrainConfig, split: str = "train", train: bool = True,
     if config.task == "unpaired":
         return build_unpaired_dataset(config, split, train, progress, stop)
     items = load_items(config, split, train, progress=progress, stop=stop)
-    return PairDataset(items, config.task, config.crop_size, train=train, flip=config.flip, seed=config.seed)
+    dataset = PairDataset(items, config.task, config.crop_size, train=train, flip=config.flip, seed=config.seed)
+    if train:
+        _warn_if_batch_too_large(config, len(dataset))
+    return dataset
+
+
+def _warn_if_batch_too_large(config: TrainConfig, count: int) -> None:
+    """A batch holds at most the whole training set: a larger batch size is not what the run trains with,
+    though its header and config.json (and the Translator's batch-norm mode) say so. A warning, not an
+    error: the run itself is sound, only smaller-batched (quick runs on a --max-images subset do this)."""
+    if config.batch_size > count:
+        images = "image" if count == 1 else "images"
+        warnings.warn(f"batch size {config.batch_size} is larger than the {count} training {images}: every batch "
+                      f"holds {count}, while the run records {config.batch_size}; use --batch-size {count} or less",
+                      stacklevel=3)
 
 
 def collate(samples: list[dict]) -> dict:
@@ -480,4 +582,7 @@ def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: boo
             return Item(path.name, _to_uint8(_resize_square(open_image(path), size)), None)
 
         sides.append(_Loader(config, folder, size, progress, stop)(paths, decode, f"decoding {folder.name}"))
-    return UnpairedDataset(sides[0], sides[1], config.crop_size, train=train, flip=config.flip, seed=config.seed)
+    dataset = UnpairedDataset(sides[0], sides[1], config.crop_size, train=train, flip=config.flip, seed=config.seed)
+    if train:
+        _warn_if_batch_too_large(config, len(dataset))
+    return dataset

@@ -35,6 +35,7 @@ import json
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Literal, Optional, Union
 
@@ -43,7 +44,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from .data import load_items
+from .data import load_items, split_folder
 from .errors import Pix2PixError
 from .images import load_folder_images, open_image
 from .inference import Translator, grayscale
@@ -211,7 +212,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     seg, seg_name = _resolve_segmenter(segmenter, translator.takes_label_maps, device)
     sizes = {"crop_size": size, "load_size": size} if size else {}
     read_config = dataclasses.replace(translator.config, data=str(data), **sizes)  # how the split is read
-    items = load_items(read_config, split, train=False, limit=limit)
+    scored = _scored_folder(translator.config, data, split)
+    items = load_items(read_config, split, train=False, limit=limit, model=str(checkpoint))
     if not items:
         raise Pix2PixError(f"no images to evaluate in {data} ({split})")
 
@@ -247,7 +249,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
             totals.setdefault(key, []).append(value)
         rows.append(Row(item.name, pictures, {k: scores[k] for k in ("l1", "psnr", "ssim")}))
 
-    metrics: dict = {"checkpoint": str(checkpoint), "task": task, "split": split, "seed": seed, "count": len(rows),
+    metrics: dict = {"checkpoint": str(checkpoint), "task": task, "split": scored["split"], "folder": scored["folder"],
+                     **({"data_note": scored["note"]} if scored["note"] else {}), "seed": seed, "count": len(rows),
                      "dropout": dropout and translator.config.test_dropout and translator.backend == "torch",
                      "backend": translator.backend, "size": read_config.crop_size}
     metrics.update({key: float(np.mean(values)) for key, values in totals.items()})
@@ -264,8 +267,34 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_metrics(out, metrics)
-    write_report(out, f"{Path(checkpoint).name} on {Path(data).name}/{split}", metrics, rows)
+    write_report(out, f"{Path(checkpoint).name} on {scored['title']}", metrics, rows)
     return metrics
+
+
+FOLDER_ITSELF = "(the folder itself)"  # metrics' split when a flat folder (no split folders) was scored
+
+
+def _scored_folder(config, data, split: str) -> dict:
+    """Which folder `split` of `data` reads (data/split, or a flat folder itself, data.split_folder) as the report
+    names it: split (FOLDER_ITSELF for a flat folder), folder (its path), title, and note when it is the very
+    folder the model trained on (config.data's train split), which is then warned about unless split is train."""
+    folder = split_folder(data, split)
+    flat = folder != Path(data) / split
+    trained_on = None
+    if config.data:  # "" in an imported official model
+        try:
+            trained_on = split_folder(config.data, "train")
+        except Pix2PixError:  # moved or deleted since
+            pass
+    note = ""
+    if trained_on is not None and trained_on.resolve() == folder.resolve():
+        note = f"{folder} is the folder this model trained on: these scores are on its training images"
+        if split != "train":
+            warnings.warn(f"{note}, not held-out ones; give --data a folder with a val/ (or test/) split "
+                          "the model has not seen", stacklevel=3)
+    name = Path(data).name or str(data)
+    return {"split": FOLDER_ITSELF if flat else split, "folder": str(folder), "note": note,
+            "title": f"{name} (the folder itself: it has no {split}/)" if flat else f"{name}/{split}"}
 
 
 def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int] = None,
@@ -319,7 +348,7 @@ def _floor_photos(config, data, split: str, count: int, seed: int) -> tuple[list
     try:
         # only the sampled photos are decoded (a seeded sample of as many as the real photos)
         items = load_items(dataclasses.replace(config, data=str(data)), other, train=False, limit=count,
-                           sample_seed=seed)
+                           sample_seed=seed, advise=False)  # the scored split's read said what it had to
     except Pix2PixError:  # no or unreadable photos
         return [], other
     return [_to_pil(item.source if config.task == "colorize" else item.target) for item in items], other

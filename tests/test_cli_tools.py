@@ -301,3 +301,14 @@ def test_the_progress_bar_leaves_out_losses_of_options_that_are_off():
     text = reporter.bar.postfix
     reporter.close()
     assert "G_GAN=0.700" in text and "D_fake=0.500" in text and "G_feat" not in text
+
+
+def test_cli_test_on_data_of_another_task_warns_once_about_data_or_model(colorize_checkpoint, facades_dir, tmp_path,
+                                                                          capsys):
+    """`test` has no --task: the hint names the model, and the realism floor's read of train/ adds no second line."""
+    code, _, err = run(capsys, "test", "--checkpoint", colorize_checkpoint, "--data", facades_dir,
+                       "--out", tmp_path / "report")
+    assert code == 0
+    warned = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "is a colorize one: is --data (or --checkpoint)" in warned[0], err
+    assert "--task" not in err

@@ -203,3 +203,126 @@ def test_data_that_looks_like_another_task_is_warned_about(facades_dir, food_dir
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_items(tiny_config(task="facades", data=str(facades_dir)), "val", train=False)
+
+
+def _pairs_of(folder, halves_a, halves_b, suffix=".png"):
+    """A|B files from two lists of pictures of the same size."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (a, b) in enumerate(zip(halves_a, halves_b)):
+        pair = Image.new("RGB", (a.width + b.width, a.height))
+        pair.paste(a, (0, 0))
+        pair.paste(b, (a.width, 0))
+        pair.save(folder / f"{i}{suffix}", **({"quality": 90} if suffix == ".jpg" else {}))
+    return folder
+
+
+def _label_messages(caught):
+    return [str(w.message) for w in caught if "look like photos" in str(w.message)]
+
+
+def test_own_pairs_trained_as_facades_are_warned_about(tmp_path):
+    """Own A|B pairs (edges | photo) with no --task: the default facades snapped the photos to the 12 label
+    colours without a word. Label halves that look like photos are warned about; label maps are not, whether
+    JPEGs with blended edges (the dataset's), hand-drawn PNGs, or drawn with a soft brush."""
+    from conftest import photo_from_labels, random_label_map
+    from PIL import ImageFilter
+    from pix2pix_core.palette import plain_facade
+
+    photos = [Image.open(p).convert("RGB") for p in sorted(write_colour_photos(tmp_path / "photos", 5).iterdir())]
+    own = _pairs_of(tmp_path / "own", photos[::-1], photos)  # photo | photo
+    with pytest.warns(UserWarning, match=r"label maps \(right halves\) of .*own look like photos.*--task aligned"):
+        load_items(tiny_config(task="facades", data=str(own)), "train", train=False)
+    with pytest.warns(UserWarning, match="but the model runs/mine is a facades one: is --data"):
+        load_items(tiny_config(task="facades", data=str(own)), "train", train=False, model="runs/mine")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_items(tiny_config(task="aligned", data=str(own)), "train", train=False)  # any pictures are fine
+
+    rng = np.random.default_rng(0)
+    maps = [random_label_map(rng, 64) for _ in range(3)] + [plain_facade((64, 64))]
+    maps += [maps[0].filter(ImageFilter.GaussianBlur(1)), maps[1].resize((64, 64), Image.BICUBIC)]
+    for suffix in (".png", ".jpg"):
+        drawn = _pairs_of(tmp_path / f"drawn{suffix}", [photo_from_labels(m, rng) for m in maps], maps, suffix)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_items(tiny_config(task="facades", data=str(drawn)), "train", train=False)
+
+
+def test_paired_files_without_a_partner_are_counted_and_named(tmp_path):
+    """A/ im0-3.png, B/ im0.jpg, im1.jpg, other2.png, other3.png: trained on 2 pairs, nothing said."""
+    for sub in ("A", "B"):
+        (tmp_path / sub).mkdir()
+    for i in range(4):
+        Image.new("RGB", (40, 40), (40 * i, 90, 10)).save(tmp_path / "A" / f"im{i}.png")
+        Image.new("RGB", (40, 40), (10, 90, 40 * i)).save(tmp_path / "B" / (f"im{i}.jpg" if i < 2 else f"other{i}.png"))
+    with pytest.warns(UserWarning, match=r"paired: 2 of 4 files in .*A have a partner in .*B \(matched by name "
+                                         r"without extension\); left out, with no partner: im2.png, im3.png in A/; other2.png, other3.png in B/$"):
+        items = load_items(tiny_config(task="paired", data=str(tmp_path)), "train", train=False)
+    assert [i.name for i in items] == ["im0.png", "im1.png"]
+    for path in (tmp_path / "B").glob("im*"):
+        path.rename(path.with_name("x" + path.name))
+    with pytest.raises(Pix2PixError, match=r"no file names match .*matched by name without extension: e.g. "
+                                           r"A/im0.png, B/other2.png"):
+        load_items(tiny_config(task="paired", data=str(tmp_path)), "train", train=False)
+
+
+def test_a_batch_larger_than_the_training_set_is_warned_about(facades_dir):
+    with pytest.warns(UserWarning, match="batch size 32 is larger than the 6 training images: every batch holds 6"):
+        build_dataset(tiny_config(task="facades", data=str(facades_dir), batch_size=32), "train", True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_dataset(tiny_config(task="facades", data=str(facades_dir), batch_size=6), "train", True)
+        build_dataset(tiny_config(task="facades", data=str(facades_dir), batch_size=32), "val", False)  # not trained
+
+
+def test_the_hint_about_another_task_names_the_model_it_came_from(facades_dir):
+    """`test` has no --task: the task comes from the model, so the data or the model is the mistake."""
+    with pytest.warns(UserWarning) as caught:
+        load_items(tiny_config(task="colorize", data=str(facades_dir)), "val", train=False, model="runs/col8")
+    assert [str(w.message) for w in caught] == [f"most photos in {facades_dir / 'val'} are twice as wide as tall, "
+                                                "like A|B pairs, but the model runs/col8 is a colorize one: is --data "
+                                                "(or --checkpoint) the one you meant?"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_items(tiny_config(task="colorize", data=str(facades_dir)), "val", train=False, advise=False)
+
+
+def test_skipped_files_are_named_up_to_three(tmp_path):
+    write_colour_photos(tmp_path, 2)
+    for name in ("a", "b", "c", "d", "e"):
+        (tmp_path / f"{name}_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.warns(UserWarning) as caught:
+        build_dataset(tiny_config(task="colorize", data=str(tmp_path)), "train", True)
+    message, = [str(w.message) for w in caught if "skipped" in str(w.message)]
+    assert message.startswith("skipped 5 unusable image(s): ")
+    assert [f"{name}_broken.jpg" in message for name in "abcde"] == [True] * 3 + [False] * 2
+    assert message.endswith("; and 2 more")
+
+
+def test_aligned_files_not_shaped_like_pairs_are_named(tmp_path, facades_dir):
+    """A square photo, 20x20, 3000x30 in an aligned folder: even widths, so each was cut in half and used."""
+    folder = tmp_path / "mine"
+    shutil.copytree(facades_dir / "train", folder)
+    rng = np.random.default_rng(0)
+    for name, (width, height) in {"square.png": (64, 64), "tiny.png": (20, 20), "wide.png": (3000, 30),
+                                  "z_wide.png": (3000, 30)}.items():
+        Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(folder / name)
+    Image.new("RGB", (150, 64)).save(folder / "near.png")  # 2.34: two near-square halves, a pair
+    with pytest.warns(UserWarning) as caught:
+        items = load_items(tiny_config(task="aligned", data=str(folder)), "train", train=False)
+    assert len(items) == 11
+    assert [str(w.message) for w in caught] == [
+        f"4 of 11 images in {folder} are not about twice as wide as tall, so not A|B pairs, yet each is cut in half "
+        "and used: square.png (64x64), tiny.png (20x20), wide.png (3000x30), and 1 more; move them out unless they "
+        "are pairs"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_items(tiny_config(task="aligned", data=str(facades_dir)), "train", train=False)
+
+
+def test_training_without_a_train_split_says_what_training_reads(facades_dir, tmp_path):
+    """The hint said "(test: --split)" to `train`, which has no --split."""
+    shutil.copytree(facades_dir / "val", tmp_path / "val")
+    with pytest.raises(Pix2PixError, match=r"no train/ in .* \(it has val/\): training reads train/; put the "
+                                           r"training images there$"):
+        build_dataset(tiny_config(task="facades", data=str(tmp_path)), "train", True)

@@ -236,3 +236,41 @@ def test_a_photo_to_label_model_gets_no_fcn_score(facades_dir, tiny_segmenter_pa
     metrics = evaluate(result.checkpoint, facades_dir, tmp_path / "report", segmenter=tiny_segmenter_path,
                        progress=False)
     assert not FCN_KEYS & set(metrics) and "this model makes label maps" in metrics["fcn_note"]
+
+
+def test_a_flat_folder_is_named_as_itself_and_training_images_are_said_to_be(facades_checkpoint, facades_dir, tmp_path):
+    """`test` on a folder with no train/ or val/ scores the folder itself: metrics.json said "split": "val" and
+    the page a folder .../val that does not exist. Scoring the very folder the model trained on is warned about."""
+    import shutil
+    import warnings
+
+    flat = tmp_path / "mine"
+    shutil.copytree(facades_dir / "val", flat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # images the model has not seen: nothing to say
+        metrics = evaluate(facades_checkpoint, flat, tmp_path / "flat", segmenter=False, progress=False)
+    assert metrics["split"] == "(the folder itself)" and metrics["folder"] == str(flat) and "data_note" not in metrics
+    assert "<h1>latest.safetensors on mine (the folder itself: it has no val/)</h1>" in (
+        tmp_path / "flat" / "index.html").read_text()
+    assert read_report(tmp_path / "flat")[0]["split"] == "(the folder itself)"
+
+    with pytest.warns(UserWarning, match=r"train is the folder this model trained on: these scores are on its "
+                                         r"training images, not held-out ones"):
+        metrics = evaluate(facades_checkpoint, facades_dir / "train", tmp_path / "own", segmenter=False, progress=False)
+    assert metrics["split"] == "(the folder itself)" and "training images" in metrics["data_note"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # --split train: asked for, noted in the report only
+        metrics = evaluate(facades_checkpoint, facades_dir, tmp_path / "train", segmenter=False, progress=False,
+                           split="train")
+    assert metrics["split"] == "train" and "training images" in metrics["data_note"]
+    assert metrics["folder"] == str(facades_dir / "train")
+
+
+def test_data_of_another_task_is_warned_about_once_naming_the_model(colorize_checkpoint, facades_dir, tmp_path):
+    """A colorize model tested on A|B pairs: the hint asked "is --task colorize right?" (test has no --task),
+    once for val and again for the train photos of the realism floor."""
+    with pytest.warns(UserWarning) as caught:
+        evaluate(colorize_checkpoint, facades_dir, tmp_path, progress=False)
+    messages = [str(w.message) for w in caught if "A|B" in str(w.message)]
+    assert messages == [f"most photos in {facades_dir / 'val'} are twice as wide as tall, like A|B pairs, but the "
+                        f"model {colorize_checkpoint} is a colorize one: is --data (or --checkpoint) the one you meant?"]

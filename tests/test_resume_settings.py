@@ -122,10 +122,3 @@ def test_aligned_data_reads_a_to_b_from_python_too():
     # a stored config without the field (none is known: it has been written since the first version) keeps the
     # direction every task had then
     assert TrainConfig.from_dict({"task": "aligned"}).direction == "BtoA"
-
-
-def test_train_on_a_folder_without_train_says_what_to_give(tmp_path, capsys):
-    write_aligned(tmp_path / "data" / "val", 2)
-    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--threads", "1"]) == 2
-    err = capsys.readouterr().err
-    assert "no train/ in" in err and "--split" not in err and str(tmp_path / "data" / "val") in err, err
