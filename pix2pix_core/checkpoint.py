@@ -254,8 +254,9 @@ def inference_weights(tensors: dict[str, torch.Tensor], direction: str = "AtoB",
 
 def refuse_direction_of_pix2pix(config: TrainConfig, direction: str, path) -> None:
     """BtoA asks for a CycleGAN's second generator. A pix2pix model has one, for the direction it was trained
-    in: a facades model's BtoA (label -> photo) is that, and "holds A -> B only" would tell its user the opposite."""
-    if direction == "BtoA" and config.model != "cyclegan":
+    in: a facades model's BtoA (label -> photo) is that one (so accepted), and "holds A -> B only" told its user
+    the opposite; a model trained A -> B has no B -> A generator."""
+    if direction == "BtoA" and config.model != "cyclegan" and config.direction != "BtoA":
         raise CheckpointError(f"{path}: a pix2pix model has one generator, for the direction it was trained in "
                               f"({config.direction}); a direction is chosen only for a CycleGAN's two: leave it out")
 
@@ -272,6 +273,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", directi
         warnings.warn(f"{Path(path).name} holds the CycleGAN's B -> A generator only: it translates B -> A")
         direction = "BtoA"
     refuse_direction_of_pix2pix(config, direction, path)
+    if config.model != "cyclegan":
+        direction = "AtoB"  # its one generator, G, whichever way it was trained
     if direction == "BtoA" and not sub_state(tensors, "F."):
         raise CheckpointError(f"{path}: holds the A -> B generator only; B -> A needs a CycleGAN training "
                               "checkpoint or an export made with --direction BtoA or both")
@@ -348,6 +351,9 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     refuse_overwriting(checkpoint, out)
     tensors, metadata = read_checkpoint(checkpoint)
     config = config_of(metadata, checkpoint)
+    if config.model != "cyclegan" and direction != "both":
+        refuse_direction_of_pix2pix(config, direction, checkpoint)
+        direction = "AtoB"  # its one generator, G (a facades model's own BtoA included)
     if not sub_state(tensors, "G.") and sub_state(tensors, "F."):  # a B -> A export exported again: still B -> A
         if direction == "both":
             raise CheckpointError(f"{checkpoint} holds the CycleGAN's B -> A generator only, not both")

@@ -60,12 +60,18 @@ def test_translate_files_from_two_folders_with_the_same_name(facades_checkpoint,
 def test_translate_direction_on_a_pix2pix_model_says_it_is_for_cyclegan(facades_checkpoint, facades_dir, tmp_path,
                                                                          capsys):
     """A facades model runs B -> A (label -> photo); asked for --direction BtoA it said it held "the A -> B
-    generator only", the opposite of what its user knows."""
+    generator only", the opposite of what its user knows: its own direction is accepted now, and a pix2pix
+    model trained A -> B is refused for B -> A as a one-generator model."""
+    from pix2pix_core.checkpoint import refuse_direction_of_pix2pix
+    from pix2pix_core.config import TrainConfig
+    from pix2pix_core.errors import Pix2PixError
+
     code, _, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, facades_dir / "val",
                        "--out", tmp_path / "out", "--direction", "BtoA")
-    (line,) = error_lines(err)
-    assert code == 2 and "a pix2pix model has one generator" in line and "(BtoA)" in line and "A -> B" not in line
-
+    assert code == 0 and not error_lines(err) and len(list((tmp_path / "out").glob("*.png"))) == 3
+    with pytest.raises(Pix2PixError, match=r"a pix2pix model has one generator, for the direction it was trained "
+                                           r"in \(AtoB\)"):
+        refuse_direction_of_pix2pix(TrainConfig(task="aligned"), "BtoA", "m.safetensors")
 
 def test_translate_missing_input_is_reported_and_others_still_run(facades_checkpoint, facades_dir, tmp_path, capsys):
     code, out, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "ghost.png",
@@ -312,3 +318,10 @@ def test_cli_test_on_data_of_another_task_warns_once_about_data_or_model(coloriz
     warned = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warned) == 1 and "is a colorize one: is --data (or --checkpoint)" in warned[0], err
     assert "--task" not in err
+
+
+def test_export_with_a_pix2pix_models_own_direction_works(facades_checkpoint, tmp_path, capsys):
+    """translate accepts a facades model's own BtoA; export said it held "no B -> A generator weights"."""
+    code, out, err = run(capsys, "export", "--checkpoint", facades_checkpoint, "--out", tmp_path / "g.safetensors",
+                         "--direction", "BtoA")
+    assert code == 0 and (tmp_path / "g.safetensors").exists(), err
