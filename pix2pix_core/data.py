@@ -390,6 +390,23 @@ def _label_halves_look_like_photos(paths: Sequence[Path], look_at: int = 5) -> b
     return bool(verdicts) and sum(verdicts) > len(verdicts) / 2
 
 
+def _where_images_are(folder: Path) -> str:
+    """A hint for a folder without images: split folders named in another case (Train/), or a dataset one level
+    down (wrapped in a folder of its own: its images or its train/ there)."""
+    try:
+        subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError:
+        return ""
+    misnamed = [p.name for p in subfolders if p.name.lower() in SPLITS and p.name not in SPLITS]
+    if misnamed:
+        return f" (it has {', '.join(f'{name}/' for name in misnamed)}: split folders are lower case, train/ and val/)"
+    holding = [p.name for p in subfolders if any((p / split).is_dir() for split in SPLITS) or load_folder_images(p)]
+    if holding:
+        named = ", ".join(f"{name}/" for name in holding[:3])
+        return f" (images are in its sub-folder{'s' if len(holding) > 1 else ''} {named}: give that folder as the data)"
+    return ""
+
+
 def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[ProgressFn] = None,
                stop: StopFlag = None, limit: Optional[int] = None,
                sample_seed: Optional[int] = None, model: Optional[str] = None,
@@ -416,7 +433,7 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
         return _paired_items(folder, size, limit, sample_seed, config.direction, load, advise)
     paths = _limit(load_folder_images(folder), limit, sample_seed)
     if not paths:
-        raise Pix2PixError(f"no images found in {folder}")
+        raise Pix2PixError(f"no images found in {folder}{_where_images_are(folder)}")
     if advise and _warn_if_another_task(paths, config.task, folder, model=model):
         advise = False  # one warning about the folder: its files are not listed again as not shaped like pairs
     if config.task == "colorize":
@@ -576,7 +593,7 @@ def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: boo
     for folder in unpaired_folders(config.data, split):
         paths = _limit(load_folder_images(folder), config.max_images if train else None)
         if not paths:
-            raise Pix2PixError(f"no images found in {folder}")
+            raise Pix2PixError(f"no images found in {folder}{_where_images_are(folder)}")
 
         def decode(path: Path) -> Item:
             return Item(path.name, _to_uint8(_resize_square(open_image(path), size)), None)

@@ -326,3 +326,15 @@ def test_training_without_a_train_split_says_what_training_reads(facades_dir, tm
     with pytest.raises(Pix2PixError, match=r"no train/ in .* \(it has val/\): training reads train/; put the "
                                            r"training images there$"):
         build_dataset(tiny_config(task="facades", data=str(tmp_path)), "train", True)
+
+
+@pytest.mark.parametrize("layout, hint", [("Train", "split folders are lower case"),
+                                          ("wrapped/train", "images are in its sub-folder wrapped/")])
+def test_a_folder_without_images_says_where_they_are(tmp_path, layout, hint):
+    """"no images found in X" said nothing when X held Train/ (case) or the dataset one folder down."""
+    from conftest import tiny_config, write_colour_photos
+
+    write_colour_photos(tmp_path / "data" / layout, 2)
+    config = tiny_config(task="colorize", data=str(tmp_path / "data"))
+    with pytest.raises(Pix2PixError, match=f"no images found in .*{hint}"):
+        load_items(config, "train", True)
