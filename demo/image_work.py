@@ -1,7 +1,9 @@
 """Image requests that no single caller can use to take the app: a pixel cap, lanes, compact outputs.
 
 - The app accepts at most APP_MAX_PIXELS per image (the CLI allows 50 MP): a 12 MP phone photo works,
-  a 7000x7000 image that would take half a minute of CPU is refused in milliseconds.
+  a 7000x7000 image that would take half a minute of CPU is refused in milliseconds. Each side is at most
+  APP_MAX_SIDE (the library's MAX_SIDE, 16,384 px): a 1,000,000 x 1 PNG (1 MP, 3 KB) took 64 s and
+  17.5 GB to colorize, as some work grows with a side rather than with the pixel count.
 - Work on images above LARGE_PIXELS runs in its own lane, one at a time with a short waiting line; small
   requests have lanes of their own, so a queue of large photos cannot make a 256 px label map wait.
 - Results are written to files here (PNG when small, JPEG when large: 1-2 MB instead of a 22 MB PNG) and
@@ -24,8 +26,10 @@ from typing import Iterator
 from PIL import Image
 
 from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.images import MAX_SIDE
 
 APP_MAX_PIXELS = 12_000_000  # per image sent to the app (pix2pix_core.images.MAX_PIXELS is 50 MP)
+APP_MAX_SIDE = MAX_SIDE  # px, the longer side of an image sent to the app (open_image refuses above it too)
 LARGE_PIXELS = 4_000_000  # above this an image is "large": its own lane, JPEG output
 SMALL_LANE = 2  # small requests running at once, per endpoint
 LARGE_LANE = 1  # large requests running at once, all endpoints together
@@ -34,13 +38,18 @@ JPEG_QUALITY = 92
 OUTPUT_MAX_AGE = 600.0  # seconds a result file stays here (Gradio has copied it by then)
 
 
-def header_pixels(path: str) -> int:
-    """Width x height from the file header (no decoding); 0 when unreadable (open_image says why later)."""
+def header_size(path: str) -> tuple[int, int]:
+    """(width, height) from the file header (no decoding); (0, 0) when unreadable (open_image says why later)."""
     try:
         with Image.open(path) as image:
-            return image.width * image.height
+            return image.size
     except Exception:  # noqa: BLE001 - any unreadable file is reported by open_image with a clear message
-        return 0
+        return 0, 0
+
+
+def within_app_limits(width: int, height: int, max_pixels: int = APP_MAX_PIXELS) -> bool:
+    """A readable image of at most `max_pixels` pixels and APP_MAX_SIDE px a side."""
+    return 0 < width * height <= max_pixels and max(width, height) <= APP_MAX_SIDE
 
 
 class WorkLanes:
@@ -80,11 +89,15 @@ class OutputFiles:
     def save(self, image: Image.Image, name: str) -> str:
         large = image.width * image.height > LARGE_PIXELS
         fd, path = tempfile.mkstemp(dir=self.folder, prefix=f"{name}-", suffix=".jpg" if large else ".png")
-        with os.fdopen(fd, "wb") as handle:
-            if large:
-                image.save(handle, format="JPEG", quality=JPEG_QUALITY)
-            else:
-                image.save(handle, format="PNG")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if large:
+                    image.save(handle, format="JPEG", quality=JPEG_QUALITY)
+                else:
+                    image.save(handle, format="PNG")
+        except BaseException:  # no half-written result left behind (JPEG refused sides above 65,535 px)
+            Path(path).unlink(missing_ok=True)
+            raise
         self.prune()
         return path
 

@@ -187,6 +187,29 @@ def test_images_above_the_app_limit_are_refused_quickly(client, tmp_path, endpoi
     assert time.perf_counter() - started < 10
 
 
+def test_an_overlong_side_is_refused_quickly_everywhere(app, client, tmp_path):
+    """1 MP in a 1,000,000 x 1 PNG of 3 KB took 64 s and 17.5 GB to colorize (work that grows with a side,
+    not the pixel count), and sides above JPEG's 65,535 px failed only when the result was saved: every
+    image input now refuses a side above 16,384 px from the header, in one line."""
+    path = big_png(tmp_path / "line.png", 20_000, 1)
+    for endpoint in ("/facade", "/colorize"):
+        started = time.perf_counter()
+        message = refused(client, "line.png is 20000x1: its longest side is above 16,384 px", endpoint,
+                          handle_file(path))
+        assert time.perf_counter() - started < 10, message
+    config = json.loads(urllib.request.urlopen(f"{app[0]}config", timeout=30).read())
+    tall = upload_file(app[0], png_bytes(Image.new("RGB", (1, 20_000))), "tall.png")
+    reply = queue_call(app[0], page_event(config, "colorize-input", "change"), [tall, None, 0])
+    assert "tall.png is 1x20000: its longest side is above 16,384 px" in reply
+    reply = queue_call(app[0], page_event(config, "unpaired-button", "click"), [tall, "", "AtoB"])
+    assert "its longest side is above 16,384 px" in reply
+    strip = upload_file(app[0], png_bytes(Image.new("RGB", (20_000, 4), (0, 0, 255))), "bg.png")  # 80,000 px
+    canvas = page_event(config, "facade-canvas", "input")
+    reply = queue_call(app[0], canvas, [{"background": strip, "layers": [], "composite": strip, "id": None}, None, 0])
+    assert "a canvas image is above 0.26 megapixels or 16,384 px a side" in reply
+    assert_idle(client)
+
+
 def test_large_results_come_back_as_jpeg_at_full_size(client, tmp_path):
     path = big_png(tmp_path / "large.png", 2400, 1800)  # 4.3 MP: the large lane, JPEG out
     result = client.predict(handle_file(path), api_name="/colorize")
