@@ -478,6 +478,62 @@ def test_large_images_wait_in_their_own_lane():
         thread.join(10)
 
 
+def test_small_lanes_have_a_bounded_waiting_line():
+    """Each waiting request holds one of the 40 threads all of Gradio's events share: 80 waiting /colorize
+    requests made an idle /facade take 22-31 s and /train_status 18 s. Beyond SMALL_WAITING for one endpoint
+    (or SMALL_WAITING_ALL for all) a small request is refused at once; other endpoints' free lanes stay free."""
+    from demo.image_work import SMALL_LANE, SMALL_WAITING, SMALL_WAITING_ALL, WorkLanes
+    from pix2pix_core.errors import Pix2PixError
+
+    assert SMALL_WAITING <= SMALL_WAITING_ALL and 3 * SMALL_LANE + SMALL_WAITING_ALL + 3 <= 33  # of 40 threads
+    lanes = WorkLanes()
+    release, running, refusals = threading.Event(), [], []
+
+    def hold(endpoint):
+        try:
+            with lanes.lane(endpoint, 256 * 256):
+                running.append(endpoint)
+                release.wait(20)
+        except Pix2PixError as exc:
+            refusals.append(str(exc))
+
+    def start(endpoint, count):
+        threads = [threading.Thread(target=hold, args=(endpoint,)) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def settle(running_count, waiting_count):  # the threads started are in their lane or its waiting line
+        deadline = time.time() + 10
+        while (len(running), lanes.small_waiting) != (running_count, waiting_count) and time.time() < deadline:
+            time.sleep(0.01)
+
+    threads = start("colorize", SMALL_LANE + SMALL_WAITING)
+    settle(SMALL_LANE, SMALL_WAITING)
+    assert running.count("colorize") == SMALL_LANE and not refusals
+    started = time.perf_counter()
+    with pytest.raises(Pix2PixError, match="the app is busy with other requests; try again in a moment"):
+        with lanes.lane("colorize", 256 * 256):
+            pass
+    assert time.perf_counter() - started < 0.5  # refused at once, not after a wait
+    with lanes.lane("facade", 256 * 256):  # another endpoint's lane is not held up
+        assert time.perf_counter() - started < 0.5
+    threads += start("facade", SMALL_LANE + SMALL_WAITING_ALL - SMALL_WAITING)  # fills the shared line
+    settle(2 * SMALL_LANE, SMALL_WAITING_ALL)
+    assert running.count("facade") == SMALL_LANE and not refusals
+    with pytest.raises(Pix2PixError, match="the app is busy"):
+        with lanes.lane("facade", 256 * 256):
+            pass
+    with lanes.lane("translate_unpaired", 256 * 256):  # a free lane still runs at once
+        pass
+    release.set()
+    for thread in threads:
+        thread.join(20)
+    assert not refusals and len(running) == len(threads)
+    with lanes.lane("colorize", 256 * 256):  # the places are given back
+        pass
+
+
 def test_runs_folder_cap_removes_oldest_runs_first(tmp_path):
     from demo.disk import folder_bytes, prune_runs
 
