@@ -1,9 +1,15 @@
 """Image requests that no single caller can use to take the app: a pixel cap, lanes, compact outputs.
 
 - The app accepts at most APP_MAX_PIXELS per image (the CLI allows 50 MP): a 12 MP phone photo works,
-  a 7000x7000 image that would take half a minute of CPU is refused in milliseconds.
+  a 7000x7000 image that would take half a minute of CPU is refused in milliseconds. Each side is at most
+  APP_MAX_SIDE (the library's MAX_SIDE, 16,384 px): a 1,000,000 x 1 PNG (1 MP, 3 KB) took 64 s and
+  17.5 GB to colorize, as some work grows with a side rather than with the pixel count.
 - Work on images above LARGE_PIXELS runs in its own lane, one at a time with a short waiting line; small
   requests have lanes of their own, so a queue of large photos cannot make a 256 px label map wait.
+- Every waiting line is bounded, and a request beyond it is refused at once: the handlers are sync, so a
+  waiting request holds one of the threads (40) that all of Gradio's events share. 80 waiting /colorize
+  requests held them all: an idle /facade took 22-31 s instead of 0.12 s, /train_status and /train_stop
+  up to 18 s.
 - Results are written to files here (PNG when small, JPEG when large: 1-2 MB instead of a 22 MB PNG) and
   handed to Gradio as paths, which it copies into its cache atomically; PIL images returned directly are
   written non-atomically, and two identical concurrent requests could read a half-written file.
@@ -24,40 +30,54 @@ from typing import Iterator
 from PIL import Image
 
 from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.images import MAX_SIDE
 
 APP_MAX_PIXELS = 12_000_000  # per image sent to the app (pix2pix_core.images.MAX_PIXELS is 50 MP)
+APP_MAX_SIDE = MAX_SIDE  # px, the longer side of an image sent to the app (open_image refuses above it too)
 LARGE_PIXELS = 4_000_000  # above this an image is "large": its own lane, JPEG output
 SMALL_LANE = 2  # small requests running at once, per endpoint
+# Small requests waiting for their lane: at most SMALL_WAITING for one endpoint (20 clients sending to one
+# endpoint at once, as benchmarks/app_load starts: 2 run, 18 wait) and SMALL_WAITING_ALL for all endpoints
+# together; more are refused at once. With the large lane's, waiting and running image requests hold at most
+# 3 x 2 + 24 + 1 + 2 = 33 of Gradio's 40 threads, so status, Stop and the page's other events always find one.
+SMALL_WAITING = 18
+SMALL_WAITING_ALL = 24
 LARGE_LANE = 1  # large requests running at once, all endpoints together
 LARGE_WAITING = 2  # large requests allowed to wait for the lane; more are refused at once
 JPEG_QUALITY = 92
 OUTPUT_MAX_AGE = 600.0  # seconds a result file stays here (Gradio has copied it by then)
 
 
-def header_pixels(path: str) -> int:
-    """Width x height from the file header (no decoding); 0 when unreadable (open_image says why later)."""
+def header_size(path: str) -> tuple[int, int]:
+    """(width, height) from the file header (no decoding); (0, 0) when unreadable (open_image says why later)."""
     try:
         with Image.open(path) as image:
-            return image.width * image.height
+            return image.size
     except Exception:  # noqa: BLE001 - any unreadable file is reported by open_image with a clear message
-        return 0
+        return 0, 0
+
+
+def within_app_limits(width: int, height: int, max_pixels: int = APP_MAX_PIXELS) -> bool:
+    """A readable image of at most `max_pixels` pixels and APP_MAX_SIDE px a side."""
+    return 0 < width * height <= max_pixels and max(width, height) <= APP_MAX_SIDE
 
 
 class WorkLanes:
-    """Semaphores for image work: SMALL_LANE per endpoint, LARGE_LANE shared, a bounded line for large."""
+    """Semaphores for image work: SMALL_LANE per endpoint, LARGE_LANE shared, each with a bounded waiting line
+    (endpoints are the app's own names, never a client's)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._small: dict[str, threading.BoundedSemaphore] = {}
+        self._small_waiting: dict[str, int] = {}
+        self._all_small_waiting = 0
         self._large = threading.BoundedSemaphore(LARGE_LANE)
         self._large_places = threading.BoundedSemaphore(LARGE_LANE + LARGE_WAITING)
 
     @contextlib.contextmanager
     def lane(self, endpoint: str, pixels: int) -> Iterator[None]:
         if pixels <= LARGE_PIXELS:
-            with self._lock:
-                small = self._small.setdefault(endpoint, threading.BoundedSemaphore(SMALL_LANE))
-            with small:
+            with self._small_lane(endpoint):
                 yield
             return
         if not self._large_places.acquire(blocking=False):
@@ -68,6 +88,33 @@ class WorkLanes:
                 yield
         finally:
             self._large_places.release()
+
+    @property
+    def small_waiting(self) -> int:
+        """Small requests waiting for their lane now, all endpoints together."""
+        return self._all_small_waiting
+
+    @contextlib.contextmanager
+    def _small_lane(self, endpoint: str) -> Iterator[None]:
+        with self._lock:
+            small = self._small.setdefault(endpoint, threading.BoundedSemaphore(SMALL_LANE))
+        if not small.acquire(blocking=False):
+            with self._lock:
+                waiting = self._small_waiting.get(endpoint, 0)
+                if waiting >= SMALL_WAITING or self._all_small_waiting >= SMALL_WAITING_ALL:
+                    raise Pix2PixError("the app is busy with other requests; try again in a moment")
+                self._small_waiting[endpoint] = waiting + 1
+                self._all_small_waiting += 1
+            try:
+                small.acquire()
+            finally:
+                with self._lock:
+                    self._small_waiting[endpoint] -= 1
+                    self._all_small_waiting -= 1
+        try:
+            yield
+        finally:
+            small.release()
 
 
 class OutputFiles:
@@ -80,11 +127,15 @@ class OutputFiles:
     def save(self, image: Image.Image, name: str) -> str:
         large = image.width * image.height > LARGE_PIXELS
         fd, path = tempfile.mkstemp(dir=self.folder, prefix=f"{name}-", suffix=".jpg" if large else ".png")
-        with os.fdopen(fd, "wb") as handle:
-            if large:
-                image.save(handle, format="JPEG", quality=JPEG_QUALITY)
-            else:
-                image.save(handle, format="PNG")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if large:
+                    image.save(handle, format="JPEG", quality=JPEG_QUALITY)
+                else:
+                    image.save(handle, format="PNG")
+        except BaseException:  # no half-written result left behind (JPEG refused sides above 65,535 px)
+            Path(path).unlink(missing_ok=True)
+            raise
         self.prune()
         return path
 

@@ -14,7 +14,7 @@ from PIL import Image
 from pix2pix_core.errors import ImageError, Pix2PixError
 from pix2pix_core.images import open_image
 
-from .image_work import APP_MAX_PIXELS, header_pixels
+from .image_work import APP_MAX_PIXELS, header_size, within_app_limits
 from .messages import MessageCleaner
 
 log = logging.getLogger("pix2pix_studio")
@@ -76,9 +76,10 @@ def on_upload(state, path: str, endpoint: str, work: Callable[[Image.Image], Ima
 
     `waiting(pixels)`, when given, is called before the lane is entered (e.g. to show "waiting").
     """
-    pixels = header_pixels(path)
-    if pixels == 0 or pixels > APP_MAX_PIXELS:
-        open_upload(path)  # raises the clear error (unreadable, or above the app's limit) before any lane
+    width, height = header_size(path)
+    pixels = width * height
+    if not within_app_limits(width, height):
+        open_upload(path)  # raises the clear error (unreadable, above the app's pixel or side limit) before any lane
     if waiting is not None:
         waiting(pixels)
     with state.lanes.lane(endpoint, pixels):

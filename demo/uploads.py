@@ -24,7 +24,7 @@ from PIL import Image
 
 from gradio.components.base import server
 
-from .image_work import APP_MAX_PIXELS, header_pixels
+from .image_work import APP_MAX_PIXELS, APP_MAX_SIDE, header_size, within_app_limits
 
 
 def _refuse(message: str) -> None:
@@ -53,18 +53,18 @@ class ImageUpload(gr.Image):
         return str(payload.path)
 
 
-def _blob_pixels(item) -> int:
-    """Pixels of an editor image (an uploaded file or the bytes of a canvas blob) from its header; 0 when
-    unreadable."""
+def _blob_size(item) -> tuple[int, int]:
+    """(width, height) of an editor image (an uploaded file or the bytes of a canvas blob) from its header;
+    (0, 0) when absent or unreadable."""
     if item is None:
-        return 0
+        return 0, 0
     if isinstance(item, (bytes, bytearray, memoryview)):
         try:
             with Image.open(io.BytesIO(item)) as image:
-                return image.width * image.height
+                return image.size
         except Exception:  # noqa: BLE001 - unreadable: Gradio's own decoding reports it
-            return 0
-    return header_pixels(item.path) if getattr(item, "path", None) else 0
+            return 0, 0
+    return header_size(item.path) if getattr(item, "path", None) else (0, 0)
 
 
 def _images(parts) -> list:
@@ -77,8 +77,8 @@ _CANVAS_ID = re.compile(r"[a-z0-9]{1,64}")
 
 class CanvasEditor(gr.ImageEditor):
     """gr.ImageEditor with a fixed canvas that refuses an image above 4 times the canvas's area (a
-    high-density screen may send twice its size each way), or more than MAX_LAYERS layers, before Gradio
-    decodes any of them.
+    high-density screen may send twice its size each way) or APP_MAX_SIDE px a side, or more than MAX_LAYERS
+    layers, before Gradio decodes any of them.
 
     The canvas first sends its images to `accept_blobs`, which Gradio keeps in memory by canvas id until
     the event that uses them (the whole app shares one store): a client that never sends that event, or
@@ -122,8 +122,8 @@ class CanvasEditor(gr.ImageEditor):
                 self.blob_storage.pop(payload.id, None)
             layers = len(parts.layers or [])
             _refuse(f"the canvas sent {layers} layers; it has at most {self.MAX_LAYERS}" if layers > self.MAX_LAYERS
-                    else f"a canvas image is above {self.max_pixels / 1e6:.2g} megapixels; draw on the canvas, "
-                         "or upload a label map with the Upload button")
+                    else f"a canvas image is above {self.max_pixels / 1e6:.2g} megapixels or {APP_MAX_SIDE:,} px a "
+                         "side; draw on the canvas, or upload a label map with the Upload button")
         return super().preprocess(payload)
 
     @server
@@ -156,5 +156,6 @@ class CanvasEditor(gr.ImageEditor):
                     self.dropped.popitem(last=False)
 
     def _within_bounds(self, parts) -> bool:
+        sizes = [_blob_size(item) for item in _images(parts)]  # (0, 0): absent or unreadable, left to Gradio
         return len(parts.layers or []) <= self.MAX_LAYERS and all(
-            _blob_pixels(item) <= self.max_pixels for item in _images(parts))
+            size == (0, 0) or within_app_limits(*size, self.max_pixels) for size in sizes)

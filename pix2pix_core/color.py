@@ -78,6 +78,7 @@ def network_to_rgb(task: str, tensor: torch.Tensor, lightness: torch.Tensor | No
 # sRGB -> linear and linear -> sRGB are lookup tables, the rest is float32 numpy in place, one strip of
 # rows at a time (a strip's buffers stay in the CPU cache), and ab is upsampled (bilinear, as
 # F.interpolate with align_corners=False) strip by strip, so no full-size float copy is ever made.
+# recolor_uint8 works on blocks of at most _BLOCK_COLUMNS columns, so nothing grows with the width alone.
 
 _XYZ_WHITE = (0.95047, 1.0, 1.08883)
 _Y_FROM_RGB = (0.212671, 0.715160, 0.072169)  # kornia's rgb_to_xyz middle row
@@ -92,6 +93,10 @@ _EPSILON = 0.008856  # kornia's Lab thresholds
 _F_EDGE = 0.2068966
 _LINEAR_STEPS = 65535  # linear -> sRGB table: 65536 entries, 1/65535 apart (under 0.03 of a uint8 level)
 _STRIP_PIXELS = 1 << 16
+# recolor_uint8's columns at a time: its (4, 256, columns) float32 arrays stay at 4 MB. Whole-width, a 16384 x 732
+# photo peaked at +335 MB against +139 MB for a 4000 x 3000 one (a 65535 x 183 one +1.1 GB); now +129 MB for
+# both, the same output to the bit and as fast (`benchmarks/image_memory`)
+_BLOCK_COLUMNS = 1024
 
 
 def _srgb_to_linear(values: np.ndarray) -> np.ndarray:
@@ -245,8 +250,33 @@ def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray, threads: int = 1,
     ab_small = np.asarray(ab_small, np.float32)
     if lightness_small is not None:
         ab_small = guided_coefficients(lightness_small, ab_small, radius, eps)
-    # across first (h rows of full width, ab in f units: a / 500 and -b / 200), then down per strip
-    first, second, weight = _bilinear_taps(ab_small.shape[2], width)
+    columns = _bilinear_taps(ab_small.shape[2], width)
+    rows = _bilinear_taps(ab_small.shape[1], height)
+    result = np.empty((height, width, 3), np.uint8)
+    # A block of columns at a time: the upsampled-across array is (planes, h, columns) float32 with as
+    # many again in temporaries, 16 KB a column at h = 256 (a 1,000,000 x 1 image took 17.5 GB whole)
+    for left in range(0, width, _BLOCK_COLUMNS):
+        right = min(width, left + _BLOCK_COLUMNS)
+        across = _across(ab_small, *(taps[left:right] for taps in columns))
+        delta = across[:, np.minimum(np.arange(1, len(across[0]) + 1), len(across[0]) - 1)] - across  # next row - row
+        block_rgb, block_result = rgb[:, left:right], result[:, left:right]
+        strips = list(_strips(height, right - left))
+        if threads <= 1 or len(strips) < 2 * threads:
+            _recolor_strips(block_rgb, across, delta, rows, block_result, strips)
+            continue
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            parts = [pool.submit(_recolor_strips, block_rgb, across, delta, rows, block_result, strips[i::threads])
+                     for i in range(threads)]
+            for part in parts:
+                part.result()
+    return result
+
+
+def _across(ab_small: np.ndarray, first: np.ndarray, second: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """ab (or the guided coefficients) upsampled across to the given columns, in f units: (planes, h, columns)
+    float32, a / 500 and -b / 200 (guided: 1 + A and B)."""
     # C order matters: indexing the last axis leaves it outermost in memory (a row's pixels h * 4 * planes
     # bytes apart, a page at h = 256), and reading rows of that in the strip loop cost 20x its arithmetic
     across = np.ascontiguousarray(ab_small[:, :, first] + (ab_small[:, :, second] - ab_small[:, :, first]) * weight)
@@ -255,23 +285,12 @@ def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray, threads: int = 1,
         across[channel + 1] *= np.float32(-AB_SCALE / 200.0)
     if len(across) == 4:
         across[:2] += np.float32(1.0)  # guided: fx = f + A f + B = (1 + A) f + B, one multiply-add per pixel
-    rows = _bilinear_taps(ab_small.shape[1], height)
-    result = np.empty((height, width, 3), np.uint8)
-    strips = list(_strips(height, width))
-    if threads <= 1 or len(strips) < 2 * threads:
-        _recolor_strips(rgb, across, rows, result, strips)
-        return result
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(threads) as pool:
-        parts = [pool.submit(_recolor_strips, rgb, across, rows, result, strips[i::threads]) for i in range(threads)]
-        for part in parts:
-            part.result()
-    return result
+    return across
 
 
-def _recolor_strips(rgb: np.ndarray, across: np.ndarray, rows: tuple, result: np.ndarray, strips: list) -> None:
-    """recolor_uint8 on some strips of rows, with buffers of its own."""
+def _recolor_strips(rgb: np.ndarray, across: np.ndarray, delta: np.ndarray, rows: tuple, result: np.ndarray,
+                    strips: list) -> None:
+    """recolor_uint8 on some strips of rows of a block of columns, with buffers of its own."""
     width = rgb.shape[1]
     row_first, row_second, row_weight = rows
     f_table, back_table = _y_tables()
@@ -281,7 +300,6 @@ def _recolor_strips(rgb: np.ndarray, across: np.ndarray, rows: tuple, result: np
     stacked_, linear_ = np.empty((most, width, 3), np.float32), np.empty((most, width, 3), np.float32)
     index3_ = np.empty((most, width, 3), np.int32)
     upper_ = np.empty((len(across), most, width), np.float32)
-    delta = across[:, np.minimum(np.arange(1, len(across[0]) + 1), len(across[0]) - 1)] - across  # next row - row
     steps = np.float32(_LINEAR_STEPS)
     # (X/Xn - Y, Z/Zn - Y, Y + 0.5/steps) x mix -> linear RGB in table steps, rounded by the + 0.5
     mix = np.stack([_CX * steps, _CZ * steps, np.full(3, steps, np.float32)]).astype(np.float32)

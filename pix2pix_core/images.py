@@ -1,6 +1,6 @@
 """Reading any image a user may hand us, safely, into plain 8-bit RGB.
 
-Refuses decompression bombs before decoding, respects EXIF orientation, takes the first frame of
+Refuses decompression bombs and overlong sides before decoding, respects EXIF orientation, takes the first frame of
 animations, flattens transparency onto white and scales 16-bit images down to 8 bits.
 """
 
@@ -20,6 +20,13 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from .errors import ImageError
 
 MAX_PIXELS = 50_000_000  # refuse images above 50 megapixels (a 12 MP photo is far below)
+# ... and images whose longer side is above 16,384 px: some work grows with a side, not with the pixel count.
+# Resizing a 256 px result back to W x H makes a W x 256 intermediate (facades: 12,000,000 x 1 took 14 GB), and
+# colorizing a 1,000,000 x 1 PNG (1 MP) took 17.5 GB before `color.recolor_uint8` worked in column blocks. At
+# this bound the most elongated 12 MP image the app takes, 16384 x 732, costs about what a 4000 x 3000 photo
+# does (peak RSS added by one translation, `benchmarks/image_memory`: colorize +129 MB for both, facades +365 MB
+# against +322 MB), and every side stays far below JPEG's limit of 65,535 px (the app's large results are JPEG).
+MAX_SIDE = 16_384
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image]
@@ -125,7 +132,14 @@ def _checked_size(image: Image.Image, max_pixels: int, name: str) -> Image.Image
     if width * height > max_pixels:
         raise ImageError(f"{name}: {width}x{height} is {width * height:,} pixels, above the limit of "
                          f"{max_pixels:,}; resize it first")
+    if max(width, height) > MAX_SIDE:
+        raise ImageError(side_refusal(name, width, height))
     return image
+
+
+def side_refusal(name: str, width: int, height: int) -> str:
+    """The one line refusing an image whose longer side is above MAX_SIDE (the app's header checks say it too)."""
+    return f"{name} is {width}x{height}: its longest side is above {MAX_SIDE:,} px; crop or resize it first"
 
 
 def to_rgb(image: Image.Image, matte: tuple[int, int, int] = WHITE) -> Image.Image:

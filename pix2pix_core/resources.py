@@ -18,7 +18,7 @@ from PIL import Image
 from .config import TrainConfig
 from .data import decoded_size, held_in_memory, split_folder, unpaired_folders
 from .errors import Pix2PixError
-from .images import MAX_PIXELS, load_folder_images
+from .images import MAX_PIXELS, MAX_SIDE, load_folder_images
 
 # Bytes per parameter during training: fp32 weights + gradients + two Adam moments (16), a bf16 copy
 # under autocast (2), and the checkpoint's copies of weights and moments while it is written (12).
@@ -182,10 +182,10 @@ def largest_training_image_pixels(config: TrainConfig) -> int:
     for path in (p for folder in _training_folders(config) for p in load_folder_images(folder)):
         try:
             with Image.open(path) as image:
-                pixels = image.width * image.height
+                pixels, side = image.width * image.height, max(image.size)
         except (OSError, ValueError, Image.DecompressionBombError):
             continue
-        if pixels <= MAX_PIXELS:  # larger files are refused when loading, never decoded
+        if pixels <= MAX_PIXELS and side <= MAX_SIDE:  # larger files are refused when loading, never decoded
             largest = max(largest, pixels)
     return largest
 

@@ -187,6 +187,29 @@ def test_images_above_the_app_limit_are_refused_quickly(client, tmp_path, endpoi
     assert time.perf_counter() - started < 10
 
 
+def test_an_overlong_side_is_refused_quickly_everywhere(app, client, tmp_path):
+    """1 MP in a 1,000,000 x 1 PNG of 3 KB took 64 s and 17.5 GB to colorize (work that grows with a side,
+    not the pixel count), and sides above JPEG's 65,535 px failed only when the result was saved: every
+    image input now refuses a side above 16,384 px from the header, in one line."""
+    path = big_png(tmp_path / "line.png", 20_000, 1)
+    for endpoint in ("/facade", "/colorize"):
+        started = time.perf_counter()
+        message = refused(client, "line.png is 20000x1: its longest side is above 16,384 px", endpoint,
+                          handle_file(path))
+        assert time.perf_counter() - started < 10, message
+    config = json.loads(urllib.request.urlopen(f"{app[0]}config", timeout=30).read())
+    tall = upload_file(app[0], png_bytes(Image.new("RGB", (1, 20_000))), "tall.png")
+    reply = queue_call(app[0], page_event(config, "colorize-input", "change"), [tall, None, 0])
+    assert "tall.png is 1x20000: its longest side is above 16,384 px" in reply
+    reply = queue_call(app[0], page_event(config, "unpaired-button", "click"), [tall, "", "AtoB"])
+    assert "its longest side is above 16,384 px" in reply
+    strip = upload_file(app[0], png_bytes(Image.new("RGB", (20_000, 4), (0, 0, 255))), "bg.png")  # 80,000 px
+    canvas = page_event(config, "facade-canvas", "input")
+    reply = queue_call(app[0], canvas, [{"background": strip, "layers": [], "composite": strip, "id": None}, None, 0])
+    assert "a canvas image is above 0.26 megapixels or 16,384 px a side" in reply
+    assert_idle(client)
+
+
 def test_large_results_come_back_as_jpeg_at_full_size(client, tmp_path):
     path = big_png(tmp_path / "large.png", 2400, 1800)  # 4.3 MP: the large lane, JPEG out
     result = client.predict(handle_file(path), api_name="/colorize")
@@ -489,6 +512,62 @@ def test_large_images_wait_in_their_own_lane():
     release.set()
     for thread in threads:
         thread.join(10)
+
+
+def test_small_lanes_have_a_bounded_waiting_line():
+    """Each waiting request holds one of the 40 threads all of Gradio's events share: 80 waiting /colorize
+    requests made an idle /facade take 22-31 s and /train_status 18 s. Beyond SMALL_WAITING for one endpoint
+    (or SMALL_WAITING_ALL for all) a small request is refused at once; other endpoints' free lanes stay free."""
+    from demo.image_work import SMALL_LANE, SMALL_WAITING, SMALL_WAITING_ALL, WorkLanes
+    from pix2pix_core.errors import Pix2PixError
+
+    assert SMALL_WAITING <= SMALL_WAITING_ALL and 3 * SMALL_LANE + SMALL_WAITING_ALL + 3 <= 33  # of 40 threads
+    lanes = WorkLanes()
+    release, running, refusals = threading.Event(), [], []
+
+    def hold(endpoint):
+        try:
+            with lanes.lane(endpoint, 256 * 256):
+                running.append(endpoint)
+                release.wait(20)
+        except Pix2PixError as exc:
+            refusals.append(str(exc))
+
+    def start(endpoint, count):
+        threads = [threading.Thread(target=hold, args=(endpoint,)) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def settle(running_count, waiting_count):  # the threads started are in their lane or its waiting line
+        deadline = time.time() + 10
+        while (len(running), lanes.small_waiting) != (running_count, waiting_count) and time.time() < deadline:
+            time.sleep(0.01)
+
+    threads = start("colorize", SMALL_LANE + SMALL_WAITING)
+    settle(SMALL_LANE, SMALL_WAITING)
+    assert running.count("colorize") == SMALL_LANE and not refusals
+    started = time.perf_counter()
+    with pytest.raises(Pix2PixError, match="the app is busy with other requests; try again in a moment"):
+        with lanes.lane("colorize", 256 * 256):
+            pass
+    assert time.perf_counter() - started < 0.5  # refused at once, not after a wait
+    with lanes.lane("facade", 256 * 256):  # another endpoint's lane is not held up
+        assert time.perf_counter() - started < 0.5
+    threads += start("facade", SMALL_LANE + SMALL_WAITING_ALL - SMALL_WAITING)  # fills the shared line
+    settle(2 * SMALL_LANE, SMALL_WAITING_ALL)
+    assert running.count("facade") == SMALL_LANE and not refusals
+    with pytest.raises(Pix2PixError, match="the app is busy"):
+        with lanes.lane("facade", 256 * 256):
+            pass
+    with lanes.lane("translate_unpaired", 256 * 256):  # a free lane still runs at once
+        pass
+    release.set()
+    for thread in threads:
+        thread.join(20)
+    assert not refusals and len(running) == len(threads)
+    with lanes.lane("colorize", 256 * 256):  # the places are given back
+        pass
 
 
 def test_runs_folder_cap_removes_oldest_runs_first(tmp_path):

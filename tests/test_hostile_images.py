@@ -298,6 +298,50 @@ def test_bomb_is_refused_before_decoding(tmp_path: Path, monkeypatch) -> None:
         open_image(path)
 
 
+@pytest.mark.parametrize("width, height", [(1_000_000, 1), (1, 1_000_000), (16_385, 700)])
+def test_an_overlong_side_is_refused_before_decoding(tmp_path: Path, monkeypatch, width, height) -> None:
+    """Inside the pixel limit but longer than MAX_SIDE a side: a 1,000,000 x 1 PNG (1 MP, 3 KB) took 64 s and
+    17.5 GB to colorize, as some work grows with a side (resizing the result back makes a W x 256 image).
+    Refused from the header, in one line, on files and PIL images alike."""
+    from pix2pix_core.images import MAX_SIDE
+
+    assert MAX_SIDE == 16_384 < 65_535  # every side the app and the library take is one JPEG can store
+    path = tmp_path / "line.png"
+    path.write_bytes(raw_png(width, height, 8, 2))
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded an overlong image"))
+    expected = f"line.png is {width}x{height}: its longest side is above 16,384 px; crop or resize it first$"
+    with pytest.raises(ImageError, match=expected):
+        open_image(path)
+    monkeypatch.undo()
+    with pytest.raises(ImageError, match="its longest side is above 16,384 px"):
+        open_image(Image.new("L", (width, height)))
+
+
+def test_the_longest_allowed_side_is_read() -> None:
+    assert open_image(Image.new("L", (16_384, 2), 200)).size == (16_384, 2)
+
+
+def test_a_wide_photo_costs_memory_by_its_pixels_not_its_width() -> None:
+    """recolor_uint8 upsampled the colour across the whole width at once: (4, 256, W) float32 and as much
+    again in temporaries, 16 KB a column whatever the height (a 16384 x 1 photo: over 200 MB). In column
+    blocks it stays a few MB."""
+    import tracemalloc
+
+    from pix2pix_core.color import recolor_uint8
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (1, 16_384, 3), dtype=np.uint8)
+    ab = rng.uniform(-0.3, 0.3, (2, 256, 256)).astype(np.float32)
+    lightness = rng.uniform(-1, 1, (256, 256)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        recolor_uint8(rgb, ab, lightness_small=lightness)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * 2 ** 20, f"{peak / 2 ** 20:.0f} MB for a 16384 x 1 photo"
+
+
 def test_pixel_limit_is_configurable_and_applies_to_pil_images() -> None:
     picture = Image.new("RGB", (100, 100))
     assert open_image(picture, max_pixels=10_000).size == (100, 100)
