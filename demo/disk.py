@@ -1,9 +1,10 @@
 """Keeping the app's runs folder bounded: every start writes checkpoints, every upload unpacks a dataset.
 
 Without a cap a shared app fills its disk one training run at a time. The oldest runs go first: their
-training folders (checkpoints with D and the Adam moments, ~4x the model), then, if still over the cap,
-their exported models. Never the bundled checkpoints (another folder), never the run that is going (or,
-once it has ended, its model: the one the user is about to try).
+training folders (checkpoints with D and the Adam moments, ~4x the model) and the disk caches of data-root
+datasets (`cache/`: rebuilt when a run needs them again), then, if still over the cap, their exported
+models. Never the bundled checkpoints (another folder), never the run that is going (or, once it has
+ended, its model: the one the user is about to try).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Collection
 
 log = logging.getLogger("pix2pix_studio")
 
-RESERVED = ("models", "uploads")  # folders of the runs folder that are not run folders
+RESERVED = ("models", "uploads", "cache")  # folders of the runs folder that are not run folders
+CACHE = "cache"  # the disk caches of data-root datasets (an uploaded zip's cache lives and goes with its upload)
 
 
 def folder_bytes(folder: Path) -> int:
@@ -41,6 +43,14 @@ def remove_quietly(path: Path) -> None:
         log.warning("could not remove %s: %s", path, exc)
 
 
+def free_bytes(folder: Path) -> int:
+    """Free bytes on the disk that holds `folder` (or its nearest existing parent)."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
 def _by_age(paths) -> list[Path]:
     def mtime(path: Path) -> float:
         try:
@@ -53,18 +63,24 @@ def _by_age(paths) -> list[Path]:
 def prune_runs(runs_dir: Path, max_bytes: int, keep: Collection[str] = (), skip: Collection[Path] = ()) -> list[str]:
     """Remove the oldest app runs until `runs_dir` holds at most `max_bytes`; returns what was removed.
 
-    Runs and models named in `keep` stay; folders in `skip` (the unpacked uploads, deleted when their run
-    ends) neither count nor go. A file that vanishes meanwhile is skipped."""
+    Runs and models named in `keep` stay, and dataset caches named there as `cache/<folder>`; folders in
+    `skip` (the unpacked uploads, deleted when their run ends) neither count nor go. Caches go with the
+    training folders, oldest first: the app prunes when no run is loading (at a Start, at the end of a
+    run), so none is being built. A file that vanishes meanwhile is skipped."""
     if not runs_dir.is_dir():
         return []
     total = folder_bytes(runs_dir) - sum(folder_bytes(folder) for folder in skip if folder.is_dir())
     removed: list[str] = []
     run_folders = [p for p in runs_dir.iterdir() if p.is_dir() and p.name not in RESERVED]
+    caches = [p for p in (runs_dir / CACHE).iterdir() if p.is_dir()] if (runs_dir / CACHE).is_dir() else []
     models = list((runs_dir / "models").glob("*.safetensors")) if (runs_dir / "models").is_dir() else []
-    for path in _by_age(run_folders) + _by_age(models):
+    for path in _by_age(run_folders + caches) + _by_age(models):
         if total <= max_bytes:
             break
-        name = path.name if path.is_dir() else path.stem
+        if path.parent == runs_dir / CACHE:
+            name = f"{CACHE}/{path.name}"
+        else:
+            name = path.name if path.is_dir() else path.stem
         if name in keep:
             continue
         try:

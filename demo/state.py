@@ -29,7 +29,7 @@ from pix2pix_core.inference import Translator
 from pix2pix_core.train import (LOSS_NAMES, MODELS, CheckpointEvent, FinishedEvent, LoadingEvent, LossEvent,
                                 SampleEvent, Trainer)
 
-from .disk import prune_runs, remove_quietly
+from .disk import CACHE, prune_runs, remove_quietly
 from .image_work import OutputFiles, WorkLanes
 from .messages import MessageCleaner, quoted, shorten
 
@@ -217,7 +217,8 @@ class TrainingJob:
               remove_after: Optional[Path] = None) -> str:
         """Start a run, or raise Pix2PixError when one is going or the settings are impossible.
 
-        `remove_after` (an unpacked upload) is deleted when the run ends, however it ends.
+        `remove_after` (an unpacked upload, with its dataset cache) is deleted when the run ends, however it
+        ends, once the trainer has closed the cache's files.
         """
         with self._lock:
             if not self._preparing:
@@ -310,18 +311,21 @@ class TrainingJob:
                 self._update(message=f"{self._state.run}: checkpoint saved at step {event.step}")
 
     def _run(self, trainer: Trainer, name: str, remove_after: Optional[Path]) -> None:
+        failure = ""
         try:
             result = trainer.run()
         except Pix2PixError as exc:
-            self._end("failed", f"{name} failed: {exc}")
-            return
+            failure = f"{name} failed: {exc}"
         except Exception as exc:  # a bug, not a user mistake: keep the traceback in the server log
             log.error("training run %s crashed:\n%s", name, traceback.format_exc())
-            self._end("failed", f"{name} crashed ({type(exc).__name__}); details are in the server log")
-            return
+            failure = f"{name} crashed ({type(exc).__name__}); details are in the server log"
         finally:
+            # before the job says the run ended (a failed run said so first: its upload and cache stayed a while)
             if remove_after is not None:
                 remove_quietly(remove_after)
+        if failure:
+            self._end("failed", failure)
+            return
         try:
             self._export(result, name)
         except Exception as exc:  # a bug or MemoryError: the job must not stay "running" for good
@@ -386,6 +390,7 @@ class AppState:
         self.data_root = self.data_root.resolve()
         self.models_dir = self.runs_dir / "models"
         self.uploads_dir = self.runs_dir / "uploads"
+        self.cache_dir = self.runs_dir / CACHE  # data-root datasets' disk caches (an upload's own goes with it)
         remove_quietly(self.uploads_dir)  # left by a server that was killed mid-run: no run owns them now
         self.models = ModelRegistry([self.checkpoints_dir, self.models_dir], device=self.device)
         self.clean = MessageCleaner({self.data_root: "", self.uploads_dir: "upload", self.runs_dir: "runs",
@@ -397,8 +402,8 @@ class AppState:
 
     def prune_runs(self, keep: tuple[str, ...] = ()) -> None:
         """Keep the runs folder under its cap, never touching the run that is going or just ended, nor the
-        runs or models named in `keep` (the model a fine-tune starts from). One prune at a time: the end
-        of a run and a Start may ask at once."""
+        runs, models or `cache/<folder>` dataset caches named in `keep` (the model a fine-tune starts from,
+        the cache a Start will read). One prune at a time: the end of a run and a Start may ask at once."""
         with self._prune_lock:
             if prune_runs(self.runs_dir, self.runs_max_bytes, keep={self.job.latest_run, *keep} - {""},
                           skip=(self.uploads_dir,)):

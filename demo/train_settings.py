@@ -12,11 +12,14 @@ import math
 from dataclasses import replace
 from typing import Optional
 
+from pix2pix_core.cache import cache_root
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.limits import bounded_float, bounded_int
-from pix2pix_core.resources import (check_training_memory, count_training_images, gb, largest_training_image_pixels,
-                                    memory_budget)
+from pix2pix_core.resources import (check_training_memory, count_training_images, dataset_cache_bytes, gb,
+                                    largest_training_image_pixels, memory_budget)
+
+from .disk import free_bytes
 
 MAX_EPOCHS = 1000  # each of epochs and decay epochs (the paper's facades run: 100 + 100)
 MAX_BATCH = 64
@@ -28,6 +31,7 @@ MAX_LAMBDA_L1 = 10_000.0
 MEMORY_FRACTION = 0.5  # of the available memory, when the app is not given a budget: inference needs room too
 DATASET_FRACTION = 0.25  # of a run's memory budget, for the decoded dataset; a larger one reads the disk cache
 MAX_DATASET_MB = 1024  # ...and at most this (TrainConfig's default memory_budget_mb)
+FREE_DISK_MARGIN = 256 * 2**20  # left free after a run's dataset cache and checkpoints (as cache.py's build)
 
 
 def checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf) -> dict:
@@ -44,8 +48,9 @@ def checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf) -> dic
 
 
 def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None, disk_limit: Optional[int] = None) -> int:
-    """Refuse a run with too many images, steps or too much memory, or whose checkpoints would not fit in
-    `disk_limit` bytes (the app's cap on its runs folder); returns its image count."""
+    """Refuse a run with too many images, steps or too much memory, whose checkpoints and dataset disk cache
+    would not fit in `disk_limit` bytes (the app's cap on its runs folder), or whose cache would not fit on
+    its disk; returns its image count."""
     config.validate()
     for name in ("ndf", "ngf"):  # a fine-tuned model brings its own width, presets their ndf
         bounded_int(name, getattr(config, name), 1, MAX_WIDTH)
@@ -63,13 +68,26 @@ def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None, disk
                            f"(fewer epochs or a larger batch)")
     estimate = check_training_memory(config, images, memory_budget(MEMORY_FRACTION, memory_limit),
                                      largest_training_image_pixels(config))
-    if disk_limit:
-        # latest.safetensors and, while it is replaced, its new copy; and every kept epoch checkpoint
-        kept = 2 + (config.total_epochs // config.save_every if config.save_every else 0)
-        need = kept * estimate.checkpoint
-        if need > disk_limit:
-            raise Pix2PixError(f"this run's checkpoints would take about {gb(need)} of disk, above the app's "
-                               f"{gb(disk_limit)} for training runs (a smaller ngf, or the command line)")
+    # latest.safetensors and, while it is replaced, its new copy; and every kept epoch checkpoint
+    kept = 2 + (config.total_epochs // config.save_every if config.save_every else 0)
+    checkpoints = kept * estimate.checkpoint
+    # a training set above the dataset budget is decoded into the disk cache: images x sides x 3 x load_size^2
+    cache = dataset_cache_bytes(config, images)
+    if disk_limit and checkpoints + cache > disk_limit:
+        if not cache:
+            raise Pix2PixError(f"this run's checkpoints would take about {gb(checkpoints)} of disk, above the "
+                               f"app's {gb(disk_limit)} for training runs (a smaller ngf, or the command line)")
+        raise Pix2PixError(f"this run's dataset cache ({gb(cache)}: {images:,} images decoded at "
+                           f"{config.load_size} px) and checkpoints ({gb(checkpoints)}) would take about "
+                           f"{gb(cache + checkpoints)} of disk, above the app's {gb(disk_limit)} for training runs "
+                           f"(fewer images, the Quick demo preset, or the command line)")
+    if cache:
+        free = free_bytes(cache_root(config.cache_dir))
+        if cache + checkpoints + FREE_DISK_MARGIN > free:
+            raise Pix2PixError(f"this run's dataset cache ({gb(cache)}: {images:,} images decoded at "
+                               f"{config.load_size} px) and checkpoints ({gb(checkpoints)}) need about "
+                               f"{gb(cache + checkpoints)} of disk, and the server has {gb(free)} free (it keeps "
+                               f"{gb(FREE_DISK_MARGIN)} free); try again later, or with fewer images")
     return images
 
 

@@ -7,7 +7,9 @@ its generator is exported next to the other models and appears in the pickers of
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
 import time
 import uuid
 from dataclasses import replace
@@ -21,10 +23,11 @@ from pix2pix_core.archive import extract_dataset_zip
 from pix2pix_core.collapse import REMEDY_AUGMENTS
 from pix2pix_core.config import CYCLEGAN_DEFAULTS, TrainConfig, recipe_settings
 from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.resources import training_cache_folders
 
 from . import unpaired_translate
 from .choices import Choice, Picker
-from .disk import remove_quietly
+from .disk import CACHE, remove_quietly
 from .messages import quoted
 from .state import EXAMPLES, AppState, JobSnapshot
 from .train_settings import check_run_size, checked_numbers, with_settings
@@ -130,16 +133,47 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
 
 
 def extract_zip(state: AppState, zip_path: str) -> Path:
-    """Unpack an uploaded dataset zip under the runs folder; path traversal, links and zip bombs are refused."""
+    """Unpack an uploaded dataset zip under the runs folder, into a per-upload folder's data/ (its run's disk
+    cache goes beside it, in cache/: `upload_cache`); path traversal, links and zip bombs are refused."""
     # named by the server, not after the upload: a 300-character zip name must not become a folder name
-    dest = state.uploads_dir / f"upload-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    result = extract_dataset_zip(zip_path, dest, max_total_bytes=ZIP_MAX_BYTES, max_files=ZIP_MAX_FILES)
+    root = state.uploads_dir / f"upload-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    try:
+        result = extract_dataset_zip(zip_path, root / "data", max_total_bytes=ZIP_MAX_BYTES,
+                                     max_files=ZIP_MAX_FILES)
+    except BaseException:
+        remove_quietly(root)
+        raise
     return result.folder
 
 
 def upload_root(state: AppState, folder: Path) -> Path:
     """The per-upload folder under uploads/ holding `folder` (a zip may wrap its data in one folder)."""
     return state.uploads_dir / folder.relative_to(state.uploads_dir).parts[0]
+
+
+def upload_cache(state: AppState, folder: Path) -> Path:
+    """The disk cache of a run on the upload `folder`: beside its data/, never inside it (the dataset is not
+    scanned there), and deleted with the upload when the run ends. A uniquely named upload is never
+    trained on again, so a cache in the shared cache folder would only have stayed there for good."""
+    return upload_root(state, folder) / "cache"
+
+
+def cache_for(state: AppState, upload: Optional[Path]) -> Path:
+    """Where a run's dataset cache goes: its upload's own, or the runs folder's cache/ for a data-root folder
+    (reused while the folder's files are unchanged, counted by the runs cap, pruned oldest first)."""
+    return upload_cache(state, upload) if upload is not None else state.cache_dir
+
+
+def keep_caches(state: AppState, config: TrainConfig) -> tuple[str, ...]:
+    """The runs folder's caches a Start will read, as `prune_runs` names them; marked as just used, so the
+    caches pruned first are the ones unused the longest."""
+    kept = []
+    for path in training_cache_folders(config):
+        if path.parent == state.cache_dir and path.is_dir():
+            with contextlib.suppress(OSError):
+                os.utime(path)
+            kept.append(f"{CACHE}/{path.name}")
+    return tuple(kept)
 
 
 def plot_frames(snapshot: JobSnapshot) -> tuple[Optional[pd.DataFrame], Optional[pd.DataFrame]]:
@@ -294,8 +328,9 @@ def build(state: AppState) -> dict:
                     data = default_data(state, task)
                 settings = task_settings(task, preset)
                 augments = {"diff_augment": REMEDY_AUGMENTS} if diff_augment else {}
-                config = with_settings(TrainConfig(task=task, data=str(data), **settings, **augments), numbers,
-                                       direction, state.train_memory_bytes)
+                config = TrainConfig(task=task, data=str(data), cache_dir=str(cache_for(state, upload)), **settings,
+                                     **augments)
+                config = with_settings(config, numbers, direction, state.train_memory_bytes)
                 if init is not None:
                     base = state.models.translator(start_from, task).config
                     # fine-tuning keeps the generator's architecture (and its working size)
@@ -304,7 +339,8 @@ def build(state: AppState) -> dict:
                                      crop_size=base.crop_size, load_size=load)
                 check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
                 # make room before the run writes its checkpoints, never at the cost of the model it starts from
-                state.prune_runs(keep=(start_from,) if init is not None else ())
+                # or of the dataset cache it reads
+                state.prune_runs(keep=((start_from,) if init is not None else ()) + keep_caches(state, config))
                 reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload))
                 if data == EXAMPLES / "facades_pairs":
                     reply += (f" It trains on the 6 bundled example pairs only; get the full facades data with "

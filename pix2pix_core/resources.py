@@ -175,6 +175,30 @@ def _training_folders(config: TrainConfig) -> list[Path]:
     return [folder / "A", folder / "B"]
 
 
+def training_cache_folders(config: TrainConfig) -> list[Path]:
+    """The disk-cache folders training `config` reads, or builds when its training set is above
+    `config.memory_budget_mb` (named as data.py's loader names them: one per training folder, at load size).
+    Whether they exist is not checked."""
+    from .cache import cache_dir_for, cache_root
+
+    folders = list(unpaired_folders(config.data, "train")) if config.task == "unpaired" \
+        else [split_folder(config.data, "train")]
+    params = {"task": config.task, "direction": config.direction, "size": config.load_size}
+    return [cache_dir_for(cache_root(config.cache_dir), folder, params) for folder in folders]
+
+
+def dataset_cache_bytes(config: TrainConfig, n_images: int) -> int:
+    """Bytes of disk cache training `config` on `n_images` images writes (images x sides x 3 x load_size^2):
+    0 when the training set is held in memory, or when its cache folders are already there to be reused
+    (not counted: a rebuild after the files changed, which replaces the old cache once it is complete)."""
+    if held_in_memory(config, n_images, config.load_size):
+        return 0
+    if all(path.is_dir() for path in training_cache_folders(config)):
+        return 0
+    sides = 2 if config.task == "unpaired" else 1  # n_images is the larger collection: at most twice that
+    return sides * decoded_size(config, n_images, config.load_size)
+
+
 def largest_training_image_pixels(config: TrainConfig) -> int:
     """Width x height of the largest image file among the training data, from the file headers (nothing
     decoded; an unreadable file counts 0, as loading skips it)."""

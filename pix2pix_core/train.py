@@ -24,7 +24,7 @@ from .checkpoint import config_of, generator_states, load_generator, read_checkp
 from .collapse import CollapseWatch
 from .config import TrainConfig
 from .cyclegan_model import CycleGAN
-from .data import PairDataset, build_dataset, collate
+from .data import CachedItems, PairDataset, build_dataset, collate
 from .errors import LoadingStopped, Pix2PixError
 from .pix2pix_model import Pix2Pix, generator_shape
 from .run_folder import RunFolder, diverged_message
@@ -189,6 +189,16 @@ class _Speedometer:
         return speed, eta
 
 
+def _close_disk_caches(dataset) -> None:
+    """Close the disk-cache files a dataset reads (data.CachedItems; an unpaired one's two sides), however its
+    run ended: their disk space is freed only once they are closed (the app deletes an uploaded dataset's
+    cache when its run ends), and not whenever the garbage collector gets to them."""
+    for part in (dataset, getattr(dataset, "a", None), getattr(dataset, "b", None)):
+        items = getattr(part, "items", None)
+        if isinstance(items, CachedItems):
+            items.cache.close()
+
+
 class Trainer:
     """Trains a model on `config`; `run()` blocks, `stop()` (any thread) ends it after the current step."""
 
@@ -272,16 +282,20 @@ class Trainer:
             dataset = self.dataset or build_dataset(config, "train", train=True, progress=progress, stop=self._stop)
         except LoadingStopped as exc:  # stop() during loading: a stopped run with no step, not a failure
             return self._finish(ctx, position, "stopped", str(exc))
-        self.model.prepare(dataset)  # statistics of the training set the method needs (kept in checkpoints)
-        sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank,
-                                                      shuffle=True, seed=config.seed, drop_last=False)
-        if ctx.is_main:
-            self.folder.start(config, self.model.loss_names, self.resume, position.step)
-        self.model.train()
         try:
-            return self._epochs(ctx, dataset, sampler, position)
+            self.model.prepare(dataset)  # statistics of the training set the method needs (kept in checkpoints)
+            sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank,
+                                                          shuffle=True, seed=config.seed, drop_last=False)
+            if ctx.is_main:
+                self.folder.start(config, self.model.loss_names, self.resume, position.step)
+            self.model.train()
+            try:
+                return self._epochs(ctx, dataset, sampler, position)
+            finally:
+                self.folder.close()
         finally:
-            self.folder.close()
+            if dataset is not self.dataset:  # built here: nothing reads it once the run is over
+                _close_disk_caches(dataset)
 
     def _epochs(self, ctx, dataset, sampler, position: Position) -> FinishedEvent:
         config = self.config

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import tiny_config
+from conftest import tiny_config, write_aligned
 from demo import state as state_module
 from demo.state import AppState, TrainingJob
 from pix2pix_core.errors import Pix2PixError
@@ -103,3 +106,148 @@ def test_the_registry_keeps_one_copy_and_never_caches_a_removed_model(facades_ch
     registry.refresh()
     first = registry.translator("tiny", "facades")
     assert registry.translator("tiny", "facades") is first and len(registry._loaded) == 1
+
+
+# ------------------------------------------------------------------------------ dataset caches of app runs
+def _handler(blocks, api_name: str):
+    """An event handler of a built app, called in-process (no server)."""
+    return next(fn.fn for fn in blocks.fns.values() if fn.api_name == api_name)
+
+
+def _cache_files(*folders) -> list:
+    """Every dataset-cache file or folder (finished, partial or a build lock) under `folders`."""
+    found = []
+    for folder in folders:
+        if folder.exists():
+            found += [p for p in folder.rglob("*") if p.name in ("meta.json", "source.u8", "target.u8")
+                      or ".partial-" in p.name or p.name.endswith(".lock")]
+    return found
+
+
+@pytest.fixture
+def cached_app(tmp_path, monkeypatch):
+    """An app whose every training set goes to the disk cache, with PIX2PIX_CACHE in tmp_path: (state, start,
+    stop, user cache, zip maker)."""
+    import demo.train_settings as train_settings
+    from demo.app import build_app
+
+    user_cache = tmp_path / "user-cache"
+    monkeypatch.setenv("PIX2PIX_CACHE", str(user_cache))
+    monkeypatch.setattr(train_settings, "dataset_budget_mb", lambda *args: 0)  # 0 MB in memory: the disk cache
+    write_aligned(tmp_path / "data" / "pairs" / "train", 4, seed=3)
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu",
+                       train_memory_bytes=10 ** 9)
+    train_start, train_stop = _handler(blocks, "train_start"), _handler(blocks, "train_stop")
+
+    def start(data_zip=None, data_folder="", epochs=1, ngf=8, preset="Quick demo"):
+        return train_start("aligned", data_folder, "AtoB", preset, epochs, 0, 1, 100.0, 2e-4, ngf, "from scratch",
+                           data_zip)
+
+    def make_zip(count: int, name: str = "pairs.zip"):
+        import zipfile
+
+        archive = tmp_path / name
+        with zipfile.ZipFile(archive, "w") as writer:
+            for path in sorted(write_aligned(tmp_path / f"{name}-pairs", count, seed=4).iterdir()):
+                writer.write(path, f"pairs/{path.name}")
+        return str(archive)
+
+    yield blocks.app_state, start, train_stop, user_cache, make_zip
+    blocks.app_state.job.stop()
+    wait_until_idle(blocks.app_state.job)
+
+
+def test_an_uploaded_datasets_cache_is_deleted_when_its_run_ends(cached_app, tmp_path, monkeypatch):
+    """Each Start of a large zip left its disk cache (~1 GB; up to ~10 GB) in PIX2PIX_CACHE for good: keyed by
+    the uniquely named unpacked folder, never reused, outside --runs-dir and never deleted. Whether the run
+    finishes, is stopped, fails or is stopped while its cache is being built, nothing of it stays."""
+    import gradio as gr
+
+    import pix2pix_core.data as data_module
+    from pix2pix_core.train import Trainer
+
+    state, start, stop, user_cache, make_zip = cached_app
+    archive = make_zip(4)
+    open_at_removal = []
+    real_remove = state_module.remove_quietly
+
+    def remove_when_closed(path):
+        """The trainer has closed the cache's files by then: an open file's space is freed only when it closes.
+        Slow, as gigabytes are: the job must not say the run ended before its files are gone."""
+        if Path("/proc/self/fd").is_dir():
+            for fd in Path("/proc/self/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd).startswith(str(path)):
+                        open_at_removal.append(os.readlink(fd))
+        time.sleep(0.3)
+        real_remove(path)
+
+    monkeypatch.setattr(state_module, "remove_quietly", remove_when_closed)
+
+    def nothing_left():
+        assert _cache_files(tmp_path) == []
+        assert not state.uploads_dir.exists() or not any(state.uploads_dir.iterdir())
+        assert open_at_removal == []
+
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(gr.Error, match="not a readable zip file"):  # refused while unpacking
+        start(str(tmp_path / "bad.zip"))
+    nothing_left()
+    with pytest.raises(gr.Error, match="above the memory budget"):  # refused by the checks after unpacking
+        start(archive, epochs=1, ngf=128, preset="Standard (paper)")
+    nothing_left()
+
+    assert start(archive).startswith("Started")  # finishes: 4 steps
+    assert wait_until_idle(state.job).phase == "finished"
+    nothing_left()
+
+    assert start(archive, epochs=500).startswith("Started")  # stopped after a step
+    deadline = time.monotonic() + 60
+    while state.job.snapshot().step < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    in_use = _cache_files(tmp_path)
+    assert any(p.name == "source.u8" for p in in_use), "the run did not train from the disk cache"
+    assert not any(p.is_relative_to(user_cache) for p in in_use)  # PIX2PIX_CACHE is the command line's
+    stop()
+    assert wait_until_idle(state.job).phase == "stopped"
+    nothing_left()
+
+    def broken_step(self, batch):
+        raise Pix2PixError("broken step")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "train_step", broken_step)
+        assert start(archive).startswith("Started")  # fails after its cache is built
+        ended = wait_until_idle(state.job)
+    assert ended.phase == "failed" and "broken step" in ended.message
+    nothing_left()
+
+    real_open = data_module.open_image
+
+    def slow_open(path):
+        time.sleep(0.1)
+        return real_open(path)
+
+    monkeypatch.setattr(data_module, "open_image", slow_open)
+    assert start(make_zip(40, "slow.zip")).startswith("Started")  # stopped while its cache is being built
+    deadline = time.monotonic() + 60
+    while "loading 2/" not in state.job.snapshot().message and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _cache_files(tmp_path), "no cache was being built"
+    stop()
+    assert wait_until_idle(state.job).phase == "stopped"
+    nothing_left()
+
+
+def test_a_data_root_folders_cache_stays_in_the_runs_folder_and_is_reused(cached_app, tmp_path):
+    """A typed folder's cache (reused while its files are unchanged) lives under --runs-dir, where the runs cap
+    counts it, not in PIX2PIX_CACHE: the app's disk use stays within --runs-max-gb."""
+    state, start, _stop, user_cache, _make_zip = cached_app
+    assert start(data_folder="pairs").startswith("Started")
+    assert wait_until_idle(state.job).phase == "finished"
+    kept = _cache_files(tmp_path)
+    assert kept and all(p.is_relative_to(state.runs_dir / "cache") for p in kept), kept
+    built = {p: p.stat().st_mtime_ns for p in kept}
+    assert start(data_folder="pairs").startswith("Started")
+    assert wait_until_idle(state.job).phase == "finished"
+    assert {p: p.stat().st_mtime_ns for p in _cache_files(tmp_path)} == built  # reused, not built again

@@ -604,6 +604,56 @@ def test_pruning_spares_a_fine_tunes_model_and_does_not_count_uploads(tmp_path):
     assert (runs / "uploads" / "upload-1" / "big.png").exists()
 
 
+def test_pruning_removes_the_oldest_dataset_caches_with_the_runs(tmp_path):
+    """Data-root datasets' disk caches live in the runs folder's cache/, counted by the cap and removed oldest
+    first with the training folders (before any model), never the one a Start is about to read."""
+    from demo.disk import prune_runs
+
+    runs = tmp_path / "runs"
+    (runs / "models").mkdir(parents=True)
+    oldest_first = [runs / "old-run", runs / "cache" / "old", runs / "cache" / "used", runs / "cache" / "new"]
+    for age, folder in enumerate(oldest_first):
+        folder.mkdir(parents=True)
+        (folder / "source.u8").write_bytes(b"0" * 1000)
+        os.utime(folder, (1000 + age, 1000 + age))
+    (runs / "models" / "m.safetensors").write_bytes(b"0" * 1000)
+    assert prune_runs(runs, 3000, keep={"cache/used"}) == ["old-run", "cache/old"]
+    assert prune_runs(runs, 1000, keep={"cache/used"}) == ["cache/new", "models/m.safetensors"]
+    assert (runs / "cache" / "used" / "source.u8").exists()
+
+
+def test_a_run_whose_dataset_cache_would_not_fit_is_refused_at_start(tmp_path, monkeypatch):
+    """A training set above the dataset budget is decoded into the disk cache (images x sides x 3 x load^2):
+    it counts with the checkpoints against the runs cap, and must fit on the disk, at Start rather than
+    after minutes of decoding. A cache already there costs nothing more."""
+    import demo.train_settings as train_settings
+    from demo.train_settings import check_run_size
+    from pix2pix_core.config import TrainConfig
+    from pix2pix_core.errors import Pix2PixError
+    from pix2pix_core.resources import training_cache_folders
+
+    folder = tmp_path / "big" / "train"
+    folder.mkdir(parents=True)
+    for i in range(2000):  # only the listing is read here
+        (folder / f"{i}.jpg").touch()
+    config = TrainConfig(task="aligned", data=str(tmp_path / "big"), netG="unet_128", crop_size=128, load_size=143,
+                         ngf=8, ndf=8, epochs=1, epochs_decay=0, memory_budget_mb=1,
+                         cache_dir=str(tmp_path / "runs" / "cache"))  # cache: 2,000 x 2 x 3 x 143^2 = 0.25 GB
+    monkeypatch.setattr(train_settings, "free_bytes", lambda folder: 10 ** 12)
+    assert check_run_size(config, 10 ** 10, 10 ** 9) == 2000
+    with pytest.raises(Pix2PixError, match=r"dataset cache \(0.25 GB: 2,000 images decoded at 143 px\) and "
+                                           r"checkpoints \(0.02 GB\) would take about 0.26 GB of disk, "
+                                           r"above the app's 0.20 GB"):
+        check_run_size(config, 10 ** 10, 2 * 10 ** 8)
+    monkeypatch.setattr(train_settings, "free_bytes", lambda folder: 3 * 10 ** 8)
+    with pytest.raises(Pix2PixError, match=r"need about 0.26 GB of disk, and the server has 0.30 GB free "
+                                           r"\(it keeps 0.27 GB free\)"):
+        check_run_size(config, 10 ** 10, 10 ** 9)
+    for path in training_cache_folders(config):  # built by an earlier run: reused
+        path.mkdir(parents=True)
+    assert check_run_size(config, 10 ** 10, 2 * 10 ** 8) == 2000
+
+
 def test_gradio_cache_is_cleaned(tmp_path):
     from demo.app import DELETE_CACHE, build_app
 

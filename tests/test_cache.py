@@ -515,3 +515,27 @@ def test_a_full_disk_while_taking_the_lock_does_not_keep_it(tmp_path, monkeypatc
     again.join(10)
     assert done and len(done[0]) == 2, "the second build waited for the lock its own process kept"
     assert [p.name for p in path.parent.iterdir()] == ["food_train-abc"]  # no lock file left
+
+
+@pytest.mark.parametrize("task", ["aligned", "paired", "colorize", "unpaired"])
+def test_training_cache_folders_names_the_folders_the_loader_builds(tmp_path, task):
+    """resources.training_cache_folders (the app keeps, counts and prunes those caches) names exactly the
+    folders data.py's loader builds for a training set, whatever the layout."""
+    from conftest import write_collection
+    from pix2pix_core.resources import training_cache_folders
+
+    data = tmp_path / "data"
+    if task == "paired":
+        _paired(data)
+    elif task == "colorize":
+        write_colour_photos(data / "train", 3)
+    elif task == "unpaired":
+        write_collection(data / "trainA", 3, (200, 40, 40), seed=1)
+        write_collection(data / "trainB", 2, (40, 40, 200), seed=2)
+    else:
+        write_aligned(data, 3)  # a flat folder: split_folder falls back to data itself
+    config = tiny_config(**_cached(dict(task=task, data=str(data), direction="BtoA", load_size=40, crop_size=32,
+                                        netG="unet_32"), tmp_path / "cache"))
+    build_dataset(config, "train", train=True)
+    built = sorted(p for p in (tmp_path / "cache").iterdir() if p.is_dir())
+    assert built and built == sorted(training_cache_folders(config))
