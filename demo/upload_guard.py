@@ -9,8 +9,10 @@ answers a POST before its body is read when
 - its Content-Length is above the route's cap: an upload (`max_request_bytes`: the page sends one file per
   request, and one file of the app's 50 MB limit with its multipart framing fits), the route the facade
   canvas sends its images by (`component_server`, held in memory: MAX_CANVAS_BYTES), every other route
-  (event inputs as JSON: MAX_BODY_BYTES; a body without a length is counted as it arrives and cut there),
-- an upload or canvas request does not say its size, or
+  (event inputs as JSON: MAX_BODY_BYTES); every body is also counted as it arrives and cut at the cap (a
+  chunked one says no size: 413 there),
+- it says its size twice (Content-Length and Transfer-Encoding: h11 reads the chunks and ignores the length,
+  so a small length let any body past the caps), or an upload or canvas request does not say it, or
 - the disk holding Gradio's cache would keep less than `min_free_bytes` free after an upload or canvas image.
 
 Routes are matched with trailing and doubled slashes removed: Gradio serves `/component_server/` too.
@@ -20,9 +22,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Callable
+
+from . import disk
 
 UPLOAD_PATH = "/gradio_api/upload"
 CANVAS_PATH = "/gradio_api/component_server"  # the facade canvas sends its images here (kept in memory)
@@ -30,10 +33,6 @@ MAX_REQUEST_BYTES = 51 * 1024 * 1024  # 50 MB of file (app.MAX_UPLOAD) + room fo
 MAX_CANVAS_BYTES = 8 * 1024 * 1024  # a 512 x 512 canvas's background, composite and layer as PNG: < 3 MB
 MAX_BODY_BYTES = 64 * 1024  # an event's inputs as JSON (files travel by upload, by reference here)
 MIN_FREE_BYTES = 2 * 1024 ** 3  # leave this much disk free for results, checkpoints and the system
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class UploadGuard:
@@ -44,7 +43,7 @@ class UploadGuard:
                  min_free_bytes: int = MIN_FREE_BYTES, free_bytes: Callable[[Path], int] | None = None):
         self.app, self.cache_dir = app, Path(cache_dir)
         self.max_request_bytes, self.min_free_bytes = max_request_bytes, min_free_bytes
-        self.free_bytes = free_bytes or _free_bytes
+        self.free_bytes = free_bytes or disk.free_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -53,35 +52,43 @@ class UploadGuard:
         files = route.endswith((UPLOAD_PATH, CANVAS_PATH))
         limit = (self.max_request_bytes if route.endswith(UPLOAD_PATH) else MAX_CANVAS_BYTES) if files \
             else MAX_BODY_BYTES
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is None and not files:  # a chunked body: counted as it arrives
-            return await self._counted(scope, receive, send, limit)
-        refusal = self._refusal(length or b"", limit, files)
-        if refusal is not None:
-            return await _answer(send, *refusal)
-        await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        length, chunked = headers.get(b"content-length"), b"transfer-encoding" in headers
+        if length is not None and chunked:  # h11 reads the chunks and ignores the length (RFC 9112 6.1)
+            return await _answer(send, 400, "a request says its size by Content-Length or Transfer-Encoding, "
+                                            "not both")
+        if length is not None or files:
+            refusal = self._refusal(length or b"", limit, files)
+            if refusal is not None:
+                return await _answer(send, *refusal)
+        await self._counted(scope, receive, send, limit, files)
 
-    async def _counted(self, scope, receive, send, limit: int):
-        received, started = 0, False
+    async def _counted(self, scope, receive, send, limit: int, files: bool):
+        """The app, with its body counted as it arrives (a chunked one says no size; any other is checked
+        again): past `limit`, 413 if nothing was answered yet, and the app is told the client has gone. (An
+        exception from `receive` would not do: FastAPI turns any error while parsing a body into a 400.)"""
+        received, started, refused = 0, False, False
 
         async def counting_receive():
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             received += len(message.get("body", b""))
             if received > limit:
-                raise _BodyTooLarge
+                refused = True
+                if not started:
+                    await _answer(send, 413, _too_large(limit, files))
+                return {"type": "http.disconnect"}
             return message
 
-        async def noting_send(message):
+        async def guarded_send(message):
             nonlocal started
-            started = True
-            await send(message)
+            if not refused:
+                started = True
+                await send(message)
 
-        try:
-            await self.app(scope, counting_receive, noting_send)
-        except _BodyTooLarge:
-            if not started:
-                await _answer(send, 413, _too_large(limit))
+        await self.app(scope, counting_receive, guarded_send)
 
     def _refusal(self, length: bytes, limit: int, files: bool) -> tuple[int, str] | None:
         if not length.isdigit():
@@ -106,10 +113,3 @@ async def _answer(send, status: int, message: str) -> None:
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
-
-
-def _free_bytes(folder: Path) -> int:
-    """Free bytes on the disk that holds `folder` (or its nearest existing parent)."""
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return shutil.disk_usage(folder).free

@@ -777,6 +777,50 @@ def test_an_upload_request_above_one_file_is_refused_before_its_body(app):
     assert reply.status == 413 and "at most 51 MB" in json.loads(reply.read())["detail"]
 
 
+def raw_post(url: str, route: str, headers: dict, body: bytes = b"") -> tuple[int, str]:
+    """POST with exactly these headers and body bytes (http.client adds no framing of its own)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    connection.putrequest("POST", route, skip_accept_encoding=True)
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    try:
+        connection.send(body)
+    except OSError:  # answered and closed before the whole body went: the answer is still there to read
+        pass
+    reply = connection.getresponse()
+    status, text = reply.status, reply.read().decode()
+    connection.close()
+    return status, text
+
+
+def chunked(body: bytes, size: int = 16 * 1024) -> bytes:
+    parts = [body[i:i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+
+
+def test_a_body_without_an_honest_length_is_held_to_the_caps_too(app, client):
+    """With Content-Length and Transfer-Encoding both sent, h11 read the chunks and ignored the small length:
+    every cap (64 kB inputs, 51 MB uploads, the free-disk check) was passed. A chunked body over its cap got
+    FastAPI's 400 "error parsing the body" (an exception from receive); now a 413 from the guard."""
+    inputs = json.dumps({"data": ["x" * 100_000], "fn_index": 0, "session_hash": "s1"}).encode()
+    route = "/gradio_api/queue/join"
+    status, text = raw_post(app[0], route, {"Content-Type": "application/json", "Content-Length": "100",
+                                            "Transfer-Encoding": "chunked"}, chunked(inputs))
+    assert status == 400 and "not both" in text, (status, text)
+    status, text = raw_post(app[0], route, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                            chunked(inputs))
+    assert status == 413 and "at most 64 kB" in text, (status, text)
+    status, text = raw_post(app[0], "/gradio_api/upload", {"Content-Type": "multipart/form-data; boundary=x",
+                                                           "Transfer-Encoding": "chunked"}, chunked(b"x" * 1000))
+    assert status == 411, (status, text)
+    assert_idle(client)
+
+
 def test_the_upload_guard_keeps_the_disk_from_filling(tmp_path):
     import asyncio
 
