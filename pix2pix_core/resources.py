@@ -150,8 +150,7 @@ def count_training_images(config: TrainConfig) -> int:
     """How many training images `config` will load, from the file listing alone (nothing decoded)."""
     folders = _training_folders(config)
     if config.task == "unpaired":  # an epoch walks the larger of trainA/ and trainB/
-        counts = [len(load_folder_images(side)) for side in folders]
-        counts = [min(c, config.max_images) if config.max_images else c for c in counts]
+        counts = _unpaired_counts(config)
         return max(counts) if all(counts) else 0
     if config.task == "paired":
         a_dir, b_dir = folders
@@ -187,16 +186,21 @@ def training_cache_folders(config: TrainConfig) -> list[Path]:
     return [cache_dir_for(cache_root(config.cache_dir), folder, params) for folder in folders]
 
 
+def _unpaired_counts(config: TrainConfig) -> list[int]:
+    """The images trainA/ and trainB/ each load (up to max_images)."""
+    counts = [len(load_folder_images(side)) for side in _training_folders(config)]
+    return [min(count, config.max_images) if config.max_images else count for count in counts]
+
+
 def dataset_cache_bytes(config: TrainConfig, n_images: int) -> int:
-    """Bytes of disk cache training `config` on `n_images` images writes (images x sides x 3 x load_size^2):
-    0 when the training set is held in memory, or when its cache folders are already there to be reused
-    (not counted: a rebuild after the files changed, which replaces the old cache once it is complete)."""
-    if held_in_memory(config, n_images, config.load_size):
-        return 0
-    if all(path.is_dir() for path in training_cache_folders(config)):
-        return 0
-    sides = 2 if config.task == "unpaired" else 1  # n_images is the larger collection: at most twice that
-    return sides * decoded_size(config, n_images, config.load_size)
+    """Bytes of disk cache training `config` on `n_images` images writes (images x pictures x 3 x load_size^2),
+    folder by folder as the loader decides: nothing for one held in memory, or whose cache is already there to
+    be reused (not counted: a rebuild after the files changed, which replaces the old cache once complete).
+    A CycleGAN's two collections are decided apart, each by its own count."""
+    counts = _unpaired_counts(config) if config.task == "unpaired" else [n_images]
+    return sum(decoded_size(config, count, config.load_size)
+               for count, path in zip(counts, training_cache_folders(config))
+               if not held_in_memory(config, count, config.load_size) and not path.is_dir())
 
 
 def largest_training_image_pixels(config: TrainConfig) -> int:

@@ -539,3 +539,21 @@ def test_training_cache_folders_names_the_folders_the_loader_builds(tmp_path, ta
     build_dataset(config, "train", train=True)
     built = sorted(p for p in (tmp_path / "cache").iterdir() if p.is_dir())
     assert built and built == sorted(training_cache_folders(config))
+
+
+def test_the_cache_estimate_decides_each_collection_apart(tmp_path):
+    """A CycleGAN's larger collection above the memory budget and its smaller one below: the loader caches
+    only the larger, and the estimate charged both, at the larger's size, even once that cache existed."""
+    from conftest import write_collection
+    from pix2pix_core.data import decoded_size
+    from pix2pix_core.resources import dataset_cache_bytes
+
+    data = tmp_path / "data"
+    write_collection(data / "trainA", 40, (200, 40, 40), seed=1)
+    write_collection(data / "trainB", 2, (40, 40, 200), seed=2)
+    config = tiny_config(task="unpaired", model="cyclegan", netG="resnet_6blocks", data=str(data), load_size=300,
+                         crop_size=256, memory_budget_mb=1, cache_dir=str(tmp_path / "cache"))
+    assert dataset_cache_bytes(config, 40) == decoded_size(config, 40, 300)  # trainA only
+    build_dataset(config, "train", train=True)
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 1
+    assert dataset_cache_bytes(config, 40) == 0  # reused
