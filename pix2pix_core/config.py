@@ -121,6 +121,12 @@ class TrainConfig:
             self.direction = TASK_DIRECTIONS.get(self.task, LEGACY_DIRECTION)
 
     @property
+    def per_image_statistics(self) -> bool:
+        """Batch norm trained at batch size 1 translates with each picture's own statistics (the official test
+        script runs G in train mode): the Translator and every export follow this one rule."""
+        return self.norm == "batch" and self.batch_size == 1
+
+    @property
     def input_nc(self) -> int:
         return 1 if self.task == "colorize" else 3
 

@@ -75,18 +75,13 @@ def _remove_dropout(module: nn.Module) -> None:
             _remove_dropout(child)
 
 
-def uses_batch_statistics(config: TrainConfig) -> bool:
-    """The Translator's rule: per-image statistics for a model trained at batch size 1."""
-    return config.norm == "batch" and config.batch_size == 1
-
-
 def inference_network(generator: nn.Module, config: TrainConfig) -> nn.Module:
     """An fp32 eval-mode copy of `generator` with dropout removed and batch norm in the Translator's mode."""
     import copy
 
     net = copy.deepcopy(generator).float().cpu().eval()
     _remove_dropout(net)
-    if uses_batch_statistics(config):
+    if config.per_image_statistics:
         _replace_batch_norms(net)
     net.requires_grad_(False)
     return net.eval()
@@ -102,7 +97,7 @@ def config_metadata(config: TrainConfig, metadata: Optional[dict] = None) -> dic
     return {
         "format": METADATA_FORMAT,
         "pix2pix_config": config.to_json(),
-        "batch_norm": "per-image statistics" if uses_batch_statistics(config) else "running statistics",
+        "batch_norm": "per-image statistics" if config.per_image_statistics else "running statistics",
         "dropout": "off",
         "size_multiple": str(2 ** min_downsamplings(config.netG)),
         "trained": (metadata or {}).get("trained", (metadata or {}).get("state", "{}")),

@@ -55,7 +55,7 @@ class Translator:
         self.backend = "torch"
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
-        self.per_image = batch_statistics if batch_statistics is not None else config.batch_size == 1
+        self.per_image = batch_statistics if batch_statistics is not None else config.per_image_statistics
         if self.per_image:
             use_batch_statistics(self.generator)
         self._dropouts = seeded_dropouts(self.generator)  # each call draws from its own seeded generator
