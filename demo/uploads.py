@@ -114,8 +114,9 @@ class CanvasEditor(gr.ImageEditor):
         parts = payload  # or the blobs the canvas sent first (kept in memory until used: dropped if refused)
         if payload.id is not None:
             parts = self.blob_storage.get(payload.id)
-            if parts is None and payload.id in self.dropped:
+            if payload.id in self.dropped:  # all its images, or the first of them (the rest were refused)
                 self.dropped.pop(payload.id, None)
+                self.blob_storage.pop(payload.id, None)
                 _refuse("the app was too busy to keep this drawing's images; draw a stroke again")
         if parts is not None and not self._within_bounds(parts):
             if payload.id is not None:
@@ -136,6 +137,8 @@ class CanvasEditor(gr.ImageEditor):
             _refuse(f"a canvas sends its background, composite or layer, not {str(kind)[:20]!r}")
         if kind == "layer" and not (str(index).isdigit() and int(index) < self.MAX_LAYERS):
             _refuse(f"the canvas has at most {self.MAX_LAYERS} layer(s); layer {str(index)[:20]!r} was sent")
+        if canvas_id in self.dropped:  # the rest of a canvas whose first images were dropped: its event says so
+            _refuse("the app was too busy to keep this drawing's images; draw a stroke again")
         super().accept_blobs(data)
         self._drop_oldest_waiting(keep=canvas_id)
 

@@ -955,6 +955,14 @@ def test_canvas_blobs_waiting_for_their_event_are_bounded():
     with pytest.raises(gr.Error, match="too busy to keep this drawing"):
         editor.preprocess(EditorData(id="f"))
     assert editor.preprocess(EditorData(id="f"))["background"] is None  # said once; an unknown id as before
+    # dropped between its background and its other images: the rest is refused, and its event says so (it
+    # found the later images alone and drew without the strokes)
+    send("j", size=1)  # "g" is dropped now, as if between its requests
+    with pytest.raises(gr.Error, match="too busy to keep this drawing"):
+        send("g", "composite", size=1)
+    assert "g" not in editor.blob_storage
+    with pytest.raises(gr.Error, match="too busy to keep this drawing"):
+        editor.preprocess(EditorData(id="g"))
 
 
 def test_a_model_file_replaced_while_the_app_runs_is_loaded_again(tmp_path):
