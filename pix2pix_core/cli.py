@@ -46,7 +46,8 @@ def _add_train(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its latest checkpoint, with its own settings; of those, "
                         "only the schedule's length, the logging, saving and collapse intervals, --device, "
-                        "--precision, --data's path and the cache may be given new values "
+                        "--precision, --no-channels-last, --no-test-dropout, --data's path and the cache may be "
+                        "given new values "
                         "(and the collapse remedies --diff-augment, --d-lr-factor)")
     p.add_argument("--init-from", help="start the generator from this checkpoint (fine-tuning; a cyclegan run "
                    "starts G and F from a CycleGAN checkpoint or export, whichever it holds)")

@@ -56,11 +56,12 @@ class RunFolder:
         ngf 64: 20 x 686 MB), since a run can be cut short instead (--max-steps) or old ones deleted."""
         size = parameter_count * 4 * 3
         check_writable(self.out, needed_bytes=2 * size + 50_000_000)
+        ahead = max(kept - len(list(self.checkpoint_dir.glob("epoch_*.safetensors"))), 0)  # a resume wrote some
         free = shutil.disk_usage(self.out).free
-        if kept and (kept + 2) * size > free:
-            warnings.warn(f"the {kept} epoch checkpoints this run keeps (--save-every) take about "
-                          f"{kept * size / 1e9:.1f} GB, and {free / 1e9:.1f} GB are free in {self.out}: a larger "
-                          f"--save-every, or 0 to keep only the latest", stacklevel=2)
+        if ahead and (ahead + 2) * size > free:
+            warnings.warn(f"the {ahead} epoch checkpoints this run will keep (--save-every), with the latest, need "
+                          f"about {(ahead + 2) * size / 1e9:.1f} GB, and {free / 1e9:.1f} GB are free in {self.out}: "
+                          f"a larger --save-every, or 0 to keep only the latest", stacklevel=2)
         remove_stale_temp_files(self.checkpoint_dir)
 
     def start(self, config: TrainConfig, loss_names: Sequence[str], resume: bool, resumed_step: int) -> None:

@@ -299,11 +299,18 @@ def test_epoch_checkpoints_that_will_not_fit_are_warned_about(facades_dir, tmp_p
     monkeypatch.setattr(run_folder.shutil, "disk_usage", lambda path: usage(10**12, 0, 6 * size + 60_000_000))
     config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), max_steps=1, epochs=10, epochs_decay=10,
                          save_every=1)
-    with pytest.warns(UserWarning, match=r"the 20 epoch checkpoints this run keeps \(--save-every\) take about"):
+    with pytest.warns(UserWarning, match=r"the 20 epoch checkpoints this run will keep \(--save-every\), with the "
+                                         r"latest, need about"):
         Trainer(config).run()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Trainer(dataclasses.replace(config, out=str(tmp_path / "run2"), save_every=5)).run()  # 4 fit
+    checkpoints = tmp_path / "run" / "checkpoints"  # a resumed run has written 17 of its 20 already
+    for epoch in range(17):
+        (checkpoints / f"epoch_{epoch + 1:04d}.safetensors").write_bytes(b"")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_folder.RunFolder(tmp_path / "run").check(size // 12, kept=20)  # 3 ahead + 2 fit in 6
 
 
 # ------------------------------------------------------------------------------------ exact resume
