@@ -76,7 +76,7 @@ def build(state: AppState) -> dict:
                             visible=len(names) > 1)  # a picker only when there is a choice
         seed = Seed(0, label="Seed", precision=0, minimum=0, maximum=SEED_MAX)
         button = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
-    gr.Examples(example_photos(), inputs=photo, label="Gray food photos (Food-101)")
+    examples = gr.Examples(example_photos(), inputs=photo, label="Gray food photos (Food-101)")
 
     run = user_errors(colorize_photo)
     # no Gradio limit: the work waits in its lane (image_work), large photos apart from small ones
@@ -88,7 +88,10 @@ def build(state: AppState) -> dict:
     def run_clicked(path, model_name, seed_value, progress=gr.Progress()):
         return run(path, model_name, seed_value, progress)
 
-    photo.change(run_if_photo, [photo, model, seed], [gray, result], **private)
+    # upload and the example click, not the photo's change: dropping a photo onto one shown changed it twice,
+    # and the same photo was colorized twice (a 12 MP one took two places in the large-photo lane)
+    photo.upload(run_if_photo, [photo, model, seed], [gray, result], **private)
+    examples.load_input_event.then(run_if_photo, [photo, model, seed], [gray, result], **private)
     model.change(run_if_photo, [photo, model, seed], [gray, result], **private)
     button.click(run_clicked, [photo, model, seed], [gray, result], **private)
 

@@ -7,6 +7,7 @@ generator; the cleaned ("snapped") map is shown beside it, where two clicks draw
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import random
@@ -198,7 +199,20 @@ def build(state: AppState) -> dict:
     def on_clear(model_name, seed_value):
         return show(plain_facade((CANVAS, CANVAS)), model_name, seed_value)
 
+    def keep_canvas_on_error(handler: Callable) -> Callable:
+        """An unusable upload is a warning and leaves the canvas as it was: as an error, Gradio marked every
+        output failed, the canvas too (red "Error" badges, no more painting; the drawing gone from view)."""
+        @functools.wraps(handler)
+        def wrapper(*args):
+            try:
+                return handler(*args)
+            except Pix2PixError as exc:
+                gr.Warning(as_text(str(exc)))
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return wrapper
+
     @user_errors
+    @keep_canvas_on_error
     def on_upload(file, model_name, seed_value):
         label_map = in_lane(state, file, "facade", to_canvas_checked, convert=label_map_rgb)
         return show(label_map, model_name, seed_value)
@@ -206,6 +220,7 @@ def build(state: AppState) -> dict:
     segmenter_cache: dict = {}
 
     @user_errors
+    @keep_canvas_on_error
     def on_segment(file, model_name, seed_value):
         from pix2pix_core.segment import Segmenter  # optional module, present when the button is shown
 
@@ -239,16 +254,20 @@ def build(state: AppState) -> dict:
     private = dict(api_visibility="private")
     editor.input(on_stroke, render_inputs, [photo, labels], trigger_mode="always_last", show_progress="hidden",
                  concurrency_limit=1, concurrency_id="facade", **private)
-    editor.clear(on_clear, [model, seed], [editor, photo, labels, corner], **private)
+    # Events that put a new map on the canvas show their progress on the photos only: with the canvas in its
+    # loading state as its new value arrived (the canvas then fires its own input event), it could stay under
+    # a "processing" overlay for good after a stroke, blocking the mouse (seen with Random, Upload, rectangles)
+    onto_canvas = dict(show_progress_on=[photo, labels], **private)
+    editor.clear(on_clear, [model, seed], [editor, photo, labels, corner], **onto_canvas)
     generate_button.click(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
     variation_button.click(on_variation, render_inputs, [seed, photo, labels], concurrency_id="facade", **private)
     model.change(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
-    random_button.click(on_random, render_inputs, [editor, photo, labels, corner], **private)
-    clear_button.click(on_clear, [model, seed], [editor, photo, labels, corner], **private)
-    upload_button.upload(on_upload, [upload_button, model, seed], [editor, photo, labels, corner], **private)
-    segment_button.upload(on_segment, [segment_button, model, seed], [editor, photo, labels, corner], **private)
+    random_button.click(on_random, render_inputs, [editor, photo, labels, corner], **onto_canvas)
+    clear_button.click(on_clear, [model, seed], [editor, photo, labels, corner], **onto_canvas)
+    upload_button.upload(on_upload, [upload_button, model, seed], [editor, photo, labels, corner], **onto_canvas)
+    segment_button.upload(on_segment, [segment_button, model, seed], [editor, photo, labels, corner], **onto_canvas)
     labels.select(on_rect_click, [editor, rect_class, corner, model, seed], [editor, photo, labels, corner, rect_hint],
-                  **private)
+                  **onto_canvas)
 
     # /facade: a plain label-map file in, a photo of the same size out (no canvas dict)
     @user_errors

@@ -7,8 +7,10 @@ Screenshots go to test-artifacts/ (gitignored) for a human to look at.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -262,3 +264,54 @@ def test_a_page_opened_after_a_failed_run_shows_it(browser, app_url, tmp_path):
                                  timeout=TIMEOUT_MS)
         assert "empty" in viewer.locator("#train-status").inner_text()
         viewer.close()
+
+
+def test_the_canvas_shows_no_progress_of_events_that_replace_it(app_url):
+    """With the canvas in its loading state as a new map arrived (Random, Clear, Upload, a rectangle), it could
+    stay under a "processing" overlay for good after a stroke (a race: 1 in 3 runs of stroke + Random), the
+    mouse blocked. Every event that outputs the canvas shows its progress on the photos only."""
+    config = json.loads(urllib.request.urlopen(f"{app_url}config", timeout=30).read())
+    names = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    onto_canvas = [d for d in config["dependencies"] if any(names.get(o) == "facade-canvas" for o in d["outputs"])]
+    assert len(onto_canvas) >= 5
+    for dependency in onto_canvas:
+        shown = [names.get(c) for c in dependency.get("show_progress_on") or dependency["outputs"]]
+        assert "facade-canvas" not in shown, dependency.get("targets")
+
+
+def test_a_bad_upload_leaves_the_drawing_on_the_canvas(page, tmp_path):
+    """A corrupt label map was an error: Gradio marked every output failed, the canvas too (red "Error",
+    no more painting). Now a warning, and the canvas keeps working."""
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 200)
+    initial = wait_for_new_image(page, "#facade-labels", None)
+    draw_stroke(page)
+    labels_before = wait_for_new_image(page, "#facade-labels", initial)
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Upload label map", exact=True).click()
+    chooser.value.set_files(str(bad))
+    page.wait_for_selector("text=broken.jpg:")  # the warning names the file and says why
+    page.wait_for_timeout(500)
+    assert page.locator("#facade-canvas .error, #facade-photo .error").count() == 0  # no "Error" badges
+    assert image_src(page, "#facade-labels") == labels_before
+    old_photo = image_src(page, "#facade-photo")
+    draw_stroke(page, start=(0.2, 0.3), end=(0.8, 0.35))
+    wait_for_new_image(page, "#facade-photo", old_photo)  # still paints
+
+
+def test_replacing_the_photo_colorizes_it_once(page, tmp_path):
+    """Dropping a photo onto one already shown changed the input twice: two identical colorize runs."""
+    paths = []
+    for index in range(2):
+        path = tmp_path / f"photo{index}.png"
+        Image.fromarray(np.full((60, 80, 3), 60 + 90 * index, np.uint8)).save(path)
+        paths.append(path)
+    page.get_by_role("tab", name="Colorize").click()
+    page.locator("#colorize-input input[type=file]").set_input_files(str(paths[0]))
+    first = wait_for_new_image(page, "#colorize-output", None)
+    joins = []
+    page.on("request", lambda request: joins.append(request.url) if "queue/join" in request.url else None)
+    page.locator("#colorize-input input[type=file]").set_input_files(str(paths[1]))
+    wait_for_new_image(page, "#colorize-output", first)
+    page.wait_for_timeout(1500)
+    assert len(joins) == 1, joins
