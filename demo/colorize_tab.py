@@ -67,7 +67,7 @@ def build(state: AppState) -> dict:
         photo = ImageUpload(label="Your photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                             height=340, elem_id="colorize-input")
         gray = gr.Image(label="What the model sees (gray)", type="filepath", format="png", interactive=False,
-                        height=340, elem_id="colorize-gray")
+                        height=340, elem_id="colorize-gray", buttons=["download", "fullscreen"])
         result = gr.Image(label="Colorized (original size)", type="filepath", format="png", interactive=False,
                           height=340, elem_id="colorize-output", buttons=["download", "fullscreen"])
     with gr.Row():

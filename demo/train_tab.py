@@ -277,7 +277,7 @@ def build(state: AppState) -> dict:
                                       height=240, elem_id="train-plot-l1", min_width=240)
             sample = gr.Image(label="Latest sample: input | output | target (CycleGAN: a | G(a) | F(G(a)) | b | F(b) "
                                     "| G(F(b)))", type="pil", format="png",
-                              interactive=False, height=220, elem_id="train-sample")
+                              interactive=False, height=220, elem_id="train-sample", buttons=["download", "fullscreen"])
     translate = unpaired_translate.build(state)
     timer = gr.Timer(1.0)
     seen = gr.State(-1)

@@ -55,7 +55,7 @@ def build(state: AppState) -> dict:
             picture = ImageUpload(label="Picture", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                   height=300, elem_id="unpaired-input")
             result = gr.Image(label="Translated", type="filepath", format="png", interactive=False, height=300,
-                              elem_id="unpaired-output")
+                              elem_id="unpaired-output", buttons=["download", "fullscreen"])
     private = dict(api_visibility="private", show_progress="hidden")
     section.expand(refresh, model, model, **private)
     # no Gradio limit: the work waits in its lane (image_work), large pictures apart from small ones
