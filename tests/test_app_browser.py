@@ -321,7 +321,8 @@ def test_no_picture_offers_a_share_button(app_url):
     """Gradio's Share button only says "Must be on Spaces to share": the gray image, the training sample and the
     unpaired result showed it."""
     config = json.loads(urllib.request.urlopen(f"{app_url}config", timeout=30).read())
-    pictures = [c["props"] for c in config["components"] if c["type"] == "image" and c["props"].get("interactive") is False]
+    pictures = [c["props"] for c in config["components"]
+                if c["type"] == "image" and c["props"].get("interactive") is False]
     assert len(pictures) >= 5
     for props in pictures:
         assert props.get("buttons") is not None and "share" not in props["buttons"], props.get("elem_id")
