@@ -41,8 +41,9 @@ GAN_TERMS = ("G_GAN", "D_real", "D_fake", "G_GAN_AB", "G_GAN_BA", "D_A", "D_B")
 # Fixed colours, so each loss keeps its colour from run to run
 LOSS_COLOURS = {"G_GAN": "#e4572e", "D_real": "#17bebb", "D_fake": "#76b041", "G_L1": "#2e86de",
                 "G_GAN_AB": "#e4572e", "G_GAN_BA": "#f3a712", "D_A": "#17bebb", "D_B": "#76b041",
-                "cycle_A": "#2e86de", "cycle_B": "#8e44ad", "idt_A": "#7f8c8d", "idt_B": "#c0392b"}
-L1_TERMS = ("G_L1", "cycle_A", "cycle_B", "idt_A", "idt_B")
+                "cycle_A": "#2e86de", "cycle_B": "#8e44ad", "idt_A": "#7f8c8d", "idt_B": "#c0392b",
+                "G_feat": "#f39c12"}
+L1_TERMS = ("G_L1", "cycle_A", "cycle_B", "idt_A", "idt_B", "G_feat")  # G_feat: feature matching, x lambda_feat
 # Settings a preset fixes; the key ones (epochs, batch, lambda L1, lr, ngf) stay editable in the form.
 PRESETS = {
     # small enough to show a sample within a minute on a 2-core CPU
@@ -184,6 +185,7 @@ def plot_frames(snapshot: JobSnapshot) -> tuple[Optional[pd.DataFrame], Optional
         return None, None
     frame = pd.DataFrame(snapshot.history, columns=["step", "kind", "loss"])
     frame = frame[["step", "loss", "kind"]]
+    frame = frame[frame.groupby("kind")["loss"].transform(lambda loss: (loss != 0).any())]  # an option that is off
     steps = frame["step"].unique()
     if len(steps) > MAX_PLOT_STEPS:
         keep = set(steps[:: len(steps) // MAX_PLOT_STEPS + 1]) | {steps[-1]}
@@ -213,7 +215,7 @@ def progress_html(snapshot: JobSnapshot) -> str:
 def status_html(snapshot: JobSnapshot) -> str:
     """The shared status line. Messages can hold file names from an uploaded zip, so everything but our
     own tags is escaped: HTML, not Markdown, because Markdown would also turn [text](url) into a link."""
-    losses = " · ".join(f"{k} {v:.3f}" for k, v in snapshot.losses.items()) if snapshot.active else ""
+    losses = " · ".join(f"{k} {v:.3f}" for k, v in snapshot.losses.items() if v != 0) if snapshot.active else ""
     text = f"<b>{html.escape(snapshot.phase)}</b> — {html.escape(snapshot.message)}"
     return f"<div>{text}</div>" + (f"<div>{html.escape(losses)}</div>" if losses else "")
 

@@ -475,6 +475,22 @@ def test_status_html_escapes_messages():
     assert "<img" not in text and "<a " not in text and "&lt;img" in text
 
 
+def test_the_status_and_plots_leave_out_losses_of_options_that_are_off():
+    """G_feat 0.000 was shown in the status line, and in the L1 plot's legend without a colour, on every pix2pix
+    run without feature matching."""
+    from demo.state import JobSnapshot
+    from demo.train_tab import LOSS_COLOURS, plot_frames, status_html
+
+    history = [(step, name, value) for step in (1, 2) for name, value in
+               (("G_GAN", 0.7), ("G_L1", 12.0), ("D_real", 0.6), ("D_fake", 0.5 * (step - 1)), ("G_feat", 0.0))]
+    snapshot = JobSnapshot(version=1, phase="running", message="", step=2, history=history,
+                           losses={"G_GAN": 0.7, "G_L1": 12.0, "G_feat": 0.0})
+    assert snapshot.active and "G_feat" not in status_html(snapshot) and "G_L1 12.000" in status_html(snapshot)
+    gan, l1 = plot_frames(snapshot)
+    assert set(gan["kind"]) == {"G_GAN", "D_real", "D_fake"} and set(l1["kind"]) == {"G_L1"}  # D_fake was 0 once
+    assert "G_feat" in LOSS_COLOURS  # with feature matching on, it has a colour of its own
+
+
 def test_messages_lose_server_paths_and_length(tmp_path):
     from demo.messages import MessageCleaner
 
