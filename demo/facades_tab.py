@@ -262,6 +262,8 @@ def build(state: AppState) -> dict:
     generate_button.click(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
     variation_button.click(on_variation, render_inputs, [seed, photo, labels], concurrency_id="facade", **private)
     model.change(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
+    seed.input(on_generate, render_inputs, [photo, labels], trigger_mode="always_last", concurrency_id="facade",
+               **private)  # a seed typed or stepped re-renders, as a stroke or a model does (not New variation's)
     random_button.click(on_random, render_inputs, [editor, photo, labels, corner], **onto_canvas)
     clear_button.click(on_clear, [model, seed], [editor, photo, labels, corner], **onto_canvas)
     upload_button.upload(on_upload, [upload_button, model, seed], [editor, photo, labels, corner], **onto_canvas)

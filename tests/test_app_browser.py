@@ -326,3 +326,10 @@ def test_no_picture_offers_a_share_button(app_url):
     assert len(pictures) >= 5
     for props in pictures:
         assert props.get("buttons") is not None and "share" not in props["buttons"], props.get("elem_id")
+
+
+def test_a_new_seed_renders_a_new_photo(page):
+    """Strokes and model changes re-rendered; a seed typed in did not, until Generate."""
+    old = wait_for_new_image(page, "#facade-photo", None)
+    page.locator("#facade-seed input").fill("7")
+    wait_for_new_image(page, "#facade-photo", old)
