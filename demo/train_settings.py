@@ -9,6 +9,7 @@ presets use; the memory budget decides what fits on this machine.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import replace
 from typing import Optional
 
@@ -47,6 +48,13 @@ def checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf) -> dic
     return values
 
 
+def _layout_hint(config: TrainConfig) -> str:
+    """Where a dataset's images are when the task finds none (its folder's names, never its path)."""
+    from pix2pix_core.data import where_images_are
+
+    return where_images_are(Path(config.data)) if config.task != "unpaired" else ""
+
+
 def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None, disk_limit: Optional[int] = None) -> int:
     """Refuse a run with too many images, steps or too much memory, whose checkpoints and dataset disk cache
     would not fit in `disk_limit` bytes (the app's cap on its runs folder), or whose cache would not fit on
@@ -56,7 +64,7 @@ def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None, disk
         bounded_int(name, getattr(config, name), 1, MAX_WIDTH)
     images = count_training_images(config)
     if images == 0:
-        raise Pix2PixError("the dataset holds no training images")
+        raise Pix2PixError("the dataset holds no training images" + _layout_hint(config))
     if images > MAX_IMAGES:
         raise Pix2PixError(f"the dataset holds {images:,} training images; the app trains on at most "
                            f"{MAX_IMAGES:,} (use the command line for more)")

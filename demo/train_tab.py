@@ -120,6 +120,10 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
                      "(a 5 GB download)")
         return f"{label} {text}"
     line = f"{label} {name}, {count} training image{'s' if count != 1 else ''}."
+    if count == 0 and task != "unpaired":
+        from pix2pix_core.data import where_images_are
+
+        line += html.escape(where_images_are(folder))
     if task == "unpaired":  # count is the larger collection (an epoch's length): say both
         from pix2pix_core.data import unpaired_folders
         from pix2pix_core.images import load_folder_images

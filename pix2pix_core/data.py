@@ -390,9 +390,11 @@ def _label_halves_look_like_photos(paths: Sequence[Path], look_at: int = 5) -> b
     return bool(verdicts) and sum(verdicts) > len(verdicts) / 2
 
 
-def _where_images_are(folder: Path) -> str:
-    """A hint for a folder without images: split folders named in another case (Train/), or a dataset one level
-    down (wrapped in a folder of its own: its images or its train/ there)."""
+def where_images_are(folder: Path) -> str:
+    """A hint for a folder without images: unpaired collections (trainA/, trainB/), split folders named in
+    another case (Train/), or a dataset one level down (wrapped in a folder of its own: its images or its train/)."""
+    if (folder / "trainA").is_dir() and (folder / "trainB").is_dir():
+        return " (it holds trainA/ and trainB/: unpaired collections, for the unpaired (CycleGAN) task)"
     try:
         subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
     except OSError:
@@ -433,7 +435,7 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
         return _paired_items(folder, size, limit, sample_seed, config.direction, load, advise)
     paths = _limit(load_folder_images(folder), limit, sample_seed)
     if not paths:
-        raise Pix2PixError(f"no images found in {folder}{_where_images_are(folder)}")
+        raise Pix2PixError(f"no images found in {folder}{where_images_are(folder)}")
     if advise and _warn_if_another_task(paths, config.task, folder, model=model):
         advise = False  # one warning about the folder: its files are not listed again as not shaped like pairs
     if config.task == "colorize":
@@ -593,7 +595,7 @@ def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: boo
     for folder in unpaired_folders(config.data, split):
         paths = _limit(load_folder_images(folder), config.max_images if train else None)
         if not paths:
-            raise Pix2PixError(f"no images found in {folder}{_where_images_are(folder)}")
+            raise Pix2PixError(f"no images found in {folder}{where_images_are(folder)}")
 
         def decode(path: Path) -> Item:
             return Item(path.name, _to_uint8(_resize_square(open_image(path), size)), None)

@@ -1000,3 +1000,18 @@ def test_a_model_file_replaced_while_the_app_runs_is_loaded_again(tmp_path):
     replacement.write_bytes(b"second file")
     os.replace(replacement, path)
     assert load_cached(cache, path, load) == 2 and loads == [b"first", b"second file"] and len(cache) == 1
+
+
+def test_unpaired_collections_given_to_a_paired_task_are_named(tmp_path):
+    """A folder with trainA/ and trainB/ under the Facades task said "0 training images" and "the dataset holds
+    no training images", nothing about the layout or the Unpaired task."""
+    from conftest import write_collection
+    from pix2pix_core.config import TrainConfig
+    from pix2pix_core.errors import Pix2PixError
+
+    from demo.train_settings import check_run_size
+
+    for side in ("trainA", "trainB"):
+        write_collection(tmp_path / "unp" / side, 2, (90, 90, 90), seed=1)
+    with pytest.raises(Pix2PixError, match=r"no training images \(it holds trainA/ and trainB/: .*CycleGAN"):
+        check_run_size(TrainConfig(task="facades", data=str(tmp_path / "unp")))
