@@ -246,7 +246,8 @@ def build(state: AppState) -> dict:
                                      elem_id="train-data")
             data_zip = gr.File(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=120)
             with gr.Row():
-                direction = Choice(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)")
+                direction = Choice(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)",
+                                   elem_id="train-direction")
                 # allow_custom_value: the API accepts models trained after startup; the handler checks names
                 start_from = Picker(start_choices("facades"), value=SCRATCH, label="Start from (fine-tune)",
                                  elem_id="train-start-from", allow_custom_value=True)
@@ -257,7 +258,7 @@ def build(state: AppState) -> dict:
                 epochs_decay = gr.Number(quick["epochs_decay"], label="Decay epochs", min_width=80)
                 batch_size = gr.Number(quick["batch_size"], label="Batch size", min_width=80)
             with gr.Row():
-                lambda_l1 = gr.Number(100.0, label="λ L1", min_width=80)
+                lambda_l1 = gr.Number(100.0, label="λ L1", min_width=80, elem_id="train-lambda-l1")
                 lr = gr.Number(2e-4, label="Learning rate", min_width=80)
                 ngf = gr.Number(quick["ngf"], label="ngf (G width)", min_width=80)
             # the remedy a collapsed run's message names (pix2pix only: a collapsed CycleGAN's names --d-lr-factor)
@@ -294,7 +295,12 @@ def build(state: AppState) -> dict:
         return values["epochs"], values["epochs_decay"], values["batch_size"], values["ngf"]
 
     def on_task(name: str):
-        return gr.Dropdown(choices=start_choices(name), value=SCRATCH), ("BtoA" if name == "facades" else "AtoB")
+        """Fine-tune choices of the task, and only the fields that apply to it: a colorizer has no input side, a
+        CycleGAN (cycle and identity losses, its own collapse remedy) no input side, λ L1 or DiffAugment."""
+        paired = name != "unpaired"
+        return (gr.Dropdown(choices=start_choices(name), value=SCRATCH),
+                gr.update(value="BtoA" if name == "facades" else "AtoB", visible=paired and name != "colorize"),
+                gr.update(visible=paired), gr.update(visible=paired))
 
     @user_errors
     def train_start(task: str, data_folder: str, direction: str, preset: str, epochs: float, epochs_decay: float,
@@ -382,7 +388,7 @@ def build(state: AppState) -> dict:
     # ------------------------------------------------------------------------------ events
     private = dict(api_visibility="private")
     preset.change(on_preset, preset, [epochs, epochs_decay, batch_size, ngf], **private)
-    task.change(on_task, task, [start_from, direction], **private)
+    task.change(on_task, task, [start_from, direction, lambda_l1, diff_augment], **private)
     for source in (task, data_folder, data_zip):
         source.change(lambda t, f, z: dataset_summary(state, t, f, bool(z)), [task, data_folder, data_zip], dataset,
                       show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", **private)

@@ -333,3 +333,16 @@ def test_a_new_seed_renders_a_new_photo(page):
     old = wait_for_new_image(page, "#facade-photo", None)
     page.locator("#facade-seed input").fill("7")
     wait_for_new_image(page, "#facade-photo", old)
+
+
+def test_the_train_form_shows_the_fields_of_its_task(page):
+    """The Unpaired task showed λ L1, the input side and DiffAugment, none of which a CycleGAN run uses."""
+    page.get_by_role("tab", name="Train").click()
+    fields = ("#train-lambda-l1", "#train-direction", "#train-diff-augment")
+    assert all(page.locator(field).is_visible() for field in fields)
+    choose(page, "train-task", "Unpaired (CycleGAN)")
+    page.wait_for_function("() => !document.querySelector('#train-lambda-l1')?.checkVisibility()")
+    assert not any(page.locator(field).is_visible() for field in fields)
+    choose(page, "train-task", "Colorize: gray → colour")
+    page.wait_for_function("() => document.querySelector('#train-lambda-l1')?.checkVisibility()")
+    assert not page.locator("#train-direction").is_visible() and page.locator("#train-diff-augment").is_visible()
