@@ -89,7 +89,8 @@ def read_official_state(path: str | Path) -> dict[str, torch.Tensor]:
         kind = "a safetensors file: use it directly" if head[8:9] == b"{" else "not a pickle or zip archive"
         raise CheckpointError(f"{path}: not a PyTorch .pth file ({kind})")
     try:
-        with warnings.catch_warnings():  # "Detected pickle protocol 4 ...": noise before a refusal (the CLI's only thread)
+        # torch's "Detected pickle protocol 4 ..." is noise before a refusal (one thread here: the CLI's)
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

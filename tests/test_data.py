@@ -256,7 +256,8 @@ def test_paired_files_without_a_partner_are_counted_and_named(tmp_path):
         Image.new("RGB", (40, 40), (40 * i, 90, 10)).save(tmp_path / "A" / f"im{i}.png")
         Image.new("RGB", (40, 40), (10, 90, 40 * i)).save(tmp_path / "B" / (f"im{i}.jpg" if i < 2 else f"other{i}.png"))
     with pytest.warns(UserWarning, match=r"paired: 2 of 4 files in .*A have a partner in .*B \(matched by name "
-                                         r"without extension\); left out, with no partner: im2.png, im3.png in A/; other2.png, other3.png in B/$"):
+                                         r"without extension\); left out, with no partner: im2.png, im3.png in A/; "
+                                         r"other2.png, other3.png in B/$"):
         items = load_items(tiny_config(task="paired", data=str(tmp_path)), "train", train=False)
     assert [i.name for i in items] == ["im0.png", "im1.png"]
     for path in (tmp_path / "B").glob("im*"):

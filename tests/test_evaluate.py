@@ -273,4 +273,5 @@ def test_data_of_another_task_is_warned_about_once_naming_the_model(colorize_che
         evaluate(colorize_checkpoint, facades_dir, tmp_path, progress=False)
     messages = [str(w.message) for w in caught if "A|B" in str(w.message)]
     assert messages == [f"most photos in {facades_dir / 'val'} are twice as wide as tall, like A|B pairs, but the "
-                        f"model {colorize_checkpoint} is a colorize one: is --data (or --checkpoint) the one you meant?"]
+                        f"model {colorize_checkpoint} is a colorize one: is --data (or --checkpoint) the one you "
+                        "meant?"]
