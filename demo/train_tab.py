@@ -371,12 +371,14 @@ def build(state: AppState) -> dict:
         """The training job's phase, step, progress, speed, ETA, latest losses and message."""
         return state.job.snapshot().as_dict()
 
-    def tick(seen_version: int):
-        """Redraw only when the job changed since this page last drew it."""
+    def tick(seen_version: int, shown_note: str):
+        """Redraw only when the job changed since this page last drew it; the reply to Start or Stop ("Started
+        ...", "Stopping ...") goes once the run has ended (it stayed beside the "stopped" status). Refusals stay."""
         snapshot = state.job.snapshot()
         if snapshot.version == seen_version:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen_version
-        return redraw()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen_version, gr.skip()
+        stale = not snapshot.active and str(shown_note or "").startswith(("Started ", "Stopping "))
+        return *redraw(), "" if stale else gr.skip()
 
     def redraw():
         """Everything the Train tab shows, from the shared job: a page opened (or a tab shown) after a run
@@ -398,7 +400,7 @@ def build(state: AppState) -> dict:
                        concurrency_id="train_control")
     # Stop never waits behind anything (not even a Start that is unpacking a zip): it only sets a flag
     stop_button.click(train_stop, None, note, api_name="train_stop", concurrency_limit=None)
-    timer.tick(tick, seen, [status, progress, gan_plot, l1_plot, sample, seen], show_progress="hidden",
+    timer.tick(tick, [seen, note], [status, progress, gan_plot, l1_plot, sample, seen, note], show_progress="hidden",
                concurrency_limit=None, **private)
     with gr.Row(visible=False):
         status_json = gr.JSON(label="status")

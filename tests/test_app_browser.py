@@ -183,6 +183,8 @@ def test_quick_demo_training_then_use_the_model(page):
 
     page.locator("#train-stop").click()
     page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('stopped')")
+    # the reply to Stop goes once the run has ended (it stayed: "Stopping ..." beside "stopped")
+    page.wait_for_function("() => !document.querySelector('#train-note').innerText.includes('Stopping')")
     status = page.locator("#train-status").inner_text()
     model_name = status.split("model '")[1].split("'")[0]
     screenshot(page, "train_stopped")
