@@ -9,8 +9,8 @@ presets use; the memory budget decides what fits on this machine.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Optional
 
 from pix2pix_core.cache import cache_root

@@ -254,6 +254,13 @@ def held_in_memory(config: TrainConfig, n_images: int, size: int) -> bool:
     return decoded_size(config, n_images, size) <= config.memory_budget_mb * 2**20
 
 
+def cache_location(config: TrainConfig, folder: Path, size: int) -> tuple[Path, dict]:
+    """The disk-cache folder of `folder` decoded at `size` for `config`, and the parameters its key holds: the
+    loader builds it there, the app keeps, counts and prunes it (resources.training_cache_folders)."""
+    params = {"task": config.task, "direction": config.direction, "size": size}
+    return disk_cache.cache_dir_for(disk_cache.cache_root(config.cache_dir), folder, params), params
+
+
 @dataclass
 class _Loader:
     """Decodes a file list into memory, or through the disk cache when it is above the memory budget."""
@@ -276,9 +283,8 @@ class _Loader:
 
     def _cached(self, paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str, files: list[Path],
                 sides: int) -> CachedItems:
-        root = disk_cache.cache_root(self.config.cache_dir)
-        params = {"task": self.config.task, "direction": self.config.direction, "size": self.size}
-        path = disk_cache.cache_dir_for(root, self.folder, params)
+        path, params = cache_location(self.config, self.folder, self.size)
+        root = path.parent
         key = disk_cache.cache_key(disk_cache.files_digest(self.folder, files), params)
         cache = disk_cache.open_cache(path, key)
         if cache is None:

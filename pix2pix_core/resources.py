@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from .config import TrainConfig
-from .data import decoded_size, held_in_memory, split_folder, unpaired_folders
+from .data import cache_location, decoded_size, held_in_memory, split_folder, unpaired_folders
 from .errors import Pix2PixError
 from .images import MAX_PIXELS, MAX_SIDE, load_folder_images
 
@@ -176,14 +176,11 @@ def _training_folders(config: TrainConfig) -> list[Path]:
 
 def training_cache_folders(config: TrainConfig) -> list[Path]:
     """The disk-cache folders training `config` reads, or builds when its training set is above
-    `config.memory_budget_mb` (named as data.py's loader names them: one per training folder, at load size).
-    Whether they exist is not checked."""
-    from .cache import cache_dir_for, cache_root
-
+    `config.memory_budget_mb` (data.cache_location: one per training folder, at load size). Whether they exist
+    is not checked."""
     folders = list(unpaired_folders(config.data, "train")) if config.task == "unpaired" \
         else [split_folder(config.data, "train")]
-    params = {"task": config.task, "direction": config.direction, "size": config.load_size}
-    return [cache_dir_for(cache_root(config.cache_dir), folder, params) for folder in folders]
+    return [cache_location(config, folder, config.load_size)[0] for folder in folders]
 
 
 def _unpaired_counts(config: TrainConfig) -> list[int]:
