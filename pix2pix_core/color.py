@@ -6,6 +6,9 @@ and predicts the two colour channels ab, so the output can never change the phot
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 from kornia.color import lab_to_rgb, rgb_to_lab
@@ -255,18 +258,18 @@ def recolor_uint8(rgb: np.ndarray, ab_small: np.ndarray, threads: int = 1,
     result = np.empty((height, width, 3), np.uint8)
     # A block of columns at a time: the upsampled-across array is (planes, h, columns) float32 with as
     # many again in temporaries, 16 KB a column at h = 256 (a 1,000,000 x 1 image took 17.5 GB whole)
-    for left in range(0, width, _BLOCK_COLUMNS):
-        right = min(width, left + _BLOCK_COLUMNS)
-        across = _across(ab_small, *(taps[left:right] for taps in columns))
-        delta = across[:, np.minimum(np.arange(1, len(across[0]) + 1), len(across[0]) - 1)] - across  # next row - row
-        block_rgb, block_result = rgb[:, left:right], result[:, left:right]
-        strips = list(_strips(height, right - left))
-        if threads <= 1 or len(strips) < 2 * threads:
-            _recolor_strips(block_rgb, across, delta, rows, block_result, strips)
-            continue
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
+    with contextlib.ExitStack() as stack:  # one pool for every block (its threads start at the first submit)
+        pool = stack.enter_context(ThreadPoolExecutor(threads)) if threads > 1 else None
+        for left in range(0, width, _BLOCK_COLUMNS):
+            right = min(width, left + _BLOCK_COLUMNS)
+            across = _across(ab_small, *(taps[left:right] for taps in columns))
+            next_row = np.minimum(np.arange(1, len(across[0]) + 1), len(across[0]) - 1)
+            delta = across[:, next_row] - across
+            block_rgb, block_result = rgb[:, left:right], result[:, left:right]
+            strips = list(_strips(height, right - left))
+            if pool is None or len(strips) < 2 * threads:
+                _recolor_strips(block_rgb, across, delta, rows, block_result, strips)
+                continue
             parts = [pool.submit(_recolor_strips, block_rgb, across, delta, rows, block_result, strips[i::threads])
                      for i in range(threads)]
             for part in parts:
