@@ -73,6 +73,7 @@ def _images(parts) -> list:
 
 
 _CANVAS_ID = re.compile(r"[a-z0-9]{1,64}")
+DROPPED = "the app was too busy to keep this drawing's images; draw a stroke again"  # its event, or its later images
 
 
 class CanvasEditor(gr.ImageEditor):
@@ -117,7 +118,7 @@ class CanvasEditor(gr.ImageEditor):
             if payload.id in self.dropped:  # all its images, or the first of them (the rest were refused)
                 self.dropped.pop(payload.id, None)
                 self.blob_storage.pop(payload.id, None)
-                _refuse("the app was too busy to keep this drawing's images; draw a stroke again")
+                _refuse(DROPPED)
         if parts is not None and not self._within_bounds(parts):
             if payload.id is not None:
                 self.blob_storage.pop(payload.id, None)
@@ -138,7 +139,7 @@ class CanvasEditor(gr.ImageEditor):
         if kind == "layer" and not (str(index).isdigit() and int(index) < self.MAX_LAYERS):
             _refuse(f"the canvas has at most {self.MAX_LAYERS} layer(s); layer {str(index)[:20]!r} was sent")
         if canvas_id in self.dropped:  # the rest of a canvas whose first images were dropped: its event says so
-            _refuse("the app was too busy to keep this drawing's images; draw a stroke again")
+            _refuse(DROPPED)
         super().accept_blobs(data)
         self._drop_oldest_waiting(keep=canvas_id)
 
