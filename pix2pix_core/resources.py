@@ -148,10 +148,10 @@ def _flatten(outputs) -> list[torch.Tensor]:
 
 def count_training_images(config: TrainConfig) -> int:
     """How many training images `config` will load, from the file listing alone (nothing decoded)."""
-    folders = _training_folders(config)
     if config.task == "unpaired":  # an epoch walks the larger of trainA/ and trainB/
         counts = _unpaired_counts(config)
         return max(counts) if all(counts) else 0
+    folders = _training_folders(config)
     if config.task == "paired":
         a_dir, b_dir = folders
         b_stems = {p.stem for p in load_folder_images(b_dir)}
