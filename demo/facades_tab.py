@@ -45,10 +45,10 @@ def to_canvas(label_map: Image.Image) -> Image.Image:
     return label_map_for_network(label_map, CANVAS)
 
 
-def editor_value(label_map: Image.Image) -> dict:
-    """The ImageEditor value for a label map: it becomes the background, with nothing painted on top."""
-    pixels = np.asarray(label_map.convert("RGB"))
-    return {"background": pixels, "layers": [], "composite": pixels}
+def editor_value(label_map: Image.Image | str) -> dict:
+    """The ImageEditor value for a label map (a picture, or its file): the background, nothing painted on top."""
+    image = label_map if isinstance(label_map, str) else np.asarray(label_map.convert("RGB"))
+    return {"background": image, "layers": [], "composite": image}
 
 
 def canvas_label_map(value: Optional[dict]) -> Optional[Image.Image]:
@@ -121,6 +121,18 @@ def build(state: AppState) -> dict:
     def photo_for(label_map: Image.Image, model: str, seed) -> Image.Image:
         return state.models.translator(model, TASK).translate(label_map, seed=checked_seed(seed))
 
+    def as_file(picture: Image.Image, name: str) -> str:
+        """A result for the page as a new file, not a PIL image: Gradio writes a PIL output to a cache file named
+        by its content, rewriting that file in place, so a result identical to one the browser was still
+        fetching (same map and seed: Generate, a seed or model change, a stroke that snaps to the same map) was
+        cut short under it (h11 "Too little data for declared Content-Length"). A file is copied into the cache
+        atomically and once; it also downloads as photo-*.png or labels-*.png instead of image.png."""
+        return state.outputs.save(picture, name)
+
+    def rendered(label_map: Image.Image, model: str, seed) -> tuple[str, str]:
+        """The outputs photo and labels: the generated photo's file and the snapped label map's."""
+        return as_file(photo_for(label_map, model, seed), "photo"), as_file(label_map, "labels")
+
     gr.Markdown("Paint a label map with the class colours (each colour is one part of a building) and the "
                 "model draws a photo of that facade. Every stroke updates the photo. Use **New variation** "
                 "for another photo of the same map (the network's dropout noise, seeded).", elem_classes="help")
@@ -141,7 +153,7 @@ def build(state: AppState) -> dict:
                 segment_button = gr.UploadButton("Start from a photo", file_types=["image"], size="sm",
                                                  visible=state.segmenter_path() is not None)
         with gr.Column(scale=1, min_width=300):
-            photo = gr.Image(label="Generated photo", type="pil", format="png", interactive=False, height=300,
+            photo = gr.Image(label="Generated photo", type="filepath", format="png", interactive=False, height=300,
                              elem_id="facade-photo", buttons=["download", "fullscreen"])
             with gr.Row():
                 model = Picker(state.models.names(TASK), value=state.models.default(TASK), label="Model",
@@ -152,7 +164,7 @@ def build(state: AppState) -> dict:
                 variation_button = gr.Button("New variation", elem_id="facade-variation")
         with gr.Column(scale=1, min_width=300):
             labels = gr.Image(value=first, label="Label map (snapped; click two corners for a rectangle)",
-                              type="pil", format="png", interactive=False, height=300, elem_id="facade-labels",
+                              type="filepath", format="png", interactive=False, height=300, elem_id="facade-labels",
                               buttons=["download"])
             rect_class = Picker(class_names, value="window", label="Rectangle class", elem_id="facade-rect-class")
             rect_hint = gr.Markdown("Rectangle: pick a class, then click two corners on the snapped map.",
@@ -166,25 +178,24 @@ def build(state: AppState) -> dict:
         if label_map is None:
             return gr.skip(), gr.skip()
         try:
-            return photo_for(label_map, model_name, seed_value), label_map
+            return rendered(label_map, model_name, seed_value)
         except Pix2PixError as exc:
             gr.Warning(as_text(str(exc)))
-            return gr.skip(), label_map
+            return gr.skip(), as_file(label_map, "labels")
 
     @user_errors
     def on_generate(value, model_name, seed_value):
-        label_map = current_map(value)
-        return photo_for(label_map, model_name, seed_value), label_map
+        return rendered(current_map(value), model_name, seed_value)
 
     @user_errors
     def on_variation(value, model_name, seed_value):
         new_seed = next_seed(seed_value)
-        label_map = current_map(value)
-        return new_seed, photo_for(label_map, model_name, new_seed), label_map
+        return new_seed, *rendered(current_map(value), model_name, new_seed)
 
     def show(label_map: Image.Image, model_name, seed_value):
-        """Put a label map on the canvas and render it."""
-        return editor_value(label_map), photo_for(label_map, model_name, seed_value), label_map, None
+        """Put a label map on the canvas and render it (one file for the canvas and the snapped map)."""
+        photo, labels = rendered(label_map, model_name, seed_value)
+        return editor_value(labels), photo, labels, None
 
     @user_errors
     def on_random(value, model_name, seed_value):
@@ -246,8 +257,8 @@ def build(state: AppState) -> dict:
                     f"First corner at {point}; click the opposite corner to fill a **{class_name}** rectangle.")
         label_map = current_map(value)
         filled = fill_rectangle(label_map, tuple(first_corner), point, class_names.index(class_name))
-        value, rendered, snapped, _ = show(filled, model_name, seed_value)
-        return value, rendered, snapped, None, f"Filled a {class_name} rectangle. Click again for another."
+        value, photo, snapped, _ = show(filled, model_name, seed_value)
+        return value, photo, snapped, None, f"Filled a {class_name} rectangle. Click again for another."
 
     # ------------------------------------------------------------------------------ events
     render_inputs = [editor, model, seed]

@@ -251,3 +251,53 @@ def test_a_data_root_folders_cache_stays_in_the_runs_folder_and_is_reused(cached
     assert start(data_folder="pairs").startswith("Started")
     assert wait_until_idle(state.job).phase == "finished"
     assert {p: p.stat().st_mtime_ns for p in _cache_files(tmp_path)} == built  # reused, not built again
+
+
+def test_the_facades_tab_returns_its_pictures_as_new_files(facades_checkpoint, tmp_path):
+    """Gradio writes a PIL or array output to a cache file named by its content, rewriting that file in place:
+    a result identical to one the browser was still fetching (Generate twice, a stroke that snaps to the same
+    map) was cut short under it (h11 "Too little data for declared Content-Length" in the app's log). The tab
+    returns files, which Gradio copies into its cache atomically; each call's are new and named for what they
+    are (photo-*.png, labels-*.png: both downloaded as image.png before)."""
+    from demo.app import build_app
+    from demo.facades_tab import editor_value
+    from pix2pix_core.checkpoint import export_generator
+    from pix2pix_core.palette import facade_classes
+    from PIL import Image
+
+    (tmp_path / "checkpoints").mkdir()
+    export_generator(facades_checkpoint, tmp_path / "checkpoints" / "facades_tiny.safetensors")
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    handlers = {fn.fn.__name__: fn.fn for fn in blocks.fns.values() if fn.fn is not None}
+    facade = facade_classes()[1].rgb
+    canvas = editor_value(Image.new("RGB", (256, 256), facade))
+    first, again = handlers["on_generate"](canvas, None, 3), handlers["on_generate"](canvas, None, 3)
+    files = [*first, *again]
+    assert all(isinstance(path, str) and Path(path).is_file() for path in files), files
+    assert len(set(files)) == 4
+    assert [Path(path).name.split("-")[0] for path in first] == ["photo", "labels"]
+    assert Image.open(first[0]).tobytes() == Image.open(again[0]).tobytes()  # the same seed: the same photo
+    assert Image.open(first[1]).getpixel((5, 5)) == facade  # the snapped map, colours exact (PNG)
+    cleared = handlers["on_clear"](None, 0)
+    assert isinstance(cleared[0]["background"], str) and cleared[2] == cleared[0]["background"]
+    assert all(isinstance(path, str) for path in cleared[1:3])
+    _, *stroke = handlers["on_variation"](canvas, None, 3)
+    assert all(isinstance(path, str) for path in stroke)
+
+
+def test_result_files_older_than_their_age_are_removed():
+    """Results are removed OUTPUT_MAX_AGE after they were written, looked for at most every prune_every
+    seconds (a look stats every file; each stroke writes two)."""
+    from PIL import Image
+
+    from demo.image_work import OUTPUT_MAX_AGE, OutputFiles
+
+    picture = Image.new("RGB", (8, 8))
+    outputs = OutputFiles(prune_every=3600)
+    old = Path(outputs.save(picture, "photo"))
+    os.utime(old, (time.time() - OUTPUT_MAX_AGE - 1,) * 2)
+    kept = Path(outputs.save(picture, "photo"))
+    assert old.exists() and kept.exists()  # not looked for yet
+    outputs.prune_every = 0
+    newest = Path(outputs.save(picture, "labels"))
+    assert not old.exists() and kept.exists() and newest.exists()
