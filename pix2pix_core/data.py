@@ -484,6 +484,7 @@ def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Op
     if not a_dir.is_dir() or not b_dir.is_dir():
         raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
     a_files, b_files = load_folder_images(a_dir), load_folder_images(b_dir)
+    _refuse_name_clashes(folder, a_files, b_files)
     b_by_stem = {p.stem: p for p in b_files}
     pairs = [(a, b_by_stem[a.stem]) for a in a_files if a.stem in b_by_stem]
     if not pairs:
@@ -506,6 +507,27 @@ def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Op
         return Item(path_a.name, _to_uint8(_resize_square(source, size)), _to_uint8(_resize_square(target, size)))
 
     return load([a for a, _ in pairs], decode, f"decoding {folder.name}", files=[p for pair in pairs for p in pair])
+
+
+def _by_stem(files: Sequence[Path]) -> dict[str, list[Path]]:
+    grouped: dict[str, list[Path]] = {}
+    for path in files:
+        grouped.setdefault(path.stem, []).append(path)
+    return grouped
+
+
+def _refuse_name_clashes(folder: Path, a_files: Sequence[Path], b_files: Sequence[Path]) -> None:
+    """Pairs are matched by name without extension, so with a.png and a.jpg in B/ (or in A/) no rule knows
+    which file was meant, and a wrong pair trains without a sign. Names without a partner are unused: they may clash."""
+    a_stems, b_stems = _by_stem(a_files), _by_stem(b_files)
+    shared = a_stems.keys() & b_stems.keys()
+    clashes = [f"{', '.join(p.name for p in stems[stem])} in {side}/"
+               for side, stems in (("A", a_stems), ("B", b_stems)) for stem in sorted(shared) if len(stems[stem]) > 1]
+    if clashes:
+        names = f"{len(clashes)} names in {folder} have" if len(clashes) > 1 else f"1 name in {folder} has"
+        raise Pix2PixError(f"paired: {names} more than one file, so which one is paired is not clear "
+                           f"(pairs are matched by name without extension): {_some(clashes)}; keep one file of each "
+                           "name in A/ and in B/")
 
 
 def build_dataset(config: TrainConfig, split: str = "train", train: bool = True,

@@ -267,6 +267,30 @@ def test_paired_files_without_a_partner_are_counted_and_named(tmp_path):
         load_items(tiny_config(task="paired", data=str(tmp_path)), "train", train=False)
 
 
+def test_paired_names_with_several_files_are_refused(tmp_path):
+    """B/ im1.jpg and im1.png, A/ im2.jpg and im2.png: one was kept (or both paired with one partner), without a
+    word, so the run trained on a pair nobody chose. Files without a partner may share a name: they are not used."""
+    for sub in ("A", "B"):
+        (tmp_path / sub).mkdir()
+    files = {"A": ["im0.png", "im1.png", "im2.jpg", "im2.png", "im3.png", "im4.png", "im5.png"],
+             "B": ["im0.png", "im1.jpg", "im1.png", "im2.png", "im3.gif", "im3.png", "im4.jpg", "im4.png",
+                   "x.jpg", "x.png"]}
+    for sub, names in files.items():
+        for i, name in enumerate(names):
+            Image.new("RGB", (40, 40), (30 * i, 90, 10)).save(tmp_path / sub / name)
+    with pytest.raises(Pix2PixError) as caught:
+        load_items(tiny_config(task="paired", data=str(tmp_path)), "train", train=False)
+    assert str(caught.value) == (
+        f"paired: 4 names in {tmp_path} have more than one file, so which one is paired is not clear (pairs are "
+        "matched by name without extension): im2.jpg, im2.png in A/; im1.jpg, im1.png in B/; im3.gif, im3.png in "
+        "B/; and 1 more; keep one file of each name in A/ and in B/")
+    for name in ("im2.jpg", "im1.jpg", "im3.gif", "im4.jpg"):
+        (tmp_path / ("A" if name == "im2.jpg" else "B") / name).unlink()
+    with pytest.warns(UserWarning, match=r"left out, with no partner: im5.png in A/; x.jpg, x.png in B/$"):
+        items = load_items(tiny_config(task="paired", data=str(tmp_path)), "train", train=False)
+    assert [i.name for i in items] == ["im0.png", "im1.png", "im2.png", "im3.png", "im4.png"]
+
+
 def test_a_batch_larger_than_the_training_set_is_warned_about(facades_dir):
     with pytest.warns(UserWarning, match="batch size 32 is larger than the 6 training images: every batch holds 6"):
         build_dataset(tiny_config(task="facades", data=str(facades_dir), batch_size=32), "train", True)
