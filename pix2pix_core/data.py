@@ -272,17 +272,19 @@ class _Loader:
     stop: StopFlag = None
 
     def __call__(self, paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str,
-                 files: Optional[list[Path]] = None) -> Sequence[Item]:
+                 files: Optional[list[Path]] = None, notes: Optional[list[str]] = None) -> Sequence[Item]:
+        """`notes`: the list `decode` appends its findings to; from a reused disk cache, the ones kept when it
+        was built (nothing is decoded then)."""
         sides = pictures_per_item(self.config)
         if held_in_memory(self.config, len(paths), self.size):
             skipped: list[str] = []
             items = list(_decode_stream(paths, decode, desc, skipped, self.progress, self.stop))
             _warn_skipped(skipped)
             return items
-        return self._cached(paths, decode, desc, files or paths, sides)
+        return self._cached(paths, decode, desc, files or paths, sides, notes)
 
     def _cached(self, paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str, files: list[Path],
-                sides: int) -> CachedItems:
+                sides: int, notes: Optional[list[str]]) -> CachedItems:
         path, params = cache_location(self.config, self.folder, self.size)
         root = path.parent
         key = disk_cache.cache_key(disk_cache.files_digest(self.folder, files), params)
@@ -295,7 +297,7 @@ class _Loader:
                                                   self.progress, self.stop))
             try:
                 cache = disk_cache.build_cache(path, key, records, len(paths), sides, self.size, skipped,
-                                               while_waiting=lambda: _raise_if_stopped(self.stop))
+                                               while_waiting=lambda: _raise_if_stopped(self.stop), notes=notes)
             except OSError as exc:
                 raise Pix2PixError(f"could not write the dataset cache in {root}: {exc.strerror or exc}; "
                                    f"set PIX2PIX_CACHE (or cache_dir) to a writable folder") from exc
@@ -304,6 +306,8 @@ class _Loader:
         elif self.progress is not None:
             self.progress(len(paths), len(paths))
         _warn_skipped(cache.skipped)
+        if notes is not None:
+            notes[:] = cache.notes
         return CachedItems(cache)
 
 
@@ -452,7 +456,7 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
             return Item(path.name, _to_uint8(_resize_center_crop(image, size)), None)
         return load(paths, decode, f"decoding {folder.name}")
 
-    not_pairs: list[str] = []  # used, but not shaped like a pair (appended from the decoding threads)
+    not_pairs: list[str] = []  # used, but not shaped like a pair (from the decoding threads, or a reused cache)
 
     def decode_aligned(path: Path) -> Item:
         image = open_image(path)
@@ -469,8 +473,8 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
         source, target = (half_a, half_b) if config.direction == "AtoB" else (half_b, half_a)
         return Item(path.name, _to_uint8(source), _to_uint8(target))
 
-    items = load(paths, decode_aligned, f"decoding {folder.name}")
-    if not_pairs and advise:  # (a reused disk cache decodes nothing: said when it was built)
+    items = load(paths, decode_aligned, f"decoding {folder.name}", notes=not_pairs)  # filled from a reused cache
+    if not_pairs and advise:
         # an even-width photo (square, 20x20, 3000x30) is cut in two like a pair: a picture and its other half
         warnings.warn(f"{len(not_pairs)} of {len(items)} images in {folder} are not about twice as wide as tall, "
                       f"so not A|B pairs, yet each is cut in half and used: {_some(sorted(not_pairs), ', ')}; "
