@@ -535,27 +535,37 @@ def _refuse_name_clashes(folder: Path, a_files: Sequence[Path], b_files: Sequenc
 
 
 def build_dataset(config: TrainConfig, split: str = "train", train: bool = True,
-                  progress: Optional[ProgressFn] = None, stop: StopFlag = None) -> PairDataset:
+                  progress: Optional[ProgressFn] = None, stop: StopFlag = None, world_size: int = 1) -> PairDataset:
     """The dataset for a split: jittered for training, plain resized crops for testing.
-    `progress` and `stop` as in `load_items`. Unpaired data gives an UnpairedDataset."""
+    `progress` and `stop` as in `load_items`; `world_size`: the processes that share the training set
+    (torchrun), for the batch-size warning. Unpaired data gives an UnpairedDataset."""
     if config.task == "unpaired":
-        return build_unpaired_dataset(config, split, train, progress, stop)
+        return build_unpaired_dataset(config, split, train, progress, stop, world_size)
     items = load_items(config, split, train, progress=progress, stop=stop)
     dataset = PairDataset(items, config.task, config.crop_size, train=train, flip=config.flip, seed=config.seed)
     if train:
-        _warn_if_batch_too_large(config, len(dataset))
+        _warn_if_batch_too_large(config, len(dataset), world_size)
     return dataset
 
 
-def _warn_if_batch_too_large(config: TrainConfig, count: int) -> None:
-    """A batch holds at most the whole training set: a larger batch size is not what the run trains with,
-    though its header and config.json (and the Translator's batch-norm mode) say so. A warning, not an
-    error: the run itself is sound, only smaller-batched (quick runs on a --max-images subset do this)."""
-    if config.batch_size > count:
-        images = "image" if count == 1 else "images"
-        warnings.warn(f"batch size {config.batch_size} is larger than the {count} training {images}: every batch "
-                      f"holds {count}, while the run records {config.batch_size}; use --batch-size {count} or less",
-                      stacklevel=3)
+def rank_share(count: int, world_size: int) -> int:
+    """The items each of `world_size` processes trains on per epoch: train.py's DistributedSampler (drop_last
+    off) pads the dataset to equal shares, so `count / world_size` rounded up."""
+    return -(-count // max(world_size, 1))
+
+
+def _warn_if_batch_too_large(config: TrainConfig, count: int, world_size: int = 1) -> None:
+    """A batch holds at most a process's share of the training set (all of it without torchrun): a larger
+    batch size is not what the run trains with, though its header and config.json (and the Translator's
+    batch-norm mode) say so. A warning, not an error: the run itself is sound, only smaller-batched (quick
+    runs on a --max-images subset do this)."""
+    share = rank_share(count, world_size)
+    if config.batch_size > share:
+        images = "image" if share == 1 else "images"
+        whose = f" each of {world_size} processes gets ({count} shared out by torchrun)" if world_size > 1 else ""
+        warnings.warn(f"batch size {config.batch_size} is larger than the {share} training {images}{whose}: every "
+                      f"batch holds {share}, while the run records {config.batch_size}; use --batch-size {share} "
+                      "or less", stacklevel=3)
 
 
 def collate(samples: list[dict]) -> dict:
@@ -620,8 +630,10 @@ def unpaired_folders(data: str | Path, split: str) -> tuple[Path, Path]:
 
 
 def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: bool = True,
-                           progress: Optional[ProgressFn] = None, stop: StopFlag = None) -> UnpairedDataset:
-    """Both collections decoded once (each resized to a square, as the official code), then jittered."""
+                           progress: Optional[ProgressFn] = None, stop: StopFlag = None,
+                           world_size: int = 1) -> UnpairedDataset:
+    """Both collections decoded once (each resized to a square, as the official code), then jittered;
+    `world_size` as in `build_dataset`."""
     size = config.load_size if train else config.crop_size
     sides = []
     for folder in unpaired_folders(config.data, split):
@@ -635,5 +647,5 @@ def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: boo
         sides.append(_Loader(config, folder, size, progress, stop)(paths, decode, f"decoding {folder.name}"))
     dataset = UnpairedDataset(sides[0], sides[1], config.crop_size, train=train, flip=config.flip, seed=config.seed)
     if train:
-        _warn_if_batch_too_large(config, len(dataset))
+        _warn_if_batch_too_large(config, len(dataset), world_size)
     return dataset
