@@ -2,7 +2,8 @@
 
 Layout: one folder per (dataset folder, task, direction, size) under `cache_root()`, holding one raw
 C-order uint8 file per side (`source.u8`, and `target.u8` for pairs), shape (count, 3, size, size),
-readable as `np.memmap(path, np.uint8, "r", shape=...)`, and `meta.json` (names, shape, the key).
+readable as `np.memmap(path, np.uint8, "r", shape=...)`, and `meta.json` (names, shape, the key, and what
+decoding found: skipped files and the decoder's notes, said again by every run that reuses the cache).
 
 - Keyed by the files (relative names, sizes, mtimes) and the decoding code: any change rebuilds the
   folder in place (the old one is replaced, not kept beside it).
@@ -113,6 +114,7 @@ class DiskCache:
         self.size: int = meta["size"]
         self.sides: int = meta["sides"]
         self.skipped: list[str] = meta.get("skipped", [])
+        self.notes: list[str] = meta.get("notes", [])
         self._item_bytes = 3 * self.size * self.size
         # opened now, not at the first read: another build replacing the folder meanwhile (two runs, or two
         # samples of one dataset) must not hand these names another list's pixels. Positional reads share
@@ -354,12 +356,13 @@ def _pid_alive(pid: int) -> bool:
 
 def build_cache(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.ndarray]]], count_max: int,
                 sides: int, size: int, skipped: Optional[list[str]] = None,
-                while_waiting: Optional[Callable[[], None]] = None) -> DiskCache:
+                while_waiting: Optional[Callable[[], None]] = None, notes: Optional[list[str]] = None) -> DiskCache:
     """Stream `records` (name, one uint8 (3, size, size) array per side) into a new cache at `path`.
 
     Only one record is held at a time here. The folder appears at `path` only once complete; an
     exception (a stop, a full disk) or a kill leaves at most a `*.partial-*` folder, never trusted.
-    `skipped` is read after `records` is exhausted (the decoder fills it as it goes).
+    `skipped` and `notes` (what the decoder found about files it used) are read after `records` is exhausted
+    (the decoder fills them as it goes) and kept in meta.json: a run reusing the cache decodes nothing.
 
     Holds the cache's build lock throughout: when another process is building it, this waits (calling
     `while_waiting` between tries) and returns that build's cache without reading `records`; so does a
@@ -373,14 +376,14 @@ def build_cache(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.n
         if cache is not None:
             return cache
         _remove_stale_partials(root, path if fd is not None else None)
-        return _build(path, key, records, count_max, sides, size, skipped)
+        return _build(path, key, records, count_max, sides, size, skipped, notes)
     finally:
         if fd is not None:
             _unlock(fd, _lock_file(path))
 
 
 def _build(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.ndarray]]], count_max: int,
-           sides: int, size: int, skipped: Optional[list[str]]) -> DiskCache:
+           sides: int, size: int, skipped: Optional[list[str]], notes: Optional[list[str]] = None) -> DiskCache:
     """build_cache's work, once the cache is known to be missing (and, with locks, this process's to make)."""
     root = path.parent
     needed = count_max * sides * 3 * size * size
@@ -407,7 +410,7 @@ def _build(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.ndarra
             os.fsync(handle.fileno())
             handle.close()
         meta = {"version": FORMAT_VERSION, "key": key, "complete": True, "size": size, "sides": sides,
-                "names": names, "skipped": list(skipped or [])}
+                "names": names, "skipped": list(skipped or []), "notes": list(notes or [])}
         meta_tmp = partial / "meta.json.tmp"
         with open(meta_tmp, "w") as handle:
             json.dump(meta, handle)

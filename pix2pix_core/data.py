@@ -272,17 +272,19 @@ class _Loader:
     stop: StopFlag = None
 
     def __call__(self, paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str,
-                 files: Optional[list[Path]] = None) -> Sequence[Item]:
+                 files: Optional[list[Path]] = None, notes: Optional[list[str]] = None) -> Sequence[Item]:
+        """`notes`: the list `decode` appends its findings to; from a reused disk cache, the ones kept when it
+        was built (nothing is decoded then)."""
         sides = pictures_per_item(self.config)
         if held_in_memory(self.config, len(paths), self.size):
             skipped: list[str] = []
             items = list(_decode_stream(paths, decode, desc, skipped, self.progress, self.stop))
             _warn_skipped(skipped)
             return items
-        return self._cached(paths, decode, desc, files or paths, sides)
+        return self._cached(paths, decode, desc, files or paths, sides, notes)
 
     def _cached(self, paths: list[Path], decode: Callable[[Path], Optional[Item]], desc: str, files: list[Path],
-                sides: int) -> CachedItems:
+                sides: int, notes: Optional[list[str]]) -> CachedItems:
         path, params = cache_location(self.config, self.folder, self.size)
         root = path.parent
         key = disk_cache.cache_key(disk_cache.files_digest(self.folder, files), params)
@@ -295,7 +297,7 @@ class _Loader:
                                                   self.progress, self.stop))
             try:
                 cache = disk_cache.build_cache(path, key, records, len(paths), sides, self.size, skipped,
-                                               while_waiting=lambda: _raise_if_stopped(self.stop))
+                                               while_waiting=lambda: _raise_if_stopped(self.stop), notes=notes)
             except OSError as exc:
                 raise Pix2PixError(f"could not write the dataset cache in {root}: {exc.strerror or exc}; "
                                    f"set PIX2PIX_CACHE (or cache_dir) to a writable folder") from exc
@@ -304,6 +306,8 @@ class _Loader:
         elif self.progress is not None:
             self.progress(len(paths), len(paths))
         _warn_skipped(cache.skipped)
+        if notes is not None:
+            notes[:] = cache.notes
         return CachedItems(cache)
 
 
@@ -452,7 +456,7 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
             return Item(path.name, _to_uint8(_resize_center_crop(image, size)), None)
         return load(paths, decode, f"decoding {folder.name}")
 
-    not_pairs: list[str] = []  # used, but not shaped like a pair (appended from the decoding threads)
+    not_pairs: list[str] = []  # used, but not shaped like a pair (from the decoding threads, or a reused cache)
 
     def decode_aligned(path: Path) -> Item:
         image = open_image(path)
@@ -469,8 +473,8 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
         source, target = (half_a, half_b) if config.direction == "AtoB" else (half_b, half_a)
         return Item(path.name, _to_uint8(source), _to_uint8(target))
 
-    items = load(paths, decode_aligned, f"decoding {folder.name}")
-    if not_pairs and advise:  # (a reused disk cache decodes nothing: said when it was built)
+    items = load(paths, decode_aligned, f"decoding {folder.name}", notes=not_pairs)  # filled from a reused cache
+    if not_pairs and advise:
         # an even-width photo (square, 20x20, 3000x30) is cut in two like a pair: a picture and its other half
         warnings.warn(f"{len(not_pairs)} of {len(items)} images in {folder} are not about twice as wide as tall, "
                       f"so not A|B pairs, yet each is cut in half and used: {_some(sorted(not_pairs), ', ')}; "
@@ -484,6 +488,7 @@ def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Op
     if not a_dir.is_dir() or not b_dir.is_dir():
         raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
     a_files, b_files = load_folder_images(a_dir), load_folder_images(b_dir)
+    _refuse_name_clashes(folder, a_files, b_files)
     b_by_stem = {p.stem: p for p in b_files}
     pairs = [(a, b_by_stem[a.stem]) for a in a_files if a.stem in b_by_stem]
     if not pairs:
@@ -508,28 +513,59 @@ def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Op
     return load([a for a, _ in pairs], decode, f"decoding {folder.name}", files=[p for pair in pairs for p in pair])
 
 
+def _by_stem(files: Sequence[Path]) -> dict[str, list[Path]]:
+    grouped: dict[str, list[Path]] = {}
+    for path in files:
+        grouped.setdefault(path.stem, []).append(path)
+    return grouped
+
+
+def _refuse_name_clashes(folder: Path, a_files: Sequence[Path], b_files: Sequence[Path]) -> None:
+    """Pairs are matched by name without extension, so with a.png and a.jpg in B/ (or in A/) no rule knows
+    which file was meant, and a wrong pair trains without a sign. Names without a partner are unused: they may clash."""
+    a_stems, b_stems = _by_stem(a_files), _by_stem(b_files)
+    shared = a_stems.keys() & b_stems.keys()
+    clashes = [f"{', '.join(p.name for p in stems[stem])} in {side}/"
+               for side, stems in (("A", a_stems), ("B", b_stems)) for stem in sorted(shared) if len(stems[stem]) > 1]
+    if clashes:
+        names = f"{len(clashes)} names in {folder} have" if len(clashes) > 1 else f"1 name in {folder} has"
+        raise Pix2PixError(f"paired: {names} more than one file, so which one is paired is not clear "
+                           f"(pairs are matched by name without extension): {_some(clashes)}; keep one file of each "
+                           "name in A/ and in B/")
+
+
 def build_dataset(config: TrainConfig, split: str = "train", train: bool = True,
-                  progress: Optional[ProgressFn] = None, stop: StopFlag = None) -> PairDataset:
+                  progress: Optional[ProgressFn] = None, stop: StopFlag = None, world_size: int = 1) -> PairDataset:
     """The dataset for a split: jittered for training, plain resized crops for testing.
-    `progress` and `stop` as in `load_items`. Unpaired data gives an UnpairedDataset."""
+    `progress` and `stop` as in `load_items`; `world_size`: the processes that share the training set
+    (torchrun), for the batch-size warning. Unpaired data gives an UnpairedDataset."""
     if config.task == "unpaired":
-        return build_unpaired_dataset(config, split, train, progress, stop)
+        return build_unpaired_dataset(config, split, train, progress, stop, world_size)
     items = load_items(config, split, train, progress=progress, stop=stop)
     dataset = PairDataset(items, config.task, config.crop_size, train=train, flip=config.flip, seed=config.seed)
     if train:
-        _warn_if_batch_too_large(config, len(dataset))
+        _warn_if_batch_too_large(config, len(dataset), world_size)
     return dataset
 
 
-def _warn_if_batch_too_large(config: TrainConfig, count: int) -> None:
-    """A batch holds at most the whole training set: a larger batch size is not what the run trains with,
-    though its header and config.json (and the Translator's batch-norm mode) say so. A warning, not an
-    error: the run itself is sound, only smaller-batched (quick runs on a --max-images subset do this)."""
-    if config.batch_size > count:
-        images = "image" if count == 1 else "images"
-        warnings.warn(f"batch size {config.batch_size} is larger than the {count} training {images}: every batch "
-                      f"holds {count}, while the run records {config.batch_size}; use --batch-size {count} or less",
-                      stacklevel=3)
+def rank_share(count: int, world_size: int) -> int:
+    """The items each of `world_size` processes trains on per epoch: train.py's DistributedSampler (drop_last
+    off) pads the dataset to equal shares, so `count / world_size` rounded up."""
+    return -(-count // max(world_size, 1))
+
+
+def _warn_if_batch_too_large(config: TrainConfig, count: int, world_size: int = 1) -> None:
+    """A batch holds at most a process's share of the training set (all of it without torchrun): a larger
+    batch size is not what the run trains with, though its header and config.json (and the Translator's
+    batch-norm mode) say so. A warning, not an error: the run itself is sound, only smaller-batched (quick
+    runs on a --max-images subset do this)."""
+    share = rank_share(count, world_size)
+    if config.batch_size > share:
+        images = "image" if share == 1 else "images"
+        whose = f" each of {world_size} processes gets ({count} shared out by torchrun)" if world_size > 1 else ""
+        warnings.warn(f"batch size {config.batch_size} is larger than the {share} training {images}{whose}: every "
+                      f"batch holds {share}, while the run records {config.batch_size}; use --batch-size {share} "
+                      "or less", stacklevel=3)
 
 
 def collate(samples: list[dict]) -> dict:
@@ -594,8 +630,10 @@ def unpaired_folders(data: str | Path, split: str) -> tuple[Path, Path]:
 
 
 def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: bool = True,
-                           progress: Optional[ProgressFn] = None, stop: StopFlag = None) -> UnpairedDataset:
-    """Both collections decoded once (each resized to a square, as the official code), then jittered."""
+                           progress: Optional[ProgressFn] = None, stop: StopFlag = None,
+                           world_size: int = 1) -> UnpairedDataset:
+    """Both collections decoded once (each resized to a square, as the official code), then jittered;
+    `world_size` as in `build_dataset`."""
     size = config.load_size if train else config.crop_size
     sides = []
     for folder in unpaired_folders(config.data, split):
@@ -609,5 +647,5 @@ def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: boo
         sides.append(_Loader(config, folder, size, progress, stop)(paths, decode, f"decoding {folder.name}"))
     dataset = UnpairedDataset(sides[0], sides[1], config.crop_size, train=train, flip=config.flip, seed=config.seed)
     if train:
-        _warn_if_batch_too_large(config, len(dataset))
+        _warn_if_batch_too_large(config, len(dataset), world_size)
     return dataset

@@ -279,7 +279,8 @@ class Trainer:
         self.model.distribute()
         try:
             progress = (lambda done, total: self._emit(LoadingEvent(done, total))) if ctx.is_main else None
-            dataset = self.dataset or build_dataset(config, "train", train=True, progress=progress, stop=self._stop)
+            dataset = self.dataset or build_dataset(config, "train", train=True, progress=progress, stop=self._stop,
+                                                    world_size=ctx.world_size)
         except LoadingStopped as exc:  # stop() during loading: a stopped run with no step, not a failure
             return self._finish(ctx, position, "stopped", str(exc))
         try:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +255,27 @@ def test_skipped_images_are_reported_again_when_the_cache_is_reused(tmp_path):
     for _ in range(2):
         with pytest.warns(UserWarning, match="skipped 1"):
             assert len(build_dataset(config, "train", True)) == 3
+
+
+def test_aligned_files_not_shaped_like_pairs_are_named_again_when_the_cache_is_reused(tmp_path, facades_dir,
+                                                                                      monkeypatch):
+    """The list was made while decoding, so a second run on the same cache said nothing about the same files."""
+    folder = tmp_path / "mine"
+    shutil.copytree(facades_dir / "train", folder)
+    Image.new("RGB", (64, 64)).save(folder / "square.png")
+    config = tiny_config(task="aligned", data=str(folder), memory_budget_mb=0, cache_dir=str(tmp_path / "cache"))
+    said = []
+    for _ in range(2):
+        with pytest.warns(UserWarning) as caught:
+            assert len(load_items(config, "train", train=True)) == 7
+        said.append([str(w.message) for w in caught])
+        monkeypatch.setattr(data_module, "open_image", None)  # the second run decodes nothing
+    assert said[0] == said[1] == [f"1 of 7 images in {folder} are not about twice as wide as tall, so not A|B pairs, "
+                                  "yet each is cut in half and used: square.png (64x64); move them out unless they "
+                                  "are pairs"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_items(config, "train", train=True, advise=False)
 
 
 def test_cache_root_and_budget_setting(tmp_path, monkeypatch):

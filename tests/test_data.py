@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import tiny_config, write_colour_photos
 from pix2pix_core.color import lab_normalized_to_rgb, pil_to_unit, rgb_to_lab_normalized
-from pix2pix_core.data import PairDataset, build_dataset, Item, load_items
+from pix2pix_core.data import PairDataset, build_dataset, Item, load_items, rank_share
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.palette import label_map_for_network
 from pix2pix_core.train import Trainer
@@ -267,6 +267,30 @@ def test_paired_files_without_a_partner_are_counted_and_named(tmp_path):
         load_items(tiny_config(task="paired", data=str(tmp_path)), "train", train=False)
 
 
+def test_paired_names_with_several_files_are_refused(tmp_path):
+    """B/ im1.jpg and im1.png, A/ im2.jpg and im2.png: one was kept (or both paired with one partner), without a
+    word, so the run trained on a pair nobody chose. Files without a partner may share a name: they are not used."""
+    for sub in ("A", "B"):
+        (tmp_path / sub).mkdir()
+    files = {"A": ["im0.png", "im1.png", "im2.jpg", "im2.png", "im3.png", "im4.png", "im5.png"],
+             "B": ["im0.png", "im1.jpg", "im1.png", "im2.png", "im3.gif", "im3.png", "im4.jpg", "im4.png",
+                   "x.jpg", "x.png"]}
+    for sub, names in files.items():
+        for i, name in enumerate(names):
+            Image.new("RGB", (40, 40), (30 * i, 90, 10)).save(tmp_path / sub / name)
+    with pytest.raises(Pix2PixError) as caught:
+        load_items(tiny_config(task="paired", data=str(tmp_path)), "train", train=False)
+    assert str(caught.value) == (
+        f"paired: 4 names in {tmp_path} have more than one file, so which one is paired is not clear (pairs are "
+        "matched by name without extension): im2.jpg, im2.png in A/; im1.jpg, im1.png in B/; im3.gif, im3.png in "
+        "B/; and 1 more; keep one file of each name in A/ and in B/")
+    for name in ("im2.jpg", "im1.jpg", "im3.gif", "im4.jpg"):
+        (tmp_path / ("A" if name == "im2.jpg" else "B") / name).unlink()
+    with pytest.warns(UserWarning, match=r"left out, with no partner: im5.png in A/; x.jpg, x.png in B/$"):
+        items = load_items(tiny_config(task="paired", data=str(tmp_path)), "train", train=False)
+    assert [i.name for i in items] == ["im0.png", "im1.png", "im2.png", "im3.png", "im4.png"]
+
+
 def test_a_batch_larger_than_the_training_set_is_warned_about(facades_dir):
     with pytest.warns(UserWarning, match="batch size 32 is larger than the 6 training images: every batch holds 6"):
         build_dataset(tiny_config(task="facades", data=str(facades_dir), batch_size=32), "train", True)
@@ -274,6 +298,27 @@ def test_a_batch_larger_than_the_training_set_is_warned_about(facades_dir):
         warnings.simplefilter("error")
         build_dataset(tiny_config(task="facades", data=str(facades_dir), batch_size=6), "train", True)
         build_dataset(tiny_config(task="facades", data=str(facades_dir), batch_size=32), "val", False)  # not trained
+
+
+def test_under_torchrun_the_batch_is_compared_with_one_process_s_share(facades_dir):
+    """Each of N processes trains on len / N images (rounded up: DistributedSampler pads), so batch size 4 on 6
+    images over 2 processes holds 3, and was not warned about."""
+    config = tiny_config(task="facades", data=str(facades_dir), batch_size=4)
+    with pytest.warns(UserWarning) as caught:
+        build_dataset(config, "train", True, world_size=2)
+    assert [str(w.message) for w in caught] == [
+        "batch size 4 is larger than the 3 training images each of 2 processes gets (6 shared out by torchrun): "
+        "every batch holds 3, while the run records 4; use --batch-size 3 or less"]
+    with pytest.warns(UserWarning, match="larger than the 2 training images each of 4 processes gets"):
+        build_dataset(config, "train", True, world_size=4)  # 6 over 4: 2 each, two repeated
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_dataset(tiny_config(task="facades", data=str(facades_dir), batch_size=3), "train", True, world_size=2)
+        build_dataset(config, "train", True)  # one process: all 6
+    for count, world_size in ((6, 2), (6, 4), (7, 3), (1, 2), (5, 1)):  # the training loop's sampler agrees
+        shares = {len(torch.utils.data.DistributedSampler(range(count), num_replicas=world_size, rank=rank,
+                                                          shuffle=True, drop_last=False)) for rank in range(world_size)}
+        assert shares == {rank_share(count, world_size)}
 
 
 def test_the_hint_about_another_task_names_the_model_it_came_from(facades_dir):

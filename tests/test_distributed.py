@@ -133,6 +133,20 @@ def test_sync_bn_and_resume_under_torchrun(ddp_data, tmp_path) -> None:
     assert config.sync_bn and type(generator.model.model[1].model[2]) is torch.nn.BatchNorm2d
 
 
+def test_a_batch_larger_than_a_process_s_share_is_warned_about(tmp_path) -> None:
+    """8 images over 2 processes: 4 each, so batch size 6 holds 4 (6 <= 8 was all the check saw)."""
+    data = tmp_path / "data"
+    write_aligned(data / "train", 8, size=32, seed=5)
+    args = ["train", "--task", "facades", "--data", str(data), "--out", str(tmp_path / "run"), "--netG",
+            "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36",
+            "--sample-every", "0", "--precision", "fp32", "--threads", "1", "--device", "cpu", "--batch-size", "6",
+            "--max-steps", "1"]
+    result = run_torchrun(["-m", "pix2pix_core"], args, 60, PIX2PIX_CACHE=str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.count("warning: batch size 6 is larger than the 4 training images each of 2 processes "
+                               "gets (8 shared out by torchrun)") == 2, result.stderr[-2000:]
+
+
 def test_a_rank_0_error_ends_every_rank(ddp_data, tmp_path) -> None:
     """An unwritable run folder is seen by rank 0 only; every rank must stop with the error at once
     (no rank left waiting in a collective until the 30-minute timeout)."""
