@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from safetensors import safe_open
 from torch import nn
 
@@ -104,10 +104,10 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             return read_checkpoint(candidate)
         raise CheckpointError(f"{path} is a folder without checkpoints/latest.safetensors")
     _check_safetensors_layout(path)
-    try:
+    try:  # header and tensors from one open file: a checkpoint replaced meanwhile (atomic saves) cannot mix two
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-        tensors = load_file(str(path))
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: not a valid safetensors file (truncated or corrupt: {exc})") from None
     if "config" not in metadata:

@@ -312,3 +312,45 @@ def test_an_onnx_file_is_named_as_such_by_every_reader(tmp_path) -> None:
             read(path)
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         held_generators(tmp_path / "ghost.safetensors")
+
+
+def test_a_checkpoint_replaced_while_it_is_read_gives_one_files_header_and_tensors(facades_checkpoint, tmp_path,
+                                                                                   monkeypatch) -> None:
+    """Training replaces latest.safetensors atomically while `translate` or the app may be reading it: the header
+    came from one open and the tensors from a second, so they could come from two different files."""
+    import os
+
+    import pix2pix_core.checkpoint as checkpoint
+
+    path, newer = tmp_path / "latest.safetensors", tmp_path / "newer.safetensors"
+    tensors = load_file(str(facades_checkpoint))
+    _with_metadata(facades_checkpoint, path, lambda metadata: {**metadata, "step": "1"})
+    _with_metadata(facades_checkpoint, newer, lambda metadata: {**metadata, "step": "2"},
+                   tensors={key: value + 1 if value.is_floating_point() else value for key, value in tensors.items()})
+    real_open = checkpoint.safe_open
+
+    class ReplacedAfterItsHeader:
+        """safe_open, with the file replaced by the newer save once its header has been read."""
+        def __init__(self, *args, **kwargs):
+            self.handle = real_open(*args, **kwargs)
+
+        def __enter__(self):
+            self.inner = self.handle.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self.handle.__exit__(*exc)
+
+        def metadata(self):
+            metadata = self.inner.metadata()
+            if newer.exists():
+                os.replace(newer, path)
+            return metadata
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(checkpoint, "safe_open", ReplacedAfterItsHeader)
+    read, metadata = read_checkpoint(path)
+    assert metadata["step"] == "1"
+    assert all(torch.equal(read[key], tensors[key]) for key in tensors)  # the same file's tensors
