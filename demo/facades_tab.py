@@ -122,12 +122,12 @@ def build(state: AppState) -> dict:
         return state.models.translator(model, TASK).translate(label_map, seed=checked_seed(seed))
 
     def as_file(picture: Image.Image, name: str) -> str:
-        """A result for the page as a new file, not a PIL image: Gradio writes a PIL output to a cache file named
-        by its content, rewriting that file in place, so a result identical to one the browser was still
-        fetching (same map and seed: Generate, a seed or model change, a stroke that snaps to the same map) was
-        cut short under it (h11 "Too little data for declared Content-Length"). A file is copied into the cache
-        atomically and once; it also downloads as photo-*.png or labels-*.png instead of image.png."""
-        return state.outputs.save(picture, name)
+        """A result for the page as a file, not a PIL image: Gradio writes a PIL output to a cache file named by
+        its content, rewriting that file in place, so a result identical to one the browser was still fetching
+        (same map and seed: Generate, a seed or model change, a stroke that snaps to the same map) was cut short
+        under it (h11 "Too little data for declared Content-Length"). A file is copied into the cache atomically
+        and once; it also downloads as photo.png or labels.png instead of image.png."""
+        return state.outputs.save_by_content(picture, name)
 
     def rendered(label_map: Image.Image, model: str, seed) -> tuple[str, str]:
         """The outputs photo and labels: the generated photo's file and the snapped label map's."""

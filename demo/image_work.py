@@ -12,13 +12,16 @@
   up to 18 s.
 - Results are written to files here (PNG when small, JPEG when large: 1-2 MB instead of a 22 MB PNG) and
   handed to Gradio as paths, which it copies into its cache atomically; PIL images returned directly are
-  written non-atomically, and two identical concurrent requests could read a half-written file.
+  written to a file named by their content and rewritten in place each time, so a browser still fetching
+  an identical earlier result got it cut short (h11 "Too little data for declared Content-Length").
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -130,6 +133,7 @@ class OutputFiles:
         atexit.register(shutil.rmtree, self.folder, True)
 
     def save(self, image: Image.Image, name: str) -> str:
+        """A new file for each result (an upload's, an API call's), written as it is encoded."""
         large = image.width * image.height > LARGE_PIXELS
         fd, path = tempfile.mkstemp(dir=self.folder, prefix=f"{name}-", suffix=".jpg" if large else ".png")
         try:
@@ -141,14 +145,46 @@ class OutputFiles:
         except BaseException:  # no half-written result left behind (JPEG refused sides above 65,535 px)
             Path(path).unlink(missing_ok=True)
             raise
-        if time.monotonic() - self._pruned_at >= self.prune_every:
-            self.prune()
+        self._prune_now_and_then()
         return path
 
+    def save_by_content(self, image: Image.Image, name: str) -> str:
+        """A small result the page is often sent again unchanged (a stroke that snaps to the same map, the same
+        seed again, the training sample at every redraw) as `<content hash>/<name>.png`: the same picture keeps
+        one file and one URL (the browser does not fetch or redraw it again), and an existing file is never
+        written over while it may be read."""
+        encoded = io.BytesIO()
+        image.save(encoded, format="PNG")
+        data = encoded.getvalue()
+        path = self.folder / hashlib.sha256(data).hexdigest()[:32] / f"{name}.png"
+        with contextlib.suppress(OSError):
+            os.utime(path)  # kept OUTPUT_MAX_AGE from its last use
+            return str(path)
+        path.parent.mkdir(exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{name}-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(partial, path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+        self._prune_now_and_then()
+        return str(path)
+
+    def _prune_now_and_then(self) -> None:
+        if time.monotonic() - self._pruned_at >= self.prune_every:
+            self.prune()
+
     def prune(self) -> None:
+        """Remove results older than OUTPUT_MAX_AGE (and content folders left empty)."""
         self._pruned_at = time.monotonic()
         cutoff = time.time() - OUTPUT_MAX_AGE
-        for path in self.folder.iterdir():
-            with contextlib.suppress(OSError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
+        for entry in self.folder.iterdir():
+            for path in entry.iterdir() if entry.is_dir() else [entry]:
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+            if entry.is_dir():
+                with contextlib.suppress(OSError):
+                    entry.rmdir()  # only when empty

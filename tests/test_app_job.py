@@ -253,12 +253,12 @@ def test_a_data_root_folders_cache_stays_in_the_runs_folder_and_is_reused(cached
     assert {p: p.stat().st_mtime_ns for p in _cache_files(tmp_path)} == built  # reused, not built again
 
 
-def test_the_facades_tab_returns_its_pictures_as_new_files(facades_checkpoint, tmp_path):
+def test_the_facades_tab_returns_its_pictures_as_files_never_rewritten(facades_checkpoint, tmp_path):
     """Gradio writes a PIL or array output to a cache file named by its content, rewriting that file in place:
     a result identical to one the browser was still fetching (Generate twice, a stroke that snaps to the same
     map) was cut short under it (h11 "Too little data for declared Content-Length" in the app's log). The tab
-    returns files, which Gradio copies into its cache atomically; each call's are new and named for what they
-    are (photo-*.png, labels-*.png: both downloaded as image.png before)."""
+    returns files, which Gradio copies into its cache atomically; the same picture keeps its file (and URL),
+    which is not written again, and they download as photo.png and labels.png (both were image.png)."""
     from demo.app import build_app
     from demo.facades_tab import editor_value
     from pix2pix_core.checkpoint import export_generator
@@ -271,23 +271,25 @@ def test_the_facades_tab_returns_its_pictures_as_new_files(facades_checkpoint, t
     handlers = {fn.fn.__name__: fn.fn for fn in blocks.fns.values() if fn.fn is not None}
     facade = facade_classes()[1].rgb
     canvas = editor_value(Image.new("RGB", (256, 256), facade))
-    first, again = handlers["on_generate"](canvas, None, 3), handlers["on_generate"](canvas, None, 3)
-    files = [*first, *again]
-    assert all(isinstance(path, str) and Path(path).is_file() for path in files), files
-    assert len(set(files)) == 4
-    assert [Path(path).name.split("-")[0] for path in first] == ["photo", "labels"]
-    assert Image.open(first[0]).tobytes() == Image.open(again[0]).tobytes()  # the same seed: the same photo
+    first = handlers["on_generate"](canvas, None, 3)
+    assert all(isinstance(path, str) and Path(path).is_file() for path in first), first
+    assert [Path(path).name for path in first] == ["photo.png", "labels.png"]
     assert Image.open(first[1]).getpixel((5, 5)) == facade  # the snapped map, colours exact (PNG)
+    written = [os.stat(path).st_ino for path in first]
+    again = handlers["on_generate"](canvas, None, 3)  # the same map and seed: the same photo
+    assert list(again) == list(first) and [os.stat(path).st_ino for path in again] == written
+    other = handlers["on_generate"](canvas, None, 4)
+    assert other[0] != first[0] and other[1] == first[1]
     cleared = handlers["on_clear"](None, 0)
     assert isinstance(cleared[0]["background"], str) and cleared[2] == cleared[0]["background"]
     assert all(isinstance(path, str) for path in cleared[1:3])
-    _, *stroke = handlers["on_variation"](canvas, None, 3)
-    assert all(isinstance(path, str) for path in stroke)
+    _, *variation = handlers["on_variation"](canvas, None, 3)
+    assert all(isinstance(path, str) for path in variation)
 
 
 def test_result_files_older_than_their_age_are_removed():
-    """Results are removed OUTPUT_MAX_AGE after they were written, looked for at most every prune_every
-    seconds (a look stats every file; each stroke writes two)."""
+    """Results are removed OUTPUT_MAX_AGE after they were written or last used, looked for at most every
+    prune_every seconds (a look stats every file; each stroke writes two)."""
     from PIL import Image
 
     from demo.image_work import OUTPUT_MAX_AGE, OutputFiles
@@ -298,6 +300,12 @@ def test_result_files_older_than_their_age_are_removed():
     os.utime(old, (time.time() - OUTPUT_MAX_AGE - 1,) * 2)
     kept = Path(outputs.save(picture, "photo"))
     assert old.exists() and kept.exists()  # not looked for yet
+    by_content = Path(outputs.save_by_content(picture, "labels"))
+    os.utime(by_content, (time.time() - OUTPUT_MAX_AGE - 1,) * 2)
+    assert outputs.save_by_content(picture, "labels") == str(by_content)  # used again: kept from now on
+    unused = Path(outputs.save_by_content(Image.new("RGB", (8, 8), "red"), "labels"))
+    os.utime(unused, (time.time() - OUTPUT_MAX_AGE - 1,) * 2)
     outputs.prune_every = 0
-    newest = Path(outputs.save(picture, "labels"))
-    assert not old.exists() and kept.exists() and newest.exists()
+    newest = Path(outputs.save(picture, "photo"))
+    assert not old.exists() and kept.exists() and newest.exists() and by_content.exists()
+    assert not unused.parent.exists()  # its content folder went with it
