@@ -16,16 +16,23 @@ answers a POST before its body is read when
 - the disk holding Gradio's cache would keep less than `min_free_bytes` free after an upload or canvas image.
 
 Routes are matched with trailing and doubled slashes removed: Gradio serves `/component_server/` too.
+A client that leaves during its request (a closed page mid-upload, or a body cut off at its cap) is one line
+in the log, not Gradio's ClientDisconnect as an 80-line "Exception in ASGI application" traceback.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Callable
 
+from starlette.requests import ClientDisconnect
+
 from . import disk
+
+log = logging.getLogger("pix2pix_studio")
 
 UPLOAD_PATH = "/gradio_api/upload"
 CANVAS_PATH = "/gradio_api/component_server"  # the facade canvas sends its images here (kept in memory)
@@ -33,6 +40,7 @@ MAX_REQUEST_BYTES = 51 * 1024 * 1024  # 50 MB of file (app.MAX_UPLOAD) + room fo
 MAX_CANVAS_BYTES = 8 * 1024 * 1024  # a 512 x 512 canvas's background, composite and layer as PNG: < 3 MB
 MAX_BODY_BYTES = 64 * 1024  # an event's inputs as JSON (files travel by upload, by reference here)
 MIN_FREE_BYTES = 2 * 1024 ** 3  # leave this much disk free for results, checkpoints and the system
+MAX_LOGGED_PATH = 100  # characters of a route named in the log
 
 
 class UploadGuard:
@@ -88,7 +96,11 @@ class UploadGuard:
                 started = True
                 await send(message)
 
-        await self.app(scope, counting_receive, guarded_send)
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except ClientDisconnect:  # gone, or cut off at the cap: nobody to answer, and no traceback for the log
+            if not refused:
+                log.info("a client left during its request to %s", scope.get("path", "")[:MAX_LOGGED_PATH])
 
     def _refusal(self, length: bytes, limit: int, files: bool) -> tuple[int, str] | None:
         if not length.isdigit():

@@ -1015,3 +1015,48 @@ def test_unpaired_collections_given_to_a_paired_task_are_named(tmp_path):
         write_collection(tmp_path / "unp" / side, 2, (90, 90, 90), seed=1)
     with pytest.raises(Pix2PixError, match=r"no training images \(it holds trainA/ and trainB/: .*CycleGAN"):
         check_run_size(TrainConfig(task="facades", data=str(tmp_path / "unp")))
+
+
+def test_a_client_that_leaves_during_its_upload_is_no_traceback(caplog):
+    """Gradio's upload route raises ClientDisconnect when the body ends in a disconnect (a page closed mid-upload,
+    or the guard cutting a body off at its cap): uvicorn logged each as an 80-line "Exception in ASGI
+    application" traceback (4 in one browser-test run), which any client could repeat at will."""
+    import asyncio
+    import logging
+
+    from starlette.requests import ClientDisconnect, Request
+
+    from demo.upload_guard import MAX_BODY_BYTES, UploadGuard
+
+    async def gradio(scope, receive, send):  # parses its body as Gradio's multipart parser does
+        async for _ in Request(scope, receive).stream():
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def statuses(path: str, headers: list, chunks: list[bytes], then_leave: bool) -> list:
+        sent, parts = [], iter(chunks)
+
+        async def receive():
+            body = next(parts, None)
+            if body is None:
+                return {"type": "http.disconnect"} if then_leave else {"type": "http.request", "body": b""}
+            return {"type": "http.request", "body": body, "more_body": True}
+
+        async def send(message):
+            sent.append(message.get("status"))
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+        asyncio.run(UploadGuard(gradio, ".", free_bytes=lambda folder: 2 ** 40)(scope, receive, send))
+        return [status for status in sent if status]
+
+    with caplog.at_level(logging.INFO, logger="pix2pix_studio"):
+        assert statuses("/gradio_api/component_server", [(b"content-length", b"5000")], [b"x" * 1000] * 3,
+                        then_leave=True) == []  # left: nothing to answer, nothing raised
+        assert statuses("/gradio_api/queue/join", [(b"transfer-encoding", b"chunked")],
+                        [b"x" * 2 ** 12] * (MAX_BODY_BYTES // 2 ** 12 + 1), then_leave=False) == [413]
+    assert [r.getMessage() for r in caplog.records] == ["a client left during its request to "
+                                                        "/gradio_api/component_server"]
+    with pytest.raises(ClientDisconnect):  # what reached uvicorn before
+        asyncio.run(gradio({"type": "http", "method": "POST", "path": "/", "headers": []},
+                           lambda: asyncio.sleep(0, {"type": "http.disconnect"}), None))
