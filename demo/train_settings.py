@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from pix2pix_core.cache import cache_root
-from pix2pix_core.config import TrainConfig
+from pix2pix_core.config import TASK_DIRECTIONS, TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.limits import bounded_float, bounded_int
 from pix2pix_core.resources import (check_training_memory, count_training_images, dataset_cache_bytes, gb,
@@ -110,11 +110,18 @@ def dataset_budget_mb(memory_limit: Optional[int] = None) -> int:
     return min(MAX_DATASET_MB, int(budget * DATASET_FRACTION) // 2**20)
 
 
+def form_direction(task: str) -> str:
+    """The input side the form picks when `task` is chosen: the core's TASK_DIRECTIONS (facades' label map is B),
+    except colorize, whose app runs have always stored AtoB (the command line's store BtoA). A colorizer reads
+    photos, not halves, but the direction is part of its dataset cache's key: keeping AtoB keeps those caches."""
+    return "AtoB" if task == "colorize" else TASK_DIRECTIONS[task]
+
+
 def with_settings(config: TrainConfig, numbers: dict, direction: str,
                   memory_limit: Optional[int] = None) -> TrainConfig:
     """`config` with the form's numbers, its direction and a dataset budget taken from the app's memory budget."""
     # facades' label is B; unpaired data has no input side (a CycleGAN learns both ways)
-    fixed = {"facades": "BtoA", "unpaired": config.direction}
+    fixed = {"facades": TASK_DIRECTIONS["facades"], "unpaired": config.direction}
     return replace(config, direction=fixed.get(config.task, direction),
                    memory_budget_mb=dataset_budget_mb(memory_limit), **numbers)
 

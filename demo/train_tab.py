@@ -31,7 +31,7 @@ from .choices import Choice, Picker
 from .disk import CACHE, remove_quietly
 from .messages import quoted
 from .state import EXAMPLES, AppState, JobSnapshot
-from .train_settings import FormSettings, check_run_size, checked_numbers, with_settings
+from .train_settings import FormSettings, check_run_size, checked_numbers, form_direction, with_settings
 from .ui import user_errors
 
 TASKS = [("Facades: labels → photo", "facades"), ("Colorize: gray → colour", "colorize"),
@@ -314,7 +314,7 @@ def build(state: AppState) -> dict:
         """Fine-tune choices of the task, its input side, and only the fields that apply to it."""
         side, l1, augment = field_visibility(name)
         return (gr.Dropdown(choices=start_choices(name), value=SCRATCH),
-                gr.update(value="BtoA" if name == "facades" else "AtoB", visible=side), gr.update(visible=l1),
+                gr.update(value=form_direction(name), visible=side), gr.update(visible=l1),
                 gr.update(visible=augment))
 
     form = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf, start_from,

@@ -346,3 +346,16 @@ def test_a_page_opened_while_a_run_goes_shows_its_settings(facades_checkpoint, t
             assert _page_load(blocks) == idle  # a Start still checking has no settings to show yet
             raise Pix2PixError("cancelled on purpose")
 
+
+def test_the_forms_input_side_is_the_one_each_task_trains_with():
+    """The form picked "facades: BtoA, else AtoB" beside the core's TASK_DIRECTIONS. One rule now: the core's,
+    except colorize, whose app runs have always stored AtoB (the direction is part of a dataset cache's key)."""
+    from demo.train_settings import checked_numbers, form_direction, with_settings
+    from demo.train_tab import TASKS, task_settings
+    from pix2pix_core.config import TASK_DIRECTIONS, TrainConfig
+
+    numbers = checked_numbers(1, 0, 1, 100, 2e-4, 8)
+    stored = {task: with_settings(TrainConfig(task=task, **task_settings(task, "Quick demo")), numbers,
+                                  form_direction(task), 10 ** 9).direction for _, task in TASKS}
+    assert stored == {"facades": "BtoA", "colorize": "AtoB", "aligned": "AtoB", "paired": "AtoB", "unpaired": "AtoB"}
+    assert {task: form_direction(task) for task in stored} == {**TASK_DIRECTIONS, "colorize": "AtoB"}
