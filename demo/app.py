@@ -82,6 +82,7 @@ def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: st
         render, inputs, outputs = facades["first_render"]
         blocks.load(render, inputs, outputs, **private)
         blocks.load(*train["redraw"], **private)
+        blocks.load(*train["restore"], **private)  # the form of the run going, once per page load
 
     threading.Thread(target=_warm_up, args=(state,), daemon=True, name="warm-up").start()
     blocks.app_state = state  # for tests and the benchmark's in-process use

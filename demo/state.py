@@ -32,6 +32,7 @@ from pix2pix_core.train import (LOSS_NAMES, MODELS, CheckpointEvent, FinishedEve
 from .disk import CACHE, prune_runs, remove_quietly
 from .image_work import OutputFiles, WorkLanes
 from .messages import MessageCleaner, quoted, shorten
+from .train_settings import FormSettings
 
 log = logging.getLogger("pix2pix_studio")
 
@@ -187,6 +188,7 @@ class TrainingJob:
         self._method = "pix2pix"  # config.model of the latest run
         self._thread: Optional[threading.Thread] = None
         self._latest = ""  # the run going now, or the one that ended last
+        self._settings: Optional[FormSettings] = None  # the form's fields of the latest run's Start
         self._preparing = self._cancelled = False  # a Start is unpacking or checking (see `preparing`)
 
     @contextlib.contextmanager
@@ -214,11 +216,12 @@ class TrainingJob:
             return replace(self._state, history=list(self._state.history), losses=dict(self._state.losses))
 
     def start(self, config: TrainConfig, init_generator: Optional[Path] = None,
-              remove_after: Optional[Path] = None) -> str:
+              remove_after: Optional[Path] = None, settings: Optional[FormSettings] = None) -> str:
         """Start a run, or raise Pix2PixError when one is going or the settings are impossible.
 
         `remove_after` (an unpacked upload, with its dataset cache) is deleted when the run ends, however it
-        ends, once the trainer has closed the cache's files.
+        ends, once the trainer has closed the cache's files. `settings` are the form's fields of this Start, shown
+        by `active_settings` while the run goes.
         """
         with self._lock:
             if not self._preparing:
@@ -229,6 +232,7 @@ class TrainingJob:
             config = replace(config, out=str(self.runs_dir / name))
             trainer = Trainer(config, callbacks=[self._on_event], init_generator=init_generator)  # validates
             self._trainer, self._method, self._latest, self._preparing = trainer, config.model, name, False
+            self._settings = settings
             self._state = JobSnapshot(version=self._state.version + 1, phase="loading", run=name,
                                       message=f"{name}: loading the dataset...",
                                       loss_names=tuple(MODELS[config.model].LOSS_NAMES))
@@ -236,6 +240,12 @@ class TrainingJob:
                                             name=f"train-{name}", daemon=True)
             self._thread.start()
             return f"Started {name}."
+
+    def active_settings(self) -> Optional[FormSettings]:
+        """The form's fields of the run that is going, for a page opened meanwhile; None when no run is going
+        (idle, ended, or a Start still checking its settings): that page's form then stays as it is."""
+        with self._lock:
+            return self._settings if self._state.active and not self._preparing else None
 
     def refuse_if_active(self) -> None:
         """Raise Pix2PixError naming the run that is going, if one is."""

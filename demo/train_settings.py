@@ -9,12 +9,12 @@ presets use; the memory budget decides what fits on this machine.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from pix2pix_core.cache import cache_root
-from pix2pix_core.config import TrainConfig
+from pix2pix_core.config import TASK_DIRECTIONS, TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.limits import bounded_float, bounded_int
 from pix2pix_core.resources import (check_training_memory, count_training_images, dataset_cache_bytes, gb,
@@ -110,10 +110,46 @@ def dataset_budget_mb(memory_limit: Optional[int] = None) -> int:
     return min(MAX_DATASET_MB, int(budget * DATASET_FRACTION) // 2**20)
 
 
+def form_direction(task: str) -> str:
+    """The input side the form picks when `task` is chosen: the core's TASK_DIRECTIONS (facades' label map is B),
+    except colorize, whose app runs have always stored AtoB (the command line's store BtoA). A colorizer reads
+    photos, not halves, but the direction is part of its dataset cache's key: keeping AtoB keeps those caches."""
+    return "AtoB" if task == "colorize" else TASK_DIRECTIONS[task]
+
+
 def with_settings(config: TrainConfig, numbers: dict, direction: str,
                   memory_limit: Optional[int] = None) -> TrainConfig:
     """`config` with the form's numbers, its direction and a dataset budget taken from the app's memory budget."""
     # facades' label is B; unpaired data has no input side (a CycleGAN learns both ways)
-    fixed = {"facades": "BtoA", "unpaired": config.direction}
+    fixed = {"facades": TASK_DIRECTIONS["facades"], "unpaired": config.direction}
     return replace(config, direction=fixed.get(config.task, direction),
                    memory_budget_mb=dataset_budget_mb(memory_limit), **numbers)
+
+
+@dataclass(frozen=True)
+class FormSettings:
+    """The Train form's fields for a run that started: the job keeps them, so a page opened (or reloaded) while
+    the run goes shows the settings that are training, not the form's defaults."""
+
+    task: str
+    data_folder: str  # relative to the data root; "" for the task's default dataset or an uploaded zip
+    uploaded: bool  # the run trains on an uploaded zip (a file field cannot be filled again)
+    direction: str
+    preset: str
+    epochs: int
+    epochs_decay: int
+    batch_size: int
+    lambda_l1: float
+    lr: float
+    ngf: int
+    start_from: str
+    diff_augment: bool
+
+    @classmethod
+    def of(cls, config: TrainConfig, preset: str, data_folder: str, uploaded: bool, start_from: str) -> "FormSettings":
+        """The settings of a run about to start: its numbers and direction as `config` trains them (a fine-tune's
+        ngf is its model's, facades' direction BtoA), the rest as the Start asked."""
+        return cls(task=config.task, data_folder=data_folder, uploaded=uploaded, direction=config.direction,
+                   preset=preset, epochs=config.epochs, epochs_decay=config.epochs_decay,
+                   batch_size=config.batch_size, lambda_l1=config.lambda_l1, lr=config.lr, ngf=config.ngf,
+                   start_from=start_from, diff_augment=bool(config.augments))

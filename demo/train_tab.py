@@ -1,8 +1,9 @@
 """Tab "Train": start one pix2pix run in the background and watch it live.
 
 The run lives in `AppState.job` (a thread), not in the page: a `gr.Timer` tick reads a snapshot of the
-job every second, so reloading the page or opening a second browser shows the same run. When a run ends,
-its generator is exported next to the other models and appears in the pickers of the other tabs.
+job every second, so reloading the page or opening a second browser shows the same run, and the page load
+fills the form with that run's settings. When a run ends, its generator is exported next to the other models
+and appears in the pickers of the other tabs.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .choices import Choice, Picker
 from .disk import CACHE, remove_quietly
 from .messages import quoted
 from .state import EXAMPLES, AppState, JobSnapshot
-from .train_settings import check_run_size, checked_numbers, with_settings
+from .train_settings import FormSettings, check_run_size, checked_numbers, form_direction, with_settings
 from .ui import user_errors
 
 TASKS = [("Facades: labels → photo", "facades"), ("Colorize: gray → colour", "colorize"),
@@ -135,6 +136,21 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
                  f"is not in the data root; get it with {_code(get_data_command(state, 'facades'))} (29 MB) and "
                  "reload this page.")
     return line
+
+
+def running_dataset_summary(state: AppState, settings: FormSettings) -> str:
+    """The dataset line of a page that shows the form of the run going: an uploaded zip cannot be put back in
+    the file field, so the line says where that run's data came from."""
+    if settings.uploaded:
+        return "<b>Dataset:</b> a zip uploaded for the run that is going (the zip field is for the next Start)."
+    return dataset_summary(state, settings.task, settings.data_folder)
+
+
+def field_visibility(task: str) -> tuple[bool, bool, bool]:
+    """Which of (input side, λ L1, DiffAugment) the form shows for `task`: a colorizer has no input side, a
+    CycleGAN (cycle and identity losses, its own collapse remedy) none of the three."""
+    paired = task != "unpaired"
+    return paired and task != "colorize", paired, paired
 
 
 def extract_zip(state: AppState, zip_path: str) -> Path:
@@ -268,8 +284,8 @@ def build(state: AppState) -> dict:
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="train-stop")
-            # a callable value is computed again on each page load: data fetched after startup is seen
-            dataset = gr.HTML(lambda: dataset_summary(state, "facades"), elem_id="train-dataset")
+            # computed again on each page load (restore_form): data fetched after startup is seen
+            dataset = gr.HTML(dataset_summary(state, "facades"), elem_id="train-dataset")
             note = gr.Markdown("", elem_id="train-note")  # the reply to Start / Stop; the status is live
         with gr.Column(scale=2, min_width=480):
             status = gr.HTML(status_html(state.job.snapshot()), elem_id="train-status")
@@ -295,12 +311,28 @@ def build(state: AppState) -> dict:
         return values["epochs"], values["epochs_decay"], values["batch_size"], values["ngf"]
 
     def on_task(name: str):
-        """Fine-tune choices of the task, and only the fields that apply to it: a colorizer has no input side, a
-        CycleGAN (cycle and identity losses, its own collapse remedy) no input side, λ L1 or DiffAugment."""
-        paired = name != "unpaired"
+        """Fine-tune choices of the task, its input side, and only the fields that apply to it."""
+        side, l1, augment = field_visibility(name)
         return (gr.Dropdown(choices=start_choices(name), value=SCRATCH),
-                gr.update(value="BtoA" if name == "facades" else "AtoB", visible=paired and name != "colorize"),
-                gr.update(visible=paired), gr.update(visible=paired))
+                gr.update(value=form_direction(name), visible=side), gr.update(visible=l1),
+                gr.update(visible=augment))
+
+    form = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf, start_from,
+            diff_augment]
+
+    def restore_form():
+        """On page load, the form and dataset line of the run that is going: a reload or a second browser showed
+        the defaults, as if they were training. With no run going the form stays as it is. Once per page load,
+        never on a tick, so it never overwrites what the user types."""
+        settings = state.job.active_settings()
+        if settings is None:
+            return *[gr.skip()] * len(form), dataset_summary(state, "facades")
+        side, l1, augment = field_visibility(settings.task)
+        return (settings.task, settings.data_folder, gr.update(value=settings.direction, visible=side),
+                settings.preset, settings.epochs, settings.epochs_decay, settings.batch_size,
+                gr.update(value=settings.lambda_l1, visible=l1), settings.lr, settings.ngf,
+                gr.Dropdown(choices=start_choices(settings.task), value=settings.start_from),
+                gr.update(value=settings.diff_augment, visible=augment), running_dataset_summary(state, settings))
 
     @user_errors
     def train_start(task: str, data_folder: str, direction: str, preset: str, epochs: float, epochs_decay: float,
@@ -332,10 +364,12 @@ def build(state: AppState) -> dict:
         with state.job.preparing("unpacking the uploaded dataset..." if data_zip else "checking the settings..."):
             upload = extract_zip(state, data_zip) if data_zip else None
             try:
+                folder_text = ""  # as a page opened during the run shows it: relative, never a server path
                 if upload is not None:
                     data = upload
                 elif data_folder and str(data_folder).strip():
                     data = state.data_folder(data_folder)
+                    folder_text = data.relative_to(state.data_root).as_posix()
                 else:
                     data = default_data(state, task)
                 settings = task_settings(task, preset)
@@ -353,7 +387,10 @@ def build(state: AppState) -> dict:
                 # make room before the run writes its checkpoints, never at the cost of the model it starts from
                 # or of the dataset cache it reads
                 state.prune_runs(keep=((start_from,) if init is not None else ()) + keep_caches(state, config))
-                reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload))
+                asked = FormSettings.of(config, preset, folder_text, upload is not None,
+                                        start_from if init is not None else SCRATCH)
+                reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload),
+                                        settings=asked)
                 if data == EXAMPLES / "facades_pairs":
                     reply += (f" It trains on the 6 bundled example pairs only; get the full facades data with "
                               f"`{get_data_command(state, 'facades')}`.")
@@ -389,11 +426,15 @@ def build(state: AppState) -> dict:
 
     # ------------------------------------------------------------------------------ events
     private = dict(api_visibility="private")
-    preset.change(on_preset, preset, [epochs, epochs_decay, batch_size, ngf], **private)
-    task.change(on_task, task, [start_from, direction, lambda_l1, diff_augment], **private)
-    for source in (task, data_folder, data_zip):
-        source.change(lambda t, f, z: dataset_summary(state, t, f, bool(z)), [task, data_folder, data_zip], dataset,
-                      show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", **private)
+    # .input, not .change: the user's choices only. A restored task or preset must not reset the restored fields.
+    preset.input(on_preset, preset, [epochs, epochs_decay, batch_size, ngf], **private)
+    task.input(on_task, task, [start_from, direction, lambda_l1, diff_augment], **private)
+    # The restore writes the dataset line itself, and a restored task must not replace an upload run's line. The
+    # folder keeps .change: gradio 6.31's Textbox fired .input on key strokes but not on Playwright's fill(). A
+    # restored folder gives the restore's own line again (an upload run's folder is "": no change, no event).
+    for event in (task.input, data_folder.change, data_zip.change):
+        event(lambda t, f, z: dataset_summary(state, t, f, bool(z)), [task, data_folder, data_zip], dataset,
+              show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", **private)
     settings = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf,
                 start_from, data_zip, diff_augment]  # after the zip: their defaults make them optional for API clients
     start_button.click(train_start, settings, note, api_name="train_start", concurrency_limit=1,
@@ -407,4 +448,5 @@ def build(state: AppState) -> dict:
         status_button = gr.Button()
     status_button.click(train_status, None, status_json, api_name="train_status", concurrency_limit=None)
     shown = [status, progress, gan_plot, l1_plot, sample, seen]
-    return {"start_from": start_from, "task": task, "redraw": (redraw, None, shown), "translate": translate}
+    return {"start_from": start_from, "task": task, "redraw": (redraw, None, shown), "translate": translate,
+            "restore": (restore_form, None, [*form, dataset])}

@@ -348,3 +348,57 @@ def test_the_train_form_shows_the_fields_of_its_task(page):
     choose(page, "train-task", "Colorize: gray → colour")
     page.wait_for_function("() => document.querySelector('#train-lambda-l1')?.checkVisibility()")
     assert not page.locator("#train-direction").is_visible() and page.locator("#train-diff-augment").is_visible()
+
+
+def test_a_reload_during_a_run_shows_the_runs_settings(browser, app_url):
+    """A reload (or a second browser) during a run showed the run's live status beside the form's defaults, as
+    if they were training. The page now shows the run's settings, with its task's fields only; the restored task
+    and preset do not reset the other fields (their handlers answer the user's choices only), and what the user
+    types afterwards stays (the restore is once per page load, not on the timer's ticks)."""
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    started = client.predict(task="aligned", data_folder="facades", direction="BtoA", preset="Standard (paper)",
+                             epochs=300, epochs_decay=7, batch_size=2, lambda_l1=25, lr=1e-4, ngf=8,
+                             diff_augment=True, api_name="/train_start")
+    assert started.startswith("Started aligned-")
+    viewer = browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        viewer.goto(app_url)
+        viewer.get_by_role("tab", name="Train").click()
+        form = """() => { const q = (s) => document.querySelector(s);
+            return [q('#train-task input')?.value, q('#train-data textarea, #train-data input')?.value,
+                    q('#train-direction input:checked')?.value, q('#train-preset input:checked')?.value,
+                    q('#train-epochs input')?.value, q('#train-lambda-l1 input')?.value,
+                    q('#train-start-from input')?.value, q('#train-diff-augment input')?.checked,
+                    !!q('#train-direction')?.checkVisibility()].join(' | '); }"""
+        restored = "Custom: A|B images | facades | BtoA | Standard (paper) | 300 | 25 | from scratch | true | true"
+        try:
+            viewer.wait_for_function(f"() => ({form})() === {json.dumps(restored)}", timeout=TIMEOUT_MS)
+        except Exception:
+            screenshot(viewer, "reload_during_a_run")
+            raise AssertionError(f"the form shows {viewer.evaluate(form)!r}, not the run's {restored!r}") from None
+        viewer.wait_for_timeout(2500)  # two timer ticks, and any handler a restored value would fire
+        assert viewer.evaluate(form) == restored
+        for label, value in (("Decay epochs", "7"), ("Batch size", "2"), ("Learning rate", "0.0001")):
+            assert viewer.get_by_label(label).input_value() == value, label
+        assert "facades in the data root, 4 training images" in viewer.locator("#train-dataset").inner_text()
+        viewer.locator("#train-epochs input").fill("42")  # typed while the run goes
+        viewer.wait_for_timeout(2500)
+        assert viewer.locator("#train-epochs input").input_value() == "42"
+        # the user's own choices still fill the form and the dataset line
+        viewer.locator("#train-preset").get_by_text("Quick demo").click()
+        viewer.wait_for_function("() => document.querySelector('#train-epochs input').value === '20'")
+        viewer.locator("#train-data textarea, #train-data input").first.fill("missing")
+        viewer.wait_for_function("() => document.querySelector('#train-dataset').innerText.includes('not found')")
+        viewer.locator("#train-data textarea, #train-data input").first.fill("")
+        choose(viewer, "train-task", "Custom: A/ and B/ folders")
+        viewer.wait_for_function("() => document.querySelector('#train-dataset').innerText.includes('paired task')")
+        assert viewer.locator("#train-direction input:checked").get_attribute("value") == "AtoB"
+    finally:
+        viewer.close()
+        client.predict(api_name="/train_stop")
+        deadline = time.time() + 60
+        while client.predict(api_name="/train_status")["running"]:
+            assert time.time() < deadline
+            time.sleep(0.5)

@@ -309,3 +309,111 @@ def test_result_files_older_than_their_age_are_removed():
     newest = Path(outputs.save(picture, "photo"))
     assert not old.exists() and kept.exists() and newest.exists() and by_content.exists()
     assert not unused.parent.exists()  # its content folder went with it
+
+
+# ------------------------------------------------------------------------------ the form of a run, after a reload
+SKIPPED = "(left as it is)"
+
+
+def _shown(value):
+    """A handler's output as (value, visible): gr.skip() is SKIPPED, a gr.update dict or a component its props."""
+    if isinstance(value, dict) and value.get("__type__") == "update":
+        return value.get("value", SKIPPED), value.get("visible", True)
+    if hasattr(value, "visible") and hasattr(value, "value"):  # a component returned as an update (gr.Dropdown)
+        return value.value, value.visible
+    return value, True
+
+
+def _page_load(blocks) -> dict:
+    """What the page's load events write into the Train form, by elem_id or label: what a reload shows."""
+    form = {"train-task", "train-data", "train-direction", "train-preset", "train-epochs", "Decay epochs", "Batch size",
+            "train-lambda-l1", "Learning rate", "ngf (G width)", "train-start-from", "train-diff-augment",
+            "train-dataset"}
+    shown = {}
+    for fn in blocks.fns.values():
+        names = [getattr(c, "elem_id", None) or getattr(c, "label", None) for c in fn.outputs]
+        if any(event == "load" for _, event in fn.targets) and form & set(names):
+            values = fn.fn() if len(fn.outputs) > 1 else [fn.fn()]
+            shown.update({name: _shown(value) for name, value in zip(names, values) if name in form})
+    return shown
+
+
+def test_a_page_opened_while_a_run_goes_shows_its_settings(facades_checkpoint, tmp_path):
+    """A reload (or a second browser) during a run showed the run's live status beside the form's defaults, as if
+    they were training. The page load now fills the form with the run's settings (a fine-tune's ngf is its
+    model's, the folder relative to the data root, the fields of its task only) and leaves it alone when no run
+    goes (idle, a Start still checking, a run that ended)."""
+    import zipfile
+
+    from conftest import write_collection
+    from demo.app import build_app
+    from pix2pix_core.checkpoint import export_generator
+
+    (tmp_path / "checkpoints").mkdir()
+    export_generator(facades_checkpoint, tmp_path / "checkpoints" / "facades_tiny.safetensors")  # ngf 8
+    write_aligned(tmp_path / "data" / "pairs" / "train", 4, seed=3)
+    write_collection(tmp_path / "data" / "red2blue" / "trainA", 3, (200, 40, 40), seed=1)
+    write_collection(tmp_path / "data" / "red2blue" / "trainB", 2, (40, 40, 200), seed=2)
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu",
+                       train_memory_bytes=10 ** 9)
+    job, start = blocks.app_state.job, _handler(blocks, "train_start")
+
+    def load_while_running(*settings) -> dict:
+        assert start(*settings).startswith("Started")
+        shown = _page_load(blocks)
+        job.stop()
+        assert not wait_until_idle(job).active
+        return shown
+
+    idle = _page_load(blocks)
+    assert {name for name, shown in idle.items() if shown[0] != SKIPPED} == {"train-dataset"}, idle
+    # typed as a path inside the data root; DiffAugment ticked; the preset and every number not the defaults
+    shown = load_while_running("aligned", str(tmp_path / "data" / "pairs"), "BtoA", "Standard (paper)", 300, 7, 2,
+                               25.0, 1e-4, 12, "from scratch", None, True)
+    assert shown == {"train-task": ("aligned", True), "train-data": ("pairs", True),
+                     "train-direction": ("BtoA", True), "train-preset": ("Standard (paper)", True),
+                     "train-epochs": (300, True), "Decay epochs": (7, True), "Batch size": (2, True),
+                     "train-lambda-l1": (25.0, True), "Learning rate": (1e-4, True), "ngf (G width)": (12, True),
+                     "train-start-from": ("from scratch", True), "train-diff-augment": (True, True),
+                     "train-dataset": (shown["train-dataset"][0], True)}
+    assert "<code>pairs</code> in the data root, 4 training images" in shown["train-dataset"][0]
+    assert str(tmp_path) not in str(shown)
+
+    tuned = load_while_running("facades", "pairs", "AtoB", "Quick demo", 50, 0, 1, 100.0, 2e-4, 64, "facades_tiny",
+                               None, False)
+    assert (tuned["train-start-from"], tuned["ngf (G width)"]) == (("facades_tiny", True), (8, True))
+    assert tuned["train-direction"] == ("BtoA", True)  # what a facades run trains with, whatever was sent
+
+    cyclegan = load_while_running("unpaired", "red2blue", "AtoB", "Quick demo", 200, 0, 1, 100.0, 2e-4, 4,
+                                  "from scratch", None, False)
+    assert cyclegan["train-task"] == ("unpaired", True) and cyclegan["ngf (G width)"] == (4, True)
+    assert not any(cyclegan[name][1] for name in ("train-direction", "train-lambda-l1", "train-diff-augment"))
+
+    archive = tmp_path / "pairs.zip"
+    with zipfile.ZipFile(archive, "w") as writer:
+        for path in (tmp_path / "data" / "pairs" / "train").iterdir():
+            writer.write(path, f"pairs/{path.name}")
+    uploaded = load_while_running("aligned", "", "AtoB", "Quick demo", 50, 0, 1, 100.0, 2e-4, 8, "from scratch",
+                                  str(archive), False)
+    assert uploaded["train-data"] == ("", True)  # the server's unpacked folder is never shown
+    assert "a zip uploaded for the run that is going" in uploaded["train-dataset"][0]
+
+    assert _page_load(blocks) == idle  # the run ended: a new page keeps its defaults
+    with pytest.raises(Pix2PixError, match="cancelled on purpose"):
+        with job.preparing("checking the settings..."):
+            assert _page_load(blocks) == idle  # a Start still checking has no settings to show yet
+            raise Pix2PixError("cancelled on purpose")
+
+
+def test_the_forms_input_side_is_the_one_each_task_trains_with():
+    """The form picked "facades: BtoA, else AtoB" beside the core's TASK_DIRECTIONS. One rule now: the core's,
+    except colorize, whose app runs have always stored AtoB (the direction is part of a dataset cache's key)."""
+    from demo.train_settings import checked_numbers, form_direction, with_settings
+    from demo.train_tab import TASKS, task_settings
+    from pix2pix_core.config import TASK_DIRECTIONS, TrainConfig
+
+    numbers = checked_numbers(1, 0, 1, 100, 2e-4, 8)
+    stored = {task: with_settings(TrainConfig(task=task, **task_settings(task, "Quick demo")), numbers,
+                                  form_direction(task), 10 ** 9).direction for _, task in TASKS}
+    assert stored == {"facades": "BtoA", "colorize": "AtoB", "aligned": "AtoB", "paired": "AtoB", "unpaired": "AtoB"}
+    assert {task: form_direction(task) for task in stored} == {**TASK_DIRECTIONS, "colorize": "AtoB"}
