@@ -130,6 +130,8 @@ class OutputFiles:
     def __init__(self, prune_every: float = OUTPUT_PRUNE_EVERY):
         self.folder = Path(tempfile.mkdtemp(prefix="pix2pix-studio-outputs-"))
         self.prune_every, self._pruned_at = prune_every, time.monotonic()
+        self._latest: dict[str, tuple[Image.Image, str]] = {}  # name -> the picture save_latest wrote last
+        self._latest_lock = threading.Lock()
         atexit.register(shutil.rmtree, self.folder, True)
 
     def save(self, image: Image.Image, name: str) -> str:
@@ -171,6 +173,19 @@ class OutputFiles:
             raise
         self._prune_now_and_then()
         return str(path)
+
+    def save_latest(self, image: Image.Image, name: str) -> str:
+        """save_by_content for a picture shown again and again (the training sample, at every redraw of every
+        page that watches the run): encoded once per picture, then its file's age restarted at each use."""
+        with self._latest_lock:
+            last = self._latest.get(name)
+            if last is not None and last[0] is image:
+                with contextlib.suppress(OSError):  # gone (pruned): written again below
+                    os.utime(last[1])
+                    return last[1]
+            path = self.save_by_content(image, name)
+            self._latest[name] = (image, path)
+            return path
 
     def _prune_now_and_then(self) -> None:
         if time.monotonic() - self._pruned_at >= self.prune_every:

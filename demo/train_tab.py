@@ -19,6 +19,7 @@ from typing import Optional
 
 import gradio as gr
 import pandas as pd
+from PIL import Image
 
 from pix2pix_core.archive import extract_dataset_zip
 from pix2pix_core.collapse import REMEDY_AUGMENTS
@@ -299,7 +300,7 @@ def build(state: AppState) -> dict:
                                       color_map={k: LOSS_COLOURS[k] for k in L1_TERMS},
                                       height=240, elem_id="train-plot-l1", min_width=240)
             sample = gr.Image(label="Latest sample: input | output | target (CycleGAN: a | G(a) | F(G(a)) | b | F(b) "
-                                    "| G(F(b)))", type="pil", format="png",
+                                    "| G(F(b)))", type="filepath", format="png",
                               interactive=False, height=220, elem_id="train-sample", buttons=["download", "fullscreen"])
     translate = unpaired_translate.build(state)
     timer = gr.Timer(1.0)
@@ -422,7 +423,13 @@ def build(state: AppState) -> dict:
         ended sees that run, whatever its timer missed while the tab was hidden."""
         snapshot = state.job.snapshot()
         return (status_html(snapshot), progress_html(snapshot), *plot_frames(snapshot),
-                snapshot.sample if snapshot.sample is not None else gr.skip(), snapshot.version)
+                sample_file(snapshot.sample) if snapshot.sample is not None else gr.skip(), snapshot.version)
+
+    def sample_file(sample: Image.Image) -> str:
+        """The latest sample as a file, written once per sample: returned as a PIL image it was encoded again at
+        every redraw (each loss logged, each page) and Gradio rewrote its cache file in place while browsers were
+        still fetching the same picture (h11 "Too little data for declared Content-Length")."""
+        return state.outputs.save_latest(sample, "sample")
 
     # ------------------------------------------------------------------------------ events
     private = dict(api_visibility="private")

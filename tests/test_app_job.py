@@ -417,3 +417,26 @@ def test_the_forms_input_side_is_the_one_each_task_trains_with():
                                   form_direction(task), 10 ** 9).direction for _, task in TASKS}
     assert stored == {"facades": "BtoA", "colorize": "AtoB", "aligned": "AtoB", "paired": "AtoB", "unpaired": "AtoB"}
     assert {task: form_direction(task) for task in stored} == {**TASK_DIRECTIONS, "colorize": "AtoB"}
+
+
+def test_the_train_tab_shows_its_sample_as_one_file_per_sample(facades_dir, tmp_path, monkeypatch):
+    """The sample went to the page as a PIL image at every redraw (each loss logged, for each page watching):
+    encoded again each time, and Gradio rewrote its cache file in place while a browser could be fetching the
+    same picture. Now one file per sample, the same path until a new sample comes."""
+    from PIL import Image
+
+    from demo.app import build_app
+
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    state = blocks.app_state
+    redraw = next(fn.fn for fn in blocks.fns.values() if fn.fn is not None and fn.fn.__name__ == "redraw")
+    state.job.start(tiny_config(data=str(facades_dir), max_steps=2, sample_every=1))
+    assert wait_until_idle(state.job).phase == "finished"
+    encoded = []
+    real_save = Image.Image.save
+    monkeypatch.setattr(Image.Image, "save", lambda image, *args, **kwargs: (encoded.append(image.size),
+                                                                            real_save(image, *args, **kwargs))[1])
+    first, again = redraw()[4], redraw()[4]
+    assert isinstance(first, str) and Path(first).name == "sample.png" and again == first
+    assert Image.open(first).size == state.job.snapshot().sample.size
+    assert len(encoded) == 1
