@@ -26,7 +26,7 @@ from pix2pix_core.palette import (clean_label_ids, clean_label_map, facade_class
 
 from .choices import Picker, Seed
 from .state import EXAMPLES, AppState
-from .ui import as_text, image_endpoint, user_errors
+from .ui import NAMES_MIN_WIDTH, as_text, image_endpoint, user_errors
 from .ui import on_upload as in_lane
 from .uploads import CanvasEditor
 
@@ -157,7 +157,7 @@ def build(state: AppState) -> dict:
                              elem_id="facade-photo", buttons=["download", "fullscreen"])
             with gr.Row():
                 model = Picker(state.models.names(TASK), value=state.models.default(TASK), label="Model",
-                                    elem_id="facade-model", scale=2)
+                                    elem_id="facade-model", scale=2, min_width=NAMES_MIN_WIDTH)
                 seed = Seed(0, label="Seed", precision=0, minimum=0, maximum=SEED_MAX, scale=1, elem_id="facade-seed")
             with gr.Row():
                 generate_button = gr.Button("Generate", variant="primary", elem_id="facade-generate")

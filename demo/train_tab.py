@@ -33,7 +33,7 @@ from .disk import CACHE, remove_quietly
 from .messages import quoted
 from .state import EXAMPLES, AppState, JobSnapshot
 from .train_settings import FormSettings, check_run_size, checked_numbers, form_direction, with_settings
-from .ui import user_errors
+from .ui import NAMES_MIN_WIDTH, user_errors
 
 TASKS = [("Facades: labels → photo", "facades"), ("Colorize: gray → colour", "colorize"),
          ("Custom: A|B images", "aligned"), ("Custom: A/ and B/ folders", "paired"),
@@ -255,7 +255,8 @@ def build(state: AppState) -> dict:
     with gr.Row():
         with gr.Column(scale=1, min_width=360):
             with gr.Row():
-                task = Picker(TASKS, value="facades", label="Task", elem_id="train-task", scale=3)
+                task = Picker(TASKS, value="facades", label="Task", elem_id="train-task", scale=3,
+                              min_width=NAMES_MIN_WIDTH)
                 preset = Choice(list(PRESETS), value="Quick demo", label="Preset", elem_id="train-preset", scale=2)
             data_folder = gr.Textbox("", label=f"Dataset folder, relative to the data root ({state.data_root.name}/)",
                                      placeholder="empty: <data root>/facades or /food (facades: the 6 bundled pairs "

@@ -19,6 +19,9 @@ from .messages import MessageCleaner
 
 log = logging.getLogger("pix2pix_studio")
 
+NAMES_MIN_WIDTH = 240  # px: a dropdown of long names (tasks, models) wraps below its row-mate before its text
+#                        runs under the arrow (a 420 px phone screen cut "facades_label2photo" and the task names)
+
 CSS = """
 .legend { display: flex; flex-wrap: wrap; gap: 4px 12px; font-size: 0.9em; }
 .legend span.swatch { display: inline-block; width: 14px; height: 14px; border: 1px solid #8884;

@@ -402,3 +402,28 @@ def test_a_reload_during_a_run_shows_the_runs_settings(browser, app_url):
         while client.predict(api_name="/train_status")["running"]:
             assert time.time() < deadline
             time.sleep(0.5)
+
+
+def test_long_dropdown_names_are_not_cut_on_a_phone_screen(browser, app_url):
+    """At 420 px the task picker shared its row with the preset, and "Facades: labels → photo" ran under the
+    dropdown's arrow (and the Facades model picker's "facades_label2photo"): such pickers wrap below instead."""
+    text_end_past_arrow = """input => {
+        const style = getComputedStyle(input), ruler = document.createElement("canvas").getContext("2d");
+        ruler.font = style.font;
+        const end = input.getBoundingClientRect().left + parseFloat(style.paddingLeft)
+            + ruler.measureText(input.value).width;
+        return end - input.parentElement.querySelector(".icon-wrap").getBoundingClientRect().left;
+    }"""
+    page = browser.new_page(viewport={"width": 420, "height": 900})
+    try:
+        page.goto(app_url)
+        page.get_by_role("tab", name="Train").click()
+        field = page.locator("#train-task input").first
+        for name in ("Facades: labels → photo", "Custom: A/ and B/ folders"):
+            field.click()
+            page.get_by_role("option", name=name).click()
+            assert field.input_value() == name
+            past = field.evaluate(text_end_past_arrow)
+            assert past <= 0, f"{name!r} runs {past:.0f} px under the arrow"
+    finally:
+        page.close()
