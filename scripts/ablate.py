@@ -6,7 +6,7 @@
 
 Every row is a `python -m pix2pix_core train` run (the same base: U-Net 256 ngf 32, the paper's 70x70
 PatchGAN ndf 64, batch 4, jitter 286 -> 256) with the row's flags on top, then `python -m pix2pix_core
-test` on the val split (FCN-score, KID, two-sample accuracy; see README "Evaluating realism"). Runs go in
+test` on the val split (FCN-score, KID, two-sample accuracy; see README "Realism"). Runs go in
 parallel (`--jobs`; each gets its own process and 1-2 CPU threads), finished rows are reused when the
 script is run again, and `--deadline` stops rows still training at that many seconds (they are then
 evaluated at their last checkpoint, and the table says which epoch that was).
@@ -260,7 +260,7 @@ def main(argv=None) -> None:
            "Metrics on the 26 val pairs (`python -m pix2pix_core test`): the paper's FCN-score (higher is better), "
            "KID x1000 in the facade segmenter's features and the two-sample classifier accuracy (lower is better; "
            "0.5 = indistinguishable). The last row is real val photos: the FCN ceiling, and the real-vs-real floor "
-           "(train photos vs val photos). With 26 images, see README \"Evaluating realism\" for the noise.\n\n"
+           "(train photos vs val photos). With 26 images, see README \"Realism\" for the noise.\n\n"
            f"{table}\n\n![ablation figure]({os.path.relpath(args.figure, args.doc.parent)})\n")
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(doc)

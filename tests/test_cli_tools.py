@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from pix2pix_core.cli import main
+from pix2pix_core.cli import build_parser, main
 
 
 def write_odd_images(folder):
@@ -235,6 +238,39 @@ def test_help_is_complete(command, options, capsys):
     text = capsys.readouterr().out
     assert all(option in text for option in options)
 
+
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "checkpoints").glob("*.md")), *sorted((ROOT / "docs").glob("*.md"))]
+# `python -m pix2pix_core train ...` or `pix2pix data ...`, up to the line's end, a comment, a backtick or a cell
+DOCUMENTED_COMMAND = re.compile(r"(?:python -m pix2pix_core|(?<![\w/.-])pix2pix) "
+                                r"(train-segmenter|import-official|train|test|translate|export|data)\b([^#`|\n]*)")
+
+
+def documented_commands():
+    """(file:line, command, options) of every CLI command written in the README, the cards and docs/."""
+    for path in DOCS:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            if number > 1 and lines[number - 2].endswith("\\"):
+                continue  # read with the line it continues
+            following = iter(lines[number:])
+            while line.endswith("\\"):  # a shell line continuation
+                line = line[:-1] + " " + next(following, "")
+            for match in DOCUMENTED_COMMAND.finditer(line):
+                options = re.findall(r"(?<![\w-])(--[A-Za-z][\w-]*)", match.group(2))
+                yield f"{path.relative_to(ROOT)}:{number}", match.group(1), options
+
+
+def test_documented_commands_use_options_that_exist():
+    """An option renamed or removed in the CLI must not live on in a command of the README or a card."""
+    (subparsers,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    known = {name: {o for a in p._actions for o in a.option_strings} for name, p in subparsers.choices.items()}
+    commands = list(documented_commands())
+    assert len(commands) > 50 and {command for _, command, _ in commands} == set(known)
+    unknown = [(where, command, option) for where, command, options in commands
+               for option in options if option not in known[command]]
+    assert not unknown
 
 def test_translate_notes_a_photo_given_as_a_label_map(facades_checkpoint, facades_dir, tmp_path, capsys):
     from conftest import random_label_map

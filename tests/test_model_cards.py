@@ -1,5 +1,6 @@
 """Every bundled model has a Hugging Face-format card: YAML front matter with licence, tags, datasets, metrics."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,45 @@ def test_model_card_shares_the_bundle_text_word_for_word(name):
     how_it_was_made = bundle.split("# Bundled models\n", 1)[1].split("\n## ", 1)[0].strip()
     assert _section(card, "How it was made") == how_it_was_made
     assert _section(card, "With more compute") == _section(bundle, "With more compute")
+
+
+# ---------------------------------------------------------------------------------------------- cross-references
+ROOT = CHECKPOINTS.parent
+DOCS = [ROOT / "README.md", *sorted(CHECKPOINTS.glob("*.md")), *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _titles(text: str) -> list[str]:
+    """A document's headings and bold paragraph titles (`**Training crash safety**`), as written."""
+    headings = re.findall(r"^#+ (.+)$", text, re.M)
+    return headings + re.findall(r"^(?:- )?\*\*([^*]+)\*\*", text, re.M)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_references_to_readme_sections_name_one_that_exists():
+    """`README "Realism"` in a card, a doc or a script's help must name a README heading (its start): a renamed
+    section left "Evaluating realism" behind in scripts/ablate.py and the ablation doc it writes."""
+    titles = _titles((ROOT / "README.md").read_text(encoding="utf-8"))
+    sources = DOCS + [path for folder in ("pix2pix_core", "demo", "scripts", "benchmarks")
+                      for path in sorted((ROOT / folder).glob("*.py"))]
+    references = [(path.name, " ".join(name.split())) for path in sources
+                  for name in re.findall(r'README[`\'s]*,? \\?"([^"\\]+)\\?"', path.read_text(encoding="utf-8"))]
+    assert len(references) > 5
+    assert [(where, name) for where, name in references if not any(t.startswith(name) for t in titles)] == []
+
+
+def test_relative_links_in_the_docs_resolve():
+    broken = []
+    for path in DOCS:
+        for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            linked = (path.parent / file) if file else path
+            if not linked.exists() or (anchor and anchor not in
+                                       {_slug(h) for h in re.findall(r"^#+ (.+)$", linked.read_text(), re.M)}):
+                broken.append((path.name, target))
+    assert broken == []
