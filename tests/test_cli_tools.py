@@ -239,7 +239,6 @@ def test_help_is_complete(command, options, capsys):
     assert all(option in text for option in options)
 
 
-
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "checkpoints").glob("*.md")), *sorted((ROOT / "docs").glob("*.md"))]
 # `python -m pix2pix_core train ...` or `pix2pix data ...`, up to the line's end, a comment, a backtick or a cell
@@ -271,6 +270,7 @@ def test_documented_commands_use_options_that_exist():
     unknown = [(where, command, option) for where, command, options in commands
                for option in options if option not in known[command]]
     assert not unknown
+
 
 def test_translate_notes_a_photo_given_as_a_label_map(facades_checkpoint, facades_dir, tmp_path, capsys):
     from conftest import random_label_map
