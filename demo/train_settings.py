@@ -120,8 +120,11 @@ def form_direction(task: str) -> str:
 def with_settings(config: TrainConfig, numbers: dict, direction: str,
                   memory_limit: Optional[int] = None) -> TrainConfig:
     """`config` with the form's numbers, its direction and a dataset budget taken from the app's memory budget."""
-    # facades' label is B; unpaired data has no input side (a CycleGAN learns both ways)
-    fixed = {"facades": TASK_DIRECTIONS["facades"], "unpaired": config.direction}
+    # facades' label is B; a colorizer reads photos, not halves: one direction, so one dataset cache per folder
+    # (an API client's direction, "BtoA" when left out, gave a second ~1 GB cache of the food photos); unpaired
+    # data has no input side (a CycleGAN learns both ways)
+    fixed = {"facades": TASK_DIRECTIONS["facades"], "colorize": form_direction("colorize"),
+             "unpaired": config.direction}
     return replace(config, direction=fixed.get(config.task, direction),
                    memory_budget_mb=dataset_budget_mb(memory_limit), **numbers)
 

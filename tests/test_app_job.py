@@ -417,6 +417,11 @@ def test_the_forms_input_side_is_the_one_each_task_trains_with():
                                   form_direction(task), 10 ** 9).direction for _, task in TASKS}
     assert stored == {"facades": "BtoA", "colorize": "AtoB", "aligned": "AtoB", "paired": "AtoB", "unpaired": "AtoB"}
     assert {task: form_direction(task) for task in stored} == {**TASK_DIRECTIONS, "colorize": "AtoB"}
+    # the direction an API client sends (the radio's default is facades' BtoA) changes nothing fixed
+    for task in ("facades", "colorize"):
+        config = TrainConfig(task=task, **task_settings(task, "Quick demo"))
+        assert with_settings(config, numbers, "AtoB" if task == "facades" else "BtoA", 10 ** 9).direction == \
+            stored[task]
 
 
 def test_the_train_tab_shows_its_sample_as_one_file_per_sample(facades_dir, tmp_path, monkeypatch):
