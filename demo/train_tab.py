@@ -148,10 +148,11 @@ def running_dataset_summary(state: AppState, settings: FormSettings) -> str:
 
 
 def field_visibility(task: str) -> tuple[bool, bool, bool]:
-    """Which of (input side, λ L1, DiffAugment) the form shows for `task`: a colorizer has no input side, a
+    """Which of (input side, λ L1, DiffAugment) the form shows for `task`: the input side only for custom pairs
+    (facades' label map is always B, a colorizer reads photos, not halves: a choice there changed nothing); a
     CycleGAN (cycle and identity losses, its own collapse remedy) none of the three."""
     paired = task != "unpaired"
-    return paired and task != "colorize", paired, paired
+    return task in ("aligned", "paired"), paired, paired
 
 
 def extract_zip(state: AppState, zip_path: str) -> Path:
@@ -265,7 +266,7 @@ def build(state: AppState) -> dict:
             data_zip = gr.File(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=120)
             with gr.Row():
                 direction = Choice(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)",
-                                   elem_id="train-direction")
+                                   elem_id="train-direction", visible=field_visibility("facades")[0])
                 # allow_custom_value: the API accepts models trained after startup; the handler checks names
                 start_from = Picker(start_choices("facades"), value=SCRATCH, label="Start from (fine-tune)",
                                  elem_id="train-start-from", allow_custom_value=True)

@@ -338,9 +338,14 @@ def test_a_new_seed_renders_a_new_photo(page):
 
 
 def test_the_train_form_shows_the_fields_of_its_task(page):
-    """The Unpaired task showed λ L1, the input side and DiffAugment, none of which a CycleGAN run uses."""
+    """The Unpaired task showed λ L1, the input side and DiffAugment, none of which a CycleGAN run uses; facades
+    and colorize showed the input side, which their runs ignore (facades' label map is B, photos have no halves)."""
     page.get_by_role("tab", name="Train").click()
     fields = ("#train-lambda-l1", "#train-direction", "#train-diff-augment")
+    assert not page.locator("#train-direction").is_visible()
+    assert page.locator("#train-lambda-l1").is_visible() and page.locator("#train-diff-augment").is_visible()
+    choose(page, "train-task", "Custom: A|B images")
+    page.wait_for_function("() => document.querySelector('#train-direction')?.checkVisibility()")
     assert all(page.locator(field).is_visible() for field in fields)
     choose(page, "train-task", "Unpaired (CycleGAN)")
     page.wait_for_function("() => !document.querySelector('#train-lambda-l1')?.checkVisibility()")

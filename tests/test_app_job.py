@@ -382,7 +382,7 @@ def test_a_page_opened_while_a_run_goes_shows_its_settings(facades_checkpoint, t
     tuned = load_while_running("facades", "pairs", "AtoB", "Quick demo", 50, 0, 1, 100.0, 2e-4, 64, "facades_tiny",
                                None, False)
     assert (tuned["train-start-from"], tuned["ngf (G width)"]) == (("facades_tiny", True), (8, True))
-    assert tuned["train-direction"] == ("BtoA", True)  # what a facades run trains with, whatever was sent
+    assert tuned["train-direction"] == ("BtoA", False)  # what a facades run trains with, whatever was sent
 
     cyclegan = load_while_running("unpaired", "red2blue", "AtoB", "Quick demo", 200, 0, 1, 100.0, 2e-4, 4,
                                   "from scratch", None, False)
