@@ -131,7 +131,8 @@ class OutputFiles:
         self.folder = Path(tempfile.mkdtemp(prefix="pix2pix-studio-outputs-"))
         self.prune_every, self._pruned_at = prune_every, time.monotonic()
         self._latest: dict[str, tuple[Image.Image, str]] = {}  # name -> the picture save_latest wrote last
-        self._latest_lock = threading.Lock()
+        # a content folder is written into and pruned (removed once empty) under this lock: never both at once
+        self._lock = threading.RLock()
         atexit.register(shutil.rmtree, self.folder, True)
 
     def save(self, image: Image.Image, name: str) -> str:
@@ -159,25 +160,26 @@ class OutputFiles:
         image.save(encoded, format="PNG")
         data = encoded.getvalue()
         path = self.folder / hashlib.sha256(data).hexdigest()[:32] / f"{name}.png"
-        with contextlib.suppress(OSError):
-            os.utime(path)  # kept OUTPUT_MAX_AGE from its last use
-            return str(path)
-        path.parent.mkdir(exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{name}-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(partial, path)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
+        with self._lock:
+            with contextlib.suppress(OSError):
+                os.utime(path)  # kept OUTPUT_MAX_AGE from its last use
+                return str(path)
+            path.parent.mkdir(exist_ok=True)
+            fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{name}-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(partial, path)
+            except BaseException:
+                Path(partial).unlink(missing_ok=True)
+                raise
         self._prune_now_and_then()
         return str(path)
 
     def save_latest(self, image: Image.Image, name: str) -> str:
         """save_by_content for a picture shown again and again (the training sample, at every redraw of every
         page that watches the run): encoded once per picture, then its file's age restarted at each use."""
-        with self._latest_lock:
+        with self._lock:
             last = self._latest.get(name)
             if last is not None and last[0] is image:
                 with contextlib.suppress(OSError):  # gone (pruned): written again below
@@ -193,13 +195,14 @@ class OutputFiles:
 
     def prune(self) -> None:
         """Remove results older than OUTPUT_MAX_AGE (and content folders left empty)."""
-        self._pruned_at = time.monotonic()
-        cutoff = time.time() - OUTPUT_MAX_AGE
-        for entry in self.folder.iterdir():
-            for path in entry.iterdir() if entry.is_dir() else [entry]:
+        with self._lock:
+            self._pruned_at = time.monotonic()
+            cutoff = time.time() - OUTPUT_MAX_AGE
+            for entry in self.folder.iterdir():
                 with contextlib.suppress(OSError):
-                    if path.stat().st_mtime < cutoff:
-                        path.unlink()
-            if entry.is_dir():
-                with contextlib.suppress(OSError):
-                    entry.rmdir()  # only when empty
+                    for path in list(entry.iterdir()) if entry.is_dir() else [entry]:
+                        with contextlib.suppress(OSError):
+                            if path.stat().st_mtime < cutoff:
+                                path.unlink()
+                    if entry.is_dir():
+                        entry.rmdir()  # only when empty
