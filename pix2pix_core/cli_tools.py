@@ -309,8 +309,9 @@ def _add_translate(sub) -> None:
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="training or exported checkpoint, or a run folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
-                   help="for a CycleGAN checkpoint: A -> B (its generator G) or B -> A (F)")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
+                   help="for a CycleGAN checkpoint: A -> B (its generator G) or B -> A (F) (default: A -> B, or "
+                        "the one generator an export holds)")
     _add_inference_args(p, "dropout noise seed; another seed gives another variation")
     p.set_defaults(handler=cmd_translate)
 

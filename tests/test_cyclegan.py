@@ -321,13 +321,16 @@ def test_a_b_to_a_export_stays_b_to_a(cyclegan_checkpoint, unpaired_dir, tmp_pat
     trained_f = {k[2:]: v for k, v in load_file(str(cyclegan_checkpoint)).items() if k.startswith("F.")}
     assert same(tuned_f, trained_f) and same(tuned_g, fresh_generators()[0])
     outputs = {}
-    for direction in ("AtoB", "BtoA"):
-        outputs[direction] = tmp_path / direction
+    for direction in ("BtoA", None):  # no direction: the one generator it holds
+        outputs[direction] = tmp_path / str(direction)
         assert main(["translate", "--checkpoint", str(again), str(unpaired_dir / "testB"), "--out",
-                     str(outputs[direction]), "--direction", direction, "--device", "cpu"]) == 0
-    assert "holds the CycleGAN's B -> A generator only" in capsys.readouterr().err  # the AtoB request: warned
+                     str(outputs[direction]), *(["--direction", direction] if direction else []),
+                     "--device", "cpu"]) == 0
+    assert main(["translate", "--checkpoint", str(again), str(unpaired_dir / "testB"), "--out",
+                 str(tmp_path / "AtoB"), "--direction", "AtoB", "--device", "cpu"]) == 2  # asked of F alone
+    assert "holds the CycleGAN's B -> A generator only" in capsys.readouterr().err
     for made in outputs["BtoA"].glob("*.png"):
-        assert np.array_equal(np.asarray(Image.open(made)), np.asarray(Image.open(outputs["AtoB"] / made.name)))
+        assert np.array_equal(np.asarray(Image.open(made)), np.asarray(Image.open(outputs[None] / made.name)))
     assert main(["test", "--checkpoint", str(again), "--data", str(unpaired_dir), "--out", str(tmp_path / "r"),
                  "--device", "cpu"]) == 2
     assert "test needs both" in capsys.readouterr().err
@@ -423,3 +426,32 @@ def test_a_run_without_a_history_pool_trains(unpaired_dir, tmp_path) -> None:
     """--pool-size 0 handed D the fakes still attached to G's graph: D's backward ran into G's freed graph."""
     result = Trainer(tiny(data=str(unpaired_dir), out=str(tmp_path / "run"), max_steps=2, pool_size=0)).run()
     assert result.step == 2
+
+
+# ------------------------------------------------------------------------------------ which generator translates
+def test_without_a_direction_an_export_translates_with_the_generator_it_holds(cyclegan_checkpoint, unpaired_dir,
+                                                                              tmp_path, capsys) -> None:
+    """`translate --checkpoint f.onnx` (an ONNX export of F) was refused, advising to export the A -> B one: the
+    direction defaulted to AtoB. A safetensors export of F without a direction warned of a direction nobody asked
+    for; with `--direction AtoB` asked, it translated B -> A under that name (ONNX refused it)."""
+    import warnings
+
+    pytest.importorskip("onnxruntime")
+    from pix2pix_core.checkpoint import export_generator
+    from pix2pix_core.errors import CheckpointError
+    from pix2pix_core.export_formats import export_model
+    from pix2pix_core.inference import Translator
+
+    onnx_file = export_model(cyclegan_checkpoint, tmp_path / "f.onnx", direction="BtoA")
+    b_to_a = export_generator(cyclegan_checkpoint, tmp_path / "f.safetensors", direction="BtoA")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Translator.load(onnx_file).backend == "onnx"
+        assert Translator.load(b_to_a, device="cpu").backend == "torch"
+    with pytest.raises(CheckpointError, match="holds the CycleGAN's B -> A generator only; A -> B needs"):
+        Translator.load(b_to_a, device="cpu", direction="AtoB")
+    assert main(["translate", "--checkpoint", str(onnx_file), str(unpaired_dir / "testB"), "--out",
+                 str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert main(["translate", "--checkpoint", str(b_to_a), str(unpaired_dir / "testB"), "--out",
+                 str(tmp_path / "asked"), "--direction", "AtoB", "--device", "cpu"]) == 2
+    assert "B -> A generator only" in capsys.readouterr().err and not (tmp_path / "asked").exists()
