@@ -280,7 +280,9 @@ def _add_test(sub) -> None:
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="training or exported checkpoint, or a run folder")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (its --split sub-folder is used when present)")
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder to write")
-    p.add_argument("--split", default="val", help="sub-folder of --data to evaluate")
+    p.add_argument("--split", default="val",
+                   help="sub-folder of --data to evaluate (unpaired data: SPLITA/ and SPLITB/; the default reads "
+                        "testA/ and testB/ when there is no valA/)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     p.add_argument("--segmenter", default=None,
                    help="facade segmenter for the FCN-score (default: checkpoints/facades_segmenter.safetensors "

@@ -455,3 +455,15 @@ def test_without_a_direction_an_export_translates_with_the_generator_it_holds(cy
     assert main(["translate", "--checkpoint", str(b_to_a), str(unpaired_dir / "testB"), "--out",
                  str(tmp_path / "asked"), "--direction", "AtoB", "--device", "cpu"]) == 2
     assert "B -> A generator only" in capsys.readouterr().err and not (tmp_path / "asked").exists()
+
+
+def test_test_reads_the_split_it_is_given(cyclegan_checkpoint, unpaired_dir, tmp_path, capsys) -> None:
+    """`test --split tset` (or any split without its {split}A/ folder) scored testA/ and testB/ instead, without a
+    word; only the default split (val, which CycleGAN datasets do not have) falls back to test."""
+    common = ["test", "--checkpoint", str(cyclegan_checkpoint), "--data", str(unpaired_dir), "--device", "cpu"]
+    assert main([*common, "--out", str(tmp_path / "typo"), "--split", "tset"]) == 2
+    assert "tsetA/ and tsetB/" in capsys.readouterr().err and not (tmp_path / "typo").exists()
+    assert main([*common, "--out", str(tmp_path / "train"), "--split", "train"]) == 0
+    assert json.loads((tmp_path / "train" / "metrics.json").read_text())["count_A"] == 5
+    assert main([*common, "--out", str(tmp_path / "default")]) == 0
+    assert json.loads((tmp_path / "default" / "metrics.json").read_text())["split"] == "test"
