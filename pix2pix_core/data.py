@@ -629,22 +629,36 @@ def unpaired_folders(data: str | Path, split: str) -> tuple[Path, Path]:
     return folders
 
 
+def _counted_on(progress: Optional[ProgressFn], before: int, total: int) -> Optional[ProgressFn]:
+    """`progress` for one part of a larger load: its (done, of) as (before + done, total), so the count never
+    starts again from 1 (the app's "loading N/M images")."""
+    if progress is None:
+        return None
+    return lambda done, _of: progress(before + done, total)
+
+
 def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: bool = True,
                            progress: Optional[ProgressFn] = None, stop: StopFlag = None,
                            world_size: int = 1) -> UnpairedDataset:
     """Both collections decoded once (each resized to a square, as the official code), then jittered;
-    `world_size` as in `build_dataset`."""
+    `world_size` as in `build_dataset`. Both are listed before either is decoded (an empty trainB/ is said at
+    once), and `progress` counts their images as one total."""
     size = config.load_size if train else config.crop_size
-    sides = []
+    listed = []
     for folder in unpaired_folders(config.data, split):
         paths = _limit(load_folder_images(folder), config.max_images if train else None)
         if not paths:
             raise Pix2PixError(f"no images found in {folder}{where_images_are(folder)}")
+        listed.append((folder, paths))
 
-        def decode(path: Path) -> Item:
-            return Item(path.name, _to_uint8(_resize_square(open_image(path), size)), None)
+    def decode(path: Path) -> Item:
+        return Item(path.name, _to_uint8(_resize_square(open_image(path), size)), None)
 
-        sides.append(_Loader(config, folder, size, progress, stop)(paths, decode, f"decoding {folder.name}"))
+    sides, before, total = [], 0, sum(len(paths) for _, paths in listed)
+    for folder, paths in listed:
+        told = _counted_on(progress, before, total)
+        sides.append(_Loader(config, folder, size, told, stop)(paths, decode, f"decoding {folder.name}"))
+        before += len(paths)
     dataset = UnpairedDataset(sides[0], sides[1], config.crop_size, train=train, flip=config.flip, seed=config.seed)
     if train:
         _warn_if_batch_too_large(config, len(dataset), world_size)

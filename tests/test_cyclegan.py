@@ -467,3 +467,17 @@ def test_test_reads_the_split_it_is_given(cyclegan_checkpoint, unpaired_dir, tmp
     assert json.loads((tmp_path / "train" / "metrics.json").read_text())["count_A"] == 5
     assert main([*common, "--out", str(tmp_path / "default")]) == 0
     assert json.loads((tmp_path / "default" / "metrics.json").read_text())["split"] == "test"
+
+
+def test_loading_progress_counts_both_collections_once(unpaired_dir, tmp_path) -> None:
+    """The loading progress counted each collection from 1 again (the app showed "loading 5/5 images", then
+    "1/3"); and trainA/ was decoded in full before an empty trainB/ was found."""
+    seen: list[tuple[int, int]] = []
+    build_dataset(tiny(data=str(unpaired_dir)), "train", progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(done, 8) for done in range(1, 9)]  # 5 in trainA/, then 3 in trainB/
+    write_collection(tmp_path / "trainA", 2, (200, 60, 40), seed=1)
+    (tmp_path / "trainB").mkdir()
+    seen.clear()
+    with pytest.raises(Pix2PixError, match="no images found in .*trainB"):
+        build_dataset(tiny(data=str(tmp_path)), "train", progress=lambda done, total: seen.append((done, total)))
+    assert seen == []
