@@ -481,3 +481,14 @@ def test_loading_progress_counts_both_collections_once(unpaired_dir, tmp_path) -
     with pytest.raises(Pix2PixError, match="no images found in .*trainB"):
         build_dataset(tiny(data=str(tmp_path)), "train", progress=lambda done, total: seen.append((done, total)))
     assert seen == []
+
+
+@pytest.mark.parametrize("values", [dict(task="unpaired"), dict(task="unpaired", model="cyclegan")])
+def test_a_hand_made_unpaired_config_is_pointed_to_cyclegan_config(values) -> None:
+    """TrainConfig(task="unpaired", ...) as README's library example builds configs was refused without a word of
+    cyclegan_config; getting past the refusals by hand (model cyclegan, an unconditional D) trained a U-Net with
+    batch norm, dropout and the vanilla GAN: not CycleGAN's official defaults."""
+    from pix2pix_core.config import TrainConfig
+
+    with pytest.raises(Pix2PixError, match=r"cyclegan_config\(data=\.\.\., out=\.\.\.\)"):
+        TrainConfig(**values).validate()
