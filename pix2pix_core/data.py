@@ -625,8 +625,32 @@ def unpaired_folders(data: str | Path, split: str) -> tuple[Path, Path]:
     folders = root / f"{split}A", root / f"{split}B"
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
-        raise Pix2PixError(f"unpaired data needs the folders {split}A/ and {split}B/: missing {', '.join(missing)}")
+        raise Pix2PixError(f"unpaired data needs the folders {split}A/ and {split}B/: missing {', '.join(missing)}"
+                           f"{what_unpaired_root_holds(root, split)}")
     return folders
+
+
+def what_unpaired_root_holds(root: Path, split: str) -> str:
+    """A hint for a folder given as unpaired data without {split}A/ and {split}B/: paired (A/, B/) or aligned
+    (train/) data, the collections one folder down (an unpacked horse2zebra.zip), or their names in another case."""
+    try:
+        subfolders = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    except OSError:
+        return ""
+    wanted = {f"{split}a", f"{split}b"}
+    if wanted <= {name.lower() for name in subfolders}:
+        return f" (folder names are lower case: {split}A/ and {split}B/)"
+    if all((root / name).is_dir() or (root / "train" / name).is_dir() for name in ("A", "B")):
+        return " (it holds A/ and B/: paired data, for the paired task)"
+    down = [name for name in subfolders if all((root / name / f"{split}{side}").is_dir() for side in "AB")]
+    if down:  # before split folders: a train/ may hold them
+        return f" (its sub-folder {down[0]}/ holds {split}A/ and {split}B/: give that folder as the data)"
+    present = [name for name in SPLITS if name in subfolders]
+    if present:
+        return f" (it has {present[0]}/: A|B pairs or photos, for the facades, aligned or colorize task)"
+    if root.name in (f"{split}A", f"{split}B"):
+        return f" (it is one collection: give the folder that holds {split}A/ and {split}B/)"
+    return ""
 
 
 def _counted_on(progress: Optional[ProgressFn], before: int, total: int) -> Optional[ProgressFn]:

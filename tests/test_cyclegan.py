@@ -4,6 +4,7 @@ history pool, unpaired data, a tiny run that lowers the cycle loss, exact resume
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -492,3 +493,20 @@ def test_a_hand_made_unpaired_config_is_pointed_to_cyclegan_config(values) -> No
 
     with pytest.raises(Pix2PixError, match=r"cyclegan_config\(data=\.\.\., out=\.\.\.\)"):
         TrainConfig(**values).validate()
+
+
+@pytest.mark.parametrize("layout, hint", [
+    (["A", "B"], "it holds A/ and B/: paired data, for the paired task"),
+    (["train/A", "train/B"], "it holds A/ and B/: paired data, for the paired task"),
+    (["train", "val"], "it has train/: A|B pairs or photos, for the facades, aligned or colorize task"),
+    (["horse2zebra/trainA", "horse2zebra/trainB"], "its sub-folder horse2zebra/ holds trainA/ and trainB/: give that"),
+    (["train/trainA", "train/trainB"], "its sub-folder train/ holds trainA/ and trainB/: give that"),
+    (["TrainA", "TrainB"], "folder names are lower case: trainA/ and trainB/"),
+])
+def test_a_folder_not_laid_out_as_unpaired_data_says_what_it_holds(tmp_path, layout, hint) -> None:
+    """A paired or aligned dataset, or unpaired collections one folder down, given as unpaired data got only
+    "needs the folders trainA/ and trainB/: missing ..."."""
+    for folder in layout:
+        write_collection(tmp_path / folder, 1, (200, 60, 40), seed=1)
+    with pytest.raises(Pix2PixError, match=re.escape(hint)):
+        build_dataset(tiny(data=str(tmp_path)), "train")
