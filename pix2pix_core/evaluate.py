@@ -304,6 +304,9 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
     cycle returns to its input (cycle_l1_A: |F(G(a)) - a|, ...). There is no ground truth for unpaired data."""
     from .checkpoint import read_header, resolve_checkpoint
 
+    if str(checkpoint).lower().endswith(".onnx"):  # not a safetensors header to read
+        raise Pix2PixError(f"{checkpoint} is an ONNX export: it holds one of the CycleGAN's two generators; test "
+                           "needs both (a training checkpoint, or an export made with --direction both)")
     if read_header(resolve_checkpoint(checkpoint)).get("direction") == "BtoA":
         raise Pix2PixError(f"{checkpoint} holds the CycleGAN's B -> A generator only; test needs both (a training "
                            "checkpoint, or an export made with --direction both)")

@@ -510,3 +510,19 @@ def test_a_folder_not_laid_out_as_unpaired_data_says_what_it_holds(tmp_path, lay
         write_collection(tmp_path / folder, 1, (200, 60, 40), seed=1)
     with pytest.raises(Pix2PixError, match=re.escape(hint)):
         build_dataset(tiny(data=str(tmp_path)), "train")
+
+
+def test_test_of_an_onnx_cyclegan_says_it_needs_both_generators(cyclegan_checkpoint, unpaired_dir, tmp_path,
+                                                               capsys) -> None:
+    """`test` read an ONNX CycleGAN's header as safetensors: "not a readable safetensors file (... header too
+    large)", when the file is fine and holds one of the two generators `test` needs."""
+    pytest.importorskip("onnxruntime")
+    from pix2pix_core.export_formats import export_model
+
+    for direction in ("AtoB", "BtoA"):
+        onnx_file = export_model(cyclegan_checkpoint, tmp_path / f"{direction}.onnx", direction=direction)
+        assert main(["test", "--checkpoint", str(onnx_file), "--data", str(unpaired_dir), "--out",
+                     str(tmp_path / "report"), "--device", "cpu"]) == 2
+        error = capsys.readouterr().err
+        assert "holds one of the CycleGAN's two generators; test needs both" in error
+        assert "safetensors file" not in error
