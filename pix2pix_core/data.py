@@ -653,6 +653,21 @@ def what_unpaired_root_holds(root: Path, split: str) -> str:
     return ""
 
 
+def _images_below(collection: Path) -> str:
+    """A hint for an empty trainA/ (or trainB/) whose images are in sub-folders: where_images_are's advice, to
+    give such a sub-folder as the data, would lose trainA/ and trainB/."""
+    try:
+        holding = sorted(p.name for p in collection.iterdir() if p.is_dir() and load_folder_images(p))
+    except OSError:
+        return ""
+    if not holding:
+        return ""
+    named = ", ".join(f"{name}/" for name in holding[:3])
+    verb = "holds" if len(holding) == 1 else "hold"
+    return (f" (its sub-folder{'s' if len(holding) > 1 else ''} {named} {verb} images: put them in {collection.name}/ "
+            "itself, sub-folders are not read)")
+
+
 def _counted_on(progress: Optional[ProgressFn], before: int, total: int) -> Optional[ProgressFn]:
     """`progress` for one part of a larger load: its (done, of) as (before + done, total), so the count never
     starts again from 1 (the app's "loading N/M images")."""
@@ -672,7 +687,7 @@ def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: boo
     for folder in unpaired_folders(config.data, split):
         paths = _limit(load_folder_images(folder), config.max_images if train else None)
         if not paths:
-            raise Pix2PixError(f"no images found in {folder}{where_images_are(folder)}")
+            raise Pix2PixError(f"no images found in {folder}{_images_below(folder)}")
         listed.append((folder, paths))
 
     def decode(path: Path) -> Item:

@@ -526,3 +526,13 @@ def test_test_of_an_onnx_cyclegan_says_it_needs_both_generators(cyclegan_checkpo
         error = capsys.readouterr().err
         assert "holds one of the CycleGAN's two generators; test needs both" in error
         assert "safetensors file" not in error
+
+
+def test_a_collection_in_sub_folders_is_not_sent_elsewhere(tmp_path) -> None:
+    """trainA/horses/*.png was told "images are in its sub-folder horses/: give that folder as the data", and
+    trainA/horses as the data has no trainA/ and trainB/."""
+    write_collection(tmp_path / "trainA" / "horses", 2, (200, 60, 40), seed=1)
+    write_collection(tmp_path / "trainB", 2, (40, 90, 210), seed=2)
+    with pytest.raises(Pix2PixError, match=r"trainA \(its sub-folder horses/ holds images: put them in trainA/ "
+                                           r"itself, sub-folders are not read\)$"):
+        build_dataset(tiny(data=str(tmp_path)), "train")
