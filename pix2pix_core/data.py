@@ -697,6 +697,9 @@ def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: boo
     for folder, paths in listed:
         told = _counted_on(progress, before, total)
         sides.append(_Loader(config, folder, size, told, stop)(paths, decode, f"decoding {folder.name}"))
+        if not sides[-1]:  # each one skipped with a warning
+            raise Pix2PixError(f"none of the {len(paths)} image(s) in {folder} could be read; an unpaired run needs "
+                               "pictures in both collections")
         before += len(paths)
     dataset = UnpairedDataset(sides[0], sides[1], config.crop_size, train=train, flip=config.flip, seed=config.seed)
     if train:

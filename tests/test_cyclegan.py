@@ -536,3 +536,13 @@ def test_a_collection_in_sub_folders_is_not_sent_elsewhere(tmp_path) -> None:
     with pytest.raises(Pix2PixError, match=r"trainA \(its sub-folder horses/ holds images: put them in trainA/ "
                                            r"itself, sub-folders are not read\)$"):
         build_dataset(tiny(data=str(tmp_path)), "train")
+
+
+def test_a_collection_of_unreadable_files_is_named(tmp_path) -> None:
+    """A trainB/ whose every file was unreadable ended in "unpaired data needs pictures in both A and B"."""
+    write_collection(tmp_path / "trainA", 2, (200, 60, 40), seed=1)
+    (tmp_path / "trainB").mkdir()
+    (tmp_path / "trainB" / "broken.jpg").write_bytes(b"not a picture")
+    with pytest.warns(UserWarning, match="broken.jpg"), \
+            pytest.raises(Pix2PixError, match=r"none of the 1 image\(s\) in .*trainB could be read"):
+        build_dataset(tiny(data=str(tmp_path)), "train")
