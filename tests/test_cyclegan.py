@@ -546,3 +546,15 @@ def test_a_collection_of_unreadable_files_is_named(tmp_path) -> None:
     with pytest.warns(UserWarning, match="broken.jpg"), \
             pytest.raises(Pix2PixError, match=r"none of the 1 image\(s\) in .*trainB could be read"):
         build_dataset(tiny(data=str(tmp_path)), "train")
+
+
+def test_train_help_names_the_unpaired_defaults(capsys) -> None:
+    """`train --help` said "default unet_256", "default vanilla", "default batch" only: --task unpaired trains
+    ResNet-9, LSGAN and instance norm (CYCLEGAN_DEFAULTS), and its dropout is off."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for words in ("(default unet_256; task unpaired: resnet_9blocks)", "default vanilla; task unpaired: lsgan",
+                  "default batch; task unpaired: instance", "(task unpaired: always off)",
+                  "task unpaired: AtoB only, a CycleGAN learns both ways"):
+        assert words in text, words
