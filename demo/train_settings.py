@@ -49,10 +49,17 @@ def checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf) -> dic
 
 
 def _layout_hint(config: TrainConfig) -> str:
-    """Where a dataset's images are when the task finds none (its folder's names, never its path)."""
-    from pix2pix_core.data import where_images_are
+    """Where a dataset's images are when the task finds none (its folder's names, never its path); for unpaired
+    data, which collection is empty: "no training images" was all a trainA/ of pictures beside an empty trainB/
+    was told."""
+    from pix2pix_core.data import unpaired_folders, where_images_are
+    from pix2pix_core.images import load_folder_images
 
-    return where_images_are(Path(config.data)) if config.task != "unpaired" else ""
+    if config.task != "unpaired":
+        return where_images_are(Path(config.data))
+    empty = [f"{folder.name}/" for folder in unpaired_folders(config.data, "train") if not load_folder_images(folder)]
+    verb = "holds" if len(empty) == 1 else "hold"
+    return f": {' and '.join(empty)} {verb} none (an unpaired run needs pictures in both trainA/ and trainB/)"
 
 
 def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None, disk_limit: Optional[int] = None) -> int:

@@ -285,6 +285,26 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", directi
     return generator.to(device), config, metadata
 
 
+def direction_to_load(path: str | Path, direction: Optional[str] = None) -> str:
+    """The generator to translate with. None: G (A -> B), or the one a CycleGAN export holds (an ONNX or
+    safetensors export of F alone was read as the A -> B nobody asked for). A direction asked of an export that
+    holds the other generator only is refused, both ways: `translate --direction AtoB` wrote B -> A pictures."""
+    try:
+        prefixes, header = checkpoint_outline(path)
+        model = json.loads(header["config"]).get("model")
+    except (CheckpointError, KeyError, ValueError, TypeError, AttributeError):
+        return direction or "AtoB"  # load_generator names what is wrong with the file
+    if model != "cyclegan":
+        return direction or "AtoB"
+    held = [name for name, prefix in (("AtoB", "G"), ("BtoA", "F")) if prefix in prefixes]
+    if direction is None:
+        return "BtoA" if held == ["BtoA"] else "AtoB"
+    if held == ["BtoA"] and direction == "AtoB":  # the other way round, load_generator refuses
+        raise CheckpointError(f"{path}: holds the CycleGAN's B -> A generator only; A -> B needs a CycleGAN "
+                              "training checkpoint or an export made with --direction AtoB or both")
+    return direction
+
+
 def held_generators(path: str | Path) -> list[str]:
     """The directions whose generators a checkpoint or export holds (AtoB: G, BtoA: F), from its header and
     tensor names alone: what a fine-tune from it will load, said before the run starts."""

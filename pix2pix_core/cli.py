@@ -89,9 +89,12 @@ def _add_train(sub) -> None:
         field = flag[2:].replace("-", "_").replace("n_layers_d", "n_layers_D").replace("num_d", "num_D")
         p.add_argument(flag, type=kind, dest=field, default=None,
                        help=f"{text} (default {getattr(defaults, field)})")
-    p.add_argument("--netG", choices=GENERATORS, default=None, help="generator (default unet_256)")
+    unpaired = CYCLEGAN_DEFAULTS  # what --task unpaired trains with instead, said beside each default
+    p.add_argument("--netG", choices=GENERATORS, default=None,
+                   help=f"generator (default unet_256; task unpaired: {unpaired['netG']})")
     p.add_argument("--netD", choices=DISCRIMINATORS, default=None, help="discriminator (default basic = 70x70)")
-    p.add_argument("--gan-mode", dest="gan_mode", choices=GAN_MODES, default=None, help="default vanilla")
+    p.add_argument("--gan-mode", dest="gan_mode", choices=GAN_MODES, default=None,
+                   help=f"default vanilla; task unpaired: {unpaired['gan_mode']}")
     p.add_argument("--colour-loss", dest="colour_loss", choices=COLOUR_LOSSES, default=None,
                    help="colorize: l1 regresses ab; l1_rebalanced weighs each pixel's L1 by the rarity of its true "
                         "colour; classification predicts ab bins with a class-rebalanced cross-entropy (Zhang et al. "
@@ -107,13 +110,15 @@ def _add_train(sub) -> None:
                    help="a named set of the settings above, applied before the explicit flags (default: studio "
                         "for --task facades, paper otherwise): "
                         + "; ".join(f"{name} = {values or 'the paper (Isola et al. 2017)'}" for name, values in RECIPES.items()))
-    p.add_argument("--norm", choices=NORMS, default=None, help="default batch")
+    p.add_argument("--norm", choices=NORMS, default=None, help=f"default batch; task unpaired: {unpaired['norm']}")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
                    help="which half of an aligned image (or which of A/, B/) is the input (default: BtoA for "
-                        "facades, label -> photo; AtoB for aligned and paired)")
+                        "facades, label -> photo; AtoB for aligned and paired; task unpaired: AtoB only, a CycleGAN "
+                        "learns both ways)")
     p.add_argument("--precision", choices=PRECISIONS, default=None, help="default auto (bf16 autocast on CPU/CUDA)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default auto)")
-    p.add_argument("--no-dropout", dest="dropout", action="store_const", const=False, default=None)
+    p.add_argument("--no-dropout", dest="dropout", action="store_const", const=False, default=None,
+                   help="no dropout in G (task unpaired: always off)")
     p.add_argument("--no-test-dropout", dest="test_dropout", action="store_const", const=False, default=None,
                    help="translate with dropout off (trained with it on)")
     p.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None)

@@ -280,7 +280,9 @@ def _add_test(sub) -> None:
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="training or exported checkpoint, or a run folder")
     p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (its --split sub-folder is used when present)")
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder to write")
-    p.add_argument("--split", default="val", help="sub-folder of --data to evaluate")
+    p.add_argument("--split", default="val",
+                   help="sub-folder of --data to evaluate (unpaired data: SPLITA/ and SPLITB/; the default reads "
+                        "testA/ and testB/ when there is no valA/)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     p.add_argument("--segmenter", default=None,
                    help="facade segmenter for the FCN-score (default: checkpoints/facades_segmenter.safetensors "
@@ -309,8 +311,9 @@ def _add_translate(sub) -> None:
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="training or exported checkpoint, or a run folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
-                   help="for a CycleGAN checkpoint: A -> B (its generator G) or B -> A (F)")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
+                   help="for a CycleGAN checkpoint: A -> B (its generator G) or B -> A (F) (default: A -> B, or "
+                        "the one generator an export holds)")
     _add_inference_args(p, "dropout noise seed; another seed gives another variation")
     p.set_defaults(handler=cmd_translate)
 

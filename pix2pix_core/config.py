@@ -33,6 +33,11 @@ TASK_DIRECTIONS = {"facades": "BtoA", "colorize": "BtoA", "aligned": "AtoB", "pa
 LEGACY_DIRECTION = "BtoA"  # every task's default before TASK_DIRECTIONS: a stored config without one meant this
 
 
+# the end of the refusals a CycleGAN config built by hand meets: past them by hand, it trained pix2pix's U-Net
+OFFICIAL = (" (in Python, config.cyclegan_config(data=..., out=...) builds one with CycleGAN's official defaults: "
+            "ResNet-9, instance norm, LSGAN, no dropout)")
+
+
 @dataclass
 class TrainConfig:
     """Every setting of a pix2pix run. Defaults follow the paper (Isola et al. 2017, sec. 3-4)."""
@@ -154,8 +159,9 @@ class TrainConfig:
             (self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}"),
             (self.model in MODELS, f"model must be one of {MODELS}, got {self.model!r}"),
             ((self.model == "cyclegan") == (self.task == "unpaired"),
-             "unpaired data (task unpaired) trains with model cyclegan, and cyclegan needs task unpaired"),
-            (self.model != "cyclegan" or not self.conditional_D, "cyclegan's discriminators are unconditional"),
+             "unpaired data (task unpaired) trains with model cyclegan, and cyclegan needs task unpaired" + OFFICIAL),
+            (self.model != "cyclegan" or not self.conditional_D,
+             "cyclegan's discriminators are unconditional" + OFFICIAL),
             (self.model != "cyclegan" or not self._pix2pix_only(),
              f"cyclegan does not support {', '.join(self._pix2pix_only())} (pix2pix options)"),
             (self.lambda_cycle >= 0 and self.lambda_identity >= 0 and self.pool_size >= 0,

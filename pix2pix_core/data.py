@@ -625,26 +625,82 @@ def unpaired_folders(data: str | Path, split: str) -> tuple[Path, Path]:
     folders = root / f"{split}A", root / f"{split}B"
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
-        raise Pix2PixError(f"unpaired data needs the folders {split}A/ and {split}B/: missing {', '.join(missing)}")
+        raise Pix2PixError(f"unpaired data needs the folders {split}A/ and {split}B/: missing {', '.join(missing)}"
+                           f"{what_unpaired_root_holds(root, split)}")
     return folders
+
+
+def what_unpaired_root_holds(root: Path, split: str) -> str:
+    """A hint for a folder given as unpaired data without {split}A/ and {split}B/: paired (A/, B/) or aligned
+    (train/) data, the collections one folder down (an unpacked horse2zebra.zip), or their names in another case."""
+    try:
+        subfolders = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    except OSError:
+        return ""
+    wanted = {f"{split}a", f"{split}b"}
+    if wanted <= {name.lower() for name in subfolders}:
+        return f" (folder names are lower case: {split}A/ and {split}B/)"
+    if all((root / name).is_dir() or (root / "train" / name).is_dir() for name in ("A", "B")):
+        return " (it holds A/ and B/: paired data, for the paired task)"
+    down = [name for name in subfolders if all((root / name / f"{split}{side}").is_dir() for side in "AB")]
+    if down:  # before split folders: a train/ may hold them
+        return f" (its sub-folder {down[0]}/ holds {split}A/ and {split}B/: give that folder as the data)"
+    present = [name for name in SPLITS if name in subfolders]
+    if present:
+        return f" (it has {present[0]}/: A|B pairs or photos, for the facades, aligned or colorize task)"
+    if root.name in (f"{split}A", f"{split}B"):
+        return f" (it is one collection: give the folder that holds {split}A/ and {split}B/)"
+    return ""
+
+
+def _images_below(collection: Path) -> str:
+    """A hint for an empty trainA/ (or trainB/) whose images are in sub-folders: where_images_are's advice, to
+    give such a sub-folder as the data, would lose trainA/ and trainB/."""
+    try:
+        holding = sorted(p.name for p in collection.iterdir() if p.is_dir() and load_folder_images(p))
+    except OSError:
+        return ""
+    if not holding:
+        return ""
+    named = ", ".join(f"{name}/" for name in holding[:3])
+    verb = "holds" if len(holding) == 1 else "hold"
+    return (f" (its sub-folder{'s' if len(holding) > 1 else ''} {named} {verb} images: put them in {collection.name}/ "
+            "itself, sub-folders are not read)")
+
+
+def _counted_on(progress: Optional[ProgressFn], before: int, total: int) -> Optional[ProgressFn]:
+    """`progress` for one part of a larger load: its (done, of) as (before + done, total), so the count never
+    starts again from 1 (the app's "loading N/M images")."""
+    if progress is None:
+        return None
+    return lambda done, _of: progress(before + done, total)
 
 
 def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: bool = True,
                            progress: Optional[ProgressFn] = None, stop: StopFlag = None,
                            world_size: int = 1) -> UnpairedDataset:
     """Both collections decoded once (each resized to a square, as the official code), then jittered;
-    `world_size` as in `build_dataset`."""
+    `world_size` as in `build_dataset`. Both are listed before either is decoded (an empty trainB/ is said at
+    once), and `progress` counts their images as one total."""
     size = config.load_size if train else config.crop_size
-    sides = []
+    listed = []
     for folder in unpaired_folders(config.data, split):
         paths = _limit(load_folder_images(folder), config.max_images if train else None)
         if not paths:
-            raise Pix2PixError(f"no images found in {folder}{where_images_are(folder)}")
+            raise Pix2PixError(f"no images found in {folder}{_images_below(folder)}")
+        listed.append((folder, paths))
 
-        def decode(path: Path) -> Item:
-            return Item(path.name, _to_uint8(_resize_square(open_image(path), size)), None)
+    def decode(path: Path) -> Item:
+        return Item(path.name, _to_uint8(_resize_square(open_image(path), size)), None)
 
-        sides.append(_Loader(config, folder, size, progress, stop)(paths, decode, f"decoding {folder.name}"))
+    sides, before, total = [], 0, sum(len(paths) for _, paths in listed)
+    for folder, paths in listed:
+        told = _counted_on(progress, before, total)
+        sides.append(_Loader(config, folder, size, told, stop)(paths, decode, f"decoding {folder.name}"))
+        if not sides[-1]:  # each one skipped with a warning
+            raise Pix2PixError(f"none of the {len(paths)} image(s) in {folder} could be read; an unpaired run needs "
+                               "pictures in both collections")
+        before += len(paths)
     dataset = UnpairedDataset(sides[0], sides[1], config.crop_size, train=train, flip=config.flip, seed=config.seed)
     if train:
         _warn_if_batch_too_large(config, len(dataset), world_size)

@@ -44,7 +44,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from .data import load_items, split_folder
+from .data import load_items, split_folder, unpaired_folders
 from .errors import Pix2PixError
 from .images import load_folder_images, open_image
 from .inference import Translator, grayscale
@@ -299,11 +299,14 @@ def _scored_folder(config, data, split: str) -> dict:
 
 def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int] = None,
                       split: str = "test", seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
-    """A CycleGAN checkpoint on `data/testA` and `data/testB` (or `{split}A`/`{split}B` when present): rows
-    input | translated | reconstructed for both directions, and how well each cycle returns to its input
-    (cycle_l1_A: |F(G(a)) - a|, ...). There is no ground truth for unpaired data."""
+    """A CycleGAN checkpoint on `data/{split}A` and `data/{split}B` (the default split val: testA/ and testB/
+    when there is no valA/): rows input | translated | reconstructed for both directions, and how well each
+    cycle returns to its input (cycle_l1_A: |F(G(a)) - a|, ...). There is no ground truth for unpaired data."""
     from .checkpoint import read_header, resolve_checkpoint
 
+    if str(checkpoint).lower().endswith(".onnx"):  # not a safetensors header to read
+        raise Pix2PixError(f"{checkpoint} is an ONNX export: it holds one of the CycleGAN's two generators; test "
+                           "needs both (a training checkpoint, or an export made with --direction both)")
     if read_header(resolve_checkpoint(checkpoint)).get("direction") == "BtoA":
         raise Pix2PixError(f"{checkpoint} holds the CycleGAN's B -> A generator only; test needs both (a training "
                            "checkpoint, or an export made with --direction both)")
@@ -311,12 +314,12 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
                "B": Translator.load(checkpoint, device=device, direction="BtoA")}
     backward = {"A": forward["B"], "B": forward["A"]}
     root = Path(data)
-    split = split if (root / f"{split}A").is_dir() else "test"
+    if split == "val" and not (root / "valA").is_dir():  # the default split: CycleGAN datasets have test only
+        split = "test"
     rows: list[Row] = []
     metrics: dict = {"checkpoint": str(checkpoint), "task": "unpaired", "split": split, "seed": seed}
-    for side in ("A", "B"):
-        folder = root / f"{split}{side}"
-        paths = load_folder_images(folder)[:limit] if folder.is_dir() else []
+    for side, folder in zip(("A", "B"), unpaired_folders(root, split)):  # a split given without them: refused
+        paths = load_folder_images(folder)[:limit]
         if not paths:
             raise Pix2PixError(f"no images to evaluate in {folder}")
         totals: dict[str, list[float]] = {}

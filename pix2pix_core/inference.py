@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import load_generator, refuse_direction_of_pix2pix
+from .checkpoint import direction_to_load, load_generator, refuse_direction_of_pix2pix
 import numpy as np
 
 from .color import (gray_uint8, lab_normalized_to_rgb, pil_to_unit, recolor_uint8,
@@ -73,13 +73,14 @@ class Translator:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto", backend: str = "auto", direction: str = "AtoB",
+    def load(cls, path: str | Path, device: str = "auto", backend: str = "auto", direction: Optional[str] = None,
              **options) -> "Translator":
         """Load a training or exported checkpoint; its stored config rebuilds the network.
 
         backend: "torch" (a .safetensors checkpoint or run folder), "onnx" (a file written by
         `export --format onnx`, run by onnxruntime on the CPU in fp32, dropout off), or "auto" (onnx for a
-        path ending in .onnx, else torch). direction: BtoA picks a CycleGAN's second generator.
+        path ending in .onnx, else torch). direction: BtoA picks a CycleGAN's second generator; None (the
+        default) its first, or the one generator a CycleGAN export holds (checkpoint.direction_to_load).
         """
         if backend not in BACKENDS:
             raise Pix2PixError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -92,7 +93,7 @@ class Translator:
         if is_onnx:
             raise Pix2PixError(f"{path} is an ONNX file: load it with backend onnx (--backend onnx)")
         device = pick_device(device)
-        generator, config, _ = load_generator(path, device, direction)
+        generator, config, _ = load_generator(path, device, direction_to_load(path, direction))
         return cls(generator, config, device, name=Path(path).stem, **options)
 
     @property
@@ -223,14 +224,17 @@ class OnnxTranslator(Translator):
 
     @classmethod
     def load_onnx(cls, path: str | Path, dropout: bool = False, threads: Optional[int] = None,
-                  chroma_guide: Optional[tuple[int, float]] = CHROMA_GUIDE, direction: str = "AtoB",
+                  chroma_guide: Optional[tuple[int, float]] = CHROMA_GUIDE, direction: Optional[str] = None,
                   **ignored) -> "OnnxTranslator":
-        """An exported ONNX file; for a CycleGAN, `direction` must be the generator the file holds (one of two)."""
+        """An exported ONNX file; for a CycleGAN, `direction` must be the generator the file holds (one of two),
+        and None takes that one."""
         from .export_formats import OnnxGenerator
 
         generator = OnnxGenerator(path, threads)
-        refuse_direction_of_pix2pix(generator.config, direction, path)
         held = generator.metadata.get("generator", "AtoB")  # files exported before it was recorded: the default
+        if direction is None:
+            direction = held if generator.config.model == "cyclegan" else "AtoB"
+        refuse_direction_of_pix2pix(generator.config, direction, path)
         if generator.config.model == "cyclegan" and held != direction:
             raise CheckpointError(f"{path} holds the CycleGAN's {held} generator only; export the {direction} one "
                                   f"with `python -m pix2pix_core export --format onnx --direction {direction}`")

@@ -445,3 +445,16 @@ def test_the_train_tab_shows_its_sample_as_one_file_per_sample(facades_dir, tmp_
     assert isinstance(first, str) and Path(first).name == "sample.png" and again == first
     assert Image.open(first).size == state.job.snapshot().sample.size
     assert len(encoded) == 1
+
+
+def test_an_unpaired_dataset_with_an_empty_collection_says_which(tmp_path):
+    """The app answered "the dataset holds no training images" for a trainA/ of pictures beside an empty trainB/."""
+    from conftest import write_collection
+    from demo.train_settings import check_run_size
+    from pix2pix_core.config import cyclegan_config
+
+    write_collection(tmp_path / "trainA", 3, (200, 60, 40), seed=1)
+    (tmp_path / "trainB").mkdir()
+    config = cyclegan_config(data=str(tmp_path), netG="resnet_6blocks", ngf=8, ndf=8, crop_size=32, load_size=36)
+    with pytest.raises(Pix2PixError, match=r"no training images: trainB/ holds none \(an unpaired run"):
+        check_run_size(config)

@@ -4,6 +4,7 @@ history pool, unpaired data, a tiny run that lowers the cycle loss, exact resume
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -321,13 +322,16 @@ def test_a_b_to_a_export_stays_b_to_a(cyclegan_checkpoint, unpaired_dir, tmp_pat
     trained_f = {k[2:]: v for k, v in load_file(str(cyclegan_checkpoint)).items() if k.startswith("F.")}
     assert same(tuned_f, trained_f) and same(tuned_g, fresh_generators()[0])
     outputs = {}
-    for direction in ("AtoB", "BtoA"):
-        outputs[direction] = tmp_path / direction
+    for direction in ("BtoA", None):  # no direction: the one generator it holds
+        outputs[direction] = tmp_path / str(direction)
         assert main(["translate", "--checkpoint", str(again), str(unpaired_dir / "testB"), "--out",
-                     str(outputs[direction]), "--direction", direction, "--device", "cpu"]) == 0
-    assert "holds the CycleGAN's B -> A generator only" in capsys.readouterr().err  # the AtoB request: warned
+                     str(outputs[direction]), *(["--direction", direction] if direction else []),
+                     "--device", "cpu"]) == 0
+    assert main(["translate", "--checkpoint", str(again), str(unpaired_dir / "testB"), "--out",
+                 str(tmp_path / "AtoB"), "--direction", "AtoB", "--device", "cpu"]) == 2  # asked of F alone
+    assert "holds the CycleGAN's B -> A generator only" in capsys.readouterr().err
     for made in outputs["BtoA"].glob("*.png"):
-        assert np.array_equal(np.asarray(Image.open(made)), np.asarray(Image.open(outputs["AtoB"] / made.name)))
+        assert np.array_equal(np.asarray(Image.open(made)), np.asarray(Image.open(outputs[None] / made.name)))
     assert main(["test", "--checkpoint", str(again), "--data", str(unpaired_dir), "--out", str(tmp_path / "r"),
                  "--device", "cpu"]) == 2
     assert "test needs both" in capsys.readouterr().err
@@ -423,3 +427,134 @@ def test_a_run_without_a_history_pool_trains(unpaired_dir, tmp_path) -> None:
     """--pool-size 0 handed D the fakes still attached to G's graph: D's backward ran into G's freed graph."""
     result = Trainer(tiny(data=str(unpaired_dir), out=str(tmp_path / "run"), max_steps=2, pool_size=0)).run()
     assert result.step == 2
+
+
+# ------------------------------------------------------------------------------------ which generator translates
+def test_without_a_direction_an_export_translates_with_the_generator_it_holds(cyclegan_checkpoint, unpaired_dir,
+                                                                              tmp_path, capsys) -> None:
+    """`translate --checkpoint f.onnx` (an ONNX export of F) was refused, advising to export the A -> B one: the
+    direction defaulted to AtoB. A safetensors export of F without a direction warned of a direction nobody asked
+    for; with `--direction AtoB` asked, it translated B -> A under that name (ONNX refused it)."""
+    import warnings
+
+    pytest.importorskip("onnxruntime")
+    from pix2pix_core.checkpoint import export_generator
+    from pix2pix_core.errors import CheckpointError
+    from pix2pix_core.export_formats import export_model
+    from pix2pix_core.inference import Translator
+
+    onnx_file = export_model(cyclegan_checkpoint, tmp_path / "f.onnx", direction="BtoA")
+    b_to_a = export_generator(cyclegan_checkpoint, tmp_path / "f.safetensors", direction="BtoA")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Translator.load(onnx_file).backend == "onnx"
+        assert Translator.load(b_to_a, device="cpu").backend == "torch"
+    with pytest.raises(CheckpointError, match="holds the CycleGAN's B -> A generator only; A -> B needs"):
+        Translator.load(b_to_a, device="cpu", direction="AtoB")
+    assert main(["translate", "--checkpoint", str(onnx_file), str(unpaired_dir / "testB"), "--out",
+                 str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert main(["translate", "--checkpoint", str(b_to_a), str(unpaired_dir / "testB"), "--out",
+                 str(tmp_path / "asked"), "--direction", "AtoB", "--device", "cpu"]) == 2
+    assert "B -> A generator only" in capsys.readouterr().err and not (tmp_path / "asked").exists()
+
+
+def test_test_reads_the_split_it_is_given(cyclegan_checkpoint, unpaired_dir, tmp_path, capsys) -> None:
+    """`test --split tset` (or any split without its {split}A/ folder) scored testA/ and testB/ instead, without a
+    word; only the default split (val, which CycleGAN datasets do not have) falls back to test."""
+    common = ["test", "--checkpoint", str(cyclegan_checkpoint), "--data", str(unpaired_dir), "--device", "cpu"]
+    assert main([*common, "--out", str(tmp_path / "typo"), "--split", "tset"]) == 2
+    assert "tsetA/ and tsetB/" in capsys.readouterr().err and not (tmp_path / "typo").exists()
+    assert main([*common, "--out", str(tmp_path / "train"), "--split", "train"]) == 0
+    assert json.loads((tmp_path / "train" / "metrics.json").read_text())["count_A"] == 5
+    assert main([*common, "--out", str(tmp_path / "default")]) == 0
+    assert json.loads((tmp_path / "default" / "metrics.json").read_text())["split"] == "test"
+
+
+def test_loading_progress_counts_both_collections_once(unpaired_dir, tmp_path) -> None:
+    """The loading progress counted each collection from 1 again (the app showed "loading 5/5 images", then
+    "1/3"); and trainA/ was decoded in full before an empty trainB/ was found."""
+    seen: list[tuple[int, int]] = []
+    build_dataset(tiny(data=str(unpaired_dir)), "train", progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(done, 8) for done in range(1, 9)]  # 5 in trainA/, then 3 in trainB/
+    write_collection(tmp_path / "trainA", 2, (200, 60, 40), seed=1)
+    (tmp_path / "trainB").mkdir()
+    seen.clear()
+    with pytest.raises(Pix2PixError, match="no images found in .*trainB"):
+        build_dataset(tiny(data=str(tmp_path)), "train", progress=lambda done, total: seen.append((done, total)))
+    assert seen == []
+
+
+@pytest.mark.parametrize("values", [dict(task="unpaired"), dict(task="unpaired", model="cyclegan")])
+def test_a_hand_made_unpaired_config_is_pointed_to_cyclegan_config(values) -> None:
+    """TrainConfig(task="unpaired", ...) as README's library example builds configs was refused without a word of
+    cyclegan_config; getting past the refusals by hand (model cyclegan, an unconditional D) trained a U-Net with
+    batch norm, dropout and the vanilla GAN: not CycleGAN's official defaults."""
+    from pix2pix_core.config import TrainConfig
+
+    with pytest.raises(Pix2PixError, match=r"cyclegan_config\(data=\.\.\., out=\.\.\.\)"):
+        TrainConfig(**values).validate()
+
+
+@pytest.mark.parametrize("layout, hint", [
+    (["A", "B"], "it holds A/ and B/: paired data, for the paired task"),
+    (["train/A", "train/B"], "it holds A/ and B/: paired data, for the paired task"),
+    (["train", "val"], "it has train/: A|B pairs or photos, for the facades, aligned or colorize task"),
+    (["horse2zebra/trainA", "horse2zebra/trainB"], "its sub-folder horse2zebra/ holds trainA/ and trainB/: give that"),
+    (["train/trainA", "train/trainB"], "its sub-folder train/ holds trainA/ and trainB/: give that"),
+    (["TrainA", "TrainB"], "folder names are lower case: trainA/ and trainB/"),
+])
+def test_a_folder_not_laid_out_as_unpaired_data_says_what_it_holds(tmp_path, layout, hint) -> None:
+    """A paired or aligned dataset, or unpaired collections one folder down, given as unpaired data got only
+    "needs the folders trainA/ and trainB/: missing ..."."""
+    for folder in layout:
+        write_collection(tmp_path / folder, 1, (200, 60, 40), seed=1)
+    with pytest.raises(Pix2PixError, match=re.escape(hint)):
+        build_dataset(tiny(data=str(tmp_path)), "train")
+
+
+def test_test_of_an_onnx_cyclegan_says_it_needs_both_generators(cyclegan_checkpoint, unpaired_dir, tmp_path,
+                                                               capsys) -> None:
+    """`test` read an ONNX CycleGAN's header as safetensors: "not a readable safetensors file (... header too
+    large)", when the file is fine and holds one of the two generators `test` needs."""
+    pytest.importorskip("onnxruntime")
+    from pix2pix_core.export_formats import export_model
+
+    for direction in ("AtoB", "BtoA"):
+        onnx_file = export_model(cyclegan_checkpoint, tmp_path / f"{direction}.onnx", direction=direction)
+        assert main(["test", "--checkpoint", str(onnx_file), "--data", str(unpaired_dir), "--out",
+                     str(tmp_path / "report"), "--device", "cpu"]) == 2
+        error = capsys.readouterr().err
+        assert "holds one of the CycleGAN's two generators; test needs both" in error
+        assert "safetensors file" not in error
+
+
+def test_a_collection_in_sub_folders_is_not_sent_elsewhere(tmp_path) -> None:
+    """trainA/horses/*.png was told "images are in its sub-folder horses/: give that folder as the data", and
+    trainA/horses as the data has no trainA/ and trainB/."""
+    write_collection(tmp_path / "trainA" / "horses", 2, (200, 60, 40), seed=1)
+    write_collection(tmp_path / "trainB", 2, (40, 90, 210), seed=2)
+    with pytest.raises(Pix2PixError, match=r"trainA \(its sub-folder horses/ holds images: put them in trainA/ "
+                                           r"itself, sub-folders are not read\)$"):
+        build_dataset(tiny(data=str(tmp_path)), "train")
+
+
+def test_a_collection_of_unreadable_files_is_named(tmp_path) -> None:
+    """A trainB/ whose every file was unreadable ended in "unpaired data needs pictures in both A and B"."""
+    write_collection(tmp_path / "trainA", 2, (200, 60, 40), seed=1)
+    (tmp_path / "trainB").mkdir()
+    (tmp_path / "trainB" / "broken.jpg").write_bytes(b"not a picture")
+    with pytest.warns(UserWarning, match="broken.jpg"), \
+            pytest.raises(Pix2PixError, match=r"none of the 1 image\(s\) in .*trainB could be read"):
+        build_dataset(tiny(data=str(tmp_path)), "train")
+
+
+def test_train_help_names_the_unpaired_defaults(capsys) -> None:
+    """`train --help` said "default unet_256", "default vanilla", "default batch" only: --task unpaired trains
+    ResNet-9, LSGAN and instance norm (CYCLEGAN_DEFAULTS), and its dropout is off."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for words in ("(default unet_256; task unpaired: resnet_9blocks)", "default vanilla; task unpaired: lsgan",
+                  "default batch; task unpaired: instance", "(task unpaired: always off)",
+                  "task unpaired: AtoB only, a CycleGAN learns both ways"):
+        assert words in text, words
