@@ -25,7 +25,7 @@ from .collapse import CollapseWatch
 from .config import TrainConfig
 from .cyclegan_model import CycleGAN
 from .data import CachedItems, PairDataset, build_dataset, collate
-from .errors import LoadingStopped, Pix2PixError
+from .errors import LoadingStopped, Pix2PixError, check_all
 from .pix2pix_model import Pix2Pix, generator_shape
 from .run_folder import RunFolder, diverged_message
 
@@ -199,6 +199,18 @@ def _close_disk_caches(dataset) -> None:
             items.cache.close()
 
 
+def refuse_untrainable(config: TrainConfig) -> None:
+    """One-line errors for training-only settings `validate()` lets through, which crashed only once training
+    began: `--log-every 0` a ZeroDivisionError at the first step (after the dataset loaded), `--beta1 1.5`
+    torch's ValueError from Adam, both as tracebacks. Checked here, not in validate(): they mean nothing to
+    a model that is only loaded."""
+    check_all([
+        (config.log_every >= 1, f"log_every must be at least 1 (steps between loss records), got {config.log_every}"),
+        (0 <= config.beta1 < 1 and 0 <= config.beta2 < 1,
+         f"Adam's beta1 and beta2 must be in [0, 1), got {config.beta1} and {config.beta2}"),
+    ])
+
+
 class Trainer:
     """Trains a model on `config`; `run()` blocks, `stop()` (any thread) ends it after the current step."""
 
@@ -210,6 +222,7 @@ class Trainer:
             # checked here, not in validate(): a model trained before this check must still load
             raise Pix2PixError("cyclegan always trains its GAN losses and reads trainA/ as A (swap the folders "
                                "for the other way): no --no-gan, no --direction BtoA")
+        refuse_untrainable(config)
         self.callbacks = list(callbacks)
         self.rank_callbacks = list(rank_callbacks)
         self.resume = resume
