@@ -219,6 +219,16 @@ def test_settings_that_crash_training_are_refused_before_it_starts(facades_dir, 
     assert not (tmp_path / "run").exists()
 
 
+def test_negative_image_and_step_limits_are_refused(facades_dir, tmp_path):
+    """--max-images -1 trained on all images but the last (paths[:-1]) and --max-steps -1 wrote an untrained
+    checkpoint, both without a word; 0 still means no limit."""
+    for bad in ("max_images", "max_steps"):
+        with pytest.raises(Pix2PixError, match=f"{bad} must be >= 0"):
+            Trainer(tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path / "run"), **{bad: -1}))
+    assert not (tmp_path / "run").exists()
+    Trainer(tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path / "run"), max_images=0, max_steps=0))
+
+
 def test_fp16_on_the_cpu_trains_with_loss_scaling(facades_dir, tmp_path):
     """Unscaled fp16 gradients underflow to 0; bf16 (the default) and fp32 need no scaler."""
     from pix2pix_core.pix2pix_model import grad_scalers
