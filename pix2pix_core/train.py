@@ -25,7 +25,7 @@ from .collapse import CollapseWatch
 from .config import TrainConfig
 from .cyclegan_model import CycleGAN
 from .data import CachedItems, PairDataset, build_dataset, collate
-from .errors import LoadingStopped, Pix2PixError
+from .errors import LoadingStopped, Pix2PixError, check_all
 from .pix2pix_model import Pix2Pix, generator_shape
 from .run_folder import RunFolder, diverged_message
 
@@ -199,6 +199,24 @@ def _close_disk_caches(dataset) -> None:
             items.cache.close()
 
 
+def refuse_untrainable(config: TrainConfig) -> None:
+    """One-line errors for training-only settings `validate()` lets through. `--log-every 0` crashed with a
+    ZeroDivisionError at the first step (after the dataset loaded) and `--beta1 1.5` with torch's ValueError
+    from Adam, both as tracebacks; a negative max_images or max_steps trained, without a sign of trouble, on
+    the wrong thing: `--max-images -1` on all images but the last (a slice [:-1]), `--max-steps -1` wrote an
+    untrained checkpoint. Checked here, not in validate(): they mean nothing to a model that is only loaded,
+    and a stored config is validated on every load."""
+    check_all([
+        (config.max_images is None or config.max_images >= 0,
+         f"max_images must be >= 0 (0 = all images), got {config.max_images}"),
+        (config.max_steps is None or config.max_steps >= 0,
+         f"max_steps must be >= 0 (0 = no limit), got {config.max_steps}"),
+        (config.log_every >= 1, f"log_every must be at least 1 (steps between loss records), got {config.log_every}"),
+        (0 <= config.beta1 < 1 and 0 <= config.beta2 < 1,
+         f"Adam's beta1 and beta2 must be in [0, 1), got {config.beta1} and {config.beta2}"),
+    ])
+
+
 class Trainer:
     """Trains a model on `config`; `run()` blocks, `stop()` (any thread) ends it after the current step."""
 
@@ -210,6 +228,7 @@ class Trainer:
             # checked here, not in validate(): a model trained before this check must still load
             raise Pix2PixError("cyclegan always trains its GAN losses and reads trainA/ as A (swap the folders "
                                "for the other way): no --no-gan, no --direction BtoA")
+        refuse_untrainable(config)
         self.callbacks = list(callbacks)
         self.rank_callbacks = list(rank_callbacks)
         self.resume = resume

@@ -207,6 +207,28 @@ def test_d_lr_factor_is_a_flag_and_must_be_positive(tmp_path):
             TrainConfig(d_lr_factor=bad).validate()
 
 
+def test_settings_that_crash_training_are_refused_before_it_starts(facades_dir, tmp_path):
+    """--log-every 0 was a ZeroDivisionError at the first step and --beta1 1.5 a ValueError from Adam, both
+    tracebacks after the data loaded; a stored config with them still loads (validate() lets them through)."""
+    for bad, match in ((dict(log_every=0), "log_every"), (dict(beta1=1.5), "beta1"), (dict(beta2=1.0), "beta2"),
+                       (dict(beta1=-0.1), "beta1")):
+        config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path / "run"), **bad)
+        assert config.validate() is config
+        with pytest.raises(Pix2PixError, match=match):
+            Trainer(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_negative_image_and_step_limits_are_refused(facades_dir, tmp_path):
+    """--max-images -1 trained on all images but the last (paths[:-1]) and --max-steps -1 wrote an untrained
+    checkpoint, both without a word; 0 still means no limit."""
+    for bad in ("max_images", "max_steps"):
+        with pytest.raises(Pix2PixError, match=f"{bad} must be >= 0"):
+            Trainer(tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path / "run"), **{bad: -1}))
+    assert not (tmp_path / "run").exists()
+    Trainer(tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path / "run"), max_images=0, max_steps=0))
+
+
 def test_fp16_on_the_cpu_trains_with_loss_scaling(facades_dir, tmp_path):
     """Unscaled fp16 gradients underflow to 0; bf16 (the default) and fp32 need no scaler."""
     from pix2pix_core.pix2pix_model import grad_scalers
