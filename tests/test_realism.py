@@ -111,6 +111,21 @@ def test_photo_features_shape_and_determinism():
     assert not any(module._forward_hooks for module in segmenter.net.modules())  # hooks removed
 
 
+def test_photo_features_leave_the_network_as_they_found_it_when_a_photo_fails(tmp_path):
+    """The segmenter's train mode was restored only when every photo was read: an unreadable one left a
+    segmenter being trained in eval mode (batch norm frozen) for the rest of its training."""
+    from pix2pix_core.errors import Pix2PixError
+
+    segmenter = random_segmenter()
+    segmenter.net.train()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(Pix2PixError):
+        photo_features(segmenter, [*random_photos(2, size=64), broken])
+    assert segmenter.net.training
+    assert not any(module._forward_hooks for module in segmenter.net.modules())
+
+
 def test_encoder_levels_refuses_more_levels_than_the_network_has():
     net = random_segmenter(num_downs=5, crop_size=32).net
     assert len(encoder_levels(net, 5)) == 5
