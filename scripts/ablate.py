@@ -99,34 +99,34 @@ def run_row(row: Row, seed: int, args) -> dict:
     if (folder / "checkpoints" / "latest.safetensors").exists():
         train.append("--resume")
     folder.mkdir(parents=True, exist_ok=True)
-    log = open(folder / "log.txt", "a")
-    started = time.perf_counter()
-    process = subprocess.Popen(train, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    while process.poll() is None:
-        if args.deadline and time.time() > args.deadline:
-            process.send_signal(signal.SIGINT)  # the trainer keeps its last checkpoint
-            process.wait()
-            break
-        time.sleep(1)
-    minutes = (time.perf_counter() - started) / 60
-    checkpoint = folder / "checkpoints" / "latest.safetensors"
-    record = {"name": row.name, "group": row.group, "seed": seed, "flags": list(row.flags), "minutes": minutes,
-              "complete": process.returncode == 0, "collapsed": ended_in_collapse(folder / "log.txt", process.returncode)}
-    if not checkpoint.exists():
-        record["error"] = f"no checkpoint (exit {process.returncode}); see {folder / 'log.txt'}"
+    with open(folder / "log.txt", "a") as log:  # closed after the row (a handle per row was kept open)
+        started = time.perf_counter()
+        process = subprocess.Popen(train, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        while process.poll() is None:
+            if args.deadline and time.time() > args.deadline:
+                process.send_signal(signal.SIGINT)  # the trainer keeps its last checkpoint
+                process.wait()
+                break
+            time.sleep(1)
+        minutes = (time.perf_counter() - started) / 60
+        checkpoint = folder / "checkpoints" / "latest.safetensors"
+        record = {"name": row.name, "group": row.group, "seed": seed, "flags": list(row.flags), "minutes": minutes,
+                  "complete": process.returncode == 0, "collapsed": ended_in_collapse(folder / "log.txt", process.returncode)}
+        if not checkpoint.exists():
+            record["error"] = f"no checkpoint (exit {process.returncode}); see {folder / 'log.txt'}"
+            return record
+        test = [*python, "test", "--checkpoint", str(checkpoint), "--data", str(args.data), "--out", str(folder / "test"),
+                "--device", args.device, "--threads", str(args.threads)]
+        subprocess.run(test, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
+        metrics_path = folder / "test" / "metrics.json"
+        if metrics_path.exists():
+            record["metrics"] = json.loads(metrics_path.read_text())
+        record["epochs_done"] = _epochs_done(checkpoint, args.n_train)
+        record["checkpoint"] = str(checkpoint)
+        if record["complete"] or record["collapsed"]:  # a collapse is a result too: rerunning would repeat it
+            record_path.write_text(json.dumps(record, indent=2))
         return record
-    test = [*python, "test", "--checkpoint", str(checkpoint), "--data", str(args.data), "--out", str(folder / "test"),
-            "--device", args.device, "--threads", str(args.threads)]
-    subprocess.run(test, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
-    metrics_path = folder / "test" / "metrics.json"
-    if metrics_path.exists():
-        record["metrics"] = json.loads(metrics_path.read_text())
-    record["epochs_done"] = _epochs_done(checkpoint, args.n_train)
-    record["checkpoint"] = str(checkpoint)
-    if record["complete"] or record["collapsed"]:  # a collapse is a result too: rerunning would repeat it
-        record_path.write_text(json.dumps(record, indent=2))
-    return record
 
 
 def ended_in_collapse(log: Path, returncode: int) -> bool:
@@ -224,6 +224,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.data is None and not args.list:
         parser.error("the following argument is required: --data")
+    # absolute: the runs are subprocesses in the repository root, this script may run from anywhere
+    args.data, args.out = args.data and args.data.resolve(), args.out.resolve()
     args.doc = args.doc or args.out / "ablation.md"
     args.figure = args.figure or args.out / "ablation.jpg"
     unknown = set(args.rows.split(",")) - {slug(r.name) for r in ROWS} if args.rows else set()

@@ -15,6 +15,14 @@ def test_doc_and_figure_default_to_the_run_folder(tmp_path):
     assert args.doc == tmp_path / "abl" / "ablation.md" and args.figure == tmp_path / "abl" / "ablation.jpg"
 
 
+def test_relative_data_and_out_are_taken_from_where_the_script_runs(tmp_path, monkeypatch):
+    """The runs are subprocesses in the repository root: a relative --data was read from there, not from where
+    the user ran the script (its training failed: data folder not found)."""
+    monkeypatch.chdir(tmp_path)
+    args = ablate.parse_args(["--data", "facades", "--out", "abl"])
+    assert (args.data, args.out) == (tmp_path / "facades", tmp_path / "abl")
+
+
 def test_every_listed_slug_is_accepted_and_an_unknown_one_is_an_error(tmp_path, capsys):
     slugs = [ablate.slug(row.name) for row in ablate.ROWS]
     assert len(set(slugs)) == len(slugs)  # each row reachable by its own slug
