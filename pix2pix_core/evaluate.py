@@ -208,6 +208,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     translator = Translator.load(checkpoint, device=device, dropout=dropout, backend=backend)
     task = translator.task
     if task == "unpaired":
+        if size is not None:  # it was dropped without a word
+            raise Pix2PixError("--size is for pix2pix models: a CycleGAN is tested on its pictures at its own size")
         return evaluate_unpaired(checkpoint, data, out, limit, split, seed, device, progress)
     seg, seg_name = _resolve_segmenter(segmenter, translator.takes_label_maps, device)
     sizes = {"crop_size": size, "load_size": size} if size else {}

@@ -468,6 +468,8 @@ def test_test_reads_the_split_it_is_given(cyclegan_checkpoint, unpaired_dir, tmp
     assert json.loads((tmp_path / "train" / "metrics.json").read_text())["count_A"] == 5
     assert main([*common, "--out", str(tmp_path / "default")]) == 0
     assert json.loads((tmp_path / "default" / "metrics.json").read_text())["split"] == "test"
+    assert main([*common, "--out", str(tmp_path / "sized"), "--size", "64"]) == 2  # it was ignored without a word
+    assert "--size is for pix2pix models" in capsys.readouterr().err and not (tmp_path / "sized").exists()
 
 
 def test_loading_progress_counts_both_collections_once(unpaired_dir, tmp_path) -> None:
