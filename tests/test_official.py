@@ -21,9 +21,10 @@ import pytest
 import torch
 from torch import nn
 
-from pix2pix_core.checkpoint import load_generator, read_checkpoint
+from pix2pix_core.checkpoint import held_generators, load_generator, read_checkpoint, read_header
 from pix2pix_core.cli import main
 from pix2pix_core.config import TrainConfig, cyclegan_config
+from pix2pix_core.errors import CheckpointError
 from pix2pix_core.inference import Translator
 from pix2pix_core.networks import build_generator
 from pix2pix_core.official import import_official, official_key, our_key
@@ -518,6 +519,88 @@ def test_stale_instance_norm_statistics_are_ignored_as_the_official_loader_does(
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     with torch.inference_mode():
         assert torch.equal(load_generator(out)[0].eval()(x), current.eval()(x))
+
+
+def test_cyclegan_fp16_default_and_a_b_to_a_import(tmp_path, capsys):
+    """fp16 by default (half the file); --direction BtoA stores the generator as a CycleGAN's F, as
+    `export --direction BtoA` does: translate takes it without a direction, and A -> B is refused."""
+    official = official_cyclegan(seed=5)
+    pth = save_official(official, tmp_path / "zebra2horse.pth")
+    path = import_official(pth, tmp_path / "zebra2horse.safetensors", model="cyclegan", ngf=8)
+    tensors, metadata = read_checkpoint(path)
+    assert all(v.dtype == torch.float16 for v in tensors.values())
+    expected = {k: v.half().float() for k, v in official.state_dict().items()}
+    assert {official_key(k): v for k, v in load_generator(path)[0].state_dict().items()}.keys() == expected.keys()
+    assert all(torch.equal(load_generator(path)[0].state_dict()[our_key(k)], v) for k, v in expected.items())
+
+    out = tmp_path / "as_f.safetensors"
+    stdout = import_cyclegan(capsys, pth, out, "--ngf", 8, "--direction", "BtoA", "--dtype", "fp32")
+    assert "B -> A (the CycleGAN's F)" in stdout
+    assert read_header(out)["direction"] == "BtoA" and held_generators(out) == ["BtoA"]
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.inference_mode():
+        assert torch.equal(load_generator(out, direction="BtoA")[0].eval()(x), official.eval()(x))
+    assert Translator.load(out, device="cpu") is not None  # the generator it holds, B -> A
+    with pytest.raises(CheckpointError, match="B -> A generator only; it is one official CycleGAN generator "
+                                              r"\(imported from zebra2horse.pth\)"):
+        Translator.load(out, device="cpu", direction="AtoB")
+
+
+def test_an_imported_cyclegan_in_translate_onnx_test_and_the_app(tmp_path, capsys):
+    """What uses a one-generator CycleGAN export uses it: `translate`, the ONNX export (which keeps its
+    provenance), the app's unpaired picker (A -> B). What needs the other generator says where it comes from:
+    the official model named the other way round, not the training checkpoint nobody has."""
+    from PIL import Image
+
+    from demo.state import ModelRegistry
+
+    folder = tmp_path / "checkpoints"
+    pth = save_official(official_cyclegan(seed=6), tmp_path / "horse2zebra.pth")
+    model = folder / "horse2zebra.safetensors"
+    import_cyclegan(capsys, pth, model, "--ngf", 8)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 30), (120, 90, 60)).save(photos / "horse.png")
+
+    code, stdout, err = run(capsys, "translate", "--checkpoint", model, photos, "--out", tmp_path / "zebras")
+    assert code == 0 and Image.open(tmp_path / "zebras" / "horse.png").size == (40, 30)
+    code, _, err = run(capsys, "translate", "--checkpoint", model, photos, "--out", tmp_path / "no",
+                       "--direction", "BtoA")
+    assert_one_error_line(code, err, "A -> B generator only", "imported from horse2zebra.pth",
+                          "the official model named the other way round")
+    assert not (tmp_path / "no").exists()
+
+    registry = ModelRegistry([folder], device="cpu")
+    assert registry.names("unpaired") == ["horse2zebra"]
+    assert registry.translator("horse2zebra", "unpaired", "AtoB").translate(photos / "horse.png").size == (40, 30)
+    with pytest.raises(CheckpointError, match="one official CycleGAN generator"):
+        registry.translator("horse2zebra", "unpaired", "BtoA")
+
+    data = tmp_path / "unpaired"
+    for side in ("testA", "testB"):
+        (data / side).mkdir(parents=True)
+        Image.new("RGB", (32, 32), (10, 200, 10)).save(data / side / "x.png")
+    code, _, err = run(capsys, "test", "--checkpoint", model, "--data", data, "--out", tmp_path / "report")
+    assert_one_error_line(code, err, "A -> B generator only; test needs both", "translate with it")
+
+    pytest.importorskip("onnxruntime")
+    onnx_file = tmp_path / "horse2zebra.onnx"
+    code, stdout, err = run(capsys, "export", "--checkpoint", model, "--out", onnx_file)
+    assert code == 0, err
+    from pix2pix_core.export_formats import read_onnx_metadata
+
+    metadata = read_onnx_metadata(onnx_file)
+    assert metadata["generator"] == "AtoB" and metadata["imported_from"] == read_header(model)["imported_from"]
+    onnx_translator = Translator.load(onnx_file)
+    torch_translator = Translator.load(model, device="cpu")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    fp32 = TrainConfig.from_json(read_header(model)["config"])
+    fp32.precision = "fp32"
+    exact = Translator(load_generator(model)[0], fp32, "cpu")
+    assert (onnx_translator.run_network(x) - exact.run_network(x)).abs().max() < 1e-4
+    assert (torch_translator.run_network(x) - exact.run_network(x)).abs().mean() < 0.02  # bf16 on the CPU
+    with pytest.raises(CheckpointError, match="AtoB generator only; it is one official CycleGAN generator"):
+        Translator.load(onnx_file, direction="BtoA")
 
 
 @pytest.fixture(scope="module")
