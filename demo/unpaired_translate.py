@@ -1,8 +1,11 @@
 """The Train tab's "Translate" section: an unpaired (CycleGAN) model translates a picture A -> B or B -> A.
 
 Unpaired models are trained in this tab (task "Unpaired (CycleGAN)"); each is exported with both of its
-generators, so one picker entry translates either way. The image limits and lanes are the other tabs'
-(image_work); `/translate_unpaired` is the same (image, model, direction) -> image for API clients.
+generators, so one picker entry translates either way. An official CycleGAN model brought into checkpoints/
+with `import-official --model cyclegan` is one generator: it is listed too and translates A -> B (the way its
+name says); B -> A is refused with a line saying to import the official model named the other way round.
+The image limits and lanes are the other tabs' (image_work); `/translate_unpaired` is the same
+(image, model, direction) -> image for API clients.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ def build(state: AppState) -> dict:
         return gr.Dropdown(choices=names, value=current if current in names else state.models.default(TASK))
 
     with gr.Accordion("Translate with an unpaired (CycleGAN) model", open=False) as section:
-        gr.Markdown("Models trained here on unpaired data (trainA/ and trainB/) translate either way.",
+        gr.Markdown("Models trained here on unpaired data (trainA/ and trainB/) translate either way. An official "
+                    "CycleGAN model (`import-official --model cyclegan`) translates A → B only, as its name says.",
                     elem_classes="help")
         with gr.Row():
             # allow_custom_value: models trained after the page loaded; the handler checks the name

@@ -261,6 +261,22 @@ def refuse_direction_of_pix2pix(config: TrainConfig, direction: str, path) -> No
                               f"({config.direction}); a direction is chosen only for a CycleGAN's two: leave it out")
 
 
+def official_cyclegan_note(metadata: dict[str, str]) -> str:
+    """For a generator imported from an official CycleGAN file (`import-official --model cyclegan`), where the
+    other direction comes from: the official model named the other way round, imported as a model of its own.
+    The training checkpoint or `export --direction both` that the refusals advise otherwise does not exist for
+    it. "" for any other file."""
+    try:
+        origin = json.loads(metadata.get("imported_from") or "{}")
+    except ValueError:
+        return ""
+    if not isinstance(origin, dict) or origin.get("model") != "cyclegan":
+        return ""
+    return (f"it is one official CycleGAN generator (imported from {str(origin.get('file', '?'))[:100]}); for the "
+            "other way import the official model named the other way round (zebra2horse.pth beside horse2zebra.pth) "
+            "as a model of its own")
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu", direction: str = "AtoB",
                    weights: str = "averaged") -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the generator from the config inside a training or exported checkpoint. A CycleGAN
@@ -276,8 +292,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", directi
     if config.model != "cyclegan":
         direction = "AtoB"  # its one generator, G, whichever way it was trained
     if direction == "BtoA" and not sub_state(tensors, "F."):
-        raise CheckpointError(f"{path}: holds the A -> B generator only; B -> A needs a CycleGAN training "
-                              "checkpoint or an export made with --direction BtoA or both")
+        raise CheckpointError(f"{path}: holds the A -> B generator only; " + (
+            official_cyclegan_note(metadata) or "B -> A needs a CycleGAN training checkpoint or an export made with "
+                                                "--direction BtoA or both"))
     generator = build_generator(config)
     state = inference_weights(tensors, direction, weights)
     load_into(generator, {k: v.float() if v.is_floating_point() else v for k, v in state.items()},
@@ -300,8 +317,9 @@ def direction_to_load(path: str | Path, direction: Optional[str] = None) -> str:
     if direction is None:
         return "BtoA" if held == ["BtoA"] else "AtoB"
     if held == ["BtoA"] and direction == "AtoB":  # the other way round, load_generator refuses
-        raise CheckpointError(f"{path}: holds the CycleGAN's B -> A generator only; A -> B needs a CycleGAN "
-                              "training checkpoint or an export made with --direction AtoB or both")
+        raise CheckpointError(f"{path}: holds the CycleGAN's B -> A generator only; " + (
+            official_cyclegan_note(header) or "A -> B needs a CycleGAN training checkpoint or an export made with "
+                                              "--direction AtoB or both"))
     return direction
 
 

@@ -121,14 +121,39 @@ def _note_backend(translator) -> None:
 
 
 def cmd_import_official(args) -> int:
+    import json
+
     import torch
 
+    from .checkpoint import read_header
+    from .errors import Pix2PixError
     from .official import import_official
 
+    cyclegan = args.model == "cyclegan" or (args.model is None and args.task == "unpaired")
+    if not cyclegan and args.model != "pix2pix" and (args.netG is None or args.task is None):
+        raise Pix2PixError("say which model the file is: a pix2pix one with --netG (unet_256 for all published ones) "
+                           "and --task (facades, aligned or colorize), or an official CycleGAN one (horse2zebra.pth, "
+                           "style_monet.pth, ...) with --model cyclegan")
+    if not cyclegan and (args.netG is None or args.task is None):
+        missing = " and ".join(name for name, value in (("--netG", args.netG), ("--task", args.task))
+                               if value is None)
+        raise Pix2PixError(f"a pix2pix import needs {missing}: --netG unet_256 (all published pix2pix models) or "
+                           "unet_128; --task facades, aligned or colorize")
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
+    # --no-dropout is the official CycleGAN test flag too: a CycleGAN import is always without dropout
     path = import_official(args.pth, args.out, netG=args.netG, task=args.task, direction=args.direction,
-                           ngf=args.ngf, dtype=dtype, dropout=not args.no_dropout)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): official {args.netG}, task {args.task}")
+                           ngf=args.ngf, dtype=dtype, dropout=False if args.no_dropout else None, model=args.model)
+    size = f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)"
+    header = read_header(path)
+    origin = json.loads(header["imported_from"])
+    if not cyclegan:
+        print(f"{size}: official {origin['netG']}, task {args.task}")
+        return 0
+    way = "B -> A (the CycleGAN's F)" if header.get("direction") == "BtoA" else "A -> B"
+    ignored = origin.get("ignored_keys")
+    print(f"{size}: official CycleGAN {origin['netG']} generator, {way}"
+          + (f"; {ignored} instance-norm running statistics of an older PyTorch ignored, as the official loader "
+             "does" if ignored else ""))
     return 0
 
 
@@ -389,27 +414,38 @@ def add_commands(sub) -> None:
 
 def _add_import_official(sub) -> None:
     p = sub.add_parser(
-        "import-official", help="convert an official pix2pix latest_net_G.pth to a safetensors generator",
-        description="Read a pretrained generator of the official PyTorch pix2pix code "
-                    "(junyanz/pytorch-CycleGAN-and-pix2pix, e.g. facades_label2photo/latest_net_G.pth) with "
-                    "torch.load(weights_only=True) only (a pickle holding anything but tensors is refused), check "
-                    "every key and shape against our network, and write an exported generator (the same file "
-                    "`export` writes) that Translator, test, translate and the app load without flags. It runs as "
-                    "the official test script does: per-image batch-norm statistics, dropout on.",
+        "import-official", help="convert an official pix2pix or CycleGAN .pth to a safetensors generator",
+        description="Read a pretrained generator of the official PyTorch pix2pix / CycleGAN code "
+                    "(junyanz/pytorch-CycleGAN-and-pix2pix, e.g. facades_label2photo/latest_net_G.pth, or with "
+                    "--model cyclegan horse2zebra.pth) with torch.load(weights_only=True) only (a pickle holding "
+                    "anything but tensors is refused), check every key and shape against our network, and write an "
+                    "exported generator (the same file `export` writes) that Translator, test, translate and the "
+                    "app load without flags. It runs as the official test script does: pix2pix with per-image "
+                    "batch-norm statistics and dropout on; CycleGAN with per-image instance norm, no dropout.",
         formatter_class=HelpFormatter)
     p.add_argument("pth", metavar="PTH", help="the official latest_net_G.pth (or NAME.pth from their download URL)")
-    p.add_argument("--netG", required=True, metavar="{unet_256,unet_128}",
-                   help="the official model's --netG (all published pix2pix models: unet_256)")
-    p.add_argument("--task", required=True, choices=("facades", "aligned", "colorize"),
-                   help="facades: label map -> photo (Facades tab); aligned: any other A|B model (`translate`); "
-                        "colorize: an official colorization model (L -> ab)")
+    p.add_argument("--model", choices=("pix2pix", "cyclegan"), default=None,
+                   help="pix2pix (a U-Net; the default) or cyclegan: an official CycleGAN generator "
+                        "(horse2zebra.pth, style_monet.pth, ...), one ResNet translating the A -> B of its name "
+                        "(task unpaired)")
+    p.add_argument("--netG", default=None, metavar="NAME",
+                   help="the official model's --netG: pix2pix unet_256 (all published pix2pix models) or unet_128, "
+                        "required; cyclegan resnet_9blocks (the default: all published CycleGAN models) or "
+                        "resnet_6blocks")
+    p.add_argument("--task", choices=("facades", "aligned", "colorize", "unpaired"), default=None,
+                   help="pix2pix, required: facades: label map -> photo (Facades tab); aligned: any other A|B model "
+                        "(`translate`); colorize: an official colorization model (L -> ab). unpaired: a CycleGAN "
+                        "(the same as --model cyclegan)")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="the direction it was trained with, used by `test` on A|B data (default: BtoA for facades, "
-                        "else AtoB)")
+                   help="pix2pix: the direction it was trained with, used by `test` on A|B data (default: BtoA for "
+                        "facades, else AtoB). cyclegan: AtoB (default) keeps the file's own direction as A -> B; "
+                        "BtoA stores it as a CycleGAN's B -> A generator F (zebra2horse.pth beside data whose "
+                        "trainA/ is horses), as `export --direction BtoA` does")
     p.add_argument("--ngf", type=int, default=64, help="the official model's generator width")
     p.add_argument("--out", required=True, help="output .safetensors file, e.g. checkpoints/NAME.safetensors")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="weight precision")
     p.add_argument("--no-dropout", action="store_true",
                    help="the model was trained with the official --no_dropout (the file cannot say: dropout "
-                        "layers hold no weights); without this flag it runs with dropout noise")
+                        "layers hold no weights); without this flag a pix2pix model runs with dropout noise. A "
+                        "CycleGAN model is always imported without dropout")
     p.set_defaults(handler=cmd_import_official)

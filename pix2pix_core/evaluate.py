@@ -304,14 +304,19 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
     """A CycleGAN checkpoint on `data/{split}A` and `data/{split}B` (the default split val: testA/ and testB/
     when there is no valA/): rows input | translated | reconstructed for both directions, and how well each
     cycle returns to its input (cycle_l1_A: |F(G(a)) - a|, ...). There is no ground truth for unpaired data."""
-    from .checkpoint import read_header, resolve_checkpoint
+    from .checkpoint import held_generators, official_cyclegan_note, read_header, resolve_checkpoint
 
     if str(checkpoint).lower().endswith(".onnx"):  # not a safetensors header to read
         raise Pix2PixError(f"{checkpoint} is an ONNX export: it holds one of the CycleGAN's two generators; test "
                            "needs both (a training checkpoint, or an export made with --direction both)")
-    if read_header(resolve_checkpoint(checkpoint)).get("direction") == "BtoA":
-        raise Pix2PixError(f"{checkpoint} holds the CycleGAN's B -> A generator only; test needs both (a training "
-                           "checkpoint, or an export made with --direction both)")
+    held = held_generators(checkpoint)
+    if held != ["AtoB", "BtoA"]:  # an A -> B export was refused only as it loaded F, advising `--direction BtoA`
+        header = read_header(resolve_checkpoint(checkpoint))
+        imported = official_cyclegan_note(header)
+        raise Pix2PixError(f"{checkpoint} holds the CycleGAN's {'B -> A' if held == ['BtoA'] else 'A -> B'} "
+                           "generator only; test needs both (each picture goes there and back) " + (
+                               "and an official CycleGAN model is one: translate with it (`translate`)"
+                               if imported else "(a training checkpoint, or an export made with --direction both)"))
     forward = {"A": Translator.load(checkpoint, device=device, direction="AtoB"),
                "B": Translator.load(checkpoint, device=device, direction="BtoA")}
     backward = {"A": forward["B"], "B": forward["A"]}

@@ -93,8 +93,9 @@ def example_input(config: TrainConfig, batch: int = 1) -> torch.Tensor:
 
 
 def config_metadata(config: TrainConfig, metadata: Optional[dict] = None) -> dict[str, str]:
-    """What an exported file says about itself: the config, and how it was frozen."""
-    return {
+    """What an exported file says about itself: the config, how it was frozen, and for a generator brought in
+    by `import-official` where it came from (`imported_from`, as its safetensors header says)."""
+    meta = {
         "format": METADATA_FORMAT,
         "pix2pix_config": config.to_json(),
         "batch_norm": "per-image statistics" if config.per_image_statistics else "running statistics",
@@ -102,6 +103,9 @@ def config_metadata(config: TrainConfig, metadata: Optional[dict] = None) -> dic
         "size_multiple": str(2 ** min_downsamplings(config.netG)),
         "trained": (metadata or {}).get("trained", (metadata or {}).get("state", "{}")),
     }
+    if (metadata or {}).get("imported_from"):
+        meta["imported_from"] = metadata["imported_from"]
+    return meta
 
 
 def _require_onnx():

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import direction_to_load, load_generator, refuse_direction_of_pix2pix
+from .checkpoint import direction_to_load, load_generator, official_cyclegan_note, refuse_direction_of_pix2pix
 import numpy as np
 
 from .color import (gray_uint8, lab_normalized_to_rgb, pil_to_unit, recolor_uint8,
@@ -236,8 +236,9 @@ class OnnxTranslator(Translator):
             direction = held if generator.config.model == "cyclegan" else "AtoB"
         refuse_direction_of_pix2pix(generator.config, direction, path)
         if generator.config.model == "cyclegan" and held != direction:
-            raise CheckpointError(f"{path} holds the CycleGAN's {held} generator only; export the {direction} one "
-                                  f"with `python -m pix2pix_core export --format onnx --direction {direction}`")
+            raise CheckpointError(f"{path} holds the CycleGAN's {held} generator only; " + (
+                official_cyclegan_note(generator.metadata) or f"export the {direction} one with "
+                f"`python -m pix2pix_core export --format onnx --direction {direction}`"))
         translator = cls(generator, name=Path(path).stem)
         translator.chroma_guide = chroma_guide
         return translator

@@ -1,6 +1,7 @@
-"""Import the official pretrained pix2pix generators (junyanz/pytorch-CycleGAN-and-pix2pix) safely.
+"""Import the official pretrained pix2pix and CycleGAN generators (junyanz/pytorch-CycleGAN-and-pix2pix) safely.
 
-The official repository publishes `latest_net_G.pth` files: pickled state dicts of its UnetGenerator.
+The official repository publishes `latest_net_G.pth` files: pickled state dicts of its UnetGenerator (pix2pix)
+or of its ResnetGenerator (CycleGAN: `NAME.pth`, one generator each, the A -> B of its name).
 They are read with `torch.load(..., weights_only=True)` only, which never runs code from the file; a
 pickle that needs anything beyond tensors and plain containers is refused with one line.
 
@@ -22,6 +23,22 @@ any batch-size-1 config.
 Colorization. The official `colorization_dataset` feeds L / 50 - 1 (1 channel) and predicts ab / 110
 (2 channels), and its `lab2rgb` undoes exactly that: the scaling of `color.py` (L_SCALE, AB_SCALE).
 It converts with skimage's rgb2lab (sRGB, D65) where we use kornia's, the same formulas.
+
+CycleGAN. The published CycleGAN models are ResnetGenerator(3, 3, ngf 64, instance norm, no dropout,
+9 blocks), run by `test.py --model test --no_dropout`. Our `ResnetGenerator` is the official one layer for
+layer (reflection padding, convolutions with bias before instance norm without affine parameters, the same
+final ReflectionPad / Conv(bias) / Tanh), so its keys are the official ones except inside a residual
+block, whose Sequential the official code names `conv_block` where ours is `block`:
+`model.10.conv_block.1.weight` is our `model.10.block.1.weight`. Checked against a rebuild of the official
+classes for resnet_9blocks and resnet_6blocks at ngf 64 and 8: same keys and shapes (11,378,179 parameters
+for a published model), bit-identical outputs. Files saved while the official instance norm kept running
+statistics (PyTorch < 0.4, and its code of early 2018) hold `running_mean` / `running_var` /
+`num_batches_tracked` for each instance norm; the official loader drops them (`__patch_instance_norm_
+state_dict` in base_model.py) and normalises with each image's own statistics, and so do we. That is also why
+its test script's train mode (`model.eval()` only with `--eval`) changes nothing: instance norm without
+running statistics computes the same in both modes, and there is no dropout. A model trained without
+`--no_dropout` has a Dropout inside each block (its second convolution moves from `conv_block.5` to `.6`);
+our block has none, so it is refused with that hint.
 """
 
 from __future__ import annotations
@@ -36,16 +53,23 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+from torch import nn
 
 from .checkpoint import FORMAT, PICKLE_MAGICS, atomic_save, refuse_overwriting
 from .color import AB_SCALE, L_SCALE
-from .config import TrainConfig
+from .config import TrainConfig, cyclegan_config
 from .errors import CheckpointError
 from .networks import build_generator
 
 OFFICIAL_REPO = "junyanz/pytorch-CycleGAN-and-pix2pix"
-IMPORTABLE_GENERATORS = ("unet_256", "unet_128")
-IMPORT_TASKS = ("facades", "aligned", "colorize")
+IMPORT_MODELS = ("pix2pix", "cyclegan")
+IMPORTABLE_GENERATORS = ("unet_256", "unet_128")  # pix2pix
+CYCLEGAN_GENERATORS = ("resnet_9blocks", "resnet_6blocks")
+RESNET_BLOCKS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
+IMPORT_TASKS = ("facades", "aligned", "colorize")  # pix2pix; a CycleGAN's task is unpaired
+# a residual block's Sequential: `conv_block` in the official ResnetBlock, `block` in ours
+OFFICIAL_BLOCK, OUR_BLOCK = re.compile(r"^model\.(\d+)\.conv_block\."), re.compile(r"^model\.(\d+)\.block\.")
+STALE_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")  # an old instance norm's, unused
 # The official colorization scaling (data/colorization_dataset.py, models/colorization_model.py)
 OFFICIAL_L_SCALE, OFFICIAL_AB_SCALE = 50.0, 110.0
 UNET_LEVELS = {"unet_256": 8, "unet_128": 7}  # halvings of each U-Net
@@ -54,18 +78,28 @@ MAX_NAMES = 4  # key names shown in an error before "... and N more"
 
 
 def official_key(key: str) -> str:
-    """Our generator key -> the official one. The U-Net layouts coincide (see the module docstring)."""
-    return key
+    """Our generator key -> the official one. The U-Net layouts coincide; a residual block's layers sit in
+    `conv_block` there, `block` here (see the module docstring)."""
+    return OUR_BLOCK.sub(r"model.\1.conv_block.", key)
 
 
 def our_key(key: str) -> str:
-    """An official generator key -> ours: drop DataParallel's `module.` prefix; the rest is the same."""
-    return key[len("module."):] if key.startswith("module.") else key
+    """An official generator key -> ours: drop DataParallel's `module.` prefix, rename a residual block's
+    `conv_block` to our `block`; the rest is the same."""
+    key = key[len("module."):] if key.startswith("module.") else key
+    return OFFICIAL_BLOCK.sub(r"model.\1.block.", key)
 
 
 def _names(keys: list[str]) -> str:
+    """Up to MAX_NAMES keys, as the file names them (official names: what the user can look up in it)."""
+    keys = [official_key(k) for k in keys]
     shown = ", ".join(keys[:MAX_NAMES])
     return shown + (f" ... and {len(keys) - MAX_NAMES} more" if len(keys) > MAX_NAMES else "")
+
+
+def _in_order(key: str) -> list:
+    """Sort key: layer numbers as numbers, so model.9 comes before model.10 (a message names the first few)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in key.split(".")]
 
 
 def _sha256(path: Path) -> str:
@@ -122,8 +156,8 @@ def netG_of(levels: int) -> str:
 
 def _hint(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str:
     """Why the keys differ, when it can be told from their names: another generator or norm."""
-    if any(".conv_block." in k for k in state):
-        return " (this looks like a ResNet generator; only U-Nets (unet_256, unet_128) can be imported)"
+    if any(OUR_BLOCK.match(k) for k in state):
+        return " (this looks like a CycleGAN ResNet generator: import it with --model cyclegan)"
     depth = max((k.split(".").count("model") for k in state), default=0)
     ours = max((k.split(".").count("model") for k in expected), default=0)
     if depth and depth != ours:
@@ -147,59 +181,171 @@ def _shape_hint(key: str, got: torch.Size, want: torch.Size, config: TrainConfig
     return ""
 
 
-def import_official(path: str | Path, out: str | Path, netG: str = "unet_256", task: str = "facades",
-                    direction: Optional[str] = None, ngf: int = 64, dtype: torch.dtype = torch.float16,
-                    dropout: bool = True) -> Path:
-    """Check an official `latest_net_G.pth` against our network and write it as an exported generator."""
-    path = Path(path)
-    refuse_overwriting(path, out)
+def _resnet_hint(state: dict[str, torch.Tensor], netG: str, modules: dict[str, nn.Module]) -> str:
+    """Why a CycleGAN file's keys differ from ours, when its names tell: a U-Net, another number of residual
+    blocks, dropout inside the blocks, or a norm with weights (batch norm)."""
+    if any(k.startswith("model.model.") for k in state):
+        return " (this looks like a pix2pix U-Net generator: import it with --model pix2pix, its --netG and --task)"
+    blocks = {int(m.group(1)) for m in map(OUR_BLOCK.match, state) if m}
+    if blocks and len(blocks) != RESNET_BLOCKS[netG]:
+        other = f"resnet_{len(blocks)}blocks"
+        return (f" (the file has {len(blocks)} residual blocks, --netG {netG} has {RESNET_BLOCKS[netG]}"
+                + (f": try --netG {other})" if other in RESNET_BLOCKS else
+                   f"; only {' and '.join(CYCLEGAN_GENERATORS)} are imported)"))
+    if any(re.match(r"model\.\d+\.block\.6\.weight$", k) and v.dim() == 4 for k, v in state.items()):
+        return (" (its residual blocks hold a dropout layer (their second convolution is conv_block.6, not .5): "
+                "trained without --no_dropout; only models trained with it, as every published CycleGAN model, "
+                "are imported)")
+    normed = [k for k in state if k.endswith((".weight", ".bias"))
+              and isinstance(modules.get(k.rpartition(".")[0]), nn.InstanceNorm2d)]
+    if normed:
+        return (f" (the file has norm-layer weights ({official_key(normed[0])}): trained with --norm batch? only "
+                "instance norm without affine parameters, the official CycleGAN default, is imported)")
+    return ""
+
+
+def _resnet_shape_hint(key: str, state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str:
+    """A width or channel count to try, read from the file's first and last convolutions (7x7, ngf wide)."""
+    convs = [k for k, v in expected.items() if k.endswith(".weight") and v.dim() == 4]
+    first, last = convs[0], convs[-1]  # (ngf, input_nc, 7, 7) and (output_nc, ngf, 7, 7)
+    hints = []
+    if key in (first, last) and state[first].dim() == 4 and state[last].dim() == 4:
+        got, want = state[first].shape, expected[first].shape
+        if got[0] != want[0]:
+            hints.append(f"the file has ngf {got[0]}: try --ngf {got[0]}")
+        elif got[1] != want[1]:
+            hints.append(f"the file's network takes {got[1]} input channel(s); CycleGAN models are imported "
+                         f"RGB -> RGB ({want[1]})")
+        elif state[last].shape[0] != expected[last].shape[0]:
+            hints.append(f"the file's network gives {state[last].shape[0]} output channel(s); CycleGAN models "
+                         f"are imported RGB -> RGB ({expected[last].shape[0]})")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
+def _drop_stale_instance_norm_stats(state: dict[str, torch.Tensor], modules: dict[str, nn.Module]) -> list[str]:
+    """Remove the running statistics an old instance norm saved (PyTorch < 0.4, or while the official code had
+    its instance norm track them), as the official loader does: its instance norm, like ours, keeps none and
+    normalises each image with its own. Returns the official names of the keys removed."""
+    stale = [k for k in state if k.rpartition(".")[2] in STALE_NORM_STATS
+             and isinstance(modules.get(k.rpartition(".")[0]), nn.InstanceNorm2d)]
+    for key in stale:
+        del state[key]
+    return [official_key(k) for k in stale]
+
+
+def _settings(model: Optional[str], task: Optional[str], netG: Optional[str]) -> tuple[str, str, str]:
+    """(model, task, netG) with the defaults filled in, as `train` pairs them: task unpaired is a CycleGAN's and
+    a CycleGAN's task is unpaired; a pix2pix import defaults to facades and unet_256, a CycleGAN to
+    resnet_9blocks (every published one)."""
+    if model is not None and model not in IMPORT_MODELS:
+        raise CheckpointError(f"--model {model}: must be one of {', '.join(IMPORT_MODELS)}")
+    model = model or ("cyclegan" if task == "unpaired" else "pix2pix")
+    if model == "cyclegan":
+        if task not in (None, "unpaired"):
+            raise CheckpointError(f"--task {task} is a pix2pix task; an official CycleGAN model translates unpaired "
+                                  "collections (task unpaired): leave --task out, or import a pix2pix model with "
+                                  "--model pix2pix")
+        netG = netG or CYCLEGAN_GENERATORS[0]
+        if netG not in CYCLEGAN_GENERATORS:
+            raise CheckpointError(f"--netG {netG}: a CycleGAN import takes {' or '.join(CYCLEGAN_GENERATORS)}"
+                                  + ("; a U-Net is a pix2pix model's: --model pix2pix" if netG.startswith("unet") else
+                                     ""))
+        return model, "unpaired", netG
+    if task == "unpaired":
+        raise CheckpointError("--task unpaired is a CycleGAN's: import an official CycleGAN model with --model "
+                              "cyclegan")
+    netG = netG or IMPORTABLE_GENERATORS[0]
     if netG not in IMPORTABLE_GENERATORS:
-        raise CheckpointError(f"--netG {netG}: only {', '.join(IMPORTABLE_GENERATORS)} generators can be imported")
+        raise CheckpointError(f"--netG {netG}: only {', '.join(IMPORTABLE_GENERATORS)} generators can be imported"
+                              + ("; a ResNet generator is a CycleGAN's: add --model cyclegan"
+                                 if netG in CYCLEGAN_GENERATORS else ""))
+    task = task or "facades"
     if task not in IMPORT_TASKS:
         raise CheckpointError(f"--task {task}: must be one of {', '.join(IMPORT_TASKS)}")
-    if task == "colorize" and (L_SCALE, AB_SCALE) != (OFFICIAL_L_SCALE, OFFICIAL_AB_SCALE):
-        raise CheckpointError(f"colorize: this version scales Lab as L/{L_SCALE}-1, ab/{AB_SCALE}, the official "
-                              f"model L/{OFFICIAL_L_SCALE}-1, ab/{OFFICIAL_AB_SCALE}; its output would be wrong")
-    crop = 256 if netG.endswith("_256") else 128
-    # the official test script's mode: per-image batch-norm statistics (batch size 1), dropout on (unless the
-    # model was trained without it: `dropout`, which the file cannot tell)
-    config = TrainConfig(task=task, netG=netG, ngf=ngf, norm="batch", dropout=dropout, test_dropout=dropout,
-                         batch_size=1, direction=direction or DEFAULT_DIRECTION[task], crop_size=crop,
-                         load_size=max(286, crop)).validate()
+    return model, task, netG
+
+
+def import_official(path: str | Path, out: str | Path, netG: Optional[str] = None, task: Optional[str] = None,
+                    direction: Optional[str] = None, ngf: int = 64, dtype: torch.dtype = torch.float16,
+                    dropout: Optional[bool] = None, model: Optional[str] = None) -> Path:
+    """Check an official `latest_net_G.pth` (pix2pix) or `NAME.pth` (CycleGAN, `model="cyclegan"`) against our
+    network and write it as an exported generator: the file `export` writes, so everything that reads those
+    reads it. A CycleGAN file is one generator: exported as `export --direction AtoB` writes one (or, with
+    `direction="BtoA"`, as the B -> A generator F of a CycleGAN, as `export --direction BtoA` does)."""
+    path = Path(path)
+    refuse_overwriting(path, out)
+    model, task, netG = _settings(model, task, netG)
+    if model == "cyclegan":
+        if direction not in (None, "AtoB", "BtoA"):
+            raise CheckpointError(f"--direction {direction}: must be AtoB or BtoA")
+        if dropout:
+            raise CheckpointError("a CycleGAN generator is imported without dropout (every published one was "
+                                  "trained and is tested with --no_dropout; our ResNet blocks have no dropout)")
+        # task unpaired, instance norm without running statistics, no dropout (CYCLEGAN_DEFAULTS); a CycleGAN
+        # config reads A -> B, the header says when the generator is the B -> A one (as export writes it)
+        config = cyclegan_config(netG=netG, ngf=ngf)
+    else:
+        if task == "colorize" and (L_SCALE, AB_SCALE) != (OFFICIAL_L_SCALE, OFFICIAL_AB_SCALE):
+            raise CheckpointError(f"colorize: this version scales Lab as L/{L_SCALE}-1, ab/{AB_SCALE}, the official "
+                                  f"model L/{OFFICIAL_L_SCALE}-1, ab/{OFFICIAL_AB_SCALE}; its output would be wrong")
+        dropout = True if dropout is None else dropout
+        crop = 256 if netG.endswith("_256") else 128
+        # the official test script's mode: per-image batch-norm statistics (batch size 1), dropout on (unless the
+        # model was trained without it: `dropout`, which the file cannot tell)
+        config = TrainConfig(task=task, netG=netG, ngf=ngf, norm="batch", dropout=dropout, test_dropout=dropout,
+                             batch_size=1, direction=direction or DEFAULT_DIRECTION[task], crop_size=crop,
+                             load_size=max(286, crop)).validate()
     state = read_official_state(path)
     generator = build_generator(config)
     expected = generator.state_dict()
+    modules = dict(generator.named_modules())
     as_saved = dict(state)  # the hint reads the file's own depth, before the placeholders below
-    for key, value in expected.items():  # PyTorch < 0.4 saved batch norm without this counter (unused here)
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = torch.zeros_like(value)
-    unknown = sorted(set(state) - set(expected))
-    missing = sorted(set(expected) - set(state))
+    ignored: list[str] = []
+    if model == "cyclegan":
+        ignored = _drop_stale_instance_norm_stats(state, modules)
+    else:
+        for key, value in expected.items():  # PyTorch < 0.4 saved batch norm without this counter (unused here)
+            if key.endswith("num_batches_tracked") and key not in state:
+                state[key] = torch.zeros_like(value)
+    unknown = sorted(set(state) - set(expected), key=_in_order)
+    missing = sorted(set(expected) - set(state), key=_in_order)
     if unknown or missing:
         parts = ([f"unknown keys: {_names(unknown)}"] if unknown else []) + \
                 ([f"missing keys: {_names(missing)}"] if missing else [])
-        raise CheckpointError(f"{path}: not an official {netG} generator ({'; '.join(parts)})"
-                              f"{_hint(as_saved, expected)}")
+        hint = _resnet_hint(as_saved, netG, modules) if model == "cyclegan" else _hint(as_saved, expected)
+        raise CheckpointError(f"{path}: not an official {netG} generator ({'; '.join(parts)}){hint}")
     for key, want in expected.items():
         got = state[key]
         if got.shape != want.shape:
+            if model == "cyclegan":
+                raise CheckpointError(f"{path}: {official_key(key)} has shape {tuple(got.shape)}, {netG} with --ngf "
+                                      f"{ngf} expects {tuple(want.shape)}{_resnet_shape_hint(key, state, expected)}")
             raise CheckpointError(f"{path}: {key} has shape {tuple(got.shape)}, {netG} with --ngf {ngf} --task {task} "
                                   f"expects {tuple(want.shape)}{_shape_hint(key, got.shape, want.shape, config)}")
         if got.is_floating_point() != want.is_floating_point():
-            raise CheckpointError(f"{path}: {key} holds {got.dtype}, expected {want.dtype}")
+            raise CheckpointError(f"{path}: {official_key(key)} holds {got.dtype}, expected {want.dtype}")
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{path}: non-finite weights in {_names(bad)}")
     generator.load_state_dict(state, strict=True)
     weights = {f"G.{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.state_dict().items()}
-    overflow = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    overflow = [k[2:] for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if overflow:  # finite in the file, beyond the range of the dtype asked for (fp16: 65,504)
         raise CheckpointError(f"{path}: {_names(overflow)} do not fit in {str(dtype).replace('torch.', '')}; "
                               "import with --dtype bf16 or fp32")
     origin = {"repository": OFFICIAL_REPO, "file": path.name, "sha256": _sha256(path), "netG": netG, "ngf": ngf,
-              "parameters": sum(p.numel() for p in generator.parameters()),
-              "test_mode": "per-image batch-norm statistics, " + ("dropout on (the official test script's default)"
-                                                                  if dropout else "no dropout (trained without)")}
+              "parameters": sum(p.numel() for p in generator.parameters())}
+    if model == "cyclegan":
+        origin["model"] = "cyclegan"
+        origin["test_mode"] = ("instance norm with each image's own statistics (the same in eval and train mode), "
+                               "no dropout: the official test.py --model test --no_dropout")
+        if ignored:
+            origin["ignored_keys"] = len(ignored)  # stale instance-norm statistics, dropped as the official loader does
+    else:
+        origin["test_mode"] = "per-image batch-norm statistics, " + (
+            "dropout on (the official test script's default)" if dropout else "no dropout (trained without)")
     metadata = {"format": FORMAT, "kind": "generator", "config": config.to_json(), "trained": "{}",
                 "imported_from": json.dumps(origin, sort_keys=True)}
+    if model == "cyclegan" and direction == "BtoA":
+        metadata["direction"] = "BtoA"  # the file's G. is a CycleGAN's F, as `export --direction BtoA` writes it
     return atomic_save(weights, metadata, out)

@@ -1,13 +1,17 @@
-"""import-official: the official pix2pix `latest_net_G.pth` files, imported safely and bit-identically.
+"""import-official: the official pix2pix `latest_net_G.pth` and CycleGAN `NAME.pth` files, imported safely and
+bit-identically.
 
-No official code here: the official key layout is written out below from the official definitions
+pix2pix: the official U-Net key layout is written out below from the official definitions
 (models/networks.py: UnetGenerator builds UnetSkipConnectionBlock from the innermost outwards; each
 block's layers sit in `self.model`, an nn.Sequential), and the `.pth` files are made from our own
-networks with the key mapping applied in reverse.
+networks with the key mapping applied in reverse. CycleGAN: the official ResnetGenerator / ResnetBlock
+are rebuilt from their definition (further down), so each `.pth` is saved from the official network
+itself and the import is compared with its outputs.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import pickle
@@ -15,13 +19,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
-from pix2pix_core.checkpoint import load_generator, read_checkpoint
+from pix2pix_core.checkpoint import held_generators, load_generator, read_checkpoint, read_header
 from pix2pix_core.cli import main
-from pix2pix_core.config import TrainConfig
+from pix2pix_core.config import TrainConfig, cyclegan_config
+from pix2pix_core.errors import CheckpointError
 from pix2pix_core.inference import Translator
 from pix2pix_core.networks import build_generator
-from pix2pix_core.official import import_official, official_key
+from pix2pix_core.official import import_official, official_key, our_key
 
 NGF = 4  # tiny but the full 8-level unet_256 (the published models' netG); 256 px input
 
@@ -341,3 +347,338 @@ def test_no_dropout_overflow_and_a_damaged_old_file(tmp_path, capsys):
             import_official(tmp_path / "plain.pth", tmp_path / "damaged.safetensors", ngf=NGF)
     finally:
         official.torch.load = real_load
+
+
+# ------------------------------------------------------------------------------------------- CycleGAN
+# The official CycleGAN generator (models/networks.py: ResnetGenerator, ResnetBlock), rebuilt here from its
+# definition so that the import is checked against the network the published files were saved from: layer
+# for layer in the same nn.Sequential positions, with the official names (`model`, and `conv_block` inside a
+# residual block), the official options (padding type, dropout) and its norm for CycleGAN, instance norm
+# without affine parameters (and, in its code of early 2018 / PyTorch < 0.4, with running statistics kept).
+def official_instance_norm(track_running_stats=False):
+    return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=track_running_stats)
+
+
+class OfficialResnetBlock(nn.Module):
+    """x + conv_block(x): [pad, conv 3x3, norm, ReLU, (Dropout 0.5), pad, conv 3x3, norm]; zero padding is the
+    convolutions' own padding=1 instead of a padding layer."""
+
+    def __init__(self, dim, padding_type, norm_layer, use_dropout, use_bias):
+        super().__init__()
+        self.conv_block = nn.Sequential(*self._layers(dim, padding_type, norm_layer, use_dropout, use_bias))
+
+    @staticmethod
+    def _layers(dim, padding_type, norm_layer, use_dropout, use_bias):
+        pad_layer = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zero": None}[padding_type]
+        inner = 1 if pad_layer is None else 0
+
+        def pad():
+            return [pad_layer(1)] if pad_layer is not None else []
+
+        layers = pad() + [nn.Conv2d(dim, dim, kernel_size=3, padding=inner, bias=use_bias), norm_layer(dim),
+                          nn.ReLU(True)]
+        layers += [nn.Dropout(0.5)] if use_dropout else []
+        return layers + pad() + [nn.Conv2d(dim, dim, kernel_size=3, padding=inner, bias=use_bias), norm_layer(dim)]
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+class OfficialResnetGenerator(nn.Module):
+    """[reflect pad 3, conv 7x7, norm, ReLU], 2 x [conv 3x3 stride 2, norm, ReLU], n_blocks residual blocks at
+    ngf*4, 2 x [transposed conv 3x3 stride 2 (output_padding 1), norm, ReLU], [reflect pad 3, conv 7x7, Tanh].
+    Convolutions have a bias exactly when the norm is instance norm; the last one always."""
+
+    def __init__(self, input_nc, output_nc, ngf=64, norm_layer=nn.BatchNorm2d, use_dropout=False, n_blocks=6,
+                 padding_type="reflect"):
+        super().__init__()
+        use_bias = norm_layer.func == nn.InstanceNorm2d if isinstance(norm_layer, functools.partial) \
+            else norm_layer == nn.InstanceNorm2d
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0, bias=use_bias),
+                  norm_layer(ngf), nn.ReLU(True)]
+        for i in range(2):  # downsampling
+            width = ngf * 2 ** i
+            layers += [nn.Conv2d(width, width * 2, kernel_size=3, stride=2, padding=1, bias=use_bias),
+                       norm_layer(width * 2), nn.ReLU(True)]
+        layers += [OfficialResnetBlock(ngf * 4, padding_type, norm_layer, use_dropout, use_bias)
+                   for _ in range(n_blocks)]
+        for i in range(2):  # upsampling
+            width = ngf * 2 ** (2 - i)
+            layers += [nn.ConvTranspose2d(width, int(width / 2), kernel_size=3, stride=2, padding=1,
+                                          output_padding=1, bias=use_bias),
+                       norm_layer(int(width / 2)), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+CYCLEGAN_BLOCKS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
+
+
+def official_cyclegan(netG="resnet_9blocks", ngf=8, seed=0, norm=None, input_nc=3, **options):
+    """An official CycleGAN generator as `test.py --model test --no_dropout` builds it, with random weights
+    (biases too: zero-initialised ones would hide a bias mix-up) and random running statistics where kept."""
+    torch.manual_seed(seed)
+    net = OfficialResnetGenerator(input_nc, 3, ngf, norm or official_instance_norm(), n_blocks=CYCLEGAN_BLOCKS[netG],
+                                  **options)
+    with torch.no_grad():
+        for name, value in net.state_dict().items():
+            if name.endswith("running_mean") or name.endswith(".bias"):
+                value.normal_(0, 0.1)
+            elif name.endswith("running_var"):
+                value.uniform_(0.5, 2.0)
+            elif name.endswith("weight"):
+                value.normal_(1.0 if value.dim() == 1 else 0.0, 0.02)
+    return net
+
+
+def save_official(net, path, prefix=""):
+    torch.save({prefix + k: v for k, v in net.state_dict().items()}, path)
+    return path
+
+
+def import_cyclegan(capsys, pth, out, *options):
+    code, stdout, err = run(capsys, "import-official", pth, "--model", "cyclegan", *options, "--out", out)
+    assert code == 0 and err == "", err
+    return stdout
+
+
+@pytest.mark.parametrize("netG", ["resnet_9blocks", "resnet_6blocks"])
+@pytest.mark.parametrize("ngf", [64, 8])
+def test_our_resnet_has_the_official_key_layout(netG, ngf):
+    """Every key and shape the same, once the official `conv_block` is our `block` (and the published models'
+    parameter count: resnet_9blocks at ngf 64 is 11,378,179)."""
+    with torch.device("meta"):
+        official = OfficialResnetGenerator(3, 3, ngf, official_instance_norm(), n_blocks=CYCLEGAN_BLOCKS[netG])
+        ours = build_generator(cyclegan_config(netG=netG, ngf=ngf))
+    assert {official_key(k): tuple(v.shape) for k, v in ours.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in official.state_dict().items()}
+    assert all(our_key(official_key(k)) == k for k in ours.state_dict())
+    if (netG, ngf) == ("resnet_9blocks", 64):
+        assert sum(p.numel() for p in ours.parameters()) == 11_378_179
+
+
+@pytest.mark.parametrize("netG,ngf,prefix", [("resnet_9blocks", 64, ""), ("resnet_6blocks", 64, "module."),
+                                             ("resnet_9blocks", 8, "module."), ("resnet_6blocks", 8, "")])
+def test_cyclegan_import_gives_bit_identical_outputs(tmp_path, capsys, netG, ngf, prefix):
+    """A DataParallel `module.` prefix is stripped too; the import's header says what it is and where from."""
+    official = official_cyclegan(netG, ngf, seed=ngf)
+    pth = save_official(official, tmp_path / "horse2zebra.pth", prefix)
+    out = tmp_path / "checkpoints" / "horse2zebra.safetensors"
+    stdout = import_cyclegan(capsys, pth, out, "--netG", netG, "--ngf", ngf, "--dtype", "fp32")
+    assert f"wrote {out}" in stdout and f"official CycleGAN {netG} generator, A -> B" in stdout
+
+    generator, config, metadata = load_generator(out)
+    x = torch.rand(2, 3, 64, 48) * 2 - 1  # ResNets run at any multiple of 4
+    with torch.inference_mode():
+        expected = official.eval()(x)
+        assert torch.equal(generator.eval()(x), expected)
+        # the official test script runs G in train mode (model.eval() only with --eval): the same here
+        assert torch.equal(official.train()(x), expected)
+    assert (config.model, config.task, config.netG, config.ngf, config.norm, config.dropout, config.direction) == \
+        ("cyclegan", "unpaired", netG, ngf, "instance", False, "AtoB")
+    assert "direction" not in metadata  # the A -> B export's header, as `export --direction AtoB` writes it
+    origin = json.loads(metadata["imported_from"])
+    assert (origin["file"], origin["model"], origin["netG"], origin["ngf"]) == ("horse2zebra.pth", "cyclegan", netG,
+                                                                               ngf)
+    assert origin["sha256"] == hashlib.sha256(pth.read_bytes()).hexdigest()
+    assert origin["parameters"] == sum(p.numel() for p in official.parameters())
+
+    # Translator: instance norm needs no batch-norm mode, there is no dropout; in fp32 it computes exactly what
+    # the official network does (on its channels_last input, the Translator's CPU layout)
+    translator = Translator.load(out, device="cpu")
+    assert not translator.per_image and not any(isinstance(m, nn.Dropout) for m in translator.generator.modules())
+    config32 = TrainConfig.from_json(metadata["config"])
+    config32.precision = "fp32"
+    fp32 = Translator(load_generator(out)[0], config32, "cpu")
+    channels_last = x[:1].contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        reference = official.eval().to(memory_format=torch.channels_last)(channels_last)
+    assert torch.equal(fp32.run_network(x[:1], seed=0), reference)
+    assert torch.equal(fp32.run_network(x[:1], seed=0), fp32.run_network(x[:1], seed=9))  # no noise
+
+
+def test_stale_instance_norm_statistics_are_ignored_as_the_official_loader_does(tmp_path, capsys):
+    """Files saved while instance norm kept running statistics (PyTorch < 0.4; the official code of early
+    2018) hold running_mean / running_var / num_batches_tracked for every instance norm. The official loader
+    drops them and normalises with each image's own statistics: so do we (refused as unknown keys before)."""
+    old = official_cyclegan("resnet_6blocks", 8, seed=3, norm=official_instance_norm(track_running_stats=True))
+    state = old.state_dict()
+    stale = [k for k in state if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert len(stale) == 3 * (3 + 2 * 6 + 2)  # 3 buffers for each of the 17 instance norms
+    pth = save_official(old, tmp_path / "style_monet.pth")
+    out = tmp_path / "style_monet.safetensors"
+    stdout = import_cyclegan(capsys, pth, out, "--netG", "resnet_6blocks", "--ngf", 8, "--dtype", "fp32")
+    assert f"{len(stale)} instance-norm running statistics of an older PyTorch ignored" in stdout
+    assert json.loads(read_checkpoint(out)[1]["imported_from"])["ignored_keys"] == len(stale)
+
+    current = official_cyclegan("resnet_6blocks", 8, seed=99)  # today's official network with the same weights
+    current.load_state_dict({k: v for k, v in state.items() if k not in stale})
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.inference_mode():
+        assert torch.equal(load_generator(out)[0].eval()(x), current.eval()(x))
+
+
+def test_cyclegan_fp16_default_and_a_b_to_a_import(tmp_path, capsys):
+    """fp16 by default (half the file); --direction BtoA stores the generator as a CycleGAN's F, as
+    `export --direction BtoA` does: translate takes it without a direction, and A -> B is refused."""
+    official = official_cyclegan(seed=5)
+    pth = save_official(official, tmp_path / "zebra2horse.pth")
+    path = import_official(pth, tmp_path / "zebra2horse.safetensors", model="cyclegan", ngf=8)
+    tensors, metadata = read_checkpoint(path)
+    assert all(v.dtype == torch.float16 for v in tensors.values())
+    expected = {k: v.half().float() for k, v in official.state_dict().items()}
+    assert {official_key(k): v for k, v in load_generator(path)[0].state_dict().items()}.keys() == expected.keys()
+    assert all(torch.equal(load_generator(path)[0].state_dict()[our_key(k)], v) for k, v in expected.items())
+
+    out = tmp_path / "as_f.safetensors"
+    stdout = import_cyclegan(capsys, pth, out, "--ngf", 8, "--direction", "BtoA", "--dtype", "fp32")
+    assert "B -> A (the CycleGAN's F)" in stdout
+    assert read_header(out)["direction"] == "BtoA" and held_generators(out) == ["BtoA"]
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.inference_mode():
+        assert torch.equal(load_generator(out, direction="BtoA")[0].eval()(x), official.eval()(x))
+    assert Translator.load(out, device="cpu") is not None  # the generator it holds, B -> A
+    with pytest.raises(CheckpointError, match="B -> A generator only; it is one official CycleGAN generator "
+                                              r"\(imported from zebra2horse.pth\)"):
+        Translator.load(out, device="cpu", direction="AtoB")
+
+
+def test_an_imported_cyclegan_in_translate_onnx_test_and_the_app(tmp_path, capsys):
+    """What uses a one-generator CycleGAN export uses it: `translate`, the ONNX export (which keeps its
+    provenance), the app's unpaired picker (A -> B). What needs the other generator says where it comes from:
+    the official model named the other way round, not the training checkpoint nobody has."""
+    from PIL import Image
+
+    from demo.state import ModelRegistry
+
+    folder = tmp_path / "checkpoints"
+    pth = save_official(official_cyclegan(seed=6), tmp_path / "horse2zebra.pth")
+    model = folder / "horse2zebra.safetensors"
+    import_cyclegan(capsys, pth, model, "--ngf", 8)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 30), (120, 90, 60)).save(photos / "horse.png")
+
+    code, stdout, err = run(capsys, "translate", "--checkpoint", model, photos, "--out", tmp_path / "zebras")
+    assert code == 0 and Image.open(tmp_path / "zebras" / "horse.png").size == (40, 30)
+    code, _, err = run(capsys, "translate", "--checkpoint", model, photos, "--out", tmp_path / "no",
+                       "--direction", "BtoA")
+    assert_one_error_line(code, err, "A -> B generator only", "imported from horse2zebra.pth",
+                          "the official model named the other way round")
+    assert not (tmp_path / "no").exists()
+
+    registry = ModelRegistry([folder], device="cpu")
+    assert registry.names("unpaired") == ["horse2zebra"]
+    assert registry.translator("horse2zebra", "unpaired", "AtoB").translate(photos / "horse.png").size == (40, 30)
+    with pytest.raises(CheckpointError, match="one official CycleGAN generator"):
+        registry.translator("horse2zebra", "unpaired", "BtoA")
+
+    data = tmp_path / "unpaired"
+    for side in ("testA", "testB"):
+        (data / side).mkdir(parents=True)
+        Image.new("RGB", (32, 32), (10, 200, 10)).save(data / side / "x.png")
+    code, _, err = run(capsys, "test", "--checkpoint", model, "--data", data, "--out", tmp_path / "report")
+    assert_one_error_line(code, err, "A -> B generator only; test needs both", "translate with it")
+
+    pytest.importorskip("onnxruntime")
+    onnx_file = tmp_path / "horse2zebra.onnx"
+    code, stdout, err = run(capsys, "export", "--checkpoint", model, "--out", onnx_file)
+    assert code == 0, err
+    from pix2pix_core.export_formats import read_onnx_metadata
+
+    metadata = read_onnx_metadata(onnx_file)
+    assert metadata["generator"] == "AtoB" and metadata["imported_from"] == read_header(model)["imported_from"]
+    onnx_translator = Translator.load(onnx_file)
+    torch_translator = Translator.load(model, device="cpu")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    fp32 = TrainConfig.from_json(read_header(model)["config"])
+    fp32.precision = "fp32"
+    exact = Translator(load_generator(model)[0], fp32, "cpu")
+    assert (onnx_translator.run_network(x) - exact.run_network(x)).abs().max() < 1e-4
+    assert (torch_translator.run_network(x) - exact.run_network(x)).abs().mean() < 0.02  # bf16 on the CPU
+    with pytest.raises(CheckpointError, match="AtoB generator only; it is one official CycleGAN generator"):
+        Translator.load(onnx_file, direction="BtoA")
+
+
+@pytest.fixture(scope="module")
+def cyclegan_pth(tmp_path_factory):
+    return save_official(official_cyclegan(), tmp_path_factory.mktemp("official_cyclegan") / "horse2zebra.pth")
+
+
+@pytest.mark.parametrize("options,words", [
+    (["--netG", "resnet_6blocks"], ["not an official resnet_6blocks generator", "unknown keys: model.16.conv_block",
+                                    "9 residual blocks", "try --netG resnet_9blocks"]),
+    (["--ngf", 16], ["model.1.weight has shape (8, 3, 7, 7)", "expects (16, 3, 7, 7)", "try --ngf 8"]),
+    (["--netG", "unet_256"], ["--netG unet_256", "resnet_9blocks or resnet_6blocks", "--model pix2pix"]),
+    (["--task", "facades"], ["--task facades is a pix2pix task", "leave --task out"]),
+])
+def test_cyclegan_wrong_netG_ngf_or_task_is_one_line(cyclegan_pth, tmp_path, capsys, options, words):
+    settings = {"--ngf": 8, **dict(zip(options[::2], options[1::2]))}
+    out = tmp_path / "o.safetensors"
+    code, _, err = run(capsys, "import-official", cyclegan_pth, "--model", "cyclegan",
+                       *[x for item in settings.items() for x in item], "--out", out)
+    assert_one_error_line(code, err, *words)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--netG", "unet_256", "--task", "facades"], ["not an official unet_256 generator",
+                                                    "looks like a CycleGAN ResNet generator", "--model cyclegan"]),
+    (["--netG", "resnet_9blocks", "--task", "aligned"], ["--netG resnet_9blocks", "add --model cyclegan"]),
+    ([], ["say which model", "--model cyclegan"]),
+    (["--model", "pix2pix", "--netG", "unet_256"], ["a pix2pix import needs --task"]),
+    (["--task", "unpaired", "--model", "pix2pix", "--netG", "unet_256"], ["--task unpaired is a CycleGAN's"]),
+])
+def test_a_cyclegan_file_read_as_pix2pix_is_pointed_to_model_cyclegan(cyclegan_pth, tmp_path, capsys, argv, words):
+    code, _, err = run(capsys, "import-official", cyclegan_pth, "--ngf", 8, *argv, "--out", tmp_path / "o.safetensors")
+    assert_one_error_line(code, err, *words)
+
+
+def test_task_unpaired_imports_a_cyclegan_as_train_reads_it(cyclegan_pth, tmp_path, capsys):
+    """`train --task unpaired` trains a CycleGAN; `import-official --task unpaired` imports one."""
+    out = tmp_path / "h2z.safetensors"
+    stdout = import_cyclegan(capsys, cyclegan_pth, out, "--task", "unpaired", "--ngf", 8)
+    assert "official CycleGAN resnet_9blocks" in stdout and load_generator(out)[1].model == "cyclegan"
+
+
+@pytest.mark.parametrize("kind,words", [
+    ("unet", ["looks like a pix2pix U-Net generator", "--model pix2pix"]),
+    ("dropout", ["unknown keys: model.10.conv_block.6.bias", "missing keys: model.10.conv_block.5.bias",
+                 "dropout layer", "--no_dropout"]),
+    ("batch_norm", ["unknown keys: model.2.bias, model.2.weight", "missing keys: model.1.bias, model.4.bias",
+                    "norm-layer weights (model.2.weight): trained with --norm batch?"]),
+    ("zero_padding", ["unknown keys: model.10.conv_block.0.bias", "not an official resnet_9blocks generator"]),
+    ("grayscale", ["model.1.weight has shape (8, 1, 7, 7)", "takes 1 input channel(s)", "RGB -> RGB"]),
+])
+def test_other_official_networks_are_refused_with_a_hint(tmp_path, capsys, kind, words):
+    """A U-Net, and the official options no published CycleGAN model uses: dropout in the blocks (trained
+    without --no_dropout), batch norm, zero padding, a 1-channel input. Each one line, each named."""
+    if kind == "unet":
+        net = our_generator()
+    else:
+        options = {"dropout": {"use_dropout": True}, "batch_norm": {"norm": nn.BatchNorm2d},
+                   "zero_padding": {"padding_type": "zero"}, "grayscale": {"input_nc": 1}}[kind]
+        if "norm" in options:  # not a functools.partial: the official use_bias test's other branch
+            options["norm"] = functools.partial(nn.BatchNorm2d, affine=True)
+        net = official_cyclegan(**options)
+    pth = save_official(net, tmp_path / "latest_net_G.pth")
+    out = tmp_path / "o.safetensors"
+    code, _, err = run(capsys, "import-official", pth, "--model", "cyclegan", "--ngf", 8, "--out", out)
+    assert_one_error_line(code, err, *words)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("what", ["object", "in_dict"])
+def test_a_hostile_cyclegan_pickle_is_refused_without_running_it(tmp_path, capsys, what):
+    marker = tmp_path / MARKER_NAME
+    state = official_cyclegan().state_dict()
+    torch.save(Payload(marker) if what == "object" else {**state, "model.1.weight": Payload(marker)},
+               tmp_path / "horse2zebra.pth")
+    out = tmp_path / "o.safetensors"
+    code, _, err = run(capsys, "import-official", tmp_path / "horse2zebra.pth", "--model", "cyclegan", "--ngf", 8,
+                       "--out", out)
+    assert_one_error_line(code, err, "refused", "more than tensors")
+    assert not marker.exists() and not out.exists()
