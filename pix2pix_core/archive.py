@@ -6,6 +6,9 @@ symbolic links, encrypted members, and archives whose declared file count or tot
 limits; while writing it counts the bytes really produced, so a member that lies about its size cannot
 fill the disk. Members that are not images are skipped and counted. On any refusal nothing extracted
 is left behind.
+
+The same extractor unpacks the CycleGAN dataset zips of `pix2pix data` (a few GB): the limits are
+parameters, and `place` keeps only the members a layout wants (trainA/, trainB/, ...) at the paths it wants.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Union
+from typing import Callable, Optional, Union
 
 from .errors import Pix2PixError
 from .images import is_image_file
@@ -40,9 +43,18 @@ class ExtractResult:
     skipped: int  # members left out: not images, or macOS/Windows junk
 
 
+Placer = Callable[[PurePosixPath], Optional[PurePosixPath]]
+Progress = Callable[[int, int], None]
+
+
 def extract_dataset_zip(zip_path: Union[str, os.PathLike], dest_dir: Union[str, os.PathLike],
-                        max_total_bytes: int = MAX_TOTAL_BYTES, max_files: int = MAX_FILES) -> ExtractResult:
-    """Safely extract the images of `zip_path` into `dest_dir` (missing or empty); Pix2PixError if refused."""
+                        max_total_bytes: int = MAX_TOTAL_BYTES, max_files: int = MAX_FILES,
+                        place: Optional[Placer] = None, progress: Optional[Progress] = None) -> ExtractResult:
+    """Safely extract the images of `zip_path` into `dest_dir` (missing or empty); Pix2PixError if refused.
+
+    `place(path)` says where a member's safe relative path goes under `dest_dir`, or None to skip it (counted
+    as skipped); the default keeps the zip's own paths. Every member is checked before anything is written,
+    kept or not: one hostile name refuses the whole zip. `progress(done, total)` is called as each member starts."""
     zip_path, dest = Path(zip_path), Path(dest_dir)
     if not zip_path.is_file():
         raise Pix2PixError(f"zip file not found: {zip_path}")
@@ -57,7 +69,7 @@ def extract_dataset_zip(zip_path: Union[str, os.PathLike], dest_dir: Union[str, 
         with archive:
             members = _checked_members(archive, zip_path.name, max_total_bytes, max_files)
             dest.mkdir(parents=True, exist_ok=True)
-            result = _extract(archive, members, zip_path.name, dest.resolve(), max_total_bytes)
+            result = _extract(archive, members, zip_path.name, dest.resolve(), max_total_bytes, place, progress)
     except BaseException:
         _remove_contents(dest, remove_folder=created)
         raise
@@ -129,12 +141,21 @@ def _is_junk(relative: PurePosixPath) -> bool:
 
 
 def _extract(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, PurePosixPath]], name: str,
-             dest: Path, max_total_bytes: int) -> ExtractResult:
+             dest: Path, max_total_bytes: int, place: Optional[Placer] = None,
+             progress: Optional[Progress] = None) -> ExtractResult:
     written_total, images, skipped = 0, 0, 0
     tops: set[str] = set()
     seen: set[PurePosixPath] = set()
-    for info, relative in members:
-        if _is_junk(relative) or not is_image_file(relative.name) or relative in seen:
+    for done, (info, relative) in enumerate(members, 1):
+        if progress is not None:
+            progress(done, len(members))
+        if _is_junk(relative) or not is_image_file(relative.name):
+            skipped += 1
+            continue
+        if place is not None:
+            placed = place(relative)
+            relative = _placed(placed, info.filename, name) if placed is not None else None
+        if relative is None or relative in seen:
             skipped += 1
             continue
         seen.add(relative)
@@ -163,6 +184,14 @@ def _extract(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, Pure
     # "facades.zip" usually holds one folder "facades/" with train/ and val/: use that as the dataset root
     folder = dest / tops.pop() if len(tops) == 1 and "" not in tops else dest
     return ExtractResult(folder=folder, images=images, skipped=skipped)
+
+
+def _placed(placed: PurePosixPath, filename: str, name: str) -> PurePosixPath:
+    """A path a `place` function gave, held to the same rule as a member's own: relative, no `..`."""
+    safe = safe_member_path(placed.as_posix())
+    if safe is None:
+        raise Pix2PixError(f"{name}: {_shown(filename)} would be placed outside the destination; refusing the zip")
+    return safe
 
 
 def _chunks(source):

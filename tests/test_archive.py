@@ -234,3 +234,36 @@ def test_a_damaged_compressed_member_is_a_corrupt_member(upload, tmp_path, compr
     with pytest.raises(Pix2PixError, match="corrupt member 'b.png'"):
         extract_dataset_zip(upload, tmp_path / "data")
     assert_left_nothing(tmp_path / "data", tmp_path)
+
+
+# ------------------------------------------------------------------------------------ place and progress
+def _in_split(path):
+    """The CycleGAN layout: <anything>/trainA/x.jpg -> trainA/x.jpg; anything else skipped."""
+    return path.relative_to(*path.parts[:-2]) if len(path.parts) >= 2 and path.parts[-2] in ("trainA", "testA") \
+        else None
+
+
+def test_place_keeps_and_moves_members(upload, tmp_path) -> None:
+    """`pix2pix data` keeps only a layout's folders, one level up from the zip's own top folder."""
+    make_zip(upload, {"h2z/trainA/1.jpg": png(), "h2z/testA/2.jpg": png(), "h2z/train/3.jpg": png(),
+                      "h2z/notes.txt": b"x"})
+    seen = []
+    result = extract_dataset_zip(upload, tmp_path / "data", place=_in_split, progress=lambda d, t: seen.append((d, t)))
+    assert (result.folder, result.images, result.skipped) == (tmp_path / "data", 2, 2)
+    assert sorted(p.relative_to(result.folder).as_posix() for p in result.folder.rglob("*.jpg")) == [
+        "testA/2.jpg", "trainA/1.jpg"]
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_a_hostile_member_refuses_the_zip_even_where_place_would_skip_it(upload, tmp_path) -> None:
+    make_zip(upload, {"h2z/trainA/1.jpg": png(), "../escape/elsewhere.jpg": png()})
+    with pytest.raises(Pix2PixError, match="unsafe path"):
+        extract_dataset_zip(upload, tmp_path / "data", place=_in_split)
+    assert_left_nothing(tmp_path / "data", tmp_path)
+
+
+def test_a_place_outside_the_destination_is_refused(upload, tmp_path) -> None:
+    make_zip(upload, {"a.png": png()})
+    with pytest.raises(Pix2PixError, match="placed outside the destination"):
+        extract_dataset_zip(upload, tmp_path / "data", place=lambda p: Path("..") / p.name)
+    assert_left_nothing(tmp_path / "data", tmp_path)

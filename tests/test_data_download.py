@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import socket
+import stat
 import tarfile
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -312,3 +314,303 @@ def test_a_truncated_archive_is_one_line_and_leaves_no_dataset(facades_archive, 
     assert err[-1].startswith("error: facades.tar.gz: not a readable facades archive (truncated or corrupt")
     assert archive.exists() and not (tmp_path / "data" / "facades").exists()
     assert [p.name for p in (tmp_path / "data").iterdir()] == []  # no half-unpacked work folder
+
+
+# ------------------------------------------------------------------------------------------ the official sets
+# datasets/download_pix2pix_dataset.sh and datasets/download_cyclegan_dataset.sh of
+# junyanz/pytorch-CycleGAN-and-pix2pix: the names each accepts and lists (read for this table), and ours for them
+OFFICIAL_PIX2PIX = {"cityscapes": None, "night2day": "night2day", "edges2handbags": "edges2handbags",
+                    "edges2shoes": "edges2shoes", "facades": "facades", "maps": "maps"}
+OFFICIAL_CYCLEGAN = {"apple2orange": "apple2orange", "summer2winter_yosemite": "summer2winter_yosemite",
+                     "horse2zebra": "horse2zebra", "monet2photo": "monet2photo", "cezanne2photo": "cezanne2photo",
+                     "ukiyoe2photo": "ukiyoe2photo", "vangogh2photo": "vangogh2photo", "maps": "cyclegan-maps",
+                     "cityscapes": None, "facades": "cyclegan-facades", "iphone2dslr_flower": "iphone2dslr_flower",
+                     "ae_photos": "ae_photos"}
+
+
+def test_every_official_set_is_offered_or_said_why_not():
+    for official, ours in OFFICIAL_PIX2PIX.items():
+        if ours is None:
+            assert official in download.NOT_OFFERED and official not in download.SOURCES
+            continue
+        source = download.SOURCES[ours]
+        assert source.url == f"http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{official}.tar.gz"
+        assert source.task in ("aligned", "facades") and source.suffix == ".tar.gz"
+        assert source.size is None and source.sha256 is None  # never guessed
+    for official, ours in OFFICIAL_CYCLEGAN.items():
+        if ours is None:
+            assert f"cyclegan-{official}" in download.NOT_OFFERED
+            continue
+        source = download.SOURCES[ours]
+        assert source.url == f"http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{official}.zip"
+        assert source.task == "unpaired" and source.suffix == ".zip"
+        assert source.size is None and source.sha256 is None and source.md5 is None
+    offered = {*OFFICIAL_PIX2PIX.values(), *OFFICIAL_CYCLEGAN.values(), "food"} - {None}
+    assert set(download.SOURCES) == offered
+    assert download.SOURCES["facades"].task == "facades"  # `facades` still means the pix2pix A|B archive
+    for source in download.SOURCES.values():
+        assert source.licence and source.credit and source.about
+        assert source.task != "aligned" or source.direction in ("AtoB", "BtoA")
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in files.items():
+            bundle.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def _unpaired_files(top: str, splits=("trainA", "trainB", "testA", "testB"), n: int = 3) -> dict[str, bytes]:
+    files = {f"{top}/{split}/{i}.jpg": _jpeg((32, 32), seed=i) for split in splits for i in range(n)}
+    files[f"{top}/README.txt"] = b"credits"
+    files[f"__MACOSX/{top}/trainA/._0.jpg"] = b"junk"
+    return files
+
+
+def _offline(monkeypatch, name: str, data: bytes, **changes) -> None:
+    """SOURCES[name] at a closed port, its size bound fitted to `data` (a synthetic archive)."""
+    fitted = {"approx_bytes": len(data), "bounds": None, **changes}
+    monkeypatch.setitem(download.SOURCES, name, download.with_url(download.SOURCES[name], "http://127.0.0.1:9/x",
+                                                                  **fitted))
+
+
+def _tree(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in _files(folder)}
+
+
+def _left_in(folder: Path) -> list[Path]:
+    """What a refused or interrupted unpack left in the data root (it may not have been made at all)."""
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def test_a_pix2pix_set_unpacks_for_the_aligned_task(tmp_path, monkeypatch, capsys):
+    files = {f"edges2shoes/{split}/{i}_AB.jpg": _jpeg((64, 32), seed=i)
+             for split, n in (("train", 4), ("val", 2)) for i in range(n)}
+    data = _tar_gz(files)  # with ../evil.jpg, /tmp/abs-evil.jpg and a link to /etc/passwd
+    archive = tmp_path / "edges2shoes.tar.gz"
+    archive.write_bytes(data)
+    _offline(monkeypatch, "edges2shoes", data)
+    assert cli.main(["data", "edges2shoes", "--from", str(archive), "--out", str(tmp_path / "data")]) == 0
+    folder = tmp_path / "data" / "edges2shoes"
+    assert _tree(folder) == {*(f"train/{i}_AB.jpg" for i in range(4)), "val/0_AB.jpg", "val/1_AB.jpg"}
+    assert _files(tmp_path / "data") == _files(folder)
+    assert not (tmp_path / "evil.jpg").exists() and not Path("/tmp/abs-evil.jpg").exists()
+    printed = capsys.readouterr().out
+    assert "Yu, K. Grauman" in printed and "licence unclear" in printed
+    assert f"pix2pix train --task aligned --direction AtoB --data {folder}" in printed
+    assert "edges2shoes: train 4, val 2 images" in printed
+
+
+@pytest.mark.parametrize("name, top", [("horse2zebra", "horse2zebra"), ("cyclegan-maps", "maps")])
+def test_a_cyclegan_set_unpacks_for_the_unpaired_task(name, top, tmp_path, monkeypatch, capsys):
+    from pix2pix_core.data import unpaired_folders
+
+    files = _unpaired_files(top)
+    files.update({f"{top}/train/0.jpg": _jpeg((64, 32)), f"{top}/val/0.jpg": _jpeg((64, 32))})  # maps.zip has them
+    data = _zip(files)
+    archive = tmp_path / f"{top}.zip"
+    archive.write_bytes(data)
+    _offline(monkeypatch, name, data)
+    assert cli.main(["data", name, "--from", str(archive), "--out", str(tmp_path / "data")]) == 0
+    folder = tmp_path / "data" / name
+    assert _tree(folder) == {f"{split}/{i}.jpg" for split in ("trainA", "trainB", "testA", "testB") for i in range(3)}
+    assert _files(tmp_path / "data") == _files(folder) and archive.exists()
+    assert unpaired_folders(folder, "train") == (folder / "trainA", folder / "trainB")
+    printed = capsys.readouterr().out
+    assert "Zhu, T. Park" in printed and f"pix2pix train --task unpaired --data {folder}" in printed
+    # a second call sees the data and unpacks nothing
+    assert cli.main(["data", name, "--from", str(archive), "--out", str(tmp_path / "data")]) == 0
+    assert "already there (trainA 3, trainB 3, testA 3, testB 3)" in capsys.readouterr().out
+
+
+def test_ae_photos_needs_only_its_test_photos(tmp_path, monkeypatch, capsys):
+    data = _zip(_unpaired_files("ae_photos", splits=("testA",)))
+    archive = tmp_path / "ae_photos.zip"
+    archive.write_bytes(data)
+    _offline(monkeypatch, "ae_photos", data)
+    assert cli.main(["data", "ae_photos", "--from", str(archive), "--out", str(tmp_path / "data")]) == 0
+    assert _tree(tmp_path / "data" / "ae_photos") == {"testA/0.jpg", "testA/1.jpg", "testA/2.jpg"}
+    assert "pix2pix translate --checkpoint MODEL" in capsys.readouterr().out
+
+
+def test_ae_photos_size_is_held_to_its_stated_bound(tmp_path, capsys):
+    archive = tmp_path / "ae_photos.zip"
+    archive.write_bytes(_zip(_unpaired_files("ae_photos", splits=("testA",))))
+    assert cli.main(["data", "ae_photos", "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert "failed its check (" in err and "expected 1 MB to 100 MB" in err
+    assert not (tmp_path / "data" / "ae_photos").exists()
+
+
+def test_a_cyclegan_zip_without_a_collection_is_refused(tmp_path, monkeypatch, capsys):
+    data = _zip(_unpaired_files("horse2zebra", splits=("trainA", "testA")))
+    archive = tmp_path / "horse2zebra.zip"
+    archive.write_bytes(data)
+    _offline(monkeypatch, "horse2zebra", data)
+    assert cli.main(["data", "horse2zebra", "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
+    assert "holds no trainB/ images: not the CycleGAN horse2zebra archive" in capsys.readouterr().err
+    assert _left_in(tmp_path / "data") == []
+
+
+@pytest.mark.parametrize("hostile", ["../evil.jpg", "/tmp/abs-evil.jpg", "horse2zebra/trainA/../../../evil.jpg",
+                                     "horse2zebra\\..\\..\\evil.jpg", "link"])
+def test_a_hostile_zip_is_refused_whole(hostile, tmp_path, monkeypatch, capsys):
+    files = _unpaired_files("horse2zebra")
+    if hostile == "link":
+        buffer = io.BytesIO(_zip(files))
+        with zipfile.ZipFile(buffer, "a") as bundle:
+            link = zipfile.ZipInfo("horse2zebra/trainA/passwd.jpg")
+            link.external_attr = (stat.S_IFLNK | 0o777) << 16
+            bundle.writestr(link, "/etc/passwd")
+        data = buffer.getvalue()
+    else:
+        data = _zip({**files, hostile: _jpeg((32, 32))})
+    archive = tmp_path / "horse2zebra.zip"
+    archive.write_bytes(data)
+    _offline(monkeypatch, "horse2zebra", data)
+    assert cli.main(["data", "horse2zebra", "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("unsafe path" in err[0] or "symbolic link" in err[0])
+    assert _left_in(tmp_path / "data") == [] and archive.exists()
+    assert not (tmp_path / "evil.jpg").exists() and not Path("/tmp/abs-evil.jpg").exists()
+
+
+def test_bombs_are_refused_by_the_unpacking_limits(tmp_path, monkeypatch, capsys):
+    """A member of zeros deflates a thousandfold: over UNPACK_RATIO times the archive, refused, nothing left."""
+    monkeypatch.setattr(download, "UNPACK_MIN_BYTES", 1)
+    zeros = b"\x00" * 2_000_000
+    cases = [("horse2zebra", "horse2zebra.zip", _zip({**_unpaired_files("horse2zebra"),
+                                                     "horse2zebra/trainA/bomb.jpg": zeros}), "above the limit"),
+             ("maps", "maps.tar.gz", _tar_gz({"maps/train/0.jpg": _jpeg((64, 32)), "maps/train/bomb.jpg": zeros},
+                                             hostile=False), "times its own size")]
+    for name, file, data, message in cases:
+        archive = tmp_path / file
+        archive.write_bytes(data)
+        _offline(monkeypatch, name, data)
+        assert cli.main(["data", name, "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
+        assert message in capsys.readouterr().err
+        assert _left_in(tmp_path / "data") == []
+
+
+def test_too_many_members_are_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(download, "MAX_FILES", 5)
+    for name, file, data, message in [
+            ("horse2zebra", "horse2zebra.zip", _zip(_unpaired_files("horse2zebra")), "above the limit of 5"),
+            ("maps", "maps.tar.gz", _tar_gz({f"maps/train/{i}.jpg": _jpeg((64, 32), seed=i) for i in range(6)},
+                                            hostile=False), "holds more than 5 members")]:
+        archive = tmp_path / file
+        archive.write_bytes(data)
+        _offline(monkeypatch, name, data)
+        assert cli.main(["data", name, "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
+        assert message in capsys.readouterr().err
+        assert _left_in(tmp_path / "data") == []
+
+
+def _interrupt(real, at: int):
+    """`real`, but call number `at` raises KeyboardInterrupt (Ctrl-C) instead."""
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    return wrapped
+
+
+def test_an_interrupted_unpack_leaves_nothing(tmp_path, monkeypatch):
+    """Ctrl-C in the middle of unpacking (the third member): no half dataset and no work folder; the next run
+    unpacks it whole."""
+    from pix2pix_core import archive as zips
+
+    tar = _tar_gz({f"maps/train/{i}.jpg": _jpeg((64, 32), seed=i) for i in range(5)}, hostile=False)
+    zipped = _zip(_unpaired_files("horse2zebra"))
+    for name, file, data, target, attribute in [("maps", "maps.tar.gz", tar, tarfile.TarFile, "extract"),
+                                                ("horse2zebra", "horse2zebra.zip", zipped, zips, "_chunks")]:
+        archive, out = tmp_path / file, tmp_path / name
+        archive.write_bytes(data)
+        _offline(monkeypatch, name, data)
+        with monkeypatch.context() as patch:
+            patch.setattr(target, attribute, _interrupt(getattr(target, attribute), at=3))
+            with pytest.raises(KeyboardInterrupt):
+                download.get_dataset(name, out, from_file=archive, progress=False)
+        assert _left_in(out) == []
+        download.get_dataset(name, out, from_file=archive, progress=False)
+        assert [p.name for p in _left_in(out)] == [name] and len(_files(out)) in (5, 12)
+
+
+def test_a_cyclegan_download_resumes_and_leaves_only_the_dataset(tmp_path):
+    data = _zip(_unpaired_files("apple2orange"))
+    served = _Server(data)
+    try:
+        sources = {"apple2orange": download.with_url(download.SOURCES["apple2orange"], served.url,
+                                                     approx_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())}
+        part = tmp_path / ".downloads" / "apple2orange.zip.part"
+        part.parent.mkdir(parents=True)
+        part.write_bytes(data[:100])
+        folder = download.get_dataset("apple2orange", tmp_path, progress=False, sources=sources)
+        assert served.ranges == ["bytes=100-"]
+        assert _files(tmp_path) == _files(folder) and len(_files(folder)) == 12
+    finally:
+        served.close()
+
+
+def test_a_corrupt_zip_download_is_deleted(tmp_path, capsys):
+    good = _zip(_unpaired_files("apple2orange"))
+    data = good[: len(good) // 2]  # the server sends all it announces, but the zip is cut (its directory lost)
+    served = _Server(data)
+    try:
+        sources = {"apple2orange": download.with_url(download.SOURCES["apple2orange"], served.url,
+                                                     approx_bytes=len(data))}
+        with pytest.raises(Pix2PixError, match="not a readable zip file.*the download was deleted"):
+            download.get_dataset("apple2orange", tmp_path, progress=False, sources=sources)
+        assert _files(tmp_path) == []
+    finally:
+        served.close()
+
+
+@pytest.mark.parametrize("name", ["maps", "horse2zebra", "cyclegan-facades", "ae_photos"])
+def test_offline_every_set_fails_fast_with_one_line(name, tmp_path, capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    suffix = download.SOURCES[name].suffix
+    code = cli.main(["data", name, "--out", str(tmp_path / "data"), "--url", f"http://127.0.0.1:{port}/{name}{suffix}"])
+    assert code == 2 and time.monotonic() - start < 10
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    reached, _, rest = lines[0].partition("); ")
+    assert reached.startswith(f"error: cannot reach 127.0.0.1:{port} (")  # the reason: the system's words
+    assert rest == (f"download it by hand from http://127.0.0.1:{port}/{name}{suffix} and unpack it to "
+                    f"{tmp_path / 'data' / name} with `pix2pix data {name} --from FILE --out {tmp_path / 'data'}`")
+    assert _files(tmp_path) == []
+
+
+def test_list_shows_every_set_with_its_size_task_and_layout(capsys):
+    assert cli.main(["data", "--list"]) == 0
+    text = capsys.readouterr().out
+    for source in download.SOURCES.values():
+        (line,) = [row for row in text.splitlines() if row.startswith(f"{source.name} ")]
+        assert download.describe_size(source.approx_bytes) in line and source.train_with in line
+        assert " ".join(f"{split}/" for split in source.splits) in line
+        assert f"    {source.about}" in text and source.licence in text
+    assert "maps                   239 MB    --task aligned --direction AtoB" in text
+    assert "horse2zebra            117 MB    --task unpaired" in text
+    assert "not offered: cityscapes, cyclegan-cityscapes" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["data", "cityscapes"], "cityscapes is not offered: the official pix2pix and CycleGAN repositories no longer "
+                             "host it"),
+    (["data", "cyclegan-cityscapes"], "https://www.cityscapes-dataset.com"),
+    (["data"], "name a dataset (`pix2pix data facades`), or see them all with `pix2pix data --list`"),
+    (["data", "horse2zebra", "--limit", "10"], "--limit keeps a share of the food photos; horse2zebra is unpacked"),
+    (["data", "zebras"], "unknown dataset 'zebras'; choose one of facades, food, maps,"),
+])
+def test_names_that_are_not_offered_say_why(argv, message, tmp_path, capsys):
+    assert cli.main([*argv, "--out", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "data").exists()
