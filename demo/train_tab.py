@@ -27,7 +27,7 @@ from pix2pix_core.config import CYCLEGAN_DEFAULTS, TrainConfig, recipe_settings
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.resources import training_cache_folders
 
-from . import unpaired_translate
+from . import translate_section
 from .choices import Choice, Picker
 from .disk import CACHE, remove_quietly
 from .messages import quoted
@@ -304,7 +304,7 @@ def build(state: AppState) -> dict:
             sample = gr.Image(label="Latest sample: input | output | target (CycleGAN: a | G(a) | F(G(a)) | b | F(b) "
                                     "| G(F(b)))", type="filepath", format="png",
                               interactive=False, height=220, elem_id="train-sample", buttons=["download", "fullscreen"])
-    translate = unpaired_translate.build(state)
+    translate = translate_section.build(state)
     timer = gr.Timer(1.0)
     seen = gr.State(-1)
 

@@ -381,7 +381,28 @@ def test_unpaired_run_then_translate_both_ways(client, app, tmp_path):
     back = Image.open(client.predict(handle_file(picture), ended["model"], "BtoA", api_name="/translate_unpaired"))
     assert there.size == back.size == (50, 30)
     assert np.abs(np.asarray(there, np.int16) - np.asarray(back, np.int16)).max() > 0  # two generators
-    with pytest.raises(AppError, match="not a unpaired model|is a facades model"):
+    with pytest.raises(AppError, match="is a facades model: use it in its own tab"):
         client.predict(handle_file(picture), "facades_tiny", "AtoB", api_name="/translate_unpaired")
     with pytest.raises(AppError, match="not one of the choices"):
         client.predict(handle_file(picture), ended["model"], "sideways", api_name="/translate_unpaired")
+
+
+def test_a_custom_pix2pix_model_trained_here_translates_in_the_translate_section(client, app, tmp_path):
+    """A model of task "Custom: A|B images" (or A/ and B/ folders) was exported into the app's models and
+    appeared nowhere: the Facades and Colorize tabs take their own tasks only. /translate (the Translate section)
+    runs it the way it was trained; the direction is a CycleGAN's choice."""
+    write_aligned(app[1]["data"] / "pairs_for_translate" / "train", 4, seed=7)
+    started = client.predict(task="aligned", data_folder="pairs_for_translate", preset="Quick demo", epochs=1,
+                             ngf=4, api_name="/train_start")
+    assert started.startswith("Started")
+    ended = wait_for_status(client, lambda s: not s["running"], timeout=180)
+    assert ended["phase"] == "finished", ended
+    picture = save(Image.new("RGB", (70, 40), (120, 90, 60)), tmp_path / "a.png")
+    out = Image.open(client.predict(handle_file(picture), ended["model"], "AtoB", api_name="/translate"))
+    assert out.size == (70, 40)
+    with pytest.raises(AppError, match="a pix2pix model: it translates one way"):
+        client.predict(handle_file(picture), ended["model"], "BtoA", api_name="/translate")
+    with pytest.raises(AppError, match="not an unpaired .CycleGAN. model .its task: aligned.; the translate endpoint"):
+        client.predict(handle_file(picture), ended["model"], "AtoB", api_name="/translate_unpaired")
+    with pytest.raises(AppError, match="is a facades model: use it in its own tab"):
+        client.predict(handle_file(picture), "facades_tiny", "AtoB", api_name="/translate")

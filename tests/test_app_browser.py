@@ -226,20 +226,20 @@ def test_translate_section_runs_an_unpaired_model_both_ways(page, app_url, unpai
     Image.new("RGB", (50, 30), (200, 40, 40)).save(picture)
 
     page.get_by_role("tab", name="Train").click()
-    page.get_by_text("Translate with an unpaired (CycleGAN) model").click()
-    page.wait_for_function("() => document.querySelector('#unpaired-model input').value === 'unpaired_tiny'")
-    page.locator("#unpaired-input input[type=file]").set_input_files(str(picture))
-    page.locator("#unpaired-button").click()
-    there = fetch_image(page, wait_for_new_image(page, "#unpaired-output", None))
+    page.get_by_text("Translate with a model trained on your own data").click()
+    page.wait_for_function("() => document.querySelector('#translate-model input').value === 'unpaired_tiny'")
+    page.locator("#translate-input input[type=file]").set_input_files(str(picture))
+    page.locator("#translate-button").click()
+    there = fetch_image(page, wait_for_new_image(page, "#translate-output", None))
     assert there.size == (50, 30)
 
-    back, src = there, image_src(page, "#unpaired-output")  # read before the click: a fast reply beats a later read
-    page.locator("#unpaired-direction").get_by_text("B → A").click()
-    page.locator("#unpaired-button").click()
+    back, src = there, image_src(page, "#translate-output")  # read before the click: a fast reply beats a later read
+    page.locator("#translate-direction").get_by_text("B → A").click()
+    page.locator("#translate-button").click()
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     while np.array_equal(np.asarray(back), np.asarray(there)):  # the other generator paints another picture
         assert time.monotonic() < deadline, "B -> A gave the same picture as A -> B"
-        src = wait_for_new_image(page, "#unpaired-output", src)
+        src = wait_for_new_image(page, "#translate-output", src)
         back = fetch_image(page, src)
     assert back.size == (50, 30)
     screenshot(page, "translate_unpaired")

@@ -201,7 +201,7 @@ def test_an_overlong_side_is_refused_quickly_everywhere(app, client, tmp_path):
     tall = upload_file(app[0], png_bytes(Image.new("RGB", (1, 20_000))), "tall.png")
     reply = queue_call(app[0], page_event(config, "colorize-input", "upload"), [tall, None, 0])
     assert "tall.png is 1x20000: its longest side is above 16,384 px" in reply
-    reply = queue_call(app[0], page_event(config, "unpaired-button", "click"), [tall, "", "AtoB"])
+    reply = queue_call(app[0], page_event(config, "translate-button", "click"), [tall, "", "AtoB"])
     assert "its longest side is above 16,384 px" in reply
     strip = upload_file(app[0], png_bytes(Image.new("RGB", (20_000, 4), (0, 0, 255))), "bg.png")  # 80,000 px
     canvas = page_event(config, "facade-canvas", "input")
@@ -755,7 +755,7 @@ def test_image_inputs_are_checked_before_gradio_decodes_them(app, client):
 
     config = json.loads(urllib.request.urlopen(f"{app[0]}config", timeout=30).read())
     colorize = page_event(config, "colorize-input", "upload")
-    unpaired = page_event(config, "unpaired-button", "click")
+    unpaired = page_event(config, "translate-button", "click")
     corrupt = upload_file(app[0], b"\x89PNG\r\n\x1a\n" + b"garbage" * 100, "photo.png")
     for fn_index, data in ((colorize, [corrupt, None, 0]), (unpaired, [corrupt, "", "AtoB"])):
         assert "photo.png: corrupt or truncated image" in queue_call(app[0], fn_index, data)

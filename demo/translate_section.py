@@ -1,0 +1,122 @@
+"""The Train tab's "Translate" section: a model trained on your own data translates a picture.
+
+The Facades and Colorize tabs use the models of their tasks; the models of the other tasks had nowhere to go:
+a custom pix2pix model (task "Custom: A|B images" or "Custom: A/ and B/ folders") translates a picture the way
+it was trained (its input side to the other), an unpaired (CycleGAN) model A -> B or B -> A. Models trained here
+on unpaired data are exported with both of their generators, so one picker entry translates either way. An
+official CycleGAN model brought into checkpoints/ with `import-official --model cyclegan` is one generator: it
+is listed too and translates A -> B (the way its name says); B -> A is refused with a line saying to import the
+official model named the other way round.
+
+The image limits and lanes are the other tabs' (image_work). `/translate` is the same (image, model,
+direction) -> image for API clients (the direction is a CycleGAN's only); `/translate_unpaired`, its name
+before custom pix2pix models came here, still takes unpaired models.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+from PIL import Image
+
+from pix2pix_core.errors import Pix2PixError
+
+from .choices import Choice, Picker
+from .messages import quoted
+from .state import AppState
+from .ui import on_upload, user_errors
+from .uploads import ImageUpload
+
+OWN_TASKS = ("aligned", "paired", "unpaired")  # the tasks whose models no other tab uses
+UNPAIRED = "unpaired"
+DIRECTIONS = [("A → B", "AtoB"), ("B → A", "BtoA")]
+
+
+def build(state: AppState) -> dict:
+    def own_models() -> list[str]:
+        return [name for task in OWN_TASKS for name in state.models.names(task)]
+
+    def task_of(model: str) -> str:
+        """The task of a model this section translates with; any other is refused by name."""
+        task = state.models.info(model).task
+        if task not in OWN_TASKS:
+            raise Pix2PixError(f"model {quoted(model)} is a {task} model: use it in its own tab")
+        return task
+
+    def translate_with(image: str, model: str, direction: str, tasks: tuple[str, ...]) -> str:
+        if not image:
+            raise Pix2PixError("no image given")
+        if direction not in [value for _, value in DIRECTIONS]:
+            raise Pix2PixError("direction must be AtoB or BtoA")
+        state.models.refresh()  # a model trained since the page loaded counts too
+        names = [name for task in tasks for name in state.models.names(task)]
+        model = model or (names[0] if names else "")
+        if not model:
+            raise Pix2PixError("no model trained on your own data yet: train one above (a custom or unpaired task)")
+        task = task_of(model)
+        if task not in tasks:
+            raise Pix2PixError(f"model {quoted(model)} is not an unpaired (CycleGAN) model (its task: {task}); the "
+                               "translate endpoint takes it")
+        if task != UNPAIRED and direction != "AtoB":
+            raise Pix2PixError(f"model {quoted(model)} is a pix2pix model: it translates one way, the way it was "
+                               "trained; the direction (B → A) is a CycleGAN's choice")
+
+        def work(picture: Image.Image) -> Image.Image:
+            return state.models.translator(model, task, direction).translate(picture)
+
+        return state.outputs.save(on_upload(state, image, "translate", work), "translated")
+
+    @user_errors
+    def translate(image: str, model: str, direction: str = "AtoB") -> str:
+        """Translate a picture with a model trained on your own data: a custom pix2pix model its own way, an
+        unpaired (CycleGAN) model AtoB or BtoA; the result has the picture's size."""
+        return translate_with(image, model, direction, OWN_TASKS)
+
+    @user_errors
+    def translate_unpaired(image: str, model: str, direction: str) -> str:
+        """Translate a picture with an unpaired (CycleGAN) model, AtoB or BtoA (/translate takes any own model)."""
+        return translate_with(image, model, direction, (UNPAIRED,))
+
+    def refresh(current: str | None):
+        state.models.refresh()
+        names = own_models()
+        value = current if current in names else (names[0] if names else None)
+        return gr.Dropdown(choices=names, value=value)
+
+    def is_unpaired(name: str | None) -> bool:
+        try:
+            return bool(name) and state.models.info(name).task == UNPAIRED
+        except Pix2PixError:  # a name typed or gone: the handler says so on Translate
+            return True
+
+    def on_model(name: str | None):
+        """The direction is a CycleGAN's choice: a pix2pix model has one generator, its input side to the other."""
+        return gr.update(visible=True) if is_unpaired(name) else gr.update(visible=False, value="AtoB")
+
+    names = own_models()
+    first = names[0] if names else None
+    with gr.Accordion("Translate with a model trained on your own data", open=False) as section:
+        gr.Markdown("Custom pix2pix models (A|B images, A/ and B/ folders) translate a picture the way they were "
+                    "trained; unpaired (CycleGAN) models either way. An official CycleGAN model (`import-official "
+                    "--model cyclegan`) translates A → B only, as its name says.", elem_classes="help")
+        with gr.Row():
+            # allow_custom_value: models trained after the page loaded; the handler checks the name
+            model = Picker(names, value=first, label="Model", elem_id="translate-model", allow_custom_value=True,
+                           min_width=240)
+            direction = Choice(DIRECTIONS, value="AtoB", label="Direction (CycleGAN)", elem_id="translate-direction",
+                               visible=is_unpaired(first))
+            button = gr.Button("Translate", variant="primary", elem_id="translate-button")
+        with gr.Row():
+            picture = ImageUpload(label="Picture", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                  height=300, elem_id="translate-input")
+            result = gr.Image(label="Translated", type="filepath", format="png", interactive=False, height=300,
+                              elem_id="translate-output", buttons=["download", "fullscreen"])
+        with gr.Row(visible=False):  # /translate_unpaired for API clients of before
+            unpaired_button = gr.Button()
+    private = dict(api_visibility="private", show_progress="hidden")
+    section.expand(refresh, model, model, **private)
+    model.change(on_model, model, direction, **private)
+    # no Gradio limit: the work waits in its lane (image_work), large pictures apart from small ones
+    button.click(translate, [picture, model, direction], result, api_name="translate", concurrency_limit=None)
+    unpaired_button.click(translate_unpaired, [picture, model, direction], result, api_name="translate_unpaired",
+                          concurrency_limit=None)
+    return {"model": model, "refresh": refresh}
