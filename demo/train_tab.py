@@ -251,8 +251,9 @@ def build(state: AppState) -> dict:
     gr.Markdown("Train pix2pix on a dataset in the background. **Quick demo** is a small 128 px model that shows "
                 "samples within a minute on a laptop CPU; **Standard** uses the paper's settings (hours). One run "
                 "at a time; reloading the page shows the run that is going. When a run ends or is stopped, its "
-                "model appears in the Facades / Colorize model pickers; an unpaired (CycleGAN) model, trained on "
-                "a folder or zip holding trainA/ and trainB/, in the Translate section below.", elem_classes="help")
+                "model appears in the Facades / Colorize model pickers; a custom or unpaired (CycleGAN) model, "
+                "trained on your own pairs or on a folder or zip holding trainA/ and trainB/, in the Translate "
+                "section below.", elem_classes="help")
     with gr.Row():
         with gr.Column(scale=1, min_width=360):
             with gr.Row():
