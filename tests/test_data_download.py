@@ -607,6 +607,7 @@ def test_list_shows_every_set_with_its_size_task_and_layout(capsys):
     (["data", "cyclegan-cityscapes"], "https://www.cityscapes-dataset.com"),
     (["data"], "name a dataset (`pix2pix data facades`), or see them all with `pix2pix data --list`"),
     (["data", "horse2zebra", "--limit", "10"], "--limit keeps a share of the food photos; horse2zebra is unpacked"),
+    (["data", "facades", "--limit", "10"], "--limit keeps a share of the food photos; facades is unpacked"),
     (["data", "zebras"], "unknown dataset 'zebras'; choose one of facades, food, maps,"),
 ])
 def test_names_that_are_not_offered_say_why(argv, message, tmp_path, capsys):
