@@ -100,7 +100,8 @@ class UploadGuard:
             await self.app(scope, counting_receive, guarded_send)
         except ClientDisconnect:  # gone, or cut off at the cap: nobody to answer, and no traceback for the log
             if not refused:
-                log.info("a client left during its request to %s", scope.get("path", "")[:MAX_LOGGED_PATH])
+                # escaped: the server decodes %0A in a path, and a newline would start a log line of the client's
+                log.info("a client left during its request to %s", ascii(scope.get("path", "")[:MAX_LOGGED_PATH])[1:-1])
 
     def _refusal(self, length: bytes, limit: int, files: bool) -> tuple[int, str] | None:
         if not length.isdigit():

@@ -36,6 +36,10 @@ MAX_NAME_BYTES = 255  # one file or folder name: the limit of ext4, NTFS and APF
 MAX_PATH_CHARS = 1024  # a whole member path
 
 
+class UnpackWriteError(Pix2PixError):
+    """A member could not be written (a full disk, a name the file system refuses): no fault found in the zip."""
+
+
 @dataclass
 class ExtractResult:
     folder: Path  # the dataset root: dest_dir, or its one top-level folder when the zip wraps everything in one
@@ -178,7 +182,8 @@ def _extract(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, Pure
         except RuntimeError as exc:  # zipfile's "File is encrypted, password required"
             raise Pix2PixError(f"{name}: cannot read {_shown(info.filename)} ({exc})") from None
         except OSError as exc:  # a name the file system refuses, a full disk
-            raise Pix2PixError(f"{name}: cannot write {_shown(info.filename)} ({exc.strerror or 'write error'})") from None
+            raise UnpackWriteError(f"{name}: cannot write {_shown(info.filename)} "
+                                   f"({exc.strerror or 'write error'})") from None
         images += 1
         tops.add(relative.parts[0] if len(relative.parts) > 1 else "")
     # "facades.zip" usually holds one folder "facades/" with train/ and val/: use that as the dataset root

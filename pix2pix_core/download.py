@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional, TextIO
 
-from .archive import extract_dataset_zip
+from .archive import UnpackWriteError, extract_dataset_zip
 from .errors import Pix2PixError
 
 CHUNK = 1 << 20
@@ -526,7 +526,7 @@ def get_dataset(name: str, out: Path, from_file: Optional[Path] = None, limit: O
     if limit is not None and limit < 1:
         raise Pix2PixError("--limit must be at least 1")
     source = sources[name]
-    if limit is not None and source.task in ("aligned", "unpaired"):
+    if limit is not None and source.task != "colorize":  # facades too: its --limit was ignored without a word
         raise Pix2PixError(f"--limit keeps a share of the food photos; {name} is unpacked whole (train on part of "
                            "it with `train --max-images N`)")
     out = Path(out)
@@ -555,6 +555,11 @@ def get_dataset(name: str, out: Path, from_file: Optional[Path] = None, limit: O
     try:
         try:
             counts = _unpack(source, archive, work, limit, progress)
+        except UnpackWriteError as exc:  # the disk, not the archive: kept (a refusal below deletes it)
+            if from_file is None:
+                raise Pix2PixError(f"{exc}; the download is kept: make room, then unpack it with "
+                                   f"`pix2pix data {name} --from {archive} --out {out}`") from None
+            raise
         except Pix2PixError as exc:  # refused (a hostile or corrupt zip, a bomb, not the right archive)
             if from_file is None and source.task in ("aligned", "unpaired"):
                 archive.unlink(missing_ok=True)  # useless, and a later run downloads it again

@@ -87,11 +87,12 @@ def photo_features(segmenter: Segmenter, photos: Photos, levels: int = 4, scales
         if module is modules[-1]:
             raise _EnoughLevels
 
-    handles = [module.register_forward_hook(hook) for module in modules]
     rows = []
-    was_training = net.training
-    try:
-        with segmenter._lock, torch.inference_mode():
+    # the mode and the hooks change only under the lock that a thread translating with the segmenter waits for
+    with segmenter._lock, torch.inference_mode():
+        handles = [module.register_forward_hook(hook) for module in modules]
+        was_training = net.training
+        try:
             net.eval()
             batch = _as_batch(photos, segmenter.config.crop_size)
             for start in range(0, len(batch), batch_size):
@@ -105,10 +106,10 @@ def photo_features(segmenter: Segmenter, photos: Photos, levels: int = 4, scales
                         pass
                     stats += [torch.cat([f.mean((2, 3)), f.std((2, 3), correction=0)], 1) for f in captured]
                 rows.append(torch.cat(stats, 1).cpu())
-    finally:  # an unreadable photo must not leave a segmenter being trained in eval mode, or hooked
-        net.train(was_training)
-        for handle in handles:
-            handle.remove()
+        finally:  # an unreadable photo must not leave a segmenter being trained in eval mode, or hooked
+            net.train(was_training)
+            for handle in handles:
+                handle.remove()
     return torch.cat(rows).double().numpy()
 
 

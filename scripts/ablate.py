@@ -112,12 +112,13 @@ def run_row(row: Row, seed: int, args) -> dict:
         minutes = (time.perf_counter() - started) / 60
         checkpoint = folder / "checkpoints" / "latest.safetensors"
         record = {"name": row.name, "group": row.group, "seed": seed, "flags": list(row.flags), "minutes": minutes,
-                  "complete": process.returncode == 0, "collapsed": ended_in_collapse(folder / "log.txt", process.returncode)}
+                  "complete": process.returncode == 0,
+                  "collapsed": ended_in_collapse(folder / "log.txt", process.returncode)}
         if not checkpoint.exists():
             record["error"] = f"no checkpoint (exit {process.returncode}); see {folder / 'log.txt'}"
             return record
-        test = [*python, "test", "--checkpoint", str(checkpoint), "--data", str(args.data), "--out", str(folder / "test"),
-                "--device", args.device, "--threads", str(args.threads)]
+        test = [*python, "test", "--checkpoint", str(checkpoint), "--data", str(args.data), "--out",
+                str(folder / "test"), "--device", args.device, "--threads", str(args.threads)]
         subprocess.run(test, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
         metrics_path = folder / "test" / "metrics.json"
         if metrics_path.exists():

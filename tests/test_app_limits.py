@@ -1060,3 +1060,30 @@ def test_a_client_that_leaves_during_its_upload_is_no_traceback(caplog):
     with pytest.raises(ClientDisconnect):  # what reached uvicorn before
         asyncio.run(gradio({"type": "http", "method": "POST", "path": "/", "headers": []},
                            lambda: asyncio.sleep(0, {"type": "http.disconnect"}), None))
+
+
+def test_a_route_named_in_the_log_cannot_forge_lines(caplog):
+    """The server decodes %0A in a path to a newline: a client that leaves during a request to
+    `/x%0AERROR ...` wrote a log line of its own choosing under the app's one."""
+    import asyncio
+    import logging
+
+    from starlette.requests import ClientDisconnect
+
+    from demo.upload_guard import UploadGuard
+
+    async def leaves(scope, receive, send):
+        raise ClientDisconnect()
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/upload\nERROR forged\r\x1b[2K", "headers": []}
+    guard = UploadGuard(leaves, ".", free_bytes=lambda folder: 2 ** 40)
+    with caplog.at_level(logging.INFO, logger="pix2pix_studio"):
+        asyncio.run(guard._counted(scope, receive, send, 1000, False))
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message == "a client left during its request to /gradio_api/upload\\nERROR forged\\r\\x1b[2K"

@@ -607,6 +607,7 @@ def test_list_shows_every_set_with_its_size_task_and_layout(capsys):
     (["data", "cyclegan-cityscapes"], "https://www.cityscapes-dataset.com"),
     (["data"], "name a dataset (`pix2pix data facades`), or see them all with `pix2pix data --list`"),
     (["data", "horse2zebra", "--limit", "10"], "--limit keeps a share of the food photos; horse2zebra is unpacked"),
+    (["data", "facades", "--limit", "10"], "--limit keeps a share of the food photos; facades is unpacked"),
     (["data", "zebras"], "unknown dataset 'zebras'; choose one of facades, food, maps,"),
 ])
 def test_names_that_are_not_offered_say_why(argv, message, tmp_path, capsys):
@@ -614,3 +615,31 @@ def test_names_that_are_not_offered_say_why(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (tmp_path / "data").exists()
+
+
+def test_a_full_disk_while_unpacking_a_download_keeps_it(tmp_path, capsys, monkeypatch):
+    """A refused zip is deleted (a later run downloads it again), but a member the disk had no room for is no fault
+    of the zip: the whole download (up to 1.5 GB) was deleted with it, to be downloaded again once space was made."""
+    import errno
+
+    from pix2pix_core import archive as zips
+
+    data = _zip(_unpaired_files("apple2orange"))
+    served = _Server(data)
+
+    class FullDisk(io.BytesIO):
+        def write(self, chunk):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zips, "open", lambda path, mode="r", *args, **kwargs: FullDisk(), raising=False)
+    try:
+        sources = {"apple2orange": download.with_url(download.SOURCES["apple2orange"], served.url,
+                                                     approx_bytes=len(data))}
+        with pytest.raises(Pix2PixError, match="No space left on device") as caught:
+            download.get_dataset("apple2orange", tmp_path, progress=False, sources=sources)
+        kept = tmp_path / ".downloads" / "apple2orange.zip"
+        assert kept.read_bytes() == data and "deleted" not in str(caught.value)
+        assert f"pix2pix data apple2orange --from {kept} --out {tmp_path}" in str(caught.value)
+        assert _left_in(tmp_path) == [tmp_path / ".downloads"]  # no half dataset
+    finally:
+        served.close()

@@ -126,6 +126,47 @@ def test_photo_features_leave_the_network_as_they_found_it_when_a_photo_fails(tm
     assert not any(module._forward_hooks for module in segmenter.net.modules())
 
 
+def test_photo_features_hook_and_switch_the_network_only_while_holding_its_lock(tmp_path):
+    """The segmenter's lock guards its mode and hooks: a thread translating with it (label_map) waits for it.
+    Its train mode was put back after the lock was released (a forward of that thread could run in train mode,
+    batch norm updating its statistics), and the hooks were added before it was taken (that thread's forward hit
+    this call's hooks: its features captured here, its pass stopped by _EnoughLevels)."""
+    from pix2pix_core.errors import Pix2PixError
+
+    segmenter = random_segmenter()
+    net = segmenter.net
+    seen = []
+
+    class Watched:
+        """The segmenter's lock, noting the network's mode and hooks whenever it is free."""
+
+        def __init__(self, lock):
+            self.lock = lock
+
+        def free(self, when):
+            seen.append((when, net.training, sum(len(m._forward_hooks) for m in net.modules())))
+
+        def __enter__(self):
+            self.free("taken")
+            return self.lock.__enter__()
+
+        def __exit__(self, *exc):
+            result = self.lock.__exit__(*exc)
+            self.free("released")
+            return result
+
+    segmenter._lock = Watched(segmenter._lock)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    for training in (True, False):
+        net.train(training)
+        photo_features(segmenter, random_photos(2, size=64))
+        with pytest.raises(Pix2PixError):
+            photo_features(segmenter, [*random_photos(2, size=64), broken])
+        assert seen == [(when, training, 0) for when in ("taken", "released") * 2]
+        seen.clear()
+
+
 def test_encoder_levels_refuses_more_levels_than_the_network_has():
     net = random_segmenter(num_downs=5, crop_size=32).net
     assert len(encoder_levels(net, 5)) == 5
