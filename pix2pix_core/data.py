@@ -639,7 +639,7 @@ def what_unpaired_root_holds(root: Path, split: str) -> str:
         return ""
     wanted = {f"{split}a", f"{split}b"}
     if wanted <= {name.lower() for name in subfolders}:
-        return f" (folder names are lower case: {split}A/ and {split}B/)"
+        return f" (folder names are case-sensitive: {split}A/ and {split}B/)"
     if all((root / name).is_dir() or (root / "train" / name).is_dir() for name in ("A", "B")):
         return " (it holds A/ and B/: paired data, for the paired task)"
     down = [name for name in subfolders if all((root / name / f"{split}{side}").is_dir() for side in "AB")]

@@ -419,11 +419,6 @@ def unpack_aligned(archive_path: Path, dest: Path, name: str = "facades", progre
     return counts
 
 
-def unpack_facades(archive_path: Path, dest: Path) -> dict[str, int]:
-    """facades/{train,val,test}/*.jpg of the pix2pix archive -> dest/{train,val,test}/."""
-    return unpack_aligned(archive_path, dest, "facades")
-
-
 def _in_unpaired_split(path: PurePosixPath) -> Optional[PurePosixPath]:
     """NAME/trainA/x.jpg -> trainA/x.jpg (any top folder); members outside the four folders are left out
     (cyclegan-maps.zip also holds the pix2pix train/ and val/ pairs)."""

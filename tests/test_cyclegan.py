@@ -503,7 +503,7 @@ def test_a_hand_made_unpaired_config_is_pointed_to_cyclegan_config(values) -> No
     (["train", "val"], "it has train/: A|B pairs or photos, for the facades, aligned or colorize task"),
     (["horse2zebra/trainA", "horse2zebra/trainB"], "its sub-folder horse2zebra/ holds trainA/ and trainB/: give that"),
     (["train/trainA", "train/trainB"], "its sub-folder train/ holds trainA/ and trainB/: give that"),
-    (["TrainA", "TrainB"], "folder names are lower case: trainA/ and trainB/"),
+    (["TrainA", "TrainB"], "folder names are case-sensitive: trainA/ and trainB/"),
 ])
 def test_a_folder_not_laid_out_as_unpaired_data_says_what_it_holds(tmp_path, layout, hint) -> None:
     """A paired or aligned dataset, or unpaired collections one folder down, given as unpaired data got only
