@@ -380,22 +380,27 @@ def refuse_overwriting(source: str | Path, out: str | Path) -> None:
 
 
 def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
-                     extra: Optional[dict[str, str]] = None, direction: str = "AtoB",
+                     extra: Optional[dict[str, str]] = None, direction: Optional[str] = None,
                      weights: str = "averaged") -> Path:
     """Write the generator alone (fp16 by default) with its config: the file to ship. For a CycleGAN,
     `direction` BtoA ships its second generator F (saved as the file's only generator, G.), `both` ships G
-    and F (G. and F.), which `load_generator` loads either way. `weights` as in `inference_weights`; the
-    file records which it holds (`generator_weights`) when the checkpoint kept a moving average."""
+    and F (G. and F.), which `load_generator` loads either way; None: G, or the one generator an export holds
+    (as `translate` reads it). `weights` as in `inference_weights`; the file records which it holds
+    (`generator_weights`) when the checkpoint kept a moving average."""
     refuse_overwriting(checkpoint, out)
     tensors, metadata = read_checkpoint(checkpoint)
     config = config_of(metadata, checkpoint)
     if config.model != "cyclegan" and direction != "both":
-        refuse_direction_of_pix2pix(config, direction, checkpoint)
+        refuse_direction_of_pix2pix(config, direction or "AtoB", checkpoint)
         direction = "AtoB"  # its one generator, G (a facades model's own BtoA included)
     if not sub_state(tensors, "G.") and sub_state(tensors, "F."):  # a B -> A export exported again: still B -> A
-        if direction == "both":
-            raise CheckpointError(f"{checkpoint} holds the CycleGAN's B -> A generator only, not both")
+        if direction in ("both", "AtoB"):  # AtoB was exported as B -> A with a warning: as translate, refused
+            raise CheckpointError(f"{checkpoint} holds the CycleGAN's B -> A generator only"
+                                  + (", not both" if direction == "both" else
+                                     "; leave --direction out (or give BtoA) to export it again")
+                                  + official_cyclegan_note(metadata))
         direction = "BtoA"
+    direction = direction or "AtoB"
     parts = {"G.": inference_weights(tensors, "AtoB" if direction == "both" else direction, weights)}
     if direction == "both":  # a CycleGAN's G and F in one file: it translates either way (load_generator)
         parts["F."] = inference_weights(tensors, "BtoA")

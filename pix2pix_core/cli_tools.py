@@ -396,9 +396,10 @@ def add_commands(sub) -> None:
                        formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", required=True, help="training checkpoint, exported .safetensors or run folder")
     p.add_argument("--out", required=True, help="output file (.safetensors, .onnx or .pt)")
-    p.add_argument("--direction", choices=("AtoB", "BtoA", "both"), default="AtoB",
+    p.add_argument("--direction", choices=("AtoB", "BtoA", "both"), default=None,
                    help="for a CycleGAN checkpoint: export G (A -> B), F (B -> A) or both (safetensors only: "
-                        "the file then translates and tests either way)")
+                        "the file then translates and tests either way) (default: G, or the one generator an "
+                        "export holds)")
     p.add_argument("--weights", choices=GENERATOR_WEIGHTS, default=None,
                    help="for a run trained with --ema-decay: its moving average of G (the default, what inference "
                         "uses) or the trained G itself, so one run gives both models to compare")

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import load_generator, refuse_overwriting
+from .checkpoint import direction_to_load, load_generator, refuse_overwriting
 from .config import TrainConfig, min_downsamplings
 from .errors import CheckpointError, Pix2PixError
 
@@ -118,13 +118,14 @@ def _require_onnx():
     return onnx, onnxruntime
 
 
-def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", direction: str = "AtoB",
+def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", direction: Optional[str] = None,
                  weights: str = "averaged") -> Path:
     """Write the generator of `checkpoint` as an ONNX (opset 17, dynamic batch/H/W) or TorchScript file
-    (`weights` as in `checkpoint.inference_weights`)."""
+    (`weights` as in `checkpoint.inference_weights`; `direction` as in `checkpoint.direction_to_load`)."""
     if fmt not in ("onnx", "torchscript"):
         raise Pix2PixError(f"export format must be onnx or torchscript here, got {fmt!r}")
     refuse_overwriting(checkpoint, out)
+    direction = direction_to_load(checkpoint, direction)
     generator, config, metadata = load_generator(checkpoint, "cpu", direction, weights)
     net = inference_network(generator, config)
     out = Path(out)

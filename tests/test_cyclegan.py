@@ -360,7 +360,7 @@ def test_a_b_to_a_export_holds_f_under_g_on_disk_and_f_to_every_reader(cyclegan_
 
     trained_f = {k[2:]: v for k, v in load_file(str(cyclegan_checkpoint)).items() if k.startswith("F.")}
     b_to_a = export_generator(cyclegan_checkpoint, tmp_path / "b_to_a.safetensors", torch.float32, direction="BtoA")
-    again = export_generator(b_to_a, tmp_path / "again.safetensors", torch.float32, direction="AtoB")
+    again = export_generator(b_to_a, tmp_path / "again.safetensors", torch.float32)
     for path in (b_to_a, again):
         on_disk = load_file(str(path))
         assert read_header(path)["direction"] == "BtoA" and {k.split(".")[0] for k in on_disk} == {"G"}
@@ -375,9 +375,11 @@ def test_a_b_to_a_export_holds_f_under_g_on_disk_and_f_to_every_reader(cyclegan_
             assert same(load_generator(path, direction="AtoB")[0].state_dict(), trained_f)
     with pytest.raises(CheckpointError, match="holds the CycleGAN's B -> A generator only, not both"):
         export_generator(b_to_a, tmp_path / "both.safetensors", direction="both")
+    with pytest.raises(CheckpointError, match="B -> A generator only; leave --direction out"):
+        export_generator(b_to_a, tmp_path / "asked.safetensors", direction="AtoB")
     files = {"pix2pix_metadata.json": ""}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the AtoB request's warning; torch's TorchScript deprecation
+        warnings.simplefilter("ignore")  # torch's TorchScript deprecation
         torch.jit.load(str(export_model(b_to_a, tmp_path / "f.pt", "torchscript")), _extra_files=files)
     assert json.loads(files["pix2pix_metadata.json"])["generator"] == "BtoA"
 
@@ -560,3 +562,21 @@ def test_train_help_names_the_unpaired_defaults(capsys) -> None:
                   "default batch; task unpaired: instance", "(task unpaired: always off)",
                   "task unpaired: AtoB only, a CycleGAN learns both ways"):
         assert words in text, words
+
+
+def test_export_takes_the_generator_an_export_holds_and_refuses_the_other(cyclegan_checkpoint, tmp_path,
+                                                                          capsys) -> None:
+    """`export` defaulted to --direction AtoB: an F-only export exported again with that default stayed B -> A
+    (the default could not be told from a request), and an explicit AtoB got B -> A with a warning, where
+    `translate` refuses it. Now as translate: no direction takes the held generator, AtoB of F alone is refused."""
+    from pix2pix_core.checkpoint import export_generator, read_header
+
+    b_to_a = export_generator(cyclegan_checkpoint, tmp_path / "b_to_a.safetensors", direction="BtoA")
+    assert main(["export", "--checkpoint", str(b_to_a), "--out", str(tmp_path / "again.safetensors")]) == 0
+    assert read_header(tmp_path / "again.safetensors")["direction"] == "BtoA"
+    for suffix in ("safetensors", "pt"):
+        out = tmp_path / f"asked.{suffix}"
+        assert main(["export", "--checkpoint", str(b_to_a), "--out", str(out), "--direction", "AtoB"]) == 2
+        assert "B -> A generator only" in capsys.readouterr().err and not out.exists()
+    assert main(["export", "--checkpoint", str(b_to_a), "--out", str(tmp_path / "f.pt")]) == 0
+    assert "B -> A" in capsys.readouterr().out
