@@ -42,11 +42,8 @@ def build(state: AppState) -> dict:
             raise Pix2PixError(f"model {quoted(model)} is a {task} model: use it in its own tab")
         return task
 
-    def translate_with(image: str, model: str, direction: str, tasks: tuple[str, ...]) -> str:
-        if not image:
-            raise Pix2PixError("no image given")
-        if direction not in [value for _, value in DIRECTIONS]:
-            raise Pix2PixError("direction must be AtoB or BtoA")
+    def chosen_model(model: str, direction: str, tasks: tuple[str, ...]) -> tuple[str, str]:
+        """(name, task) of the model to translate with: `model`, or the first of `tasks` when empty."""
         state.models.refresh()  # a model trained since the page loaded counts too
         names = [name for task in tasks for name in state.models.names(task)]
         model = model or (names[0] if names else "")
@@ -59,9 +56,17 @@ def build(state: AppState) -> dict:
         if task != UNPAIRED and direction != "AtoB":
             raise Pix2PixError(f"model {quoted(model)} is a pix2pix model: it translates one way, the way it was "
                                "trained; the direction (B → A) is a CycleGAN's choice")
+        return model, task
 
-        def work(picture: Image.Image) -> Image.Image:
-            return state.models.translator(model, task, direction).translate(picture)
+    def translate_with(image: str, model: str, direction: str, tasks: tuple[str, ...]) -> str:
+        if not image:
+            raise Pix2PixError("no image given")
+        if direction not in [value for _, value in DIRECTIONS]:
+            raise Pix2PixError("direction must be AtoB or BtoA")
+
+        def work(picture: Image.Image) -> Image.Image:  # after the picture's checks, as the other tabs
+            name, task = chosen_model(model, direction, tasks)
+            return state.models.translator(name, task, direction).translate(picture)
 
         return state.outputs.save(on_upload(state, image, "translate", work), "translated")
 
