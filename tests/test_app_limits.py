@@ -334,6 +334,23 @@ def test_a_long_choice_is_not_echoed(app, client, position, name):
     assert "xxxxxxxxxx" in data  # the value is quoted, shortened
     assert_idle(client)
 
+def test_a_list_sent_for_one_choice_is_refused_briefly(app, client):
+    """A list of valid choices passed the app's check: Gradio's Radio then quoted it whole (["AtoB"] x 5,000 for
+    /translate's direction: a 40 kB error), and a single-valued Dropdown that takes custom names handed it to the
+    handler (a model name as a list or an object: an internal TypeError, a traceback in the log per request)."""
+    picture = upload_file(app[0], png_bytes(Image.new("RGB", (32, 32))), "p.png")
+    for data, what in (([picture, "", ["AtoB"] * 5000], "direction"), ([picture, ["cycle"], "AtoB"], "model"),
+                       ([picture, {"name": "cycle"}, "AtoB"], "model")):
+        event, reply = raw_call(app[0], "translate", json.dumps(data))
+        assert event == "error" and len(reply) < 1000, (what, event, len(reply))
+        assert "one value expected" in reply and "Internal error" not in reply, (what, reply[:300])
+    settings = ["facades", "facades", "BtoA", ["Quick demo"] * 3000, 20, 0, 1, 100, 0.0002, 16, "from scratch", None,
+                False]
+    event, reply = raw_call(app[0], "train_start", json.dumps(settings))
+    assert event == "error" and "one value expected" in reply and len(reply) < 1000, (event, len(reply))
+    assert_idle(client)
+
+
 
 def queue_call(url: str, fn_index: int, data: list, event_data=None) -> str:
     """Call any event (public or not) by its fn_index as the page does; the final message's text."""
