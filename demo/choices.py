@@ -4,9 +4,12 @@ Gradio checks that a Radio's or Dropdown's value is one of its choices, and its 
 whole: a megabyte string sent through the API (or to any event, by its fn_index) came back as a megabyte
 error message. These components look and behave the same in the page (`is_template` keeps Gradio's own
 frontend component), but refuse a value that is not a choice with a message that quotes at most
-MAX_QUOTED characters of it (HTML-escaped, as Gradio renders errors as HTML). A dropdown with `allow_custom_value=True` passes any string to its handler,
-which checks it itself. A `Seed` box refuses what is not a whole number from 0 to SEED_MAX by name: Gradio's
-own Number with a minimum and a precision failed on "abc" or NaN inside its comparison, an empty "Error".
+MAX_QUOTED characters of it (HTML-escaped, as Gradio renders errors as HTML). A dropdown with
+`allow_custom_value=True` passes any string to its handler, which checks it itself. A list or an object sent for
+one value is refused by name: Gradio's Radio quoted a list of valid choices whole (["AtoB"] x 5,000: a 40 kB
+error), and its single-valued Dropdown handed one to the handler. A `Seed` box refuses what is not a whole number
+from 0 to SEED_MAX by name: Gradio's own Number with a minimum and a precision failed on "abc" or NaN inside its
+comparison, an empty "Error".
 """
 
 from __future__ import annotations
@@ -18,6 +21,14 @@ from pix2pix_core.limits import seed_value
 
 from .messages import quoted
 from .ui import as_text
+
+
+def _refuse_many(component, payload) -> None:
+    """One value, not a list or an object: a Radio's own check quoted a list of valid choices whole, and a
+    single-valued Dropdown handed it on (a model name as a list was an internal TypeError in the handler)."""
+    if isinstance(payload, (list, dict)) and not getattr(component, "multiselect", False):
+        raise gr.Error(as_text(f"{quoted(component.label or 'value', 40)}: one value expected, got a "
+                               f"{type(payload).__name__} of {len(payload)}"), print_exception=False)
 
 
 def _refuse_unknown(component, payload) -> None:
@@ -36,6 +47,7 @@ class Choice(gr.Radio):
 
     def preprocess(self, payload):
         if payload is not None:
+            _refuse_many(self, payload)
             _refuse_unknown(self, payload)
         return super().preprocess(payload)
 
@@ -46,6 +58,8 @@ class Picker(gr.Dropdown):
     is_template = True  # rendered by Gradio's Dropdown component
 
     def preprocess(self, payload):
+        if payload is not None:
+            _refuse_many(self, payload)
         if payload is not None and not self.allow_custom_value:
             _refuse_unknown(self, payload)
         return super().preprocess(payload)

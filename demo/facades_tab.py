@@ -28,7 +28,7 @@ from .choices import Picker, Seed
 from .state import EXAMPLES, AppState
 from .ui import NAMES_MIN_WIDTH, as_text, image_endpoint, user_errors
 from .ui import on_upload as in_lane
-from .uploads import CanvasEditor
+from .uploads import CanvasEditor, UploadInput
 
 CANVAS = 256  # the facades models work at 256 px; a bigger canvas would only be resized down
 TASK = "facades"
@@ -149,8 +149,8 @@ def build(state: AppState) -> dict:
             with gr.Row():
                 random_button = gr.Button("Random example", size="sm")
                 clear_button = gr.Button("Clear", size="sm")
-                upload_button = gr.UploadButton("Upload label map", file_types=["image"], size="sm")
-                segment_button = gr.UploadButton("Start from a photo", file_types=["image"], size="sm",
+                upload_button = UploadInput("Upload label map", file_types=["image"], size="sm")
+                segment_button = UploadInput("Start from a photo", file_types=["image"], size="sm",
                                                  visible=state.segmenter_path() is not None)
         with gr.Column(scale=1, min_width=300):
             photo = gr.Image(label="Generated photo", type="filepath", format="png", interactive=False, height=300,

@@ -34,6 +34,7 @@ from .messages import quoted
 from .state import EXAMPLES, AppState, JobSnapshot
 from .train_settings import FormSettings, check_run_size, checked_numbers, form_direction, with_settings
 from .ui import NAMES_MIN_WIDTH, user_errors
+from .uploads import FileInput
 
 TASKS = [("Facades: labels → photo", "facades"), ("Colorize: gray → colour", "colorize"),
          ("Custom: A|B images", "aligned"), ("Custom: A/ and B/ folders", "paired"),
@@ -264,7 +265,7 @@ def build(state: AppState) -> dict:
                                      placeholder="empty: <data root>/facades or /food (facades: the 6 bundled pairs "
                                                  "when it is missing)",
                                      elem_id="train-data")
-            data_zip = gr.File(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=120)
+            data_zip = FileInput(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=120)
             with gr.Row():
                 direction = Choice(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)",
                                    elem_id="train-direction", visible=field_visibility("facades")[0])

@@ -16,6 +16,7 @@ from pix2pix_core.images import open_image
 
 from .image_work import APP_MAX_PIXELS, header_size, within_app_limits
 from .messages import MessageCleaner
+from .uploads import FileInput
 
 log = logging.getLogger("pix2pix_studio")
 
@@ -96,7 +97,7 @@ def image_endpoint(fn: Callable, name: str, input_label: str, output_label: str)
     queue apart from small ones. The seed is passed as sent and checked by seed_value.
     """
     with gr.Row(visible=False):
-        file_in = gr.File(label=input_label, type="filepath")
+        file_in = FileInput(label=input_label, type="filepath")
         model = gr.Textbox(label="model", value="")
         seed = gr.Number(label="seed", value=0)
         image_out = gr.Image(label=output_label, type="filepath", format="png")

@@ -334,6 +334,23 @@ def test_a_long_choice_is_not_echoed(app, client, position, name):
     assert "xxxxxxxxxx" in data  # the value is quoted, shortened
     assert_idle(client)
 
+def test_a_list_sent_for_one_choice_is_refused_briefly(app, client):
+    """A list of valid choices passed the app's check: Gradio's Radio then quoted it whole (["AtoB"] x 5,000 for
+    /translate's direction: a 40 kB error), and a single-valued Dropdown that takes custom names handed it to the
+    handler (a model name as a list or an object: an internal TypeError, a traceback in the log per request)."""
+    picture = upload_file(app[0], png_bytes(Image.new("RGB", (32, 32))), "p.png")
+    for data, what in (([picture, "", ["AtoB"] * 5000], "direction"), ([picture, ["cycle"], "AtoB"], "model"),
+                       ([picture, {"name": "cycle"}, "AtoB"], "model")):
+        event, reply = raw_call(app[0], "translate", json.dumps(data))
+        assert event == "error" and len(reply) < 1000, (what, event, len(reply))
+        assert "one value expected" in reply and "Internal error" not in reply, (what, reply[:300])
+    settings = ["facades", "facades", "BtoA", ["Quick demo"] * 3000, 20, 0, 1, 100, 0.0002, 16, "from scratch", None,
+                False]
+    event, reply = raw_call(app[0], "train_start", json.dumps(settings))
+    assert event == "error" and "one value expected" in reply and len(reply) < 1000, (event, len(reply))
+    assert_idle(client)
+
+
 
 def queue_call(url: str, fn_index: int, data: list, event_data=None) -> str:
     """Call any event (public or not) by its fn_index as the page does; the final message's text."""
@@ -1087,3 +1104,72 @@ def test_a_route_named_in_the_log_cannot_forge_lines(caplog):
         asyncio.run(guard._counted(scope, receive, send, 1000, False))
     (message,) = [r.getMessage() for r in caplog.records]
     assert message == "a client left during its request to /gradio_api/upload\\nERROR forged\\r\\x1b[2K"
+
+
+def test_a_client_that_leaves_during_its_upload_leaves_no_file(tmp_path, caplog):
+    """Gradio's multipart parser writes a body's files to temp files as they arrive and kept them when the client
+    left mid-body: an upload cut off after 40 MB left 40 MB in Gradio's cache for good (5 in 4 s: 200 MB, never
+    deleted), a canvas image its 7 MB in the system temp folder, so one client could fill the disk."""
+    import asyncio
+    import logging
+
+    from gradio.route_utils import GradioMultiPartParser
+    from starlette.requests import Request
+
+    from demo.upload_guard import UploadGuard
+
+    async def gradio(scope, receive, send):  # Gradio's upload route: the parser, writing into its cache folder
+        request = Request(scope, receive)
+        await GradioMultiPartParser(request.headers, request.stream(), upload_dir=tmp_path / "cache",
+                                    max_file_size=2 ** 30).parse()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    head = (b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n")
+    chunks = iter([head, b"x" * 2 ** 20, b"x" * 2 ** 20])
+
+    async def receive():
+        body = next(chunks, None)
+        return {"type": "http.disconnect"} if body is None else {"type": "http.request", "body": body,
+                                                                 "more_body": True}
+
+    async def send(message):
+        pass
+
+    (tmp_path / "cache").mkdir()
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/upload",
+             "headers": [(b"content-type", b"multipart/form-data; boundary=b"), (b"content-length", b"5000000")]}
+    guard = UploadGuard(gradio, tmp_path / "cache", free_bytes=lambda folder: 2 ** 40)
+    with caplog.at_level(logging.INFO, logger="pix2pix_studio"):
+        asyncio.run(guard(scope, receive, send))
+    assert [r.getMessage() for r in caplog.records] == ["a client left during its request to /gradio_api/upload"]
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_file_inputs_leave_no_empty_file_in_gradios_cache(tmp_path):
+    """gr.File and gr.UploadButton with type "filepath" create an empty temp file in Gradio's cache for each file
+    of each event and drop it (its delete_cache never sees it): 755 /colorize calls in 20 s, refused ones included,
+    left 755 files there for good, an inode and a cache-folder entry each."""
+    import gradio as gr
+    from gradio.data_classes import FileData
+
+    from demo.app import build_app
+
+    (tmp_path / "checkpoints").mkdir()
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    uploaded = tmp_path / "uploaded.zip"
+    uploaded.write_bytes(b"PK")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    inputs = {id(c): c for fn in blocks.fns.values() for c in fn.inputs
+              if isinstance(c, (gr.File, gr.UploadButton)) and c.type == "filepath"}
+    assert len(inputs) >= 5, inputs  # /facade's and /colorize's, the dataset zip, the two Facades upload buttons
+    for component in inputs.values():
+        component.GRADIO_CACHE = str(cache)
+        if component.file_types and "image" in component.file_types:
+            image = save(Image.new("RGB", (8, 8)), tmp_path / "uploaded.png")
+            assert component.preprocess(FileData(path=str(image))) == str(image)
+        elif not component.file_types or ".zip" in component.file_types:
+            assert component.preprocess(FileData(path=str(uploaded))) == str(uploaded)
+    assert list(cache.iterdir()) == []
