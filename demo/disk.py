@@ -18,6 +18,7 @@ from typing import Collection
 
 log = logging.getLogger("pix2pix_studio")
 
+MIN_FREE_BYTES = 2 * 1024 ** 3  # no upload or result is written while the disk would keep less free than this
 RESERVED = ("models", "uploads", "cache")  # folders of the runs folder that are not run folders
 CACHE = "cache"  # the disk caches of data-root datasets (an uploaded zip's cache lives and goes with its upload)
 

@@ -7,6 +7,7 @@ generator; the cleaned ("snapped") map is shown beside it, where two clicks draw
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import math
@@ -181,7 +182,9 @@ def build(state: AppState) -> dict:
             return rendered(label_map, model_name, seed_value)
         except Pix2PixError as exc:
             gr.Warning(as_text(str(exc)))
-            return gr.skip(), as_file(label_map, "labels")
+            with contextlib.suppress(Pix2PixError):  # the disk nearly full: nothing new to show
+                return gr.skip(), as_file(label_map, "labels")
+            return gr.skip(), gr.skip()
 
     @user_errors
     def on_generate(value, model_name, seed_value):

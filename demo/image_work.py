@@ -28,12 +28,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from PIL import Image
 
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.images import MAX_SIDE
+
+from . import disk
 
 APP_MAX_PIXELS = 12_000_000  # per image sent to the app (pix2pix_core.images.MAX_PIXELS is 50 MP)
 APP_MAX_SIDE = MAX_SIDE  # px, the longer side of an image sent to the app (open_image refuses above it too)
@@ -125,11 +127,15 @@ class OutputFiles:
     """Result images as files in a private temp folder, removed after OUTPUT_MAX_AGE and at exit.
 
     Every Facades stroke writes two (its photo and snapped map), so old ones are looked for every
-    `prune_every` seconds, not at every save."""
+    `prune_every` seconds, not at every save. Like an upload (upload_guard), no new result is written while
+    the disk would keep less than `min_free_bytes`: results are written twice (here, then Gradio's copy, kept
+    an hour), and one client repeating /colorize on one uploaded photo wrote ~12 MB/s, ~43 GB an hour."""
 
-    def __init__(self, prune_every: float = OUTPUT_PRUNE_EVERY):
+    def __init__(self, prune_every: float = OUTPUT_PRUNE_EVERY, min_free_bytes: int = disk.MIN_FREE_BYTES,
+                 free_bytes: Callable[[Path], int] = disk.free_bytes):
         self.folder = Path(tempfile.mkdtemp(prefix="pix2pix-studio-outputs-"))
         self.prune_every, self._pruned_at = prune_every, time.monotonic()
+        self.min_free_bytes, self.free_bytes = min_free_bytes, free_bytes
         self._latest: dict[str, tuple[Image.Image, str]] = {}  # name -> the picture save_latest wrote last
         # a content folder is written into and pruned (removed once empty) under this lock: never both at once
         self._lock = threading.RLock()
@@ -137,6 +143,7 @@ class OutputFiles:
 
     def save(self, image: Image.Image, name: str) -> str:
         """A new file for each result (an upload's, an API call's), written as it is encoded."""
+        self._refuse_if_disk_nearly_full()
         large = image.width * image.height > LARGE_PIXELS
         fd, path = tempfile.mkstemp(dir=self.folder, prefix=f"{name}-", suffix=".jpg" if large else ".png")
         try:
@@ -164,6 +171,7 @@ class OutputFiles:
             with contextlib.suppress(OSError):
                 os.utime(path)  # kept OUTPUT_MAX_AGE from its last use
                 return str(path)
+            self._refuse_if_disk_nearly_full()
             path.parent.mkdir(exist_ok=True)
             fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{name}-")
             try:
@@ -188,6 +196,10 @@ class OutputFiles:
             path = self.save_by_content(image, name)
             self._latest[name] = (image, path)
             return path
+
+    def _refuse_if_disk_nearly_full(self) -> None:
+        if self.free_bytes(self.folder) < self.min_free_bytes:
+            raise Pix2PixError("the server's disk is nearly full; try again later")
 
     def _prune_now_and_then(self) -> None:
         if time.monotonic() - self._pruned_at >= self.prune_every:

@@ -432,8 +432,12 @@ def build(state: AppState) -> dict:
     def sample_file(sample: Image.Image) -> str:
         """The latest sample as a file, written once per sample: returned as a PIL image it was encoded again at
         every redraw (each loss logged, each page) and Gradio rewrote its cache file in place while browsers were
-        still fetching the same picture (h11 "Too little data for declared Content-Length")."""
-        return state.outputs.save_latest(sample, "sample")
+        still fetching the same picture (h11 "Too little data for declared Content-Length"). With the disk nearly
+        full the sample shown stays (the status and plots go on)."""
+        try:
+            return state.outputs.save_latest(sample, "sample")
+        except Pix2PixError:
+            return gr.skip()
 
     # ------------------------------------------------------------------------------ events
     private = dict(api_visibility="private")

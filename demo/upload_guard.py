@@ -37,6 +37,7 @@ from typing import Callable
 from starlette.requests import ClientDisconnect
 
 from . import disk
+from .disk import MIN_FREE_BYTES  # leave this much disk free for results, checkpoints and the system
 
 log = logging.getLogger("pix2pix_studio")
 
@@ -45,7 +46,6 @@ CANVAS_PATH = "/gradio_api/component_server"  # the facade canvas sends its imag
 MAX_REQUEST_BYTES = 51 * 1024 * 1024  # 50 MB of file (app.MAX_UPLOAD) + room for the multipart framing
 MAX_CANVAS_BYTES = 8 * 1024 * 1024  # a 512 x 512 canvas's background, composite and layer as PNG: < 3 MB
 MAX_BODY_BYTES = 64 * 1024  # an event's inputs as JSON (files travel by upload, by reference here)
-MIN_FREE_BYTES = 2 * 1024 ** 3  # leave this much disk free for results, checkpoints and the system
 MAX_LOGGED_PATH = 100  # characters of a route named in the log
 
 

@@ -458,3 +458,24 @@ def test_an_unpaired_dataset_with_an_empty_collection_says_which(tmp_path):
     config = cyclegan_config(data=str(tmp_path), netG="resnet_6blocks", ngf=8, ndf=8, crop_size=32, load_size=36)
     with pytest.raises(Pix2PixError, match=r"no training images: trainB/ holds none \(an unpaired run"):
         check_run_size(config)
+
+
+def test_no_result_is_written_while_the_disk_is_nearly_full():
+    """Results had no disk bound (uploads did): one client repeating /colorize on one uploaded photo wrote about
+    12 MB/s into the outputs and Gradio's cache. Below the margin a new result is refused in one line; a result
+    already written is still handed out (it takes no space)."""
+    from PIL import Image
+
+    from demo.image_work import OutputFiles
+    from pix2pix_core.errors import Pix2PixError
+
+    free = {"bytes": 10 * 2 ** 30}
+    outputs = OutputFiles(min_free_bytes=2 * 2 ** 30, free_bytes=lambda folder: free["bytes"])
+    picture = Image.new("RGB", (8, 8), "red")
+    kept = outputs.save_by_content(picture, "photo")
+    free["bytes"] = 2 ** 30
+    for save in (outputs.save, outputs.save_by_content):
+        with pytest.raises(Pix2PixError, match="disk is nearly full"):
+            save(Image.new("RGB", (8, 8), "blue"), "photo")
+    assert outputs.save_by_content(picture, "photo") == kept
+    assert len([p for p in outputs.folder.rglob("*") if p.is_file()]) == 1
