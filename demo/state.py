@@ -80,6 +80,10 @@ class ModelRegistry:
         with self._lock:
             return [m.name for m in self._models.values() if m.task == task]
 
+    def names_of_all(self) -> list[str]:
+        with self._lock:
+            return list(self._models)
+
     def default(self, task: str) -> Optional[str]:
         names = self.names(task)
         return names[0] if names else None
