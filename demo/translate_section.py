@@ -31,9 +31,12 @@ UNPAIRED = "unpaired"
 DIRECTIONS = [("A → B", "AtoB"), ("B → A", "BtoA")]
 
 
+def models_of(state: AppState, tasks: tuple[str, ...]) -> list[str]:
+    """The names of the models of `tasks`, in the registry's order."""
+    return [name for task in tasks for name in state.models.names(task)]
+
+
 def build(state: AppState) -> dict:
-    def own_models() -> list[str]:
-        return [name for task in OWN_TASKS for name in state.models.names(task)]
 
     def task_of(model: str) -> str:
         """The task of a model this section translates with; any other is refused by name."""
@@ -44,13 +47,9 @@ def build(state: AppState) -> dict:
 
     def chosen_model(model: str, direction: str, tasks: tuple[str, ...]) -> tuple[str, str]:
         """(name, task) of the model to translate with: `model`, or the first of `tasks` when empty."""
-        def names() -> list[str]:
-            return [name for task in tasks for name in state.models.names(task)]
-
-        known = state.models.names_of_all()
-        if (model and model not in known) or not (model or names()):
+        if (model and model not in state.models.names_of_all()) or not (model or models_of(state, tasks)):
             state.models.refresh()  # a model trained or added since: rescanned then only (0.14 ms a model)
-        model = model or next(iter(names()), "")
+        model = model or next(iter(models_of(state, tasks)), "")
         if not model:
             raise Pix2PixError("no model trained on your own data yet: train one above (a custom or unpaired task)")
         task = task_of(model)
@@ -87,7 +86,7 @@ def build(state: AppState) -> dict:
 
     def refresh(current: str | None):
         state.models.refresh()
-        names = own_models()
+        names = models_of(state, OWN_TASKS)
         value = current if current in names else (names[0] if names else None)
         return gr.Dropdown(choices=names, value=value)
 
@@ -101,7 +100,7 @@ def build(state: AppState) -> dict:
         """The direction is a CycleGAN's choice: a pix2pix model has one generator, its input side to the other."""
         return gr.update(visible=True) if is_unpaired(name) else gr.update(visible=False, value="AtoB")
 
-    names = own_models()
+    names = models_of(state, OWN_TASKS)
     first = names[0] if names else None
     with gr.Accordion("Translate with a model trained on your own data", open=False) as section:
         gr.Markdown("Custom pix2pix models (A|B images, A/ and B/ folders) translate a picture the way they were "
