@@ -216,6 +216,39 @@ def unpaired_model(tmp_path_factory) -> Path:
     return export_generator(result.checkpoint, root / "unpaired_tiny.safetensors", direction="both")
 
 
+@pytest.fixture(scope="module")
+def custom_model(tmp_path_factory) -> Path:
+    """A pix2pix model of task aligned (custom A|B images), 2 steps, exported as the Train tab exports one."""
+    from conftest import tiny_config, write_aligned
+    from pix2pix_core.checkpoint import export_generator
+    from pix2pix_core.train import Trainer
+
+    root = tmp_path_factory.mktemp("pairs")
+    write_aligned(root / "train", 2, seed=4)
+    result = Trainer(tiny_config(task="aligned", data=str(root), out=str(root / "run"), max_steps=2)).run()
+    return export_generator(result.checkpoint, root / "custom_tiny.safetensors")
+
+
+def test_translate_section_runs_a_custom_pix2pix_model_its_own_way(page, app_url, custom_model, tmp_path):
+    """A custom (A|B) pix2pix model trained in the app was usable nowhere in it: the Translate section lists it
+    and translates a picture at its size, without the direction (a CycleGAN's choice) on show."""
+    models = DATA_ROOTS[app_url].parent / "runs" / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    shutil.copy(custom_model, models / "custom_tiny.safetensors")
+    picture = tmp_path / "pair_input.png"
+    Image.new("RGB", (48, 36), (90, 140, 60)).save(picture)
+    try:
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_text("Translate with a model trained on your own data").click()
+        choose(page, "translate-model", "custom_tiny")
+        page.wait_for_function("() => !document.querySelector('#translate-direction')?.checkVisibility()")
+        page.locator("#translate-input input[type=file]").set_input_files(str(picture))
+        page.locator("#translate-button").click()
+        assert fetch_image(page, wait_for_new_image(page, "#translate-output", None)).size == (48, 36)
+    finally:
+        (models / "custom_tiny.safetensors").unlink()  # the other tests' section lists the unpaired model first
+
+
 def test_translate_section_runs_an_unpaired_model_both_ways(page, app_url, unpaired_model, tmp_path):
     """The Train tab's Translate section: a CycleGAN model that appeared after the page loaded is offered when
     the section opens, and translates an upload A -> B and B -> A at the upload's size."""
