@@ -406,3 +406,14 @@ def test_a_custom_pix2pix_model_trained_here_translates_in_the_translate_section
         client.predict(handle_file(picture), ended["model"], "AtoB", api_name="/translate_unpaired")
     with pytest.raises(AppError, match="is a facades model: use it in its own tab"):
         client.predict(handle_file(picture), "facades_tiny", "AtoB", api_name="/translate")
+
+
+def test_a_stopped_app_leaves_no_result_files_behind(tmp_path, monkeypatch, facades_checkpoint, colorize_checkpoint):
+    """`kill` (SIGTERM: systemd, docker stop, these tests) ended the app at once, without its exit handlers: the
+    folder of its result files stayed in the temp folder at every stop. It stops as Ctrl-C does now."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    with running_app(tmp_path / "app", facades_checkpoint, colorize_checkpoint):
+        assert list(temp.glob("pix2pix-studio-outputs-*"))
+    assert not list(temp.glob("pix2pix-studio-outputs-*"))
