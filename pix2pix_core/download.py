@@ -455,7 +455,8 @@ def unpack_food(archive_path: Path, dest: Path, limit: Optional[int] = None, pro
     """food-101/images/<class>/<id>.jpg -> dest/{train,val}/f101-<class>-<id>.jpg, colour photos only.
 
     A fixed pseudo-random order (a hash of the name) spreads the split and any --limit over all classes;
-    one pass over the (5 GB) archive."""
+    one pass over the (5 GB) archive. The bytes extracted and the members are bounded as in unpack_aligned (a
+    mirror given with --url, or a file given with --from, could be a bomb)."""
     from PIL import Image
 
     n_val = max(1, limit // FOOD_VAL_SHARE) if limit else None
@@ -465,9 +466,10 @@ def unpack_food(archive_path: Path, dest: Path, limit: Optional[int] = None, pro
     from tqdm import tqdm
 
     large = archive_path.stat().st_size >= PROGRESS_MIN_BYTES
+    most, extracted = unpack_limit(archive_path), 0
     with tarfile.open(archive_path, "r:*") as archive, tqdm(unit=" files", desc="unpacking", leave=False,
                                                            disable=not progress or not large) as bar:
-        for member, path in _members(archive):
+        for member, path in _members(archive, MAX_FILES):
             bar.update()
             if "images" not in path.parts or len(path.parts) < 3 or path.suffix.lower() != ".jpg":
                 continue
@@ -475,6 +477,10 @@ def unpack_food(archive_path: Path, dest: Path, limit: Optional[int] = None, pro
             rank = _rank(flat)
             if wanted and len(heap) >= wanted and rank >= -heap[0][0]:
                 continue
+            extracted += member.size
+            if extracted > most:
+                raise Pix2PixError(f"{archive_path.name}: unpacks to more than {most:,} bytes, over {UNPACK_RATIO} "
+                                   "times its own size (photos barely compress: a bomb?); refusing it")
             member.name = flat
             archive.extract(member, staging, filter="data")
             file = staging / flat

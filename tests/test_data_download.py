@@ -476,6 +476,9 @@ def test_a_hostile_zip_is_refused_whole(hostile, tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "evil.jpg").exists() and not Path("/tmp/abs-evil.jpg").exists()
 
 
+UNCHECKED = {"food": {"size": None, "md5": None}}  # a synthetic archive has not Food-101's size and checksum
+
+
 def test_bombs_are_refused_by_the_unpacking_limits(tmp_path, monkeypatch, capsys):
     """A member of zeros deflates a thousandfold: over UNPACK_RATIO times the archive, refused, nothing left."""
     monkeypatch.setattr(download, "UNPACK_MIN_BYTES", 1)
@@ -483,11 +486,14 @@ def test_bombs_are_refused_by_the_unpacking_limits(tmp_path, monkeypatch, capsys
     cases = [("horse2zebra", "horse2zebra.zip", _zip({**_unpaired_files("horse2zebra"),
                                                      "horse2zebra/trainA/bomb.jpg": zeros}), "above the limit"),
              ("maps", "maps.tar.gz", _tar_gz({"maps/train/0.jpg": _jpeg((64, 32)), "maps/train/bomb.jpg": zeros},
-                                             hostile=False), "times its own size")]
+                                             hostile=False), "times its own size"),
+             ("food", "food-101.tar.gz", _tar_gz({"food-101/images/pizza/0.jpg": _jpeg((48, 40)),  # was unbounded
+                                                  "food-101/images/pizza/bomb.jpg": zeros}, hostile=False),
+              "times its own size")]
     for name, file, data, message in cases:
         archive = tmp_path / file
         archive.write_bytes(data)
-        _offline(monkeypatch, name, data)
+        _offline(monkeypatch, name, data, **UNCHECKED.get(name, {}))
         assert cli.main(["data", name, "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
         assert message in capsys.readouterr().err
         assert _left_in(tmp_path / "data") == []
@@ -498,10 +504,12 @@ def test_too_many_members_are_refused(tmp_path, monkeypatch, capsys):
     for name, file, data, message in [
             ("horse2zebra", "horse2zebra.zip", _zip(_unpaired_files("horse2zebra")), "above the limit of 5"),
             ("maps", "maps.tar.gz", _tar_gz({f"maps/train/{i}.jpg": _jpeg((64, 32), seed=i) for i in range(6)},
-                                            hostile=False), "holds more than 5 members")]:
+                                            hostile=False), "holds more than 5 members"),
+            ("food", "food-101.tar.gz", _tar_gz({f"food-101/images/pizza/{i}.jpg": _jpeg((48, 40), seed=i)
+                                                 for i in range(6)}, hostile=False), "holds more than 5 members")]:
         archive = tmp_path / file
         archive.write_bytes(data)
-        _offline(monkeypatch, name, data)
+        _offline(monkeypatch, name, data, **UNCHECKED.get(name, {}))
         assert cli.main(["data", name, "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
         assert message in capsys.readouterr().err
         assert _left_in(tmp_path / "data") == []
