@@ -373,6 +373,24 @@ def unpack_limit(archive_path: Path) -> int:
     return max(UNPACK_MIN_BYTES, UNPACK_RATIO * archive_path.stat().st_size)
 
 
+def _unpacked(archive_path: Path, so_far: int, size: int, most: int) -> int:
+    """The bytes unpacked from `archive_path` once a member of `size` is added; past `most` (unpack_limit) refused
+    (tar headers state true sizes, so the count is exact)."""
+    so_far += size
+    if so_far > most:
+        raise Pix2PixError(f"{archive_path.name}: unpacks to more than {most:,} bytes, over {UNPACK_RATIO} times its "
+                           "own size (photos barely compress: a bomb?); refusing it")
+    return so_far
+
+
+def _unpacking_bar(archive_path: Path, progress: bool):
+    """A bar of the files unpacked, for an archive large enough to take a while (and only when `progress`)."""
+    from tqdm import tqdm
+
+    large = archive_path.stat().st_size >= PROGRESS_MIN_BYTES
+    return tqdm(unit=" files", desc="unpacking", leave=False, disable=not progress or not large)
+
+
 def _members(archive: tarfile.TarFile, max_files: Optional[int] = None):
     """Regular files only, with their normalised posix paths (links, devices and odd paths skipped; the
     "data" filter at extraction refuses anything that would still escape); more than `max_files` members
@@ -392,24 +410,17 @@ def _members(archive: tarfile.TarFile, max_files: Optional[int] = None):
 def unpack_aligned(archive_path: Path, dest: Path, name: str = "facades", progress: bool = False) -> dict[str, int]:
     """NAME/{train,val,test}/*.jpg of a pix2pix archive -> dest/{train,val,test}/ (whatever its top folder).
 
-    The bytes written are counted against unpack_limit and the members against MAX_FILES (tar headers state
-    true sizes, so the count is exact); edges2handbags (8 GB, ~140k files) shows a bar when `progress`."""
-    from tqdm import tqdm
-
+    The bytes written are counted against unpack_limit and the members against MAX_FILES; edges2handbags (8 GB,
+    ~140k files) shows a bar when `progress`."""
     counts: dict[str, int] = {}
     most, written = unpack_limit(archive_path), 0
-    large = archive_path.stat().st_size >= PROGRESS_MIN_BYTES
-    with tarfile.open(archive_path, "r:*") as archive, tqdm(unit=" files", desc="unpacking", leave=False,
-                                                           disable=not progress or not large) as bar:
+    with tarfile.open(archive_path, "r:*") as archive, _unpacking_bar(archive_path, progress) as bar:
         for member, path in _members(archive, MAX_FILES):
             bar.update()
             if len(path.parts) < 2 or path.parts[-2] not in ALIGNED_SPLITS \
                     or path.suffix.lower() not in (".jpg", ".jpeg", ".png"):
                 continue
-            written += member.size
-            if written > most:
-                raise Pix2PixError(f"{archive_path.name}: unpacks to more than {most:,} bytes, over {UNPACK_RATIO} "
-                                   "times its own size (photos barely compress: a bomb?); refusing it")
+            written = _unpacked(archive_path, written, member.size, most)
             split = path.parts[-2]
             member.name = f"{split}/{path.name}"
             archive.extract(member, dest, filter="data")
@@ -430,10 +441,7 @@ def _in_unpaired_split(path: PurePosixPath) -> Optional[PurePosixPath]:
 def unpack_unpaired(archive_path: Path, dest: Path, source: Source, progress: bool = False) -> dict[str, int]:
     """NAME/{trainA,trainB,testA,testB}/* of a CycleGAN zip -> dest/{trainA,...}/, through the app's safe zip
     extractor (no `..`, absolute paths, links or encrypted members; unpack_limit and MAX_FILES as its limits)."""
-    from tqdm import tqdm
-
-    large = archive_path.stat().st_size >= PROGRESS_MIN_BYTES
-    with tqdm(unit=" files", desc="unpacking", leave=False, disable=not progress or not large) as bar:
+    with _unpacking_bar(archive_path, progress) as bar:
         def advance(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
@@ -463,12 +471,8 @@ def unpack_food(archive_path: Path, dest: Path, limit: Optional[int] = None, pro
     wanted = limit + n_val if limit else None
     staging = dest / ".unpacking"
     heap: list[tuple[int, str]] = []  # (-rank, name): the `wanted` lowest ranks seen so far
-    from tqdm import tqdm
-
-    large = archive_path.stat().st_size >= PROGRESS_MIN_BYTES
     most, extracted = unpack_limit(archive_path), 0
-    with tarfile.open(archive_path, "r:*") as archive, tqdm(unit=" files", desc="unpacking", leave=False,
-                                                           disable=not progress or not large) as bar:
+    with tarfile.open(archive_path, "r:*") as archive, _unpacking_bar(archive_path, progress) as bar:
         for member, path in _members(archive, MAX_FILES):
             bar.update()
             if "images" not in path.parts or len(path.parts) < 3 or path.suffix.lower() != ".jpg":
@@ -477,10 +481,7 @@ def unpack_food(archive_path: Path, dest: Path, limit: Optional[int] = None, pro
             rank = _rank(flat)
             if wanted and len(heap) >= wanted and rank >= -heap[0][0]:
                 continue
-            extracted += member.size
-            if extracted > most:
-                raise Pix2PixError(f"{archive_path.name}: unpacks to more than {most:,} bytes, over {UNPACK_RATIO} "
-                                   "times its own size (photos barely compress: a bomb?); refusing it")
+            extracted = _unpacked(archive_path, extracted, member.size, most)
             member.name = flat
             archive.extract(member, staging, filter="data")
             file = staging / flat
