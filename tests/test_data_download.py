@@ -479,6 +479,16 @@ def test_a_hostile_zip_is_refused_whole(hostile, tmp_path, monkeypatch, capsys):
 UNCHECKED = {"food": {"size": None, "md5": None}}  # a synthetic archive has not Food-101's size and checksum
 
 
+def assert_refused_whole(tmp_path, monkeypatch, capsys, name: str, file: str, data: bytes, message: str) -> None:
+    """`pix2pix data NAME --from FILE` (FILE holding `data`) exits 2 saying `message`, and leaves nothing."""
+    archive = tmp_path / file
+    archive.write_bytes(data)
+    _offline(monkeypatch, name, data, **UNCHECKED.get(name, {}))
+    assert cli.main(["data", name, "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
+    assert message in capsys.readouterr().err
+    assert _left_in(tmp_path / "data") == []
+
+
 def test_bombs_are_refused_by_the_unpacking_limits(tmp_path, monkeypatch, capsys):
     """A member of zeros deflates a thousandfold: over UNPACK_RATIO times the archive, refused, nothing left."""
     monkeypatch.setattr(download, "UNPACK_MIN_BYTES", 1)
@@ -491,12 +501,7 @@ def test_bombs_are_refused_by_the_unpacking_limits(tmp_path, monkeypatch, capsys
                                                   "food-101/images/pizza/bomb.jpg": zeros}, hostile=False),
               "times its own size")]
     for name, file, data, message in cases:
-        archive = tmp_path / file
-        archive.write_bytes(data)
-        _offline(monkeypatch, name, data, **UNCHECKED.get(name, {}))
-        assert cli.main(["data", name, "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
-        assert message in capsys.readouterr().err
-        assert _left_in(tmp_path / "data") == []
+        assert_refused_whole(tmp_path, monkeypatch, capsys, name, file, data, message)
 
 
 def test_too_many_members_are_refused(tmp_path, monkeypatch, capsys):
@@ -507,12 +512,7 @@ def test_too_many_members_are_refused(tmp_path, monkeypatch, capsys):
                                             hostile=False), "holds more than 5 members"),
             ("food", "food-101.tar.gz", _tar_gz({f"food-101/images/pizza/{i}.jpg": _jpeg((48, 40), seed=i)
                                                  for i in range(6)}, hostile=False), "holds more than 5 members")]:
-        archive = tmp_path / file
-        archive.write_bytes(data)
-        _offline(monkeypatch, name, data, **UNCHECKED.get(name, {}))
-        assert cli.main(["data", name, "--from", str(archive), "--out", str(tmp_path / "data")]) == 2
-        assert message in capsys.readouterr().err
-        assert _left_in(tmp_path / "data") == []
+        assert_refused_whole(tmp_path, monkeypatch, capsys, name, file, data, message)
 
 
 def _interrupt(real, at: int):
