@@ -414,9 +414,13 @@ def where_images_are(folder: Path) -> str:
         return f" (it has {', '.join(f'{name}/' for name in misnamed)}: split folders are lower case, train/ and val/)"
     holding = [p.name for p in subfolders if any((p / split).is_dir() for split in SPLITS) or load_folder_images(p)]
     if holding:
-        named = ", ".join(f"{name}/" for name in holding[:3])
-        return f" (images are in its sub-folder{'s' if len(holding) > 1 else ''} {named}: give that folder as the data)"
+        return f" (images are in its {_subfolders(holding)}: give that folder as the data)"
     return ""
+
+
+def _subfolders(names: Sequence[str]) -> str:
+    """Sub-folders named in a hint: 'sub-folder x/' or 'sub-folders x/, y/, z/' (at most three)."""
+    return f"sub-folder{'s' if len(names) > 1 else ''} {', '.join(f'{name}/' for name in names[:3])}"
 
 
 def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[ProgressFn] = None,
@@ -488,14 +492,14 @@ def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Op
     if not a_dir.is_dir() or not b_dir.is_dir():
         raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
     a_files, b_files = load_folder_images(a_dir), load_folder_images(b_dir)
-    _refuse_name_clashes(folder, a_files, b_files)
-    b_by_stem = {p.stem: p for p in b_files}
+    a_stems, b_stems = _by_stem(a_files), _by_stem(b_files)
+    _refuse_name_clashes(folder, a_stems, b_stems)
+    b_by_stem = {stem: paths[0] for stem, paths in b_stems.items()}  # one file each where it has a partner
     pairs = [(a, b_by_stem[a.stem]) for a in a_files if a.stem in b_by_stem]
     if not pairs:
         examples = ", ".join(f"{side}/{files[0].name}" for side, files in (("A", a_files), ("B", b_files)) if files)
         raise Pix2PixError(f"no file names match between {a_dir} and {b_dir} (pairs are matched by name without "
                            f"extension{': e.g. ' + examples if examples else ''}): rename one side's files")
-    a_stems = {a.stem for a in a_files}
     alone = [f"{_some(names, ', ')} in {side}/" for side, names in
              (("A", [a.name for a in a_files if a.stem not in b_by_stem]),
               ("B", [b.name for b in b_files if b.stem not in a_stems])) if names]
@@ -520,10 +524,10 @@ def _by_stem(files: Sequence[Path]) -> dict[str, list[Path]]:
     return grouped
 
 
-def _refuse_name_clashes(folder: Path, a_files: Sequence[Path], b_files: Sequence[Path]) -> None:
+def _refuse_name_clashes(folder: Path, a_stems: dict[str, list[Path]], b_stems: dict[str, list[Path]]) -> None:
     """Pairs are matched by name without extension, so with a.png and a.jpg in B/ (or in A/) no rule knows
-    which file was meant, and a wrong pair trains without a sign. Names without a partner are unused: they may clash."""
-    a_stems, b_stems = _by_stem(a_files), _by_stem(b_files)
+    which file was meant, and a wrong pair trains without a sign. Names without a partner are unused: they may clash.
+    `a_stems`, `b_stems`: each side's files by name (_by_stem)."""
     shared = a_stems.keys() & b_stems.keys()
     clashes = [f"{', '.join(p.name for p in stems[stem])} in {side}/"
                for side, stems in (("A", a_stems), ("B", b_stems)) for stem in sorted(shared) if len(stems[stem]) > 1]
@@ -662,10 +666,8 @@ def _images_below(collection: Path) -> str:
         return ""
     if not holding:
         return ""
-    named = ", ".join(f"{name}/" for name in holding[:3])
     verb = "holds" if len(holding) == 1 else "hold"
-    return (f" (its sub-folder{'s' if len(holding) > 1 else ''} {named} {verb} images: put them in {collection.name}/ "
-            "itself, sub-folders are not read)")
+    return f" (its {_subfolders(holding)} {verb} images: put them in {collection.name}/ itself, sub-folders are not read)"
 
 
 def _counted_on(progress: Optional[ProgressFn], before: int, total: int) -> Optional[ProgressFn]:
