@@ -140,8 +140,7 @@ def resume_settings(out: str | Path, overrides: Optional[dict] = None) -> tuple[
         raise Pix2PixError(f"cannot resume {latest}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} "
                            "no setting of a run")
     refuse_other_settings(config, given, latest)
-    changed = [f"{name} {getattr(config, name)} -> {given[name]}" for name in TrainConfig.__dataclass_fields__
-               if name in given and not _same(name, getattr(config, name), given[name])]
+    changed = [f"{name} {getattr(config, name)} -> {given[name]}" for name in _differing(config, given)]
     for key, value in given.items():
         setattr(config, key, value)
     return config.validate(), changed
@@ -153,11 +152,16 @@ def _same(name: str, stored, given) -> bool:
     return stored == given
 
 
+def _differing(stored: TrainConfig, given: dict) -> list[str]:
+    """The settings in `given` whose value is not `stored`'s, in the config's order."""
+    return [name for name in TrainConfig.__dataclass_fields__
+            if name in given and not _same(name, getattr(stored, name), given[name])]
+
+
 def refuse_other_settings(stored: TrainConfig, given: dict, path: Path) -> None:
     """One error naming each given setting that differs from the checkpoint's and may not change on resume."""
     allowed = RESUME_MAY_CHANGE + RESUME_REMEDIES
-    refused = [name for name in TrainConfig.__dataclass_fields__  # in the config's order
-               if name in given and name not in allowed and not _same(name, getattr(stored, name), given[name])]
+    refused = [name for name in _differing(stored, given) if name not in allowed]
     if not refused:
         return
     one = len(refused) == 1
