@@ -395,10 +395,11 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
         direction = "AtoB"  # its one generator, G (a facades model's own BtoA included)
     if not sub_state(tensors, "G.") and sub_state(tensors, "F."):  # a B -> A export exported again: still B -> A
         if direction in ("both", "AtoB"):  # AtoB was exported as B -> A with a warning: as translate, refused
+            note = official_cyclegan_note(metadata)
             raise CheckpointError(f"{checkpoint} holds the CycleGAN's B -> A generator only"
                                   + (", not both" if direction == "both" else
                                      "; leave --direction out (or give BtoA) to export it again")
-                                  + official_cyclegan_note(metadata))
+                                  + (f"; {note}" if note else ""))
         direction = "BtoA"
     direction = direction or "AtoB"
     parts = {"G.": inference_weights(tensors, "AtoB" if direction == "both" else direction, weights)}
