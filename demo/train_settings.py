@@ -88,21 +88,20 @@ def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None, disk
     checkpoints = kept * estimate.checkpoint
     # a training set above the dataset budget is decoded into the disk cache: images x sides x 3 x load_size^2
     cache = dataset_cache_bytes(config, images)
+    both = (f"this run's dataset cache ({gb(cache)}: {images:,} images decoded at {config.load_size} px) and "
+            f"checkpoints ({gb(checkpoints)})")
     if disk_limit and checkpoints + cache > disk_limit:
         if not cache:
             raise Pix2PixError(f"this run's checkpoints would take about {gb(checkpoints)} of disk, above the "
                                f"app's {gb(disk_limit)} for training runs (a smaller ngf, or the command line)")
-        raise Pix2PixError(f"this run's dataset cache ({gb(cache)}: {images:,} images decoded at "
-                           f"{config.load_size} px) and checkpoints ({gb(checkpoints)}) would take about "
-                           f"{gb(cache + checkpoints)} of disk, above the app's {gb(disk_limit)} for training runs "
-                           f"(fewer images, the Quick demo preset, or the command line)")
+        raise Pix2PixError(f"{both} would take about {gb(cache + checkpoints)} of disk, above the app's "
+                           f"{gb(disk_limit)} for training runs (fewer images, the Quick demo preset, or the command "
+                           "line)")
     if cache:
         free = free_bytes(cache_root(config.cache_dir))
         if cache + checkpoints + FREE_DISK_MARGIN > free:
-            raise Pix2PixError(f"this run's dataset cache ({gb(cache)}: {images:,} images decoded at "
-                               f"{config.load_size} px) and checkpoints ({gb(checkpoints)}) need about "
-                               f"{gb(cache + checkpoints)} of disk, and the server has {gb(free)} free (it keeps "
-                               f"{gb(FREE_DISK_MARGIN)} free); try again later, or with fewer images")
+            raise Pix2PixError(f"{both} need about {gb(cache + checkpoints)} of disk, and the server has {gb(free)} "
+                               f"free (it keeps {gb(FREE_DISK_MARGIN)} free); try again later, or with fewer images")
     return images
 
 
