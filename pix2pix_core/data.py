@@ -667,7 +667,8 @@ def _images_below(collection: Path) -> str:
     if not holding:
         return ""
     verb = "holds" if len(holding) == 1 else "hold"
-    return f" (its {_subfolders(holding)} {verb} images: put them in {collection.name}/ itself, sub-folders are not read)"
+    return (f" (its {_subfolders(holding)} {verb} images: put them in {collection.name}/ itself, sub-folders are "
+            "not read)")
 
 
 def _counted_on(progress: Optional[ProgressFn], before: int, total: int) -> Optional[ProgressFn]:

@@ -111,6 +111,11 @@ ART = ("paintings from WikiArt and landscape photos from Flickr (tags landscape,
        f"reproductions and the photos belong to their owners and {UNCLEAR}")
 
 
+def _pix2pix(name: str, about: str, licence: str, credit: str, approx_bytes: int, direction: str) -> Source:
+    return Source(name=name, url=PIX2PIX_URL.format(name), approx_bytes=approx_bytes, size=None, sha256=None,
+                  md5=None, licence=licence, credit=credit, about=about, direction=direction)
+
+
 def _cyclegan(name: str, about: str, licence: str, credit: str, approx_bytes: int, file: Optional[str] = None,
               **extra) -> Source:
     return Source(name=name, url=CYCLEGAN_URL.format(file or name), approx_bytes=approx_bytes, size=None, sha256=None,
@@ -148,36 +153,25 @@ SOURCES: dict[str, Source] = {
         task="colorize", about="colour photos of 101 dishes for colorization; --limit N keeps N (and N/25 for val)"),
     # pix2pix: datasets/download_pix2pix_dataset.sh (its list: cityscapes, night2day, edges2handbags, edges2shoes,
     # facades, maps); which half is which and the directions: docs/datasets.md and the pretrained models' names
-    "maps": Source(
-        name="maps", url=PIX2PIX_URL.format("maps"), approx_bytes=239_000_000, size=None, sha256=None, md5=None,
-        licence=f"Map tiles and aerial photos scraped from Google Maps: the imagery belongs to Google and its "
-                f"providers; {UNCLEAR}.",
-        credit=f"{PIX2PIX_PAPER} (1096 training images scraped from Google Maps).",
-        about="A aerial photo | B map, 1096 training pairs and a val split; AtoB photo -> map, BtoA map -> photo",
-        direction="AtoB"),
-    "edges2shoes": Source(
-        name="edges2shoes", url=PIX2PIX_URL.format("edges2shoes"), approx_bytes=2_000_000_000, size=None,
-        sha256=None, md5=None,
-        licence=f"UT Zappos50K shoe photos (from Zappos.com) and their edges; {UNCLEAR}.",
-        credit=f"A. Yu, K. Grauman, \"Fine-Grained Visual Comparisons with Local Learning\", CVPR 2014 (UT "
-               f"Zappos50K); {HED}; A|B layout: {PIX2PIX_PAPER}.",
-        about="A edges | B photo, about 50k training pairs and a val split; AtoB edges -> photo", direction="AtoB"),
-    "edges2handbags": Source(
-        name="edges2handbags", url=PIX2PIX_URL.format("edges2handbags"), approx_bytes=8_000_000_000, size=None,
-        sha256=None, md5=None,
-        licence=f"Amazon handbag photos collected for the iGAN project, and their edges; {UNCLEAR}.",
-        credit=f"J.-Y. Zhu, P. Krähenbühl, E. Shechtman, A. A. Efros, \"Generative Visual Manipulation on the "
-               f"Natural Image Manifold\", ECCV 2016 (iGAN); {HED}; A|B layout: {PIX2PIX_PAPER}.",
-        about="A edges | B photo, about 137k training pairs and a val split; AtoB edges -> photo",
-        direction="AtoB"),
-    "night2day": Source(
-        name="night2day", url=PIX2PIX_URL.format("night2day"), approx_bytes=1_900_000_000, size=None, sha256=None,
-        md5=None,
-        licence=f"Outdoor webcam images of the Transient Attributes database; {UNCLEAR}.",
-        credit=f"P.-Y. Laffont, Z. Ren, X. Tao, C. Qian, J. Hays, \"Transient Attributes for High-Level "
-               f"Understanding and Editing of Outdoor Scenes\", SIGGRAPH 2014; A|B layout: {PIX2PIX_PAPER}.",
-        about="A night | B day, about 20k pairs in train/ val/ test/; AtoB night -> day, BtoA day -> night",
-        direction="AtoB"),
+    "maps": _pix2pix(
+        "maps", "A aerial photo | B map, 1096 training pairs and a val split; AtoB photo -> map, BtoA map -> photo",
+        f"Map tiles and aerial photos scraped from Google Maps: the imagery belongs to Google and its providers; "
+        f"{UNCLEAR}.", f"{PIX2PIX_PAPER} (1096 training images scraped from Google Maps).", 239_000_000, "AtoB"),
+    "edges2shoes": _pix2pix(
+        "edges2shoes", "A edges | B photo, about 50k training pairs and a val split; AtoB edges -> photo",
+        f"UT Zappos50K shoe photos (from Zappos.com) and their edges; {UNCLEAR}.",
+        f"A. Yu, K. Grauman, \"Fine-Grained Visual Comparisons with Local Learning\", CVPR 2014 (UT Zappos50K); "
+        f"{HED}; A|B layout: {PIX2PIX_PAPER}.", 2_000_000_000, "AtoB"),
+    "edges2handbags": _pix2pix(
+        "edges2handbags", "A edges | B photo, about 137k training pairs and a val split; AtoB edges -> photo",
+        f"Amazon handbag photos collected for the iGAN project, and their edges; {UNCLEAR}.",
+        f"J.-Y. Zhu, P. Krähenbühl, E. Shechtman, A. A. Efros, \"Generative Visual Manipulation on the Natural "
+        f"Image Manifold\", ECCV 2016 (iGAN); {HED}; A|B layout: {PIX2PIX_PAPER}.", 8_000_000_000, "AtoB"),
+    "night2day": _pix2pix(
+        "night2day", "A night | B day, about 20k pairs in train/ val/ test/; AtoB night -> day, BtoA day -> night",
+        f"Outdoor webcam images of the Transient Attributes database; {UNCLEAR}.",
+        f"P.-Y. Laffont, Z. Ren, X. Tao, C. Qian, J. Hays, \"Transient Attributes for High-Level Understanding and "
+        f"Editing of Outdoor Scenes\", SIGGRAPH 2014; A|B layout: {PIX2PIX_PAPER}.", 1_900_000_000, "AtoB"),
     # CycleGAN: datasets/download_cyclegan_dataset.sh (apple2orange, summer2winter_yosemite, horse2zebra,
     # monet2photo, cezanne2photo, ukiyoe2photo, vangogh2photo, maps, cityscapes, facades, iphone2dslr_flower,
     # ae_photos); what each holds: docs/datasets.md and the CycleGAN (Torch) README
