@@ -6,6 +6,7 @@ suite runs on a 2-core CPU.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,16 @@ from pix2pix_core.palette import ids_to_image
 
 # Tiny models run fastest on one thread (and the machine's cores may be busy with real trainings).
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temp_files_under_basetemp(tmp_path_factory):
+    """The test process's temp files go under pytest's basetemp (pytest keeps the last three): gradio_client
+    leaves an empty random folder in the temp folder for every file it downloads (3,700 had piled up in /tmp)."""
+    before = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("tempdir"))
+    yield
+    tempfile.tempdir = before
 
 
 def random_label_map(rng: np.random.Generator, size: int = 64) -> Image.Image:

@@ -19,7 +19,7 @@ from PIL import Image
 
 from conftest import write_collection
 from pix2pix_core.palette import facade_classes
-from test_app_api import running_app
+from test_app_api import app_client, running_app
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -280,11 +280,9 @@ def test_translate_section_runs_an_unpaired_model_both_ways(page, app_url, unpai
 
 def test_a_page_opened_after_a_failed_run_shows_it(browser, app_url, tmp_path):
     """Issue 15, finding 9: the Train tab of a page opened later shows the failed run, not "idle"."""
-    from gradio_client import Client
-
     from test_app_limits import ODD_WIDTHS, odd_width_dataset
 
-    client = Client(app_url, verbose=False)
+    client = app_client(app_url)
     odd_width_dataset(DATA_ROOTS[app_url])
     assert client.predict(task="facades", data_folder=ODD_WIDTHS, api_name="/train_start").startswith("Started")
     deadline = time.time() + 60
@@ -393,9 +391,7 @@ def test_a_reload_during_a_run_shows_the_runs_settings(browser, app_url):
     if they were training. The page now shows the run's settings, with its task's fields only; the restored task
     and preset do not reset the other fields (their handlers answer the user's choices only), and what the user
     types afterwards stays (the restore is once per page load, not on the timer's ticks)."""
-    from gradio_client import Client
-
-    client = Client(app_url, verbose=False)
+    client = app_client(app_url)
     started = client.predict(task="aligned", data_folder="facades", direction="BtoA", preset="Standard (paper)",
                              epochs=300, epochs_decay=7, batch_size=2, lambda_l1=25, lr=1e-4, ngf=8,
                              diff_augment=True, api_name="/train_start")

@@ -22,10 +22,10 @@ import pytest
 from PIL import Image
 
 from conftest import random_label_map, write_aligned
-from test_app_api import running_app, save, wait_for_status
+from test_app_api import app_client, running_app, save, wait_for_status
 
 gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 
@@ -38,7 +38,7 @@ def app(tmp_path_factory, facades_checkpoint, colorize_checkpoint):
 
 @pytest.fixture(scope="module")
 def client(app):
-    return Client(app[0], verbose=False)
+    return app_client(app[0])
 
 
 def start(client, **settings):
@@ -230,7 +230,7 @@ def test_identical_concurrent_requests_both_get_complete_images(client, app, tmp
     results: list = [None, None]
 
     def call(index):
-        results[index] = Client(app[0], verbose=False).predict(handle_file(path), api_name="/facade")
+        results[index] = app_client(app[0]).predict(handle_file(path), api_name="/facade")
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
     for thread in threads:
@@ -455,7 +455,7 @@ def test_a_failed_run_is_reported_to_every_caller(client, app):
     assert start(client, data_folder=ODD_WIDTHS).startswith("Started")
     ended = wait_for_status(client, lambda s: not s["running"])
     assert ended["phase"] == "failed" and "empty" in ended["message"], ended
-    assert Client(app[0], verbose=False).predict(api_name="/train_status") == ended  # a second viewer
+    assert app_client(app[0]).predict(api_name="/train_status") == ended  # a second viewer
 
 
 # ------------------------------------------------------------------------------ the pieces, without a server
