@@ -5,8 +5,9 @@ a custom pix2pix model (task "Custom: A|B images" or "Custom: A/ and B/ folders"
 it was trained (its input side to the other), an unpaired (CycleGAN) model A -> B or B -> A. Models trained here
 on unpaired data are exported with both of their generators, so one picker entry translates either way. An
 official CycleGAN model brought into checkpoints/ with `import-official --model cyclegan` is one generator: it
-is listed too and translates A -> B (the way its name says); B -> A is refused with a line saying to import the
-official model named the other way round.
+is listed too and translates A -> B (the way its name says); B -> A is refused with a line saying to import it
+with the official model named the other way round (`--reverse`), which makes a file with both generators that
+translates either way, as the ones trained here.
 
 The image limits and lanes are the other tabs' (image_work). `/translate` is the same (image, model,
 direction) -> image for API clients (the direction is a CycleGAN's only); `/translate_unpaired`, its name
@@ -105,7 +106,8 @@ def build(state: AppState) -> dict:
     with gr.Accordion("Translate with a model trained on your own data", open=False) as section:
         gr.Markdown("Custom pix2pix models (A|B images, A/ and B/ folders) translate a picture the way they were "
                     "trained; unpaired (CycleGAN) models either way. An official CycleGAN model (`import-official "
-                    "--model cyclegan`) translates A → B only, as its name says.", elem_classes="help")
+                    "--model cyclegan`) translates A → B only, as its name says, unless it was imported with the "
+                    "model named the other way round (`--reverse`).", elem_classes="help")
         with gr.Row():
             # allow_custom_value: models trained after the page loaded; the handler checks the name
             model = Picker(names, value=first, label="Model", elem_id="translate-model", allow_custom_value=True,

@@ -262,19 +262,20 @@ def refuse_direction_of_pix2pix(config: TrainConfig, direction: str, path) -> No
 
 
 def official_cyclegan_note(metadata: dict[str, str]) -> str:
-    """For a generator imported from an official CycleGAN file (`import-official --model cyclegan`), where the
-    other direction comes from: the official model named the other way round, imported as a model of its own.
-    The training checkpoint or `export --direction both` that the refusals advise otherwise does not exist for
-    it. "" for any other file."""
+    """For a generator imported from one official CycleGAN file (`import-official --model cyclegan`), where the
+    other direction comes from: the official model named the other way round, imported with it as a pair
+    (`--reverse`) or as a model of its own. The training checkpoint or `export --direction both` that the
+    refusals advise otherwise does not exist for it. "" for any other file, and for an export of one generator
+    of an imported pair (whose other one the pair file holds: the ordinary advice, export it, is right)."""
     try:
         origin = json.loads(metadata.get("imported_from") or "{}")
     except ValueError:
         return ""
-    if not isinstance(origin, dict) or origin.get("model") != "cyclegan":
+    if not isinstance(origin, dict) or origin.get("model") != "cyclegan" or "reverse" in origin:
         return ""
     return (f"it is one official CycleGAN generator (imported from {str(origin.get('file', '?'))[:100]}); for the "
-            "other way import the official model named the other way round (zebra2horse.pth beside horse2zebra.pth) "
-            "as a model of its own")
+            "other way import the official model named the other way round with it "
+            "(import-official horse2zebra.pth --model cyclegan --reverse zebra2horse.pth) or as a model of its own")
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu", direction: str = "AtoB",

@@ -127,9 +127,11 @@ def cmd_import_official(args) -> int:
 
     from .checkpoint import read_header
     from .errors import Pix2PixError
-    from .official import import_official
+    from .official import REVERSE_NEEDS_CYCLEGAN, import_official
 
     cyclegan = args.model == "cyclegan" or (args.model is None and args.task == "unpaired")
+    if args.reverse is not None and not cyclegan:  # before the questions a pix2pix import asks
+        raise Pix2PixError(REVERSE_NEEDS_CYCLEGAN)
     if not cyclegan and args.model != "pix2pix" and (args.netG is None or args.task is None):
         raise Pix2PixError("say which model the file is: a pix2pix one with --netG (unet_256 for all published ones) "
                            "and --task (facades, aligned or colorize), or an official CycleGAN one (horse2zebra.pth, "
@@ -142,16 +144,22 @@ def cmd_import_official(args) -> int:
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     # --no-dropout is the official CycleGAN test flag too: a CycleGAN import is always without dropout
     path = import_official(args.pth, args.out, netG=args.netG, task=args.task, direction=args.direction,
-                           ngf=args.ngf, dtype=dtype, dropout=False if args.no_dropout else None, model=args.model)
+                           ngf=args.ngf, dtype=dtype, dropout=False if args.no_dropout else None, model=args.model,
+                           reverse=args.reverse)
     size = f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)"
     header = read_header(path)
     origin = json.loads(header["imported_from"])
     if not cyclegan:
         print(f"{size}: official {origin['netG']}, task {args.task}")
         return 0
-    way = "B -> A (the CycleGAN's F)" if header.get("direction") == "BtoA" else "A -> B"
-    ignored = origin.get("ignored_keys")
-    print(f"{size}: official CycleGAN {origin['netG']} generator, {way}"
+    pair = origin.get("reverse")  # the B -> A file of a pair (--reverse)
+    if pair:
+        what = (f"generators, A -> B from {origin['file']} and B -> A from {pair['file']} (it translates and tests "
+                "either way)")
+    else:
+        what = "generator, " + ("B -> A (the CycleGAN's F)" if header.get("direction") == "BtoA" else "A -> B")
+    ignored = origin.get("ignored_keys", 0) + (pair or {}).get("ignored_keys", 0)
+    print(f"{size}: official CycleGAN {origin['netG']} {what}"
           + (f"; {ignored} instance-norm running statistics of an older PyTorch ignored, as the official loader "
              "does" if ignored else ""))
     return 0
@@ -422,13 +430,20 @@ def _add_import_official(sub) -> None:
                     "anything but tensors is refused), check every key and shape against our network, and write an "
                     "exported generator (the same file `export` writes) that Translator, test, translate and the "
                     "app load without flags. It runs as the official test script does: pix2pix with per-image "
-                    "batch-norm statistics and dropout on; CycleGAN with per-image instance norm, no dropout.",
+                    "batch-norm statistics and dropout on; CycleGAN with per-image instance norm, no dropout. "
+                    "A CycleGAN with its other direction (--reverse zebra2horse.pth) becomes one file with both "
+                    "generators, as `export --direction both` writes it.",
         formatter_class=HelpFormatter)
     p.add_argument("pth", metavar="PTH", help="the official latest_net_G.pth (or NAME.pth from their download URL)")
     p.add_argument("--model", choices=("pix2pix", "cyclegan"), default=None,
                    help="pix2pix (a U-Net; the default) or cyclegan: an official CycleGAN generator "
                         "(horse2zebra.pth, style_monet.pth, ...), one ResNet translating the A -> B of its name "
                         "(task unpaired)")
+    p.add_argument("--reverse", default=None, metavar="PTH",
+                   help="cyclegan: the official model named the other way round (zebra2horse.pth for "
+                        "horse2zebra.pth), checked alike (same netG, ngf and channels) and stored as the B -> A "
+                        "generator F beside PTH's A -> B: one file that translates and tests (testA/, testB/) either "
+                        "way, as `export --direction both` writes it")
     p.add_argument("--netG", default=None, metavar="NAME",
                    help="the official model's --netG: pix2pix unet_256 (all published pix2pix models) or unet_128, "
                         "required; cyclegan resnet_9blocks (the default: all published CycleGAN models) or "
@@ -441,7 +456,7 @@ def _add_import_official(sub) -> None:
                    help="pix2pix: the direction it was trained with, used by `test` on A|B data (default: BtoA for "
                         "facades, else AtoB). cyclegan: AtoB (default) keeps the file's own direction as A -> B; "
                         "BtoA stores it as a CycleGAN's B -> A generator F (zebra2horse.pth beside data whose "
-                        "trainA/ is horses), as `export --direction BtoA` does")
+                        "trainA/ is horses), as `export --direction BtoA` does; with --reverse PTH is A -> B")
     p.add_argument("--ngf", type=int, default=64, help="the official model's generator width")
     p.add_argument("--out", required=True, help="output .safetensors file, e.g. checkpoints/NAME.safetensors")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="weight precision")

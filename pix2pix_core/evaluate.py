@@ -315,7 +315,8 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
         imported = official_cyclegan_note(header)
         raise Pix2PixError(f"{checkpoint} holds the CycleGAN's {'B -> A' if held == ['BtoA'] else 'A -> B'} "
                            "generator only; test needs both (each picture goes there and back) " + (
-                               "and an official CycleGAN model is one: translate with it (`translate`)"
+                               "and an official CycleGAN model is one: translate with it (`translate`), or import "
+                               "it with the official model named the other way round (`import-official --reverse`)"
                                if imported else "(a training checkpoint, or an export made with --direction both)"))
     forward = {"A": Translator.load(checkpoint, device=device, direction="AtoB"),
                "B": Translator.load(checkpoint, device=device, direction="BtoA")}

@@ -1,7 +1,8 @@
 """Import the official pretrained pix2pix and CycleGAN generators (junyanz/pytorch-CycleGAN-and-pix2pix) safely.
 
 The official repository publishes `latest_net_G.pth` files: pickled state dicts of its UnetGenerator (pix2pix)
-or of its ResnetGenerator (CycleGAN: `NAME.pth`, one generator each, the A -> B of its name).
+or of its ResnetGenerator (CycleGAN: `NAME.pth`, one generator each, the A -> B of its name; two
+of them, one per direction, make a pair).
 They are read with `torch.load(..., weights_only=True)` only, which never runs code from the file; a
 pickle that needs anything beyond tensors and plain containers is refused with one line.
 
@@ -39,6 +40,13 @@ its test script's train mode (`model.eval()` only with `--eval`) changes nothing
 running statistics computes the same in both modes, and there is no dropout. A model trained without
 `--no_dropout` has a Dropout inside each block (its second convolution moves from `conv_block.5` to `.6`);
 our block has none, so it is refused with that hint.
+
+A CycleGAN pair. The official repository publishes each direction as its own file (horse2zebra.pth and
+zebra2horse.pth, apple2orange and orange2apple, ...). Given with `reverse`, the file named the other way round
+is the B -> A generator F: both are checked with the same rules and settings, must be the same architecture
+(netG, ngf, channels) and two different files, and are written as G. and F., the file `export --direction both`
+writes of a trained CycleGAN, which translates and tests either way. `imported_from` records the first file as
+for one, and the reverse's name, sha256 and parameter count under `reverse`.
 """
 
 from __future__ import annotations
@@ -265,37 +273,52 @@ def _settings(model: Optional[str], task: Optional[str], netG: Optional[str]) ->
     return model, task, netG
 
 
-def import_official(path: str | Path, out: str | Path, netG: Optional[str] = None, task: Optional[str] = None,
-                    direction: Optional[str] = None, ngf: int = 64, dtype: torch.dtype = torch.float16,
-                    dropout: Optional[bool] = None, model: Optional[str] = None) -> Path:
-    """Check an official `latest_net_G.pth` (pix2pix) or `NAME.pth` (CycleGAN, `model="cyclegan"`) against our
-    network and write it as an exported generator: the file `export` writes, so everything that reads those
-    reads it. A CycleGAN file is one generator: exported as `export --direction AtoB` writes one (or, with
-    `direction="BtoA"`, as the B -> A generator F of a CycleGAN, as `export --direction BtoA` does)."""
-    path = Path(path)
-    refuse_overwriting(path, out)
-    model, task, netG = _settings(model, task, netG)
-    if model == "cyclegan":
-        if direction not in (None, "AtoB", "BtoA"):
-            raise CheckpointError(f"--direction {direction}: must be AtoB or BtoA")
-        if dropout:
-            raise CheckpointError("a CycleGAN generator is imported without dropout (every published one was "
-                                  "trained and is tested with --no_dropout; our ResNet blocks have no dropout)")
-        # task unpaired, instance norm without running statistics, no dropout (CYCLEGAN_DEFAULTS); a CycleGAN
-        # config reads A -> B, the header says when the generator is the B -> A one (as export writes it)
-        config = cyclegan_config(netG=netG, ngf=ngf)
-    else:
-        if task == "colorize" and (L_SCALE, AB_SCALE) != (OFFICIAL_L_SCALE, OFFICIAL_AB_SCALE):
-            raise CheckpointError(f"colorize: this version scales Lab as L/{L_SCALE}-1, ab/{AB_SCALE}, the official "
-                                  f"model L/{OFFICIAL_L_SCALE}-1, ab/{OFFICIAL_AB_SCALE}; its output would be wrong")
-        dropout = True if dropout is None else dropout
-        crop = 256 if netG.endswith("_256") else 128
-        # the official test script's mode: per-image batch-norm statistics (batch size 1), dropout on (unless the
-        # model was trained without it: `dropout`, which the file cannot tell)
-        config = TrainConfig(task=task, netG=netG, ngf=ngf, norm="batch", dropout=dropout, test_dropout=dropout,
-                             batch_size=1, direction=direction or DEFAULT_DIRECTION[task], crop_size=crop,
-                             load_size=max(286, crop)).validate()
-    state = read_official_state(path)
+REVERSE_NEEDS_CYCLEGAN = ("--reverse takes the other direction of an official CycleGAN model (zebra2horse.pth "
+                          "beside horse2zebra.pth): add --model cyclegan")
+
+
+def _resnet_layout(state: dict[str, torch.Tensor]) -> Optional[dict[str, object]]:
+    """A ResNet file's netG, width and channels, read from its residual blocks and its first and last
+    convolutions; None for a file that is no ResNet (its conversion then says what it is)."""
+    blocks = {int(m.group(1)) for m in map(OUR_BLOCK.match, state) if m}
+    convs = sorted((k for k, v in state.items() if re.fullmatch(r"model\.\d+\.weight", k) and v.dim() == 4),
+                   key=_in_order)
+    if not blocks or not convs:
+        return None
+    first, last = state[convs[0]].shape, state[convs[-1]].shape  # (ngf, input_nc, 7, 7), (output_nc, ngf, 7, 7)
+    return {"netG": f"resnet_{len(blocks)}blocks", "ngf": first[0], "channels": f"{first[1]} -> {last[0]}"}
+
+
+def _refuse_an_unlike_pair(path: Path, reverse: Path, config: TrainConfig, state: dict[str, torch.Tensor]) -> None:
+    """The two files of a pair are the two generators of one CycleGAN. The first has been checked against
+    --netG / --ngf; a reverse of another architecture is named as such, not with a hint to change the options
+    the first file needs."""
+    found = _resnet_layout(state)
+    want = {"netG": config.netG, "ngf": config.ngf, "channels": f"{config.input_nc} -> {config.output_nc}"}
+    differs = [name for name in want if found is not None and found[name] != want[name]]
+    if differs:
+        theirs = ", ".join(f"{name} {found[name]}" for name in differs)
+        ours = ", ".join(f"{name} {want[name]}" for name in differs)
+        raise CheckpointError(f"--reverse {reverse}: not the other direction of {path.name} (it has {theirs}, "
+                              f"{path.name} {ours}); the two files of a pair are the two generators of one "
+                              "CycleGAN, with the same netG, ngf and channels")
+
+
+def _refuse_the_same_file(path: Path, reverse: Path, same_bytes: bool = False) -> None:
+    """The reverse is the official model named the other way round; the same file twice would translate B -> A
+    with the A -> B generator."""
+    if same_bytes or path.resolve() == reverse.resolve():
+        what = "hold the same bytes" if same_bytes and path.resolve() != reverse.resolve() else "are the same file"
+        raise CheckpointError(f"{path} and --reverse {reverse} {what}: --reverse takes the official model named the "
+                              f"other way round (zebra2horse.pth for horse2zebra.pth)")
+
+
+def _converted(path: Path, state: dict[str, torch.Tensor], model: str, config: TrainConfig,
+               dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], dict]:
+    """One official file's `state` (read_official_state) checked key by key and shape by shape against
+    `config`'s generator, as `dtype` weights, with what the header records of the file itself (name, sha256,
+    parameter count, stale keys ignored). The import's rules for every file it reads, a pair's two alike."""
+    netG, ngf, task = config.netG, config.ngf, config.task
     generator = build_generator(config)
     expected = generator.state_dict()
     modules = dict(generator.named_modules())
@@ -328,19 +351,88 @@ def import_official(path: str | Path, out: str | Path, netG: Optional[str] = Non
     if bad:
         raise CheckpointError(f"{path}: non-finite weights in {_names(bad)}")
     generator.load_state_dict(state, strict=True)
-    weights = {f"G.{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.state_dict().items()}
-    overflow = [k[2:] for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    weights = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.state_dict().items()}
+    overflow = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if overflow:  # finite in the file, beyond the range of the dtype asked for (fp16: 65,504)
         raise CheckpointError(f"{path}: {_names(overflow)} do not fit in {str(dtype).replace('torch.', '')}; "
                               "import with --dtype bf16 or fp32")
-    origin = {"repository": OFFICIAL_REPO, "file": path.name, "sha256": _sha256(path), "netG": netG, "ngf": ngf,
+    source = {"file": path.name, "sha256": _sha256(path),
               "parameters": sum(p.numel() for p in generator.parameters())}
+    if ignored:
+        source["ignored_keys"] = len(ignored)  # stale instance-norm statistics, dropped as the official loader does
+    return weights, source
+
+
+def _check_pair_settings(path: Path, reverse: Path, out: str | Path, model: str, direction: Optional[str]) -> None:
+    """What can be told of a pair before reading it: a CycleGAN's, the first file A -> B, two files, neither
+    the output."""
+    if model != "cyclegan":
+        raise CheckpointError(REVERSE_NEEDS_CYCLEGAN)
+    if direction == "BtoA":
+        raise CheckpointError("--direction BtoA with --reverse: the first file is the pair's A -> B generator, "
+                              "--reverse its B -> A one; to swap the directions, swap the two files")
+    refuse_overwriting(reverse, out)
+    _refuse_the_same_file(path, reverse)
+
+
+def _converted_reverse(path: Path, reverse: Path, config: TrainConfig, dtype: torch.dtype,
+                       forward: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """The B -> A file of a pair, converted with the first file's rules and settings once it is seen to be the
+    same architecture and another file (`forward`: what the header records of the first)."""
+    state = read_official_state(reverse)
+    _refuse_an_unlike_pair(path, reverse, config, state)
+    weights, source = _converted(reverse, state, "cyclegan", config, dtype)
+    _refuse_the_same_file(path, reverse, same_bytes=source["sha256"] == forward["sha256"])
+    return weights, source
+
+
+def import_official(path: str | Path, out: str | Path, netG: Optional[str] = None, task: Optional[str] = None,
+                    direction: Optional[str] = None, ngf: int = 64, dtype: torch.dtype = torch.float16,
+                    dropout: Optional[bool] = None, model: Optional[str] = None,
+                    reverse: Optional[str | Path] = None) -> Path:
+    """Check an official `latest_net_G.pth` (pix2pix) or `NAME.pth` (CycleGAN, `model="cyclegan"`) against our
+    network and write it as an exported generator: the file `export` writes, so everything that reads those
+    reads it. A CycleGAN file is one generator: exported as `export --direction AtoB` writes one (or, with
+    `direction="BtoA"`, as the B -> A generator F of a CycleGAN, as `export --direction BtoA` does). With
+    `reverse`, the official file named the other way round (zebra2horse.pth for horse2zebra.pth), both are
+    checked alike and written as one CycleGAN's G and F, as `export --direction both` writes them: the file
+    then translates and tests either way."""
+    path = Path(path)
+    refuse_overwriting(path, out)
+    model, task, netG = _settings(model, task, netG)
+    if reverse is not None:
+        reverse = Path(reverse)
+        _check_pair_settings(path, reverse, out, model, direction)
+    if model == "cyclegan":
+        if direction not in (None, "AtoB", "BtoA"):
+            raise CheckpointError(f"--direction {direction}: must be AtoB or BtoA")
+        if dropout:
+            raise CheckpointError("a CycleGAN generator is imported without dropout (every published one was "
+                                  "trained and is tested with --no_dropout; our ResNet blocks have no dropout)")
+        # task unpaired, instance norm without running statistics, no dropout (CYCLEGAN_DEFAULTS); a CycleGAN
+        # config reads A -> B, the header says when the generator is the B -> A one (as export writes it)
+        config = cyclegan_config(netG=netG, ngf=ngf)
+    else:
+        if task == "colorize" and (L_SCALE, AB_SCALE) != (OFFICIAL_L_SCALE, OFFICIAL_AB_SCALE):
+            raise CheckpointError(f"colorize: this version scales Lab as L/{L_SCALE}-1, ab/{AB_SCALE}, the official "
+                                  f"model L/{OFFICIAL_L_SCALE}-1, ab/{OFFICIAL_AB_SCALE}; its output would be wrong")
+        dropout = True if dropout is None else dropout
+        crop = 256 if netG.endswith("_256") else 128
+        # the official test script's mode: per-image batch-norm statistics (batch size 1), dropout on (unless the
+        # model was trained without it: `dropout`, which the file cannot tell)
+        config = TrainConfig(task=task, netG=netG, ngf=ngf, norm="batch", dropout=dropout, test_dropout=dropout,
+                             batch_size=1, direction=direction or DEFAULT_DIRECTION[task], crop_size=crop,
+                             load_size=max(286, crop)).validate()
+    weights, source = _converted(path, read_official_state(path), model, config, dtype)
+    shipped = {f"G.{k}": v for k, v in weights.items()}
+    origin = {"repository": OFFICIAL_REPO, **source, "netG": netG, "ngf": ngf}
+    if reverse is not None:  # G and F, as `export --direction both` writes them; each file's provenance kept
+        backward, origin["reverse"] = _converted_reverse(path, reverse, config, dtype, source)
+        shipped.update({f"F.{k}": v for k, v in backward.items()})
     if model == "cyclegan":
         origin["model"] = "cyclegan"
         origin["test_mode"] = ("instance norm with each image's own statistics (the same in eval and train mode), "
                                "no dropout: the official test.py --model test --no_dropout")
-        if ignored:
-            origin["ignored_keys"] = len(ignored)  # stale instance-norm statistics, dropped as the official loader does
     else:
         origin["test_mode"] = "per-image batch-norm statistics, " + (
             "dropout on (the official test script's default)" if dropout else "no dropout (trained without)")
@@ -348,4 +440,4 @@ def import_official(path: str | Path, out: str | Path, netG: Optional[str] = Non
                 "imported_from": json.dumps(origin, sort_keys=True)}
     if model == "cyclegan" and direction == "BtoA":
         metadata["direction"] = "BtoA"  # the file's G. is a CycleGAN's F, as `export --direction BtoA` writes it
-    return atomic_save(weights, metadata, out)
+    return atomic_save(shipped, metadata, out)

@@ -18,6 +18,7 @@ import pickle
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -572,7 +573,7 @@ def test_an_imported_cyclegan_in_translate_onnx_test_and_the_app(tmp_path, capsy
     code, _, err = run(capsys, "translate", "--checkpoint", model, photos, "--out", tmp_path / "no",
                        "--direction", "BtoA")
     assert_one_error_line(code, err, "A -> B generator only", "imported from horse2zebra.pth",
-                          "the official model named the other way round")
+                          "the official model named the other way round with it", "--reverse zebra2horse.pth")
     assert not (tmp_path / "no").exists()
 
     registry = ModelRegistry([folder], device="cpu")
@@ -586,7 +587,8 @@ def test_an_imported_cyclegan_in_translate_onnx_test_and_the_app(tmp_path, capsy
         (data / side).mkdir(parents=True)
         Image.new("RGB", (32, 32), (10, 200, 10)).save(data / side / "x.png")
     code, _, err = run(capsys, "test", "--checkpoint", model, "--data", data, "--out", tmp_path / "report")
-    assert_one_error_line(code, err, "A -> B generator only; test needs both", "translate with it")
+    assert_one_error_line(code, err, "A -> B generator only; test needs both", "translate with it",
+                          "import it with the official model named the other way round (`import-official --reverse`)")
 
     pytest.importorskip("onnxruntime")
     onnx_file = tmp_path / "horse2zebra.onnx"
@@ -687,3 +689,193 @@ def test_a_hostile_cyclegan_pickle_is_refused_without_running_it(tmp_path, capsy
                        "--out", out)
     assert_one_error_line(code, err, "refused", "more than tensors")
     assert not marker.exists() and not out.exists()
+
+
+# ------------------------------------------------------------------------- a CycleGAN pair (--reverse)
+def official_pair(tmp_path, netG="resnet_9blocks", ngf=8, prefix="", old_reverse=False):
+    """horse2zebra.pth and zebra2horse.pth as the official code saves them: two generators with other weights (a
+    pair mixed up would show); the reverse optionally from the official code of early 2018 (instance norm with
+    running statistics)."""
+    forward = official_cyclegan(netG, ngf, seed=11)
+    reverse = official_cyclegan(netG, ngf, seed=12, norm=official_instance_norm(track_running_stats=old_reverse))
+    return (forward, save_official(forward, tmp_path / "horse2zebra.pth", prefix),
+            reverse, save_official(reverse, tmp_path / "zebra2horse.pth", prefix))
+
+
+@pytest.mark.parametrize("netG,prefix,old_reverse", [("resnet_9blocks", "", False),
+                                                      ("resnet_6blocks", "module.", True)])
+def test_a_cyclegan_pair_imports_both_directions_bit_identically(tmp_path, capsys, netG, prefix, old_reverse):
+    """`--reverse zebra2horse.pth` beside horse2zebra.pth: one file holding G (A -> B) and F (B -> A), laid out as
+    `export --direction both` writes a trained CycleGAN's; each direction computes exactly what its official
+    network does, each file converted with the same rules (a `module.` prefix, stale instance-norm statistics)
+    and its provenance kept."""
+    forward, forward_pth, reverse, reverse_pth = official_pair(tmp_path, netG, prefix=prefix, old_reverse=old_reverse)
+    out = tmp_path / "checkpoints" / "horse_zebra.safetensors"
+    stdout = import_cyclegan(capsys, forward_pth, out, "--reverse", reverse_pth, "--netG", netG, "--ngf", 8,
+                             "--dtype", "fp32")
+    assert (f"official CycleGAN {netG} generators, A -> B from horse2zebra.pth and B -> A from zebra2horse.pth"
+            in stdout)
+    stale = [k for k in reverse.state_dict() if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert bool(stale) == old_reverse
+    assert (f"{len(stale)} instance-norm running statistics of an older PyTorch ignored" in stdout) == old_reverse
+
+    tensors, metadata = read_checkpoint(out)
+    assert held_generators(out) == ["AtoB", "BtoA"] and "direction" not in metadata
+    assert {key.split(".", 1)[0] for key in tensors} == {"G", "F"}
+    both = tmp_path / "exported_both.safetensors"  # what `export --direction both` writes of it: the same file
+    code, _, err = run(capsys, "export", "--checkpoint", out, "--out", both, "--direction", "both", "--dtype", "fp32")
+    assert code == 0, err
+    exported = read_checkpoint(both)[0]
+    assert exported.keys() == tensors.keys() and all(torch.equal(exported[k], v) for k, v in tensors.items())
+
+    x = torch.rand(2, 3, 48, 40) * 2 - 1
+    current = official_cyclegan(netG, 8, seed=99)  # today's official network with the reverse's weights
+    current.load_state_dict({k: v for k, v in reverse.state_dict().items() if k not in stale})
+    config32 = TrainConfig.from_json(metadata["config"])
+    config32.precision = "fp32"
+    for direction, official in (("AtoB", forward), ("BtoA", current)):
+        generator, config, _ = load_generator(out, direction=direction)
+        channels_last = x[:1].contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            expected = official.eval()(x)
+            assert torch.equal(generator.eval()(x), expected), direction
+            assert torch.equal(official.train()(x), expected)  # the official test script's train mode: the same
+            reference = official.eval().to(memory_format=torch.channels_last)(channels_last)
+        assert torch.equal(Translator(generator, config32, "cpu").run_network(x[:1], seed=0), reference), direction
+    assert (config.model, config.task, config.netG, config.ngf, config.direction) == \
+        ("cyclegan", "unpaired", netG, 8, "AtoB")
+
+    origin = json.loads(metadata["imported_from"])
+    assert (origin["file"], origin["model"], origin["netG"], origin["ngf"]) == ("horse2zebra.pth", "cyclegan", netG, 8)
+    assert origin["sha256"] == hashlib.sha256(forward_pth.read_bytes()).hexdigest()
+    assert origin["reverse"]["file"] == "zebra2horse.pth"
+    assert origin["reverse"]["sha256"] == hashlib.sha256(reverse_pth.read_bytes()).hexdigest()
+    assert origin["parameters"] == origin["reverse"]["parameters"] == sum(p.numel() for p in forward.parameters())
+    assert origin["reverse"].get("ignored_keys", 0) == len(stale) and "ignored_keys" not in origin
+
+
+def test_a_cyclegan_pair_in_translate_test_onnx_torchscript_and_the_app(tmp_path, capsys):
+    """What needs both generators takes the pair: `translate --direction BtoA`, `test` on testA/ and testB/
+    (each picture there and back), ONNX and TorchScript exports of either direction, the app's Translate section
+    (its model registry) both ways. An ONNX export of one direction is refused the other way with the ordinary
+    advice (export it from the pair), not the note for one official file."""
+    from PIL import Image
+
+    from demo.state import ModelRegistry
+    from pix2pix_core.export_formats import export_model
+
+    _, forward_pth, reverse, reverse_pth = official_pair(tmp_path)
+    folder = tmp_path / "checkpoints"
+    model = folder / "horse_zebra.safetensors"
+    import_cyclegan(capsys, forward_pth, model, "--reverse", reverse_pth, "--ngf", 8)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 30), (120, 90, 60)).save(photos / "zebra.png")
+
+    code, _, err = run(capsys, "translate", "--checkpoint", model, photos, "--out", tmp_path / "horses",
+                       "--direction", "BtoA")
+    assert code == 0, err
+    translated = Image.open(tmp_path / "horses" / "zebra.png")
+    assert translated.size == (40, 30)
+    pixels = {direction: np.asarray(Translator.load(model, device="cpu", direction=direction).translate(
+        photos / "zebra.png")) for direction in ("AtoB", "BtoA")}
+    assert np.array_equal(np.asarray(translated), pixels["BtoA"]) and not np.array_equal(pixels["AtoB"],
+                                                                                       pixels["BtoA"])
+
+    registry = ModelRegistry([folder], device="cpu")
+    assert registry.names("unpaired") == ["horse_zebra"]
+    for direction in ("AtoB", "BtoA"):
+        assert registry.translator("horse_zebra", "unpaired", direction).translate(photos / "zebra.png").size == \
+            (40, 30)
+
+    data = tmp_path / "unpaired"
+    for side, colour in (("testA", (150, 110, 70)), ("testB", (30, 30, 30))):
+        (data / side).mkdir(parents=True)
+        Image.new("RGB", (32, 32), colour).save(data / side / "x.png")
+    code, stdout, err = run(capsys, "test", "--checkpoint", model, "--data", data, "--out", tmp_path / "report")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert (metrics["count_A"], metrics["count_B"]) == (1, 1)
+    assert {"cycle_l1_A", "cycle_l1_B"} <= set(metrics)
+
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.inference_mode():
+        expected = reverse.eval()(x)
+    scripted_file = export_model(model, tmp_path / "zebra2horse.pt", "torchscript", direction="BtoA")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is marked deprecated
+        scripted = torch.jit.load(str(scripted_file))
+    with torch.no_grad():
+        assert (scripted(x) - expected).abs().max() < 0.02  # fp16 weights, the default import
+
+    pytest.importorskip("onnxruntime")
+    from pix2pix_core.export_formats import read_onnx_metadata
+
+    onnx_file = tmp_path / "zebra2horse.onnx"
+    code, _, err = run(capsys, "export", "--checkpoint", model, "--out", onnx_file, "--direction", "BtoA")
+    assert code == 0, err
+    onnx_metadata = read_onnx_metadata(onnx_file)
+    assert onnx_metadata["generator"] == "BtoA"
+    assert onnx_metadata["imported_from"] == read_header(model)["imported_from"]  # both files' provenance
+    assert (Translator.load(onnx_file).run_network(x) - expected).abs().max() < 0.02
+    with pytest.raises(CheckpointError, match="holds the CycleGAN's BtoA generator only; export the AtoB one"):
+        Translator.load(onnx_file, direction="AtoB")
+
+
+@pytest.fixture(scope="module")
+def pair_folder(tmp_path_factory):
+    """horse2zebra.pth (ngf 8, 9 blocks) and the reverses a pair is refused with."""
+    folder = tmp_path_factory.mktemp("official_pair")
+    official_pair(folder)
+    (folder / "copy_of_horse2zebra.pth").write_bytes((folder / "horse2zebra.pth").read_bytes())
+    save_official(official_cyclegan(ngf=16, seed=1), folder / "wide.pth")
+    save_official(official_cyclegan("resnet_6blocks", seed=1), folder / "six_blocks.pth")
+    save_official(official_cyclegan(seed=1, input_nc=1), folder / "grey.pth")
+    save_official(official_cyclegan(seed=1, use_dropout=True), folder / "dropout.pth")
+    return folder
+
+
+@pytest.mark.parametrize("reverse,options,words", [
+    ("wide.pth", [], ["--reverse", "wide.pth: not the other direction of horse2zebra.pth",
+                      "it has ngf 16, horse2zebra.pth ngf 8", "same netG, ngf and channels"]),
+    ("six_blocks.pth", [], ["not the other direction", "it has netG resnet_6blocks, horse2zebra.pth netG "
+                                                      "resnet_9blocks"]),
+    ("grey.pth", [], ["not the other direction", "it has channels 1 -> 3, horse2zebra.pth channels 3 -> 3"]),
+    ("dropout.pth", [], ["dropout.pth: not an official resnet_9blocks generator", "dropout layer",
+                         "--no_dropout"]),  # converted with the first file's rules
+    ("horse2zebra.pth", [], ["horse2zebra.pth and --reverse", "are the same file",
+                             "the official model named the other way round"]),
+    ("copy_of_horse2zebra.pth", [], ["copy_of_horse2zebra.pth hold the same bytes",
+                                     "the official model named the other way round"]),
+    ("zebra2horse.pth", ["--direction", "BtoA"], ["--direction BtoA with --reverse", "swap the two files"]),
+    ("zebra2horse.pth", ["--ngf", 16], ["horse2zebra.pth: model.1.weight has shape (8, 3, 7, 7)", "try --ngf 8"]),
+])
+def test_a_pair_that_is_no_pair_is_refused_in_one_line(pair_folder, tmp_path, capsys, reverse, options, words):
+    """Each refusal one line, nothing written: another architecture (netG, ngf, channels: named as the pair's
+    mismatch, not as a hint to change the options the first file needs), a reverse the one-file rules refuse,
+    the same file twice (by name or by content), a B -> A first file (swap the files), the first file's own
+    mismatch with its usual hint."""
+    settings = {"--ngf": 8, **dict(zip(options[::2], options[1::2]))}
+    out = tmp_path / "pair.safetensors"
+    code, _, err = run(capsys, "import-official", pair_folder / "horse2zebra.pth", "--model", "cyclegan",
+                       "--reverse", pair_folder / reverse, *[x for item in settings.items() for x in item],
+                       "--out", out)
+    assert_one_error_line(code, err, *words)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("options", [[], ["--netG", "unet_256", "--task", "facades"], ["--model", "pix2pix"]])
+def test_reverse_is_a_cyclegan_option(pair_folder, tmp_path, capsys, options):
+    """--reverse without --model cyclegan (or --task unpaired) is refused before the questions a pix2pix import
+    asks; the library refuses it too, and never overwrites the reverse."""
+    out = tmp_path / "pair.safetensors"
+    code, _, err = run(capsys, "import-official", pair_folder / "horse2zebra.pth", "--reverse",
+                       pair_folder / "zebra2horse.pth", *options, "--ngf", 8, "--out", out)
+    assert_one_error_line(code, err, "--reverse takes the other direction of an official CycleGAN model",
+                          "add --model cyclegan")
+    with pytest.raises(CheckpointError, match="add --model cyclegan"):
+        import_official(pair_folder / "horse2zebra.pth", out, reverse=pair_folder / "zebra2horse.pth", ngf=8)
+    with pytest.raises(CheckpointError, match="is the file being read"):
+        import_official(pair_folder / "horse2zebra.pth", pair_folder / "zebra2horse.pth", model="cyclegan", ngf=8,
+                        reverse=pair_folder / "zebra2horse.pth")
+    assert not out.exists()
