@@ -139,6 +139,9 @@ def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", dir
         if fmt == "torchscript":
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch marks TorchScript deprecated; it still works
+                # instance norm's input checks (a CycleGAN's), read as constants: right for a network without
+                # data-dependent branches, but each said "might cause the trace to be incorrect" to every user
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 traced = torch.jit.freeze(torch.jit.trace(net, sample, check_trace=False).eval())
                 torch.jit.save(traced, str(tmp), _extra_files={"pix2pix_metadata.json": json.dumps(meta)})
         else:
