@@ -19,10 +19,19 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no analytics, no v
 def project_root() -> Path:
     """The source checkout holding this package (a clone, or an editable install of it), where the bundled
     checkpoints/ are; for a package installed elsewhere, the current folder."""
-    root = Path(__file__).resolve().parents[1]
-    if (root / "pyproject.toml").is_file() and (root / "checkpoints").is_dir():
-        return root
-    return Path.cwd()
+    from pix2pix_core.bundled import source_checkout
+
+    return source_checkout() or Path.cwd()
+
+
+def models_note(folder: Path) -> str:
+    """A line for the console when the pickers would be empty: which folder was searched and where the bundled
+    models are (an installed wheel starts without them), instead of only "no facades model found"."""
+    from pix2pix_core.bundled import WHERE_TO_GET_THEM
+
+    if folder.is_dir() and any(folder.glob("*.safetensors")):
+        return ""
+    return f"note: no models in {folder}; {WHERE_TO_GET_THEM} (pass --checkpoints DIR), or train one in the Train tab"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,8 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
-    parser.add_argument("--checkpoints", type=Path, default=root / "checkpoints",
-                        help="folder of model .safetensors files for the pickers")
+    parser.add_argument("--checkpoints", type=Path, default=None,
+                        help="folder of model .safetensors files for the pickers (default: checkpoints/ of the "
+                             "source checkout, else of the current folder)")
     parser.add_argument("--data-root", type=Path, default=root / "data",
                         help="training dataset folders typed in the UI must be inside this folder "
                              "(get the data with `pix2pix data facades --out data/`)")
@@ -49,12 +59,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="memory a training run may use (default: half the memory available at its start)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (for inference)")
     parser.add_argument("--torch-threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.checkpoints is None:
+        args.checkpoints = root / "checkpoints"
+    elif not args.checkpoints.is_dir():  # a typo would start an app with empty pickers and no word why
+        parser.error(f"--checkpoints {args.checkpoints}: no such folder")
+    return args
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if note := models_note(args.checkpoints):
+        print(note, file=sys.stderr)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"WARNING: listening on {args.host}: anyone who can reach this machine can use the app, "
               f"run training and upload files.", file=sys.stderr)

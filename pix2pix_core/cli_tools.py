@@ -173,7 +173,8 @@ def _set_threads(threads) -> None:
 
 
 def cmd_test(args) -> int:
-    from .evaluate import evaluate, format_metrics
+    from .bundled import WHERE_TO_GET_THEM
+    from .evaluate import default_segmenter, evaluate, format_metrics
 
     _set_threads(args.threads)
     segmenter = False if args.no_segmenter else args.segmenter
@@ -184,7 +185,8 @@ def cmd_test(args) -> int:
     if "fcn_note" in metrics:
         print(f"note: FCN-score {metrics['fcn_note']}")
     elif metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
-        print("note: no facade segmenter found, FCN-score skipped (train one with `train-segmenter`)")
+        print(f"note: no facade segmenter at {default_segmenter()}, FCN-score skipped; {WHERE_TO_GET_THEM} "
+              f"(pass --segmenter FILE), or train one with `train-segmenter`")
     if metrics.get("count", 0) < FEW_FOR_REALISM and ({"kid_x1000", "colour_two_sample_acc"} & set(metrics)):
         print(f"note: realism metrics on {metrics['count']} images swing widely from sample to sample (their "
               f"*_floor shows how far); compare models on {FEW_FOR_REALISM} images or more")
@@ -318,8 +320,8 @@ def _add_test(sub) -> None:
                         "testA/ and testB/ when there is no valA/)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     p.add_argument("--segmenter", default=None,
-                   help="facade segmenter for the FCN-score (default: checkpoints/facades_segmenter.safetensors "
-                        "when it exists)")
+                   help="facade segmenter for the FCN-score (default: facades_segmenter.safetensors in checkpoints/ "
+                        "of the source checkout, else of the current folder, when it exists)")
     p.add_argument("--no-segmenter", action="store_true", help="skip the FCN-score (and the realism metrics)")
     p.add_argument("--no-realism", action="store_true",
                    help="skip KID and the two-sample tests (facades: in the segmenter's features; colorize: on colour "

@@ -44,6 +44,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
+from .bundled import bundled_checkpoints
 from .data import load_items, split_folder, unpaired_folders
 from .errors import Pix2PixError
 from .images import load_folder_images, open_image
@@ -52,7 +53,6 @@ from .limits import bounded_int
 from .palette import clean_label_ids, ids_to_image
 from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusion
 
-DEFAULT_SEGMENTER = Path(__file__).resolve().parent.parent / "checkpoints" / "facades_segmenter.safetensors"
 PSNR_CAP = 100.0  # dB; identical images have infinite PSNR, which JSON cannot hold
 MIN_SIZE, MAX_SIZE = 16, 2048  # bounds of `size`: the decoded split's memory grows with its square
 SegmenterChoice = Union[str, Path, Segmenter, None, Literal[False]]
@@ -169,6 +169,12 @@ def _fmt(value) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
+def default_segmenter() -> Path:
+    """The bundled facade segmenter: in the source checkout's checkpoints/, or for an installed package (a wheel
+    does not carry it) in checkpoints/ of the current folder."""
+    return bundled_checkpoints() / "facades_segmenter.safetensors"
+
+
 def _resolve_segmenter(choice: SegmenterChoice, label_maps_in: bool,
                        device: str) -> tuple[Optional[Segmenter], str]:
     """(segmenter, its name for the report). None = the bundled one when present; False = none. Only for
@@ -178,9 +184,9 @@ def _resolve_segmenter(choice: SegmenterChoice, label_maps_in: bool,
     if isinstance(choice, Segmenter):
         return choice, "in memory"
     if choice is None:
-        if not DEFAULT_SEGMENTER.exists():
+        if not default_segmenter().exists():
             return None, ""
-        choice = DEFAULT_SEGMENTER
+        choice = default_segmenter()
     return Segmenter.load(choice, device=device), str(choice)
 
 
