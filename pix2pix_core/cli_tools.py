@@ -277,10 +277,13 @@ def cmd_train_segmenter(args) -> int:
     _set_threads(args.threads)
     fields = {f.name for f in dataclasses.fields(SegmenterConfig)}
     values = {k: v for k, v in vars(args).items() if k in fields}
-    if not Path(args.data).is_dir():
-        from .errors import Pix2PixError
+    from .errors import Pix2PixError
 
+    if not Path(args.data).is_dir():
         raise Pix2PixError(f"data folder not found: {args.data}")
+    if Path(args.out).exists() and not args.overwrite:  # before training: the default --out is the bundled one
+        raise Pix2PixError(f"{args.out} exists (the FCN-score's segmenter when it is the bundled one): give another "
+                           "--out, or --overwrite to replace it")
     result = train_segmenter(SegmenterConfig(**values))
     size = result.path.stat().st_size / 1e6
     print(f"wrote {result.path} ({size:.1f} MB) after {result.steps} steps in {result.seconds / 60:.1f} min; "
@@ -364,7 +367,10 @@ def _add_train_segmenter(sub) -> None:
                     "Scores the val split's real photos at the end and saves an fp16 safetensors file.",
         formatter_class=HelpFormatter)
     p.add_argument("--data", required=True, help="facades folder with train/ (and val/) A|B images")
-    p.add_argument("--out", default=defaults.out, help="output .safetensors file")
+    p.add_argument("--out", default=defaults.out, help="output .safetensors file (an existing one is refused "
+                                                       "before training, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists (the default --out is "
+                                                            "the bundled segmenter that `test` uses)")
     options = [
         ("--epochs", int, "passes over the training photos"),
         ("--batch-size", int, "photos per step"),

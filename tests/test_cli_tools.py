@@ -188,6 +188,13 @@ def test_cli_train_segmenter_then_test_with_it(facades_checkpoint, facades_dir, 
                        "--ngf", 4, "--num-downs", 5, "--crop-size", 32, "--load-size", 36, "--batch-size", 3,
                        "--precision", "fp32")
     assert code == 0 and seg.is_file() and "val (real photos): pixel_acc" in out
+    trained = seg.read_bytes()
+    code, _, err = run(capsys, "train-segmenter", "--data", facades_dir, "--out", seg, "--epochs", 1, "--ngf", 4)
+    assert code == 2 and err.startswith(f"error: {seg} exists") and "--overwrite" in err  # before any training
+    assert seg.read_bytes() == trained
+    assert run(capsys, "train-segmenter", "--data", facades_dir, "--out", seg, "--epochs", 1, "--ngf", 4,
+               "--num-downs", 5, "--crop-size", 32, "--load-size", 32, "--max-images", 3, "--overwrite")[0] == 0
+    assert seg.read_bytes() != trained
     code, out, _ = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
                        "--out", tmp_path / "report", "--segmenter", seg)
     assert code == 0 and "fcn_miou_real" in out and "two_sample_acc_floor" in out and "kid_x1000" in out
@@ -229,7 +236,7 @@ def test_segmenter_as_generator_is_one_line(facades_dir, tmp_path, capsys):
 @pytest.mark.parametrize("command,options", [
     ("test", ["--checkpoint", "--data", "--out", "--limit", "--segmenter", "--split", "--no-realism"]),
     ("translate", ["--checkpoint", "INPUT", "--out", "--seed"]),
-    ("train-segmenter", ["--data", "--out", "--epochs", "--batch-size", "--ngf", "--threads"]),
+    ("train-segmenter", ["--data", "--out", "--overwrite", "--epochs", "--batch-size", "--ngf", "--threads"]),
 ])
 def test_help_is_complete(command, options, capsys):
     with pytest.raises(SystemExit) as exit_info:
