@@ -72,8 +72,8 @@ def _add_train(sub) -> None:
         ("--max-images", int, "use at most this many training images"),
         ("--memory-budget-mb", int, "decoded datasets above this many MB train from the disk cache (0 = always)"),
         ("--seed", int, "random seed"),
-        ("--sample-every", int, "steps between sample grids"),
-        ("--save-every", int, "epochs between kept checkpoints"),
+        ("--sample-every", int, "steps between sample grids (0 = none)"),
+        ("--save-every", int, "epochs between kept checkpoints (0 = only latest)"),
         ("--checkpoint-every-steps", int, "also refresh latest every N steps"),
         ("--log-every", int, "steps between loss records"),
         ("--collapse-steps", int, "stop when D's real and fake losses both average below 0.02 over this many "

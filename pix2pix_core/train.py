@@ -208,14 +208,21 @@ def refuse_untrainable(config: TrainConfig) -> None:
     ZeroDivisionError at the first step (after the dataset loaded) and `--beta1 1.5` with torch's ValueError
     from Adam, both as tracebacks; a negative max_images or max_steps trained, without a sign of trouble, on
     the wrong thing: `--max-images -1` on all images but the last (a slice [:-1]), `--max-steps -1` wrote an
-    untrained checkpoint. Checked here, not in validate(): they mean nothing to a model that is only loaded,
-    and a stored config is validated on every load."""
+    untrained checkpoint; a negative interval (`--sample-every -5`, `--save-every`, `--checkpoint-every-steps`)
+    acted as its absolute value (step % -5 == 0 every 5 steps). Checked here, not in validate(): they mean
+    nothing to a model that is only loaded, and a stored config is validated on every load."""
     check_all([
         (config.max_images is None or config.max_images >= 0,
          f"max_images must be >= 0 (0 = all images), got {config.max_images}"),
         (config.max_steps is None or config.max_steps >= 0,
          f"max_steps must be >= 0 (0 = no limit), got {config.max_steps}"),
         (config.log_every >= 1, f"log_every must be at least 1 (steps between loss records), got {config.log_every}"),
+        (config.sample_every >= 0, f"sample_every must be >= 0 (steps between sample grids; 0 = none), "
+                                   f"got {config.sample_every}"),
+        (config.save_every >= 0, f"save_every must be >= 0 (epochs between kept checkpoints; 0 = only the "
+                                 f"latest), got {config.save_every}"),
+        (config.checkpoint_every_steps is None or config.checkpoint_every_steps >= 0,
+         f"checkpoint_every_steps must be >= 0 (0 = at epoch ends only), got {config.checkpoint_every_steps}"),
         (0 <= config.beta1 < 1 and 0 <= config.beta2 < 1,
          f"Adam's beta1 and beta2 must be in [0, 1), got {config.beta1} and {config.beta2}"),
     ])
