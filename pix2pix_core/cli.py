@@ -50,7 +50,9 @@ def _add_train(sub) -> None:
                         "given new values "
                         "(and the collapse remedies --diff-augment, --d-lr-factor)")
     p.add_argument("--init-from", help="start the generator from this checkpoint (fine-tuning; a cyclegan run "
-                   "starts G and F from a CycleGAN checkpoint or export, whichever it holds)")
+                   "starts G and F from a CycleGAN checkpoint or export, whichever it holds). With --resume it is "
+                   "not loaded again (a resumed run keeps its weights): the model the run started from is "
+                   "accepted, any other (or any, for a run trained from scratch) refused")
     defaults = TrainConfig()
     options = [
         ("--epochs", int, "epochs at constant learning rate"),
@@ -72,8 +74,8 @@ def _add_train(sub) -> None:
         ("--max-images", int, "use at most this many training images"),
         ("--memory-budget-mb", int, "decoded datasets above this many MB train from the disk cache (0 = always)"),
         ("--seed", int, "random seed"),
-        ("--sample-every", int, "steps between sample grids"),
-        ("--save-every", int, "epochs between kept checkpoints"),
+        ("--sample-every", int, "steps between sample grids (0 = none)"),
+        ("--save-every", int, "epochs between kept checkpoints (0 = only latest)"),
         ("--checkpoint-every-steps", int, "also refresh latest every N steps"),
         ("--log-every", int, "steps between loss records"),
         ("--collapse-steps", int, "stop when D's real and fake losses both average below 0.02 over this many "
@@ -173,7 +175,7 @@ def _recipe_given(args) -> dict:
 def cmd_train(args) -> int:
     import torch
     from .progress import TqdmReporter
-    from .train import Trainer
+    from .train import Trainer, resume_start_note
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -181,10 +183,11 @@ def cmd_train(args) -> int:
     if not Path(config.data).is_dir():
         raise Pix2PixError(f"data folder not found: {config.data}")
     warn_if_memory_short(config)
+    note = resume_start_note(config.out, args.init_from) if args.resume else ""  # or a refusal of --init-from
     trainer = Trainer(config, callbacks=[], resume=args.resume, init_generator=args.init_from)
     if os.environ.get("RANK", "0") == "0":
         print(_run_summary(config, trainer.folder.latest if args.resume else None,
-                           None if args.resume else args.init_from, changed), flush=True)
+                           None if args.resume else args.init_from, changed, note), flush=True)
     reporter = TqdmReporter()
     trainer.callbacks.append(reporter)
     latest = trainer.folder.latest
@@ -211,10 +214,10 @@ def cmd_train(args) -> int:
 
 
 def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: Optional[str] = None,
-                 changed: Sequence[str] = ()) -> str:
+                 changed: Sequence[str] = (), note: str = "") -> str:
     """One line before the first step: what is about to train, so a wrong --task or size shows at once (and
     what a fine-tune loads: a CycleGAN export may hold one of its two generators; what a resume was given
-    anew)."""
+    anew, and `note`: what became of its --init-from)."""
     import json
 
     from .checkpoint import held_generators, read_header
@@ -222,7 +225,8 @@ def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: O
     where = ""
     if resumed_from is not None and resumed_from.exists():
         step = json.loads(read_header(resumed_from).get("state", "{}")).get("step", "?")
-        where = f"; resuming from step {step}" + (f" with {', '.join(changed)}" if changed else "")
+        where = (f"; resuming from step {step}" + (f" with {', '.join(changed)}" if changed else "")
+                 + (f" ({note})" if note else ""))
     elif init_from and config.model == "cyclegan":
         held = held_generators(init_from)
         parts = [f"{name} {'from ' + Path(init_from).name if direction in held else 'fresh'}"

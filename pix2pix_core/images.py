@@ -1,7 +1,8 @@
 """Reading any image a user may hand us, safely, into plain 8-bit RGB.
 
 Refuses decompression bombs and overlong sides before decoding, respects EXIF orientation, takes the first frame of
-animations, flattens transparency onto white and scales 16-bit images down to 8 bits.
+animations, flattens transparency onto white (and a float image's NaN pixels: no data) and scales 16-bit and
+float images down to 8 bits.
 """
 
 from __future__ import annotations
@@ -152,9 +153,7 @@ def to_rgb(image: Image.Image, matte: tuple[int, int, int] = WHITE) -> Image.Ima
         gray = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(gray, "L").convert("RGB")
     if image.mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        scale = 255.0 if values.max() <= 1.0 else 1.0
-        return Image.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8), "L").convert("RGB")
+        return _float_to_rgb(image, matte)
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -164,6 +163,21 @@ def to_rgb(image: Image.Image, matte: tuple[int, int, int] = WHITE) -> Image.Ima
     if image.mode in ("RGB;16", "BGR;16") or image.mode.startswith("RGB"):
         return image.convert("RGB")
     return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def _float_to_rgb(image: Image.Image, matte: tuple[int, int, int]) -> Image.Image:
+    """A float ("F") image -> RGB gray: values up to 1 are taken as 0..1, larger ones as 0..255 (judged by the
+    finite values: one +inf pixel turned a 0..1 image black), clipped, so +inf is white and -inf black. NaN is no
+    value ("no data" in a scientific or GIS float TIFF): laid on `matte` like a transparent pixel, not cast to an
+    undefined byte with numpy's "invalid value encountered in cast" warning."""
+    values = np.asarray(image, dtype=np.float64)
+    missing = np.isnan(values)
+    finite = values[np.isfinite(values)]
+    scale = 255.0 if finite.size == 0 or finite.max() <= 1.0 else 1.0
+    gray = np.clip(np.where(missing, 0.0, values) * scale, 0, 255).astype(np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=-1)
+    rgb[missing] = matte
+    return Image.fromarray(rgb, "RGB")
 
 
 def resize_photo(image: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -286,12 +286,15 @@ def class_id_map(image: Image.Image) -> np.ndarray | None:
     """(H, W) int64 class indices 0..11 of a class-id map, or None for a picture to read by its colours.
 
     A class-id map is a gray ("L", "I", "I;16", "LA", or RGB with three equal channels) or indexed ("P",
-    "PA": its raw indices) image whose values all lie in 0..11 or 1..12, at least two of them: ids in
-    `facade_classes()` order, i.e. CMP's 1..12 = background, facade, window, door, cornice, sill, balcony,
-    blind, deco, molding, pillar, shop, or the same 0-based.
+    "PA": its raw indices) image whose values all lie in 0..11 or 1..12: ids in `facade_classes()` order,
+    i.e. CMP's 1..12 = background, facade, window, door, cornice, sill, balcony, blind, deco, molding,
+    pillar, shop, or the same 0-based.
     With 0 present the ids are 0-based, otherwise CMP's 1-based (a map without 0 and 12 is read as CMP's:
     its shop is more often absent than a 0-based map's background). A gray photo holds values above 12; an
     indexed map whose pixels mostly show class colours is read by those colours.
+    A one-value map is a one-class map by the same rule: a blank map, all 0 (0-based) or all 1 (CMP's), is all
+    background. Read by its colour, near-black, every pixel became the nearest class colour, "shop", and the
+    map was taken for a photo; no picture a label map stands for is one flat near-black.
     Ids 0 and 12 both present fit neither range: ImageError rather than a map shifted by one class. An id
     map's transparency is ignored: its ids are the classes.
     """
@@ -299,12 +302,12 @@ def class_id_map(image: Image.Image) -> np.ndarray | None:
     if values is None:
         return None
     low, high = int(values.min()), int(values.max())
-    if low < 0 or high > 12 or low == high or (image.mode in ("P", "PA") and _palette_shows_classes(image, values)):
+    if low < 0 or high > 12 or (image.mode in ("P", "PA") and _palette_shows_classes(image, values)):
         return None
     if low == 0 and high == 12:
         raise ImageError("class-id map with ids 0 to 12: 13 values for 12 classes; "
                          "save ids as 0..11 or as CMP's 1..12")
-    if image.info.get("decoded_from") == "JPEG":
+    if image.info.get("decoded_from") == "JPEG" and low != high:  # one class has no edges to blur
         warnings.warn("a class-id map saved as JPEG: its compression noise moves ids near edges to their "
                       "neighbours' values; save id maps as PNG")
     return values.astype(np.int64) - (0 if low == 0 else 1)

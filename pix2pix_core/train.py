@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from . import distributed
-from .checkpoint import config_of, generator_states, load_generator, read_checkpoint
+from .checkpoint import config_of, generator_states, load_generator, read_checkpoint, read_header, resolve_checkpoint
 from .collapse import CollapseWatch
 from .config import TrainConfig
 from .cyclegan_model import CycleGAN
@@ -174,6 +174,39 @@ def refuse_other_settings(stored: TrainConfig, given: dict, path: Path) -> None:
                        f"or train with the new value{'' if one else 's'} as a new run: another --out{fine_tune}")
 
 
+# ------------------------------------------------------------------------------- --init-from on --resume
+def started_from(init_generator: Optional[str | Path]) -> Optional[str]:
+    """What a run's generator started from, as its checkpoints record it (state "init_from"): the model file's
+    absolute path (a run folder stands for its latest checkpoint), None for a run trained from scratch."""
+    return str(resolve_checkpoint(init_generator).resolve()) if init_generator else None
+
+
+def resume_start_note(out: str | Path, init_generator: Optional[str | Path]) -> str:
+    """`check_resume_start` for the run in `out`, read from its latest checkpoint's header (no weights)."""
+    latest = Path(out) / "checkpoints" / "latest.safetensors"
+    if not init_generator or not latest.exists():  # nothing to compare; resume_settings says what is missing
+        return ""
+    return check_resume_start(json.loads(read_header(latest).get("state", "{}")), init_generator, latest)
+
+
+def check_resume_start(state: dict, init_generator: Optional[str | Path], path: Path) -> str:
+    """--init-from X with --resume. A resumed run keeps its weights, so X is never loaded: right for the same
+    fine-tune command plus --resume (the run started from X: nothing to say), refused for a run that started
+    from another model or from scratch (its user expects X's weights). A checkpoint from before the start was
+    recorded cannot tell: resumed, with a note (returned) that its generator is the checkpoint's, not X."""
+    if not init_generator:
+        return ""
+    given = started_from(init_generator)
+    if "init_from" not in state:
+        return (f"its generator is the checkpoint's, not {Path(init_generator).name}: the checkpoint does not "
+                "record what the run started from")
+    if state["init_from"] == given:
+        return ""
+    origin = f"started from {state['init_from']}" if state["init_from"] else "was trained from scratch"
+    raise Pix2PixError(f"cannot resume {path} with --init-from {init_generator}: the run {origin}, and a resumed "
+                       f"run keeps its weights (resume without --init-from), or fine-tune from {init_generator} as "
+                       "a new run: another --out")
+
 
 class _Speedometer:
     """Images per second since the last log, and the time left at the run's average pace so far."""
@@ -208,14 +241,21 @@ def refuse_untrainable(config: TrainConfig) -> None:
     ZeroDivisionError at the first step (after the dataset loaded) and `--beta1 1.5` with torch's ValueError
     from Adam, both as tracebacks; a negative max_images or max_steps trained, without a sign of trouble, on
     the wrong thing: `--max-images -1` on all images but the last (a slice [:-1]), `--max-steps -1` wrote an
-    untrained checkpoint. Checked here, not in validate(): they mean nothing to a model that is only loaded,
-    and a stored config is validated on every load."""
+    untrained checkpoint; a negative interval (`--sample-every -5`, `--save-every`, `--checkpoint-every-steps`)
+    acted as its absolute value (step % -5 == 0 every 5 steps). Checked here, not in validate(): they mean
+    nothing to a model that is only loaded, and a stored config is validated on every load."""
     check_all([
         (config.max_images is None or config.max_images >= 0,
          f"max_images must be >= 0 (0 = all images), got {config.max_images}"),
         (config.max_steps is None or config.max_steps >= 0,
          f"max_steps must be >= 0 (0 = no limit), got {config.max_steps}"),
         (config.log_every >= 1, f"log_every must be at least 1 (steps between loss records), got {config.log_every}"),
+        (config.sample_every >= 0, f"sample_every must be >= 0 (steps between sample grids; 0 = none), "
+                                   f"got {config.sample_every}"),
+        (config.save_every >= 0, f"save_every must be >= 0 (epochs between kept checkpoints; 0 = only the "
+                                 f"latest), got {config.save_every}"),
+        (config.checkpoint_every_steps is None or config.checkpoint_every_steps >= 0,
+         f"checkpoint_every_steps must be >= 0 (0 = at epoch ends only), got {config.checkpoint_every_steps}"),
         (0 <= config.beta1 < 1 and 0 <= config.beta2 < 1,
          f"Adam's beta1 and beta2 must be in [0, 1), got {config.beta1} and {config.beta2}"),
     ])
@@ -237,6 +277,9 @@ class Trainer:
         self.rank_callbacks = list(rank_callbacks)
         self.resume = resume
         self.init_generator = init_generator
+        # recorded in every checkpoint, so that --resume --init-from can tell the same fine-tune from another;
+        # a resumed run keeps its checkpoint's record (_restore), or none when that predates it
+        self._start: dict = {} if resume else {"init_from": started_from(init_generator)}
         self.dataset = dataset
         self.out = Path(config.out)
         self.folder = RunFolder(self.out)
@@ -289,7 +332,7 @@ class Trainer:
         if device.type == "cuda":  # dropout masks and DiffAugment draws on a GPU come from its own generator
             tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
         state = {"epoch": position.epoch, "batch": position.batch, "step": position.step, **model_state,
-                 "world_size": self._world_size}
+                 "world_size": self._world_size, **self._start}
         return self.folder.save_checkpoint(tensors, self.config, state, name)
 
     # ---------------------------------------------------------------------------------- the loop
@@ -426,6 +469,8 @@ class Trainer:
         # resume_config checked the given settings; a config built by hand is held to the same rule
         refuse_other_settings(config_of(metadata, path), dataclasses.asdict(self.config), path)
         state = json.loads(metadata.get("state", "{}"))
+        check_resume_start(state, self.init_generator, path)  # as the CLI did before the run (resume_start_note)
+        self._start = {"init_from": state["init_from"]} if "init_from" in state else {}
         self.model.load_state_dict(tensors, state, path)
         if "rng.torch" in tensors and ctx.world_size == state.get("world_size", 1):
             torch.set_rng_state(tensors["rng.torch"])

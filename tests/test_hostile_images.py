@@ -152,6 +152,8 @@ RGB16 = np.zeros((10, 12, 3), np.uint16)
 RGB16[:, :6] = (65535, 32896, 0)
 GRAY16 = np.array([[0, 65535, 32896, 257]] * 4, np.uint16)
 DARK16 = np.full((4, 4), 200, np.uint16)  # a very dark 16-bit image: must stay dark, not become 200/255
+FLOAT_ODD = np.full((6, 8), 0.5, np.float32)  # a 0..1 float image with no data (NaN), +inf and -inf pixels
+FLOAT_ODD[0, :3] = (np.nan, np.inf, -np.inf)
 
 CASES = [
     # broken or not-an-image files
@@ -186,6 +188,8 @@ CASES = [
          check=gray_levels({(0, 0): 0, (1, 0): 255, (2, 0): 128})),
     Case("tiff_float32", ".tif", lambda: saved(Image.fromarray(np.full((6, 8), 0.5, np.float32)), "TIFF"),
          size=(8, 6), check=gray_levels({(0, 0): 128})),
+    Case("tiff_float32_nan_inf", ".tif", lambda: saved(Image.fromarray(FLOAT_ODD), "TIFF"), size=(8, 6),
+         check=lambda im: (pixel_is((0, 0), WHITE, 0)(im), gray_levels({(1, 0): 255, (2, 0): 0, (3, 0): 128})(im))),
     Case("cmyk_jpeg", ".jpg", lambda: saved(Image.new("CMYK", (20, 16), (0, 0, 0, 0)), "JPEG", quality=95),
          size=(20, 16), check=pixel_is((5, 5), WHITE)),
     Case("palette_png_transparency", ".png", palette_png_with_transparency, size=(20, 10),
@@ -286,6 +290,24 @@ def test_open_image_from_a_pil_image(case: Case) -> None:
             open_image(picture)
         return
     assert np.array_equal(np.asarray(open_image(picture)), np.asarray(open_image(case.data()))), case.id
+
+
+def test_a_float_image_with_nan_is_read_without_a_warning() -> None:
+    """A float TIFF holding NaN logged numpy's "invalid value encountered in cast" and gave NaN pixels whatever
+    byte the cast made; one +inf pixel turned a 0..1 image black. NaN is no data: laid on the matte like a
+    transparent pixel (white for a photo, the background class for a facade label map), with no warning."""
+    import warnings
+
+    from pix2pix_core.palette import LABEL_MATTE, open_label_map
+
+    data = saved(Image.fromarray(FLOAT_ODD), "TIFF")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        photo, label_map = open_image(data), open_label_map(data)
+        blank = open_image(saved(Image.fromarray(np.full((4, 4), np.nan, np.float32)), "TIFF"))
+    assert photo.getpixel((0, 0)) == WHITE and label_map.getpixel((0, 0)) == LABEL_MATTE
+    assert photo.getpixel((3, 3)) == label_map.getpixel((3, 3)) == (127, 127, 127)
+    assert np.all(np.asarray(blank) == 255)
 
 
 def test_bomb_is_refused_before_decoding(tmp_path: Path, monkeypatch) -> None:

@@ -368,12 +368,12 @@ def test_an_indexed_map_with_the_class_colours_is_read_by_its_colours():
 
 
 def test_gray_pictures_are_not_class_id_maps():
-    """A gray photo (values far above 12), a dark one (up to 40) and a one-value image are pictures, read by
+    """A gray photo (values far above 12), a dark one (up to 40) and a flat one above 12 are pictures, read by
     their colours as before (a guard: the id path must not take them)."""
     yy, xx = np.mgrid[0:64, 0:64]
     photo = Image.fromarray(((yy * 3 + xx) % 256).astype(np.uint8), "L")
     dark = Image.fromarray(np.random.default_rng(0).integers(0, 40, (64, 64), dtype=np.uint8), "L")
-    pictures = (photo, dark, Image.new("L", (8, 8), 3), Image.fromarray(np.full((8, 8), 300, np.int32), "I"))
+    pictures = (photo, dark, Image.new("L", (8, 8), 13), Image.fromarray(np.full((8, 8), 300, np.int32), "I"))
     for picture in pictures:
         assert np.array_equal(np.asarray(label_map_for_network(picture, 32)),
                               np.asarray(label_map_for_network(picture.convert("RGB"), 32)))
@@ -383,6 +383,33 @@ def test_gray_pictures_are_not_class_id_maps():
     for picture in pictures:
         assert class_id_map(picture) is None
         assert np.array_equal(np.asarray(open_label_map(picture)), np.asarray(to_rgb(picture)))
+
+
+def test_a_one_class_id_map_is_a_label_map(tmp_path):
+    """A blank map saved as ids (all 0, or CMP's all 1) was read by its near-black colour: every pixel became
+    the nearest class colour, shop, and `translate`, the Facades tab and the training data check took it for a
+    photo. It is all background (another single id, that one class), also from a JPEG, which has no edges to
+    blur and so no warning; a photo-like image, colour noise or a flat gray above 12, still looks like a photo."""
+    import warnings
+
+    from pix2pix_core.palette import class_id_map, looks_like_photo, open_label_map
+
+    blank = {"zeros.png": Image.new("L", (40, 30), 0), "ones.png": Image.new("L", (40, 30), 1),
+             "ones16.png": Image.fromarray(np.ones((30, 40), np.uint16)), "black.png": Image.new("RGB", (40, 30)),
+             "ones.jpg": Image.new("L", (40, 30), 1)}
+    background = np.asarray(ids_to_image(np.zeros((30, 40), np.int64)))
+    for name, image in blank.items():
+        image.save(tmp_path / name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            opened = open_label_map(tmp_path / name)
+        assert np.array_equal(np.asarray(opened), background), name
+        assert not looks_like_photo(Image.open(tmp_path / name)) and not looks_like_photo(opened), name
+        assert np.array_equal(clean_label_ids(Image.open(tmp_path / name)), np.zeros((30, 40))), name
+    assert np.array_equal(class_id_map(Image.new("L", (8, 8), 5)), np.full((8, 8), 4))  # CMP's 5: cornice
+    rng = np.random.default_rng(0)
+    for photo in (Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)), Image.new("L", (40, 30), 40)):
+        assert class_id_map(photo) is None and looks_like_photo(photo)
 
 
 def test_ids_0_to_12_are_refused_in_one_line(tmp_path):

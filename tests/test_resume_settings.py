@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors import safe_open
 
 from pix2pix_core.cli import _config_from_args, build_parser, main
@@ -104,6 +105,74 @@ def test_a_copied_run_resumes_into_its_own_folder(stopped_run, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(stopped_run, copy)
     assert resume_config(copy).out == str(copy)
+
+
+# ------------------------------------------------------------------------------- --init-from with --resume
+def started_from(run: Path):
+    with safe_open(str(run / "checkpoints" / "latest.safetensors"), framework="pt") as handle:
+        return json.loads(handle.metadata()["state"]).get("init_from", "not recorded")
+
+
+def test_the_same_fine_tune_command_plus_resume_goes_on_without_a_word(facades_checkpoint, facades_dir, tmp_path,
+                                                                       capsys):
+    """Each checkpoint records the model its run started from; the fine-tune's own --init-from (here its run
+    folder, which stands for the same file) resumes as if it were not given."""
+    run = tmp_path / "tune"
+    assert main(cli_args(facades_dir, run, "--max-steps", "2", "--init-from", str(facades_checkpoint))) == 0
+    assert started_from(run) == str(facades_checkpoint.resolve())
+    capsys.readouterr()
+    folder = facades_checkpoint.parent.parent
+    assert main(cli_args(facades_dir, run, "--max-steps", "4", "--resume", "--init-from", str(folder))) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(f"; resuming from step 2 with max_steps 2 -> 4 -> {run}"), first
+    assert step_of(run) == 4 and started_from(run) == str(facades_checkpoint.resolve())
+
+
+def test_resume_refuses_an_init_from_the_run_did_not_start_from(stopped_run, facades_checkpoint, facades_dir,
+                                                                tmp_path, capsys):
+    """--init-from on --resume was dropped without a word: a run trained from scratch went on from its own
+    weights, not the model given. Refused in one line, from the command line and from Python, for a run from
+    scratch and for a fine-tune of another model; nothing trains."""
+    from pix2pix_core.checkpoint import export_generator
+
+    assert started_from(stopped_run) is None  # trained from scratch: recorded as such
+    assert main(cli_args(facades_dir, stopped_run, "--max-steps", "4", "--resume",
+                         "--init-from", str(facades_checkpoint))) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot resume "), err
+    for fragment in (f"--init-from {facades_checkpoint}: the run was trained from scratch", "keeps its weights",
+                     "resume without --init-from", "another --out"):
+        assert fragment in err[0], err[0]
+    other = export_generator(facades_checkpoint, tmp_path / "g.safetensors", torch.float32)
+    tune = tmp_path / "tune"
+    assert main(cli_args(facades_dir, tune, "--max-steps", "2", "--init-from", str(other))) == 0
+    capsys.readouterr()
+    assert main(cli_args(facades_dir, tune, "--max-steps", "4", "--resume", "--init-from",
+                         str(facades_checkpoint))) == 2
+    assert f"the run started from {other.resolve()}" in capsys.readouterr().err
+    config = resume_config(stopped_run, {"max_steps": 4})
+    with pytest.raises(Pix2PixError, match="the run was trained from scratch"):
+        Trainer(config, resume=True, init_generator=facades_checkpoint).run()
+    assert step_of(stopped_run) == 2 and step_of(tune) == 2
+
+
+def test_a_checkpoint_without_the_record_resumes_and_says_whose_generator_goes_on(stopped_run, facades_checkpoint,
+                                                                                   facades_dir, capsys):
+    """A checkpoint written before runs recorded their start cannot tell a fine-tune's own --init-from from
+    another: it resumes (as it always did), and the first line says the generator is the checkpoint's."""
+    from pix2pix_core.checkpoint import atomic_save, read_checkpoint
+
+    latest = stopped_run / "checkpoints" / "latest.safetensors"
+    tensors, metadata = read_checkpoint(latest)
+    state = json.loads(metadata["state"])
+    state.pop("init_from", None)  # as written before runs recorded it
+    atomic_save(tensors, {**metadata, "state": json.dumps(state)}, latest)
+    assert main(cli_args(facades_dir, stopped_run, "--max-steps", "4", "--resume",
+                         "--init-from", str(facades_checkpoint))) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith("; resuming from step 2 (its generator is the checkpoint's, not latest.safetensors: the "
+                          f"checkpoint does not record what the run started from) -> {stopped_run}"), first
+    assert step_of(stopped_run) == 4 and started_from(stopped_run) == "not recorded"  # nothing is made up
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -229,6 +229,25 @@ def test_negative_image_and_step_limits_are_refused(facades_dir, tmp_path):
     Trainer(tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path / "run"), max_images=0, max_steps=0))
 
 
+def test_negative_intervals_are_refused_before_training(facades_dir, tmp_path, capsys):
+    """--sample-every -5 sampled every 5 steps (step % -5 == 0), --save-every -1 kept a checkpoint every epoch and
+    --checkpoint-every-steps -2 refreshed latest every 2 steps, all without a word: each is refused in one line,
+    from Python and from the command line, before anything is written; 0 still means none."""
+    from pix2pix_core.cli import main
+
+    run = tmp_path / "run"
+    for bad, flag in (("sample_every", "--sample-every"), ("save_every", "--save-every"),
+                      ("checkpoint_every_steps", "--checkpoint-every-steps")):
+        with pytest.raises(Pix2PixError, match=f"^{bad} must be >= 0 .*got -5$"):
+            Trainer(tiny_config(task="facades", data=str(facades_dir), out=str(run), **{bad: -5}))
+        assert main(["train", "--data", str(facades_dir), "--out", str(run), flag, "-5"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{bad} must be >= 0" in err[0], err
+    assert not run.exists()
+    Trainer(tiny_config(task="facades", data=str(facades_dir), out=str(run), sample_every=0, save_every=0,
+                        checkpoint_every_steps=0))
+
+
 def test_fp16_on_the_cpu_trains_with_loss_scaling(facades_dir, tmp_path):
     """Unscaled fp16 gradients underflow to 0; bf16 (the default) and fp32 need no scaler."""
     from pix2pix_core.pix2pix_model import grad_scalers
