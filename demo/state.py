@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 from PIL import Image
 
-from pix2pix_core.checkpoint import export_generator, read_header
+from pix2pix_core.checkpoint import config_of, export_generator, read_header
 from pix2pix_core.collapse import CYCLEGAN_REMEDY
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
@@ -95,6 +95,19 @@ class ModelRegistry:
                                    f"{shorten(', '.join(self._models) or 'none', 200)}")
             return self._models[name]
 
+    def start_point(self, name: str, task: str) -> tuple[Path, TrainConfig]:
+        """The file and config of model `name` for a `task` run that fine-tunes it: a model of the run's own task
+        (a pix2pix model of that task, or for an unpaired run a CycleGAN, an official one-generator import
+        included). Read from the header: the trainer loads the weights, and says which generator starts fresh."""
+        with self._lock:
+            info = self._models.get(name)
+        if info is None:
+            raise Pix2PixError(f"cannot start from {quoted(name)}: not a model of this app")
+        if info.task != task:
+            raise Pix2PixError(f"cannot start from {quoted(name)}: it is {_model_kind(info.task)}; "
+                               f"{_run_kind(task)} run starts from {_model_kind(task)} or from scratch")
+        return info.path, config_of(read_header(info.path), info.path)
+
     def translator(self, name: Optional[str], task: str, direction: str = "AtoB") -> Translator:
         """The loaded model `name` (or the task's default when empty), which must be a `task` model;
         `direction` BtoA picks an unpaired (CycleGAN) model's B -> A generator."""
@@ -118,6 +131,14 @@ class ModelRegistry:
                 while len(self._loaded) > self.keep_loaded:
                     self._loaded.popitem(last=False)
         return translator
+
+
+def _model_kind(task: str) -> str:
+    return "a CycleGAN model" if task == "unpaired" else f"a pix2pix {task} model"
+
+
+def _run_kind(task: str) -> str:
+    return "an unpaired (CycleGAN)" if task == "unpaired" else f"a {task}"
 
 
 def _checkpoint_task(path: Path) -> Optional[str]:

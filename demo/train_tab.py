@@ -22,6 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from pix2pix_core.archive import extract_dataset_zip
+from pix2pix_core.checkpoint import fine_tune_plan
 from pix2pix_core.collapse import REMEDY_AUGMENTS
 from pix2pix_core.config import CYCLEGAN_DEFAULTS, TrainConfig, recipe_settings
 from pix2pix_core.errors import Pix2PixError
@@ -81,6 +82,14 @@ def task_settings(task: str, preset: str) -> dict:
         return {**recipe_settings(task), **PRESETS[preset]}
     sized = {k: v for k, v in PRESETS[preset].items() if k != "netG"}
     return {**CYCLEGAN_DEFAULTS, **sized, "netG": "resnet_6blocks" if sized["crop_size"] <= 128 else "resnet_9blocks"}
+
+
+def fine_tuned(config: TrainConfig, base: TrainConfig) -> TrainConfig:
+    """`config` for a run that starts from a model of config `base`: fine-tuning keeps the generator's
+    architecture and its working size (the load size scaled as the preset scales it), whatever the preset says."""
+    load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
+    return replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
+                   crop_size=base.crop_size, load_size=load)
 
 
 def get_data_command(state: AppState, name: str) -> str:
@@ -247,7 +256,7 @@ def build(state: AppState) -> dict:
     quick = PRESETS["Quick demo"]
 
     def start_choices(task: str) -> list[str]:
-        return [SCRATCH] + (state.models.names(task) if task != "unpaired" else [])  # CycleGAN: from scratch
+        return [SCRATCH] + state.models.names(task)  # an unpaired run's: the CycleGAN models
 
     gr.Markdown("Train pix2pix on a dataset in the background. **Quick demo** is a small 128 px model that shows "
                 "samples within a minute on a laptop CPU; **Standard** uses the paper's settings (hours). One run "
@@ -357,14 +366,10 @@ def build(state: AppState) -> dict:
             raise Pix2PixError(f"diff_augment must be true or false, got {quoted(diff_augment)}")
         if diff_augment and task == "unpaired":
             raise Pix2PixError("DiffAugment is for pix2pix runs; an unpaired (CycleGAN) run trains without it")
-        init = None
+        init = base = None
         if start_from and start_from != SCRATCH:
-            if task == "unpaired":
-                raise Pix2PixError("an unpaired (CycleGAN) run starts from scratch")
             state.models.refresh()  # models trained since the page (or the app) started count too
-            if start_from not in state.models.names(task):
-                raise Pix2PixError(f"cannot start from {quoted(start_from)}: not a {task} model of this app")
-            init = state.models.info(start_from).path
+            init, base = state.models.start_point(start_from, task)
         # held while the zip unpacks and the settings are checked: a second Start is refused, Stop cancels it
         with state.job.preparing("unpacking the uploaded dataset..." if data_zip else "checking the settings..."):
             upload = extract_zip(state, data_zip) if data_zip else None
@@ -382,20 +387,18 @@ def build(state: AppState) -> dict:
                 config = TrainConfig(task=task, data=str(data), cache_dir=str(cache_for(state, upload)), **settings,
                                      **augments)
                 config = with_settings(config, numbers, direction, state.train_memory_bytes)
-                if init is not None:
-                    base = state.models.translator(start_from, task).config
-                    # fine-tuning keeps the generator's architecture (and its working size)
-                    load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
-                    config = replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
-                                     crop_size=base.crop_size, load_size=load)
+                if base is not None:
+                    config = fine_tuned(config, base)
                 check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
                 # make room before the run writes its checkpoints, never at the cost of the model it starts from
                 # or of the dataset cache it reads
                 state.prune_runs(keep=((start_from,) if init is not None else ()) + keep_caches(state, config))
                 asked = FormSettings.of(config, preset, folder_text, upload is not None,
                                         start_from if init is not None else SCRATCH)
+                # said before the run starts, as the command line does: a one-generator CycleGAN file seeds one way
+                plan = f" Fine-tuning: {fine_tune_plan(init, config.model, f'`{start_from}`')}." if init else ""
                 reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload),
-                                        settings=asked)
+                                        settings=asked) + plan
                 if data == EXAMPLES / "facades_pairs":
                     reply += (f" It trains on the 6 bundled example pairs only; get the full facades data with "
                               f"`{get_data_command(state, 'facades')}`.")
