@@ -338,8 +338,9 @@ def duration(seconds: float) -> str:
 
 def progress_html(snapshot: JobSnapshot) -> str:
     percent = 100.0 * snapshot.progress
+    epoch = f"epoch {snapshot.epoch}" + (f" / {snapshot.epochs}" if snapshot.epochs else "")  # as /train_status
     parts = [f"step {snapshot.step}" + (f" / {snapshot.total_steps}" if snapshot.total_steps else ""),
-             f"epoch {snapshot.epoch + 1}" if snapshot.step else "",
+             epoch if snapshot.step else "",
              f"{snapshot.images_per_second:.1f} img/s" if snapshot.images_per_second else "",
              f"ETA {duration(snapshot.eta_seconds)}" if snapshot.active and snapshot.step else ""]
     text = " · ".join(p for p in parts if p)

@@ -469,6 +469,20 @@ def test_an_unpaired_run_fine_tunes_a_cyclegan_model_of_the_app(facades_checkpoi
     assert (tuned.model, tuned.netG, tuned.ngf, tuned.crop_size) == ("cyclegan", "resnet_6blocks", 4, 256)
 
 
+def test_the_status_counts_epochs_as_the_page_does(facades_dir, tmp_path):
+    """/train_status counted epochs from 0 while the page said "epoch 1": at the end of a 2-epoch run a client read
+    epoch 1, the page "epoch 2". Both count from 1 now (0 before the first step), and both give the run's epochs."""
+    from demo.train_tab import progress_html
+
+    job = TrainingJob(tmp_path / "runs", tmp_path / "runs" / "models", on_model=lambda path: None)
+    assert job.snapshot().as_dict()["epoch"] == 0
+    job.start(tiny_config(data=str(facades_dir), epochs=1, epochs_decay=1))  # 6 pairs at batch 2: 3 steps an epoch
+    ended = wait_until_idle(job)
+    assert ended.phase == "finished" and ended.step == 6
+    assert ended.as_dict()["epoch"] == 2 and "step 6 / 6 · epoch 2" in progress_html(ended)
+    assert ended.as_dict()["epochs"] == 2 and "epoch 2 / 2" in progress_html(ended)
+
+
 def test_the_forms_input_side_is_the_one_each_task_trains_with():
     """The form picked "facades: BtoA, else AtoB" beside the core's TASK_DIRECTIONS. One rule now: the core's,
     except colorize, whose app runs have always stored AtoB (the direction is part of a dataset cache's key)."""
