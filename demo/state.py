@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 from PIL import Image
 
-from pix2pix_core.checkpoint import export_generator, read_header
+from pix2pix_core.checkpoint import config_of, export_generator, read_header
 from pix2pix_core.collapse import CYCLEGAN_REMEDY
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.errors import Pix2PixError
@@ -95,6 +95,19 @@ class ModelRegistry:
                                    f"{shorten(', '.join(self._models) or 'none', 200)}")
             return self._models[name]
 
+    def start_point(self, name: str, task: str) -> tuple[Path, TrainConfig]:
+        """The file and config of model `name` for a `task` run that fine-tunes it: a model of the run's own task
+        (a pix2pix model of that task, or for an unpaired run a CycleGAN, an official one-generator import
+        included). Read from the header: the trainer loads the weights, and says which generator starts fresh."""
+        with self._lock:
+            info = self._models.get(name)
+        if info is None:
+            raise Pix2PixError(f"cannot start from {quoted(name)}: not a model of this app")
+        if info.task != task:
+            raise Pix2PixError(f"cannot start from {quoted(name)}: it is {_model_kind(info.task)}; "
+                               f"{_run_kind(task)} run starts from {_model_kind(task)} or from scratch")
+        return info.path, config_of(read_header(info.path), info.path)
+
     def translator(self, name: Optional[str], task: str, direction: str = "AtoB") -> Translator:
         """The loaded model `name` (or the task's default when empty), which must be a `task` model;
         `direction` BtoA picks an unpaired (CycleGAN) model's B -> A generator."""
@@ -120,6 +133,14 @@ class ModelRegistry:
         return translator
 
 
+def _model_kind(task: str) -> str:
+    return "a CycleGAN model" if task == "unpaired" else f"a pix2pix {task} model"
+
+
+def _run_kind(task: str) -> str:
+    return "an unpaired (CycleGAN)" if task == "unpaired" else f"a {task}"
+
+
 def _checkpoint_task(path: Path) -> Optional[str]:
     """The task stored in a checkpoint's header (reads the header only, never the weights)."""
     try:
@@ -142,7 +163,8 @@ class JobSnapshot:
     run: str = ""
     step: int = 0
     total_steps: int = 0
-    epoch: int = 0
+    epoch: int = 0  # the epoch of the latest step, counted from 1 as the page says it (0 before the first step)
+    epochs: int = 0  # the run's epochs in all (epochs + decay epochs)
     progress: float = 0.0
     images_per_second: float = 0.0
     eta_seconds: float = 0.0
@@ -161,7 +183,9 @@ class JobSnapshot:
         """JSON-friendly status for /train_status (no plot history, no image); every number finite and
         bounded, so no run, however odd its settings, can make this endpoint fail for its callers."""
         return {"phase": self.phase, "running": self.active, "run": shorten(self.run, 100),
-                "step": int(bounded(self.step, MAX_STATUS_NUMBER)), "epoch": int(bounded(self.epoch, MAX_STATUS_NUMBER)),
+                "step": int(bounded(self.step, MAX_STATUS_NUMBER)),
+                "epoch": int(bounded(self.epoch, MAX_STATUS_NUMBER)),
+                "epochs": int(bounded(self.epochs, MAX_STATUS_NUMBER)),
                 "progress": round(bounded(self.progress, 1.0), 4),
                 "images_per_second": round(bounded(self.images_per_second, 1e6), 2),
                 "eta_seconds": int(bounded(self.eta_seconds, MAX_ETA_SECONDS)),
@@ -237,7 +261,7 @@ class TrainingJob:
             self._trainer, self._method, self._latest, self._preparing = trainer, config.model, name, False
             self._settings = settings
             self._state = JobSnapshot(version=self._state.version + 1, phase="loading", run=name,
-                                      message=f"{name}: loading the dataset...",
+                                      epochs=config.total_epochs, message=f"{name}: loading the dataset...",
                                       loss_names=tuple(MODELS[config.model].LOSS_NAMES))
             self._thread = threading.Thread(target=self._run, args=(trainer, name, remove_after),
                                             name=f"train-{name}", daemon=True)
@@ -311,7 +335,8 @@ class TrainingJob:
                                              if k in event.losses)
                 total = round(bounded(event.step / event.progress, MAX_STATUS_NUMBER)) if event.progress > 0 else 0
                 phase = "stopping" if self._state.phase == "stopping" else "running"
-                self._update(phase=phase, step=event.step, epoch=event.epoch, progress=bounded(event.progress, 1.0),
+                self._update(phase=phase, step=event.step, epoch=event.epoch + 1,  # the trainer's is 0-based
+                             progress=bounded(event.progress, 1.0),
                              total_steps=total, images_per_second=bounded(event.images_per_second, 1e6),
                              eta_seconds=bounded(event.eta_seconds, MAX_ETA_SECONDS), losses=dict(event.losses),
                              message=self._state.message if phase == "stopping" else f"{self._state.run}: training")

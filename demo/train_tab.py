@@ -22,8 +22,10 @@ import pandas as pd
 from PIL import Image
 
 from pix2pix_core.archive import extract_dataset_zip
+from pix2pix_core.checkpoint import fine_tune_plan
 from pix2pix_core.collapse import REMEDY_AUGMENTS
 from pix2pix_core.config import CYCLEGAN_DEFAULTS, TrainConfig, recipe_settings
+from pix2pix_core.download import SOURCES, Source, describe_size
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.resources import training_cache_folders
 
@@ -31,7 +33,7 @@ from . import translate_section
 from .choices import Choice, Picker
 from .disk import CACHE, remove_quietly
 from .messages import quoted
-from .state import EXAMPLES, AppState, JobSnapshot
+from .state import EXAMPLES, MAX_FOLDER_TEXT, AppState, JobSnapshot
 from .train_settings import FormSettings, check_run_size, checked_numbers, form_direction, with_settings
 from .ui import NAMES_MIN_WIDTH, user_errors
 from .uploads import FileInput
@@ -39,6 +41,7 @@ from .uploads import FileInput
 TASKS = [("Facades: labels → photo", "facades"), ("Colorize: gray → colour", "colorize"),
          ("Custom: A|B images", "aligned"), ("Custom: A/ and B/ folders", "paired"),
          ("Unpaired (CycleGAN)", "unpaired")]
+TASK_LABELS = {task: label for label, task in TASKS}
 # plotted apart from the L1 terms (pix2pix's G_L1, CycleGAN's cycle and identity), which are far larger
 GAN_TERMS = ("G_GAN", "D_real", "D_fake", "G_GAN_AB", "G_GAN_BA", "D_A", "D_B")
 # Fixed colours, so each loss keeps its colour from run to run
@@ -57,6 +60,7 @@ PRESETS = {
     "Standard (paper)": dict(netG="unet_256", crop_size=256, load_size=286, ngf=64, ndf=64, batch_size=1,
                              epochs=100, epochs_decay=100, sample_every=100, save_every=0),
 }
+DEFAULT_PRESET = "Quick demo"  # the form's
 SCRATCH = "from scratch"
 ZIP_MAX_BYTES = 1_000_000_000  # an uploaded dataset zip may unpack to at most 1 GB...
 ZIP_MAX_FILES = 20_000  # ...in at most this many files (the facades set is ~30 MB in 606 files)
@@ -83,6 +87,14 @@ def task_settings(task: str, preset: str) -> dict:
     return {**CYCLEGAN_DEFAULTS, **sized, "netG": "resnet_6blocks" if sized["crop_size"] <= 128 else "resnet_9blocks"}
 
 
+def fine_tuned(config: TrainConfig, base: TrainConfig) -> TrainConfig:
+    """`config` for a run that starts from a model of config `base`: fine-tuning keeps the generator's
+    architecture and its working size (the load size scaled as the preset scales it), whatever the preset says."""
+    load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
+    return replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
+                   crop_size=base.crop_size, load_size=load)
+
+
 def get_data_command(state: AppState, name: str) -> str:
     """The exact command that puts dataset `name` where the app looks for it."""
     root = state.data_root
@@ -97,32 +109,39 @@ def _code(text: str) -> str:
     return f"<code>{html.escape(text)}</code>"
 
 
-def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: bool = False) -> str:
-    """Which dataset Start will train on and how many training images it has (HTML); when the task
-    falls back to the bundled example pairs, the command that gets the full data. HTML with every
-    dynamic part escaped, not Markdown: a typed folder name such as ![x](https://...) would be a picture
-    fetched from outside in Markdown, however its HTML is escaped."""
+def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: bool = False,
+                    preset: str = DEFAULT_PRESET) -> str:
+    """Which dataset Start will train on and how many training images it has, and how many of them `preset`
+    trains on (HTML); when the data is missing, the command that gets it; when the task does not fit the
+    folder's layout, the task that does. HTML with every dynamic part escaped, not Markdown: a typed folder
+    name such as ![x](https://...) would be a picture fetched from outside in Markdown, however its HTML is
+    escaped."""
     from pix2pix_core.resources import count_training_images
 
     label = "<b>Dataset:</b>"
     if has_zip:
-        return f"{label} the uploaded zip (its images are counted when Start unpacks it)."
+        cap = preset_cap(preset)
+        of = "of each collection" if task == "unpaired" else "of them"
+        at_most = f"; the {preset} preset trains on at most {cap} {of}" if cap else ""
+        return f"{label} the uploaded zip (its images are counted when Start unpacks it{at_most})."
+    typed = str(data_folder).strip() if data_folder else ""
     try:
-        if data_folder and str(data_folder).strip():
-            folder = state.data_folder(data_folder)
-            name = f"{_code(folder.relative_to(state.data_root).as_posix() or '.')} in the data root"
-        else:
-            folder = default_data(state, task)
-            name = ("the 6 bundled example pairs" if folder == EXAMPLES / "facades_pairs"
-                    else f"{_code(folder.relative_to(state.data_root).as_posix())} in the data root")
-        count = count_training_images(TrainConfig(task=task, data=str(folder)))
+        folder = state.data_folder(typed) if typed else default_data(state, task)
     except Pix2PixError as exc:
-        text = html.escape(state.clean(str(exc)))
-        if task == "colorize" and not (data_folder and str(data_folder).strip()):
-            text += (f" — get Food-101 photos with {_code(get_data_command(state, 'food') + ' --limit 5000')} "
-                     "(a 5 GB download)")
-        return f"{label} {text}"
-    line = f"{label} {name}, {count} training image{'s' if count != 1 else ''}."
+        return f"{label} {html.escape(state.clean(str(exc)))}{missing_data_advice(state, task, typed)}"
+    if folder == EXAMPLES / "facades_pairs":
+        name = "the 6 bundled example pairs"
+    else:
+        name = f"{_code(folder.relative_to(state.data_root).as_posix() or '.')} in the data root"
+    refusal = ""
+    try:
+        count = count_training_images(TrainConfig(task=task, data=str(folder)))
+    except Pix2PixError as exc:  # a layout the task cannot read (no A/ and B/, no trainA/ and trainB/)
+        count, refusal = 0, html.escape(state.clean(str(exc)))
+    fits_another = other_layout(folder, task, name) if count == 0 else ""
+    if fits_another or refusal:
+        return f"{label} {fits_another or refusal}"
+    line = f"{label} {name}, {count} training image{'s' if count != 1 else ''}{first_of(preset, count)}."
     if count == 0 and task != "unpaired":
         from pix2pix_core.data import where_images_are
 
@@ -132,12 +151,105 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
         from pix2pix_core.images import load_folder_images
 
         a, b = (len(load_folder_images(side)) for side in unpaired_folders(folder, "train"))
-        line = f"{label} {name}, {a} pictures in trainA/ and {b} in trainB/ (unpaired)."
+        line = f"{label} {name}, {a} pictures in trainA/ and {b} in trainB/ (unpaired){first_of(preset, a, b)}."
     if folder == EXAMPLES / "facades_pairs":
         line += (" Too few to learn facades: the samples stay a blur. The full facades data (400 training pairs) "
-                 f"is not in the data root; get it with {_code(get_data_command(state, 'facades'))} (29 MB) and "
-                 "reload this page.")
+                 f"is not in the data root; get it with {fetch_command(state, 'facades')} and reload this page.")
     return line
+
+
+def preset_cap(preset: str) -> Optional[int]:
+    """The training images per collection `preset` takes at most (None: all)."""
+    return PRESETS.get(preset, {}).get("max_images")
+
+
+def first_of(preset: str, *counts: int) -> str:
+    """What the line adds when `preset` trains on fewer images than a collection holds (Quick demo: the first
+    100, in file-name order, of each collection); "" otherwise."""
+    cap = preset_cap(preset)
+    if not cap or max(counts) <= cap:
+        return ""
+    return f"; the {preset} preset trains on the first {cap}{' of each' if len(counts) > 1 else ''} (by file name)"
+
+
+def fetch_command(state: AppState, name: str) -> str:
+    """The command that fetches public dataset `name` into the data root, and its download size (HTML); the food
+    photos with the share the app's colorizer trained on."""
+    source = SOURCES[name]
+    command = get_data_command(state, name) + (" --limit 5000" if source.task == "colorize" else "")
+    size = f"a {describe_size(source.size)}" if source.size else f"about {describe_size(source.approx_bytes)}"
+    return f"{_code(command)} ({size} download)"
+
+
+def missing_data_advice(state: AppState, task: str, typed: str) -> str:
+    """Where data that is not there comes from (HTML): for a typed folder named after a public dataset, the
+    command that puts it there and the task it is for; with no folder typed, the public datasets of `task`."""
+    if typed:
+        source = public_dataset(state, typed)
+        if source is None:
+            return ""
+        if not trains(source):  # ae_photos: test photos to try a model on
+            use = "its test photos are to try a CycleGAN model on in the Translate section, not to train on"
+        else:
+            side = f" (input side {source.direction})" if source.task == "aligned" else ""
+            use = f"then train on it with the task {task_name(source.task)}{side}"
+        return (f" — {html.escape(source.name)} is a public dataset: get it with "
+                f"{fetch_command(state, source.name)}, {use}.")
+    if task == "colorize":
+        return f" — get Food-101 photos with {fetch_command(state, 'food')}"
+    names = [name for name, source in SOURCES.items() if source.task == task and trains(source)]
+    if not names:
+        return ""
+    return (f" — public datasets for it: {html.escape(', '.join(names))}; get one with "
+            f"{_code(get_data_command(state, 'NAME'))} (sizes: {_code('pix2pix data --list')}), then type its name.")
+
+
+def trains(source: Source) -> bool:
+    """Whether a public dataset has training images (ae_photos holds test photos only)."""
+    return any(folder.startswith("train") for folder in source.needed)
+
+
+def public_dataset(state: AppState, typed: str) -> Optional[Source]:
+    """The public dataset a typed folder names, when the folder is where `pix2pix data NAME` puts it: NAME right
+    in the data root (typed as NAME, ./NAME/ or its full path)."""
+    if len(typed) > MAX_FOLDER_TEXT:
+        return None
+    where = Path(os.path.normpath(state.data_root / typed))  # never resolved: the folder is not there
+    return SOURCES.get(where.name) if where.parent == state.data_root else None
+
+
+def fitting_tasks(folder: Path) -> tuple[str, ...]:
+    """The form's tasks whose layout `folder` has, from folder names and one listing: trainA/ and trainB/
+    (unpaired), A/ and B/ in train/ or in the folder itself (paired), images there (the tasks that read one
+    image per example: which of them needs a look at the pictures)."""
+    from pix2pix_core.images import load_folder_images
+
+    if (folder / "trainA").is_dir() and (folder / "trainB").is_dir():
+        return ("unpaired",)
+    split = folder / "train" if (folder / "train").is_dir() else folder
+    if (split / "A").is_dir() and (split / "B").is_dir():
+        return ("paired",)
+    return ("facades", "colorize", "aligned") if load_folder_images(split) else ()
+
+
+def task_name(task: str) -> str:
+    """A task as the form names it, for the dataset line (HTML)."""
+    return f"<i>{html.escape(TASK_LABELS[task])}</i>"
+
+
+def other_layout(folder: Path, task: str, name: str) -> str:
+    """When `task` finds nothing in `folder` but another task would: which one, and what `task` reads, in the
+    form's words (HTML, `name` already escaped); "" otherwise."""
+    fits = fitting_tasks(folder)
+    if not fits or task in fits:
+        return ""
+    inside = " in train/" if (folder / "train").is_dir() else ""
+    layouts = {"unpaired": "trainA/ and trainB/", "paired": f"A/ and B/ folders{inside}"}
+    tasks = [task_name(fit) for fit in fits]
+    named = " or ".join([", ".join(tasks[:-1]), tasks[-1]] if len(tasks) > 1 else tasks)
+    reads = layouts.get(task, "images (in train/, or in the folder itself)")
+    return (f"{name} holds {layouts.get(fits[0], f'images{inside}')}: the layout of {named}; "
+            f"{task_name(task)} reads {reads}.")
 
 
 def running_dataset_summary(state: AppState, settings: FormSettings) -> str:
@@ -145,7 +257,7 @@ def running_dataset_summary(state: AppState, settings: FormSettings) -> str:
     the file field, so the line says where that run's data came from."""
     if settings.uploaded:
         return "<b>Dataset:</b> a zip uploaded for the run that is going (the zip field is for the next Start)."
-    return dataset_summary(state, settings.task, settings.data_folder)
+    return dataset_summary(state, settings.task, settings.data_folder, preset=settings.preset)
 
 
 def field_visibility(task: str) -> tuple[bool, bool, bool]:
@@ -226,8 +338,9 @@ def duration(seconds: float) -> str:
 
 def progress_html(snapshot: JobSnapshot) -> str:
     percent = 100.0 * snapshot.progress
+    epoch = f"epoch {snapshot.epoch}" + (f" / {snapshot.epochs}" if snapshot.epochs else "")  # as /train_status
     parts = [f"step {snapshot.step}" + (f" / {snapshot.total_steps}" if snapshot.total_steps else ""),
-             f"epoch {snapshot.epoch + 1}" if snapshot.step else "",
+             epoch if snapshot.step else "",
              f"{snapshot.images_per_second:.1f} img/s" if snapshot.images_per_second else "",
              f"ETA {duration(snapshot.eta_seconds)}" if snapshot.active and snapshot.step else ""]
     text = " · ".join(p for p in parts if p)
@@ -244,10 +357,10 @@ def status_html(snapshot: JobSnapshot) -> str:
 
 
 def build(state: AppState) -> dict:
-    quick = PRESETS["Quick demo"]
+    quick = PRESETS[DEFAULT_PRESET]
 
     def start_choices(task: str) -> list[str]:
-        return [SCRATCH] + (state.models.names(task) if task != "unpaired" else [])  # CycleGAN: from scratch
+        return [SCRATCH] + state.models.names(task)  # an unpaired run's: the CycleGAN models
 
     gr.Markdown("Train pix2pix on a dataset in the background. **Quick demo** is a small 128 px model that shows "
                 "samples within a minute on a laptop CPU; **Standard** uses the paper's settings (hours). One run "
@@ -260,7 +373,7 @@ def build(state: AppState) -> dict:
             with gr.Row():
                 task = Picker(TASKS, value="facades", label="Task", elem_id="train-task", scale=3,
                               min_width=NAMES_MIN_WIDTH)
-                preset = Choice(list(PRESETS), value="Quick demo", label="Preset", elem_id="train-preset", scale=2)
+                preset = Choice(list(PRESETS), value=DEFAULT_PRESET, label="Preset", elem_id="train-preset", scale=2)
             data_folder = gr.Textbox("", label=f"Dataset folder, relative to the data root ({state.data_root.name}/)",
                                      placeholder="empty: <data root>/facades or /food (facades: the 6 bundled pairs "
                                                  "when it is missing)",
@@ -357,14 +470,10 @@ def build(state: AppState) -> dict:
             raise Pix2PixError(f"diff_augment must be true or false, got {quoted(diff_augment)}")
         if diff_augment and task == "unpaired":
             raise Pix2PixError("DiffAugment is for pix2pix runs; an unpaired (CycleGAN) run trains without it")
-        init = None
+        init = base = None
         if start_from and start_from != SCRATCH:
-            if task == "unpaired":
-                raise Pix2PixError("an unpaired (CycleGAN) run starts from scratch")
             state.models.refresh()  # models trained since the page (or the app) started count too
-            if start_from not in state.models.names(task):
-                raise Pix2PixError(f"cannot start from {quoted(start_from)}: not a {task} model of this app")
-            init = state.models.info(start_from).path
+            init, base = state.models.start_point(start_from, task)
         # held while the zip unpacks and the settings are checked: a second Start is refused, Stop cancels it
         with state.job.preparing("unpacking the uploaded dataset..." if data_zip else "checking the settings..."):
             upload = extract_zip(state, data_zip) if data_zip else None
@@ -382,20 +491,18 @@ def build(state: AppState) -> dict:
                 config = TrainConfig(task=task, data=str(data), cache_dir=str(cache_for(state, upload)), **settings,
                                      **augments)
                 config = with_settings(config, numbers, direction, state.train_memory_bytes)
-                if init is not None:
-                    base = state.models.translator(start_from, task).config
-                    # fine-tuning keeps the generator's architecture (and its working size)
-                    load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
-                    config = replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
-                                     crop_size=base.crop_size, load_size=load)
+                if base is not None:
+                    config = fine_tuned(config, base)
                 check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
                 # make room before the run writes its checkpoints, never at the cost of the model it starts from
                 # or of the dataset cache it reads
                 state.prune_runs(keep=((start_from,) if init is not None else ()) + keep_caches(state, config))
                 asked = FormSettings.of(config, preset, folder_text, upload is not None,
                                         start_from if init is not None else SCRATCH)
+                # said before the run starts, as the command line does: a one-generator CycleGAN file seeds one way
+                plan = f" Fine-tuning: {fine_tune_plan(init, config.model, f'`{start_from}`')}." if init else ""
                 reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload),
-                                        settings=asked)
+                                        settings=asked) + plan
                 if data == EXAMPLES / "facades_pairs":
                     reply += (f" It trains on the 6 bundled example pairs only; get the full facades data with "
                               f"`{get_data_command(state, 'facades')}`.")
@@ -447,9 +554,9 @@ def build(state: AppState) -> dict:
     # The restore writes the dataset line itself, and a restored task must not replace an upload run's line. The
     # folder keeps .change: gradio 6.31's Textbox fired .input on key strokes but not on Playwright's fill(). A
     # restored folder gives the restore's own line again (an upload run's folder is "": no change, no event).
-    for event in (task.input, data_folder.change, data_zip.change):
-        event(lambda t, f, z: dataset_summary(state, t, f, bool(z)), [task, data_folder, data_zip], dataset,
-              show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", **private)
+    for event in (task.input, data_folder.change, data_zip.change, preset.input):
+        event(lambda t, f, z, p: dataset_summary(state, t, f, bool(z), p), [task, data_folder, data_zip, preset],
+              dataset, show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", **private)
     settings = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf,
                 start_from, data_zip, diff_augment]  # after the zip: their defaults make them optional for API clients
     start_button.click(train_start, settings, note, api_name="train_start", concurrency_limit=1,

@@ -331,6 +331,19 @@ def held_generators(path: str | Path) -> list[str]:
     return [direction for direction, prefix in (("AtoB", "G"), ("BtoA", "F")) if prefix in prefixes]
 
 
+def fine_tune_plan(path: str | Path, model: str, shown: Optional[str] = None) -> str:
+    """What a fine-tune (--init-from) of a `model` run from `path` loads and what starts fresh, in words: the
+    command line and the app say it before the run starts (a CycleGAN export or an official import may hold one
+    of the two generators). `shown` names the file (default: its name)."""
+    shown = shown or Path(path).name
+    if model != "cyclegan":
+        return f"G from {shown}, D fresh"
+    held = held_generators(path)
+    parts = [f"{name} {'from ' + shown if direction in held else 'fresh'}"
+             for direction, name in (("AtoB", "G (A -> B)"), ("BtoA", "F (B -> A)"))]
+    return f"{', '.join(parts)}, D_A and D_B fresh"
+
+
 def generator_states(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], TrainConfig]:
     """The generator weights a checkpoint or export holds, by direction (AtoB: G, BtoA: F; float32), with
     its config: what a CycleGAN fine-tune starts from. A training checkpoint and an export with `--direction

@@ -220,20 +220,15 @@ def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: O
     anew, and `note`: what became of its --init-from)."""
     import json
 
-    from .checkpoint import held_generators, read_header
+    from .checkpoint import fine_tune_plan, read_header
 
     where = ""
     if resumed_from is not None and resumed_from.exists():
         step = json.loads(read_header(resumed_from).get("state", "{}")).get("step", "?")
         where = (f"; resuming from step {step}" + (f" with {', '.join(changed)}" if changed else "")
                  + (f" ({note})" if note else ""))
-    elif init_from and config.model == "cyclegan":
-        held = held_generators(init_from)
-        parts = [f"{name} {'from ' + Path(init_from).name if direction in held else 'fresh'}"
-                 for direction, name in (("AtoB", "G (A -> B)"), ("BtoA", "F (B -> A)"))]
-        where = f"; fine-tuning: {', '.join(parts)}, D_A and D_B fresh"
     elif init_from:
-        where = f"; fine-tuning: G from {Path(init_from).name}, D fresh"
+        where = f"; fine-tuning: {fine_tune_plan(init_from, config.model)}"
     schedule = f"{config.epochs} + {config.epochs_decay} epochs" + (f", at most {config.max_steps} steps"
                                                                    if config.max_steps else "")
     direction = "" if config.task == "colorize" else f" ({config.direction})"  # a colorizer reads photos, not halves

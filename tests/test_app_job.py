@@ -405,6 +405,84 @@ def test_a_page_opened_while_a_run_goes_shows_its_settings(facades_checkpoint, t
             raise Pix2PixError("cancelled on purpose")
 
 
+def official_cyclegan_import(path: Path) -> Path:
+    """A one-generator import of an official CycleGAN file (`import-official --model cyclegan`): ResNet-6 of width 4,
+    its A -> B generator only."""
+    import torch
+
+    from pix2pix_core.config import cyclegan_config
+    from pix2pix_core.networks import build_generator
+    from pix2pix_core.official import import_official, official_key
+
+    net = build_generator(cyclegan_config(netG="resnet_6blocks", ngf=4))
+    pth = path.with_suffix(".pth")
+    torch.save({official_key(k): v for k, v in net.state_dict().items()}, pth)
+    return import_official(pth, path, netG="resnet_6blocks", ngf=4, model="cyclegan")
+
+
+def test_an_unpaired_run_fine_tunes_a_cyclegan_model_of_the_app(facades_checkpoint, tmp_path):
+    """"Start from" offered only "from scratch" for the Unpaired task and refused any model, though the command line
+    fine-tunes a CycleGAN. It now offers the app's CycleGAN models (an official one-generator import too), refuses a
+    pix2pix model for an unpaired run and a CycleGAN for a pix2pix run in one line, says which generator starts from
+    where, trains at the model's architecture, and a page opened during the run shows the choice."""
+    import re
+
+    import gradio as gr
+
+    from conftest import write_collection
+    from demo.app import build_app
+    from pix2pix_core.checkpoint import config_of, export_generator, read_header
+
+    (tmp_path / "checkpoints").mkdir()
+    export_generator(facades_checkpoint, tmp_path / "checkpoints" / "facades_tiny.safetensors")
+    official_cyclegan_import(tmp_path / "checkpoints" / "red2blue.safetensors")
+    write_collection(tmp_path / "data" / "red2blue" / "trainA", 3, (200, 40, 40), seed=1)
+    write_collection(tmp_path / "data" / "red2blue" / "trainB", 2, (40, 40, 200), seed=2)
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu",
+                       train_memory_bytes=10 ** 9)
+    job, start = blocks.app_state.job, _handler(blocks, "train_start")
+    on_task = next(fn.fn for fn in blocks.fns.values() if fn.fn is not None and fn.fn.__name__ == "on_task")
+    assert [value for _, value in on_task("unpaired")[0].choices] == ["from scratch", "red2blue"]
+    assert [value for _, value in on_task("facades")[0].choices] == ["from scratch", "facades_tiny"]
+
+    def run(task, folder, model):
+        return start(task, folder, "AtoB", "Quick demo", 1, 0, 1, 100.0, 2e-4, 16, model, None, False)
+
+    for task, folder, model, refusal in (
+            ("unpaired", "red2blue", "facades_tiny", "'facades_tiny': it is a pix2pix facades model; an unpaired "
+                                                     "(CycleGAN) run starts from a CycleGAN model or from scratch"),
+            ("facades", "", "red2blue", "'red2blue': it is a CycleGAN model; a facades run starts from a pix2pix "
+                                       "facades model or from scratch"),
+            ("unpaired", "red2blue", "ghost", "cannot start from 'ghost': not a model of this app")):
+        with pytest.raises(gr.Error, match=re.escape(refusal)):
+            run(task, folder, model)
+    reply = run("unpaired", "red2blue", "red2blue")
+    assert reply.startswith("Started unpaired-") and reply.endswith(
+        " Fine-tuning: G (A -> B) from `red2blue`, F (B -> A) fresh, D_A and D_B fresh."), reply
+    shown = _page_load(blocks)
+    assert shown["train-start-from"] == ("red2blue", True) and shown["ngf (G width)"] == (4, True)
+    restore = next(fn.fn for fn in blocks.fns.values() if fn.fn is not None and fn.fn.__name__ == "restore_form")
+    assert ("red2blue", "red2blue") in restore()[10].choices  # the restored choice is one of the picker's
+    ended = wait_until_idle(job, timeout=300)
+    assert ended.phase == "finished", ended.message
+    tuned = config_of(read_header(blocks.app_state.models_dir / f"{ended.model}.safetensors"))
+    assert (tuned.model, tuned.netG, tuned.ngf, tuned.crop_size) == ("cyclegan", "resnet_6blocks", 4, 256)
+
+
+def test_the_status_counts_epochs_as_the_page_does(facades_dir, tmp_path):
+    """/train_status counted epochs from 0 while the page said "epoch 1": at the end of a 2-epoch run a client read
+    epoch 1, the page "epoch 2". Both count from 1 now (0 before the first step), and both give the run's epochs."""
+    from demo.train_tab import progress_html
+
+    job = TrainingJob(tmp_path / "runs", tmp_path / "runs" / "models", on_model=lambda path: None)
+    assert job.snapshot().as_dict()["epoch"] == 0
+    job.start(tiny_config(data=str(facades_dir), epochs=1, epochs_decay=1))  # 6 pairs at batch 2: 3 steps an epoch
+    ended = wait_until_idle(job)
+    assert ended.phase == "finished" and ended.step == 6
+    assert ended.as_dict()["epoch"] == 2 and "step 6 / 6 · epoch 2" in progress_html(ended)
+    assert ended.as_dict()["epochs"] == 2 and "epoch 2 / 2" in progress_html(ended)
+
+
 def test_the_forms_input_side_is_the_one_each_task_trains_with():
     """The form picked "facades: BtoA, else AtoB" beside the core's TASK_DIRECTIONS. One rule now: the core's,
     except colorize, whose app runs have always stored AtoB (the direction is part of a dataset cache's key)."""

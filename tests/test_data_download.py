@@ -254,6 +254,89 @@ def test_train_tab_names_its_dataset_and_the_command_to_get_facades(tmp_path, mo
     assert "not found" in shown and "<img" not in shown and "&lt;img src=x&gt;" in shown
 
 
+def test_train_tab_gives_the_command_and_task_of_a_public_dataset_it_does_not_find(tmp_path, monkeypatch):
+    """The Train tab knew facades and food only: a typed maps or horse2zebra that was not there got "not found". It
+    now gives the command that fetches a public dataset, its size, and the task it is for; every part escaped."""
+    from demo import train_tab
+    from demo.state import AppState
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    state = AppState(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs")
+    maps = train_tab.dataset_summary(state, "facades", "maps")
+    assert maps.startswith("<b>Dataset:</b> dataset folder not found: &#x27;maps&#x27; (inside the data root) — maps "
+                           "is a public dataset: get it with <code>pix2pix data maps --out data/</code> (about 239 MB "
+                           "download), then train on it with the task <i>Custom: A|B images</i> (input side AtoB).")
+    for typed in ("horse2zebra", "./horse2zebra/", str(tmp_path / "data" / "horse2zebra"), "<img src=x>/../horse2zebra"):
+        shown = train_tab.dataset_summary(state, "aligned", typed)
+        assert ("<code>pix2pix data horse2zebra --out data/</code> (about 117 MB download), then train on it with the "
+                "task <i>Unpaired (CycleGAN)</i>.") in shown, shown
+        assert "<img" not in shown
+    assert "(a 5.0 GB download), then train on it with the task <i>Colorize: gray → colour</i>" in \
+        train_tab.dataset_summary(state, "unpaired", "food")
+    assert "not to train on" in train_tab.dataset_summary(state, "unpaired", "ae_photos")
+    assert "public dataset" not in train_tab.dataset_summary(state, "unpaired", "sub/horse2zebra")  # not put there
+    assert "public datasets for it: horse2zebra, apple2orange," in train_tab.dataset_summary(state, "unpaired")
+    assert "public datasets for it: maps, edges2shoes, edges2handbags, night2day;" in \
+        train_tab.dataset_summary(state, "aligned")
+
+
+def test_train_tab_names_the_task_whose_layout_a_folder_has(tmp_path):
+    """A folder of trainA/ and trainB/ read as A|B pairs said "0 training images" and A/ and B/ folders the same;
+    the paired task on A|B images said "needs sub-folders A/ and B/" and no more. The line names the task that fits."""
+    from conftest import write_aligned, write_collection
+    from demo import train_tab
+    from demo.state import AppState
+
+    data = tmp_path / "data"
+    write_aligned(data / "pairs" / "train", 2)
+    write_collection(data / "zebras" / "trainA", 2, (200, 40, 40), seed=1)
+    write_collection(data / "zebras" / "trainB", 2, (40, 40, 200), seed=2)
+    for side in "AB":
+        write_collection(data / "halves" / "train" / side, 2, (40, 200, 40), seed=3)
+    state = AppState(tmp_path / "checkpoints", data, tmp_path / "runs")
+    expected = {
+        ("zebras", "aligned"): "<code>zebras</code> in the data root holds trainA/ and trainB/: the layout of "
+                               "<i>Unpaired (CycleGAN)</i>; <i>Custom: A|B images</i> reads images (in train/, or in "
+                               "the folder itself).",
+        ("halves", "facades"): "<code>halves</code> in the data root holds A/ and B/ folders in train/: the layout of "
+                               "<i>Custom: A/ and B/ folders</i>; <i>Facades: labels → photo</i> reads images",
+        ("pairs", "paired"): "<code>pairs</code> in the data root holds images in train/: the layout of <i>Facades: "
+                             "labels → photo</i>, <i>Colorize: gray → colour</i> or <i>Custom: A|B images</i>; "
+                             "<i>Custom: A/ and B/ folders</i> reads A/ and B/ folders in train/.",
+        ("pairs", "unpaired"): "<i>Unpaired (CycleGAN)</i> reads trainA/ and trainB/.",
+    }
+    for (folder, task), said in expected.items():
+        assert said in train_tab.dataset_summary(state, task, folder), (folder, task)
+    for folder, task in (("zebras", "unpaired"), ("halves", "paired"), ("pairs", "aligned")):
+        assert "layout" not in train_tab.dataset_summary(state, task, folder)
+
+
+def test_train_tab_says_when_the_preset_trains_on_part_of_the_data(tmp_path):
+    """The dataset line counted the whole folder though Quick demo trains on the first 100 images (max_images); it
+    says so now, for a folder, each unpaired collection and an upload, and follows the preset picked."""
+    from conftest import write_collection
+    from demo.app import build_app
+
+    data = tmp_path / "data"
+    write_collection(data / "many" / "train", 101, (200, 40, 40), seed=1, size=8)
+    write_collection(data / "zebras" / "trainA", 101, (200, 40, 40), seed=2, size=8)
+    write_collection(data / "zebras" / "trainB", 3, (40, 40, 200), seed=3, size=8)
+    blocks = build_app(tmp_path / "checkpoints", data, tmp_path / "runs", device="cpu")
+    # the handler a preset change calls to redraw the dataset line
+    line = next(fn.fn for fn in blocks.fns.values() if "Preset" in [getattr(c, "label", None) for c in fn.inputs]
+                and "train-dataset" in [getattr(c, "elem_id", None) for c in fn.outputs])
+    assert line("colorize", "many", None, "Quick demo") == ("<b>Dataset:</b> <code>many</code> in the data root, 101 "
+                                                           "training images; the Quick demo preset trains on the first "
+                                                           "100 (by file name).")
+    assert line("colorize", "many", None, "Standard (paper)").endswith("101 training images.")
+    assert line("unpaired", "zebras", None, "Quick demo").endswith(
+        "101 pictures in trainA/ and 3 in trainB/ (unpaired); the Quick demo preset trains on the first 100 of each "
+        "(by file name).")
+    assert line("colorize", "", "data.zip", "Quick demo").endswith(
+        "(its images are counted when Start unpacks it; the Quick demo preset trains on at most 100 of them).")
+
+
 def test_a_folder_of_other_files_is_never_replaced(facades_archive, tmp_path, monkeypatch):
     archive = tmp_path / "facades.tar.gz"
     archive.write_bytes(facades_archive)
