@@ -360,3 +360,61 @@ def test_once_every_rank_has_loaded_a_late_stop_is_left_to_the_training_loop() -
     stopping.set()
     thread.join(10)
     assert got == [LOADED] and rank0.stop() == LOADED
+
+
+_SHORT_TIMEOUT_CACHE_PER_RANK = """
+import datetime, os, sys
+import torch.distributed as dist
+from pix2pix_core import cli
+dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=float(sys.argv[1])))  # the trainer uses it
+args = sys.argv[2:]
+if os.environ["RANK"] == "1":  # as on another machine, with a dataset cache folder of its own
+    args[args.index("--cache-dir") + 1] += "-rank1"
+sys.exit(cli.main(args))
+"""
+
+
+def test_ranks_wait_for_a_slower_rank_s_loading_longer_than_the_collective_timeout(tmp_path) -> None:
+    """Rank 1 waits for a build of its own cache (another machine's folder) after rank 0 has loaded. Rank 0
+    waited in its first collective and the collective timeout (2 s here, gloo's 30 min by default) ended the
+    job; the ranks now wait for each other's loading through the store, without a timeout."""
+    import threading
+
+    from pix2pix_core import cli
+    from pix2pix_core.data import cache_location
+
+    from test_cache import _hold_build_lock
+
+    data, run, cache = tmp_path / "data", tmp_path / "run", tmp_path / "cache"
+    write_aligned(data / "train", 8, size=32, seed=5)
+    args = ["train", "--task", "facades", "--data", str(data), "--out", str(run), "--netG", "resnet_6blocks",
+            "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36", "--sample-every", "0",
+            "--precision", "fp32", "--threads", "1", "--device", "cpu", "--memory-budget-mb", "0",
+            "--cache-dir", str(cache), "--max-steps", "1"]
+    config = cli._config_from_args(cli.build_parser().parse_args(args))
+    rank0_cache, _ = cache_location(config, data / "train", 36)
+    config.cache_dir += "-rank1"
+    rank1_cache, _ = cache_location(config, data / "train", 36)
+    rank1_cache.parent.mkdir(parents=True)
+    holder = _hold_build_lock(rank1_cache)
+    let_go = threading.Event()
+
+    def release_once_rank_0_has_waited_past_the_timeout() -> None:
+        for _ in range(600):  # rank 0 has built its cache: it is loaded (at most 60 s)
+            if (rank0_cache / "meta.json").exists() or let_go.wait(0.1):
+                break
+        let_go.wait(6)  # 3 collective timeouts
+        holder.kill()
+        holder.wait()
+
+    releaser = threading.Thread(target=release_once_rank_0_has_waited_past_the_timeout, daemon=True)
+    releaser.start()
+    script = tmp_path / "short_timeout.py"
+    script.write_text(_SHORT_TIMEOUT_CACHE_PER_RANK)
+    try:
+        result = run_torchrun([str(script), "2"], args, 90)
+    finally:
+        let_go.set()
+        releaser.join(70)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "max_steps at step 1" in result.stdout, result.stdout[-2000:]
