@@ -7,8 +7,9 @@ trainer then wraps its networks in DistributedDataParallel and only rank 0 write
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Iterable, Union
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional, Union
 
 import torch
 import torch.distributed as dist
@@ -155,6 +156,77 @@ def weights_finite(context: Context, modules: Iterable[nn.Module]) -> bool:
     tensors = [t for module in modules for t in module.state_dict().values() if t.is_floating_point()]
     finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
     return all_ranks_ok(context, finite)
+
+
+# ------------------------------------------------------------------------------- the loading phase
+LOADED, STOPPED = "loaded", "stopped"
+_POLL_S = (0.05, 1.0)  # first and longest pause between looks at the other ranks, as the cache's lock wait
+
+
+@dataclass
+class LoadingOutcome:
+    """How every rank leaves the loading phase, decided once for all: STOPPED as soon as one rank stops (a
+    stop() from code, which reaches one process only), LOADED once the last one has loaded.
+
+    Agreed through the process group's key-value store, not a collective: loading can take hours (a dataset
+    cache build that the other ranks wait for), longer than a collective's timeout, and a rank that stops
+    meanwhile must reach the others while they are still loading (they look between images and between
+    tries of a cache's build lock), not once they are done. No store in a single process: it decides alone.
+    """
+
+    store: Optional[dist.Store] = None
+    prefix: str = ""
+    world_size: int = 1
+    _next_look: float = field(default=0.0, init=False, repr=False)
+    _seen: bool = field(default=False, init=False, repr=False)
+
+    def stop_seen(self) -> bool:
+        """Whether a rank has stopped: a loading rank's stop flag. While this rank loads, any outcome is a
+        stop (LOADED needs this rank too); the store is asked at most every 50 ms, not for every image."""
+        if self.store is None or self._seen or time.monotonic() < self._next_look:
+            return self._seen
+        self._next_look = time.monotonic() + _POLL_S[0]
+        self._seen = self.store.check([self.prefix + "outcome"])
+        return self._seen
+
+    def stop(self) -> str:
+        """This rank stops: STOPPED for all, unless every rank had loaded already (LOADED: the training loop's
+        agreed stop ends the run then)."""
+        return self._decide(STOPPED)
+
+    def loaded(self, stopping: Callable[[], bool]) -> str:
+        """This rank has loaded: wait, without a timeout, for the outcome (a stop on this rank meanwhile,
+        `stopping()`, is one)."""
+        if self.store is None:
+            return LOADED
+        if self.store.add(self.prefix + "loaded", 1) == self.world_size:
+            return self._decide(LOADED)
+        pause = _POLL_S[0]
+        while not self.store.check([self.prefix + "outcome"]):
+            if stopping():
+                return self.stop()
+            time.sleep(pause)
+            pause = min(2 * pause, _POLL_S[1])
+        return self.store.get(self.prefix + "outcome").decode()
+
+    def _decide(self, outcome: str) -> str:
+        """The first decision stands (an atomic compare-and-set): the outcome every rank reads."""
+        if self.store is None:
+            return outcome
+        return self.store.compare_set(self.prefix + "outcome", "", outcome).decode()
+
+
+def loading_outcome(context: Context) -> LoadingOutcome:
+    """The loading phase's LoadingOutcome; a collective (every rank calls it, before loading). Its keys are
+    named by a token from rank 0: the store can outlive a process group (torchrun's agent holds it), and one
+    process may train twice."""
+    if not context.distributed:
+        return LoadingOutcome()
+    token = int.from_bytes(os.urandom(7), "big") if context.is_main else 0  # not torch's RNG: seeded runs
+    shared = torch.tensor([token], dtype=torch.int64, device=context.device)
+    dist.broadcast(shared, src=0)
+    store = dist.distributed_c10d._get_default_store()  # the store of init_process_group; no public accessor
+    return LoadingOutcome(store, f"pix2pix/loading/{int(shared.item()):x}/", context.world_size)
 
 
 def teardown(context: Context, synchronize: bool = True) -> None:

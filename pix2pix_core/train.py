@@ -343,12 +343,9 @@ class Trainer:
         if not self.resume and self.init_generator:
             self._fine_tune(self.init_generator)
         self.model.distribute()
-        try:
-            progress = (lambda done, total: self._emit(LoadingEvent(done, total))) if ctx.is_main else None
-            dataset = self.dataset or build_dataset(config, "train", train=True, progress=progress, stop=self._stop,
-                                                    world_size=ctx.world_size)
-        except LoadingStopped as exc:  # stop() during loading: a stopped run with no step, not a failure
-            return self._finish(ctx, position, "stopped", str(exc))
+        dataset = self._load(ctx)
+        if dataset is None:  # stop() during loading, on any rank: a stopped run with no step, not a failure
+            return self._finish(ctx, position, "stopped", "stopped while loading")
         try:
             self.model.prepare(dataset)  # statistics of the training set the method needs (kept in checkpoints)
             sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank,
@@ -442,6 +439,25 @@ class Trainer:
                 problem = exc
         if not distributed.all_ranks_ok(ctx, problem is None):
             raise problem or Pix2PixError(f"rank 0 cannot write the run folder {self.out}; see its error")
+
+    def _load(self, ctx: distributed.Context) -> Optional[PairDataset]:
+        """The training set, or None when a rank was stopped while loading: under DDP every rank leaves loading
+        the same way (distributed.LoadingOutcome), whichever rank stopped and however long the others load. A
+        stop reached only the stopped rank, and the others waited for ever in their first collective."""
+        outcome = distributed.loading_outcome(ctx)
+        progress = (lambda done, total: self._emit(LoadingEvent(done, total))) if ctx.is_main else None
+        try:
+            dataset = self.dataset or build_dataset(
+                self.config, "train", train=True, progress=progress, world_size=ctx.world_size,
+                stop=lambda: self._stop.is_set() or outcome.stop_seen())
+        except LoadingStopped:
+            outcome.stop()
+            return None
+        if outcome.loaded(self._stop.is_set) == distributed.LOADED:
+            return dataset
+        if dataset is not self.dataset:
+            _close_disk_caches(dataset)
+        return None
 
     def _stop_agreed(self, ctx: distributed.Context) -> bool:
         """The stop flag, agreed by every rank under DDP: a Stop seen by one rank (events reach rank 0's

@@ -228,3 +228,193 @@ def test_a_cyclegan_resumed_under_torchrun_continues_exactly(tmp_path) -> None:
     b = load_file(str(resumed / "checkpoints" / "latest.safetensors"))
     assert "pool.A.rank1" in b
     assert [k for k in a if k.startswith(("G.", "F.", "DA.", "DB.")) and not torch.equal(a[k], b[k])] == []
+
+
+_STOP_WHILE_LOADING = """
+import os, sys
+from pix2pix_core import cli, train
+
+class StopOnNotice:
+    '''stderr that calls `stop` once the cache's "waiting for another process" notice is written to it.'''
+    def __init__(self, stream, stop):
+        self.stream, self.stop = stream, stop
+    def write(self, text):
+        if "waiting for another process building the dataset cache" in text:
+            self.stop()
+        return self.stream.write(text)
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+class StopWhileLoading(train.Trainer):
+    '''Stopped on rank argv[1]: while it waits for a cache build (argv[2] "waiting"), or at its first
+    LoadingEvent ("decoding": events reach rank 0 only, as the app's Stop does).'''
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if os.environ["RANK"] == sys.argv[1] and sys.argv[2] == "waiting":
+            sys.stderr = StopOnNotice(sys.stderr, self.stop)
+        if os.environ["RANK"] == sys.argv[1] and sys.argv[2] == "decoding":
+            self.callbacks.append(lambda event: self.stop() if isinstance(event, train.LoadingEvent) else None)
+
+train.Trainer = StopWhileLoading
+sys.exit(cli.main(sys.argv[3:]))
+"""
+
+
+def _stopped_while_loading(tmp_path: Path, rank: str, when: str, *extra: str, before=None):
+    """A 2-rank run whose rank `rank` is stopped from code while loading (`when`: argv[2] of the script above);
+    `before(args)` is called first, and what it returns once the run has ended."""
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_aligned(data / "train", 8, size=32, seed=5)
+    args = ["train", "--task", "facades", "--data", str(data), "--out", str(run), "--netG", "resnet_6blocks",
+            "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36", "--sample-every", "0",
+            "--precision", "fp32", "--threads", "1", "--device", "cpu", "--cache-dir", str(tmp_path / "cache"),
+            *extra]
+    script = tmp_path / "stop_while_loading.py"
+    script.write_text(_STOP_WHILE_LOADING)
+    after = before(args) if before else (lambda: None)
+    try:
+        result = run_torchrun([str(script), rank, when], args, 60)
+    finally:
+        after()
+    assert "HUNG" not in result.stderr, f"a stop on rank {rank} hung the job: {result.stderr[-2000:]}"
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "stopped at step 0, epoch 0; nothing saved" in result.stdout, result.stdout[-2000:]
+    assert not (run / "checkpoints" / "latest.safetensors").exists()
+    return result
+
+
+def _hold_the_cache_lock(args: list[str]):
+    """Another process builds the run's dataset cache (for ever); returns what lets it go."""
+    from pix2pix_core import cli
+    from pix2pix_core.data import cache_location
+
+    from test_cache import _hold_build_lock
+
+    config = cli._config_from_args(cli.build_parser().parse_args(args))
+    path, _ = cache_location(config, Path(config.data) / "train", config.load_size)
+    path.parent.mkdir(parents=True)
+    holder = _hold_build_lock(path)
+    return lambda: (holder.kill(), holder.wait())
+
+
+@pytest.mark.parametrize("stopped_rank", ["0", "1"])
+def test_a_stop_on_one_rank_waiting_for_a_cache_build_ends_every_rank(tmp_path, stopped_rank) -> None:
+    """Both ranks wait for another process's build of their dataset cache; one of them is stopped from code
+    (Trainer.stop()) while it waits. That rank alone gave up and the other went on waiting for the build, then
+    into a collective the stopped rank never joined: the job hung. Now every rank ends, stopped, with nothing
+    saved, exactly as a single process stopped while loading."""
+    result = _stopped_while_loading(tmp_path, stopped_rank, "waiting", "--memory-budget-mb", "0",
+                                    before=_hold_the_cache_lock)
+    # the stopped rank waited (its notice stopped it); the other stops waiting, or before it began
+    assert "waiting for another process building the dataset cache" in result.stderr, result.stderr[-2000:]
+
+
+def test_a_stop_seen_by_rank_0_while_decoding_ends_every_rank(tmp_path) -> None:
+    """Trainer.stop() from a LoadingEvent callback (rank 0 only) while the ranks decode into memory: rank 1
+    loaded on and trained into a collective rank 0 never joined."""
+    _stopped_while_loading(tmp_path, "0", "decoding")
+
+
+def _two_ranks(store, prefix: str = "run/"):
+    from pix2pix_core.distributed import LoadingOutcome
+
+    return LoadingOutcome(store, prefix, 2), LoadingOutcome(store, prefix, 2)
+
+
+def test_a_stop_while_loading_reaches_a_rank_still_loading_and_one_waiting() -> None:
+    """The store-backed agreement in one process (a HashStore, two ranks): rank 0 stops; rank 1, still
+    loading, sees it through its stop flag; a rank already loaded and waiting gets STOPPED as well."""
+    import threading
+
+    from pix2pix_core.distributed import LOADED, STOPPED, LoadingOutcome
+
+    store = torch.distributed.HashStore()
+    rank0, rank1 = _two_ranks(store)
+    assert not LoadingOutcome(store, "run/", 2).stop_seen()
+    assert rank0.stop() == STOPPED
+    assert rank1.stop_seen() and rank1.stop_seen()  # and it stays seen between looks at the store
+
+    waiting, loaded = _two_ranks(store, "second run/")
+    got: list[str] = []
+    thread = threading.Thread(target=lambda: got.append(waiting.loaded(lambda: False)), daemon=True)
+    thread.start()
+    assert loaded.stop() == STOPPED  # the other rank stops while this one waits for it
+    thread.join(10)
+    assert got == [STOPPED]
+    assert LoadingOutcome().loaded(lambda: True) == LOADED and not LoadingOutcome().stop_seen()  # one process
+
+
+def test_once_every_rank_has_loaded_a_late_stop_is_left_to_the_training_loop() -> None:
+    """The first decision stands: the last rank to load decides LOADED, and a rank whose stop comes after that
+    trains on (its stop is agreed at the first step) instead of leaving alone while the others train."""
+    import threading
+
+    from pix2pix_core.distributed import LOADED
+
+    rank0, rank1 = _two_ranks(torch.distributed.HashStore())
+    stopping = threading.Event()
+    got: list[str] = []
+    thread = threading.Thread(target=lambda: got.append(rank0.loaded(stopping.is_set)), daemon=True)
+    thread.start()
+    assert rank1.loaded(lambda: False) == LOADED  # the last one decides
+    stopping.set()
+    thread.join(10)
+    assert got == [LOADED] and rank0.stop() == LOADED
+
+
+_SHORT_TIMEOUT_CACHE_PER_RANK = """
+import datetime, os, sys
+import torch.distributed as dist
+from pix2pix_core import cli
+dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=float(sys.argv[1])))  # the trainer uses it
+args = sys.argv[2:]
+if os.environ["RANK"] == "1":  # as on another machine, with a dataset cache folder of its own
+    args[args.index("--cache-dir") + 1] += "-rank1"
+sys.exit(cli.main(args))
+"""
+
+
+def test_ranks_wait_for_a_slower_rank_s_loading_longer_than_the_collective_timeout(tmp_path) -> None:
+    """Rank 1 waits for a build of its own cache (another machine's folder) after rank 0 has loaded. Rank 0
+    waited in its first collective and the collective timeout (2 s here, gloo's 30 min by default) ended the
+    job; the ranks now wait for each other's loading through the store, without a timeout."""
+    import threading
+
+    from pix2pix_core import cli
+    from pix2pix_core.data import cache_location
+
+    from test_cache import _hold_build_lock
+
+    data, run, cache = tmp_path / "data", tmp_path / "run", tmp_path / "cache"
+    write_aligned(data / "train", 8, size=32, seed=5)
+    args = ["train", "--task", "facades", "--data", str(data), "--out", str(run), "--netG", "resnet_6blocks",
+            "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36", "--sample-every", "0",
+            "--precision", "fp32", "--threads", "1", "--device", "cpu", "--memory-budget-mb", "0",
+            "--cache-dir", str(cache), "--max-steps", "1"]
+    config = cli._config_from_args(cli.build_parser().parse_args(args))
+    rank0_cache, _ = cache_location(config, data / "train", 36)
+    config.cache_dir += "-rank1"
+    rank1_cache, _ = cache_location(config, data / "train", 36)
+    rank1_cache.parent.mkdir(parents=True)
+    holder = _hold_build_lock(rank1_cache)
+    let_go = threading.Event()
+
+    def release_once_rank_0_has_waited_past_the_timeout() -> None:
+        for _ in range(600):  # rank 0 has built its cache: it is loaded (at most 60 s)
+            if (rank0_cache / "meta.json").exists() or let_go.wait(0.1):
+                break
+        let_go.wait(6)  # 3 collective timeouts
+        holder.kill()
+        holder.wait()
+
+    releaser = threading.Thread(target=release_once_rank_0_has_waited_past_the_timeout, daemon=True)
+    releaser.start()
+    script = tmp_path / "short_timeout.py"
+    script.write_text(_SHORT_TIMEOUT_CACHE_PER_RANK)
+    try:
+        result = run_torchrun([str(script), "2"], args, 90)
+    finally:
+        let_go.set()
+        releaser.join(70)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "max_steps at step 1" in result.stdout, result.stdout[-2000:]
