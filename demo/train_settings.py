@@ -22,6 +22,23 @@ from pix2pix_core.resources import (check_training_memory, count_training_images
 
 from .disk import free_bytes
 
+# The form's choices: its tasks (label, task) and presets
+TASKS = [("Facades: labels → photo", "facades"), ("Colorize: gray → colour", "colorize"),
+         ("Custom: A|B images", "aligned"), ("Custom: A/ and B/ folders", "paired"),
+         ("Unpaired (CycleGAN)", "unpaired")]
+TASK_LABELS = {task: label for label, task in TASKS}
+# Settings a preset fixes; the key ones (epochs, batch, lambda L1, lr, ngf) stay editable in the form.
+PRESETS = {
+    # small enough to show a sample within a minute on a 2-core CPU
+    "Quick demo": dict(netG="unet_128", crop_size=128, load_size=143, ngf=16, ndf=16, batch_size=1, epochs=20,
+                       epochs_decay=0, sample_every=5, save_every=0, max_images=100),
+    # the paper's facades settings (sec. 6.2): 256 px, 286 px jitter, batch 1, 100 + 100 epochs
+    # no epoch checkpoints: the app exports the model at the end and never resumes (each is 0.69 GB)
+    "Standard (paper)": dict(netG="unet_256", crop_size=256, load_size=286, ngf=64, ndf=64, batch_size=1,
+                             epochs=100, epochs_decay=100, sample_every=100, save_every=0),
+}
+DEFAULT_PRESET = "Quick demo"  # the form's
+
 MAX_EPOCHS = 1000  # each of epochs and decay epochs (the paper's facades run: 100 + 100)
 MAX_BATCH = 64
 MAX_WIDTH = 128  # ngf and ndf (the paper: 64)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import http.client
-import os
 import shutil
 import sys
 import tarfile

@@ -67,7 +67,7 @@ def test_a_start_that_fails_while_preparing_shows_the_last_run_again(facades_dir
 
 
 def test_the_data_command_never_shows_the_servers_own_path(tmp_path, monkeypatch):
-    from demo.train_tab import get_data_command
+    from demo.dataset_line import get_data_command
 
     state = AppState(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs")
     monkeypatch.chdir(tmp_path)

@@ -232,60 +232,60 @@ def test_a_large_archive_shows_progress_while_checked_and_unpacked(tmp_path, mon
 
 
 def test_train_tab_names_its_dataset_and_the_command_to_get_facades(tmp_path, monkeypatch):
-    from demo import train_tab
+    from demo import dataset_line
     from demo.state import AppState
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     state = AppState(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs")
-    text = train_tab.dataset_summary(state, "facades")
+    text = dataset_line.dataset_summary(state, "facades")
     assert "the 6 bundled example pairs, 6 training images" in text
     assert "<code>pix2pix data facades --out data/</code>" in text
-    assert "pix2pix data food --out data/" in train_tab.dataset_summary(state, "colorize")
+    assert "pix2pix data food --out data/" in dataset_line.dataset_summary(state, "colorize")
     train = tmp_path / "data" / "facades" / "train"
     train.mkdir(parents=True)
     for i in range(3):
         (train / f"{i}.jpg").write_bytes(_jpeg((64, 32), seed=i))
-    text = train_tab.dataset_summary(state, "facades")
+    text = dataset_line.dataset_summary(state, "facades")
     assert text == "<b>Dataset:</b> <code>facades</code> in the data root, 3 training images."
-    assert "not found" in train_tab.dataset_summary(state, "aligned", "missing")
+    assert "not found" in dataset_line.dataset_summary(state, "aligned", "missing")
     typed = "![x](https://example.com/t.png)<img src=x>"
-    shown = train_tab.dataset_summary(state, "aligned", typed)
+    shown = dataset_line.dataset_summary(state, "aligned", typed)
     assert "not found" in shown and "<img" not in shown and "&lt;img src=x&gt;" in shown
 
 
 def test_train_tab_gives_the_command_and_task_of_a_public_dataset_it_does_not_find(tmp_path, monkeypatch):
     """The Train tab knew facades and food only: a typed maps or horse2zebra that was not there got "not found". It
     now gives the command that fetches a public dataset, its size, and the task it is for; every part escaped."""
-    from demo import train_tab
+    from demo import dataset_line
     from demo.state import AppState
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     state = AppState(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs")
-    maps = train_tab.dataset_summary(state, "facades", "maps")
+    maps = dataset_line.dataset_summary(state, "facades", "maps")
     assert maps.startswith("<b>Dataset:</b> dataset folder not found: &#x27;maps&#x27; (inside the data root) — maps "
                            "is a public dataset: get it with <code>pix2pix data maps --out data/</code> (about 239 MB "
                            "download), then train on it with the task <i>Custom: A|B images</i> (input side AtoB).")
     for typed in ("horse2zebra", "./horse2zebra/", str(tmp_path / "data" / "horse2zebra"), "<img src=x>/../horse2zebra"):
-        shown = train_tab.dataset_summary(state, "aligned", typed)
+        shown = dataset_line.dataset_summary(state, "aligned", typed)
         assert ("<code>pix2pix data horse2zebra --out data/</code> (about 117 MB download), then train on it with the "
                 "task <i>Unpaired (CycleGAN)</i>.") in shown, shown
         assert "<img" not in shown
     assert "(a 5.0 GB download), then train on it with the task <i>Colorize: gray → colour</i>" in \
-        train_tab.dataset_summary(state, "unpaired", "food")
-    assert "not to train on" in train_tab.dataset_summary(state, "unpaired", "ae_photos")
-    assert "public dataset" not in train_tab.dataset_summary(state, "unpaired", "sub/horse2zebra")  # not put there
-    assert "public datasets for it: horse2zebra, apple2orange," in train_tab.dataset_summary(state, "unpaired")
+        dataset_line.dataset_summary(state, "unpaired", "food")
+    assert "not to train on" in dataset_line.dataset_summary(state, "unpaired", "ae_photos")
+    assert "public dataset" not in dataset_line.dataset_summary(state, "unpaired", "sub/horse2zebra")  # not put there
+    assert "public datasets for it: horse2zebra, apple2orange," in dataset_line.dataset_summary(state, "unpaired")
     assert "public datasets for it: maps, edges2shoes, edges2handbags, night2day;" in \
-        train_tab.dataset_summary(state, "aligned")
+        dataset_line.dataset_summary(state, "aligned")
 
 
 def test_train_tab_names_the_task_whose_layout_a_folder_has(tmp_path):
     """A folder of trainA/ and trainB/ read as A|B pairs said "0 training images" and A/ and B/ folders the same;
     the paired task on A|B images said "needs sub-folders A/ and B/" and no more. The line names the task that fits."""
     from conftest import write_aligned, write_collection
-    from demo import train_tab
+    from demo import dataset_line
     from demo.state import AppState
 
     data = tmp_path / "data"
@@ -307,9 +307,9 @@ def test_train_tab_names_the_task_whose_layout_a_folder_has(tmp_path):
         ("pairs", "unpaired"): "<i>Unpaired (CycleGAN)</i> reads trainA/ and trainB/.",
     }
     for (folder, task), said in expected.items():
-        assert said in train_tab.dataset_summary(state, task, folder), (folder, task)
+        assert said in dataset_line.dataset_summary(state, task, folder), (folder, task)
     for folder, task in (("zebras", "unpaired"), ("halves", "paired"), ("pairs", "aligned")):
-        assert "layout" not in train_tab.dataset_summary(state, task, folder)
+        assert "layout" not in dataset_line.dataset_summary(state, task, folder)
 
 
 def test_train_tab_says_when_the_preset_trains_on_part_of_the_data(tmp_path):
