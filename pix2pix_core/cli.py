@@ -32,8 +32,10 @@ DEFAULT_TASK = "facades"
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train a pix2pix model",
-                       description="Train G and D with cGAN + lambda*L1. Defaults follow the paper.",
+    p = sub.add_parser("train", help="train a pix2pix model (or a CycleGAN: --model cyclegan --task unpaired)",
+                       description="Train G and D with cGAN + lambda*L1 (pix2pix; defaults follow the paper), or "
+                                   "a CycleGAN's two generators and two discriminators on unpaired collections "
+                                   "(--model cyclegan --task unpaired; the official defaults).",
                        formatter_class=HelpFormatter)  # each option's help names TrainConfig's default
     p.add_argument("--task", choices=TASKS, default=None,  # None: not typed (a --resume compares what was)
                    help="facades: aligned A|B label->photo; colorize: photo folder, L->ab; aligned: A|B images; "
@@ -293,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     # `pix2pix ...` once installed (the console script), `python -m pix2pix_core ...` from a clone
     prog = "pix2pix" if Path(sys.argv[0]).name == "pix2pix" else "python -m pix2pix_core"
     parser = argparse.ArgumentParser(prog=prog,
-                                     description="Pix2Pix Studio: paired image-to-image translation (Isola et al.)")
+                                     description="Pix2Pix Studio: paired image-to-image translation (pix2pix, Isola et al.) "
+                                                 "and unpaired (CycleGAN, Zhu et al.)")
     parser.add_argument("--version", action="version", version=f"pix2pix-studio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
