@@ -426,8 +426,10 @@ def where_images_are(folder: Path, task: Optional[str] = None) -> str:
     a dataset one level down (wrapped in a folder of its own: its images or its train/). Paired data's A/ and B/
     are never offered as the data: a task that reads images finds nothing useful in one side alone."""
     layout = _layout_of_another_task(folder, task)
-    if layout or holds_paired(folder):
-        return f" (it holds {layout})" if layout else ""
+    if layout:
+        return f" (it holds {layout})"
+    if holds_paired(folder):  # the task's own layout, or the task is not known: A/ alone is no dataset either way
+        return ""
     try:
         subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
     except OSError:
