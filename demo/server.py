@@ -26,12 +26,21 @@ def project_root() -> Path:
 
 def models_note(folder: Path) -> str:
     """A line for the console when the pickers would be empty: which folder was searched and where the bundled
-    models are (an installed wheel starts without them), instead of only "no facades model found"."""
+    models are (an installed wheel starts without them), instead of only "no facades model found". What counts
+    is what the app's model registry lists: a folder holding only a segmenter (or files that are no pix2pix
+    checkpoint) leaves the pickers as empty as no folder at all, and the note names those files."""
     from pix2pix_core.bundled import WHERE_TO_GET_THEM
 
-    if folder.is_dir() and any(folder.glob("*.safetensors")):
+    from .messages import shorten
+    from .state import ModelRegistry
+
+    if ModelRegistry([folder], device="cpu").names_of_all():
         return ""
-    return f"note: no models in {folder}; {WHERE_TO_GET_THEM} (pass --checkpoints DIR), or train one in the Train tab"
+    others = sorted(path.name for path in folder.glob("*.safetensors")) if folder.is_dir() else []
+    what = "not a pix2pix generator" if len(others) == 1 else "not pix2pix generators"
+    skipped = f" ({shorten(', '.join(others), 200)}: {what})" if others else ""
+    return (f"note: no models in {folder}{skipped}; {WHERE_TO_GET_THEM} (pass --checkpoints DIR), or train one in "
+            "the Train tab")
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -73,7 +73,7 @@ def _layout_hint(config: TrainConfig) -> str:
     from pix2pix_core.images import load_folder_images
 
     if config.task != "unpaired":
-        return where_images_are(Path(config.data))
+        return where_images_are(Path(config.data), config.task)
     empty = [f"{folder.name}/" for folder in unpaired_folders(config.data, "train") if not load_folder_images(folder)]
     verb = "holds" if len(empty) == 1 else "hold"
     return f": {' and '.join(empty)} {verb} none (an unpaired run needs pictures in both trainA/ and trainB/)"

@@ -400,7 +400,8 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     `direction` BtoA ships its second generator F (saved as the file's only generator, G.), `both` ships G
     and F (G. and F.), which `load_generator` loads either way; None: G, or the one generator an export holds
     (as `translate` reads it). `weights` as in `inference_weights`; the file records which it holds
-    (`generator_weights`) when the checkpoint kept a moving average."""
+    (`generator_weights`) when the checkpoint kept a moving average. A model brought in by `import-official`
+    keeps its `imported_from`: converting its dtype, or exporting one direction of a pair, loses no provenance."""
     refuse_overwriting(checkpoint, out)
     tensors, metadata = read_checkpoint(checkpoint)
     config = config_of(metadata, checkpoint)
@@ -422,13 +423,17 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     shipped = {}
     for prefix, generator in parts.items():
         if not generator:
-            raise CheckpointError(f"{checkpoint}: holds no {'B -> A ' if prefix == 'F.' else ''}generator weights")
+            missing = "B -> A generator" if prefix == "F." or direction == "BtoA" else "generator"
+            note = official_cyclegan_note(metadata)  # one official CycleGAN file imported alone: where the other is
+            raise CheckpointError(f"{checkpoint}: holds no {missing} weights" + (f"; {note}" if note else ""))
         load_into(build_generator(config), generator, "generator", checkpoint)  # never ship a file that cannot load
         shipped.update({f"{prefix}{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()})
     meta = {"format": FORMAT, "kind": "generator", "config": config.to_json(),
             "trained": metadata.get("state", metadata.get("trained", "{}"))}  # an export keeps its source's
     if direction == "BtoA":
         meta["direction"] = "BtoA"  # the shipped G. is the CycleGAN's F
+    if "imported_from" in metadata:  # an official import's provenance, as ONNX exports keep it; a pair's (its
+        meta["imported_from"] = metadata["imported_from"]  # `reverse`) with the direction above says whose G. it is
     if sub_state(tensors, "E."):
         meta["generator_weights"] = weights  # the file alone no longer says whether G. was the average
     elif "generator_weights" in metadata and direction != "BtoA":

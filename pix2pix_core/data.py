@@ -400,11 +400,36 @@ def _label_halves_look_like_photos(paths: Sequence[Path], look_at: int = 5) -> b
     return bool(verdicts) and sum(verdicts) > len(verdicts) / 2
 
 
-def where_images_are(folder: Path) -> str:
-    """A hint for a folder without images: unpaired collections (trainA/, trainB/), split folders named in
-    another case (Train/), or a dataset one level down (wrapped in a folder of its own: its images or its train/)."""
+UNPAIRED_HINT = "trainA/ and trainB/: unpaired collections, for the unpaired (CycleGAN) task"
+PAIRED_HINT = "A/ and B/: paired data, for the paired task"
+IMAGES_HINT = "A|B pairs or photos, for the facades, aligned or colorize task"
+
+
+def holds_paired(folder: Path) -> bool:
+    """Whether `folder` has the paired layout: A/ and B/ in it, or in its train/ (what --task paired reads)."""
+    return any((side / "A").is_dir() and (side / "B").is_dir() for side in (folder, folder / "train"))
+
+
+def _layout_of_another_task(folder: Path, task: Optional[str]) -> str:
+    """What `folder` holds when it is laid out for a task other than `task` (None: not known, so the paired
+    layout is not named: it may be the task's own), in a hint's words; "" otherwise."""
     if (folder / "trainA").is_dir() and (folder / "trainB").is_dir():
-        return " (it holds trainA/ and trainB/: unpaired collections, for the unpaired (CycleGAN) task)"
+        return UNPAIRED_HINT
+    if holds_paired(folder) and task not in (None, "paired"):
+        return PAIRED_HINT
+    return ""
+
+
+def where_images_are(folder: Path, task: Optional[str] = None) -> str:
+    """A hint for a folder without images, given as the data of `task`: unpaired collections (trainA/,
+    trainB/) or paired data (A/, B/) there or one level down, split folders named in another case (Train/), or
+    a dataset one level down (wrapped in a folder of its own: its images or its train/). Paired data's A/ and B/
+    are never offered as the data: a task that reads images finds nothing useful in one side alone."""
+    layout = _layout_of_another_task(folder, task)
+    if layout:
+        return f" (it holds {layout})"
+    if holds_paired(folder):  # the task's own layout, or the task is not known: A/ alone is no dataset either way
+        return ""
     try:
         subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
     except OSError:
@@ -412,9 +437,41 @@ def where_images_are(folder: Path) -> str:
     misnamed = [p.name for p in subfolders if p.name.lower() in SPLITS and p.name not in SPLITS]
     if misnamed:
         return f" (it has {', '.join(f'{name}/' for name in misnamed)}: split folders are lower case, train/ and val/)"
+    for sub in subfolders:
+        layout = _layout_of_another_task(sub, task)
+        if layout:
+            return f" (its sub-folder {sub.name}/ holds {layout}; give that folder as the data)"
     holding = [p.name for p in subfolders if any((p / split).is_dir() for split in SPLITS) or load_folder_images(p)]
     if holding:
         return f" (images are in its {_subfolders(holding)}: give that folder as the data)"
+    return ""
+
+
+def paired_folders(folder: Path) -> tuple[Path, Path]:
+    """`folder/A` and `folder/B` (`folder`: the split's folder), the paired layout; refused with a hint at what
+    `folder` holds instead."""
+    sides = folder / "A", folder / "B"
+    if not all(side.is_dir() for side in sides):
+        raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}{what_paired_folder_holds(folder)}")
+    return sides
+
+
+def what_paired_folder_holds(folder: Path) -> str:
+    """A hint for a folder given as paired data without A/ and B/: images (A|B pairs or photos), unpaired
+    collections, paired data one folder down, or A/ and B/ named in another case."""
+    if (folder / "trainA").is_dir() and (folder / "trainB").is_dir():
+        return f" (it holds {UNPAIRED_HINT})"
+    try:
+        subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError:
+        return ""
+    if {"a", "b"} <= {p.name.lower() for p in subfolders}:
+        return " (folder names are case-sensitive: A/ and B/)"
+    if load_folder_images(folder):
+        return f" (it holds images: {IMAGES_HINT})"
+    down = [p.name for p in subfolders if holds_paired(p)]
+    if down:
+        return f" (its sub-folder {down[0]}/ holds A/ and B/: give that folder as the data)"
     return ""
 
 
@@ -449,7 +506,7 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
         return _paired_items(folder, size, limit, sample_seed, config.direction, load, advise)
     paths = _limit(load_folder_images(folder), limit, sample_seed)
     if not paths:
-        raise Pix2PixError(f"no images found in {folder}{where_images_are(folder)}")
+        raise Pix2PixError(f"no images found in {folder}{where_images_are(folder, config.task)}")
     if advise and _warn_if_another_task(paths, config.task, folder, model=model):
         advise = False  # one warning about the folder: its files are not listed again as not shaped like pairs
     if config.task == "colorize":
@@ -488,9 +545,7 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
 
 def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Optional[int], direction: str,
                   load: _Loader, advise: bool = True) -> Sequence[Item]:
-    a_dir, b_dir = folder / "A", folder / "B"
-    if not a_dir.is_dir() or not b_dir.is_dir():
-        raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
+    a_dir, b_dir = paired_folders(folder)
     a_files, b_files = load_folder_images(a_dir), load_folder_images(b_dir)
     a_stems, b_stems = _by_stem(a_files), _by_stem(b_files)
     _refuse_name_clashes(folder, a_stems, b_stems)
@@ -644,8 +699,8 @@ def what_unpaired_root_holds(root: Path, split: str) -> str:
     wanted = {f"{split}a", f"{split}b"}
     if wanted <= {name.lower() for name in subfolders}:
         return f" (folder names are case-sensitive: {split}A/ and {split}B/)"
-    if all((root / name).is_dir() or (root / "train" / name).is_dir() for name in ("A", "B")):
-        return " (it holds A/ and B/: paired data, for the paired task)"
+    if holds_paired(root):
+        return f" (it holds {PAIRED_HINT})"
     down = [name for name in subfolders if all((root / name / f"{split}{side}").is_dir() for side in "AB")]
     if down:  # before split folders: a train/ may hold them
         return f" (its sub-folder {down[0]}/ holds {split}A/ and {split}B/: give that folder as the data)"

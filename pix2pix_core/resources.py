@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from .config import TrainConfig
-from .data import cache_location, decoded_size, held_in_memory, split_folder, unpaired_folders
+from .data import cache_location, decoded_size, held_in_memory, paired_folders, split_folder, unpaired_folders
 from .errors import Pix2PixError
 from .images import MAX_PIXELS, MAX_SIDE, load_folder_images
 
@@ -169,9 +169,7 @@ def _training_folders(config: TrainConfig) -> list[Path]:
     folder = split_folder(config.data, "train")
     if config.task != "paired":
         return [folder]
-    if not (folder / "A").is_dir() or not (folder / "B").is_dir():
-        raise Pix2PixError(f"paired data needs sub-folders A/ and B/ in {folder}")
-    return [folder / "A", folder / "B"]
+    return list(paired_folders(folder))
 
 
 def training_cache_folders(config: TrainConfig) -> list[Path]:

@@ -538,6 +538,22 @@ def test_an_unpaired_dataset_with_an_empty_collection_says_which(tmp_path):
         check_run_size(config)
 
 
+@pytest.mark.parametrize("task, hint", [("facades", " (it holds A/ and B/: paired data, for the paired task)"),
+                                        ("paired", "")])
+def test_paired_data_given_to_a_task_that_reads_images_names_the_paired_task(tmp_path, task, hint):
+    """The app said only "the dataset holds no training images" to a facades run on train/A/ and train/B/; the
+    hint names the paired task, and not to a paired run whose A/ and B/ share no file name."""
+    from conftest import write_collection
+    from demo.train_settings import check_run_size
+
+    write_collection(tmp_path / "train" / "A", 1, (200, 60, 40), seed=1)
+    write_collection(tmp_path / "train" / "B", 1, (40, 60, 200), seed=2)
+    (tmp_path / "train" / "B" / "0.png").rename(tmp_path / "train" / "B" / "other.png")  # no pair for the paired run
+    with pytest.raises(Pix2PixError) as refused:
+        check_run_size(tiny_config(task=task, data=str(tmp_path)))
+    assert str(refused.value) == f"the dataset holds no training images{hint}"
+
+
 def test_no_result_is_written_while_the_disk_is_nearly_full():
     """Results had no disk bound (uploads did): one client repeating /colorize on one uploaded photo wrote about
     12 MB/s into the outputs and Gradio's cache. Below the margin a new result is refused in one line; a result

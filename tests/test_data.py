@@ -384,3 +384,38 @@ def test_a_folder_without_images_says_where_they_are(tmp_path, layout, hint):
     config = tiny_config(task="colorize", data=str(tmp_path / "data"))
     with pytest.raises(Pix2PixError, match=f"no images found in .*{hint}"):
         load_items(config, "train", True)
+
+
+PAIRED = "A/ and B/: paired data, for the paired task"
+IMAGES = "it holds images: A|B pairs or photos, for the facades, aligned or colorize task"
+
+
+@pytest.mark.parametrize("task, layout, hint", [
+    ("facades", ["train/A", "train/B"], f"no images found in DATA/train (it holds {PAIRED})"),
+    ("colorize", ["A", "B"], f"no images found in DATA (it holds {PAIRED})"),
+    ("aligned", ["set/train/A", "set/train/B"], f"no images found in DATA (its sub-folder set/ holds {PAIRED}; give "
+                                                "that folder as the data)"),
+    ("colorize", ["h2z/trainA", "h2z/trainB"], "no images found in DATA (its sub-folder h2z/ holds trainA/ and "
+                                               "trainB/: unpaired collections, for the unpaired (CycleGAN) task; give "
+                                               "that folder as the data)"),
+    ("paired", ["train"], f"paired data needs sub-folders A/ and B/ in DATA/train ({IMAGES})"),
+    ("paired", ["."], f"paired data needs sub-folders A/ and B/ in DATA ({IMAGES})"),
+    ("paired", ["trainA", "trainB"], "paired data needs sub-folders A/ and B/ in DATA (it holds trainA/ and trainB/: "
+                                     "unpaired collections, for the unpaired (CycleGAN) task)"),
+    ("paired", ["set/A", "set/B"], "paired data needs sub-folders A/ and B/ in DATA (its sub-folder set/ holds A/ and "
+                                   "B/: give that folder as the data)"),
+    ("paired", ["a", "b"], "paired data needs sub-folders A/ and B/ in DATA (folder names are case-sensitive: A/ and "
+                           "B/)"),
+])
+def test_train_on_another_task_s_layout_names_that_task(tmp_path, capsys, task, layout, hint):
+    """Paired data (train/A/, train/B/) given to a task that reads images was told "images are in its sub-folders
+    A/, B/: give that folder as the data", which one side alone cannot be; the paired task given images (or
+    CycleGAN collections) said "needs sub-folders A/ and B/" and no more. Each names the task that reads it."""
+    from pix2pix_core.cli import main
+
+    data = tmp_path / "data"
+    for folder in layout:
+        write_colour_photos(data / folder, 1, size=16)
+    assert main(["train", "--task", task, "--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1",
+                 "--epochs-decay", "0", "--device", "cpu"]) == 2
+    assert f"error: {hint.replace('DATA', str(data))}\n" in capsys.readouterr().err

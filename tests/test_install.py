@@ -62,6 +62,17 @@ def test_no_models_at_start_up_says_which_folder_and_where_they_are(tmp_path):
     assert server.models_note(ROOT / "checkpoints") == ""
 
 
+def test_a_checkpoints_folder_of_no_generators_is_noted_too(tmp_path):
+    """A folder holding only the facade segmenter (or files that are no checkpoint) started with empty pickers and
+    no note: the note looked for any .safetensors file, not for what the app's model registry lists."""
+    shutil.copy(ROOT / "checkpoints" / "facades_segmenter.safetensors", tmp_path)
+    (tmp_path / "broken.safetensors").write_bytes(b"not a checkpoint")
+    assert server.models_note(tmp_path).startswith(f"note: no models in {tmp_path} (broken.safetensors, "
+                                                   "facades_segmenter.safetensors: not pix2pix generators); ")
+    shutil.copy(ROOT / "checkpoints" / "food_colorize.safetensors", tmp_path)
+    assert server.models_note(tmp_path) == ""
+
+
 def test_cli_test_without_the_segmenter_says_where_it_looked(installed, facades_checkpoint, facades_dir, capsys):
     """Installed, `test` looked for the segmenter inside site-packages and said only "no facade segmenter found"."""
     code = main(["test", "--checkpoint", str(facades_checkpoint), "--data", str(facades_dir), "--out",

@@ -822,6 +822,53 @@ def test_a_cyclegan_pair_in_translate_test_onnx_torchscript_and_the_app(tmp_path
         Translator.load(onnx_file, direction="AtoB")
 
 
+def test_a_safetensors_export_of_an_imported_model_keeps_where_it_came_from(tmp_path, capsys):
+    """`export` to safetensors dropped `imported_from` (ONNX and TorchScript kept it): a dtype conversion of an
+    official import, or one direction of an imported pair, no longer said which official file it was, and the
+    converted single generator's refusals gave the advice for a trained CycleGAN (a training checkpoint nobody has).
+    A one-direction export of a pair keeps the pair's provenance and the ordinary advice (export it from the pair)."""
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (32, 32), (120, 90, 60)).save(photos / "horse.png")
+    _, forward_pth, _, reverse_pth = official_pair(tmp_path)
+    single, pair = tmp_path / "horse2zebra.safetensors", tmp_path / "horse_zebra.safetensors"
+    import_cyclegan(capsys, forward_pth, single, "--ngf", 8)
+    import_cyclegan(capsys, forward_pth, pair, "--ngf", 8, "--reverse", reverse_pth)
+
+    converted = tmp_path / "horse2zebra_fp32.safetensors"
+    code, _, err = run(capsys, "export", "--checkpoint", single, "--out", converted, "--dtype", "fp32")
+    assert code == 0, err
+    assert read_header(converted)["imported_from"] == read_header(single)["imported_from"]
+    code, _, err = run(capsys, "translate", "--checkpoint", converted, photos, "--out", tmp_path / "no",
+                       "--direction", "BtoA")
+    assert_one_error_line(code, err, "A -> B generator only; it is one official CycleGAN generator (imported from "
+                                     "horse2zebra.pth)", "--reverse zebra2horse.pth")
+    code, _, err = run(capsys, "export", "--checkpoint", single, "--out", tmp_path / "f.safetensors",
+                       "--direction", "BtoA")
+    assert_one_error_line(code, err, "holds no B -> A generator weights; it is one official CycleGAN generator")
+
+    one_way = tmp_path / "zebra2horse.safetensors"
+    code, _, err = run(capsys, "export", "--checkpoint", pair, "--out", one_way, "--direction", "BtoA")
+    assert code == 0, err
+    header = read_header(one_way)
+    assert header["imported_from"] == read_header(pair)["imported_from"] and header["direction"] == "BtoA"
+    assert json.loads(header["imported_from"])["reverse"]["file"] == "zebra2horse.pth"  # whose F the file holds
+    code, _, err = run(capsys, "translate", "--checkpoint", one_way, photos, "--out", tmp_path / "no",
+                       "--direction", "AtoB")
+    assert_one_error_line(code, err, "B -> A generator only; A -> B needs a CycleGAN training checkpoint or an "
+                                     "export made with --direction AtoB or both")
+    assert "official" not in err
+    data = tmp_path / "unpaired"
+    for side in ("testA", "testB"):
+        (data / side).mkdir(parents=True)
+        Image.new("RGB", (32, 32), (10, 200, 10)).save(data / side / "x.png")
+    code, _, err = run(capsys, "test", "--checkpoint", one_way, "--data", data, "--out", tmp_path / "report")
+    assert_one_error_line(code, err, "B -> A generator only; test needs both", "an export made with --direction both")
+    assert "official" not in err
+
+
 @pytest.fixture(scope="module")
 def pair_folder(tmp_path_factory):
     """horse2zebra.pth (ngf 8, 9 blocks) and the reverses a pair is refused with."""
