@@ -70,7 +70,7 @@ def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: st
         facades_item.select(lambda m: picker("facades", m), facades["model"], facades["model"], **private)
         colorize_item.select(lambda m: picker("colorize", m, False), colorize["model"], colorize["model"], **private)
         def start_from(task: str, current: str):
-            names = state.models.names(task) if task != "unpaired" else []  # a CycleGAN run starts from scratch
+            names = state.models.names(task)  # an unpaired run's: the CycleGAN models
             return gr.Dropdown(choices=[train_tab.SCRATCH] + names,
                                value=current if current in names else train_tab.SCRATCH)
 

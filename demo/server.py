@@ -12,6 +12,10 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:  # not imported at start: `--help` answers before gradio and torch load
+    from .state import ModelRegistry
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no analytics, no version check: nothing leaves
 
@@ -24,17 +28,18 @@ def project_root() -> Path:
     return source_checkout() or Path.cwd()
 
 
-def models_note(folder: Path) -> str:
+def models_note(folder: Path, registry: Optional[ModelRegistry] = None) -> str:
     """A line for the console when the pickers would be empty: which folder was searched and where the bundled
     models are (an installed wheel starts without them), instead of only "no facades model found". What counts
     is what the app's model registry lists: a folder holding only a segmenter (or files that are no pix2pix
-    checkpoint) leaves the pickers as empty as no folder at all, and the note names those files."""
+    checkpoint) leaves the pickers as empty as no folder at all, and the note names those files. `registry`: the
+    app's own (its folders include the models trained in the app; scanned once), else one of `folder`."""
     from pix2pix_core.bundled import WHERE_TO_GET_THEM
 
     from .messages import shorten
     from .state import ModelRegistry
 
-    if ModelRegistry([folder], device="cpu").names_of_all():
+    if (registry or ModelRegistry([folder], device="cpu")).names_of_all():
         return ""
     others = sorted(path.name for path in folder.glob("*.safetensors")) if folder.is_dir() else []
     what = "not a pix2pix generator" if len(others) == 1 else "not pix2pix generators"
@@ -79,8 +84,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if note := models_note(args.checkpoints):
-        print(note, file=sys.stderr)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"WARNING: listening on {args.host}: anyone who can reach this machine can use the app, "
               f"run training and upload files.", file=sys.stderr)
@@ -96,6 +99,8 @@ def main(argv=None) -> None:
     blocks = build_app(args.checkpoints, args.data_root, args.runs_dir, device=args.device,
                        runs_max_bytes=int(args.runs_max_gb * 1e9),
                        train_memory_bytes=int(args.train_memory_gb * 1e9) if args.train_memory_gb else None)
+    if note := models_note(args.checkpoints, blocks.app_state.models):
+        print(note, file=sys.stderr)
     blocks.queue(default_concurrency_limit=1)
     signal.signal(signal.SIGTERM, _stop_as_ctrl_c)
     blocks.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,

@@ -444,6 +444,10 @@ def test_an_unpaired_run_fine_tunes_a_cyclegan_model_of_the_app(facades_checkpoi
     on_task = next(fn.fn for fn in blocks.fns.values() if fn.fn is not None and fn.fn.__name__ == "on_task")
     assert [value for _, value in on_task("unpaired")[0].choices] == ["from scratch", "red2blue"]
     assert [value for _, value in on_task("facades")[0].choices] == ["from scratch", "facades_tiny"]
+    # opening the Train tab rescans the models: the unpaired task's choices stay the CycleGAN models
+    on_tab = next(fn.fn for fn in blocks.fns.values() if fn.fn is not None and fn.fn.__name__ == "start_from")
+    assert [value for _, value in on_tab("unpaired", "red2blue").choices] == ["from scratch", "red2blue"]
+    assert on_tab("unpaired", "red2blue").value == "red2blue"
 
     def run(task, folder, model):
         return start(task, folder, "AtoB", "Quick demo", 1, 0, 1, 100.0, 2e-4, 16, model, None, False)
