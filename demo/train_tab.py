@@ -322,6 +322,13 @@ def build(state: AppState) -> dict:
                     remove_quietly(upload_root(state, upload))
                 raise
 
+    def refresh_start_from(task_name: str, current: str):
+        """The fine-tune choices of the task when the tab is shown: models trained or added since the page loaded
+        count, an unpaired run's CycleGAN models too; the choice made stays while its model is there."""
+        state.models.refresh()
+        choices = start_choices(task_name)
+        return gr.Dropdown(choices=choices, value=current if current in choices else SCRATCH)
+
     def train_stop() -> str:
         """Stop the running job after its current step (it keeps a checkpoint); harmless when idle."""
         return state.job.stop()
@@ -380,5 +387,6 @@ def build(state: AppState) -> dict:
         status_button = gr.Button()
     status_button.click(train_status, None, status_json, api_name="train_status", concurrency_limit=None)
     shown = [status, progress, gan_plot, l1_plot, sample, seen]
-    return {"start_from": start_from, "task": task, "redraw": (redraw, None, shown), "translate": translate,
+    return {"start_from_refresh": (refresh_start_from, [task, start_from], start_from),
+            "redraw": (redraw, None, shown), "translate": translate,
             "restore": (restore_form, None, [*form, dataset])}

@@ -469,6 +469,28 @@ def test_an_unpaired_run_fine_tunes_a_cyclegan_model_of_the_app(facades_checkpoi
     assert (tuned.model, tuned.netG, tuned.ngf, tuned.crop_size) == ("cyclegan", "resnet_6blocks", 4, 256)
 
 
+def test_showing_the_train_tab_keeps_an_unpaired_runs_start_from_choices(facades_checkpoint, tmp_path):
+    """Showing the Train tab again (after the Facades tab, say) redrew "Start from" with "from scratch" alone for the
+    Unpaired task: the tab's own handler offered CycleGAN models, the app's tab-select handler still said "a CycleGAN
+    run starts from scratch", and a CycleGAN picked there was dropped without a word."""
+    from demo.app import build_app
+    from pix2pix_core.checkpoint import export_generator
+
+    (tmp_path / "checkpoints").mkdir()
+    export_generator(facades_checkpoint, tmp_path / "checkpoints" / "facades_tiny.safetensors")
+    official_cyclegan_import(tmp_path / "checkpoints" / "red2blue.safetensors")
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    shown = [fn.fn for fn in blocks.fns.values() if any(event == "select" for _, event in fn.targets)
+             and "train-start-from" in [getattr(c, "elem_id", None) for c in fn.outputs]]
+    assert len(shown) == 1
+    for task, current, choices in (("unpaired", "red2blue", ["from scratch", "red2blue"]),
+                                   ("facades", "facades_tiny", ["from scratch", "facades_tiny"]),
+                                   ("facades", "red2blue", ["from scratch", "facades_tiny"])):
+        picker = shown[0](task, current)
+        assert [value for _, value in picker.choices] == choices
+        assert picker.value == (current if current in choices else "from scratch")
+
+
 def test_the_status_counts_epochs_as_the_page_does(facades_dir, tmp_path):
     """/train_status counted epochs from 0 while the page said "epoch 1": at the end of a 2-epoch run a client read
     epoch 1, the page "epoch 2". Both count from 1 now (0 before the first step), and both give the run's epochs."""
