@@ -51,6 +51,7 @@ SCRATCH = "from scratch"
 ZIP_MAX_BYTES = 1_000_000_000  # an uploaded dataset zip may unpack to at most 1 GB...
 ZIP_MAX_FILES = 20_000  # ...in at most this many files (the facades set is ~30 MB in 606 files)
 MAX_PLOT_STEPS = 400  # points per loss curve sent to the browser each tick
+DATASET_LINES_AT_ONCE = 2  # dataset lines computed at once (each lists a folder; the rest wait in the queue)
 
 
 def task_settings(task: str, preset: str) -> dict:
@@ -371,9 +372,11 @@ def build(state: AppState) -> dict:
     # The restore writes the dataset line itself, and a restored task must not replace an upload run's line. The
     # folder keeps .change: gradio 6.31's Textbox fired .input on key strokes but not on Playwright's fill(). A
     # restored folder gives the restore's own line again (an upload run's folder is "": no change, no event).
+    # Each keystroke in the folder box lists a folder: two at a time for all viewers, however many a client sends
     for event in (task.input, data_folder.change, data_zip.change, preset.input):
         event(lambda t, f, z, p: dataset_summary(state, t, f, bool(z), p), [task, data_folder, data_zip, preset],
-              dataset, show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", **private)
+              dataset, show_progress="hidden", concurrency_limit=DATASET_LINES_AT_ONCE, concurrency_id="dataset_line",
+              trigger_mode="always_last", **private)
     settings = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf,
                 start_from, data_zip, diff_augment]  # after the zip: their defaults make them optional for API clients
     start_button.click(train_start, settings, note, api_name="train_start", concurrency_limit=1,
