@@ -81,18 +81,30 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
     if count == 0 and task != "unpaired":
         from pix2pix_core.data import where_images_are
 
-        line += html.escape(where_images_are(folder))
+        line += html.escape(where_images_are(folder) or no_images_in(folder))
     if task == "unpaired":  # count is the larger collection (an epoch's length): say both
         from pix2pix_core.data import unpaired_folders
         from pix2pix_core.images import image_names
 
         a, b = (len(image_names(side, MAX_IMAGES + 1)) for side in unpaired_folders(folder, "train"))
+        empty = " and ".join(f"{side}/" for side, n in (("trainA", a), ("trainB", b)) if n == 0)
         line = (f"{label} {name}, {counted(a)} pictures in trainA/ and {counted(b)} in trainB/ (unpaired)"
                 f"{first_of(preset, a, b)}.")
+        if empty:  # Start refuses it
+            line += f" An unpaired run needs pictures in both: put some in {empty}."
     if folder == EXAMPLES / "facades_pairs":
         line += (" Too few to learn facades: the samples stay a blur. The full facades data (400 training pairs) "
                  f"is not in the data root; get it with {fetch_command(state, 'facades')} and reload this page.")
     return line
+
+
+def no_images_in(folder: Path) -> str:
+    """Why a folder without a layout hint has no training images: the file types Start reads, and where."""
+    from pix2pix_core.images import IMAGE_EXTENSIONS
+
+    where = "its train/" if (folder / "train").is_dir() else "it"
+    kinds = ", ".join(IMAGE_EXTENSIONS[:-1]) + f" or {IMAGE_EXTENSIONS[-1]}"
+    return f" (no {kinds} files in {where})"
 
 
 def preset_cap(preset: str) -> Optional[int]:

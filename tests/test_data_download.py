@@ -312,6 +312,30 @@ def test_train_tab_names_the_task_whose_layout_a_folder_has(tmp_path):
         assert "layout" not in dataset_line.dataset_summary(state, task, folder)
 
 
+def test_the_dataset_line_says_why_a_folder_has_no_training_images(tmp_path):
+    """An empty folder, one of other files (.txt, .heic) and trainA/ beside an empty trainB/ were each "0 training
+    images" or "2 pictures in trainA/ and 0 in trainB/", nothing more, until Start refused them. The line now says
+    which files are read and where, and that an unpaired run needs pictures in both collections."""
+    from conftest import write_collection
+    from demo import dataset_line
+    from demo.state import AppState
+
+    data = tmp_path / "data"
+    (data / "empty").mkdir(parents=True)
+    (data / "notes" / "train").mkdir(parents=True)
+    (data / "notes" / "train" / "a.txt").write_text("<b>x</b>")
+    write_collection(data / "half" / "trainA", 2, (200, 40, 40), seed=1, size=8)
+    (data / "half" / "trainB").mkdir()
+    state = AppState(tmp_path / "checkpoints", data, tmp_path / "runs")
+    kinds = ".jpg, .jpeg, .png, .bmp, .webp, .tif, .tiff or .gif files"
+    assert dataset_line.dataset_summary(state, "colorize", "empty").endswith(f"0 training images. (no {kinds} in it)")
+    assert dataset_line.dataset_summary(state, "aligned", "notes").endswith(f"0 training images. (no {kinds} in its "
+                                                                            "train/)")
+    assert dataset_line.dataset_summary(state, "unpaired", "half").endswith(
+        "2 pictures in trainA/ and 0 in trainB/ (unpaired). An unpaired run needs pictures in both: put some in "
+        "trainB/.")
+
+
 def test_train_tab_says_when_the_preset_trains_on_part_of_the_data(tmp_path):
     """The dataset line counted the whole folder though Quick demo trains on the first 100 images (max_images); it
     says so now, for a folder, each unpaired collection and an upload, and follows the preset picked."""
