@@ -54,6 +54,8 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
     from pix2pix_core.resources import count_training_images
 
     label = "<b>Dataset:</b>"
+    if task not in TASK_LABELS:  # an API client's empty task (the picker refuses other values)
+        return f"{label} choose a task."
     if has_zip:
         cap = preset_cap(preset)
         of = "of each collection" if task == "unpaired" else "of them"

@@ -331,6 +331,7 @@ def test_the_dataset_line_says_why_a_folder_has_no_training_images(tmp_path):
     assert dataset_line.dataset_summary(state, "colorize", "empty").endswith(f"0 training images. (no {kinds} in it)")
     assert dataset_line.dataset_summary(state, "aligned", "notes").endswith(f"0 training images. (no {kinds} in its "
                                                                             "train/)")
+    assert dataset_line.dataset_summary(state, None) == "<b>Dataset:</b> choose a task."  # not "for the None task"
     assert dataset_line.dataset_summary(state, "unpaired", "half").endswith(
         "2 pictures in trainA/ and 0 in trainB/ (unpaired). An unpaired run needs pictures in both: put some in "
         "trainB/.")
