@@ -71,6 +71,16 @@ def fine_tuned(config: TrainConfig, base: TrainConfig) -> TrainConfig:
                    crop_size=base.crop_size, load_size=load)
 
 
+def model_size_note(config: TrainConfig, preset_config: TrainConfig) -> str:
+    """What a fine-tune trains at when its model's size is not the preset's (an official CycleGAN import is a
+    256 px ResNet of width 64: a Quick demo run on it is far from quick); "" when they agree."""
+    ours = (config.crop_size, config.netG, config.ngf)
+    if ours == (preset_config.crop_size, preset_config.netG, preset_config.ngf):
+        return ""
+    return (f"; at the model's size, {config.crop_size} px, {config.netG}, ngf {config.ngf} (the preset's: "
+            f"{preset_config.crop_size} px, {preset_config.netG}, ngf {preset_config.ngf})")
+
+
 def field_visibility(task: str) -> tuple[bool, bool, bool]:
     """Which of (input side, λ L1, DiffAugment) the form shows for `task`: the input side only for custom pairs
     (facades' label map is always B, a colorizer reads photos, not halves: a choice there changed nothing); a
@@ -302,6 +312,7 @@ def build(state: AppState) -> dict:
                 config = TrainConfig(task=task, data=str(data), cache_dir=str(cache_for(state, upload)), **settings,
                                      **augments)
                 config = with_settings(config, numbers, direction, state.train_memory_bytes)
+                preset_config = config
                 if base is not None:
                     config = fine_tuned(config, base)
                 check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
@@ -311,7 +322,8 @@ def build(state: AppState) -> dict:
                 asked = FormSettings.of(config, preset, folder_text, upload is not None,
                                         start_from if init is not None else SCRATCH)
                 # said before the run starts, as the command line does: a one-generator CycleGAN file seeds one way
-                plan = f" Fine-tuning: {fine_tune_plan(init, config.model, f'`{start_from}`')}." if init else ""
+                plan = (f" Fine-tuning: {fine_tune_plan(init, config.model, f'`{start_from}`')}"
+                        f"{model_size_note(config, preset_config)}." if init else "")
                 reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload),
                                         settings=asked) + plan
                 if data == EXAMPLES / "facades_pairs":

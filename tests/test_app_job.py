@@ -458,7 +458,8 @@ def test_an_unpaired_run_fine_tunes_a_cyclegan_model_of_the_app(facades_checkpoi
             run(task, folder, model)
     reply = run("unpaired", "red2blue", "red2blue")
     assert reply.startswith("Started unpaired-") and reply.endswith(
-        " Fine-tuning: G (A -> B) from `red2blue`, F (B -> A) fresh, D_A and D_B fresh."), reply
+        " Fine-tuning: G (A -> B) from `red2blue`, F (B -> A) fresh, D_A and D_B fresh; at the model's size, 256 px, "
+        "resnet_6blocks, ngf 4 (the preset's: 128 px, resnet_6blocks, ngf 16)."), reply  # not a quick 128 px run
     shown = _page_load(blocks)
     assert shown["train-start-from"] == ("red2blue", True) and shown["ngf (G width)"] == (4, True)
     restore = next(fn.fn for fn in blocks.fns.values() if fn.fn is not None and fn.fn.__name__ == "restore_form")
