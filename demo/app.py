@@ -69,13 +69,7 @@ def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: st
         private = dict(api_visibility="private", show_progress="hidden")
         facades_item.select(lambda m: picker("facades", m), facades["model"], facades["model"], **private)
         colorize_item.select(lambda m: picker("colorize", m, False), colorize["model"], colorize["model"], **private)
-        def start_from(task: str, current: str):
-            names = state.models.names(task)  # an unpaired run's: the CycleGAN models
-            return gr.Dropdown(choices=[train_tab.SCRATCH] + names,
-                               value=current if current in names else train_tab.SCRATCH)
-
-        train_item.select(start_from,
-                          [train["task"], train["start_from"]], train["start_from"], **private)
+        train_item.select(*train["start_from_refresh"], **private)  # models trained since the page loaded
         train_item.select(train["translate"]["refresh"], train["translate"]["model"], train["translate"]["model"],
                           **private)  # unpaired models trained since the page loaded
         train_item.select(*train["redraw"], **private)  # a hidden tab may have missed the timer's updates

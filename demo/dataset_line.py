@@ -16,7 +16,7 @@ from pix2pix_core.download import SOURCES, Source, describe_size
 from pix2pix_core.errors import Pix2PixError
 
 from .state import EXAMPLES, MAX_FOLDER_TEXT, AppState
-from .train_settings import DEFAULT_PRESET, PRESETS, TASK_LABELS, FormSettings
+from .train_settings import DEFAULT_PRESET, MAX_IMAGES, PRESETS, TASK_LABELS, FormSettings
 
 
 def default_data(state: AppState, task: str) -> Path:
@@ -54,6 +54,8 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
     from pix2pix_core.resources import count_training_images
 
     label = "<b>Dataset:</b>"
+    if task not in TASK_LABELS:  # an API client's empty task (the picker refuses other values)
+        return f"{label} choose a task."
     if has_zip:
         cap = preset_cap(preset)
         of = "of each collection" if task == "unpaired" else "of them"
@@ -69,28 +71,42 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
     else:
         name = f"{_code(folder.relative_to(state.data_root).as_posix() or '.')} in the data root"
     refusal = ""
-    try:
-        count = count_training_images(TrainConfig(task=task, data=str(folder)))
+    try:  # counted up to one above the app's cap: a keystroke never lists a huge folder whole
+        count = count_training_images(TrainConfig(task=task, data=str(folder)), at_most=MAX_IMAGES + 1)
     except Pix2PixError as exc:  # a layout the task cannot read (no A/ and B/, no trainA/ and trainB/)
         count, refusal = 0, html.escape(state.clean(str(exc)))
     fits_another = other_layout(folder, task, name) if count == 0 else ""
     if fits_another or refusal:
         return f"{label} {fits_another or refusal}"
-    line = f"{label} {name}, {count} training image{'s' if count != 1 else ''}{first_of(preset, count)}."
+    line = (f"{label} {name}, {counted(count)} training image{'s' if count != 1 else ''}"
+            f"{first_of(preset, count)}.")
     if count == 0 and task != "unpaired":
         from pix2pix_core.data import where_images_are
 
-        line += html.escape(where_images_are(folder))
+        line += html.escape(where_images_are(folder, task) or no_images_in(folder))
     if task == "unpaired":  # count is the larger collection (an epoch's length): say both
         from pix2pix_core.data import unpaired_folders
-        from pix2pix_core.images import load_folder_images
+        from pix2pix_core.images import image_names
 
-        a, b = (len(load_folder_images(side)) for side in unpaired_folders(folder, "train"))
-        line = f"{label} {name}, {a} pictures in trainA/ and {b} in trainB/ (unpaired){first_of(preset, a, b)}."
+        a, b = (len(image_names(side, MAX_IMAGES + 1)) for side in unpaired_folders(folder, "train"))
+        empty = " and ".join(f"{side}/" for side, n in (("trainA", a), ("trainB", b)) if n == 0)
+        line = (f"{label} {name}, {counted(a)} pictures in trainA/ and {counted(b)} in trainB/ (unpaired)"
+                f"{first_of(preset, a, b)}.")
+        if empty:  # Start refuses it
+            line += f" An unpaired run needs pictures in both: put some in {empty}."
     if folder == EXAMPLES / "facades_pairs":
         line += (" Too few to learn facades: the samples stay a blur. The full facades data (400 training pairs) "
                  f"is not in the data root; get it with {fetch_command(state, 'facades')} and reload this page.")
     return line
+
+
+def no_images_in(folder: Path) -> str:
+    """Why a folder without a layout hint has no training images: the file types Start reads, and where."""
+    from pix2pix_core.images import IMAGE_EXTENSIONS
+
+    where = "its train/" if (folder / "train").is_dir() else "it"
+    kinds = ", ".join(IMAGE_EXTENSIONS[:-1]) + f" or {IMAGE_EXTENSIONS[-1]}"
+    return f" (no {kinds} files in {where})"
 
 
 def preset_cap(preset: str) -> Optional[int]:
@@ -98,10 +114,19 @@ def preset_cap(preset: str) -> Optional[int]:
     return PRESETS.get(preset, {}).get("max_images")
 
 
+def counted(count: int) -> str:
+    """A count of training images as the line says it: above the app's cap, only that it is above."""
+    return f"more than {MAX_IMAGES:,}" if count > MAX_IMAGES else f"{count:,}"
+
+
 def first_of(preset: str, *counts: int) -> str:
     """What the line adds when `preset` trains on fewer images than a collection holds (Quick demo: the first
-    100, in file-name order, of each collection); "" otherwise."""
+    100, in file-name order, of each collection), or when Start will refuse a collection above the app's cap;
+    "" otherwise."""
     cap = preset_cap(preset)
+    if not cap and max(counts) > MAX_IMAGES:
+        return (f"; Start refuses more than {MAX_IMAGES:,} with the {preset} preset (the {DEFAULT_PRESET} preset "
+                f"trains on the first {preset_cap(DEFAULT_PRESET)}; the command line on all)")
     if not cap or max(counts) <= cap:
         return ""
     return f"; the {preset} preset trains on the first {cap}{' of each' if len(counts) > 1 else ''} (by file name)"
@@ -157,14 +182,14 @@ def fitting_tasks(folder: Path) -> tuple[str, ...]:
     """The form's tasks whose layout `folder` has, from folder names and one listing: trainA/ and trainB/
     (unpaired), A/ and B/ in train/ or in the folder itself (paired), images there (the tasks that read one
     image per example: which of them needs a look at the pictures)."""
-    from pix2pix_core.images import load_folder_images
+    from pix2pix_core.images import has_images
 
     if (folder / "trainA").is_dir() and (folder / "trainB").is_dir():
         return ("unpaired",)
     split = folder / "train" if (folder / "train").is_dir() else folder
     if (split / "A").is_dir() and (split / "B").is_dir():
         return ("paired",)
-    return ("facades", "colorize", "aligned") if load_folder_images(split) else ()
+    return ("facades", "colorize", "aligned") if has_images(split) else ()
 
 
 def task_name(task: str) -> str:

@@ -70,11 +70,11 @@ def _layout_hint(config: TrainConfig) -> str:
     data, which collection is empty: "no training images" was all a trainA/ of pictures beside an empty trainB/
     was told."""
     from pix2pix_core.data import unpaired_folders, where_images_are
-    from pix2pix_core.images import load_folder_images
+    from pix2pix_core.images import has_images
 
     if config.task != "unpaired":
         return where_images_are(Path(config.data), config.task)
-    empty = [f"{folder.name}/" for folder in unpaired_folders(config.data, "train") if not load_folder_images(folder)]
+    empty = [f"{folder.name}/" for folder in unpaired_folders(config.data, "train") if not has_images(folder)]
     verb = "holds" if len(empty) == 1 else "hold"
     return f": {' and '.join(empty)} {verb} none (an unpaired run needs pictures in both trainA/ and trainB/)"
 
@@ -86,11 +86,11 @@ def check_run_size(config: TrainConfig, memory_limit: Optional[int] = None, disk
     config.validate()
     for name in ("ndf", "ngf"):  # a fine-tuned model brings its own width, presets their ndf
         bounded_int(name, getattr(config, name), 1, MAX_WIDTH)
-    images = count_training_images(config)
+    images = count_training_images(config, at_most=MAX_IMAGES + 1)  # a huge folder is not listed whole
     if images == 0:
         raise Pix2PixError("the dataset holds no training images" + _layout_hint(config))
     if images > MAX_IMAGES:
-        raise Pix2PixError(f"the dataset holds {images:,} training images; the app trains on at most "
+        raise Pix2PixError(f"the dataset holds more than {MAX_IMAGES:,} training images; the app trains on at most "
                            f"{MAX_IMAGES:,} (use the command line for more)")
     steps = math.ceil(images / config.batch_size) * config.total_epochs
     if config.max_steps:

@@ -51,6 +51,7 @@ SCRATCH = "from scratch"
 ZIP_MAX_BYTES = 1_000_000_000  # an uploaded dataset zip may unpack to at most 1 GB...
 ZIP_MAX_FILES = 20_000  # ...in at most this many files (the facades set is ~30 MB in 606 files)
 MAX_PLOT_STEPS = 400  # points per loss curve sent to the browser each tick
+DATASET_LINES_AT_ONCE = 2  # dataset lines computed at once (each lists a folder; the rest wait in the queue)
 
 
 def task_settings(task: str, preset: str) -> dict:
@@ -68,6 +69,16 @@ def fine_tuned(config: TrainConfig, base: TrainConfig) -> TrainConfig:
     load = max(base.crop_size, round(base.crop_size * config.load_size / config.crop_size))
     return replace(config, netG=base.netG, ngf=base.ngf, norm=base.norm, dropout=base.dropout,
                    crop_size=base.crop_size, load_size=load)
+
+
+def model_size_note(config: TrainConfig, preset_config: TrainConfig) -> str:
+    """What a fine-tune trains at when its model's size is not the preset's (an official CycleGAN import is a
+    256 px ResNet of width 64: a Quick demo run on it is far from quick); "" when they agree."""
+    ours = (config.crop_size, config.netG, config.ngf)
+    if ours == (preset_config.crop_size, preset_config.netG, preset_config.ngf):
+        return ""
+    return (f"; at the model's size, {config.crop_size} px, {config.netG}, ngf {config.ngf} (the preset's: "
+            f"{preset_config.crop_size} px, {preset_config.netG}, ngf {preset_config.ngf})")
 
 
 def field_visibility(task: str) -> tuple[bool, bool, bool]:
@@ -301,6 +312,7 @@ def build(state: AppState) -> dict:
                 config = TrainConfig(task=task, data=str(data), cache_dir=str(cache_for(state, upload)), **settings,
                                      **augments)
                 config = with_settings(config, numbers, direction, state.train_memory_bytes)
+                preset_config = config
                 if base is not None:
                     config = fine_tuned(config, base)
                 check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
@@ -310,7 +322,8 @@ def build(state: AppState) -> dict:
                 asked = FormSettings.of(config, preset, folder_text, upload is not None,
                                         start_from if init is not None else SCRATCH)
                 # said before the run starts, as the command line does: a one-generator CycleGAN file seeds one way
-                plan = f" Fine-tuning: {fine_tune_plan(init, config.model, f'`{start_from}`')}." if init else ""
+                plan = (f" Fine-tuning: {fine_tune_plan(init, config.model, f'`{start_from}`')}"
+                        f"{model_size_note(config, preset_config)}." if init else "")
                 reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload),
                                         settings=asked) + plan
                 if data == EXAMPLES / "facades_pairs":
@@ -321,6 +334,13 @@ def build(state: AppState) -> dict:
                 if upload is not None:
                     remove_quietly(upload_root(state, upload))
                 raise
+
+    def refresh_start_from(task_name: str, current: str):
+        """The fine-tune choices of the task when the tab is shown: models trained or added since the page loaded
+        count, an unpaired run's CycleGAN models too; the choice made stays while its model is there."""
+        state.models.refresh()
+        choices = start_choices(task_name)
+        return gr.Dropdown(choices=choices, value=current if current in choices else SCRATCH)
 
     def train_stop() -> str:
         """Stop the running job after its current step (it keeps a checkpoint); harmless when idle."""
@@ -364,9 +384,11 @@ def build(state: AppState) -> dict:
     # The restore writes the dataset line itself, and a restored task must not replace an upload run's line. The
     # folder keeps .change: gradio 6.31's Textbox fired .input on key strokes but not on Playwright's fill(). A
     # restored folder gives the restore's own line again (an upload run's folder is "": no change, no event).
+    # Each keystroke in the folder box lists a folder: two at a time for all viewers, however many a client sends
     for event in (task.input, data_folder.change, data_zip.change, preset.input):
         event(lambda t, f, z, p: dataset_summary(state, t, f, bool(z), p), [task, data_folder, data_zip, preset],
-              dataset, show_progress="hidden", concurrency_limit=None, trigger_mode="always_last", **private)
+              dataset, show_progress="hidden", concurrency_limit=DATASET_LINES_AT_ONCE, concurrency_id="dataset_line",
+              trigger_mode="always_last", **private)
     settings = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf,
                 start_from, data_zip, diff_augment]  # after the zip: their defaults make them optional for API clients
     start_button.click(train_start, settings, note, api_name="train_start", concurrency_limit=1,
@@ -380,5 +402,6 @@ def build(state: AppState) -> dict:
         status_button = gr.Button()
     status_button.click(train_status, None, status_json, api_name="train_status", concurrency_limit=None)
     shown = [status, progress, gan_plot, l1_plot, sample, seen]
-    return {"start_from": start_from, "task": task, "redraw": (redraw, None, shown), "translate": translate,
+    return {"start_from_refresh": (refresh_start_from, [task, start_from], start_from),
+            "redraw": (redraw, None, shown), "translate": translate,
             "restore": (restore_form, None, [*form, dataset])}

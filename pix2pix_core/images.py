@@ -194,6 +194,33 @@ def resize_photo(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 
 def load_folder_images(folder: Union[str, os.PathLike]) -> list[Path]:
-    """Sorted image files directly inside `folder` (not recursive)."""
+    """Sorted image files directly inside `folder` (not recursive). Names are sorted, not paths (the same order,
+    several times faster on a folder of 100,000 files)."""
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    return [folder / name for name in sorted(image_names(folder))]
+
+
+def image_names(folder: Union[str, os.PathLike], at_most: Optional[int] = None) -> list[str]:
+    """Names of the image files directly inside `folder`, in directory order, the first `at_most` of them when
+    given: a count that stops early and never stats a file whose type the directory listing gives."""
+    names = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if at_most is not None and len(names) >= at_most:
+                break
+            if is_image_file(entry.name) and _is_file(entry):
+                names.append(entry.name)
+    return names
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    """A file, or a link to one; False for a link loop or a dangling link, as Path.is_file says."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def has_images(folder: Union[str, os.PathLike]) -> bool:
+    """Whether `folder` holds an image file directly inside it (stops at the first)."""
+    return bool(image_names(folder, at_most=1))

@@ -7,6 +7,7 @@ networks are built on PyTorch's "meta" device, where a forward pass computes sha
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from PIL import Image
 from .config import TrainConfig
 from .data import cache_location, decoded_size, held_in_memory, paired_folders, split_folder, unpaired_folders
 from .errors import Pix2PixError
-from .images import MAX_PIXELS, MAX_SIDE, load_folder_images
+from .images import MAX_PIXELS, MAX_SIDE, image_names, load_folder_images
 
 # Bytes per parameter during training: fp32 weights + gradients + two Adam moments (16), a bf16 copy
 # under autocast (2), and the checkpoint's copies of weights and moments while it is written (12).
@@ -146,19 +147,25 @@ def _flatten(outputs) -> list[torch.Tensor]:
     return [t for item in outputs for t in _flatten(item)]
 
 
-def count_training_images(config: TrainConfig) -> int:
-    """How many training images `config` will load, from the file listing alone (nothing decoded)."""
+def count_training_images(config: TrainConfig, at_most: Optional[int] = None) -> int:
+    """How many training images `config` will load, from the file listing alone (nothing decoded). With
+    `at_most`, the count stops there: a folder of 100,000 files is not listed whole to say it holds too many."""
     if config.task == "unpaired":  # an epoch walks the larger of trainA/ and trainB/
-        counts = _unpaired_counts(config)
+        counts = _unpaired_counts(config, at_most)
         return max(counts) if all(counts) else 0
-    folders = _training_folders(config)
+    folders, cap = _training_folders(config), _cap(config.max_images, at_most)
     if config.task == "paired":
         a_dir, b_dir = folders
-        b_stems = {p.stem for p in load_folder_images(b_dir)}
-        count = sum(1 for p in load_folder_images(a_dir) if p.stem in b_stems)
-    else:
-        count = len(load_folder_images(folders[0]))
-    return min(count, config.max_images) if config.max_images else count
+        b_stems = {Path(name).stem for name in image_names(b_dir)}
+        pairs = (name for name in image_names(a_dir) if Path(name).stem in b_stems)
+        return sum(1 for _ in itertools.islice(pairs, cap))
+    return len(image_names(folders[0], cap))
+
+
+def _cap(max_images: Optional[int], at_most: Optional[int]) -> Optional[int]:
+    """The lower of two counts, each None or 0 for no limit (max_images' convention); None for none."""
+    limits = [limit for limit in (max_images, at_most) if limit]
+    return min(limits) if limits else None
 
 
 def _training_folders(config: TrainConfig) -> list[Path]:
@@ -181,10 +188,10 @@ def training_cache_folders(config: TrainConfig) -> list[Path]:
     return [cache_location(config, folder, config.load_size)[0] for folder in folders]
 
 
-def _unpaired_counts(config: TrainConfig) -> list[int]:
-    """The images trainA/ and trainB/ each load (up to max_images)."""
-    counts = [len(load_folder_images(side)) for side in _training_folders(config)]
-    return [min(count, config.max_images) if config.max_images else count for count in counts]
+def _unpaired_counts(config: TrainConfig, at_most: Optional[int] = None) -> list[int]:
+    """The images trainA/ and trainB/ each load (up to max_images, and up to `at_most`)."""
+    cap = _cap(config.max_images, at_most)
+    return [len(image_names(side, cap)) for side in _training_folders(config)]
 
 
 def dataset_cache_bytes(config: TrainConfig, n_images: int) -> int:

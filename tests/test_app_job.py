@@ -444,10 +444,6 @@ def test_an_unpaired_run_fine_tunes_a_cyclegan_model_of_the_app(facades_checkpoi
     on_task = next(fn.fn for fn in blocks.fns.values() if fn.fn is not None and fn.fn.__name__ == "on_task")
     assert [value for _, value in on_task("unpaired")[0].choices] == ["from scratch", "red2blue"]
     assert [value for _, value in on_task("facades")[0].choices] == ["from scratch", "facades_tiny"]
-    # opening the Train tab rescans the models: the unpaired task's choices stay the CycleGAN models
-    on_tab = next(fn.fn for fn in blocks.fns.values() if fn.fn is not None and fn.fn.__name__ == "start_from")
-    assert [value for _, value in on_tab("unpaired", "red2blue").choices] == ["from scratch", "red2blue"]
-    assert on_tab("unpaired", "red2blue").value == "red2blue"
 
     def run(task, folder, model):
         return start(task, folder, "AtoB", "Quick demo", 1, 0, 1, 100.0, 2e-4, 16, model, None, False)
@@ -462,7 +458,8 @@ def test_an_unpaired_run_fine_tunes_a_cyclegan_model_of_the_app(facades_checkpoi
             run(task, folder, model)
     reply = run("unpaired", "red2blue", "red2blue")
     assert reply.startswith("Started unpaired-") and reply.endswith(
-        " Fine-tuning: G (A -> B) from `red2blue`, F (B -> A) fresh, D_A and D_B fresh."), reply
+        " Fine-tuning: G (A -> B) from `red2blue`, F (B -> A) fresh, D_A and D_B fresh; at the model's size, 256 px, "
+        "resnet_6blocks, ngf 4 (the preset's: 128 px, resnet_6blocks, ngf 16)."), reply  # not a quick 128 px run
     shown = _page_load(blocks)
     assert shown["train-start-from"] == ("red2blue", True) and shown["ngf (G width)"] == (4, True)
     restore = next(fn.fn for fn in blocks.fns.values() if fn.fn is not None and fn.fn.__name__ == "restore_form")
@@ -471,6 +468,28 @@ def test_an_unpaired_run_fine_tunes_a_cyclegan_model_of_the_app(facades_checkpoi
     assert ended.phase == "finished", ended.message
     tuned = config_of(read_header(blocks.app_state.models_dir / f"{ended.model}.safetensors"))
     assert (tuned.model, tuned.netG, tuned.ngf, tuned.crop_size) == ("cyclegan", "resnet_6blocks", 4, 256)
+
+
+def test_showing_the_train_tab_keeps_an_unpaired_runs_start_from_choices(facades_checkpoint, tmp_path):
+    """Showing the Train tab again (after the Facades tab, say) redrew "Start from" with "from scratch" alone for the
+    Unpaired task: the tab's own handler offered CycleGAN models, the app's tab-select handler still said "a CycleGAN
+    run starts from scratch", and a CycleGAN picked there was dropped without a word."""
+    from demo.app import build_app
+    from pix2pix_core.checkpoint import export_generator
+
+    (tmp_path / "checkpoints").mkdir()
+    export_generator(facades_checkpoint, tmp_path / "checkpoints" / "facades_tiny.safetensors")
+    official_cyclegan_import(tmp_path / "checkpoints" / "red2blue.safetensors")
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    shown = [fn.fn for fn in blocks.fns.values() if any(event == "select" for _, event in fn.targets)
+             and "train-start-from" in [getattr(c, "elem_id", None) for c in fn.outputs]]
+    assert len(shown) == 1
+    for task, current, choices in (("unpaired", "red2blue", ["from scratch", "red2blue"]),
+                                   ("facades", "facades_tiny", ["from scratch", "facades_tiny"]),
+                                   ("facades", "red2blue", ["from scratch", "facades_tiny"])):
+        picker = shown[0](task, current)
+        assert [value for _, value in picker.choices] == choices
+        assert picker.value == (current if current in choices else "from scratch")
 
 
 def test_the_status_counts_epochs_as_the_page_does(facades_dir, tmp_path):

@@ -312,6 +312,31 @@ def test_train_tab_names_the_task_whose_layout_a_folder_has(tmp_path):
         assert "layout" not in dataset_line.dataset_summary(state, task, folder)
 
 
+def test_the_dataset_line_says_why_a_folder_has_no_training_images(tmp_path):
+    """An empty folder, one of other files (.txt, .heic) and trainA/ beside an empty trainB/ were each "0 training
+    images" or "2 pictures in trainA/ and 0 in trainB/", nothing more, until Start refused them. The line now says
+    which files are read and where, and that an unpaired run needs pictures in both collections."""
+    from conftest import write_collection
+    from demo import dataset_line
+    from demo.state import AppState
+
+    data = tmp_path / "data"
+    (data / "empty").mkdir(parents=True)
+    (data / "notes" / "train").mkdir(parents=True)
+    (data / "notes" / "train" / "a.txt").write_text("<b>x</b>")
+    write_collection(data / "half" / "trainA", 2, (200, 40, 40), seed=1, size=8)
+    (data / "half" / "trainB").mkdir()
+    state = AppState(tmp_path / "checkpoints", data, tmp_path / "runs")
+    kinds = ".jpg, .jpeg, .png, .bmp, .webp, .tif, .tiff or .gif files"
+    assert dataset_line.dataset_summary(state, "colorize", "empty").endswith(f"0 training images. (no {kinds} in it)")
+    assert dataset_line.dataset_summary(state, "aligned", "notes").endswith(f"0 training images. (no {kinds} in its "
+                                                                            "train/)")
+    assert dataset_line.dataset_summary(state, None) == "<b>Dataset:</b> choose a task."  # not "for the None task"
+    assert dataset_line.dataset_summary(state, "unpaired", "half").endswith(
+        "2 pictures in trainA/ and 0 in trainB/ (unpaired). An unpaired run needs pictures in both: put some in "
+        "trainB/.")
+
+
 def test_train_tab_says_when_the_preset_trains_on_part_of_the_data(tmp_path):
     """The dataset line counted the whole folder though Quick demo trains on the first 100 images (max_images); it
     says so now, for a folder, each unpaired collection and an upload, and follows the preset picked."""
@@ -335,6 +360,45 @@ def test_train_tab_says_when_the_preset_trains_on_part_of_the_data(tmp_path):
         "(by file name).")
     assert line("colorize", "", "data.zip", "Quick demo").endswith(
         "(its images are counted when Start unpacks it; the Quick demo preset trains on at most 100 of them).")
+
+
+def test_the_dataset_line_lists_a_folder_only_as_far_as_the_app_trains(tmp_path, monkeypatch):
+    """Each keystroke in the folder box listed the typed folder whole, a stat and a path object per file, and sorted
+    them, with no limit on how many ran at once: a folder of 100,000 files cost 4-5 s of CPU per keystroke here (an
+    unpaired or paired task on it, as much again for the layout hint). The line now counts up to one above the
+    app's cap (MAX_IMAGES) from one directory listing, says "more than", and two lines are computed at once."""
+    import os
+
+    from conftest import write_collection
+    from demo import dataset_line, train_tab
+    from demo.app import build_app
+    from demo.state import AppState
+    from pix2pix_core import images
+
+    data = tmp_path / "data"
+    write_collection(data / "many" / "train", 12, (200, 40, 40), seed=1, size=8)
+    write_collection(data / "zebras" / "trainA", 12, (200, 40, 40), seed=2, size=8)
+    write_collection(data / "zebras" / "trainB", 3, (40, 40, 200), seed=3, size=8)
+    os.symlink("loop.png", data / "zebras" / "trainB" / "loop.png")  # a link loop and a dangling link: no image
+    os.symlink(tmp_path / "gone.png", data / "zebras" / "trainB" / "gone.png")
+    state = AppState(tmp_path / "checkpoints", data, tmp_path / "runs")
+    monkeypatch.setattr(dataset_line, "MAX_IMAGES", 5, raising=False)
+    looked_at = []
+    real = images.is_image_file
+    monkeypatch.setattr(images, "is_image_file", lambda path: looked_at.append(path) or real(path))
+    line = dataset_line.dataset_summary(state, "colorize", "many", preset="Standard (paper)")
+    assert line == ("<b>Dataset:</b> <code>many</code> in the data root, more than 5 training images; Start refuses "
+                    "more than 5 with the Standard (paper) preset (the Quick demo preset trains on the first 100; the "
+                    "command line on all).")
+    assert len(looked_at) <= 6, len(looked_at)  # one above the cap, not the folder's 12
+    assert dataset_line.dataset_summary(state, "unpaired", "zebras", preset="Quick demo") == (
+        "<b>Dataset:</b> <code>zebras</code> in the data root, more than 5 pictures in trainA/ and 3 in trainB/ "
+        "(unpaired).")
+    blocks = build_app(tmp_path / "checkpoints", data, tmp_path / "runs", device="cpu")
+    lines = [fn for fn in blocks.fns.values() if "train-dataset" in [getattr(c, "elem_id", None) for c in fn.outputs]
+             and not any(event == "load" for _, event in fn.targets)]
+    assert len(lines) == 4 and {fn.concurrency_limit for fn in lines} == {train_tab.DATASET_LINES_AT_ONCE}
+    assert {fn.concurrency_id for fn in lines} == {"dataset_line"} and train_tab.DATASET_LINES_AT_ONCE <= 2
 
 
 def test_a_folder_of_other_files_is_never_replaced(facades_archive, tmp_path, monkeypatch):
