@@ -1,4 +1,5 @@
-"""Shared test fixtures: tiny synthetic datasets and tiny trained checkpoints, made on the fly.
+"""Shared test fixtures: tiny synthetic datasets and tiny trained checkpoints, made on the fly, and the small
+helpers several test modules use (the app's own are in app_helpers.py).
 
 Nothing here needs ../shared or the network; every model is a few thousand parameters so the whole
 suite runs on a 2-core CPU.
@@ -6,6 +7,8 @@ suite runs on a 2-core CPU.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from PIL import Image
 
 from pix2pix_core.config import TrainConfig
 from pix2pix_core.palette import ids_to_image
+from pix2pix_core.segment import SegmenterConfig
 
 # Tiny models run fastest on one thread (and the machine's cores may be busy with real trainings).
 torch.set_num_threads(1)
@@ -136,3 +140,34 @@ def facades_checkpoint(tmp_path_factory, facades_dir) -> Path:
 def colorize_checkpoint(tmp_path_factory, food_dir) -> Path:
     """A tiny colorization training checkpoint."""
     return _trained(tmp_path_factory, food_dir, "colorize", "food_run")
+
+
+# ------------------------------------------------------------------------- helpers several test modules use
+def train_args(data: Path, out: Path, *extra: str) -> list[str]:
+    """CLI arguments for a tiny run: 6 images, batch 2 -> 3 steps per epoch, a checkpoint every step."""
+    return ["train", "--task", "facades", "--data", str(data), "--out", str(out), "--netG", "unet_128",
+            "--crop-size", "128", "--load-size", "136", "--ngf", "8", "--ndf", "8", "--batch-size", "2",
+            "--epochs", "10", "--epochs-decay", "0", "--sample-every", "0", "--save-every", "0",
+            "--precision", "fp32", "--checkpoint-every-steps", "1", "--threads", "1", *extra]
+
+
+def tiny_segmenter_config(data, out, **overrides) -> SegmenterConfig:
+    """A 64 px, width-8 U-Net that overfits the conftest facades in about a second."""
+    values = dict(data=str(data), out=str(out), ngf=8, num_downs=6, crop_size=64, load_size=64, epochs=60,
+                  batch_size=3, lr=1e-2, max_images=3, precision="fp32")
+    values.update(overrides)
+    return SegmenterConfig(**values)
+
+
+def hold_build_lock(path: Path) -> subprocess.Popen:
+    """Another process (a builder on another host, say) holding `path`'s build lock until killed."""
+    script = ("import fcntl, os, sys\n"
+              f"handle = open({str(path) + '.lock'!r}, 'w')\n"
+              "fcntl.flock(handle, fcntl.LOCK_EX)\n"
+              "handle.write(f'pid {os.getpid()} on elsewhere since 12:00:00')\n"
+              "handle.flush()\n"
+              "print('held', flush=True)\n"
+              "sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b"held\n"
+    return holder

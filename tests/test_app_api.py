@@ -6,15 +6,8 @@ folder, so nothing here needs the bundled models or ../shared.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import struct
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -23,98 +16,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app_helpers import app_client, running_app, save, wait_for_status
 from conftest import random_label_map, write_aligned, write_collection
-from pix2pix_core.checkpoint import config_of, export_generator, read_header
+from pix2pix_core.checkpoint import config_of, read_header
 
 gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------------------------------ server
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_app(folder: Path, facades_checkpoint: Path, colorize_checkpoint: Path, timeout: float = 60.0,
-                extra_args: tuple[str, ...] = ()):
-    """Start app.py with tiny models and its own data root / runs folder; yield (url, folders)."""
-    checkpoints, data_root, runs = folder / "checkpoints", folder / "data", folder / "runs"
-    checkpoints.mkdir(parents=True)
-    export_generator(facades_checkpoint, checkpoints / "facades_tiny.safetensors")
-    export_generator(colorize_checkpoint, checkpoints / "colorize_tiny.safetensors")
-    write_aligned(data_root / "facades" / "train", 4, seed=5)
-    port = free_port()
-    log_path = folder / "app.log"
-    # Its Gradio cache and temp files in its own folder: a test app is killed, and Gradio's cache of the results
-    # it served (9 MB colorized PNGs) stayed in the shared /tmp/gradio for good (4.7 GB here after a day of runs)
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(folder / "gradio"))
-    env.setdefault("TMPDIR", str(folder / "tmp"))  # unless a test chose one
-    Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoints", str(checkpoints),
-             "--data-root", str(data_root), "--runs-dir", str(runs), "--torch-threads", "1", *extra_args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        started = time.perf_counter()
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if time.perf_counter() - started > timeout:
-                    pytest.fail(f"app.py did not serve {url} within {timeout} s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.25)
-        yield url, {"checkpoints": checkpoints, "data": data_root, "runs": runs, "log": log_path,
-                    "startup_seconds": time.perf_counter() - started}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, facades_checkpoint, colorize_checkpoint):
     with running_app(tmp_path_factory.mktemp("app"), facades_checkpoint, colorize_checkpoint) as served:
         yield served
 
 
-def app_client(url: str) -> Client:
-    """A client that keeps the files it downloads under the test's temp folder (by default it keeps them in
-    <temp>/gradio for good: 3.4 GB of colorized results had piled up there)."""
-    return Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="downloads-"))
-
-
 @pytest.fixture(scope="module")
 def client(app):
     return app_client(app[0])
-
-
-def save(image: Image.Image, path: Path, **options) -> Path:
-    image.save(path, **options)
-    return path
-
-
-def wait_for_status(client: Client, done, timeout: float = 90.0) -> dict:
-    started = time.perf_counter()
-    while True:
-        status = client.predict(api_name="/train_status")
-        if done(status):
-            return status
-        assert time.perf_counter() - started < timeout, f"training status did not arrive in time: {status}"
-        time.sleep(0.5)
 
 
 # ------------------------------------------------------------------------------------------ inference

@@ -19,7 +19,7 @@ from PIL import Image
 
 from conftest import write_collection
 from pix2pix_core.palette import facade_classes
-from test_app_api import app_client, running_app
+from app_helpers import ODD_WIDTHS, app_client, odd_width_dataset, running_app
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -280,7 +280,6 @@ def test_translate_section_runs_an_unpaired_model_both_ways(page, app_url, unpai
 
 def test_a_page_opened_after_a_failed_run_shows_it(browser, app_url, tmp_path):
     """Issue 15, finding 9: the Train tab of a page opened later shows the failed run, not "idle"."""
-    from test_app_limits import ODD_WIDTHS, odd_width_dataset
 
     client = app_client(app_url)
     odd_width_dataset(DATA_ROOTS[app_url])

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from conftest import random_label_map, write_aligned
-from test_app_api import app_client, running_app, save, wait_for_status
+from app_helpers import ODD_WIDTHS, app_client, odd_width_dataset, running_app, save, wait_for_status
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
@@ -439,17 +439,6 @@ def test_start_from_accepts_a_model_trained_in_the_app(client):
 
 
 # ------------------------------------------------------------------------------ finding 9: a failed run is shown
-ODD_WIDTHS = "odd_widths"
-
-
-def odd_width_dataset(data_root: Path) -> None:
-    """Images, but none an A|B pair (odd widths): a run on them starts, then fails while loading."""
-    bad = data_root / ODD_WIDTHS / "train"
-    bad.mkdir(parents=True, exist_ok=True)
-    for i in range(3):
-        Image.new("RGB", (63, 32), (i, 0, 0)).save(bad / f"{i}.jpg")
-
-
 def test_a_failed_run_is_reported_to_every_caller(client, app):
     odd_width_dataset(app[1]["data"])
     assert start(client, data_folder=ODD_WIDTHS).startswith("Started")

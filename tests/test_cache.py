@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_config, write_aligned, write_colour_photos
+from conftest import hold_build_lock, tiny_config, write_aligned, write_colour_photos
 from pix2pix_core import cache as disk_cache
 from pix2pix_core import data as data_module
 from pix2pix_core.data import CachedItems, _decode_stream, build_dataset, collate, load_items
@@ -391,20 +391,6 @@ print([int(built.read(i)[0][0, 0, 0]) for i in range(len(built))])
 """
 
 
-def _hold_build_lock(path: Path) -> subprocess.Popen:
-    """Another process (a builder on another host, say) holding `path`'s build lock until killed."""
-    script = ("import fcntl, os, sys\n"
-              f"handle = open({str(path) + '.lock'!r}, 'w')\n"
-              "fcntl.flock(handle, fcntl.LOCK_EX)\n"
-              "handle.write(f'pid {os.getpid()} on elsewhere since 12:00:00')\n"
-              "handle.flush()\n"
-              "print('held', flush=True)\n"
-              "sys.stdin.read()\n")
-    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert holder.stdout.readline() == b"held\n"
-    return holder
-
-
 @needs_flock
 def test_two_processes_building_one_cache_decode_it_once(tmp_path):
     """Two runs on one dataset (or the ranks of a DDP run) start together: one decodes, the other waits
@@ -429,7 +415,7 @@ def test_a_load_waits_for_another_builder_says_so_and_opens_its_cache(tmp_path, 
     aside = path.with_name("aside")
     path.rename(aside)  # as if another process were still building it
 
-    holder = _hold_build_lock(path)
+    holder = hold_build_lock(path)
     try:
         stop = threading.Event()
         stopped = []
@@ -481,7 +467,7 @@ def test_partial_folders_are_removed_by_their_lock_not_by_pid_or_age(tmp_path):
     root = tmp_path / "cache"
     root.mkdir()
     live, dead = root / "live_train-aaa", root / "dead_train-bbb"
-    holder = _hold_build_lock(live)
+    holder = hold_build_lock(live)
     try:
         live_partial = root / f"live_train-aaa.partial-{holder.pid}-0123abcd"
         dead_partial = root / "dead_train-bbb.partial-1-4567cdef"  # pid 1: alive on this host, not the builder

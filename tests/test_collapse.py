@@ -12,8 +12,7 @@ from pix2pix_core.collapse import COLLAPSE_LOSS, CYCLEGAN_REMEDY, REMEDY, Collap
 from pix2pix_core.pix2pix_model import Pix2Pix
 from pix2pix_core.train import FinishedEvent, Trainer, resume_config
 
-from conftest import tiny_config
-from test_crash_safety import train_args
+from conftest import tiny_config, train_args
 
 
 def feed(watch: CollapseWatch, steps, d_losses) -> list[tuple[int, str]]:

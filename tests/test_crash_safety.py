@@ -31,7 +31,7 @@ from pix2pix_core.cli import main
 from pix2pix_core.errors import CheckpointError, Pix2PixError
 from pix2pix_core.train import LossEvent, Trainer, resume_config
 
-from conftest import tiny_config
+from conftest import tiny_config, train_args
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,14 +44,6 @@ def state_of(path: Path) -> dict:
 
 def temp_litter(run: Path) -> list[Path]:
     return sorted((run / "checkpoints").glob(".*.tmp"))
-
-
-def train_args(data: Path, out: Path, *extra: str) -> list[str]:
-    """CLI arguments for a tiny run: 6 images, batch 2 -> 3 steps per epoch, a checkpoint every step."""
-    return ["train", "--task", "facades", "--data", str(data), "--out", str(out), "--netG", "unet_128",
-            "--crop-size", "128", "--load-size", "136", "--ngf", "8", "--ndf", "8", "--batch-size", "2",
-            "--epochs", "10", "--epochs-decay", "0", "--sample-every", "0", "--save-every", "0",
-            "--precision", "fp32", "--checkpoint-every-steps", "1", "--threads", "1", *extra]
 
 
 def run_cli(args: list[str], timeout: float = 120, **popen) -> subprocess.Popen:

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from pix2pix_core.checkpoint import load_generator
 
-from conftest import write_aligned, write_collection
+from conftest import hold_build_lock, write_aligned, write_collection
 
 REPO = Path(__file__).resolve().parents[1]
 BUFFER_MARKS = ("running_mean", "running_var", "num_batches_tracked")
@@ -288,12 +288,11 @@ def _hold_the_cache_lock(args: list[str]):
     from pix2pix_core import cli
     from pix2pix_core.data import cache_location
 
-    from test_cache import _hold_build_lock
 
     config = cli._config_from_args(cli.build_parser().parse_args(args))
     path, _ = cache_location(config, Path(config.data) / "train", config.load_size)
     path.parent.mkdir(parents=True)
-    holder = _hold_build_lock(path)
+    holder = hold_build_lock(path)
     return lambda: (holder.kill(), holder.wait())
 
 
@@ -383,7 +382,6 @@ def test_ranks_wait_for_a_slower_rank_s_loading_longer_than_the_collective_timeo
     from pix2pix_core import cli
     from pix2pix_core.data import cache_location
 
-    from test_cache import _hold_build_lock
 
     data, run, cache = tmp_path / "data", tmp_path / "run", tmp_path / "cache"
     write_aligned(data / "train", 8, size=32, seed=5)
@@ -396,7 +394,7 @@ def test_ranks_wait_for_a_slower_rank_s_loading_longer_than_the_collective_timeo
     config.cache_dir += "-rank1"
     rank1_cache, _ = cache_location(config, data / "train", 36)
     rank1_cache.parent.mkdir(parents=True)
-    holder = _hold_build_lock(rank1_cache)
+    holder = hold_build_lock(rank1_cache)
     let_go = threading.Event()
 
     def release_once_rank_0_has_waited_past_the_timeout() -> None:

@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 
+from conftest import tiny_segmenter_config
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.evaluate import PSNR_CAP, colorfulness, evaluate, image_scores
 from pix2pix_core.segment import train_segmenter
-from test_segment import tiny_segmenter_config
 
 BASE_KEYS = {"count", "l1", "psnr", "ssim"}
 FCN_KEYS = {f"fcn_{m}{s}" for m in ("pixel_acc", "class_acc", "miou") for s in ("", "_real")}

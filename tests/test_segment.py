@@ -6,18 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import tiny_segmenter_config
 from pix2pix_core.errors import CheckpointError, Pix2PixError
 from pix2pix_core.palette import clean_label_ids
 from pix2pix_core.segment import (N_CLASSES, SegmentationData, Segmenter, SegmenterConfig, confusion_matrix,
                                   segmentation_scores, train_segmenter)
-
-
-def tiny_segmenter_config(data, out, **overrides) -> SegmenterConfig:
-    """A 64 px, width-8 U-Net that overfits the conftest facades in about a second."""
-    values = dict(data=str(data), out=str(out), ngf=8, num_downs=6, crop_size=64, load_size=64, epochs=60,
-                  batch_size=3, lr=1e-2, max_images=3, precision="fp32")
-    values.update(overrides)
-    return SegmenterConfig(**values)
 
 
 @pytest.fixture(scope="module")
