@@ -461,6 +461,20 @@ def test_malformed_event_inputs_get_one_line_and_leave_no_traceback(app, client)
     assert max(len(line) for line in logged.splitlines()) < 400
 
 
+def test_an_unknown_api_name_is_a_short_404_without_a_traceback(app):
+    """Gradio's FnIndexInferError was an "Exception in ASGI application" traceback and a bare 500."""
+    log_path = app[1]["log"]
+    logged_before = log_path.stat().st_size
+    body = b'{"data": []}'
+    names = (("no_such_" + "x" * 500, "no_such_xxx"), ("forged%0AERROR%20pix2pix_studio:%20x", "forged\\\\n"))
+    for name, shown in names:
+        status, text = raw_post(app[0], f"/gradio_api/call/{name}", {"Content-Type": "application/json",
+                                                                    "Content-Length": str(len(body))}, body)
+        assert status == 404 and f"no API endpoint named '{shown}" in text and len(text) < 300, (status, text)
+    logged = log_path.read_bytes()[logged_before:].decode(errors="replace")
+    assert "Traceback" not in logged and "FnIndexInferError" not in logged, logged[-3000:]
+
+
 def test_the_event_check_hooks_a_method_gradio_still_calls():
     """`CheckedBlocks` overrides Gradio's `Blocks.preprocess_data`: an upgrade that renames it, changes its
     arguments or stops calling it from `process_api` would silently bring the tracebacks back."""
