@@ -3,7 +3,8 @@
 Gradio checks an event's inputs before the app sees them, and for any event (the API's and the page's own, by
 their fn_index) three kinds of malformed request failed the same way: the client got `{"error": null}`, no
 reason, and the server log got a full traceback (a pydantic ValidationError, an InvalidPathError, or a
-ValueError that quoted every input whole, up to the 64 kB body cap, on one "line" of the log):
+ValueError that quoted every input whole, up to the 64 kB body cap, newlines and all: a client could write log
+lines of its own):
 
 - a string or number where an input takes a file (image, file, canvas): "expected an uploaded file";
 - a file path that was never uploaded (e.g. `/etc/passwd`): Gradio refuses it; now the client is told why;
