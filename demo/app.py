@@ -10,11 +10,13 @@ from typing import Optional
 import gradio as gr
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from gradio.route_utils import FnIndexInferError
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from . import colorize_tab, facades_tab, train_tab
-from .messages import MAX_QUOTED, shorten
+from .event_requests import CheckedBlocks
+from .messages import MAX_QUOTED, quoted, shorten
 from .state import AppState
 from .upload_guard import UploadGuard
 from .ui import CSS
@@ -31,7 +33,8 @@ def launch_options(state: AppState) -> dict:
     # The default theme's fonts are served by the app itself; themes naming Google fonts would load them
     # from the internet, and the page must load nothing from outside the machine.
     return dict(css=CSS, max_file_size=MAX_UPLOAD, ssr_mode=False, footer_links=["api"],
-                app_kwargs={"exception_handlers": {RequestValidationError: short_validation_error},
+                app_kwargs={"exception_handlers": {RequestValidationError: short_validation_error,
+                                                   FnIndexInferError: unknown_endpoint},
                             "middleware": [Middleware(UploadGuard, cache_dir=get_upload_folder())]})
 
 
@@ -43,12 +46,21 @@ async def short_validation_error(request, exc: RequestValidationError) -> JSONRe
     return JSONResponse({"detail": errors}, status_code=422)
 
 
+async def unknown_endpoint(request, exc: FnIndexInferError) -> JSONResponse:
+    """A call to an API name the app does not have (`/gradio_api/call/<name>`, `/run/<name>`) was Gradio's
+    FnIndexInferError as an "Exception in ASGI application" traceback in the log and a bare 500: a 404 that
+    names it (shortened) instead, and nothing in the log."""
+    name = quoted(request.path_params.get("api_name", ""))
+    return JSONResponse({"detail": f"no API endpoint named {name}; the app's page lists them (Use via API)"},
+                        status_code=404)
+
+
 def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: str = "auto",
               runs_max_bytes: int = 5_000_000_000, train_memory_bytes: Optional[int] = None) -> gr.Blocks:
     """Create the app state and the Blocks; models load in the background so the page is served at once."""
     state = AppState(Path(checkpoints_dir), Path(data_root), Path(runs_dir), device=device,
                      runs_max_bytes=runs_max_bytes, train_memory_bytes=train_memory_bytes)
-    with gr.Blocks(title="Pix2Pix Studio", delete_cache=DELETE_CACHE) as blocks:
+    with CheckedBlocks(title="Pix2Pix Studio", delete_cache=DELETE_CACHE) as blocks:  # malformed inputs: one line
         gr.Markdown("# Pix2Pix Studio\nImage-to-image translation with conditional GANs "
                     "(Isola et al., CVPR 2017): draw a facade, colorize a photo, or train your own model.")
         with gr.Tabs():

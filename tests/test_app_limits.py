@@ -425,6 +425,68 @@ def test_a_long_body_of_the_wrong_shape_is_not_echoed(app, client):
     assert_idle(client)
 
 
+FORGED = "\nERROR pix2pix_studio: forged"  # a client's text that would start a log line of its own
+
+
+def test_malformed_event_inputs_get_one_line_and_leave_no_traceback(app, client):
+    """A string for a file, a path never uploaded, too few or too many inputs: Gradio refused each before any
+    handler with `{"error": null}` and a traceback in the log (too few quoted every input, newlines and all)."""
+    config = json.loads(urllib.request.urlopen(f"{app[0]}config", timeout=30).read())
+    photo, canvas = page_event(config, "colorize-input", "upload"), page_event(config, "facade-canvas", "input")
+    passwd = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}
+    log_path = app[1]["log"]
+    logged_before = log_path.stat().st_size
+    queued = [(photo, [LONG, None, 0], "input 1 (Your photo): expected an uploaded file, got a string"),
+              (photo, [7, None, 0], "input 1 (Your photo): expected an uploaded file, got a number"),
+              (canvas, [LONG, None, 0], "input 1 (Label map (paint here)): expected the canvas's images"),
+              (photo, [passwd, None, 0], "a file that was not uploaded to this app"),
+              (photo, [None, LONG + FORGED], "too few inputs: got 2, expected 3"),
+              (photo, [None, None, 0, FORGED], "too many inputs: got 4, expected 3")]
+    for fn_index, data, match in queued:
+        reply = queue_call(app[0], fn_index, data)
+        assert match in reply and len(reply) < 1000 and "forged" not in reply, (match, reply[:300])
+    called = [("colorize", [LONG, "", 0], "input 1 (image): expected an uploaded file, got a string"),
+              ("colorize", [{"path": "p.png"}, "", 0], "input 1 (image): expected an uploaded file, got an object "
+                                                        "(The 'meta' field must be explicitly provided"),
+              ("colorize", [["a.png"], "", 0], "input 1 (image): expected an uploaded file, got a list"),
+              ("facade", [passwd, "", 0], "a file that was not uploaded to this app"),
+              ("train_start", ["facades" + FORGED], "too few inputs: got 1, expected 13")]
+    for api_name, data, match in called:
+        event, reply = raw_call(app[0], api_name, json.dumps(data))
+        assert event == "error" and match in reply and len(reply) < 1000, (api_name, event, reply[:300])
+    assert_idle(client)
+    logged = log_path.read_bytes()[logged_before:].decode(errors="replace")
+    assert "Traceback" not in logged and "forged" not in logged and "/etc/passwd" not in logged, logged[-3000:]
+    assert logged.count("refused a malformed request") == len(queued) + len(called), logged[-3000:]
+    assert max(len(line) for line in logged.splitlines()) < 400
+
+
+def test_an_unknown_api_name_is_a_short_404_without_a_traceback(app):
+    """Gradio's FnIndexInferError was an "Exception in ASGI application" traceback and a bare 500."""
+    log_path = app[1]["log"]
+    logged_before = log_path.stat().st_size
+    body = b'{"data": []}'
+    names = (("no_such_" + "x" * 500, "no_such_xxx"), ("forged%0AERROR%20pix2pix_studio:%20x", "forged\\\\n"))
+    for name, shown in names:
+        status, text = raw_post(app[0], f"/gradio_api/call/{name}", {"Content-Type": "application/json",
+                                                                    "Content-Length": str(len(body))}, body)
+        assert status == 404 and f"no API endpoint named '{shown}" in text and len(text) < 300, (status, text)
+    logged = log_path.read_bytes()[logged_before:].decode(errors="replace")
+    assert "Traceback" not in logged and "FnIndexInferError" not in logged, logged[-3000:]
+
+
+def test_the_event_check_hooks_a_method_gradio_still_calls():
+    """`CheckedBlocks` overrides Gradio's `Blocks.preprocess_data`: an upgrade that renames it, changes its
+    arguments or stops calling it from `process_api` would silently bring the tracebacks back."""
+    import inspect
+
+    import gradio as gr
+
+    parameters = list(inspect.signature(gr.Blocks.preprocess_data).parameters)
+    assert parameters == ["self", "block_fn", "inputs", "state", "explicit_call"], parameters
+    assert "self.preprocess_data(" in inspect.getsource(gr.Blocks.process_api)
+
+
 # ------------------------------------------------------------------------------ finding 8: start_from app models
 def test_start_from_accepts_a_model_trained_in_the_app(client):
     assert start(client, epochs=500).startswith("Started")
