@@ -475,6 +475,18 @@ def test_an_unknown_api_name_is_a_short_404_without_a_traceback(app):
     assert "Traceback" not in logged and "FnIndexInferError" not in logged, logged[-3000:]
 
 
+def test_events_run_only_through_the_queue(app):
+    """Gradio's direct routes (/gradio_api/run/NAME) skipped the queue and with it every event's concurrency
+    limit (one Start at a time, the lanes of the dataset line): closed; the queue's routes serve the clients."""
+    body = json.dumps({"data": ["facades", "facades"]}).encode()
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    for path in ("/gradio_api/run/train_start", "/gradio_api/api/train_start/"):
+        status, text = raw_post(app[0], path, headers, body)
+        assert status == 404 and "join the queue" in text, (path, status, text[:300])
+    event, reply = raw_call(app[0], "train_status", "[]")  # the queue's REST route still answers
+    assert event == "complete" and '"phase"' in reply, (event, reply[:300])
+
+
 def test_the_event_check_hooks_a_method_gradio_still_calls():
     """`CheckedBlocks` overrides Gradio's `Blocks.preprocess_data`: an upgrade that renames it, changes its
     arguments or stops calling it from `process_api` would silently bring the tracebacks back."""
