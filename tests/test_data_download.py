@@ -337,6 +337,27 @@ def test_the_dataset_line_says_why_a_folder_has_no_training_images(tmp_path):
         "trainB/.")
 
 
+def test_the_dataset_line_says_why_a_paired_folder_has_no_pairs(tmp_path):
+    """A paired folder whose A/ and B/ hold images but share no file name was told "no .jpg, ... files in its
+    train/", which it has; the line now says pairs are matched by name, or which side holds no images."""
+    from conftest import write_collection
+    from demo import dataset_line
+    from demo.state import AppState
+
+    data = tmp_path / "data"
+    write_collection(data / "unmatched" / "train" / "A", 2, (200, 60, 40), seed=1, size=8)
+    write_collection(data / "unmatched" / "train" / "B", 2, (40, 60, 200), seed=2, size=8)
+    for path in (data / "unmatched" / "train" / "B").iterdir():
+        path.rename(path.with_name(f"other_{path.name}"))
+    write_collection(data / "one_side" / "A", 2, (200, 60, 40), seed=1, size=8)
+    (data / "one_side" / "B").mkdir()
+    state = AppState(tmp_path / "checkpoints", data, tmp_path / "runs")
+    assert dataset_line.dataset_summary(state, "paired", "unmatched").endswith(
+        "0 training images. (no file name in A/ is in B/: pairs are matched by name without extension)")
+    assert dataset_line.dataset_summary(state, "paired", "one_side").endswith(
+        "0 training images. (no image files in B/)")
+
+
 def test_train_tab_says_when_the_preset_trains_on_part_of_the_data(tmp_path):
     """The dataset line counted the whole folder though Quick demo trains on the first 100 images (max_images); it
     says so now, for a folder, each unpaired collection and an upload, and follows the preset picked."""
