@@ -267,7 +267,8 @@ def test_train_tab_gives_the_command_and_task_of_a_public_dataset_it_does_not_fi
     assert maps.startswith("<b>Dataset:</b> dataset folder not found: &#x27;maps&#x27; (inside the data root) — maps "
                            "is a public dataset: get it with <code>pix2pix data maps --out data/</code> (about 239 MB "
                            "download), then train on it with the task <i>Custom: A|B images</i> (input side AtoB).")
-    for typed in ("horse2zebra", "./horse2zebra/", str(tmp_path / "data" / "horse2zebra"), "<img src=x>/../horse2zebra"):
+    for typed in ("horse2zebra", "./horse2zebra/", str(tmp_path / "data" / "horse2zebra"),
+                  "<img src=x>/../horse2zebra"):
         shown = dataset_line.dataset_summary(state, "aligned", typed)
         assert ("<code>pix2pix data horse2zebra --out data/</code> (about 117 MB download), then train on it with the "
                 "task <i>Unpaired (CycleGAN)</i>.") in shown, shown
