@@ -83,7 +83,8 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
     if count == 0 and task != "unpaired":
         from pix2pix_core.data import where_images_are
 
-        line += html.escape(where_images_are(folder, task) or no_images_in(folder))
+        why = no_pairs_in(folder) if task == "paired" else no_images_in(folder)
+        line += html.escape(where_images_are(folder, task) or why)
     if task == "unpaired":  # count is the larger collection (an epoch's length): say both
         from pix2pix_core.data import unpaired_folders
         from pix2pix_core.images import image_names
@@ -107,6 +108,19 @@ def no_images_in(folder: Path) -> str:
     where = "its train/" if (folder / "train").is_dir() else "it"
     kinds = ", ".join(IMAGE_EXTENSIONS[:-1]) + f" or {IMAGE_EXTENSIONS[-1]}"
     return f" (no {kinds} files in {where})"
+
+
+def no_pairs_in(folder: Path) -> str:
+    """Why a folder with the paired layout has no training pairs: a side holds no images, or no file name is on
+    both sides (no_images_in would say there are no images, which A/ and B/ may hold)."""
+    from pix2pix_core.data import split_folder
+    from pix2pix_core.images import has_images
+
+    split = split_folder(folder, "train")
+    empty = [f"{side}/" for side in "AB" if not has_images(split / side)]
+    if empty:
+        return f" (no image files in {' and '.join(empty)})"
+    return " (no file name in A/ is in B/: pairs are matched by name without extension)"
 
 
 def preset_cap(preset: str) -> Optional[int]:

@@ -294,9 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # `pix2pix ...` once installed (the console script), `python -m pix2pix_core ...` from a clone
     prog = "pix2pix" if Path(sys.argv[0]).name == "pix2pix" else "python -m pix2pix_core"
-    parser = argparse.ArgumentParser(prog=prog,
-                                     description="Pix2Pix Studio: paired image-to-image translation (pix2pix, Isola et al.) "
-                                                 "and unpaired (CycleGAN, Zhu et al.)")
+    about = ("Pix2Pix Studio: paired image-to-image translation (pix2pix, Isola et al.) and unpaired "
+             "(CycleGAN, Zhu et al.)")
+    parser = argparse.ArgumentParser(prog=prog, description=about)
     parser.add_argument("--version", action="version", version=f"pix2pix-studio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)

@@ -159,14 +159,15 @@ def weights_finite(context: Context, modules: Iterable[nn.Module]) -> bool:
 
 
 # ------------------------------------------------------------------------------- the loading phase
-LOADED, STOPPED = "loaded", "stopped"
+LOADED, STOPPED, FAILED = "loaded", "stopped", "failed"
 _POLL_S = (0.05, 1.0)  # first and longest pause between looks at the other ranks, as the cache's lock wait
 
 
 @dataclass
 class LoadingOutcome:
     """How every rank leaves the loading phase, decided once for all: STOPPED as soon as one rank stops (a
-    stop() from code, which reaches one process only), LOADED once the last one has loaded.
+    stop() from code, which reaches one process only), FAILED as soon as one rank's loading raises (a launcher
+    other than a one-machine torchrun does not end the others), LOADED once the last one has loaded.
 
     Agreed through the process group's key-value store, not a collective: loading can take hours (a dataset
     cache build that the other ranks wait for), longer than a collective's timeout, and a rank that stops
@@ -193,6 +194,14 @@ class LoadingOutcome:
         """This rank stops: STOPPED for all, unless every rank had loaded already (LOADED: the training loop's
         agreed stop ends the run then)."""
         return self._decide(STOPPED)
+
+    def fail(self) -> None:
+        """This rank's loading raised: FAILED for all, which end too instead of waiting for it for ever. A
+        store that cannot be reached is left alone: the error this rank raises is the one to show."""
+        try:
+            self._decide(FAILED)
+        except Exception:  # noqa: BLE001 - the store's own errors vary by store and torch version
+            pass
 
     def loaded(self, stopping: Callable[[], bool]) -> str:
         """This rank has loaded: wait, without a timeout, for the outcome (a stop on this rank meanwhile,

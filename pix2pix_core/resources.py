@@ -149,7 +149,8 @@ def _flatten(outputs) -> list[torch.Tensor]:
 
 def count_training_images(config: TrainConfig, at_most: Optional[int] = None) -> int:
     """How many training images `config` will load, from the file listing alone (nothing decoded). With
-    `at_most`, the count stops there: a folder of 100,000 files is not listed whole to say it holds too many."""
+    `at_most`, the count stops there: a folder of 100,000 files is not listed whole to say it holds too many
+    (paired data's A/ and B/ are: which A file has a partner is known once B/ is listed; names only, no stat)."""
     if config.task == "unpaired":  # an epoch walks the larger of trainA/ and trainB/
         counts = _unpaired_counts(config, at_most)
         return max(counts) if all(counts) else 0

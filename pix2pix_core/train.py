@@ -442,8 +442,8 @@ class Trainer:
 
     def _load(self, ctx: distributed.Context) -> Optional[PairDataset]:
         """The training set, or None when a rank was stopped while loading: under DDP every rank leaves loading
-        the same way (distributed.LoadingOutcome), whichever rank stopped and however long the others load. A
-        stop reached only the stopped rank, and the others waited for ever in their first collective."""
+        the same way (distributed.LoadingOutcome), whichever rank stopped or failed and however long the others
+        load. A stop reached only the stopped rank, and the others waited for ever in their first collective."""
         outcome = distributed.loading_outcome(ctx)
         progress = (lambda done, total: self._emit(LoadingEvent(done, total))) if ctx.is_main else None
         try:
@@ -451,12 +451,18 @@ class Trainer:
                 self.config, "train", train=True, progress=progress, world_size=ctx.world_size,
                 stop=lambda: self._stop.is_set() or outcome.stop_seen())
         except LoadingStopped:
-            outcome.stop()
-            return None
-        if outcome.loaded(self._stop.is_set) == distributed.LOADED:
+            dataset, decided = None, outcome.stop()
+        except BaseException:
+            outcome.fail()  # the other ranks end too, instead of waiting for this one for ever
+            raise
+        else:
+            decided = outcome.loaded(self._stop.is_set)
+        if decided == distributed.LOADED:
             return dataset
-        if dataset is not self.dataset:
+        if dataset is not None and dataset is not self.dataset:
             _close_disk_caches(dataset)
+        if decided == distributed.FAILED:
+            raise Pix2PixError("another rank failed while loading the training data (its error says why)")
         return None
 
     def _stop_agreed(self, ctx: distributed.Context) -> bool:

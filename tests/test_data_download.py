@@ -267,7 +267,8 @@ def test_train_tab_gives_the_command_and_task_of_a_public_dataset_it_does_not_fi
     assert maps.startswith("<b>Dataset:</b> dataset folder not found: &#x27;maps&#x27; (inside the data root) — maps "
                            "is a public dataset: get it with <code>pix2pix data maps --out data/</code> (about 239 MB "
                            "download), then train on it with the task <i>Custom: A|B images</i> (input side AtoB).")
-    for typed in ("horse2zebra", "./horse2zebra/", str(tmp_path / "data" / "horse2zebra"), "<img src=x>/../horse2zebra"):
+    for typed in ("horse2zebra", "./horse2zebra/", str(tmp_path / "data" / "horse2zebra"),
+                  "<img src=x>/../horse2zebra"):
         shown = dataset_line.dataset_summary(state, "aligned", typed)
         assert ("<code>pix2pix data horse2zebra --out data/</code> (about 117 MB download), then train on it with the "
                 "task <i>Unpaired (CycleGAN)</i>.") in shown, shown
@@ -335,6 +336,27 @@ def test_the_dataset_line_says_why_a_folder_has_no_training_images(tmp_path):
     assert dataset_line.dataset_summary(state, "unpaired", "half").endswith(
         "2 pictures in trainA/ and 0 in trainB/ (unpaired). An unpaired run needs pictures in both: put some in "
         "trainB/.")
+
+
+def test_the_dataset_line_says_why_a_paired_folder_has_no_pairs(tmp_path):
+    """A paired folder whose A/ and B/ hold images but share no file name was told "no .jpg, ... files in its
+    train/", which it has; the line now says pairs are matched by name, or which side holds no images."""
+    from conftest import write_collection
+    from demo import dataset_line
+    from demo.state import AppState
+
+    data = tmp_path / "data"
+    write_collection(data / "unmatched" / "train" / "A", 2, (200, 60, 40), seed=1, size=8)
+    write_collection(data / "unmatched" / "train" / "B", 2, (40, 60, 200), seed=2, size=8)
+    for path in (data / "unmatched" / "train" / "B").iterdir():
+        path.rename(path.with_name(f"other_{path.name}"))
+    write_collection(data / "one_side" / "A", 2, (200, 60, 40), seed=1, size=8)
+    (data / "one_side" / "B").mkdir()
+    state = AppState(tmp_path / "checkpoints", data, tmp_path / "runs")
+    assert dataset_line.dataset_summary(state, "paired", "unmatched").endswith(
+        "0 training images. (no file name in A/ is in B/: pairs are matched by name without extension)")
+    assert dataset_line.dataset_summary(state, "paired", "one_side").endswith(
+        "0 training images. (no image files in B/)")
 
 
 def test_train_tab_says_when_the_preset_trains_on_part_of_the_data(tmp_path):

@@ -416,3 +416,70 @@ def test_ranks_wait_for_a_slower_rank_s_loading_longer_than_the_collective_timeo
         releaser.join(70)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "max_steps at step 1" in result.stdout, result.stdout[-2000:]
+
+
+def test_a_rank_that_fails_while_loading_ends_the_ranks_still_loading_or_waiting() -> None:
+    """A rank whose loading raised (a full disk under its own cache, say) decided nothing: the others, loading
+    on or loaded, waited for an outcome for ever. It decides FAILED, which reaches both."""
+    import threading
+
+    from pix2pix_core.distributed import FAILED
+
+    failed, loading = _two_ranks(torch.distributed.HashStore())
+    failed.fail()
+    assert loading.stop_seen() and loading.stop() == FAILED
+    waiting, failing = _two_ranks(torch.distributed.HashStore())
+    got: list[str] = []
+    thread = threading.Thread(target=lambda: got.append(waiting.loaded(lambda: False)), daemon=True)
+    thread.start()
+    failing.fail()
+    thread.join(10)
+    assert got == [FAILED]
+
+
+_FAIL_LOADING_ON_RANK_1 = """
+import os, sys
+from pix2pix_core import cli, train
+from pix2pix_core.errors import Pix2PixError
+
+if os.environ["RANK"] == "1":
+    def build_dataset(*args, **kwargs):
+        raise Pix2PixError("no space left for the dataset cache on this machine")
+    train.build_dataset = build_dataset
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_an_error_while_loading_on_one_rank_ends_a_job_without_torchrun_s_agent(tmp_path) -> None:
+    """Two processes joined by env:// alone (another launcher, or the ranks of one machine of several, whose
+    agent does not stop them when another machine's rank fails): rank 1 fails while loading; rank 0, loaded,
+    waited for it without a timeout. It now ends at once, in one line naming the other rank."""
+    import socket
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_aligned(data / "train", 4, size=32, seed=5)
+    script = tmp_path / "fail_loading.py"
+    script.write_text(_FAIL_LOADING_ON_RANK_1)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = ["train", "--task", "facades", "--data", str(data), "--out", str(run), "--netG", "resnet_6blocks",
+            "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36", "--sample-every", "0",
+            "--precision", "fp32", "--threads", "1", "--device", "cpu"]
+    base = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port), "WORLD_SIZE": "2"}
+    ranks = [subprocess.Popen([sys.executable, str(script), *args], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**base, "RANK": r, "LOCAL_RANK": r})
+             for r in ("0", "1")]
+    try:
+        results = [rank.communicate(timeout=60) for rank in ranks]
+    finally:
+        for rank in ranks:
+            if rank.poll() is None:
+                rank.kill()
+                rank.wait()
+    (_, err0), (_, err1) = results
+    assert ranks[1].returncode == 2 and "no space left" in err1, err1[-2000:]
+    assert ranks[0].returncode == 2, err0[-2000:]
+    assert err0.strip().splitlines()[-1] == ("error: another rank failed while loading the training data (its "
+                                             "error says why)"), err0[-2000:]
