@@ -18,6 +18,7 @@ from . import colorize_tab, facades_tab, train_tab
 from .event_requests import CheckedBlocks
 from .messages import MAX_QUOTED, quoted, shorten
 from .state import AppState
+from .route_checks import RouteChecks
 from .upload_guard import UploadGuard
 from .ui import CSS
 
@@ -35,7 +36,9 @@ def launch_options(state: AppState) -> dict:
     return dict(css=CSS, max_file_size=MAX_UPLOAD, ssr_mode=False, footer_links=["api"],
                 app_kwargs={"exception_handlers": {RequestValidationError: short_validation_error,
                                                    FnIndexInferError: unknown_endpoint},
-                            "middleware": [Middleware(UploadGuard, cache_dir=get_upload_folder())]})
+                            # the guard outside: every body the route checks read is already capped
+                            "middleware": [Middleware(UploadGuard, cache_dir=get_upload_folder()),
+                                           Middleware(RouteChecks)]})
 
 
 async def short_validation_error(request, exc: RequestValidationError) -> JSONResponse:

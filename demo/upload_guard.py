@@ -63,7 +63,7 @@ class UploadGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        route = re.sub("/{2,}", "/", scope.get("path", "")).rstrip("/")
+        route = route_of(scope)
         files = route.endswith((UPLOAD_PATH, CANVAS_PATH))
         limit = (self.max_request_bytes if route.endswith(UPLOAD_PATH) else MAX_CANVAS_BYTES) if files \
             else MAX_BODY_BYTES
@@ -119,6 +119,11 @@ class UploadGuard:
         if files and self.free_bytes(self.cache_dir) - size < self.min_free_bytes:
             return 507, "the server's disk is nearly full; try again later"
         return None
+
+
+def route_of(scope) -> str:
+    """The path as Gradio's router matches it, with doubled and trailing slashes removed."""
+    return re.sub("/{2,}", "/", scope.get("path", "")).rstrip("/")
 
 
 def _delete_partial_files_on_disconnect() -> None:

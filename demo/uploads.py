@@ -165,7 +165,9 @@ class CanvasEditor(gr.ImageEditor):
 
     @server
     def accept_blobs(self, data):
-        blob = data.data
+        blob = getattr(data, "data", None)  # a form's fields; a JSON request (any value) or no file: refused
+        if not isinstance(blob, dict) or not getattr(data, "files", None):
+            _refuse("the canvas sends each image as a file in a multipart form")
         canvas_id, kind, index = str(blob.get("id") or ""), blob.get("type"), blob.get("index")
         if not _CANVAS_ID.fullmatch(canvas_id):  # the page's ids are ~11 base-36 characters; any size was kept
             _refuse("a canvas id is 1 to 64 lowercase letters and digits")

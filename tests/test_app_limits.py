@@ -475,6 +475,79 @@ def test_an_unknown_api_name_is_a_short_404_without_a_traceback(app):
     assert "Traceback" not in logged and "FnIndexInferError" not in logged, logged[-3000:]
 
 
+def form(fields: dict, file: bytes | None = None) -> tuple[dict, bytes]:
+    """Headers and body of a multipart form as the canvas sends its images (fields, then one file)."""
+    parts = [f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in fields.items()]
+    if file is not None:
+        parts.append(b'--b\r\nContent-Disposition: form-data; name="files"; filename="blob"\r\n'
+                     b"Content-Type: image/png\r\n\r\n" + file + b"\r\n")
+    body = b"".join(parts) + b"--b--\r\n"
+    return {"Content-Type": "multipart/form-data; boundary=b", "Content-Length": str(len(body))}, body
+
+
+def test_raw_requests_naming_what_the_app_lacks_get_a_short_answer_without_a_traceback(app, client):
+    """An fn_index with no event, an unknown API name or keyword argument of `call/v2`, an unknown component
+    id or a malformed form sent to `component_server`, the canvas's own refusal there: each was a bare 500 and
+    a 70-80 line "Exception in ASGI application" traceback in the log; a newline in a custom component's path
+    wrote a log line of the client's own."""
+    config = json.loads(urllib.request.urlopen(f"{app[0]}config", timeout=30).read())
+    canvas = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "facade-canvas")
+    log_path = app[1]["log"]
+    logged_before = log_path.stat().st_size
+    join = {"data": [], "fn_index": 0, "session_hash": "raw1"}
+    blob = {"component_id": canvas, "session_hash": "raw1", "fn_name": "accept_blobs", "type": "background",
+            "index": "null"}
+    as_json = [("/gradio_api/queue/join", {**join, "fn_index": 9999}, 404, "no event with fn_index 9999"),
+               ("/gradio_api/queue/join", {**join, "fn_index": "-1"}, 404, "no event with fn_index -1"),
+               ("/gradio_api/queue/join", {**join, "fn_index": 10 ** 300}, 404, "no event with fn_index 1000"),
+               ("/gradio_api/call/v2/no_such" + "x" * 300, {}, 404, "no API endpoint named 'no_suchxxx"),
+               ("/gradio_api/call/v2/train_status", {"bogus" + FORGED: 1}, 422, "no argument named 'bogus\\nERROR"),
+               ("/gradio_api/call/v2/facade", {}, 422, "No value provided for required argument: label_map"),
+               ("/gradio_api/component_server", {**blob, "component_id": 99999, "data": 1}, 404,
+                "no component with id '99999'"),
+               ("/gradio_api/component_server", {**blob, "data": FORGED}, 400, "each image as a file in a multipart")]
+    for route, body, status, match in as_json:
+        data = json.dumps(body).encode()
+        got, text = raw_post(app[0], route, {"Content-Type": "application/json", "Content-Length": str(len(data))},
+                             data)
+        assert got == status and match in json.loads(text)["detail"] and len(text) < 400, (route, got, text)
+    as_form = [({"session_hash": "raw1"}, None, 400, "has no 'component_id' field"),
+               ({**blob, "component_id": "abc"}, None, 400, "a malformed field: component_id"),
+               ({**blob, "component_id": 99999}, None, 404, "no component with id '99999'"),
+               ({**blob, "id": "UPPER" + FORGED}, png_bytes(Image.new("RGB", (8, 8))), 400, "a canvas id is 1 to 64")]
+    for fields, file, status, match in as_form:
+        got, text = raw_post(app[0], "/gradio_api/component_server", *form(fields, file))
+        assert got == status and match in json.loads(text)["detail"] and len(text) < 400, (fields, got, text)
+    got, text = raw_post(app[0], "/gradio_api/component_server", *form({**blob, "id": "raw1"}, png_bytes(
+        Image.new("RGB", (8, 8)))))
+    assert got == 200, (got, text)  # the canvas's own request still goes through
+    for route in ("/gradio_api/custom_component/x%0AERROR%20forged/client/t/f",):
+        with pytest.raises(urllib.error.HTTPError) as refused_path:
+            urllib.request.urlopen(app[0].rstrip("/") + route, timeout=30)
+        assert refused_path.value.code == 404
+    logged = log_path.read_bytes()[logged_before:].decode(errors="replace")
+    assert "Traceback" not in logged and "Exception in ASGI" not in logged and FORGED not in logged, logged[-3000:]
+    assert "\nERROR forged" not in logged and logged.count("refused a component_server request") == 6, logged[-3000:]
+    assert max(len(line) for line in logged.splitlines()) < 400
+    assert_idle(client)
+
+
+def test_an_event_stream_for_a_session_the_queue_lacks_ends_cleanly(app):
+    """Gradio sends "session not found" in the stream, then raised a 404 it could no longer send: the stream
+    broke off (an incomplete chunked reply) and the log got an 80-line traceback per request."""
+    log_path = app[1]["log"]
+    logged_before = log_path.stat().st_size
+    for route, match in (("gradio_api/queue/data?session_hash=no_such", '"session_not_found":true'),
+                         ("gradio_api/call/train_status/no_such_event", "event: error"),
+                         ("gradio_api/call/v2/train_status/no_such_event", "event: error")):
+        with urllib.request.urlopen(app[0] + route, timeout=30) as reply:
+            text = reply.read().decode()  # an IncompleteRead before
+        assert match in text and len(text) < 300, (route, text)
+    logged = log_path.read_bytes()[logged_before:].decode(errors="replace")
+    assert "Traceback" not in logged and "Exception in ASGI" not in logged, logged[-3000:]
+
+
 def test_events_run_only_through_the_queue(app):
     """Gradio's direct routes (/gradio_api/run/NAME) skipped the queue and with it every event's concurrency
     limit (one Start at a time, the lanes of the dataset line): closed; the queue's routes serve the clients."""
