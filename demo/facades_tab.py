@@ -112,27 +112,135 @@ def load_cached(cache: dict, path: Path, load: Callable):
     return cache[key]
 
 
+# ------------------------------------------------------------------------------ what the events do
+# Module functions of `state` and plain values: build() wires them to the page through thin named handlers.
+
+def photo_for(state: AppState, label_map: Image.Image, model: str, seed) -> Image.Image:
+    return state.models.translator(model, TASK).translate(label_map, seed=checked_seed(seed))
+
+
+def as_file(state: AppState, picture: Image.Image, name: str) -> str:
+    """A result for the page as a file, not a PIL image: Gradio writes a PIL output to a cache file named by
+    its content, rewriting that file in place, so a result identical to one the browser was still fetching
+    (same map and seed: Generate, a seed or model change, a stroke that snaps to the same map) was cut short
+    under it (h11 "Too little data for declared Content-Length"). A file is copied into the cache atomically
+    and once; it also downloads as photo.png or labels.png instead of image.png."""
+    return state.outputs.save_by_content(picture, name)
+
+
+def rendered(state: AppState, label_map: Image.Image, model: str, seed) -> tuple[str, str]:
+    """The outputs photo and labels: the generated photo's file and the snapped label map's."""
+    return as_file(state, photo_for(state, label_map, model, seed), "photo"), as_file(state, label_map, "labels")
+
+
+def shown(state: AppState, label_map: Image.Image, model: str, seed) -> tuple:
+    """Put a label map on the canvas and render it (one file for the canvas and the snapped map): the outputs
+    editor, photo, labels and corner (no rectangle begun)."""
+    photo, labels = rendered(state, label_map, model, seed)
+    return editor_value(labels), photo, labels, None
+
+
+def stroke(state: AppState, value: Optional[dict], model: str, seed) -> tuple:
+    """A stroke's outputs photo and labels; what fails is a warning, the outputs left as they were."""
+    label_map = canvas_label_map(value)
+    if label_map is None:
+        return gr.skip(), gr.skip()
+    try:
+        return rendered(state, label_map, model, seed)
+    except Pix2PixError as exc:
+        gr.Warning(as_text(str(exc)))
+        with contextlib.suppress(Pix2PixError):  # the disk nearly full: nothing new to show
+            return gr.skip(), as_file(state, label_map, "labels")
+        return gr.skip(), gr.skip()
+
+
+def variation(state: AppState, value: Optional[dict], model: str, seed) -> tuple:
+    """New variation: the next seed, and the canvas rendered with it."""
+    new_seed = next_seed(seed)
+    return new_seed, *rendered(state, current_map(value), model, new_seed)
+
+
+def random_example(examples: list[Path], value: Optional[dict]) -> Image.Image:
+    """A bundled label map other than the one on the canvas (any, when there is no other)."""
+    current = canvas_label_map(value)
+    choices = [p for p in examples if current is None or not np.array_equal(
+        np.asarray(to_canvas(open_image(p))), np.asarray(current))] or examples
+    if not choices:
+        raise Pix2PixError("no bundled examples found in demo/examples/facades")
+    return to_canvas(open_image(random.choice(choices)))
+
+
+def keep_canvas_on_error(handler: Callable) -> Callable:
+    """An unusable upload is a warning and leaves the canvas as it was: as an error, Gradio marked every
+    output failed, the canvas too (red "Error" badges, no more painting; the drawing gone from view)."""
+    @functools.wraps(handler)
+    def wrapper(*args):
+        try:
+            return handler(*args)
+        except Pix2PixError as exc:
+            gr.Warning(as_text(str(exc)))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return wrapper
+
+
+def uploaded_label_map(state: AppState, file: str) -> Image.Image:
+    """An uploaded label map on the canvas's grid (a warning when it looks like a photo)."""
+    return in_lane(state, file, "facade", to_canvas_checked, convert=label_map_rgb)
+
+
+def segmented_photo(state: AppState, cache: dict, file: str) -> Image.Image:
+    """The label map the segmenter reads from an uploaded photo (`cache`: the loaded segmenter, see load_cached)."""
+    from pix2pix_core.segment import Segmenter  # optional module, present when the button is shown
+
+    path = state.segmenter_path()
+    if path is None:
+        raise Pix2PixError("the facade segmenter is not installed")
+    segmenter = load_cached(cache, path, Segmenter.load)
+
+    def segment(photo: Image.Image) -> Image.Image:  # at the canvas's size: the full-size map was thrown away
+        return to_canvas(segmenter.label_map(photo.resize((CANVAS, CANVAS), Image.BICUBIC)))
+
+    return in_lane(state, file, "facade", segment)
+
+
+def clicked_point(index) -> tuple[int, int]:
+    """The canvas pixel of a click on the snapped map (`SelectData.index`), clamped to the canvas."""
+    where = index if isinstance(index, (list, tuple)) else []
+    if len(where) < 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in where[:2]):
+        raise Pix2PixError("click a point on the snapped label map")
+    x, y = (int(v) for v in where[:2])
+    return min(max(x, 0), CANVAS - 1), min(max(y, 0), CANVAS - 1)
+
+
+def rectangle_click(state: AppState, value: Optional[dict], class_name: str, first_corner, model: str, seed,
+                    index) -> tuple:
+    """A click on the snapped map: the first corner is remembered, the second fills the rectangle. The outputs
+    editor, photo, labels, corner and the hint."""
+    point = clicked_point(index)
+    if first_corner is None:
+        return (gr.skip(), gr.skip(), gr.skip(), point,
+                f"First corner at {point}; click the opposite corner to fill a **{class_name}** rectangle.")
+    class_names = [c.name for c in facade_classes()]
+    filled = fill_rectangle(current_map(value), tuple(first_corner), point, class_names.index(class_name))
+    value, photo, snapped, _ = shown(state, filled, model, seed)
+    return value, photo, snapped, None, f"Filled a {class_name} rectangle. Click again for another."
+
+
+def facade_file(state: AppState, label_map: str, model: str, seed) -> str:
+    """/facade: a plain label-map file in, the photo's file (same size) out."""
+    if not label_map:
+        raise Pix2PixError("no label map given")
+    photo = in_lane(state, label_map, "facade", lambda picture: photo_for(state, picture, model, seed),
+                    convert=label_map_rgb)
+    return state.outputs.save(photo, "photo")
+
+
 def build(state: AppState) -> dict:
     """Lay out the tab and wire its events; returns the components other tabs refresh."""
     classes = facade_classes()
     class_names = [c.name for c in classes]
     examples = example_label_maps()
     first = to_canvas(open_image(examples[0])) if examples else plain_facade((CANVAS, CANVAS))
-
-    def photo_for(label_map: Image.Image, model: str, seed) -> Image.Image:
-        return state.models.translator(model, TASK).translate(label_map, seed=checked_seed(seed))
-
-    def as_file(picture: Image.Image, name: str) -> str:
-        """A result for the page as a file, not a PIL image: Gradio writes a PIL output to a cache file named by
-        its content, rewriting that file in place, so a result identical to one the browser was still fetching
-        (same map and seed: Generate, a seed or model change, a stroke that snaps to the same map) was cut short
-        under it (h11 "Too little data for declared Content-Length"). A file is copied into the cache atomically
-        and once; it also downloads as photo.png or labels.png instead of image.png."""
-        return state.outputs.save_by_content(picture, name)
-
-    def rendered(label_map: Image.Image, model: str, seed) -> tuple[str, str]:
-        """The outputs photo and labels: the generated photo's file and the snapped label map's."""
-        return as_file(photo_for(label_map, model, seed), "photo"), as_file(label_map, "labels")
 
     gr.Markdown("Paint a label map with the class colours (each colour is one part of a building) and the "
                 "model draws a photo of that facade. Every stroke updates the photo. Use **New variation** "
@@ -173,95 +281,44 @@ def build(state: AppState) -> dict:
             corner = gr.State(None)
 
     # ------------------------------------------------------------------------------ handlers
+    # Named closures over `state`, with the events' inputs as parameters: their names are the events' (private)
+    # api_names and what the tests look up, and on_rect_click's gr.SelectData is found by its annotation
+    # (a functools.partial has neither a name nor type hints Gradio reads).
     def on_stroke(value, model_name, seed_value):
         """Live update: a bad state mid-drawing warns instead of raising a modal error on every stroke."""
-        label_map = canvas_label_map(value)
-        if label_map is None:
-            return gr.skip(), gr.skip()
-        try:
-            return rendered(label_map, model_name, seed_value)
-        except Pix2PixError as exc:
-            gr.Warning(as_text(str(exc)))
-            with contextlib.suppress(Pix2PixError):  # the disk nearly full: nothing new to show
-                return gr.skip(), as_file(label_map, "labels")
-            return gr.skip(), gr.skip()
+        return stroke(state, value, model_name, seed_value)
 
     @user_errors
     def on_generate(value, model_name, seed_value):
-        return rendered(current_map(value), model_name, seed_value)
+        return rendered(state, current_map(value), model_name, seed_value)
 
     @user_errors
     def on_variation(value, model_name, seed_value):
-        new_seed = next_seed(seed_value)
-        return new_seed, *rendered(current_map(value), model_name, new_seed)
-
-    def show(label_map: Image.Image, model_name, seed_value):
-        """Put a label map on the canvas and render it (one file for the canvas and the snapped map)."""
-        photo, labels = rendered(label_map, model_name, seed_value)
-        return editor_value(labels), photo, labels, None
+        return variation(state, value, model_name, seed_value)
 
     @user_errors
     def on_random(value, model_name, seed_value):
-        current = canvas_label_map(value)
-        choices = [p for p in examples if current is None or not np.array_equal(
-            np.asarray(to_canvas(open_image(p))), np.asarray(current))] or examples
-        if not choices:
-            raise Pix2PixError("no bundled examples found in demo/examples/facades")
-        return show(to_canvas(open_image(random.choice(choices))), model_name, seed_value)
+        return shown(state, random_example(examples, value), model_name, seed_value)
 
     @user_errors
     def on_clear(model_name, seed_value):
-        return show(plain_facade((CANVAS, CANVAS)), model_name, seed_value)
-
-    def keep_canvas_on_error(handler: Callable) -> Callable:
-        """An unusable upload is a warning and leaves the canvas as it was: as an error, Gradio marked every
-        output failed, the canvas too (red "Error" badges, no more painting; the drawing gone from view)."""
-        @functools.wraps(handler)
-        def wrapper(*args):
-            try:
-                return handler(*args)
-            except Pix2PixError as exc:
-                gr.Warning(as_text(str(exc)))
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return wrapper
+        return shown(state, plain_facade((CANVAS, CANVAS)), model_name, seed_value)
 
     @user_errors
     @keep_canvas_on_error
     def on_upload(file, model_name, seed_value):
-        label_map = in_lane(state, file, "facade", to_canvas_checked, convert=label_map_rgb)
-        return show(label_map, model_name, seed_value)
+        return shown(state, uploaded_label_map(state, file), model_name, seed_value)
 
     segmenter_cache: dict = {}
 
     @user_errors
     @keep_canvas_on_error
     def on_segment(file, model_name, seed_value):
-        from pix2pix_core.segment import Segmenter  # optional module, present when the button is shown
-
-        path = state.segmenter_path()
-        if path is None:
-            raise Pix2PixError("the facade segmenter is not installed")
-        segmenter = load_cached(segmenter_cache, path, Segmenter.load)
-
-        def segment(photo: Image.Image) -> Image.Image:  # at the canvas's size: the full-size map was thrown away
-            return to_canvas(segmenter.label_map(photo.resize((CANVAS, CANVAS), Image.BICUBIC)))
-
-        return show(in_lane(state, file, "facade", segment), model_name, seed_value)
+        return shown(state, segmented_photo(state, segmenter_cache, file), model_name, seed_value)
 
     @user_errors
     def on_rect_click(value, class_name, first_corner, model_name, seed_value, evt: gr.SelectData):
-        where = evt.index if isinstance(evt.index, (list, tuple)) else []
-        if len(where) < 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in where[:2]):
-            raise Pix2PixError("click a point on the snapped label map")
-        x, y = (int(v) for v in where[:2])
-        point = (min(max(x, 0), CANVAS - 1), min(max(y, 0), CANVAS - 1))
-        if first_corner is None:
-            return (gr.skip(), gr.skip(), gr.skip(), point,
-                    f"First corner at {point}; click the opposite corner to fill a **{class_name}** rectangle.")
-        label_map = current_map(value)
-        filled = fill_rectangle(label_map, tuple(first_corner), point, class_names.index(class_name))
-        value, photo, snapped, _ = show(filled, model_name, seed_value)
-        return value, photo, snapped, None, f"Filled a {class_name} rectangle. Click again for another."
+        return rectangle_click(state, value, class_name, first_corner, model_name, seed_value, evt.index)
 
     # ------------------------------------------------------------------------------ events
     render_inputs = [editor, model, seed]
@@ -289,11 +346,7 @@ def build(state: AppState) -> dict:
     @user_errors
     def facade_api(label_map: str, model: str, seed: float) -> str:
         """Translate a facade label map (up to 12 MP; cleaned to the 12 class colours) into a photo file."""
-        if not label_map:
-            raise Pix2PixError("no label map given")
-        photo = in_lane(state, label_map, "facade", lambda picture: photo_for(picture, model, seed),
-                        convert=label_map_rgb)
-        return state.outputs.save(photo, "photo")
+        return facade_file(state, label_map, model, seed)
 
     image_endpoint(facade_api, "facade", "label_map", "photo")
 
