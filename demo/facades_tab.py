@@ -12,6 +12,7 @@ import functools
 import html
 import math
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -110,6 +111,25 @@ def load_cached(cache: dict, path: Path, load: Callable):
         cache.clear()
         cache[key] = loaded
     return cache[key]
+
+
+@dataclass
+class FacadesPage:
+    """The tab's components that its events read or write."""
+    editor: CanvasEditor
+    random_button: gr.Button
+    clear_button: gr.Button
+    upload_button: UploadInput
+    segment_button: UploadInput
+    photo: gr.Image
+    model: Picker
+    seed: Seed
+    generate_button: gr.Button
+    variation_button: gr.Button
+    labels: gr.Image
+    rect_class: Picker
+    rect_hint: gr.Markdown
+    corner: gr.State
 
 
 # ------------------------------------------------------------------------------ what the events do
@@ -237,11 +257,18 @@ def facade_file(state: AppState, label_map: str, model: str, seed) -> str:
 
 def build(state: AppState) -> dict:
     """Lay out the tab and wire its events; returns the components other tabs refresh."""
-    classes = facade_classes()
-    class_names = [c.name for c in classes]
     examples = example_label_maps()
     first = to_canvas(open_image(examples[0])) if examples else plain_facade((CANVAS, CANVAS))
+    page = layout(state, first)
+    first_render = wire_events(state, page, examples)
+    wire_api(state)
+    return {"model": page.model, "first_render": first_render}
 
+
+def layout(state: AppState, first: Image.Image) -> FacadesPage:
+    """The tab's components, the canvas showing `first`."""
+    classes = facade_classes()
+    class_names = [c.name for c in classes]
     gr.Markdown("Paint a label map with the class colours (each colour is one part of a building) and the "
                 "model draws a photo of that facade. Every stroke updates the photo. Use **New variation** "
                 "for another photo of the same map (the network's dropout noise, seeded).", elem_classes="help")
@@ -280,6 +307,13 @@ def build(state: AppState) -> dict:
                                     elem_classes="help", elem_id="facade-rect-hint")
             corner = gr.State(None)
 
+    return FacadesPage(editor, random_button, clear_button, upload_button, segment_button, photo, model, seed,
+                       generate_button, variation_button, labels, rect_class, rect_hint, corner)
+
+
+def wire_events(state: AppState, page: FacadesPage, examples: list[Path]) -> tuple:
+    """Connect the page's events to the module functions; returns the first render (handler, inputs, outputs)
+    that the app runs when the page loads."""
     # ------------------------------------------------------------------------------ handlers
     # Named closures over `state`, with the events' inputs as parameters: their names are the events' (private)
     # api_names and what the tests look up, and on_rect_click's gr.SelectData is found by its annotation
@@ -321,6 +355,8 @@ def build(state: AppState) -> dict:
         return rectangle_click(state, value, class_name, first_corner, model_name, seed_value, evt.index)
 
     # ------------------------------------------------------------------------------ events
+    editor, photo, labels, corner = page.editor, page.photo, page.labels, page.corner
+    model, seed = page.model, page.seed
     render_inputs = [editor, model, seed]
     private = dict(api_visibility="private")
     editor.input(on_stroke, render_inputs, [photo, labels], trigger_mode="always_last", show_progress="hidden",
@@ -330,24 +366,27 @@ def build(state: AppState) -> dict:
     # a "processing" overlay for good after a stroke, blocking the mouse (seen with Random, Upload, rectangles)
     onto_canvas = dict(show_progress_on=[photo, labels], **private)
     editor.clear(on_clear, [model, seed], [editor, photo, labels, corner], **onto_canvas)
-    generate_button.click(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
-    variation_button.click(on_variation, render_inputs, [seed, photo, labels], concurrency_id="facade", **private)
+    page.generate_button.click(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
+    page.variation_button.click(on_variation, render_inputs, [seed, photo, labels], concurrency_id="facade", **private)
     model.change(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
     seed.input(on_generate, render_inputs, [photo, labels], trigger_mode="always_last", concurrency_id="facade",
                **private)  # a seed typed or stepped re-renders, as a stroke or a model does (not New variation's)
-    random_button.click(on_random, render_inputs, [editor, photo, labels, corner], **onto_canvas)
-    clear_button.click(on_clear, [model, seed], [editor, photo, labels, corner], **onto_canvas)
-    upload_button.upload(on_upload, [upload_button, model, seed], [editor, photo, labels, corner], **onto_canvas)
-    segment_button.upload(on_segment, [segment_button, model, seed], [editor, photo, labels, corner], **onto_canvas)
-    labels.select(on_rect_click, [editor, rect_class, corner, model, seed], [editor, photo, labels, corner, rect_hint],
-                  **onto_canvas)
+    page.random_button.click(on_random, render_inputs, [editor, photo, labels, corner], **onto_canvas)
+    page.clear_button.click(on_clear, [model, seed], [editor, photo, labels, corner], **onto_canvas)
+    page.upload_button.upload(on_upload, [page.upload_button, model, seed], [editor, photo, labels, corner],
+                              **onto_canvas)
+    page.segment_button.upload(on_segment, [page.segment_button, model, seed], [editor, photo, labels, corner],
+                               **onto_canvas)
+    labels.select(on_rect_click, [editor, page.rect_class, corner, model, seed],
+                  [editor, photo, labels, corner, page.rect_hint], **onto_canvas)
+    return on_generate, render_inputs, [photo, labels]
 
-    # /facade: a plain label-map file in, a photo of the same size out (no canvas dict)
+
+def wire_api(state: AppState) -> None:
+    """/facade: a plain label-map file in, a photo of the same size out (no canvas dict)."""
     @user_errors
     def facade_api(label_map: str, model: str, seed: float) -> str:
         """Translate a facade label map (up to 12 MP; cleaned to the 12 class colours) into a photo file."""
         return facade_file(state, label_map, model, seed)
 
     image_endpoint(facade_api, "facade", "label_map", "photo")
-
-    return {"model": model, "first_render": (on_generate, render_inputs, [photo, labels])}
