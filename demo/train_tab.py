@@ -225,15 +225,10 @@ def restore_form(state: AppState):
             gr.update(value=settings.diff_augment, visible=augment), running_dataset_summary(state, settings))
 
 
-@user_errors
-def train_start(state: AppState, task: str, data_folder: str, direction: str, preset: str, epochs: float,
-                epochs_decay: float, batch_size: float, lambda_l1: float, lr: float, ngf: float, start_from: str,
-                data_zip: Optional[str] = None, diff_augment: bool = False) -> str:
-    """Start a training run in the background; refused while another run is going.
-
-    (Parameter names are the API's: they shadow the form's components on purpose.)
-    """
-    state.job.refuse_if_active()  # before unpacking a zip for nothing
+def checked_form(task: str, preset: str, epochs: float, epochs_decay: float, batch_size: float, lambda_l1: float,
+                 lr: float, ngf: float, diff_augment: bool) -> dict:
+    """The Start form's choices checked before anything is unpacked: its numbers as TrainConfig fields (as
+    `checked_numbers` gives them), or a one-line Pix2PixError naming what is wrong."""
     if preset not in PRESETS:
         raise Pix2PixError(f"unknown preset {quoted(preset)}; choose one of {', '.join(PRESETS)}")
     if task not in [value for _, value in TASKS]:
@@ -243,6 +238,45 @@ def train_start(state: AppState, task: str, data_folder: str, direction: str, pr
         raise Pix2PixError(f"diff_augment must be true or false, got {quoted(diff_augment)}")
     if diff_augment and task == "unpaired":
         raise Pix2PixError("DiffAugment is for pix2pix runs; an unpaired (CycleGAN) run trains without it")
+    return numbers
+
+
+def training_data(state: AppState, task: str, data_folder: str, upload: Optional[Path]) -> tuple[Path, str]:
+    """The dataset a run trains on: the unpacked upload, else the folder typed (inside the data root), else the
+    task's default; and the folder as a page opened during the run shows it: relative, never a server path."""
+    if upload is not None:
+        return upload, ""
+    if data_folder and str(data_folder).strip():
+        data = state.data_folder(data_folder)
+        return data, data.relative_to(state.data_root).as_posix()
+    return default_data(state, task), ""
+
+
+def run_config(state: AppState, task: str, preset: str, numbers: dict, direction: str, diff_augment: bool,
+               data: Path, upload: Optional[Path], base: Optional[TrainConfig]) -> tuple[TrainConfig, TrainConfig]:
+    """The TrainConfig of a run, from the form's checked values: the task's settings at the preset's size, the
+    form's numbers and direction, a fine-tune's model size (`base`: the config of the model it starts from);
+    refused with a Pix2PixError when it does not fit this machine. Also the config before the fine-tune
+    adjustments, whose size `model_size_note` compares."""
+    augments = {"diff_augment": REMEDY_AUGMENTS} if diff_augment else {}
+    config = TrainConfig(task=task, data=str(data), cache_dir=str(cache_for(state, upload)),
+                         **task_settings(task, preset), **augments)
+    preset_config = with_settings(config, numbers, direction, state.train_memory_bytes)
+    config = fine_tuned(preset_config, base) if base is not None else preset_config
+    check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
+    return config, preset_config
+
+
+@user_errors
+def train_start(state: AppState, task: str, data_folder: str, direction: str, preset: str, epochs: float,
+                epochs_decay: float, batch_size: float, lambda_l1: float, lr: float, ngf: float, start_from: str,
+                data_zip: Optional[str] = None, diff_augment: bool = False) -> str:
+    """Start a training run in the background; refused while another run is going.
+
+    (Parameter names are the API's: they shadow the form's components on purpose.)
+    """
+    state.job.refuse_if_active()  # before unpacking a zip for nothing
+    numbers = checked_form(task, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf, diff_augment)
     init = base = None
     if start_from and start_from != SCRATCH:
         state.models.refresh()  # models trained since the page (or the app) started count too
@@ -251,23 +285,9 @@ def train_start(state: AppState, task: str, data_folder: str, direction: str, pr
     with state.job.preparing("unpacking the uploaded dataset..." if data_zip else "checking the settings..."):
         upload = extract_zip(state, data_zip) if data_zip else None
         try:
-            folder_text = ""  # as a page opened during the run shows it: relative, never a server path
-            if upload is not None:
-                data = upload
-            elif data_folder and str(data_folder).strip():
-                data = state.data_folder(data_folder)
-                folder_text = data.relative_to(state.data_root).as_posix()
-            else:
-                data = default_data(state, task)
-            settings = task_settings(task, preset)
-            augments = {"diff_augment": REMEDY_AUGMENTS} if diff_augment else {}
-            config = TrainConfig(task=task, data=str(data), cache_dir=str(cache_for(state, upload)), **settings,
-                                 **augments)
-            config = with_settings(config, numbers, direction, state.train_memory_bytes)
-            preset_config = config
-            if base is not None:
-                config = fine_tuned(config, base)
-            check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
+            data, folder_text = training_data(state, task, data_folder, upload)
+            config, preset_config = run_config(state, task, preset, numbers, direction, diff_augment, data, upload,
+                                               base)
             # make room before the run writes its checkpoints, never at the cost of the model it starts from
             # or of the dataset cache it reads
             state.prune_runs(keep=((start_from,) if init is not None else ()) + keep_caches(state, config))
