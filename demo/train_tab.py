@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable, Optional
 
 import gradio as gr
@@ -356,6 +357,12 @@ def sample_file(state: AppState, sample: Image.Image) -> str:
 
 
 def build(state: AppState) -> dict:
+    """The Train tab: its layout, then its events (see `wire` for what it returns)."""
+    return wire(state, layout(state))
+
+
+def layout(state: AppState) -> SimpleNamespace:
+    """The tab's components, in page order (the Translate section below the form and the live view)."""
     quick = PRESETS[DEFAULT_PRESET]
 
     gr.Markdown("Train pix2pix on a dataset in the background. **Quick demo** is a small 128 px model that shows "
@@ -418,37 +425,50 @@ def build(state: AppState) -> dict:
     translate = translate_section.build(state)
     timer = gr.Timer(1.0)
     seen = gr.State(-1)
+    return SimpleNamespace(task=task, preset=preset, data_folder=data_folder, data_zip=data_zip, direction=direction,
+                           start_from=start_from, epochs=epochs, epochs_decay=epochs_decay, batch_size=batch_size,
+                           lambda_l1=lambda_l1, lr=lr, ngf=ngf, diff_augment=diff_augment, start_button=start_button,
+                           stop_button=stop_button, dataset=dataset, note=note, status=status, progress=progress,
+                           gan_plot=gan_plot, l1_plot=l1_plot, sample=sample, translate=translate, timer=timer,
+                           seen=seen)
 
-    form = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf, start_from,
-            diff_augment]
 
-    # ------------------------------------------------------------------------------ events
+def wire(state: AppState, ui: SimpleNamespace) -> dict:
+    """The tab's events, on the components of `layout`; returns the handlers that app.py wires to the page load
+    and to the tab's select, with their inputs and outputs, and the Translate section's."""
+    form = [ui.task, ui.data_folder, ui.direction, ui.preset, ui.epochs, ui.epochs_decay, ui.batch_size, ui.lambda_l1,
+            ui.lr, ui.ngf, ui.start_from, ui.diff_augment]
+
     private = dict(api_visibility="private")
     # .input, not .change: the user's choices only. A restored task or preset must not reset the restored fields.
-    preset.input(on_preset, preset, [epochs, epochs_decay, batch_size, ngf], **private)
-    task.input(bound(on_task, state), task, [start_from, direction, lambda_l1, diff_augment], **private)
+    ui.preset.input(on_preset, ui.preset, [ui.epochs, ui.epochs_decay, ui.batch_size, ui.ngf], **private)
+    ui.task.input(bound(on_task, state), ui.task, [ui.start_from, ui.direction, ui.lambda_l1, ui.diff_augment],
+                  **private)
     # The restore writes the dataset line itself, and a restored task must not replace an upload run's line. The
     # folder keeps .change: gradio 6.31's Textbox fired .input on key strokes but not on Playwright's fill(). A
     # restored folder gives the restore's own line again (an upload run's folder is "": no change, no event).
     # Each keystroke in the folder box lists a folder: two at a time for all viewers, however many a client sends
-    for event in (task.input, data_folder.change, data_zip.change, preset.input):
-        event(lambda t, f, z, p: dataset_summary(state, t, f, bool(z), p), [task, data_folder, data_zip, preset],
-              dataset, show_progress="hidden", concurrency_limit=DATASET_LINES_AT_ONCE, concurrency_id="dataset_line",
-              trigger_mode="always_last", **private)
-    settings = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf,
-                start_from, data_zip, diff_augment]  # after the zip: their defaults make them optional for API clients
-    start_button.click(bound(train_start, state), settings, note, api_name="train_start", concurrency_limit=1,
-                       concurrency_id="train_control")
+    for event in (ui.task.input, ui.data_folder.change, ui.data_zip.change, ui.preset.input):
+        event(lambda t, f, z, p: dataset_summary(state, t, f, bool(z), p),
+              [ui.task, ui.data_folder, ui.data_zip, ui.preset], ui.dataset, show_progress="hidden",
+              concurrency_limit=DATASET_LINES_AT_ONCE, concurrency_id="dataset_line", trigger_mode="always_last",
+              **private)
+    # the zip and diff_augment last: their defaults make them optional for API clients
+    settings = [ui.task, ui.data_folder, ui.direction, ui.preset, ui.epochs, ui.epochs_decay, ui.batch_size,
+                ui.lambda_l1, ui.lr, ui.ngf, ui.start_from, ui.data_zip, ui.diff_augment]
+    ui.start_button.click(bound(train_start, state), settings, ui.note, api_name="train_start", concurrency_limit=1,
+                          concurrency_id="train_control")
     # Stop never waits behind anything (not even a Start that is unpacking a zip): it only sets a flag
-    stop_button.click(bound(train_stop, state), None, note, api_name="train_stop", concurrency_limit=None)
-    timer.tick(bound(tick, state), [seen, note], [status, progress, gan_plot, l1_plot, sample, seen, note],
-               show_progress="hidden", concurrency_limit=None, **private)
-    with gr.Row(visible=False):
+    ui.stop_button.click(bound(train_stop, state), None, ui.note, api_name="train_stop", concurrency_limit=None)
+    ui.timer.tick(bound(tick, state), [ui.seen, ui.note],
+                  [ui.status, ui.progress, ui.gan_plot, ui.l1_plot, ui.sample, ui.seen, ui.note],
+                  show_progress="hidden", concurrency_limit=None, **private)
+    with gr.Row(visible=False):  # /train_status's own components: the page never shows them
         status_json = gr.JSON(label="status")
         status_button = gr.Button()
     status_button.click(bound(train_status, state), None, status_json, api_name="train_status",
                         concurrency_limit=None)
-    shown = [status, progress, gan_plot, l1_plot, sample, seen]
-    return {"start_from_refresh": (bound(refresh_start_from, state), [task, start_from], start_from),
-            "redraw": (bound(redraw, state), None, shown), "translate": translate,
-            "restore": (bound(restore_form, state), None, [*form, dataset])}
+    shown = [ui.status, ui.progress, ui.gan_plot, ui.l1_plot, ui.sample, ui.seen]
+    return {"start_from_refresh": (bound(refresh_start_from, state), [ui.task, ui.start_from], ui.start_from),
+            "redraw": (bound(redraw, state), None, shown), "translate": ui.translate,
+            "restore": (bound(restore_form, state), None, [*form, ui.dataset])}
