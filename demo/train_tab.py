@@ -9,13 +9,15 @@ and appears in the pickers of the other tabs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import os
 import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from types import SimpleNamespace
+from typing import Callable, Optional
 
 import gradio as gr
 import pandas as pd
@@ -177,11 +179,191 @@ def status_html(snapshot: JobSnapshot) -> str:
     return f"<div>{text}</div>" + (f"<div>{html.escape(losses)}</div>" if losses else "")
 
 
-def build(state: AppState) -> dict:
-    quick = PRESETS[DEFAULT_PRESET]
+# ------------------------------------------------------------------------------ handlers
+# The tab's event handlers, readable and testable without building the UI. Those that read the app take its
+# `state` first; `build` fills it in with `bound`, which keeps each handler's name: Gradio names an event's API
+# endpoint after it (and tests find handlers by it).
+def bound(handler: Callable, state: AppState) -> Callable:
+    """`handler` with `state` filled in, as Gradio calls it: the rest of its signature (the API's parameters), its
+    name (the api_name of an event that gives none) and its docstring (the API page's description)."""
+    call = functools.partial(handler, state)
+    call.__name__, call.__doc__ = handler.__name__, handler.__doc__
+    return call
 
-    def start_choices(task: str) -> list[str]:
-        return [SCRATCH] + state.models.names(task)  # an unpaired run's: the CycleGAN models
+
+def start_choices(state: AppState, task: str) -> list[str]:
+    return [SCRATCH] + state.models.names(task)  # an unpaired run's: the CycleGAN models
+
+
+def on_preset(name: str):
+    values = PRESETS[name]
+    return values["epochs"], values["epochs_decay"], values["batch_size"], values["ngf"]
+
+
+def on_task(state: AppState, name: str):
+    """Fine-tune choices of the task, its input side, and only the fields that apply to it."""
+    side, l1, augment = field_visibility(name)
+    return (gr.Dropdown(choices=start_choices(state, name), value=SCRATCH),
+            gr.update(value=form_direction(name), visible=side), gr.update(visible=l1),
+            gr.update(visible=augment))
+
+
+FORM_FIELDS = 12  # the fields restore_form fills: build's `form`, in its order
+
+
+def restore_form(state: AppState):
+    """On page load, the form and dataset line of the run that is going: a reload or a second browser showed
+    the defaults, as if they were training. With no run going the form stays as it is. Once per page load,
+    never on a tick, so it never overwrites what the user types."""
+    settings = state.job.active_settings()
+    if settings is None:
+        return *[gr.skip()] * FORM_FIELDS, dataset_summary(state, "facades")
+    side, l1, augment = field_visibility(settings.task)
+    return (settings.task, settings.data_folder, gr.update(value=settings.direction, visible=side),
+            settings.preset, settings.epochs, settings.epochs_decay, settings.batch_size,
+            gr.update(value=settings.lambda_l1, visible=l1), settings.lr, settings.ngf,
+            gr.Dropdown(choices=start_choices(state, settings.task), value=settings.start_from),
+            gr.update(value=settings.diff_augment, visible=augment), running_dataset_summary(state, settings))
+
+
+def checked_form(task: str, preset: str, epochs: float, epochs_decay: float, batch_size: float, lambda_l1: float,
+                 lr: float, ngf: float, diff_augment: bool) -> dict:
+    """The Start form's choices checked before anything is unpacked: its numbers as TrainConfig fields (as
+    `checked_numbers` gives them), or a one-line Pix2PixError naming what is wrong."""
+    if preset not in PRESETS:
+        raise Pix2PixError(f"unknown preset {quoted(preset)}; choose one of {', '.join(PRESETS)}")
+    if task not in [value for _, value in TASKS]:
+        raise Pix2PixError(f"unknown task {quoted(task)}; choose one of {', '.join(v for _, v in TASKS)}")
+    numbers = checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf)
+    if not isinstance(diff_augment, bool):
+        raise Pix2PixError(f"diff_augment must be true or false, got {quoted(diff_augment)}")
+    if diff_augment and task == "unpaired":
+        raise Pix2PixError("DiffAugment is for pix2pix runs; an unpaired (CycleGAN) run trains without it")
+    return numbers
+
+
+def training_data(state: AppState, task: str, data_folder: str, upload: Optional[Path]) -> tuple[Path, str]:
+    """The dataset a run trains on: the unpacked upload, else the folder typed (inside the data root), else the
+    task's default; and the folder as a page opened during the run shows it: relative, never a server path."""
+    if upload is not None:
+        return upload, ""
+    if data_folder and str(data_folder).strip():
+        data = state.data_folder(data_folder)
+        return data, data.relative_to(state.data_root).as_posix()
+    return default_data(state, task), ""
+
+
+def run_config(state: AppState, task: str, preset: str, numbers: dict, direction: str, diff_augment: bool,
+               data: Path, upload: Optional[Path], base: Optional[TrainConfig]) -> tuple[TrainConfig, TrainConfig]:
+    """The TrainConfig of a run, from the form's checked values: the task's settings at the preset's size, the
+    form's numbers and direction, a fine-tune's model size (`base`: the config of the model it starts from);
+    refused with a Pix2PixError when it does not fit this machine. Also the config before the fine-tune
+    adjustments, whose size `model_size_note` compares."""
+    augments = {"diff_augment": REMEDY_AUGMENTS} if diff_augment else {}
+    config = TrainConfig(task=task, data=str(data), cache_dir=str(cache_for(state, upload)),
+                         **task_settings(task, preset), **augments)
+    preset_config = with_settings(config, numbers, direction, state.train_memory_bytes)
+    config = fine_tuned(preset_config, base) if base is not None else preset_config
+    check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
+    return config, preset_config
+
+
+@user_errors
+def train_start(state: AppState, task: str, data_folder: str, direction: str, preset: str, epochs: float,
+                epochs_decay: float, batch_size: float, lambda_l1: float, lr: float, ngf: float, start_from: str,
+                data_zip: Optional[str] = None, diff_augment: bool = False) -> str:
+    """Start a training run in the background; refused while another run is going.
+
+    (Parameter names are the API's: they shadow the form's components on purpose.)
+    """
+    state.job.refuse_if_active()  # before unpacking a zip for nothing
+    numbers = checked_form(task, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf, diff_augment)
+    init = base = None
+    if start_from and start_from != SCRATCH:
+        state.models.refresh()  # models trained since the page (or the app) started count too
+        init, base = state.models.start_point(start_from, task)
+    # held while the zip unpacks and the settings are checked: a second Start is refused, Stop cancels it
+    with state.job.preparing("unpacking the uploaded dataset..." if data_zip else "checking the settings..."):
+        upload = extract_zip(state, data_zip) if data_zip else None
+        try:
+            data, folder_text = training_data(state, task, data_folder, upload)
+            config, preset_config = run_config(state, task, preset, numbers, direction, diff_augment, data, upload,
+                                               base)
+            # make room before the run writes its checkpoints, never at the cost of the model it starts from
+            # or of the dataset cache it reads
+            state.prune_runs(keep=((start_from,) if init is not None else ()) + keep_caches(state, config))
+            asked = FormSettings.of(config, preset, folder_text, upload is not None,
+                                    start_from if init is not None else SCRATCH)
+            # said before the run starts, as the command line does: a one-generator CycleGAN file seeds one way
+            plan = (f" Fine-tuning: {fine_tune_plan(init, config.model, f'`{start_from}`')}"
+                    f"{model_size_note(config, preset_config)}." if init else "")
+            reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload),
+                                    settings=asked) + plan
+            if data == EXAMPLES / "facades_pairs":
+                reply += (f" It trains on the 6 bundled example pairs only; get the full facades data with "
+                          f"`{get_data_command(state, 'facades')}`.")
+            return reply
+        except BaseException:
+            if upload is not None:
+                remove_quietly(upload_root(state, upload))
+            raise
+
+
+def refresh_start_from(state: AppState, task_name: str, current: str):
+    """The fine-tune choices of the task when the tab is shown: models trained or added since the page loaded
+    count, an unpaired run's CycleGAN models too; the choice made stays while its model is there."""
+    state.models.refresh()
+    choices = start_choices(state, task_name)
+    return gr.Dropdown(choices=choices, value=current if current in choices else SCRATCH)
+
+
+def train_stop(state: AppState) -> str:
+    """Stop the running job after its current step (it keeps a checkpoint); harmless when idle."""
+    return state.job.stop()
+
+
+def train_status(state: AppState) -> dict:
+    """The training job's phase, step, progress, speed, ETA, latest losses and message."""
+    return state.job.snapshot().as_dict()
+
+
+def tick(state: AppState, seen_version: int, shown_note: str):
+    """Redraw only when the job changed since this page last drew it; the reply to Start or Stop ("Started
+    ...", "Stopping ...") goes once the run has ended (it stayed beside the "stopped" status). Refusals stay."""
+    snapshot = state.job.snapshot()
+    if snapshot.version == seen_version:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen_version, gr.skip()
+    stale = not snapshot.active and str(shown_note or "").startswith(("Started ", "Stopping "))
+    return *redraw(state), "" if stale else gr.skip()
+
+
+def redraw(state: AppState):
+    """Everything the Train tab shows, from the shared job: a page opened (or a tab shown) after a run
+    ended sees that run, whatever its timer missed while the tab was hidden."""
+    snapshot = state.job.snapshot()
+    return (status_html(snapshot), progress_html(snapshot), *plot_frames(snapshot),
+            sample_file(state, snapshot.sample) if snapshot.sample is not None else gr.skip(), snapshot.version)
+
+
+def sample_file(state: AppState, sample: Image.Image) -> str:
+    """The latest sample as a file, written once per sample: returned as a PIL image it was encoded again at
+    every redraw (each loss logged, each page) and Gradio rewrote its cache file in place while browsers were
+    still fetching the same picture (h11 "Too little data for declared Content-Length"). With the disk nearly
+    full the sample shown stays (the status and plots go on)."""
+    try:
+        return state.outputs.save_latest(sample, "sample")
+    except Pix2PixError:
+        return gr.skip()
+
+
+def build(state: AppState) -> dict:
+    """The Train tab: its layout, then its events (see `wire` for what it returns)."""
+    return wire(state, layout(state))
+
+
+def layout(state: AppState) -> SimpleNamespace:
+    """The tab's components, in page order (the Translate section below the form and the live view)."""
+    quick = PRESETS[DEFAULT_PRESET]
 
     gr.Markdown("Train pix2pix on a dataset in the background. **Quick demo** is a small 128 px model that shows "
                 "samples within a minute on a laptop CPU; **Standard** uses the paper's settings (hours). One run "
@@ -204,7 +386,7 @@ def build(state: AppState) -> dict:
                 direction = Choice(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)",
                                    elem_id="train-direction", visible=field_visibility("facades")[0])
                 # allow_custom_value: the API accepts models trained after startup; the handler checks names
-                start_from = Picker(start_choices("facades"), value=SCRATCH, label="Start from (fine-tune)",
+                start_from = Picker(start_choices(state, "facades"), value=SCRATCH, label="Start from (fine-tune)",
                                  elem_id="train-start-from", allow_custom_value=True)
             # No precision/minimum/maximum here: Gradio would convert or check the values itself, and NaN,
             # 1e300 or a string would fail inside Gradio with an unclear error; checked_numbers says why.
@@ -243,165 +425,50 @@ def build(state: AppState) -> dict:
     translate = translate_section.build(state)
     timer = gr.Timer(1.0)
     seen = gr.State(-1)
+    return SimpleNamespace(task=task, preset=preset, data_folder=data_folder, data_zip=data_zip, direction=direction,
+                           start_from=start_from, epochs=epochs, epochs_decay=epochs_decay, batch_size=batch_size,
+                           lambda_l1=lambda_l1, lr=lr, ngf=ngf, diff_augment=diff_augment, start_button=start_button,
+                           stop_button=stop_button, dataset=dataset, note=note, status=status, progress=progress,
+                           gan_plot=gan_plot, l1_plot=l1_plot, sample=sample, translate=translate, timer=timer,
+                           seen=seen)
 
-    # ------------------------------------------------------------------------------ handlers
-    def on_preset(name: str):
-        values = PRESETS[name]
-        return values["epochs"], values["epochs_decay"], values["batch_size"], values["ngf"]
 
-    def on_task(name: str):
-        """Fine-tune choices of the task, its input side, and only the fields that apply to it."""
-        side, l1, augment = field_visibility(name)
-        return (gr.Dropdown(choices=start_choices(name), value=SCRATCH),
-                gr.update(value=form_direction(name), visible=side), gr.update(visible=l1),
-                gr.update(visible=augment))
+def wire(state: AppState, ui: SimpleNamespace) -> dict:
+    """The tab's events, on the components of `layout`; returns the handlers that app.py wires to the page load
+    and to the tab's select, with their inputs and outputs, and the Translate section's."""
+    form = [ui.task, ui.data_folder, ui.direction, ui.preset, ui.epochs, ui.epochs_decay, ui.batch_size, ui.lambda_l1,
+            ui.lr, ui.ngf, ui.start_from, ui.diff_augment]
 
-    form = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf, start_from,
-            diff_augment]
-
-    def restore_form():
-        """On page load, the form and dataset line of the run that is going: a reload or a second browser showed
-        the defaults, as if they were training. With no run going the form stays as it is. Once per page load,
-        never on a tick, so it never overwrites what the user types."""
-        settings = state.job.active_settings()
-        if settings is None:
-            return *[gr.skip()] * len(form), dataset_summary(state, "facades")
-        side, l1, augment = field_visibility(settings.task)
-        return (settings.task, settings.data_folder, gr.update(value=settings.direction, visible=side),
-                settings.preset, settings.epochs, settings.epochs_decay, settings.batch_size,
-                gr.update(value=settings.lambda_l1, visible=l1), settings.lr, settings.ngf,
-                gr.Dropdown(choices=start_choices(settings.task), value=settings.start_from),
-                gr.update(value=settings.diff_augment, visible=augment), running_dataset_summary(state, settings))
-
-    @user_errors
-    def train_start(task: str, data_folder: str, direction: str, preset: str, epochs: float, epochs_decay: float,
-                    batch_size: float, lambda_l1: float, lr: float, ngf: float, start_from: str,
-                    data_zip: Optional[str] = None, diff_augment: bool = False) -> str:
-        """Start a training run in the background; refused while another run is going.
-
-        (Parameter names are the API's: they shadow the form's components on purpose.)
-        """
-        state.job.refuse_if_active()  # before unpacking a zip for nothing
-        if preset not in PRESETS:
-            raise Pix2PixError(f"unknown preset {quoted(preset)}; choose one of {', '.join(PRESETS)}")
-        if task not in [value for _, value in TASKS]:
-            raise Pix2PixError(f"unknown task {quoted(task)}; choose one of {', '.join(v for _, v in TASKS)}")
-        numbers = checked_numbers(epochs, epochs_decay, batch_size, lambda_l1, lr, ngf)
-        if not isinstance(diff_augment, bool):
-            raise Pix2PixError(f"diff_augment must be true or false, got {quoted(diff_augment)}")
-        if diff_augment and task == "unpaired":
-            raise Pix2PixError("DiffAugment is for pix2pix runs; an unpaired (CycleGAN) run trains without it")
-        init = base = None
-        if start_from and start_from != SCRATCH:
-            state.models.refresh()  # models trained since the page (or the app) started count too
-            init, base = state.models.start_point(start_from, task)
-        # held while the zip unpacks and the settings are checked: a second Start is refused, Stop cancels it
-        with state.job.preparing("unpacking the uploaded dataset..." if data_zip else "checking the settings..."):
-            upload = extract_zip(state, data_zip) if data_zip else None
-            try:
-                folder_text = ""  # as a page opened during the run shows it: relative, never a server path
-                if upload is not None:
-                    data = upload
-                elif data_folder and str(data_folder).strip():
-                    data = state.data_folder(data_folder)
-                    folder_text = data.relative_to(state.data_root).as_posix()
-                else:
-                    data = default_data(state, task)
-                settings = task_settings(task, preset)
-                augments = {"diff_augment": REMEDY_AUGMENTS} if diff_augment else {}
-                config = TrainConfig(task=task, data=str(data), cache_dir=str(cache_for(state, upload)), **settings,
-                                     **augments)
-                config = with_settings(config, numbers, direction, state.train_memory_bytes)
-                preset_config = config
-                if base is not None:
-                    config = fine_tuned(config, base)
-                check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
-                # make room before the run writes its checkpoints, never at the cost of the model it starts from
-                # or of the dataset cache it reads
-                state.prune_runs(keep=((start_from,) if init is not None else ()) + keep_caches(state, config))
-                asked = FormSettings.of(config, preset, folder_text, upload is not None,
-                                        start_from if init is not None else SCRATCH)
-                # said before the run starts, as the command line does: a one-generator CycleGAN file seeds one way
-                plan = (f" Fine-tuning: {fine_tune_plan(init, config.model, f'`{start_from}`')}"
-                        f"{model_size_note(config, preset_config)}." if init else "")
-                reply = state.job.start(config, init_generator=init, remove_after=upload and upload_root(state, upload),
-                                        settings=asked) + plan
-                if data == EXAMPLES / "facades_pairs":
-                    reply += (f" It trains on the 6 bundled example pairs only; get the full facades data with "
-                              f"`{get_data_command(state, 'facades')}`.")
-                return reply
-            except BaseException:
-                if upload is not None:
-                    remove_quietly(upload_root(state, upload))
-                raise
-
-    def refresh_start_from(task_name: str, current: str):
-        """The fine-tune choices of the task when the tab is shown: models trained or added since the page loaded
-        count, an unpaired run's CycleGAN models too; the choice made stays while its model is there."""
-        state.models.refresh()
-        choices = start_choices(task_name)
-        return gr.Dropdown(choices=choices, value=current if current in choices else SCRATCH)
-
-    def train_stop() -> str:
-        """Stop the running job after its current step (it keeps a checkpoint); harmless when idle."""
-        return state.job.stop()
-
-    def train_status() -> dict:
-        """The training job's phase, step, progress, speed, ETA, latest losses and message."""
-        return state.job.snapshot().as_dict()
-
-    def tick(seen_version: int, shown_note: str):
-        """Redraw only when the job changed since this page last drew it; the reply to Start or Stop ("Started
-        ...", "Stopping ...") goes once the run has ended (it stayed beside the "stopped" status). Refusals stay."""
-        snapshot = state.job.snapshot()
-        if snapshot.version == seen_version:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen_version, gr.skip()
-        stale = not snapshot.active and str(shown_note or "").startswith(("Started ", "Stopping "))
-        return *redraw(), "" if stale else gr.skip()
-
-    def redraw():
-        """Everything the Train tab shows, from the shared job: a page opened (or a tab shown) after a run
-        ended sees that run, whatever its timer missed while the tab was hidden."""
-        snapshot = state.job.snapshot()
-        return (status_html(snapshot), progress_html(snapshot), *plot_frames(snapshot),
-                sample_file(snapshot.sample) if snapshot.sample is not None else gr.skip(), snapshot.version)
-
-    def sample_file(sample: Image.Image) -> str:
-        """The latest sample as a file, written once per sample: returned as a PIL image it was encoded again at
-        every redraw (each loss logged, each page) and Gradio rewrote its cache file in place while browsers were
-        still fetching the same picture (h11 "Too little data for declared Content-Length"). With the disk nearly
-        full the sample shown stays (the status and plots go on)."""
-        try:
-            return state.outputs.save_latest(sample, "sample")
-        except Pix2PixError:
-            return gr.skip()
-
-    # ------------------------------------------------------------------------------ events
     private = dict(api_visibility="private")
     # .input, not .change: the user's choices only. A restored task or preset must not reset the restored fields.
-    preset.input(on_preset, preset, [epochs, epochs_decay, batch_size, ngf], **private)
-    task.input(on_task, task, [start_from, direction, lambda_l1, diff_augment], **private)
+    ui.preset.input(on_preset, ui.preset, [ui.epochs, ui.epochs_decay, ui.batch_size, ui.ngf], **private)
+    ui.task.input(bound(on_task, state), ui.task, [ui.start_from, ui.direction, ui.lambda_l1, ui.diff_augment],
+                  **private)
     # The restore writes the dataset line itself, and a restored task must not replace an upload run's line. The
     # folder keeps .change: gradio 6.31's Textbox fired .input on key strokes but not on Playwright's fill(). A
     # restored folder gives the restore's own line again (an upload run's folder is "": no change, no event).
     # Each keystroke in the folder box lists a folder: two at a time for all viewers, however many a client sends
-    for event in (task.input, data_folder.change, data_zip.change, preset.input):
-        event(lambda t, f, z, p: dataset_summary(state, t, f, bool(z), p), [task, data_folder, data_zip, preset],
-              dataset, show_progress="hidden", concurrency_limit=DATASET_LINES_AT_ONCE, concurrency_id="dataset_line",
-              trigger_mode="always_last", **private)
-    settings = [task, data_folder, direction, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf,
-                start_from, data_zip, diff_augment]  # after the zip: their defaults make them optional for API clients
-    start_button.click(train_start, settings, note, api_name="train_start", concurrency_limit=1,
-                       concurrency_id="train_control")
+    for event in (ui.task.input, ui.data_folder.change, ui.data_zip.change, ui.preset.input):
+        event(lambda t, f, z, p: dataset_summary(state, t, f, bool(z), p),
+              [ui.task, ui.data_folder, ui.data_zip, ui.preset], ui.dataset, show_progress="hidden",
+              concurrency_limit=DATASET_LINES_AT_ONCE, concurrency_id="dataset_line", trigger_mode="always_last",
+              **private)
+    # the zip and diff_augment last: their defaults make them optional for API clients
+    settings = [ui.task, ui.data_folder, ui.direction, ui.preset, ui.epochs, ui.epochs_decay, ui.batch_size,
+                ui.lambda_l1, ui.lr, ui.ngf, ui.start_from, ui.data_zip, ui.diff_augment]
+    ui.start_button.click(bound(train_start, state), settings, ui.note, api_name="train_start", concurrency_limit=1,
+                          concurrency_id="train_control")
     # Stop never waits behind anything (not even a Start that is unpacking a zip): it only sets a flag
-    stop_button.click(train_stop, None, note, api_name="train_stop", concurrency_limit=None)
-    timer.tick(tick, [seen, note], [status, progress, gan_plot, l1_plot, sample, seen, note], show_progress="hidden",
-               concurrency_limit=None, **private)
-    with gr.Row(visible=False):
+    ui.stop_button.click(bound(train_stop, state), None, ui.note, api_name="train_stop", concurrency_limit=None)
+    ui.timer.tick(bound(tick, state), [ui.seen, ui.note],
+                  [ui.status, ui.progress, ui.gan_plot, ui.l1_plot, ui.sample, ui.seen, ui.note],
+                  show_progress="hidden", concurrency_limit=None, **private)
+    with gr.Row(visible=False):  # /train_status's own components: the page never shows them
         status_json = gr.JSON(label="status")
         status_button = gr.Button()
-    status_button.click(train_status, None, status_json, api_name="train_status", concurrency_limit=None)
-    shown = [status, progress, gan_plot, l1_plot, sample, seen]
-    return {"start_from_refresh": (refresh_start_from, [task, start_from], start_from),
-            "redraw": (redraw, None, shown), "translate": translate,
-            "restore": (restore_form, None, [*form, dataset])}
+    status_button.click(bound(train_status, state), None, status_json, api_name="train_status",
+                        concurrency_limit=None)
+    shown = [ui.status, ui.progress, ui.gan_plot, ui.l1_plot, ui.sample, ui.seen]
+    return {"start_from_refresh": (bound(refresh_start_from, state), [ui.task, ui.start_from], ui.start_from),
+            "redraw": (bound(redraw, state), None, shown), "translate": ui.translate,
+            "restore": (bound(restore_form, state), None, [*form, ui.dataset])}
