@@ -14,9 +14,8 @@ import html
 import os
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable, Optional
 
 import gradio as gr
@@ -272,10 +271,8 @@ def run_config(state: AppState, task: str, preset: str, numbers: dict, direction
 def train_start(state: AppState, task: str, data_folder: str, direction: str, preset: str, epochs: float,
                 epochs_decay: float, batch_size: float, lambda_l1: float, lr: float, ngf: float, start_from: str,
                 data_zip: Optional[str] = None, diff_augment: bool = False) -> str:
-    """Start a training run in the background; refused while another run is going.
-
-    (Parameter names are the API's: they shadow the form's components on purpose.)
-    """
+    """Start a training run in the background; refused while another run is going. (The parameter names are
+    the API's: /train_start's clients send them as keywords.)"""
     state.job.refuse_if_active()  # before unpacking a zip for nothing
     numbers = checked_form(task, preset, epochs, epochs_decay, batch_size, lambda_l1, lr, ngf, diff_augment)
     init = base = None
@@ -361,7 +358,37 @@ def build(state: AppState) -> dict:
     return wire(state, layout(state))
 
 
-def layout(state: AppState) -> SimpleNamespace:
+@dataclass
+class TrainPage:
+    """The tab's components that its events read or write (and the Translate section's handles)."""
+    task: Picker
+    preset: Choice
+    data_folder: gr.Textbox
+    data_zip: FileInput
+    direction: Choice
+    start_from: Picker
+    epochs: gr.Number
+    epochs_decay: gr.Number
+    batch_size: gr.Number
+    lambda_l1: gr.Number
+    lr: gr.Number
+    ngf: gr.Number
+    diff_augment: gr.Checkbox
+    start_button: gr.Button
+    stop_button: gr.Button
+    dataset: gr.HTML
+    note: gr.Markdown
+    status: gr.HTML
+    progress: gr.HTML
+    gan_plot: gr.LinePlot
+    l1_plot: gr.LinePlot
+    sample: gr.Image
+    translate: dict
+    timer: gr.Timer
+    seen: gr.State
+
+
+def layout(state: AppState) -> TrainPage:
     """The tab's components, in page order (the Translate section below the form and the live view)."""
     quick = PRESETS[DEFAULT_PRESET]
 
@@ -425,15 +452,15 @@ def layout(state: AppState) -> SimpleNamespace:
     translate = translate_section.build(state)
     timer = gr.Timer(1.0)
     seen = gr.State(-1)
-    return SimpleNamespace(task=task, preset=preset, data_folder=data_folder, data_zip=data_zip, direction=direction,
-                           start_from=start_from, epochs=epochs, epochs_decay=epochs_decay, batch_size=batch_size,
-                           lambda_l1=lambda_l1, lr=lr, ngf=ngf, diff_augment=diff_augment, start_button=start_button,
-                           stop_button=stop_button, dataset=dataset, note=note, status=status, progress=progress,
-                           gan_plot=gan_plot, l1_plot=l1_plot, sample=sample, translate=translate, timer=timer,
-                           seen=seen)
+    return TrainPage(task=task, preset=preset, data_folder=data_folder, data_zip=data_zip, direction=direction,
+                     start_from=start_from, epochs=epochs, epochs_decay=epochs_decay, batch_size=batch_size,
+                     lambda_l1=lambda_l1, lr=lr, ngf=ngf, diff_augment=diff_augment, start_button=start_button,
+                     stop_button=stop_button, dataset=dataset, note=note, status=status, progress=progress,
+                     gan_plot=gan_plot, l1_plot=l1_plot, sample=sample, translate=translate, timer=timer,
+                     seen=seen)
 
 
-def wire(state: AppState, ui: SimpleNamespace) -> dict:
+def wire(state: AppState, ui: TrainPage) -> dict:
     """The tab's events, on the components of `layout`; returns the handlers that app.py wires to the page load
     and to the tab's select, with their inputs and outputs, and the Translate section's."""
     form = [ui.task, ui.data_folder, ui.direction, ui.preset, ui.epochs, ui.epochs_decay, ui.batch_size, ui.lambda_l1,
