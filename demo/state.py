@@ -102,7 +102,8 @@ class ModelRegistry:
         with self._lock:
             info = self._models.get(name)
         if info is None:
-            raise Pix2PixError(f"cannot start from {quoted(name)}: not a model of this app")
+            raise Pix2PixError(f"cannot start from {quoted(name)}: not a model of this app (the picker lists them; "
+                               "reload the page if it was removed since the page loaded)")
         if info.task != task:
             raise Pix2PixError(f"cannot start from {quoted(name)}: it is {_model_kind(info.task)}; "
                                f"{_run_kind(task)} run starts from {_model_kind(task)} or from scratch")

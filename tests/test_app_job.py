@@ -453,7 +453,8 @@ def test_an_unpaired_run_fine_tunes_a_cyclegan_model_of_the_app(facades_checkpoi
                                                      "(CycleGAN) run starts from a CycleGAN model or from scratch"),
             ("facades", "", "red2blue", "'red2blue': it is a CycleGAN model; a facades run starts from a pix2pix "
                                        "facades model or from scratch"),
-            ("unpaired", "red2blue", "ghost", "cannot start from 'ghost': not a model of this app")):
+            ("unpaired", "red2blue", "ghost", "cannot start from 'ghost': not a model of this app (the picker lists "
+                                               "them; reload the page if it was removed")):
         with pytest.raises(gr.Error, match=re.escape(refusal)):
             run(task, folder, model)
     reply = run("unpaired", "red2blue", "red2blue")
