@@ -196,9 +196,10 @@ def fitting_tasks(folder: Path) -> tuple[str, ...]:
     """The form's tasks whose layout `folder` has, from folder names and one listing: trainA/ and trainB/
     (unpaired), A/ and B/ in train/ or in the folder itself (paired), images there (the tasks that read one
     image per example: which of them needs a look at the pictures)."""
+    from pix2pix_core.data import holds_unpaired
     from pix2pix_core.images import has_images
 
-    if (folder / "trainA").is_dir() and (folder / "trainB").is_dir():
+    if holds_unpaired(folder):
         return ("unpaired",)
     split = folder / "train" if (folder / "train").is_dir() else folder
     if (split / "A").is_dir() and (split / "B").is_dir():

@@ -412,10 +412,15 @@ def holds_paired(folder: Path) -> bool:
     return any((side / "A").is_dir() and (side / "B").is_dir() for side in (folder, folder / "train"))
 
 
+def holds_unpaired(folder: Path, split: str = "train") -> bool:
+    """Whether `folder` has the unpaired layout: {split}A/ and {split}B/ in it (what --task unpaired reads)."""
+    return all((folder / f"{split}{side}").is_dir() for side in "AB")
+
+
 def _layout_of_another_task(folder: Path, task: Optional[str]) -> str:
     """What `folder` holds when it is laid out for a task other than `task` (None: not known, so the paired
     layout is not named: it may be the task's own), in a hint's words; "" otherwise."""
-    if (folder / "trainA").is_dir() and (folder / "trainB").is_dir():
+    if holds_unpaired(folder):
         return UNPAIRED_HINT
     if holds_paired(folder) and task not in (None, "paired"):
         return PAIRED_HINT
@@ -463,7 +468,7 @@ def paired_folders(folder: Path) -> tuple[Path, Path]:
 def what_paired_folder_holds(folder: Path) -> str:
     """A hint for a folder given as paired data without A/ and B/: images (A|B pairs or photos), unpaired
     collections, paired data one folder down, or A/ and B/ named in another case."""
-    if (folder / "trainA").is_dir() and (folder / "trainB").is_dir():
+    if holds_unpaired(folder):
         return f" (it holds {UNPAIRED_HINT})"
     try:
         subfolders = [folder / name for name in subfolder_names(folder)]
@@ -719,7 +724,7 @@ def what_unpaired_root_holds(root: Path, split: str) -> str:
         return f" (folder names are case-sensitive: {split}A/ and {split}B/)"
     if holds_paired(root):
         return f" (it holds {PAIRED_HINT})"
-    down = [name for name in subfolders if all((root / name / f"{split}{side}").is_dir() for side in "AB")]
+    down = [name for name in subfolders if holds_unpaired(root / name, split)]
     if down:  # before split folders: a train/ may hold them
         return f" (its sub-folder {down[0]}/ holds {split}A/ and {split}B/: give that folder as the data)"
     present = [name for name in SPLITS if name in subfolders]
@@ -734,7 +739,7 @@ def _images_below(collection: Path) -> str:
     """A hint for an empty trainA/ (or trainB/) whose images are in sub-folders: where_images_are's advice, to
     give such a sub-folder as the data, would lose trainA/ and trainB/."""
     try:
-        holding = sorted(p.name for p in collection.iterdir() if p.is_dir() and has_images(p))
+        holding = [name for name in subfolder_names(collection) if has_images(collection / name)]
     except OSError:
         return ""
     if not holding:
