@@ -51,7 +51,7 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
     folder's layout, the task that does. HTML with every dynamic part escaped, not Markdown: a typed folder
     name such as ![x](https://...) would be a picture fetched from outside in Markdown, however its HTML is
     escaped."""
-    from pix2pix_core.resources import count_training_images
+    from pix2pix_core.resources import collection_counts
 
     label = "<b>Dataset:</b>"
     if task not in TASK_LABELS:  # an API client's empty task (the picker refuses other values)
@@ -72,29 +72,28 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
         name = f"{_code(folder.relative_to(state.data_root).as_posix() or '.')} in the data root"
     refusal = ""
     try:  # counted up to one above the app's cap: a keystroke never lists a huge folder whole
-        count = count_training_images(TrainConfig(task=task, data=str(folder)), at_most=MAX_IMAGES + 1)
+        counts = collection_counts(TrainConfig(task=task, data=str(folder)), at_most=MAX_IMAGES + 1)
     except Pix2PixError as exc:  # a layout the task cannot read (no A/ and B/, no trainA/ and trainB/)
-        count, refusal = 0, html.escape(state.clean(str(exc)))
-    fits_another = other_layout(folder, task, name) if count == 0 else ""
+        counts, refusal = [0], html.escape(state.clean(str(exc)))
+    fits_another = "" if all(counts) else other_layout(folder, task, name)
     if fits_another or refusal:
         return f"{label} {fits_another or refusal}"
-    line = (f"{label} {name}, {counted(count)} training image{'s' if count != 1 else ''}"
-            f"{first_of(preset, count)}.")
-    if count == 0 and task != "unpaired":
-        from pix2pix_core.data import where_images_are
-
-        why = no_pairs_in(folder) if task == "paired" else no_images_in(folder)
-        line += html.escape(where_images_are(folder, task) or why)
-    if task == "unpaired":  # count is the larger collection (an epoch's length): say both
-        from pix2pix_core.data import unpaired_folders
-        from pix2pix_core.images import image_names
-
-        a, b = (len(image_names(side, MAX_IMAGES + 1)) for side in unpaired_folders(folder, "train"))
+    if task == "unpaired":  # both collections (an epoch walks the larger)
+        a, b = counts
         empty = " and ".join(f"{side}/" for side, n in (("trainA", a), ("trainB", b)) if n == 0)
         line = (f"{label} {name}, {counted(a)} pictures in trainA/ and {counted(b)} in trainB/ (unpaired)"
                 f"{first_of(preset, a, b)}.")
         if empty:  # Start refuses it
             line += f" An unpaired run needs pictures in both: put some in {empty}."
+    else:
+        count = counts[0]
+        line = (f"{label} {name}, {counted(count)} training image{'s' if count != 1 else ''}"
+                f"{first_of(preset, count)}.")
+        if count == 0:
+            from pix2pix_core.data import where_images_are
+
+            why = no_pairs_in(folder) if task == "paired" else no_images_in(folder)
+            line += html.escape(where_images_are(folder, task) or why)
     if folder == EXAMPLES / "facades_pairs":
         line += (" Too few to learn facades: the samples stay a blur. The full facades data (400 training pairs) "
                  f"is not in the data root; get it with {fetch_command(state, 'facades')} and reload this page.")

@@ -151,16 +151,22 @@ def count_training_images(config: TrainConfig, at_most: Optional[int] = None) ->
     """How many training images `config` will load, from the file listing alone (nothing decoded). With
     `at_most`, the count stops there: a folder of 100,000 files is not listed whole to say it holds too many
     (paired data's A/ and B/ are: which A file has a partner is known once B/ is listed; names only, no stat)."""
-    if config.task == "unpaired":  # an epoch walks the larger of trainA/ and trainB/
-        counts = _unpaired_counts(config, at_most)
-        return max(counts) if all(counts) else 0
+    counts = collection_counts(config, at_most)
+    return max(counts) if all(counts) else 0  # unpaired: an epoch walks the larger of trainA/ and trainB/
+
+
+def collection_counts(config: TrainConfig, at_most: Optional[int] = None) -> list[int]:
+    """The training images of each collection `config` loads: trainA/ and trainB/ of unpaired data, else the
+    one set (pairs of paired data), each counted as `count_training_images` counts."""
+    if config.task == "unpaired":
+        return _unpaired_counts(config, at_most)
     folders, cap = _training_folders(config), _cap(config.max_images, at_most)
     if config.task == "paired":
         a_dir, b_dir = folders
         b_stems = {Path(name).stem for name in image_names(b_dir)}
         pairs = (name for name in image_names(a_dir) if Path(name).stem in b_stems)
-        return sum(1 for _ in itertools.islice(pairs, cap))
-    return len(image_names(folders[0], cap))
+        return [sum(1 for _ in itertools.islice(pairs, cap))]
+    return [len(image_names(folders[0], cap))]
 
 
 def _cap(max_images: Optional[int], at_most: Optional[int]) -> Optional[int]:
