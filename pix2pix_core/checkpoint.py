@@ -314,7 +314,7 @@ def direction_to_load(path: str | Path, direction: Optional[str] = None) -> str:
         return direction or "AtoB"  # load_generator names what is wrong with the file
     if model != "cyclegan":
         return direction or "AtoB"
-    held = [name for name, prefix in (("AtoB", "G"), ("BtoA", "F")) if prefix in prefixes]
+    held = _held(prefixes)
     if direction is None:
         return "BtoA" if held == ["BtoA"] else "AtoB"
     if held == ["BtoA"] and direction == "AtoB":  # the other way round, load_generator refuses
@@ -328,6 +328,11 @@ def held_generators(path: str | Path) -> list[str]:
     """The directions whose generators a checkpoint or export holds (AtoB: G, BtoA: F), from its header and
     tensor names alone: what a fine-tune from it will load, said before the run starts."""
     prefixes, _ = checkpoint_outline(path)
+    return _held(prefixes)
+
+
+def _held(prefixes: set[str]) -> list[str]:
+    """The directions whose generators tensor-name prefixes hold (AtoB: G, BtoA: F)."""
     return [direction for direction, prefix in (("AtoB", "G"), ("BtoA", "F")) if prefix in prefixes]
 
 

@@ -183,7 +183,7 @@ def started_from(init_generator: Optional[str | Path]) -> Optional[str]:
 
 def resume_start_note(out: str | Path, init_generator: Optional[str | Path]) -> str:
     """`check_resume_start` for the run in `out`, read from its latest checkpoint's header (no weights)."""
-    latest = Path(out) / "checkpoints" / "latest.safetensors"
+    latest = RunFolder(out).latest
     if not init_generator or not latest.exists():  # nothing to compare; resume_settings says what is missing
         return ""
     return check_resume_start(json.loads(read_header(latest).get("state", "{}")), init_generator, latest)
