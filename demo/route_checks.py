@@ -31,7 +31,7 @@ from gradio.data_classes import PredictBody
 from gradio_client import utils as client_utils
 
 from .messages import quoted, shorten
-from .upload_guard import route_of
+from .upload_guard import answer, route_of
 
 log = logging.getLogger("pix2pix_studio")
 
@@ -52,7 +52,7 @@ class RouteChecks:
             return await self.app(scope, receive, send)
         route, method = route_of(scope), scope["method"]
         if method == "GET" and route.startswith(f"{PREFIX}/custom_component/") and CONTROL.search(route):
-            return await answer(send, 404, "no such component")
+            return await answer(send, 404, "no such component", close=False)
         if method == "GET" and STREAM_ROUTES.fullmatch(route):
             return await self._stream(scope, receive, send)
         if method == "POST" and route == f"{PREFIX}/component_server":
@@ -61,7 +61,7 @@ class RouteChecks:
             body, receive = await read_body(receive)
             problem = unknown_target(scope["app"].get_blocks(), scope["app"], route, body)
             if problem:
-                return await answer(send, *problem)
+                return await answer(send, *problem, close=False)
         return await self.app(scope, receive, send)
 
     async def _stream(self, scope, receive, send):
@@ -171,11 +171,4 @@ async def refuse(send, status: int, message: str) -> None:
     """The answer, and one escaped log line: this route runs the canvas's code, so a refusal here is worth a
     line (a client's text may hold newlines)."""
     log.info("refused a component_server request: %s", ascii(message)[1:-1])
-    await answer(send, status, message)
-
-
-async def answer(send, status: int, message: str) -> None:
-    body = json.dumps({"detail": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    await answer(send, status, message, close=False)

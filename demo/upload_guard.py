@@ -70,12 +70,12 @@ class UploadGuard:
         headers = dict(scope["headers"])
         length, chunked = headers.get(b"content-length"), b"transfer-encoding" in headers
         if length is not None and chunked:  # h11 reads the chunks and ignores the length (RFC 9112 6.1)
-            return await _answer(send, 400, "a request says its size by Content-Length or Transfer-Encoding, "
+            return await answer(send, 400, "a request says its size by Content-Length or Transfer-Encoding, "
                                             "not both")
         if length is not None or files:
             refusal = self._refusal(length or b"", limit, files)
             if refusal is not None:
-                return await _answer(send, *refusal)
+                return await answer(send, *refusal)
         await self._counted(scope, receive, send, limit, files)
 
     async def _counted(self, scope, receive, send, limit: int, files: bool):
@@ -93,7 +93,7 @@ class UploadGuard:
             if received > limit:
                 refused = True
                 if not started:
-                    await _answer(send, 413, _too_large(limit, files))
+                    await answer(send, 413, _too_large(limit, files))
                 return {"type": "http.disconnect"}
             return message
 
@@ -159,9 +159,11 @@ def _too_large(limit: int, files: bool = False) -> str:
     return f"a request's inputs may hold at most {limit // 1024} kB (files are sent by upload)"
 
 
-async def _answer(send, status: int, message: str) -> None:
+async def answer(send, status: int, message: str, close: bool = True) -> None:
+    """A short JSON answer, {"detail": message}; `close`: the connection ends with it (the guard answers before
+    the request's body is read, so the connection cannot carry another request)."""
     body = json.dumps({"detail": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+                "headers": headers + ([(b"connection", b"close")] if close else [])})
     await send({"type": "http.response.body", "body": body})
