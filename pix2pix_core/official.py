@@ -189,12 +189,17 @@ def _shape_hint(key: str, got: torch.Size, want: torch.Size, config: TrainConfig
     return ""
 
 
+def _residual_blocks(state: dict[str, torch.Tensor]) -> set[int]:
+    """The indices of a ResNet generator's residual blocks, from the keys of its state (our names)."""
+    return {int(m.group(1)) for m in map(OUR_BLOCK.match, state) if m}
+
+
 def _resnet_hint(state: dict[str, torch.Tensor], netG: str, modules: dict[str, nn.Module]) -> str:
     """Why a CycleGAN file's keys differ from ours, when its names tell: a U-Net, another number of residual
     blocks, dropout inside the blocks, or a norm with weights (batch norm)."""
     if any(k.startswith("model.model.") for k in state):
         return " (this looks like a pix2pix U-Net generator: import it with --model pix2pix, its --netG and --task)"
-    blocks = {int(m.group(1)) for m in map(OUR_BLOCK.match, state) if m}
+    blocks = _residual_blocks(state)
     if blocks and len(blocks) != RESNET_BLOCKS[netG]:
         other = f"resnet_{len(blocks)}blocks"
         return (f" (the file has {len(blocks)} residual blocks, --netG {netG} has {RESNET_BLOCKS[netG]}"
@@ -280,7 +285,7 @@ REVERSE_NEEDS_CYCLEGAN = ("--reverse takes the other direction of an official Cy
 def _resnet_layout(state: dict[str, torch.Tensor]) -> Optional[dict[str, object]]:
     """A ResNet file's netG, width and channels, read from its residual blocks and its first and last
     convolutions; None for a file that is no ResNet (its conversion then says what it is)."""
-    blocks = {int(m.group(1)) for m in map(OUR_BLOCK.match, state) if m}
+    blocks = _residual_blocks(state)
     convs = sorted((k for k, v in state.items() if re.fullmatch(r"model\.\d+\.weight", k) and v.dim() == 4),
                    key=_in_order)
     if not blocks or not convs:
