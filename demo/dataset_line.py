@@ -161,7 +161,7 @@ def missing_data_advice(state: AppState, task: str, typed: str) -> str:
         source = public_dataset(state, typed)
         if source is None:
             return ""
-        if not trains(source):  # ae_photos: test photos to try a model on
+        if not source.trains:  # ae_photos: test photos to try a model on
             use = "its test photos are to try a CycleGAN model on in the Translate section, not to train on"
         else:
             side = f" (input side {source.direction})" if source.task == "aligned" else ""
@@ -170,16 +170,11 @@ def missing_data_advice(state: AppState, task: str, typed: str) -> str:
                 f"{fetch_command(state, source.name)}, {use}.")
     if task == "colorize":
         return f" — get Food-101 photos with {fetch_command(state, 'food')}"
-    names = [name for name, source in SOURCES.items() if source.task == task and trains(source)]
+    names = [name for name, source in SOURCES.items() if source.task == task and source.trains]
     if not names:
         return ""
     return (f" — public datasets for it: {html.escape(', '.join(names))}; get one with "
             f"{_code(get_data_command(state, 'NAME'))} (sizes: {_code('pix2pix data --list')}), then type its name.")
-
-
-def trains(source: Source) -> bool:
-    """Whether a public dataset has training images (ae_photos holds test photos only)."""
-    return any(folder.startswith("train") for folder in source.needed)
 
 
 def public_dataset(state: AppState, typed: str) -> Optional[Source]:

@@ -83,11 +83,16 @@ class Source:
         return self.bounds or (self.approx_bytes / 2, self.approx_bytes * 2)
 
     @property
+    def trains(self) -> bool:
+        """Whether it holds training images (ae_photos holds test photos only)."""
+        return any(folder.startswith("train") for folder in self.needed)
+
+    @property
     def train_with(self) -> str:
         """The `pix2pix train` options its layout needs (what `--list` shows)."""
         if self.task == "aligned":
             return f"--task aligned --direction {self.direction}"
-        if self.task == "unpaired" and "trainA" not in self.needed:
+        if not self.trains:
             return "test photos: translate"
         return f"--task {self.task}"
 
