@@ -572,14 +572,13 @@ def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Op
     a_files, b_files = load_folder_images(a_dir), load_folder_images(b_dir)
     a_stems, b_stems = _by_stem(a_files), _by_stem(b_files)
     _refuse_name_clashes(folder, a_stems, b_stems)
-    b_by_stem = {stem: paths[0] for stem, paths in b_stems.items()}  # one file each where it has a partner
-    pairs = [(a, b_by_stem[a.stem]) for a in a_files if a.stem in b_by_stem]
+    pairs = matched_pairs(a_files, b_files)
     if not pairs:
         examples = ", ".join(f"{side}/{files[0].name}" for side, files in (("A", a_files), ("B", b_files)) if files)
         raise Pix2PixError(f"no file names match between {a_dir} and {b_dir} (pairs are matched by name without "
                            f"extension{': e.g. ' + examples if examples else ''}): rename one side's files")
     alone = [f"{_some(names, ', ')} in {side}/" for side, names in
-             (("A", [a.name for a in a_files if a.stem not in b_by_stem]),
+             (("A", [a.name for a in a_files if a.stem not in b_stems]),
               ("B", [b.name for b in b_files if b.stem not in a_stems])) if names]
     if alone and advise:
         warnings.warn(f"paired: {len(pairs)} of {len(a_files)} files in {a_dir} have a partner in {b_dir} (matched by "
@@ -593,6 +592,15 @@ def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Op
         return Item(path_a.name, _to_uint8(_resize_square(source, size)), _to_uint8(_resize_square(target, size)))
 
     return load([a for a, _ in pairs], decode, f"decoding {folder.name}", files=[p for pair in pairs for p in pair])
+
+
+def matched_pairs(a_files: Sequence[Path], b_files: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """Each A file with its partner in B (the same name without extension), in A's order: what paired data
+    trains on. A name held by two files of B takes the first (training refuses such clashes first)."""
+    b_by_stem: dict[str, Path] = {}
+    for path in b_files:
+        b_by_stem.setdefault(path.stem, path)
+    return [(a, b_by_stem[a.stem]) for a in a_files if a.stem in b_by_stem]
 
 
 def _by_stem(files: Sequence[Path]) -> dict[str, list[Path]]:

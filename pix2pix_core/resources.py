@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 
 from .config import TrainConfig
-from .data import cache_location, decoded_size, held_in_memory, paired_folders, split_folder, unpaired_folders
+from .data import (cache_location, decoded_size, held_in_memory, matched_pairs, paired_folders, split_folder,
+                   unpaired_folders)
 from .errors import Pix2PixError
 from .images import MAX_PIXELS, MAX_SIDE, image_names, load_folder_images
 
@@ -213,10 +214,10 @@ def dataset_cache_bytes(config: TrainConfig, n_images: int) -> int:
 
 
 def largest_training_image_pixels(config: TrainConfig) -> int:
-    """Width x height of the largest image file among the training data, from the file headers (nothing
-    decoded; an unreadable file counts 0, as loading skips it)."""
+    """Width x height of the largest image file among those training `config` decodes (its first max_images
+    only), from the file headers (nothing decoded; an unreadable file counts 0, as loading skips it)."""
     largest = 0
-    for path in (p for folder in _training_folders(config) for p in load_folder_images(folder)):
+    for path in training_files(config):
         try:
             with Image.open(path) as image:
                 pixels, side = image.width * image.height, max(image.size)
@@ -225,6 +226,16 @@ def largest_training_image_pixels(config: TrainConfig) -> int:
         if pixels <= MAX_PIXELS and side <= MAX_SIDE:  # larger files are refused when loading, never decoded
             largest = max(largest, pixels)
     return largest
+
+
+def training_files(config: TrainConfig) -> list[Path]:
+    """The files training `config` decodes, as the loaders pick them: the first max_images of each unpaired
+    collection or of the train split, or of paired data's matched pairs (both files of each)."""
+    folders = _training_folders(config)
+    if config.task == "paired":
+        pairs = matched_pairs(*(load_folder_images(folder) for folder in folders))
+        return [path for pair in pairs[:config.max_images or None] for path in pair]
+    return [path for folder in folders for path in load_folder_images(folder)[:config.max_images or None]]
 
 
 def available_memory() -> int:
