@@ -32,6 +32,7 @@ from typing import Callable, Iterator
 
 from PIL import Image
 
+from pix2pix_core.atomic_files import replaced_atomically
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.images import MAX_SIDE
 
@@ -173,14 +174,8 @@ class OutputFiles:
                 return str(path)
             self._refuse_if_disk_nearly_full()
             path.parent.mkdir(exist_ok=True)
-            fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{name}-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                os.replace(partial, path)
-            except BaseException:
-                Path(partial).unlink(missing_ok=True)
-                raise
+            with replaced_atomically(path, mode=None) as handle:  # 0600: the app's own files
+                handle.write(data)
         self._prune_now_and_then()
         return str(path)
 

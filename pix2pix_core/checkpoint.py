@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from safetensors import safe_open
 from torch import nn
 
+from .atomic_files import ORDINARY, fsync_folder
 from .config import TrainConfig
 from .errors import CheckpointError, Pix2PixError
 from .networks import build_generator
@@ -46,11 +47,11 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
     os.close(fd)
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600 files; a checkpoint is an ordinary file
+        os.chmod(tmp, ORDINARY)  # mkstemp makes 0600 files; a checkpoint is an ordinary file
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_folder(path.parent)  # make the rename itself survive a power cut
+        fsync_folder(path.parent)  # make the rename itself survive a power cut
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, (OSError, SafetensorError)):  # safetensors reports a full disk as its own error
@@ -68,29 +69,6 @@ def remove_stale_temp_files(folder: str | Path) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
-
-
-def _read_umask() -> int:
-    """The process umask, read once at import (os.umask can only be read by setting it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-UMASK = _read_umask()
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible on every platform (Windows); the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

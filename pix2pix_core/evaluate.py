@@ -33,7 +33,6 @@ import dataclasses
 import html
 import json
 import math
-import os
 import re
 import warnings
 from pathlib import Path
@@ -44,6 +43,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
+from .atomic_files import replaced_atomically
 from .bundled import bundled_checkpoints
 from .data import load_items, split_folder, unpaired_folders
 from .errors import Pix2PixError
@@ -111,9 +111,9 @@ def save_metrics(out: Path, metrics: dict) -> Path:
             return [finite(v) for v in value]
         return value
 
-    path, partial = out / "metrics.json", out / ".metrics.json.partial"
-    partial.write_text(json.dumps(finite(metrics), indent=2, allow_nan=False) + "\n")
-    os.replace(partial, path)
+    path = out / "metrics.json"
+    with replaced_atomically(path) as handle:
+        handle.write((json.dumps(finite(metrics), indent=2, allow_nan=False) + "\n").encode())
     return path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -18,6 +17,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from .atomic_files import replaced_atomically
 from .errors import ImageError
 
 MAX_PIXELS = 50_000_000  # refuse images above 50 megapixels (a 12 MP photo is far below)
@@ -114,15 +114,8 @@ def save_image_atomically(image: Image.Image, path: Union[str, os.PathLike]) -> 
     """Save `image` (format from the suffix) through a temp file in the same folder, then rename: a killed
     run leaves no half-written image under the final name. OSError (full disk, a folder in the way) as is."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; an output image is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path) as handle:
+        image.save(handle, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
     return path
 
 

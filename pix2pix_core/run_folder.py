@@ -11,8 +11,8 @@ Only rank 0 writes; the training loop calls this and decides when.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 import torch
 from PIL import Image
 
+from .atomic_files import replaced_atomically
 from .checkpoint import FORMAT, atomic_save, read_header, remove_stale_temp_files
 from .config import TrainConfig
 from .errors import CheckpointError, Pix2PixError
@@ -69,9 +70,8 @@ class RunFolder:
         checkpoint's step are dropped: a killed run may have logged steps it never saved, and they are
         about to be trained again."""
         (self.out / "samples").mkdir(parents=True, exist_ok=True)
-        settings = self.out / ".config.json.tmp"
-        settings.write_text(json.dumps(json.loads(config.to_json()), indent=2))
-        os.replace(settings, self.out / "config.json")
+        with replaced_atomically(self.out / "config.json") as handle:
+            handle.write(json.dumps(json.loads(config.to_json()), indent=2).encode())
         path = self.out / "losses.csv"
         new = not (resume and path.exists())
         if not new:
@@ -80,10 +80,10 @@ class RunFolder:
             # a row cut short by a kill mid-write ("14" of "149,0,...") has fewer fields than the header
             kept = rows[:1] + [r for r in rows[1:] if len(r) == len(rows[0]) and r[0].isdigit()
                                and int(r[0]) <= resumed_step]
-            partial = path.with_name(".losses.csv.tmp")
-            with open(partial, "w", newline="") as handle:
-                csv.writer(handle).writerows(kept)
-            os.replace(partial, path)  # a kill right now must not cost the whole loss history
+            text = io.StringIO(newline="")
+            csv.writer(text).writerows(kept)
+            with replaced_atomically(path) as handle:  # a kill right now must not cost the whole loss history
+                handle.write(text.getvalue().encode())
         self._csv_handle = open(path, "w" if new else "a", newline="")
         self._csv_writer = csv.writer(self._csv_handle)
         self._loss_names = tuple(loss_names)
