@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import tempfile
 import warnings
@@ -197,6 +198,34 @@ def config_of(metadata: dict[str, str], path: str | Path = "checkpoint") -> Trai
         raise CheckpointError(f"{path}: its config is unreadable ({exc})") from None
 
 
+MACHINE_LOCAL = ("out", "cache_dir")  # the trainer's run and cache folders: of no use anywhere else
+
+
+def shareable(config: str, trained: str = "{}") -> tuple[str, str]:
+    """The config and training record (both JSON) that a file made to be shared carries: an export (safetensors,
+    ONNX, TorchScript), an official import, the segmenter. Its recipient needs the architecture, the task and
+    how long it trained, not the trainer's machine: the dataset path is reduced to its folder's name ("data":
+    "/home/alice/data/food" -> "food"), and so is the model a fine-tune started from ("init_from"); the run and
+    cache folders are left out (a loader reads the config class's defaults), and so are the optimizers' param
+    groups (resume state). A training checkpoint keeps it all (--resume compares init_from paths). Cleaning an
+    already clean file changes nothing."""
+    def name(path: str) -> str:  # a Windows path's too, on any machine
+        return re.split(r"[\\/]", path.rstrip("\\/"))[-1]
+
+    values = {key: value for key, value in json.loads(config).items() if key not in MACHINE_LOCAL}
+    if isinstance(values.get("data"), str):
+        values["data"] = name(values["data"])
+    try:
+        record = json.loads(trained)
+    except ValueError:  # a crafted file's: none of it is kept
+        record = {}
+    record = {key: value for key, value in (record if isinstance(record, dict) else {}).items()
+              if not key.endswith("_groups")}
+    if isinstance(record.get("init_from"), str):
+        record["init_from"] = name(record["init_from"])
+    return json.dumps(values, sort_keys=True), json.dumps(record)
+
+
 def sub_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
@@ -379,7 +408,8 @@ def refuse_overwriting(source: str | Path, out: str | Path) -> None:
 def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
                      extra: Optional[dict[str, str]] = None, direction: Optional[str] = None,
                      weights: str = "averaged") -> Path:
-    """Write the generator alone (fp16 by default) with its config: the file to ship. For a CycleGAN,
+    """Write the generator alone (fp16 by default) with its config and training record, without the trainer's
+    paths or optimizer settings (`shareable`): the file to ship. For a CycleGAN,
     `direction` BtoA ships its second generator F (saved as the file's only generator, G.), `both` ships G
     and F (G. and F.), which `load_generator` loads either way; None: G, or the one generator an export holds
     (as `translate` reads it). `weights` as in `inference_weights`; the file records which it holds
@@ -411,8 +441,9 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
             raise CheckpointError(f"{checkpoint}: holds no {missing} weights" + (f"; {note}" if note else ""))
         load_into(build_generator(config), generator, "generator", checkpoint)  # never ship a file that cannot load
         shipped.update({f"{prefix}{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()})
-    meta = {"format": FORMAT, "kind": "generator", "config": config.to_json(),
-            "trained": metadata.get("state", metadata.get("trained", "{}"))}  # an export keeps its source's
+    # the source's record (a training checkpoint's state, an export's own), without the trainer's machine
+    shared_config, trained = shareable(config.to_json(), metadata.get("state", metadata.get("trained", "{}")))
+    meta = {"format": FORMAT, "kind": "generator", "config": shared_config, "trained": trained}
     if direction == "BtoA":
         meta["direction"] = "BtoA"  # the shipped G. is the CycleGAN's F
     if "imported_from" in metadata:  # an official import's provenance, as ONNX exports keep it; a pair's (its

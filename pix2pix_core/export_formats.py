@@ -14,9 +14,9 @@ The exported network is the generator in *inference form*, fixed at export time:
   "wrong ONNX output" reports: the exporter falls back to the running statistics, or to a
   BatchNormalization with training_mode=1 that inference runtimes do not implement.)
 
-The ONNX file carries the training config (JSON) in its metadata_props under `pix2pix_config`, so
-`Translator.load(path, backend="onnx")` needs no flags. onnx and onnxruntime are an optional extra
-(`pip install -r requirements-onnx.txt`); they are imported only when used.
+The ONNX file carries the training config (JSON, without the trainer's paths: `checkpoint.shareable`) in its
+metadata_props under `pix2pix_config`, so `Translator.load(path, backend="onnx")` needs no flags. onnx and
+onnxruntime are an optional extra (`pip install -r requirements-onnx.txt`); they are imported only when used.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import direction_to_load, load_generator, refuse_overwriting
+from .checkpoint import direction_to_load, load_generator, refuse_overwriting, shareable
 from .config import TrainConfig, min_downsamplings
 from .errors import CheckpointError, Pix2PixError
 
@@ -93,15 +93,18 @@ def example_input(config: TrainConfig, batch: int = 1) -> torch.Tensor:
 
 
 def config_metadata(config: TrainConfig, metadata: Optional[dict] = None) -> dict[str, str]:
-    """What an exported file says about itself: the config, how it was frozen, and for a generator brought in
-    by `import-official` where it came from (`imported_from`, as its safetensors header says)."""
+    """What an exported file says about itself: the config and training record (as `checkpoint.shareable` leaves
+    them), how it was frozen, and for a generator brought in by `import-official` where it came from
+    (`imported_from`, as its safetensors header says)."""
+    shared_config, trained = shareable(config.to_json(),
+                                       (metadata or {}).get("trained", (metadata or {}).get("state", "{}")))
     meta = {
         "format": METADATA_FORMAT,
-        "pix2pix_config": config.to_json(),
+        "pix2pix_config": shared_config,
         "batch_norm": "per-image statistics" if config.per_image_statistics else "running statistics",
         "dropout": "off",
         "size_multiple": str(2 ** min_downsamplings(config.netG)),
-        "trained": (metadata or {}).get("trained", (metadata or {}).get("state", "{}")),
+        "trained": trained,
     }
     if (metadata or {}).get("imported_from"):
         meta["imported_from"] = metadata["imported_from"]

@@ -63,7 +63,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .checkpoint import FORMAT, PICKLE_MAGICS, atomic_save, refuse_overwriting
+from .checkpoint import FORMAT, PICKLE_MAGICS, atomic_save, refuse_overwriting, shareable
 from .color import AB_SCALE, L_SCALE
 from .config import TrainConfig, cyclegan_config
 from .errors import CheckpointError
@@ -441,7 +441,8 @@ def import_official(path: str | Path, out: str | Path, netG: Optional[str] = Non
     else:
         origin["test_mode"] = "per-image batch-norm statistics, " + (
             "dropout on (the official test script's default)" if dropout else "no dropout (trained without)")
-    metadata = {"format": FORMAT, "kind": "generator", "config": config.to_json(), "trained": "{}",
+    shared_config, trained = shareable(config.to_json())  # as `export` writes it
+    metadata = {"format": FORMAT, "kind": "generator", "config": shared_config, "trained": trained,
                 "imported_from": json.dumps(origin, sort_keys=True)}
     if model == "cyclegan" and direction == "BtoA":
         metadata["direction"] = "BtoA"  # the file's G. is a CycleGAN's F, as `export --direction BtoA` writes it

@@ -30,7 +30,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import FORMAT, atomic_save, load_into, read_checkpoint, sub_state
+from .checkpoint import FORMAT, atomic_save, load_into, read_checkpoint, shareable, sub_state
 from .color import pil_to_unit, to_signed
 from .config import TrainConfig
 from .data import load_items
@@ -269,8 +269,8 @@ class Segmenter:
     def save(self, path: str | Path, state: Optional[dict] = None) -> Path:
         dtype = torch.float16 if self.config.save_dtype == "fp16" else torch.float32
         tensors = {f"S.{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in self.net.state_dict().items()}
-        metadata = {"format": FORMAT, "kind": "segmenter", "config": self.config.to_json(),
-                    "trained": json.dumps(state or {})}
+        config, trained = shareable(self.config.to_json(), json.dumps(state or {}))  # the file is shared as it is
+        metadata = {"format": FORMAT, "kind": "segmenter", "config": config, "trained": trained}
         return atomic_save(tensors, metadata, path)
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
