@@ -204,16 +204,21 @@ MACHINE_LOCAL = ("out", "cache_dir")  # the trainer's run and cache folders: of 
 def shareable(config: str, trained: str = "{}") -> tuple[str, str]:
     """The config and training record (both JSON) that a file made to be shared carries: an export (safetensors,
     ONNX, TorchScript), an official import, the segmenter. Its recipient needs the architecture, the task and
-    how long it trained, not the trainer's machine: the dataset path is reduced to its folder's name ("data":
-    "/home/alice/data/food" -> "food"), and so is the model a fine-tune started from ("init_from"); the run and
-    cache folders are left out (a loader reads the config class's defaults), and so are the optimizers' param
-    groups (resume state). A training checkpoint keeps it all (--resume compares init_from paths). Cleaning an
-    already clean file changes nothing."""
+    how long it trained, not the trainer's machine: an absolute dataset path is reduced to its folder's name
+    ("data": "/home/alice/data/food" -> "food"; a relative one inside the project, "data/food", says nothing
+    private and lets `test` warn about scoring the folder the model trained on), and so is the model a
+    fine-tune started from ("init_from"); the run and cache folders are left out (a loader reads the config
+    class's defaults), and so are the optimizers' param groups (resume state). A training checkpoint keeps it
+    all (--resume compares init_from paths). Cleaning an already clean file changes nothing."""
     def name(path: str) -> str:  # a Windows path's too, on any machine
         return re.split(r"[\\/]", path.rstrip("\\/"))[-1]
 
+    def inside_project(path: str) -> bool:  # relative, going nowhere above the folder it was run from
+        parts = re.split(r"[\\/]", path)
+        return not re.match(r"^([\\/~]|[A-Za-z]:)", path) and ".." not in parts
+
     values = {key: value for key, value in json.loads(config).items() if key not in MACHINE_LOCAL}
-    if isinstance(values.get("data"), str):
+    if isinstance(values.get("data"), str) and not inside_project(values["data"]):
         values["data"] = name(values["data"])
     try:
         record = json.loads(trained)

@@ -121,6 +121,11 @@ def test_shareable_reduces_paths_to_names_and_drops_optimizer_groups():
     assert json.loads(trained_json) == {"epoch": 3, "step": 9, "init_from": "m.safetensors"}
     assert shareable(config_json, trained_json) == (config_json, trained_json)
     assert json.loads(shareable(json.dumps({"data": ""}), "not json")[1]) == {}  # an imported model: no data
+    for private in ("/home/alice/food", "~/food", "../../alice/food", "data/../../food"):
+        assert json.loads(shareable(json.dumps({"data": private}))[0])["data"] == "food", private
+    # a folder inside the project (README's data/facades) tells nothing private and keeps test's warning
+    # about scoring the very folder the model trained on
+    assert json.loads(shareable(json.dumps({"data": "data/facades"}))[0])["data"] == "data/facades"
     assert json.loads(shareable("{}", json.dumps({"init_from": None}))[1]) == {"init_from": None}  # from scratch
 
 
