@@ -161,7 +161,7 @@ def test_clear_errors(facades_checkpoint, tmp_path, capsys, monkeypatch):
 
 def test_an_imported_official_model_exports_with_per_image_statistics(tmp_path):
     """The official repo's ONNX complaint (#1276): its models need per-image batch norm; ours exports that."""
-    from test_official import NGF, official_state, our_generator
+    from official_files import NGF, official_state, our_generator
 
     pth = tmp_path / "latest_net_G.pth"
     torch.save(official_state(our_generator()), pth)  # random weights, non-trivial running statistics

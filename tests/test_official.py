@@ -31,7 +31,7 @@ from pix2pix_core.inference import Translator
 from pix2pix_core.networks import build_generator
 from pix2pix_core.official import import_official, official_key, our_key
 
-NGF = 4  # tiny but the full 8-level unet_256 (the published models' netG); 256 px input
+from official_files import NGF, official_state, our_generator
 
 
 def official_unet_shapes(input_nc: int, output_nc: int, num_downs: int, ngf: int) -> dict[str, tuple]:
@@ -72,27 +72,6 @@ def official_unet_shapes(input_nc: int, output_nc: int, num_downs: int, ngf: int
             shapes[f"{prefix}.3.weight"] = (inner, outer, 4, 4)
             norm(f"{prefix}.4", outer)
     return shapes
-
-
-def our_generator(task="facades", netG="unet_256", ngf=NGF, seed=0):
-    """Our generator with random weights and non-trivial batch-norm statistics."""
-    torch.manual_seed(seed)
-    net = build_generator(TrainConfig(task=task, netG=netG, ngf=ngf))
-    with torch.no_grad():
-        for name, value in net.state_dict().items():
-            if name.endswith("running_mean"):
-                value.normal_(0, 0.1)
-            elif name.endswith("running_var"):
-                value.uniform_(0.5, 2.0)
-            elif name.endswith("num_batches_tracked"):
-                value.fill_(1234)
-    return net
-
-
-def official_state(net, prefix="", drop_counters=False):
-    """Our weights under the official key names (the mapping in reverse), as the official code saves them."""
-    return {prefix + official_key(k): v.clone() for k, v in net.state_dict().items()
-            if not (drop_counters and k.endswith("num_batches_tracked"))}
 
 
 def run(capsys, *argv):
