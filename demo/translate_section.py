@@ -46,8 +46,8 @@ def build(state: AppState) -> dict:
             raise Pix2PixError(f"model {quoted(model)} is a {task} model: use it in its own tab")
         return task
 
-    def chosen_model(model: str, direction: str, tasks: tuple[str, ...]) -> tuple[str, str]:
-        """(name, task) of the model to translate with: `model`, or the first of `tasks` when empty."""
+    def chosen_model(model: str | None, direction: str, tasks: tuple[str, ...]) -> tuple[str, str]:
+        """(name, task) of the model to translate with: `model`, or the first of `tasks` when empty or None."""
         if (model and model not in state.models.names_of_all()) or not (model or models_of(state, tasks)):
             state.models.refresh()  # a model trained or added since: rescanned then only (0.14 ms a model)
         model = model or next(iter(models_of(state, tasks)), "")
@@ -62,7 +62,7 @@ def build(state: AppState) -> dict:
                                "trained; the direction (B → A) is a CycleGAN's choice")
         return model, task
 
-    def translate_with(image: str, model: str, direction: str, tasks: tuple[str, ...]) -> str:
+    def translate_with(image: str, model: str | None, direction: str, tasks: tuple[str, ...]) -> str:
         if not image:
             raise Pix2PixError("no image given")
         if direction not in [value for _, value in DIRECTIONS]:
@@ -74,14 +74,16 @@ def build(state: AppState) -> dict:
 
         return state.outputs.save(on_upload(state, image, "translate", work), "translated")
 
+    # model=None: an API client may leave it out ("" and None are the first model), as /facade's; Gradio makes an
+    # input optional only from the picker's value, which is None when the app starts without models of your own
     @user_errors
-    def translate(image: str, model: str, direction: str = "AtoB") -> str:
+    def translate(image: str, model: str | None = None, direction: str = "AtoB") -> str:
         """Translate a picture with a model trained on your own data: a custom pix2pix model its own way, an
         unpaired (CycleGAN) model AtoB or BtoA; the result has the picture's size."""
         return translate_with(image, model, direction, OWN_TASKS)
 
     @user_errors
-    def translate_unpaired(image: str, model: str, direction: str) -> str:
+    def translate_unpaired(image: str, model: str | None = None, direction: str = "AtoB") -> str:
         """Translate a picture with an unpaired (CycleGAN) model, AtoB or BtoA (/translate takes any own model)."""
         return translate_with(image, model, direction, (UNPAIRED,))
 

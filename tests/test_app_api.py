@@ -94,6 +94,20 @@ def test_unknown_model_name_is_refused(client, tmp_path):
         client.predict(handle_file(path), "colorize_tiny", 0, api_name="/facade")
 
 
+def test_translate_model_may_be_left_out(client, tmp_path):
+    """The README's `model` of /translate: "" = the first. Started without models of your own data, the app
+    made it a required argument: a call without it failed in gradio_client ("No value provided for required
+    argument: model") instead of translating with the first model, or saying there is none yet."""
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for name in ("/translate", "/translate_unpaired"):
+        (model,) = [p for p in endpoints[name]["parameters"] if p["parameter_name"] == "model"]
+        assert model["parameter_has_default"], name
+    picture = save(Image.new("RGB", (40, 30), (120, 90, 60)), tmp_path / "a.png")
+    for name in ("/translate", "/translate_unpaired"):
+        with pytest.raises(AppError, match="no model trained on your own data yet"):
+            client.predict(handle_file(picture), api_name=name)
+
+
 # ------------------------------------------------------------------------------------------ hostile input
 def png_with_header_size(width: int, height: int) -> bytes:
     """A tiny valid PNG whose header claims width x height: a decompression bomb for any decoder."""
@@ -331,6 +345,7 @@ def test_a_custom_pix2pix_model_trained_here_translates_in_the_translate_section
     picture = save(Image.new("RGB", (70, 40), (120, 90, 60)), tmp_path / "a.png")
     out = Image.open(client.predict(handle_file(picture), ended["model"], "AtoB", api_name="/translate"))
     assert out.size == (70, 40)
+    assert Image.open(client.predict(handle_file(picture), api_name="/translate")).size == (70, 40)  # the first
     with pytest.raises(AppError, match="a pix2pix model: it translates one way"):
         client.predict(handle_file(picture), ended["model"], "BtoA", api_name="/translate")
     with pytest.raises(AppError, match="not an unpaired .CycleGAN. model .its task: aligned.; the translate endpoint"):
