@@ -78,6 +78,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.checkpoints = root / "checkpoints"
     elif not args.checkpoints.is_dir():  # a typo would start an app with empty pickers and no word why
         parser.error(f"--checkpoints {args.checkpoints}: no such folder")
+    if args.torch_threads < 0:  # torch refused it with a traceback at start
+        parser.error(f"--torch-threads {args.torch_threads}: give a number of threads, or 0 for torch's default")
+    if args.device != "auto":  # a device the machine lacks started the app, and then failed every request
+        from pix2pix_core.distributed import pick_device
+        from pix2pix_core.errors import Pix2PixError
+
+        try:
+            pick_device(args.device)
+        except Pix2PixError as exc:
+            parser.error(str(exc))
     return args
 
 

@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import torch
 
 import pix2pix_core
 from demo import server
@@ -141,3 +142,18 @@ def test_the_sdist_builds_a_wheel_that_runs_outside_the_checkout(tmp_path):
     where, checkout, checkpoints, classes = json.loads(_run(sys.executable, "-c", probe, cwd=elsewhere, env=env))
     assert Path(where).is_relative_to(site) and checkout is None
     assert (Path(checkpoints), classes) == (elsewhere.resolve() / "checkpoints", 12)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--device", "cuda"], "device cuda: no CUDA GPU is available here (use auto or cpu)"),
+    (["--device", "gpu0"], "unknown device 'gpu0': use auto, cpu, cuda, cuda:N or mps"),
+    (["--torch-threads", "-2"], "--torch-threads -2: give a number of threads, or 0 for torch's default"),
+])
+def test_a_device_or_thread_count_the_machine_cannot_use_is_one_line_at_start(argv, words, capsys):
+    """--device cuda on a machine without a GPU started the app, and then every request failed ("no CUDA GPU is
+    available here"); a negative --torch-threads was torch's traceback."""
+    if "cuda" in argv and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(SystemExit) as stop:
+        server.parse_args(argv)
+    assert stop.value.code == 2 and capsys.readouterr().err.splitlines()[-1].endswith(words)
