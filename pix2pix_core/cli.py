@@ -125,12 +125,15 @@ def _add_train(sub) -> None:
                    help="no dropout in G (task unpaired: always off)")
     p.add_argument("--no-test-dropout", dest="test_dropout", action="store_const", const=False, default=None,
                    help="translate with dropout off (trained with it on)")
-    p.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None)
+    p.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None,
+                   help="no random mirroring in the training jitter (for data whose left and right differ)")
     p.add_argument("--no-gan", dest="use_gan", action="store_const", const=False, default=None,
                    help="L1 only (ablation)")
     p.add_argument("--unconditional-d", dest="conditional_D", action="store_const", const=False, default=None,
                    help="D sees the output only (ablation)")
-    p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False, default=None)
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False, default=None,
+                   help="train in the default NCHW memory layout instead of channels_last (the fast layout for "
+                        "CUDA's tensor cores; about the same speed on a CPU)")
     p.add_argument("--sync-bn", dest="sync_bn", action="store_const", const=True, default=None,
                    help="SyncBatchNorm under torchrun")
     p.add_argument("--cache-dir", dest="cache_dir", default=None,

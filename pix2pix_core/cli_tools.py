@@ -411,7 +411,7 @@ def add_commands(sub) -> None:
                                    "TorchScript file's extra file pix2pix_metadata.json.",
                        formatter_class=HelpFormatter)
     p.add_argument("--checkpoint", required=True, help="training checkpoint, exported .safetensors or run folder")
-    p.add_argument("--out", required=True, help="output file (.safetensors, .onnx or .pt)")
+    p.add_argument("--out", required=True, help="output file (.safetensors, .onnx, or .pt / .ts for TorchScript)")
     p.add_argument("--direction", choices=("AtoB", "BtoA", "both"), default=None,
                    help="for a CycleGAN checkpoint: export G (A -> B), F (B -> A) or both (safetensors only: "
                         "the file then translates and tests either way) (default: G, or the one generator an "
@@ -420,7 +420,7 @@ def add_commands(sub) -> None:
                    help="for a run trained with --ema-decay: its moving average of G (the default, what inference "
                         "uses) or the trained G itself, so one run gives both models to compare")
     p.add_argument("--format", choices=EXPORT_FORMATS, default=None,
-                   help="file format (default: from --out's suffix, .onnx / .pt, else safetensors; onnx needs "
+                   help="file format (default: from --out's suffix, .onnx / .pt / .ts, else safetensors; onnx needs "
                         "`pip install -r requirements-onnx.txt`)")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default=None,
                    help="weight precision of a safetensors export (default fp16); onnx/torchscript are fp32")

@@ -246,6 +246,25 @@ def test_help_is_complete(command, options, capsys):
     assert all(option in text for option in options)
 
 
+
+def test_every_option_has_a_help_text():
+    """The README promises a complete --help: train's --no-flip and --no-channels-last showed no text at all."""
+    (subparsers,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    silent = [(name, action.option_strings or action.dest) for name, p in subparsers.choices.items()
+              for action in p._actions if not action.help]
+    assert not silent
+
+
+def test_export_help_names_every_suffix_it_reads(capsys):
+    """`.ts` is a TorchScript suffix as much as `.pt` (FORMAT_OF_SUFFIX, README); --help named only .pt."""
+    from pix2pix_core.cli_tools import FORMAT_OF_SUFFIX
+
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(suffix in text for suffix in FORMAT_OF_SUFFIX)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "checkpoints").glob("*.md")), *sorted((ROOT / "docs").glob("*.md"))]
 # `python -m pix2pix_core train ...` or `pix2pix data ...`, up to the line's end, a comment, a backtick or a cell
