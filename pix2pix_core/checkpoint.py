@@ -290,13 +290,26 @@ def official_cyclegan_note(metadata: dict[str, str]) -> str:
             "(import-official horse2zebra.pth --model cyclegan --reverse zebra2horse.pth) or as a model of its own")
 
 
+def refuse_segmenter(metadata: dict[str, str], path: str | Path) -> None:
+    """A facade segmenter's file is a safetensors checkpoint too: readers of generators name it in one line."""
+    if metadata.get("kind") == "segmenter":
+        raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
+
+
+def generator_config(path: str | Path) -> TrainConfig:
+    """The config of the generator(s) a checkpoint, export or run folder holds, from its header alone: enough
+    to refuse a fine-tune before any weights (or the data) are read."""
+    _, metadata = checkpoint_outline(path)
+    refuse_segmenter(metadata, path)
+    return config_of(metadata, path)
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu", direction: str = "AtoB",
                    weights: str = "averaged") -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the generator from the config inside a training or exported checkpoint. A CycleGAN
     checkpoint holds two: `direction` AtoB (G) or BtoA (F); `weights` as in `inference_weights`."""
     tensors, metadata = read_checkpoint(path)
-    if metadata.get("kind") == "segmenter":
-        raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
+    refuse_segmenter(metadata, path)
     config = config_of(metadata, path)
     if direction == "AtoB" and not sub_state(tensors, "G.") and sub_state(tensors, "F."):  # a BtoA export
         warnings.warn(f"{Path(path).name} holds the CycleGAN's B -> A generator only: it translates B -> A")
@@ -366,8 +379,7 @@ def generator_states(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor
     its config: what a CycleGAN fine-tune starts from. A training checkpoint and an export with `--direction
     both` hold both; an AtoB export G only, a BtoA export F only."""
     tensors, metadata = read_checkpoint(path)
-    if metadata.get("kind") == "segmenter":
-        raise CheckpointError(f"{path}: this is a facade segmenter, not a pix2pix generator checkpoint")
+    refuse_segmenter(metadata, path)
     config = config_of(metadata, path)
     forward, backward = sub_state(tensors, "G."), sub_state(tensors, "F.")
     states = {direction: {k: v.float() if v.is_floating_point() else v for k, v in state.items()}

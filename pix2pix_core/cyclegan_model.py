@@ -66,6 +66,15 @@ class ImagePool:
         self.images = [] if stacked is None else [image.unsqueeze(0).clone() for image in stacked]
 
 
+def check_cyclegan_fine_tune(config: TrainConfig, its_config: TrainConfig, path) -> None:
+    """A CycleGAN fine-tune starts from a CycleGAN of the same generator shape; a pix2pix generator is refused:
+    it was trained on paired data of another task, and would seed one direction only."""
+    if its_config.model != "cyclegan":
+        raise Pix2PixError(f"cannot fine-tune {path}: it is a {its_config.model} model; a cyclegan run starts "
+                           "from a CycleGAN checkpoint or export (or from scratch)")
+    check_fine_tune_shape(config, its_config, path, "generators")
+
+
 class CycleGAN:
     """CycleGAN's networks, optimizers (one Adam for both generators, one for both discriminators, as in
     the official code) and training step (paper sec. 3 and 4)."""
@@ -131,13 +140,8 @@ class CycleGAN:
     def init_generators_from(self, states: dict[str, dict[str, torch.Tensor]], its_config: TrainConfig,
                              path) -> None:
         """Fine-tuning: start G (AtoB) and F (BtoA) from another CycleGAN's generators of the same shape,
-        each one `states` holds (a one-direction export leaves the other as built); D_A and D_B start fresh.
-        A pix2pix generator is refused: it was trained on paired data of another task, and would seed one
-        direction only."""
-        if its_config.model != "cyclegan":
-            raise Pix2PixError(f"cannot fine-tune {path}: it is a {its_config.model} model; a cyclegan run starts "
-                               "from a CycleGAN checkpoint or export (or from scratch)")
-        check_fine_tune_shape(self.config, its_config, path, "generators")
+        each one `states` holds (a one-direction export leaves the other as built); D_A and D_B start fresh."""
+        check_cyclegan_fine_tune(self.config, its_config, path)
         for direction, state in states.items():
             net = self.generator if direction == "AtoB" else self.generator_ba
             load_into(net, state, f"{direction} generator", path)

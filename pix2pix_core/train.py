@@ -20,13 +20,14 @@ import torch
 from PIL import Image
 
 from . import distributed
-from .checkpoint import config_of, generator_states, load_generator, read_checkpoint, read_header, resolve_checkpoint
+from .checkpoint import (config_of, generator_config, generator_states, load_generator, read_checkpoint,
+                         read_header, resolve_checkpoint)
 from .collapse import CollapseWatch
 from .config import TrainConfig
-from .cyclegan_model import CycleGAN
+from .cyclegan_model import CycleGAN, check_cyclegan_fine_tune
 from .data import CachedItems, PairDataset, build_dataset, collate
 from .errors import LoadingStopped, Pix2PixError, check_all
-from .pix2pix_model import Pix2Pix, generator_shape
+from .pix2pix_model import Pix2Pix, check_fine_tune_shape, generator_shape
 from .run_folder import RunFolder, diverged_message
 
 LOSS_NAMES = Pix2Pix.LOSS_NAMES
@@ -261,6 +262,16 @@ def refuse_untrainable(config: TrainConfig) -> None:
     ])
 
 
+def check_init_from(config: TrainConfig, path: str | Path) -> None:
+    """The refusal a fine-tune from `path` meets once the networks are built, from the file's header: said
+    before the command line's first line names what the fine-tune loads, and before the data is read."""
+    its_config = generator_config(path)
+    if config.model == "cyclegan":
+        check_cyclegan_fine_tune(config, its_config, path)
+    else:
+        check_fine_tune_shape(config, its_config, path)
+
+
 class Trainer:
     """Trains a model on `config`; `run()` blocks, `stop()` (any thread) ends it after the current step."""
 
@@ -273,6 +284,8 @@ class Trainer:
             raise Pix2PixError("cyclegan always trains its GAN losses and reads trainA/ as A (swap the folders "
                                "for the other way): no --no-gan, no --direction BtoA")
         refuse_untrainable(config)
+        if init_generator and not resume:
+            check_init_from(config, init_generator)
         self.callbacks = list(callbacks)
         self.rank_callbacks = list(rank_callbacks)
         self.resume = resume

@@ -400,6 +400,21 @@ def test_fine_tune_from_a_pix2pix_model_is_refused(facades_checkpoint, unpaired_
                 init_generator=facades_checkpoint).run()
 
 
+
+@pytest.mark.parametrize("model", ["cyclegan", "pix2pix"])
+def test_a_refused_fine_tune_is_all_the_command_says(model, facades_checkpoint, facades_dir, unpaired_dir, tmp_path,
+                                                    capsys) -> None:
+    """The run's first line said "fine-tuning: G (A -> B) from latest.safetensors" of a pix2pix model (or "G from
+    ..." of one of another width), and the refusal followed it: the refusal now comes first, alone."""
+    data, task = (unpaired_dir, "unpaired") if model == "cyclegan" else (facades_dir, "facades")
+    code = main(["train", "--task", task, "--data", str(data), "--out", str(tmp_path / "run"), "--ngf", "16",
+                 "--crop-size", "32", "--load-size", "36", "--netG", "resnet_6blocks", "--max-steps", "1",
+                 "--init-from", str(facades_checkpoint)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("error: cannot fine-tune"), (out, err)
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------------------------ collapse
 def test_a_collapsed_d_b_stops_a_cyclegan_run(unpaired_dir, tmp_path, monkeypatch) -> None:
     """The watch read pix2pix's D_real / D_fake only, so a CycleGAN whose D had won trained on to the end.
