@@ -33,7 +33,8 @@ DEFAULT_TASK = "facades"
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a pix2pix model (or a CycleGAN: --model cyclegan --task unpaired)",
-                       description="Train G and D with cGAN + lambda*L1 (pix2pix; defaults follow the paper), or "
+                       description="Train G and D with cGAN + lambda*L1 (pix2pix; defaults follow the paper, but "
+                                   "for --task facades: --recipe studio, an unconditional D), or "
                                    "a CycleGAN's two generators and two discriminators on unpaired collections "
                                    "(--model cyclegan --task unpaired; the official defaults).",
                        formatter_class=HelpFormatter)  # each option's help names TrainConfig's default

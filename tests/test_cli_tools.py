@@ -255,6 +255,13 @@ def test_every_option_has_a_help_text():
     assert not silent
 
 
+def test_train_help_says_facades_defaults_to_the_studio_recipe():
+    """The description said "defaults follow the paper", but the default task, facades, trains --recipe studio
+    (README: an unconditional PatchGAN)."""
+    (subparsers,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    description = " ".join(subparsers.choices["train"].description.split())
+    assert "for --task facades: --recipe studio" in description
+
 def test_export_help_names_every_suffix_it_reads(capsys):
     """`.ts` is a TorchScript suffix as much as `.pt` (FORMAT_OF_SUFFIX, README); --help named only .pt."""
     from pix2pix_core.cli_tools import FORMAT_OF_SUFFIX
