@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -148,8 +149,10 @@ def resume_settings(out: str | Path, overrides: Optional[dict] = None) -> tuple[
 
 
 def _same(name: str, stored, given) -> bool:
+    """Paths are the same folder however spelled from here (runs/x/, ./runs/x and its absolute path), so a
+    resume that spells --data or --out another way is not told it changed them."""
     if name in PATH_FIELDS and stored and given:
-        return Path(stored) == Path(given)
+        return os.path.abspath(stored) == os.path.abspath(given)
     return stored == given
 
 

@@ -5,6 +5,7 @@ the library's default direction per task is the command line's."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,16 @@ def test_resume_with_the_same_flags_is_silent(stopped_run, facades_dir, capsys):
     assert first.endswith(f"; resuming from step 2 -> {stopped_run}"), first  # nothing said changed
     assert step_of(stopped_run) == 4
 
+
+
+def test_resume_spelling_the_same_folders_another_way_is_silent(stopped_run, facades_dir, capsys, monkeypatch):
+    """Trained with absolute paths, resumed from their parent with relative ones: the first line said
+    "with data /abs/facades -> facades, out /abs/run -> run" of the very same folders."""
+    monkeypatch.chdir(stopped_run.parent)
+    data = Path(os.path.relpath(facades_dir))
+    assert main(cli_args(data, Path(stopped_run.name), "--max-steps", "4", "--resume")) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(f"; resuming from step 2 -> {stopped_run.name}"), first
 
 def test_resume_refuses_what_changes_the_learning_naming_each_field(stopped_run, facades_dir, capsys):
     """A facades run (BtoA, batch 2) resumed with another direction, batch size and lr: it trained the
