@@ -466,7 +466,7 @@ def test_partial_folders_are_removed_by_their_lock_not_by_pid_or_age(tmp_path):
     is, a dead builder's goes at the next build even when its pid means a live process here."""
     root = tmp_path / "cache"
     root.mkdir()
-    live, dead = root / "live_train-aaa", root / "dead_train-bbb"
+    live = root / "live_train-aaa"
     holder = hold_build_lock(live)
     try:
         live_partial = root / f"live_train-aaa.partial-{holder.pid}-0123abcd"

@@ -17,8 +17,6 @@ from pix2pix_core.config import TASKS, TrainConfig
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.train import LossEvent, Trainer, resume_config
 
-from conftest import write_aligned
-
 
 def cli_args(data: Path, out: Path, *extra: str) -> list[str]:
     """A tiny facades run as typed (tiny_config's settings; no --recipe: the studio recipe of the CLI)."""
