@@ -92,8 +92,9 @@ def _add_train(sub) -> None:
     ]
     for flag, kind, text in options:
         field = flag[2:].replace("-", "_").replace("n_layers_d", "n_layers_D").replace("num_d", "num_D")
+        default = getattr(defaults, field)
         p.add_argument(flag, type=kind, dest=field, default=None,
-                       help=f"{text} (default {getattr(defaults, field)})")
+                       help=f"{text} (default {'none' if default is None else default})")
     unpaired = CYCLEGAN_DEFAULTS  # what --task unpaired trains with instead, said beside each default
     p.add_argument("--netG", choices=GENERATORS, default=None,
                    help=f"generator (default unet_256; task unpaired: {unpaired['netG']})")
@@ -307,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_tools
     cli_tools.add_commands(sub)
     from . import download
-    download.add_command(sub, argparse.ArgumentDefaultsHelpFormatter)
+    download.add_command(sub, HelpFormatter)
     return parser
 
 

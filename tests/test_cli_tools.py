@@ -262,6 +262,16 @@ def test_train_help_says_facades_defaults_to_the_studio_recipe():
     description = " ".join(subparsers.choices["train"].description.split())
     assert "for --task facades: --recipe studio" in description
 
+
+def test_no_help_text_shows_a_python_none_or_false():
+    """`data --help` printed "(default: None)" and "(default: False)" (argparse's own formatter), `train --help`
+    "(default None)" for --max-steps, --max-images and --checkpoint-every-steps."""
+    (subparsers,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, parser in subparsers.choices.items():
+        text = " ".join(parser.format_help().split())
+        assert not re.search(r"\(default:? (None|False)\)", text), name
+
+
 def test_export_help_names_every_suffix_it_reads(capsys):
     """`.ts` is a TorchScript suffix as much as `.pt` (FORMAT_OF_SUFFIX, README); --help named only .pt."""
     from pix2pix_core.cli_tools import FORMAT_OF_SUFFIX
