@@ -23,7 +23,14 @@ log = logging.getLogger("pix2pix_studio")
 NAMES_MIN_WIDTH = 240  # px: a dropdown of long names (tasks, models) wraps below its row-mate before its text
 #                        runs under the arrow (a 420 px phone screen cut "facades_label2photo" and the task names)
 
+# Gradio 6.31's SourceSansPro-SemiBold.woff2 (its weight 600: buttons, headings, bold text) is a 5 KB file without the
+# Latin letters: every bold word fell back to another font (DejaVu Sans Bold here), larger than the text around it.
+# The same folder's Bold file is complete; served by the app itself, as the theme's fonts are.
 CSS = """
+@font-face { font-family: 'Source Sans Pro'; font-style: normal; font-weight: 600;
+             src: url('static/fonts/SourceSansPro/SourceSansPro-Bold.woff2') format('woff2'); }
+@font-face { font-family: 'Source Sans Pro'; font-style: normal; font-weight: 700;
+             src: url('static/fonts/SourceSansPro/SourceSansPro-Bold.woff2') format('woff2'); }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 12px; font-size: 0.9em; }
 .legend span.swatch { display: inline-block; width: 14px; height: 14px; border: 1px solid #8884;
                       vertical-align: middle; margin-right: 4px; border-radius: 3px; }

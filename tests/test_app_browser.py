@@ -460,3 +460,26 @@ def test_long_dropdown_names_are_not_cut_on_a_phone_screen(browser, app_url):
             assert past <= 0, f"{name!r} runs {past:.0f} px under the arrow"
     finally:
         page.close()
+
+
+def test_bold_text_is_drawn_in_the_pages_font(page):
+    """Gradio 6.31's Source Sans Pro SemiBold file has no Latin letters: every button, heading and bold word was
+    drawn in a fallback font (DejaVu Sans Bold), bold words larger than the text around them."""
+    widths = page.evaluate("""async () => {
+        const text = "New variation Start training", out = {};
+        const width = (family, weight) => {
+            const span = document.createElement("span");
+            span.style.cssText = `font: ${weight} 20px ${family}; position: absolute; white-space: nowrap`;
+            span.textContent = text;
+            document.body.appendChild(span);
+            const wide = span.getBoundingClientRect().width;
+            span.remove();
+            return wide; };
+        for (const weight of [600, 700]) {
+            await document.fonts.load(`${weight} 20px "Source Sans Pro"`, text);
+            out[weight] = [width('"Source Sans Pro", monospace', weight), width('"Source Sans Pro", serif', weight)];
+        }
+        return out; }""")
+    for weight, (then_monospace, then_serif) in widths.items():  # equal when no letter falls back to either
+        assert then_monospace == then_serif, f"weight {weight}: some letters fall back to another font"
+
