@@ -408,7 +408,7 @@ def layout(state: AppState) -> TrainPage:
                                      placeholder="empty: <data root>/facades or /food (facades: the 6 bundled pairs "
                                                  "when it is missing)",
                                      elem_id="train-data")
-            data_zip = FileInput(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=120)
+            data_zip = FileInput(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=150)
             with gr.Row():
                 direction = Choice(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)",
                                    elem_id="train-direction", visible=field_visibility("facades")[0])

@@ -483,3 +483,17 @@ def test_bold_text_is_drawn_in_the_pages_font(page):
     for weight, (then_monospace, then_serif) in widths.items():  # equal when no letter falls back to either
         assert then_monospace == then_serif, f"weight {weight}: some letters fall back to another font"
 
+
+def test_the_dataset_zip_box_label_leaves_its_upload_icon_uncovered(browser, app_url):
+    """At 390 px the box's label ("…or upload a dataset zip") covered the top of its upload arrow."""
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        phone.goto(app_url)
+        phone.get_by_role("tab", name="Train").click()
+        box = phone.locator(".block", has=phone.locator("input[type=file][accept='.zip']")).first
+        box.locator("[data-testid=upload-icon]").wait_for()
+        label = box.locator("label[data-testid=block-label]").bounding_box()
+        icon = box.locator("[data-testid=upload-icon]").bounding_box()
+        assert label["y"] + label["height"] <= icon["y"], (label, icon)
+    finally:
+        phone.close()
