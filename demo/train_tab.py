@@ -336,10 +336,11 @@ def tick(state: AppState, seen_version: int, shown_note: str):
 
 def redraw(state: AppState):
     """Everything the Train tab shows, from the shared job: a page opened (or a tab shown) after a run
-    ended sees that run, whatever its timer missed while the tab was hidden."""
+    ended sees that run, whatever its timer missed while the tab was hidden. A run without a sample yet (just
+    started, or failed before its first) clears the picture: the last run's stayed beside the new run's status."""
     snapshot = state.job.snapshot()
     return (status_html(snapshot), progress_html(snapshot), *plot_frames(snapshot),
-            sample_file(state, snapshot.sample) if snapshot.sample is not None else gr.skip(), snapshot.version)
+            sample_file(state, snapshot.sample) if snapshot.sample is not None else None, snapshot.version)
 
 
 def sample_file(state: AppState, sample: Image.Image) -> str:

@@ -549,6 +549,27 @@ def test_the_train_tab_shows_its_sample_as_one_file_per_sample(facades_dir, tmp_
     assert len(encoded) == 1
 
 
+def test_a_run_without_a_sample_clears_the_last_runs(facades_dir, tmp_path):
+    """A run that failed before its first sample showed the previous run's sample beside its own "failed"
+    status and empty plots, as if it had drawn it."""
+    from PIL import Image
+
+    from demo.app import build_app
+
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    state = blocks.app_state
+    redraw = next(fn.fn for fn in blocks.fns.values() if fn.fn is not None and fn.fn.__name__ == "redraw")
+    state.job.start(tiny_config(data=str(facades_dir), max_steps=2, sample_every=1))
+    assert wait_until_idle(state.job).phase == "finished" and isinstance(redraw()[4], str)
+    odd = tmp_path / "odd" / "train"  # images, none an A|B pair: the run starts, then fails while loading
+    odd.mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (63, 32), (i, 0, 0)).save(odd / f"{i}.jpg")
+    state.job.start(tiny_config(data=str(odd.parent), max_steps=2, sample_every=1))
+    assert wait_until_idle(state.job).phase == "failed"
+    assert redraw()[4] is None
+
+
 def test_an_unpaired_dataset_with_an_empty_collection_says_which(tmp_path):
     """The app answered "the dataset holds no training images" for a trainA/ of pictures beside an empty trainB/."""
     from conftest import write_collection
