@@ -447,9 +447,11 @@ def layout(state: AppState) -> TrainPage:
                 l1_plot = gr.LinePlot(l1_frame, x="step", y="loss", color="kind", title="L1 losses (× λ)",
                                       color_map={k: LOSS_COLOURS[k] for k in L1_TERMS},
                                       height=240, elem_id="train-plot-l1", min_width=240)
-            sample = gr.Image(label="Latest sample: input | output | target (CycleGAN: a | G(a) | F(G(a)) | b | F(b) "
-                                    "| G(F(b)))", type="filepath", format="png",
-                              interactive=False, height=220, elem_id="train-sample", buttons=["download", "fullscreen"])
+            # the panels are said below the picture: as its label, they wrapped under its buttons on a phone
+            sample = gr.Image(label="Latest sample", type="filepath", format="png", interactive=False, height=220,
+                              elem_id="train-sample", buttons=["download", "fullscreen"])
+            gr.Markdown("Left to right: the input, the model's output, the real target. CycleGAN: an A picture, "
+                        "made B, made A again; then a B picture, made A, made B again.", elem_classes="help")
     translate = translate_section.build(state)
     timer = gr.Timer(1.0)
     seen = gr.State(-1)

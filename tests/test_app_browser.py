@@ -497,3 +497,20 @@ def test_the_dataset_zip_box_label_leaves_its_upload_icon_uncovered(browser, app
         assert label["y"] + label["height"] <= icon["y"], (label, icon)
     finally:
         phone.close()
+
+
+def test_the_sample_label_stays_clear_of_its_buttons_on_a_phone(browser, app_url):
+    """The sample's label spelled its panels out (CycleGAN: a | G(a) | F(G(a)) | ...): at 390 px it wrapped to two
+    lines and ran under the picture's download and fullscreen buttons. The panels are said below the picture."""
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        phone.goto(app_url)
+        phone.get_by_role("tab", name="Train").click()
+        label = phone.locator("#train-sample label[data-testid=block-label]")
+        label.wait_for()
+        block = phone.locator("#train-sample").bounding_box()
+        box = label.bounding_box()
+        assert box["height"] < 30 and box["x"] + box["width"] < block["x"] + block["width"] - 70, (box, block)
+        assert phone.get_by_text("Left to right: the input, the model's output").is_visible()
+    finally:
+        phone.close()
