@@ -50,8 +50,9 @@ def build(state: AppState) -> dict:
             tell(0.05, "gray version")
             gray = grayscale(picture)
             translator = state.models.translator(model_name, TASK)
-            colour = translator.colorize(picture, seed=seed,
-                                         progress=lambda fraction, what: tell(0.1 + 0.7 * fraction, what))
+            # the colorizer's last step is its "done": the page's bar still has the saving to show
+            colour = translator.colorize(picture, seed=seed, progress=lambda fraction, what: tell(
+                0.1 + 0.7 * fraction, what if fraction < 1 else "saving"))
             return gray, colour
 
         gray, result = on_upload(state, path, "colorize", work, waiting)
