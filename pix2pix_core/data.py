@@ -281,6 +281,7 @@ class _Loader:
         if held_in_memory(self.config, len(paths), self.size):
             skipped: list[str] = []
             items = list(_decode_stream(paths, decode, desc, skipped, self.progress, self.stop))
+            self._refuse_if_none_usable(len(items), skipped)
             _warn_skipped(skipped)
             return items
         return self._cached(paths, decode, desc, files or paths, sides, notes)
@@ -307,10 +308,18 @@ class _Loader:
                 self.progress(len(paths), len(paths))  # another process built it while this one waited
         elif self.progress is not None:
             self.progress(len(paths), len(paths))
+        self._refuse_if_none_usable(len(cache.names), cache.skipped)
         _warn_skipped(cache.skipped)
         if notes is not None:
             notes[:] = cache.notes
         return CachedItems(cache)
+
+    def _refuse_if_none_usable(self, usable: int, skipped: list[str]) -> None:
+        """Every file skipped: the reasons are the error (as warnings before an "empty dataset" error, the app
+        showed only that error, and its dataset line had counted the files as training images)."""
+        if not usable and skipped:
+            raise Pix2PixError(f"none of the {len(skipped)} image(s) in {self.folder} is usable: "
+                               f"{_some(sorted(skipped))}")
 
 
 T = TypeVar("T")
@@ -785,10 +794,8 @@ def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: boo
     sides, before, total = [], 0, sum(len(paths) for _, paths in listed)
     for folder, paths in listed:
         told = _counted_on(progress, before, total)
+        # a collection whose every file is unusable is refused by the loader, with the reasons
         sides.append(_Loader(config, folder, size, told, stop)(paths, decode, f"decoding {folder.name}"))
-        if not sides[-1]:  # each one skipped with a warning
-            raise Pix2PixError(f"none of the {len(paths)} image(s) in {folder} could be read; an unpaired run needs "
-                               "pictures in both collections")
         before += len(paths)
     dataset = UnpairedDataset(sides[0], sides[1], config.crop_size, train=train, flip=config.flip, seed=config.seed)
     if train:

@@ -165,7 +165,7 @@ def test_clear_errors_for_bad_folders(tmp_path, setup, message):
 
 def test_odd_width_aligned_image_is_refused(tmp_path):
     Image.new("RGB", (65, 32)).save(tmp_path / "odd.png")
-    with pytest.raises(Pix2PixError, match="empty"), pytest.warns(UserWarning, match="side-by-side"):
+    with pytest.raises(Pix2PixError, match=r"none of the 1 image\(s\) .* is usable: odd.png: 65x32 .*side-by-side"):
         build_dataset(tiny_config(task="facades", data=str(tmp_path)), "train", True)
 
 
@@ -419,3 +419,20 @@ def test_train_on_another_task_s_layout_names_that_task(tmp_path, capsys, task, 
     assert main(["train", "--task", task, "--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1",
                  "--epochs-decay", "0", "--device", "cpu"]) == 2
     assert f"error: {hint.replace('DATA', str(data))}\n" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budget_mb", [1024, 0], ids=["in memory", "disk cache"])
+def test_a_dataset_whose_every_file_is_skipped_says_why(tmp_path, budget_mb):
+    """Odd-width A|B files (or any that cannot be used) were each a warning, then "the dataset is empty: no usable
+    images found": the app showed only that line, after its dataset line had counted them as training images."""
+    from PIL import Image
+
+    train = tmp_path / "data" / "train"
+    train.mkdir(parents=True)
+    for i in range(4):
+        Image.new("RGB", (63, 32), (i * 40, 90, 90)).save(train / f"{i}.png")
+    config = tiny_config(task="aligned", data=str(tmp_path / "data"), memory_budget_mb=budget_mb,
+                         cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(Pix2PixError, match=r"none of the 4 image\(s\) in .*train is usable: 0.png: 63x32 is not an "
+                                           r"A\|B side-by-side pair .*and 1 more"):
+        build_dataset(config, "train", True)
