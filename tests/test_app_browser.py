@@ -294,7 +294,7 @@ def test_a_page_opened_after_a_failed_run_shows_it(browser, app_url, tmp_path):
         viewer.get_by_role("tab", name="Train").click()
         viewer.wait_for_function("() => document.querySelector('#train-status').innerText.includes('failed')",
                                  timeout=TIMEOUT_MS)
-        assert "empty" in viewer.locator("#train-status").inner_text()
+        assert "is not an A|B side-by-side pair" in viewer.locator("#train-status").inner_text()
         viewer.close()
 
 

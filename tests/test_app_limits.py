@@ -590,7 +590,7 @@ def test_a_failed_run_is_reported_to_every_caller(client, app):
     odd_width_dataset(app[1]["data"])
     assert start(client, data_folder=ODD_WIDTHS).startswith("Started")
     ended = wait_for_status(client, lambda s: not s["running"])
-    assert ended["phase"] == "failed" and "empty" in ended["message"], ended
+    assert ended["phase"] == "failed" and "is not an A|B side-by-side pair" in ended["message"], ended
     assert app_client(app[0]).predict(api_name="/train_status") == ended  # a second viewer
 
 
