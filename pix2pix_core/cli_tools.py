@@ -120,6 +120,23 @@ def _note_backend(translator) -> None:
         print("note: the ONNX model runs with dropout off (deterministic; --seed has no effect)", file=sys.stderr)
 
 
+def _what_a_pix2pix_import_needs(args) -> str:
+    """The refusal of an import that is not a CycleGAN's and lacks --netG or --task. A U-Net --netG, a pix2pix
+    --task or --model pix2pix says the file is a pix2pix model: then only what is missing is asked for (`--netG
+    unet_256` alone was told to say which model the file is); with none of them it may be either kind."""
+    from .official import IMPORTABLE_GENERATORS, IMPORT_TASKS
+
+    if args.model != "pix2pix" and args.netG not in IMPORTABLE_GENERATORS and args.task not in IMPORT_TASKS:
+        return ("say which model the file is: a pix2pix one with --netG (unet_256 for all published ones) and --task "
+                "(facades, aligned or colorize), or an official CycleGAN one (horse2zebra.pth, style_monet.pth, ...) "
+                "with --model cyclegan")
+    hints = {"--netG": "--netG unet_256 (all published pix2pix models) or unet_128",
+             "--task": "--task facades (facades_label2photo), aligned (any other A|B model: sat2map, map2sat, "
+                       "edges2shoes, day2night, ...) or colorize (an official colorization model)"}
+    missing = [name for name, value in (("--netG", args.netG), ("--task", args.task)) if value is None]
+    return f"a pix2pix import needs {' and '.join(missing)}: {'; '.join(hints[name] for name in missing)}"
+
+
 def cmd_import_official(args) -> int:
     import json
 
@@ -132,15 +149,8 @@ def cmd_import_official(args) -> int:
     cyclegan = args.model == "cyclegan" or (args.model is None and args.task == "unpaired")
     if args.reverse is not None and not cyclegan:  # before the questions a pix2pix import asks
         raise Pix2PixError(REVERSE_NEEDS_CYCLEGAN)
-    if not cyclegan and args.model != "pix2pix" and (args.netG is None or args.task is None):
-        raise Pix2PixError("say which model the file is: a pix2pix one with --netG (unet_256 for all published ones) "
-                           "and --task (facades, aligned or colorize), or an official CycleGAN one (horse2zebra.pth, "
-                           "style_monet.pth, ...) with --model cyclegan")
     if not cyclegan and (args.netG is None or args.task is None):
-        missing = " and ".join(name for name, value in (("--netG", args.netG), ("--task", args.task))
-                               if value is None)
-        raise Pix2PixError(f"a pix2pix import needs {missing}: --netG unet_256 (all published pix2pix models) or "
-                           "unet_128; --task facades, aligned or colorize")
+        raise Pix2PixError(_what_a_pix2pix_import_needs(args))
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     # --no-dropout is the official CycleGAN test flag too: a CycleGAN import is always without dropout
     path = import_official(args.pth, args.out, netG=args.netG, task=args.task, direction=args.direction,

@@ -272,6 +272,24 @@ def test_wrong_netG_or_shapes_are_one_line(official_pth, tmp_path, capsys, optio
     assert not out.exists()
 
 
+@pytest.mark.parametrize("argv,words,unwanted", [
+    (["--netG", "unet_256"], ["a pix2pix import needs --task:", "facades", "aligned", "colorize"], ["--netG unet"]),
+    (["--netG", "unet_128"], ["a pix2pix import needs --task:", "facades", "aligned", "colorize"], ["--netG unet"]),
+    (["--task", "facades"], ["a pix2pix import needs --netG:", "--netG unet_256"], ["--task facades"]),
+    (["--model", "pix2pix"], ["a pix2pix import needs --netG and --task:", "unet_256", "aligned"], []),
+    ([], ["say which model the file is", "--model cyclegan"], []),
+])
+def test_a_pix2pix_import_without_its_task_or_netG_names_what_is_missing(official_pth, tmp_path, capsys, argv,
+                                                                        words, unwanted):
+    """`import-official x.pth --netG unet_256` (the README's command without --task) was told "say which model
+    the file is" as if nothing said it is a pix2pix one: a U-Net --netG or a pix2pix --task says so."""
+    out = tmp_path / "o.safetensors"
+    code, _, err = run(capsys, "import-official", official_pth, *argv, "--out", out)
+    assert_one_error_line(code, err, *words)
+    assert not any(word in err for word in unwanted), err
+    assert not out.exists()
+
+
 def test_unknown_and_missing_keys_are_named(tmp_path, capsys):
     state = official_state(our_generator())
     del state["model.model.3.bias"]
