@@ -26,6 +26,10 @@ from .checkpoint import FORMAT, atomic_save, read_header, remove_stale_temp_file
 from .config import TrainConfig
 from .errors import CheckpointError, Pix2PixError
 
+# What a run writes before its first checkpoint, and nothing else: once that run has failed they are worth
+# nothing (a run cannot be resumed without a checkpoint), so the folder it created for them goes again.
+EARLY_FILES = ("config.json", "losses.csv")
+EARLY_SAMPLES = ("step_*.png", "last.png")  # samples/
 
 def check_writable(folder: Path, needed_bytes: int) -> None:
     """Fail before training, not after an hour, when the run folder cannot take checkpoints."""
@@ -42,11 +46,41 @@ def check_writable(folder: Path, needed_bytes: int) -> None:
                            f"about {needed_bytes / 1e6:.0f} MB needed for checkpoints")
 
 
+def missing_folders(folder: Path) -> list[Path]:
+    """The folders of `folder`'s path that do not exist yet, innermost first: what a mkdir(parents=True)
+    of it creates."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if path.exists() or path.is_symlink():
+            break
+        missing.append(path)
+    return missing
+
+
+def _early_files_only(folder: Path) -> bool:
+    """True when `folder` holds nothing but what a run writes before its first checkpoint (EARLY_FILES,
+    sample grids, an empty checkpoints/): anything else (a checkpoint, a user's file) may be of value."""
+    for entry in folder.iterdir():
+        if entry.is_symlink():
+            return False
+        if entry.name in EARLY_FILES and entry.is_file():
+            continue
+        if entry.name == "checkpoints" and entry.is_dir() and not any(entry.iterdir()):
+            continue
+        if entry.name == "samples" and entry.is_dir() and all(
+                sample.is_file() and not sample.is_symlink() and any(sample.match(p) for p in EARLY_SAMPLES)
+                for sample in entry.iterdir()):
+            continue
+        return False
+    return True
+
+
 class RunFolder:
     def __init__(self, out: str | Path):
         self.out = Path(out)
         self.checkpoint_dir = self.out / "checkpoints"
         self.latest = self.checkpoint_dir / "latest.safetensors"
+        self.created: list[Path] = []  # the folders check() made (innermost first): remove_if_unused's to remove
         self._csv_handle = None
         self._csv_writer = None
 
@@ -56,6 +90,7 @@ class RunFolder:
         epoch checkpoints of its schedule will not fit as well (--save-every 10 over 200 epochs at the default
         ngf 64: 20 x 686 MB), since a run can be cut short instead (--max-steps) or old ones deleted."""
         size = parameter_count * 4 * 3
+        self.created = missing_folders(self.out.absolute())
         check_writable(self.out, needed_bytes=2 * size + 50_000_000)
         ahead = max(kept - len(list(self.checkpoint_dir.glob("epoch_*.safetensors"))), 0)  # a resume wrote some
         free = shutil.disk_usage(self.out).free
@@ -124,6 +159,30 @@ class RunFolder:
         if self._csv_handle is not None:
             self._csv_handle.close()
             self._csv_handle = None
+
+    def remove_if_unused(self) -> bool:
+        """After a run that failed before its first checkpoint: remove the folder check() created (and the
+        parents it created with it), when it holds only what the run wrote meanwhile. A folder that existed
+        before (a resume, a folder the user made) or that holds anything else is left as it is. Housekeeping:
+        a failure here is ignored, so that the run's own error is the one reported. True when removed."""
+        if not self.created or self.latest.exists():
+            return False
+        self.close()
+        try:
+            if not self.out.is_dir() or not _early_files_only(self.out):
+                return False
+            for name in EARLY_FILES:
+                (self.out / name).unlink(missing_ok=True)
+            for sub in (self.out / "samples", self.checkpoint_dir):
+                if sub.is_dir():
+                    for sample in sub.iterdir():
+                        sample.unlink()
+                    sub.rmdir()
+            for folder in self.created:  # innermost first; a parent that holds something else now stays
+                folder.rmdir()
+        except OSError:
+            return not self.out.exists()
+        return True
 
 
 def diverged_message(folder: Optional[RunFolder], step: int, detail: str) -> str:

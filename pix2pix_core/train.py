@@ -333,10 +333,25 @@ class Trainer:
             for callback in self.rank_callbacks:
                 callback(ctx.rank, self.model)
             completed = True
+            if result.step == 0 and result.checkpoint is None:  # stopped while loading: nothing to keep
+                self._remove_unused_folder(ctx)
             return result
+        except BaseException:
+            self._remove_unused_folder(ctx)
+            raise
         finally:
             # after an error the other ranks may be inside a collective: no final barrier then, or all hang
             distributed.teardown(ctx, synchronize=completed)
+
+    def _remove_unused_folder(self, ctx: distributed.Context) -> None:
+        """A run that ends before its first checkpoint (an empty dataset, a refused setting, an error, a
+        Ctrl-C) takes away the run folder it created and what it wrote there (RunFolder.remove_if_unused: never
+        a folder that existed before, nor one holding anything else). Done here, not by the command line, so
+        that the app's Train tab and Python callers leave no empty run folders either; on rank 0 only, the one
+        that made it. A run that trained steps and then diverged or collapsed keeps its losses.csv and samples:
+        they show how it went wrong."""
+        if ctx.is_main:
+            self.folder.remove_if_unused()
 
     def save(self, position: Position, name: str = "latest", extra: Optional[dict] = None) -> Path:
         """Atomically write weights, optimizer moments, RNG and position; config in the header. `extra`: the

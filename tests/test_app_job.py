@@ -53,6 +53,18 @@ def test_stop_while_a_start_is_preparing_cancels_it(facades_dir, tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_run_that_fails_while_loading_leaves_no_run_folder(tmp_path):
+    """Every failed Start (an empty dataset) left an empty runs/<task>-<time> folder, which the runs folder's
+    cap never removes (it holds no bytes); a run stopped while loading did too."""
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    (tmp_path / "runs").mkdir()
+    job = TrainingJob(tmp_path / "runs", tmp_path / "runs" / "models", on_model=lambda path: None)
+    job.start(tiny_config(data=str(tmp_path / "empty"), max_steps=1))
+    ended = wait_until_idle(job)
+    assert ended.phase == "failed" and "no images" in ended.message
+    assert not any((tmp_path / "runs").iterdir())
+
+
 def test_a_start_that_fails_while_preparing_shows_the_last_run_again(facades_dir, tmp_path):
     job = TrainingJob(tmp_path / "runs", tmp_path / "runs" / "models", on_model=lambda path: None)
     job.start(tiny_config(data=str(facades_dir), max_steps=1))

@@ -305,6 +305,66 @@ def test_epoch_checkpoints_that_will_not_fit_are_warned_about(facades_dir, tmp_p
         run_folder.RunFolder(tmp_path / "run").check(size // 12, kept=20)  # 3 ahead + 2 fit in 6
 
 
+def test_a_run_that_fails_before_its_first_checkpoint_removes_the_folder_it_created(tmp_path, capsys) -> None:
+    """`train` on an empty train/ left an empty --out folder behind (made by the write probe before the data
+    loaded), and an error in the first step a config.json and a losses.csv of no use: the folders the run
+    created go again, parents included, but never one that was there before."""
+    empty = tmp_path / "empty"
+    (empty / "train").mkdir(parents=True)
+    out = tmp_path / "runs" / "first"
+    assert main(train_args(empty, out, "--max-steps", "2")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "no images" in err[0], err
+    assert not (tmp_path / "runs").exists()
+    made = tmp_path / "made_by_the_user"
+    made.mkdir()
+    assert main(train_args(empty, made, "--max-steps", "2")) == 2
+    assert made.is_dir() and not any(made.iterdir())  # it was there before: kept, as it was
+
+
+def test_an_error_before_the_first_checkpoint_leaves_nothing_after_it_everything(facades_dir, tmp_path) -> None:
+    """An exception (or the second Ctrl-C) in the first step removes the run folder it created with its
+    config.json, losses.csv and samples; after a checkpoint, the run folder is kept whatever happens."""
+    for failure in (RuntimeError("boom"), KeyboardInterrupt()):
+        run = tmp_path / "run"
+        trainer = Trainer(tiny_config(data=str(facades_dir), out=str(run), sample_every=1, max_steps=5))
+        original_step, steps = trainer.train_step, []
+
+        def step_then_fail(*args, **kwargs):
+            steps.append(1)
+            if len(steps) == 2:
+                assert (run / "config.json").exists() and (run / "losses.csv").exists()
+                raise failure
+            return original_step(*args, **kwargs)
+
+        trainer.train_step = step_then_fail
+        with pytest.raises(type(failure)):
+            trainer.run()
+        assert not run.exists(), sorted(run.rglob("*"))
+    config = tiny_config(data=str(facades_dir), out=str(run), max_steps=5, checkpoint_every_steps=1)
+    trainer = Trainer(config)
+    original_step, steps = trainer.train_step, []
+    trainer.train_step = step_then_fail
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert state_of(run / "checkpoints" / "latest.safetensors")["step"] == 1
+
+
+def test_a_failed_run_keeps_a_folder_that_holds_anything_else(facades_dir, tmp_path, monkeypatch) -> None:
+    """Only what the run itself writes before its first checkpoint counts as of no value: a file that turns up
+    in the new run folder meanwhile (another program's, the user's) keeps it, and the file, as they are."""
+    run = tmp_path / "run"
+
+    def fail_after_a_file_appears(*args, **kwargs):
+        (run / "notes.txt").write_text("mine")
+        raise Pix2PixError("the dataset is empty")
+
+    monkeypatch.setattr("pix2pix_core.train.build_dataset", fail_after_a_file_appears)
+    with pytest.raises(Pix2PixError, match="empty"):
+        Trainer(tiny_config(data=str(facades_dir), out=str(run))).run()
+    assert [p.name for p in run.iterdir()] == ["notes.txt"] and (run / "notes.txt").read_text() == "mine"
+
+
 # ------------------------------------------------------------------------------------ exact resume
 def _weights(path: Path, prefix: str) -> dict[str, torch.Tensor]:
     return {k: v for k, v in load_file(str(path)).items() if k.startswith(prefix)}

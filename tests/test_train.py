@@ -56,6 +56,19 @@ def test_stop_from_another_thread_saves_a_checkpoint(facades_dir, tmp_path):
     assert '"step": 4' in metadata["state"]
 
 
+def test_a_run_stopped_while_loading_takes_away_the_run_folder_it_made(facades_dir, tmp_path):
+    """Stopped before its first step (the app's Stop, a Ctrl-C while the dataset loads): the run folder it made
+    held nothing, and stayed; one that was there before stays."""
+    for out, existed in ((tmp_path / "new", False), (tmp_path / "old", True)):
+        if existed:
+            out.mkdir()
+        trainer = Trainer(tiny_config(task="facades", data=str(facades_dir), out=str(out)))
+        trainer.callbacks.append(lambda event: isinstance(event, LoadingEvent) and trainer.stop())
+        result = trainer.run()
+        assert (result.reason, result.step, result.checkpoint) == ("stopped", 0, None)
+        assert out.exists() == existed
+
+
 def test_max_steps(facades_dir, tmp_path):
     config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path), epochs=10, max_steps=5)
     result = Trainer(config).run()
