@@ -56,3 +56,39 @@ def fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def output_problem(path: Union[str, os.PathLike], folder: bool, suffix: str = "") -> Optional[str]:
+    """Why `path` cannot become the file (`folder` False; `suffix`: its kind's, for the example name) or the
+    folder a command writes, in words a user can act on, or None. These are the mistakes OSError words badly
+    (a path below a file is "File exists" or "Not a directory", a folder given for a file "Is a directory"),
+    and only once the work is done."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        return f"{path} is a file, not a folder: give a folder"
+    if not folder and path.is_dir():
+        return f"{path} is a folder: give a file name, e.g. {path / ('NAME' + suffix)}"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a folder: give another path"
+    return None
+
+
+def missing_folders(folder: Union[str, os.PathLike]) -> list[Path]:
+    """The folders of `folder`'s path that do not exist yet, innermost first: what a mkdir(parents=True)
+    of it creates, and what a command that fails may take away again (`remove_empty`)."""
+    missing = []
+    for path in (Path(folder).absolute(), *Path(folder).absolute().parents):
+        if path.exists() or path.is_symlink():
+            break
+        missing.append(path)
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (innermost first) while they are empty: one that holds anything stays, with its parents."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from safetensors import safe_open
 from torch import nn
 
-from .atomic_files import ORDINARY, fsync_folder
+from .atomic_files import ORDINARY, fsync_folder, output_problem
 from .config import TrainConfig
 from .errors import CheckpointError, Pix2PixError
 from .networks import build_generator
@@ -40,6 +40,9 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
     `remove_stale_temp_files` clears); a full disk is a CheckpointError saying so, not a traceback.
     """
     path = Path(path)
+    problem = output_problem(path, folder=False, suffix=".safetensors")  # said before a temp file is written
+    if problem:
+        raise CheckpointError(f"cannot write {path}: {problem}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)

@@ -324,6 +324,17 @@ def _one_line_warning(others):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line. A Ctrl-C outside `train`'s steps (which stop after the step and say how to resume) was
+    a traceback, from the imports on: one line and status 130 now; what the commands write is written whole
+    or not at all (and `data` resumes its download), so running the command again finishes it."""
+    try:
+        return _parse_and_run(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted: run the same command again to finish\n")
+        return 130
+
+
+def _parse_and_run(argv: Optional[Sequence[str]]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     with warnings.catch_warnings():  # this call's warning display only: main() also runs inside other programs

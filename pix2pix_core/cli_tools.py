@@ -45,9 +45,22 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def refuse_bad_output(out, folder: bool, suffix: str = "") -> None:
+    """--out checked before the work, not after it: a folder given for a file (or a file for a folder, or a path
+    below a file) failed once the work was done (train-segmenter after its whole training) with OSError's words
+    ("File exists"), or a traceback (`test`)."""
+    from .atomic_files import output_problem
+    from .errors import Pix2PixError
+
+    problem = output_problem(out, folder, suffix)
+    if problem:
+        raise Pix2PixError(f"--out: {problem}")
+
+
 FEW_FOR_REALISM = 50  # below this many images `test` says its distribution metrics are noise
 EXPORT_FORMATS = ("safetensors", "onnx", "torchscript")
 FORMAT_OF_SUFFIX = {".safetensors": "safetensors", ".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
+SUFFIX_OF_FORMAT = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
 
 
 def export_format(requested, out: str) -> str:
@@ -69,6 +82,7 @@ def cmd_export(args) -> int:
     from .errors import Pix2PixError
 
     args.format = export_format(args.format, args.out)
+    refuse_bad_output(args.out, folder=False, suffix=SUFFIX_OF_FORMAT[args.format])
     if args.format != "safetensors":
         from .export_formats import export_model
 
@@ -151,6 +165,7 @@ def cmd_import_official(args) -> int:
         raise Pix2PixError(REVERSE_NEEDS_CYCLEGAN)
     if not cyclegan and (args.netG is None or args.task is None):
         raise Pix2PixError(_what_a_pix2pix_import_needs(args))
+    refuse_bad_output(args.out, folder=False, suffix=".safetensors")
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     # --no-dropout is the official CycleGAN test flag too: a CycleGAN import is always without dropout
     path = import_official(args.pth, args.out, netG=args.netG, task=args.task, direction=args.direction,
@@ -187,6 +202,7 @@ def cmd_test(args) -> int:
     from .evaluate import default_segmenter, evaluate, format_metrics
 
     _set_threads(args.threads)
+    refuse_bad_output(args.out, folder=True)
     segmenter = False if args.no_segmenter else args.segmenter
     metrics = evaluate(args.checkpoint, args.data, args.out, limit=args.limit, segmenter=segmenter,
                        split=args.split, seed=args.seed, device=args.device, realism=not args.no_realism,
@@ -227,12 +243,9 @@ def _input_files(inputs: list[str]) -> tuple[list[Path], list[str]]:
 
 
 def cmd_translate(args) -> int:
-    from tqdm import tqdm
-
-    from .errors import ImageError, Pix2PixError
-    from .images import save_image_atomically
+    from .atomic_files import missing_folders, remove_empty
+    from .errors import Pix2PixError
     from .inference import Translator
-    from .palette import looks_like_photo, open_label_map
 
     _set_threads(args.threads)
     # a bad checkpoint stops here, one line
@@ -246,10 +259,31 @@ def cmd_translate(args) -> int:
     if any(path.parent.resolve() == out.resolve() for path in files):
         raise Pix2PixError(f"--out {out} holds input images: the translations would replace or mix with them; "
                            "write to another folder")
+    refuse_bad_output(out, folder=True)
+    created = missing_folders(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise Pix2PixError(f"cannot create --out {out}: {exc.strerror or exc}") from None
+    try:
+        written = _translate_files(translator, files, out, failures, label_maps, args.seed)
+    finally:
+        remove_empty(created)  # nothing translated (no input readable, a Ctrl-C): no empty --out left behind
+    print((f"wrote {written} image(s) to {out}" if written else "wrote nothing")
+          + (f"; {len(failures)} failed" if failures else ""))
+    return 1 if failures else 0
+
+
+def _translate_files(translator, files: list[Path], out: Path, failures: list[str], label_maps: bool,
+                     seed: int) -> int:
+    """Translate `files` into `out`, each written whole or not at all; an image that fails is added to
+    `failures` and the others go on. Returns how many were written."""
+    from tqdm import tqdm
+
+    from .errors import ImageError
+    from .images import save_image_atomically
+    from .palette import looks_like_photo, open_label_map
+
     used: set[str] = set()
     written = 0
     for path in tqdm(files, unit="img", desc=f"translate ({translator.task})", disable=len(files) < 2):
@@ -258,7 +292,7 @@ def cmd_translate(args) -> int:
             if label_maps and looks_like_photo(source):
                 tqdm.write(f"note: {path.name} looks like a photo, not a label map (its colours are not the 12 "
                            "class colours); the result is a guess", file=sys.stderr)
-            result = translator.translate(source, seed=args.seed)
+            result = translator.translate(source, seed=seed)
         except ImageError as exc:  # one odd file must not stop the others
             failures.append(str(exc))
             tqdm.write(f"error: {exc}", file=sys.stderr)
@@ -277,8 +311,7 @@ def cmd_translate(args) -> int:
             tqdm.write(f"error: cannot write {out / name}: {exc.strerror or exc}", file=sys.stderr)
             continue
         written += 1
-    print(f"wrote {written} image(s) to {out}" + (f"; {len(failures)} failed" if failures else ""))
-    return 1 if failures else 0
+    return written
 
 
 def cmd_train_segmenter(args) -> int:
@@ -291,6 +324,7 @@ def cmd_train_segmenter(args) -> int:
 
     if not Path(args.data).is_dir():
         raise Pix2PixError(f"data folder not found: {args.data}")
+    refuse_bad_output(args.out, folder=False, suffix=".safetensors")
     if Path(args.out).exists() and not args.overwrite:  # before training: the default --out is the bundled one
         raise Pix2PixError(f"{args.out} exists (the FCN-score's segmenter when it is the bundled one): give another "
                            "--out, or --overwrite to replace it")

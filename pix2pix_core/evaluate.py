@@ -122,6 +122,18 @@ def _file_stem(index: int, name: str) -> str:
     return f"{index:04d}_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60]
 
 
+def write_report_folder(out: Path, title: str, metrics: dict, rows: list[Row]) -> None:
+    """metrics.json and the report, after the whole evaluation: a folder that cannot take them (a full disk, no
+    permission, a file in the way) is one line, not a traceback that ends a long run."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        save_metrics(out, metrics)
+        write_report(out, title, metrics, rows)
+    except OSError as exc:
+        raise Pix2PixError(f"cannot write the report in {out}: {exc.strerror or exc}; free some space or give "
+                           "another --out") from None
+
+
 def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
     """index.html: the metrics table, then one row per example with its pictures saved as PNG in images/."""
     images = out / "images"
@@ -158,7 +170,8 @@ img {{ width: 256px; image-rendering: pixelated; }}
 </tbody></table></body></html>
 """
     path = out / "index.html"
-    path.write_text(page, encoding="utf-8")
+    with replaced_atomically(path) as handle:  # a Ctrl-C or a full disk now leaves the old page or none, not half
+        handle.write(page.encode("utf-8"))
     return path
 
 
@@ -272,10 +285,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         metrics["fcn_note"] = "skipped: the FCN-score segments generated photos; this model makes label maps"
     if task == "colorize" and realism:
         metrics.update(_colour_realism(generated, reals, read_config, data, split, seed))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_metrics(out, metrics)
-    write_report(out, f"{Path(checkpoint).name} on {scored['title']}", metrics, rows)
+    write_report_folder(Path(out), f"{Path(checkpoint).name} on {scored['title']}", metrics, rows)
     return metrics
 
 
@@ -348,10 +358,7 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
                                                      "reconstructed": reconstructed}, scores))
         metrics[f"count_{side}"] = len(paths)
         metrics.update({f"cycle_{key}_{side}": float(np.mean(values)) for key, values in totals.items()})
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_metrics(out, metrics)
-    write_report(out, f"{Path(checkpoint).name} on {root.name}/{split}A and {split}B", metrics, rows)
+    write_report_folder(Path(out), f"{Path(checkpoint).name} on {root.name}/{split}A and {split}B", metrics, rows)
     return metrics
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .atomic_files import output_problem
 from .checkpoint import direction_to_load, load_generator, refuse_overwriting, shareable
 from .config import TrainConfig, min_downsamplings
 from .errors import CheckpointError, Pix2PixError
@@ -136,6 +137,9 @@ def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", dir
     if config.model == "cyclegan":  # one of its two generators: say which (a BtoA export holds F whatever was asked)
         meta["generator"] = "BtoA" if "BtoA" in (direction, metadata.get("direction")) else "AtoB"
     sample = example_input(config)
+    problem = output_problem(out, folder=False, suffix=out.suffix)
+    if problem:
+        raise CheckpointError(f"cannot write {out}: {problem}")
     tmp = out.with_name(f".{out.name}.partial")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 import torch
 from PIL import Image
 
-from .atomic_files import replaced_atomically
+from .atomic_files import missing_folders, output_problem, remove_empty, replaced_atomically
 from .checkpoint import FORMAT, atomic_save, read_header, remove_stale_temp_files
 from .config import TrainConfig
 from .errors import CheckpointError, Pix2PixError
@@ -33,6 +33,9 @@ EARLY_SAMPLES = ("step_*.png", "last.png")  # samples/
 
 def check_writable(folder: Path, needed_bytes: int) -> None:
     """Fail before training, not after an hour, when the run folder cannot take checkpoints."""
+    problem = output_problem(folder, folder=True)  # a file in the way: OSError would say "File exists"
+    if problem:
+        raise Pix2PixError(f"cannot write to the run folder {folder}: {problem}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write_test"
@@ -44,17 +47,6 @@ def check_writable(folder: Path, needed_bytes: int) -> None:
     if free < needed_bytes:
         raise Pix2PixError(f"not enough disk space in {folder}: {free / 1e6:.0f} MB free, "
                            f"about {needed_bytes / 1e6:.0f} MB needed for checkpoints")
-
-
-def missing_folders(folder: Path) -> list[Path]:
-    """The folders of `folder`'s path that do not exist yet, innermost first: what a mkdir(parents=True)
-    of it creates."""
-    missing = []
-    for path in (folder, *folder.parents):
-        if path.exists() or path.is_symlink():
-            break
-        missing.append(path)
-    return missing
 
 
 def _early_files_only(folder: Path) -> bool:
@@ -90,7 +82,7 @@ class RunFolder:
         epoch checkpoints of its schedule will not fit as well (--save-every 10 over 200 epochs at the default
         ngf 64: 20 x 686 MB), since a run can be cut short instead (--max-steps) or old ones deleted."""
         size = parameter_count * 4 * 3
-        self.created = missing_folders(self.out.absolute())
+        self.created = missing_folders(self.out)
         check_writable(self.out, needed_bytes=2 * size + 50_000_000)
         ahead = max(kept - len(list(self.checkpoint_dir.glob("epoch_*.safetensors"))), 0)  # a resume wrote some
         free = shutil.disk_usage(self.out).free
@@ -178,11 +170,10 @@ class RunFolder:
                     for sample in sub.iterdir():
                         sample.unlink()
                     sub.rmdir()
-            for folder in self.created:  # innermost first; a parent that holds something else now stays
-                folder.rmdir()
         except OSError:
-            return not self.out.exists()
-        return True
+            return False
+        remove_empty(self.created)  # innermost first; a parent that holds something else now stays
+        return not self.out.exists()
 
 
 def diverged_message(folder: Optional[RunFolder], step: int, detail: str) -> str:

@@ -210,6 +210,79 @@ def test_missing_data_folder_is_one_line(facades_checkpoint, tmp_path, capsys):
     assert code == 2 and err.strip().count("\n") == 0 and err.startswith("error: data folder not found")
 
 
+@pytest.mark.parametrize("command,kind", [
+    (["export", "--checkpoint", "{ckpt}"], "file"), (["export", "--checkpoint", "{ckpt}", "--format", "onnx"], "file"),
+    (["import-official", "{ckpt}", "--netG", "unet_256", "--task", "facades"], "file"),
+    (["train-segmenter", "--data", "{data}", "--overwrite", "--epochs", "1"], "file"),
+    (["test", "--checkpoint", "{ckpt}", "--data", "{data}", "--no-segmenter"], "folder"),
+    (["translate", "--checkpoint", "{ckpt}", "{data}/val"], "folder"),
+])
+def test_an_out_of_the_wrong_kind_is_one_line_before_the_work(facades_checkpoint, facades_dir, tmp_path, capsys,
+                                                              command, kind):
+    """An --out folder given for a file failed after the work (train-segmenter after its whole training) with
+    "could not write X (Is a directory); the previous checkpoint, if any, is intact"; a path below a file with
+    "File exists"; `test --out FILE` ended in a FileExistsError traceback. Each is one line, before the work, that
+    says what to give instead; the file in the way is left as it was."""
+    argv = [part.format(ckpt=facades_checkpoint, data=facades_dir) for part in command]
+    a_file, a_folder = tmp_path / "a_file", tmp_path / "a_folder"
+    a_file.write_text("mine")
+    a_folder.mkdir()
+    wrong = a_file if kind == "folder" else a_folder
+    wanted = "is a file, not a folder: give a folder" if kind == "folder" else "is a folder: give a file name, e.g."
+    for out, words in ((wrong, wanted), (a_file / "below" / "x", "a_file is a file, not a folder")):
+        code, stdout, err = run(capsys, *argv, "--out", out)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: --out: ") and words in err, err
+        assert "%" not in err + stdout  # refused before any progress bar
+    assert a_file.read_text() == "mine" and not any(a_folder.iterdir())
+
+
+def test_translate_that_writes_nothing_leaves_no_out_folder(facades_checkpoint, tmp_path, capsys):
+    """No input readable (a typo, a non-image): `translate` exited 1 and left the empty --out it had created."""
+    (tmp_path / "notes.txt").write_text("not an image")
+    for inputs in ([tmp_path / "ghost.png"], [tmp_path / "notes.txt"]):
+        code, out, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, *inputs,
+                             "--out", tmp_path / "results" / "today")
+        assert code == 1 and len(error_lines(err)) == 1 and out.strip() == "wrote nothing; 1 failed"
+        assert not (tmp_path / "results").exists()
+    (tmp_path / "mine").mkdir()
+    assert run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "ghost.png",
+               "--out", tmp_path / "mine")[0] == 1
+    assert (tmp_path / "mine").is_dir()  # it was there before
+
+
+def test_a_report_that_cannot_be_written_is_one_line(facades_checkpoint, facades_dir, tmp_path, capsys, monkeypatch):
+    """A full disk when `test` writes its report, after the whole evaluation, was an OSError traceback."""
+    import errno
+    import os
+
+    from pix2pix_core import evaluate
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(evaluate, "save_metrics", full_disk)
+    code, _, err = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
+                       "--out", tmp_path / "report", "--no-segmenter", "--no-realism")
+    assert code == 2 and len(error_lines(err)) == 1 and "Traceback" not in err, err
+    assert error_lines(err)[0].startswith(f"error: cannot write the report in {tmp_path / 'report'}: No space left")
+
+
+def test_ctrl_c_outside_train_is_one_line_and_status_130(facades_checkpoint, facades_dir, tmp_path, capsys,
+                                                         monkeypatch):
+    """A Ctrl-C in translate, test, export or data was a KeyboardInterrupt traceback; `train` has its own."""
+    from pix2pix_core import inference
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inference.Translator, "translate", interrupted)
+    code, _, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, facades_dir / "val",
+                       "--out", tmp_path / "out")
+    assert code == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "interrupted: run the same command again to finish"
+    assert not (tmp_path / "out").exists()
+
+
 def test_wrong_checkpoint_is_one_line(facades_dir, tmp_path, capsys):
     fake = tmp_path / "model.safetensors"
     fake.write_bytes(b"definitely not a safetensors file")

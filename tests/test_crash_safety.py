@@ -251,6 +251,10 @@ def test_unwritable_run_folder_is_an_error_before_training(facades_dir, tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith("error: cannot write to the run folder") and "a_file/run" in err[0]
+    assert "a_file is a file, not a folder" in err[0]  # it said "Not a directory" ("File exists" for a_file itself)
+    assert main(train_args(facades_dir, blocker)) == 2
+    assert capsys.readouterr().err.strip().endswith("a_file is a file, not a folder: give a folder")
+    assert blocker.read_text() == "not a folder"
 
 
 def test_read_only_file_system_is_an_error_before_training(facades_dir, tmp_path, monkeypatch) -> None:
