@@ -30,6 +30,9 @@ from .uploads import ImageUpload
 OWN_TASKS = ("aligned", "paired", "unpaired")  # the tasks whose models no other tab uses
 UNPAIRED = "unpaired"
 DIRECTIONS = [("A → B", "AtoB"), ("B → A", "BtoA")]
+NO_MODEL_HINT = ("**No model of your own yet.** Train one above: choose the task *Custom* (your own picture pairs) "
+                 "or *Unpaired (CycleGAN)*, then Start training. When the run ends or is stopped, its model is "
+                 "listed here.")
 
 
 def models_of(state: AppState, tasks: tuple[str, ...]) -> list[str]:
@@ -106,10 +109,12 @@ def build(state: AppState) -> dict:
     names = models_of(state, OWN_TASKS)
     first = names[0] if names else None
     with gr.Accordion("Translate with a model trained on your own data", open=False) as section:
-        gr.Markdown("Custom pix2pix models (A|B images, A/ and B/ folders) translate a picture the way they were "
-                    "trained; unpaired (CycleGAN) models either way. An official CycleGAN model (`import-official "
-                    "--model cyclegan`) translates A → B only, as its name says, unless it was imported with the "
-                    "model named the other way round (`--reverse`).", elem_classes="help")
+        gr.Markdown("A model trained on your own picture pairs turns a picture into the other side, the way it "
+                    "was trained; an unpaired (CycleGAN) model works either way: pick the direction. Model "
+                    "files put in the app's checkpoints/ folder are listed too (the README says how to bring one "
+                    "in).", elem_classes="help", elem_id="translate-help")
+        # shown while there is no model to pick: the empty picker alone said nothing until Translate was pressed
+        hint = gr.Markdown(NO_MODEL_HINT, visible=not names, elem_id="translate-no-model")
         with gr.Row():
             # allow_custom_value: models trained after the page loaded; the handler checks the name
             model = Picker(names, value=first, label="Model", elem_id="translate-model", allow_custom_value=True,
@@ -126,7 +131,10 @@ def build(state: AppState) -> dict:
             unpaired_button = gr.Button()
     private = dict(api_visibility="private", show_progress="hidden")
     section.expand(refresh, model, model, **private)
+    model.focus(refresh, model, model, **private)  # a model whose run ended while the section was open
     model.change(on_model, model, direction, **private)
+    # the picker gets a model (or loses its last one) by refresh, which sets its value: the hint follows
+    model.change(lambda: gr.update(visible=not models_of(state, OWN_TASKS)), None, hint, **private)
     # no Gradio limit: the work waits in its lane (image_work), large pictures apart from small ones
     button.click(translate, [picture, model, direction], result, api_name="translate", concurrency_limit=None)
     unpaired_button.click(translate_unpaired, [picture, model, direction], result, api_name="translate_unpaired",

@@ -229,6 +229,28 @@ def custom_model(tmp_path_factory) -> Path:
     return export_generator(result.checkpoint, root / "custom_tiny.safetensors")
 
 
+def test_translate_section_says_how_to_get_a_model_until_there_is_one(page, app_url, custom_model):
+    """With no model of the user's own, the section's picker was empty and nothing said why until Translate was
+    pressed: a plain hint says to train one above; it goes once a model is listed (here one whose run ended
+    while the section was open: clicking the picker lists it)."""
+    models = DATA_ROOTS[app_url].parent / "runs" / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    assert not list(models.glob("*.safetensors")), "this test needs an app without models of the user's own"
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("Translate with a model trained on your own data").click()
+    hint = page.locator("#translate-no-model")
+    hint.wait_for(state="visible")
+    assert "Train one above" in hint.inner_text()
+    assert "--" not in page.locator("#translate-help").inner_text()  # the command line's details: in the README
+    shutil.copy(custom_model, models / "custom_tiny.safetensors")
+    try:
+        page.locator("#translate-model input").click()
+        page.get_by_role("option", name="custom_tiny").wait_for()
+        hint.wait_for(state="hidden")
+    finally:
+        (models / "custom_tiny.safetensors").unlink()
+
+
 def test_translate_section_runs_a_custom_pix2pix_model_its_own_way(page, app_url, custom_model, tmp_path):
     """A custom (A|B) pix2pix model trained in the app was usable nowhere in it: the Translate section lists it
     and translates a picture at its size, without the direction (a CycleGAN's choice) on show."""
