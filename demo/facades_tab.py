@@ -269,9 +269,12 @@ def layout(state: AppState, first: Image.Image) -> FacadesPage:
     """The tab's components, the canvas showing `first`."""
     classes = facade_classes()
     class_names = [c.name for c in classes]
+    from_photo = state.segmenter_path() is not None  # the button is shown only with the segmenter installed
     gr.Markdown("Paint a label map with the class colours (each colour is one part of a building) and the "
                 "model draws a photo of that facade. Every stroke updates the photo. Use **New variation** "
-                "for another photo of the same map (the network's dropout noise, seeded).", elem_classes="help")
+                "for another photo of the same map (the network's dropout noise, seeded)."
+                + (" **Start from a photo** turns a photo of a building front into a label map to paint on."
+                   if from_photo else ""), elem_classes="help", elem_id="facade-help")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             editor = CanvasEditor(  # refuses oversized images before Gradio decodes them (fn_index calls too)
@@ -287,7 +290,7 @@ def layout(state: AppState, first: Image.Image) -> FacadesPage:
                 clear_button = gr.Button("Clear", size="sm")
                 upload_button = UploadInput("Upload label map", file_types=["image"], size="sm")
                 segment_button = UploadInput("Start from a photo", file_types=["image"], size="sm",
-                                                 visible=state.segmenter_path() is not None)
+                                             visible=from_photo)
         with gr.Column(scale=1, min_width=300):
             photo = gr.Image(label="Generated photo", type="filepath", format="png", interactive=False, height=300,
                              elem_id="facade-photo", buttons=["download", "fullscreen"])

@@ -656,3 +656,27 @@ def test_the_translate_section_rescans_the_models_only_for_a_name_it_does_not_kn
     with pytest.raises(gr.Error, match="unknown model 'later'"):
         translate(str(picture), "later", "AtoB")
     assert rescans == [1]
+
+
+def test_the_facades_help_explains_start_from_a_photo_when_it_is_offered(facades_checkpoint, tmp_path):
+    """The Facades tab's help did not say what 'Start from a photo' (shown when the segmenter is installed) does:
+    it says what the button does when the button is there, and nothing of it when it is not."""
+    import shutil
+
+    from demo.app import build_app
+    from pix2pix_core.checkpoint import export_generator
+
+    def help_and_button(checkpoints: Path) -> tuple[str, bool]:
+        blocks = build_app(checkpoints, tmp_path / "data", tmp_path / "runs", device="cpu")
+        by_id = {getattr(block, "elem_id", None): block for block in blocks.blocks.values()}
+        button = [block for block in blocks.blocks.values() if getattr(block, "label", None) == "Start from a photo"]
+        return by_id["facade-help"].value, button[0].visible
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    export_generator(facades_checkpoint, checkpoints / "facades_tiny.safetensors")
+    text, shown = help_and_button(checkpoints)
+    assert not shown and "Start from a photo" not in text
+    shutil.copy(Path(__file__).resolve().parents[1] / "checkpoints" / "facades_segmenter.safetensors", checkpoints)
+    text, shown = help_and_button(checkpoints)
+    assert shown and "**Start from a photo** turns a photo" in text
