@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import gradio as gr
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.images import open_image
@@ -232,14 +232,35 @@ def clicked_point(index) -> tuple[int, int]:
     return min(max(x, 0), CANVAS - 1), min(max(y, 0), CANVAS - 1)
 
 
+def with_corner(label_map: Image.Image, point: tuple[int, int]) -> Image.Image:
+    """The snapped map as shown while a rectangle is begun: a black and white ring with a dot at its first corner
+    (for the eye only: the rectangle is filled on the canvas's map, never on this picture)."""
+    marked = label_map.convert("RGB")  # a copy: the map itself stays as it is
+    draw = ImageDraw.Draw(marked)
+    x, y = point
+    for radius, colour, width in ((10, (0, 0, 0), 5), (9, (255, 255, 255), 3)):  # white in black: seen on any class
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=colour, width=width)
+    draw.rectangle((x - 2, y - 2, x + 2, y + 2), fill=(255, 255, 255), outline=(0, 0, 0))
+    return marked
+
+
+def corner_shown(state: AppState, value: Optional[dict], first_corner) -> object:
+    """The output labels after an event that redrew the snapped map (a stroke, Generate, a seed or model): the
+    map with the first corner marked again while a rectangle is begun; nothing to do otherwise."""
+    if first_corner is None:
+        return gr.skip()
+    return as_file(state, with_corner(current_map(value), clicked_point(first_corner)), "labels")
+
+
 def rectangle_click(state: AppState, value: Optional[dict], class_name: str, first_corner, model: str, seed,
                     index) -> tuple:
-    """A click on the snapped map: the first corner is remembered, the second fills the rectangle. The outputs
-    editor, photo, labels, corner and the hint."""
+    """A click on the snapped map: the first corner is remembered and marked on the map, the second fills the
+    rectangle. The outputs editor, photo, labels, corner and the hint."""
     point = clicked_point(index)
     if first_corner is None:
-        return (gr.skip(), gr.skip(), gr.skip(), point,
-                f"First corner at {point}; click the opposite corner to fill a **{class_name}** rectangle.")
+        return (gr.skip(), gr.skip(), as_file(state, with_corner(current_map(value), point), "labels"), point,
+                f"First corner at {point} (the ring on the map); click the opposite corner to fill a "
+                f"**{class_name}** rectangle.")
     class_names = [c.name for c in facade_classes()]
     filled = fill_rectangle(current_map(value), tuple(first_corner), point, class_names.index(class_name))
     value, photo, snapped, _ = shown(state, filled, model, seed)
@@ -357,23 +378,33 @@ def wire_events(state: AppState, page: FacadesPage, examples: list[Path]) -> tup
     def on_rect_click(value, class_name, first_corner, model_name, seed_value, evt: gr.SelectData):
         return rectangle_click(state, value, class_name, first_corner, model_name, seed_value, evt.index)
 
+    @user_errors
+    def on_corner_shown(value, first_corner):
+        return corner_shown(state, value, first_corner)
+
     # ------------------------------------------------------------------------------ events
     editor, photo, labels, corner = page.editor, page.photo, page.labels, page.corner
     model, seed = page.model, page.seed
     render_inputs = [editor, model, seed]
     private = dict(api_visibility="private")
-    editor.input(on_stroke, render_inputs, [photo, labels], trigger_mode="always_last", show_progress="hidden",
-                 concurrency_limit=1, concurrency_id="facade", **private)
+    stroked = editor.input(on_stroke, render_inputs, [photo, labels], trigger_mode="always_last",
+                           show_progress="hidden", concurrency_limit=1, concurrency_id="facade", **private)
     # Events that put a new map on the canvas show their progress on the photos only: with the canvas in its
     # loading state as its new value arrived (the canvas then fires its own input event), it could stay under
     # a "processing" overlay for good after a stroke, blocking the mouse (seen with Random, Upload, rectangles)
     onto_canvas = dict(show_progress_on=[photo, labels], **private)
     editor.clear(on_clear, [model, seed], [editor, photo, labels, corner], **onto_canvas)
-    page.generate_button.click(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
-    page.variation_button.click(on_variation, render_inputs, [seed, photo, labels], concurrency_id="facade", **private)
-    model.change(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
-    seed.input(on_generate, render_inputs, [photo, labels], trigger_mode="always_last", concurrency_id="facade",
-               **private)  # a seed typed or stepped re-renders, as a stroke or a model does (not New variation's)
+    generated = page.generate_button.click(on_generate, render_inputs, [photo, labels], concurrency_id="facade",
+                                           **private)
+    varied = page.variation_button.click(on_variation, render_inputs, [seed, photo, labels], concurrency_id="facade",
+                                         **private)
+    remodelled = model.change(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
+    reseeded = seed.input(on_generate, render_inputs, [photo, labels], trigger_mode="always_last",
+                          concurrency_id="facade", **private)  # a seed typed or stepped (not New variation's)
+    # these redraw the snapped map: a begun rectangle's first corner is marked on it again (the clicks' own events
+    # and those that put a new map on the canvas end or cancel the rectangle)
+    for redrawn in (stroked, generated, varied, remodelled, reseeded):
+        redrawn.then(on_corner_shown, [editor, corner], labels, show_progress="hidden", **private)
     page.random_button.click(on_random, render_inputs, [editor, photo, labels, corner], **onto_canvas)
     page.clear_button.click(on_clear, [model, seed], [editor, photo, labels, corner], **onto_canvas)
     page.upload_button.upload(on_upload, [page.upload_button, model, seed], [editor, photo, labels, corner],

@@ -134,14 +134,25 @@ def test_stroke_on_canvas_changes_the_generated_photo(page):
 
 
 def test_rectangle_from_two_clicks(page):
+    """Two clicks on the snapped map fill a rectangle; the first corner is marked on the map (it was said in words
+    only) while the rectangle is begun, also after the map is redrawn (New variation), and gone once it is filled."""
     choose(page, "facade-rect-class", "door")
     old_src = image_src(page, "#facade-labels")
     box = page.locator("#facade-labels img").bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25)
     page.wait_for_function("() => document.querySelector('#facade-rect-hint').innerText.includes('First corner')")
+    x, y = (int(v) for v in page.locator("#facade-rect-hint").inner_text().split("(")[1].split(")")[0].split(","))
+    marked_src = wait_for_new_image(page, "#facade-labels", old_src)
+    white = (255, 255, 255)  # no class colour: the marker's
+    assert fetch_image(page, marked_src).getpixel((x, y)) == white, "the first corner is not marked on the map"
+    photo_src = image_src(page, "#facade-photo")
+    page.locator("#facade-variation").click()
+    wait_for_new_image(page, "#facade-photo", photo_src)
+    page.wait_for_function("(src) => document.querySelector('#facade-labels img')?.src === src", arg=marked_src)
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
-    new_src = wait_for_new_image(page, "#facade-labels", old_src)
+    new_src = wait_for_new_image(page, "#facade-labels", marked_src)
     labels = np.asarray(fetch_image(page, new_src))
+    assert not (labels == white).all(axis=-1).any(), "the first corner's marker stayed on the filled map"
     door = np.array(facade_classes()[3].rgb)
     height, width = labels.shape[:2]
     inside = labels[int(height * 0.28):int(height * 0.42), int(width * 0.28):int(width * 0.47)]
