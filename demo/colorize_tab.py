@@ -64,20 +64,27 @@ def build(state: AppState) -> dict:
     gr.Markdown("Upload a photo (a colour photo is turned gray first, as the model only sees lightness) and "
                 "get it colorized at its original resolution. The model was trained on food photos.",
                 elem_classes="help")
-    with gr.Row():
-        photo = ImageUpload(label="Your photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                            height=340, elem_id="colorize-input")
-        gray = gr.Image(label="What the model sees (gray)", type="filepath", format="png", interactive=False,
-                        height=340, elem_id="colorize-gray", buttons=["download", "fullscreen"])
-        result = gr.Image(label="Colorized (original size)", type="filepath", format="png", interactive=False,
-                          height=340, elem_id="colorize-output", buttons=["download", "fullscreen"])
-    with gr.Row():
-        names = state.models.names(TASK)
-        model = Picker(names, value=state.models.default(TASK), label="Model", elem_id="colorize-model",
-                            visible=len(names) > 1)  # a picker only when there is a choice
-        seed = Seed(0, label="Seed", precision=0, minimum=0, maximum=SEED_MAX)
-        button = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
-    examples = gr.Examples(example_photos(), inputs=photo, label="Gray food photos (Food-101)")
+    # the examples under the photo, in its column: on a phone (one column) the photo and the examples come first,
+    # above the two results, which were empty boxes 680 px high that pushed the examples off the first screen
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            photo = ImageUpload(label="Your photo", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                height=340, elem_id="colorize-input")
+            examples = gr.Examples(example_photos(), inputs=photo, label="Gray food photos (Food-101)",
+                                   elem_id="colorize-examples")
+        with gr.Column(scale=2, min_width=300):
+            with gr.Row():
+                gray = gr.Image(label="What the model sees (gray)", type="filepath", format="png", interactive=False,
+                                height=340, elem_id="colorize-gray", buttons=["download", "fullscreen"])
+                result = gr.Image(label="Colorized (original size)", type="filepath", format="png",
+                                  interactive=False, height=340, elem_id="colorize-output",
+                                  buttons=["download", "fullscreen"])
+            with gr.Row():
+                names = state.models.names(TASK)
+                model = Picker(names, value=state.models.default(TASK), label="Model", elem_id="colorize-model",
+                               visible=len(names) > 1)  # a picker only when there is a choice
+                seed = Seed(0, label="Seed", precision=0, minimum=0, maximum=SEED_MAX)
+                button = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
 
     run = user_errors(colorize_photo)
     # no Gradio limit: the work waits in its lane (image_work), large photos apart from small ones

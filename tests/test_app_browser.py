@@ -547,3 +547,23 @@ def test_the_sample_label_stays_clear_of_its_buttons_on_a_phone(browser, app_url
         assert phone.get_by_text("Left to right: the input, the model's output").is_visible()
     finally:
         phone.close()
+
+
+def test_a_phone_shows_the_colorize_examples_on_its_first_screen(browser, app_url):
+    """On a 390x844 phone the examples sat below the photo and two tall empty result boxes: a first-time user did
+    not see them without scrolling. They come right under the photo; a desktop keeps the three pictures in a row."""
+    for width, height in ((390, 844), (1280, 800)):
+        viewer = browser.new_page(viewport={"width": width, "height": height})
+        try:
+            viewer.goto(app_url)
+            viewer.get_by_role("tab", name="Colorize").click()
+            example = viewer.locator("#colorize-examples button").first
+            example.wait_for()
+            box = example.bounding_box()
+            assert box["y"] + box["height"] / 2 < height, (width, box)  # on the first screen, unscrolled
+            tops = [viewer.locator(f"#{name}").bounding_box()["y"] for name in
+                    ("colorize-input", "colorize-gray", "colorize-output")]
+            if width > 1000:
+                assert max(tops) - min(tops) < 5, tops
+        finally:
+            viewer.close()
