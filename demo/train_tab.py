@@ -440,6 +440,10 @@ def layout(state: AppState) -> TrainPage:
             status = gr.HTML(status_html(state.job.snapshot()), elem_id="train-status")
             progress = gr.HTML(progress_html(state.job.snapshot()), elem_id="train-progress")
             gan_frame, l1_frame = plot_frames(state.job.snapshot())
+            # a line, not the plots' labels: before a run they were bare boxes, and a block label cut their legend
+            gr.Markdown("Below: the run's GAN losses and L1 losses (how far its outputs are from the targets), "
+                        "drawn as it trains.",
+                        elem_classes="help", elem_id="train-plots-note")
             with gr.Row():
                 gan_plot = gr.LinePlot(gan_frame, x="step", y="loss", color="kind", title="GAN losses",
                                        color_map={k: LOSS_COLOURS[k] for k in GAN_TERMS},

@@ -567,3 +567,15 @@ def test_a_phone_shows_the_colorize_examples_on_its_first_screen(browser, app_ur
                 assert max(tops) - min(tops) < 5, tops
         finally:
             viewer.close()
+
+
+def test_a_line_says_what_the_loss_plots_are_before_they_draw(page):
+    """Before a run's first steps the two loss plots were bare boxes with a chart icon (their titles come with their
+    data). A line above them says what they will show; a block label on the plots cut their legend (240 px)."""
+    page.get_by_role("tab", name="Train").click()
+    note = page.locator("#train-plots-note")
+    note.wait_for()
+    assert "GAN losses and L1 losses" in note.inner_text()
+    plots = [page.locator(f"#{name}").bounding_box() for name in ("train-plot", "train-plot-l1")]
+    assert note.bounding_box()["y"] + note.bounding_box()["height"] <= min(plot["y"] for plot in plots)
+    assert not page.locator("#train-plot label[data-testid=block-label]").count()
