@@ -26,10 +26,11 @@ from .checkpoint import FORMAT, atomic_save, read_header, remove_stale_temp_file
 from .config import TrainConfig
 from .errors import CheckpointError, Pix2PixError
 
-# What a run writes before its first checkpoint, and nothing else: once that run has failed they are worth
-# nothing (a run cannot be resumed without a checkpoint), so the folder it created for them goes again.
+# What a run writes before it has trained anything: a config.json and the header of losses.csv. Once that run
+# has failed they are worth nothing (nothing to resume, nothing to look at), so the folder it created for them goes
+# again. A logged loss row or a sample picture shows how a run went wrong: their folder is kept.
 EARLY_FILES = ("config.json", "losses.csv")
-EARLY_SAMPLES = ("step_*.png", "last.png")  # samples/
+
 
 def check_writable(folder: Path, needed_bytes: int) -> None:
     """Fail before training, not after an hour, when the run folder cannot take checkpoints."""
@@ -50,18 +51,17 @@ def check_writable(folder: Path, needed_bytes: int) -> None:
 
 
 def _early_files_only(folder: Path) -> bool:
-    """True when `folder` holds nothing but what a run writes before its first checkpoint (EARLY_FILES,
-    sample grids, an empty checkpoints/): anything else (a checkpoint, a user's file) may be of value."""
+    """True when `folder` holds nothing but what a run writes before its first logged step (EARLY_FILES, with
+    losses.csv no more than its header; an empty samples/ and checkpoints/): anything else (a loss row, a
+    sample, a checkpoint, a user's file) may be of value."""
     for entry in folder.iterdir():
         if entry.is_symlink():
             return False
-        if entry.name in EARLY_FILES and entry.is_file():
+        if entry.name == "losses.csv" and entry.is_file() and len(entry.read_bytes().splitlines()) <= 1:
             continue
-        if entry.name == "checkpoints" and entry.is_dir() and not any(entry.iterdir()):
+        if entry.name == "config.json" and entry.is_file():
             continue
-        if entry.name == "samples" and entry.is_dir() and all(
-                sample.is_file() and not sample.is_symlink() and any(sample.match(p) for p in EARLY_SAMPLES)
-                for sample in entry.iterdir()):
+        if entry.name in ("checkpoints", "samples") and entry.is_dir() and not any(entry.iterdir()):
             continue
         return False
     return True
@@ -154,7 +154,8 @@ class RunFolder:
 
     def remove_if_unused(self) -> bool:
         """After a run that failed before its first checkpoint: remove the folder check() created (and the
-        parents it created with it), when it holds only what the run wrote meanwhile. A folder that existed
+        parents it created with it), when it holds only what the run wrote before its first logged step (a loss
+        row or a sample shows how the run went wrong: kept). A folder that existed
         before (a resume, a folder the user made) or that holds anything else is left as it is. Housekeeping:
         a failure here is ignored, so that the run's own error is the one reported. True when removed."""
         if not self.created or self.latest.exists():
@@ -167,9 +168,7 @@ class RunFolder:
                 (self.out / name).unlink(missing_ok=True)
             for sub in (self.out / "samples", self.checkpoint_dir):
                 if sub.is_dir():
-                    for sample in sub.iterdir():
-                        sample.unlink()
-                    sub.rmdir()
+                    sub.rmdir()  # empty (_early_files_only)
         except OSError:
             return False
         remove_empty(self.created)  # innermost first; a parent that holds something else now stays

@@ -344,12 +344,12 @@ class Trainer:
             distributed.teardown(ctx, synchronize=completed)
 
     def _remove_unused_folder(self, ctx: distributed.Context) -> None:
-        """A run that ends before its first checkpoint (an empty dataset, a refused setting, an error, a
-        Ctrl-C) takes away the run folder it created and what it wrote there (RunFolder.remove_if_unused: never
-        a folder that existed before, nor one holding anything else). Done here, not by the command line, so
-        that the app's Train tab and Python callers leave no empty run folders either; on rank 0 only, the one
-        that made it. A run that trained steps and then diverged or collapsed keeps its losses.csv and samples:
-        they show how it went wrong."""
+        """A run that ends before its first checkpoint and its first logged step (an empty dataset, a refused
+        setting, an error, a Ctrl-C while loading) takes away the run folder it created and what it wrote there
+        (RunFolder.remove_if_unused: never a folder that existed before, nor one holding anything else). Done
+        here, not by the command line, so that the app's Train tab and Python callers leave no empty run folders
+        either; on rank 0 only, the one that made it. A run that logged steps and then failed (diverged,
+        collapsed, a second Ctrl-C) keeps its losses.csv and samples: they show how it went wrong."""
         if ctx.is_main:
             self.folder.remove_if_unused()
 

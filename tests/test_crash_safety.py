@@ -326,32 +326,37 @@ def test_a_run_that_fails_before_its_first_checkpoint_removes_the_folder_it_crea
     assert made.is_dir() and not any(made.iterdir())  # it was there before: kept, as it was
 
 
-def test_an_error_before_the_first_checkpoint_leaves_nothing_after_it_everything(facades_dir, tmp_path) -> None:
+def test_an_error_before_the_first_logged_step_leaves_nothing(facades_dir, tmp_path) -> None:
     """An exception (or the second Ctrl-C) in the first step removes the run folder it created with its
-    config.json, losses.csv and samples; after a checkpoint, the run folder is kept whatever happens."""
-    for failure in (RuntimeError("boom"), KeyboardInterrupt()):
-        run = tmp_path / "run"
-        trainer = Trainer(tiny_config(data=str(facades_dir), out=str(run), sample_every=1, max_steps=5))
+    config.json and losses.csv header; after a logged step or a sample, or after a checkpoint, the run folder
+    is kept whatever happens (its losses show how the run went wrong)."""
+    def failing_trainer(run: Path, fail_at: int, failure: BaseException, **settings) -> Trainer:
+        trainer = Trainer(tiny_config(data=str(facades_dir), out=str(run), max_steps=5, **settings))
         original_step, steps = trainer.train_step, []
 
         def step_then_fail(*args, **kwargs):
             steps.append(1)
-            if len(steps) == 2:
+            if len(steps) == fail_at:
                 assert (run / "config.json").exists() and (run / "losses.csv").exists()
                 raise failure
             return original_step(*args, **kwargs)
 
         trainer.train_step = step_then_fail
+        return trainer
+
+    for failure in (RuntimeError("boom"), KeyboardInterrupt()):
+        run = tmp_path / "first_step"
         with pytest.raises(type(failure)):
-            trainer.run()
+            failing_trainer(run, 1, failure).run()
         assert not run.exists(), sorted(run.rglob("*"))
-    config = tiny_config(data=str(facades_dir), out=str(run), max_steps=5, checkpoint_every_steps=1)
-    trainer = Trainer(config)
-    original_step, steps = trainer.train_step, []
-    trainer.train_step = step_then_fail
+    logged = tmp_path / "logged"
+    with pytest.raises(RuntimeError):
+        failing_trainer(logged, 3, RuntimeError("boom"), sample_every=1, log_every=1).run()
+    assert len((logged / "losses.csv").read_text().splitlines()) == 3 and any((logged / "samples").iterdir())
+    saved = tmp_path / "saved"
     with pytest.raises(KeyboardInterrupt):
-        trainer.run()
-    assert state_of(run / "checkpoints" / "latest.safetensors")["step"] == 1
+        failing_trainer(saved, 2, KeyboardInterrupt(), checkpoint_every_steps=1).run()
+    assert state_of(saved / "checkpoints" / "latest.safetensors")["step"] == 1
 
 
 def test_a_failed_run_keeps_a_folder_that_holds_anything_else(facades_dir, tmp_path, monkeypatch) -> None:

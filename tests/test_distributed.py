@@ -158,7 +158,7 @@ def test_a_rank_0_error_ends_every_rank(ddp_data, tmp_path) -> None:
     assert time.monotonic() - started < 60
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 2, result.stderr[-3000:]
-    assert any("cannot write to the run folder" in line and "Not a directory" in line for line in errors)
+    assert any("cannot write to the run folder" in line and "is a file, not a folder" in line for line in errors)
 
 
 def test_cyclegan_under_torchrun(tmp_path) -> None:
