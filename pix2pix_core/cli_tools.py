@@ -55,6 +55,29 @@ def refuse_bad_output(out, folder: bool, suffix: str = "") -> None:
     problem = output_problem(out, folder, suffix)
     if problem:
         raise Pix2PixError(f"--out: {problem}")
+    if not folder and Path(out).is_file():
+        refuse_replacing_another_file(Path(out))
+
+
+def refuse_replacing_another_file(out: Path) -> None:
+    """An export or import replaces an earlier model file of that name (the usual way to refresh one), never
+    another kind of file a slip in --out names: a photo, a document (an unknown suffix is written as
+    safetensors), or another program's safetensors model."""
+    from .checkpoint import FORMAT, read_header
+    from .errors import CheckpointError, Pix2PixError
+
+    if out.suffix.lower() not in FORMAT_OF_SUFFIX:
+        raise Pix2PixError(f"--out: {out} exists and is not a model file: give another --out (.safetensors, "
+                           ".onnx, .pt or .ts)")
+    if FORMAT_OF_SUFFIX[out.suffix.lower()] != "safetensors":
+        return
+    try:
+        ours = read_header(out).get("format", "").split("/")[0] == FORMAT.split("/")[0]
+    except CheckpointError:
+        ours = False
+    if not ours:
+        raise Pix2PixError(f"--out: {out} exists and is not a Pix2Pix Studio model (another program's file?): give "
+                           "another --out, or delete it first")
 
 
 FEW_FOR_REALISM = 50  # below this many images `test` says its distribution metrics are noise

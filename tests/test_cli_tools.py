@@ -236,6 +236,28 @@ def test_an_out_of_the_wrong_kind_is_one_line_before_the_work(facades_checkpoint
     assert a_file.read_text() == "mine" and not any(a_folder.iterdir())
 
 
+def test_export_replaces_an_earlier_model_but_no_other_file(facades_checkpoint, tmp_path, capsys):
+    """`export --out` replaced whatever file it named: a typo'd --out notes.txt (written as safetensors), a
+    photo, or another program's safetensors model. An earlier export of the same name is replaced, as before."""
+    from safetensors.torch import save_file
+
+    shipped = tmp_path / "model.safetensors"
+    for _ in range(2):  # the second run refreshes the first one's file
+        assert run(capsys, "export", "--checkpoint", facades_checkpoint, "--out", shipped)[0] == 0
+    notes, photo, foreign = tmp_path / "notes.txt", tmp_path / "photo.jpg", tmp_path / "sd.safetensors"
+    notes.write_text("mine")
+    photo.write_bytes(b"\xff\xd8 a photo")
+    save_file({"w": torch.zeros(2)}, str(foreign), metadata={"format": "pt"})
+    for out, words in ((notes, "is not a model file"), (photo, "is not a model file"),
+                       (foreign, "is not a Pix2Pix Studio model")):
+        before = out.read_bytes()
+        for command in (["export", "--checkpoint", facades_checkpoint],
+                        ["import-official", facades_checkpoint, "--netG", "unet_256", "--task", "facades"]):
+            code, _, err = run(capsys, *command, "--out", out)
+            assert code == 2 and err.count("\n") == 1 and words in err, err
+        assert out.read_bytes() == before
+
+
 def test_translate_that_writes_nothing_leaves_no_out_folder(facades_checkpoint, tmp_path, capsys):
     """No input readable (a typo, a non-image): `translate` exited 1 and left the empty --out it had created."""
     (tmp_path / "notes.txt").write_text("not an image")
