@@ -264,7 +264,9 @@ def _first_ctrl_c_stops(trainer):
             raise KeyboardInterrupt
         asked.append(True)
         trainer.stop()
-        print("\nstopping after this step, with a checkpoint (Ctrl-C again to quit at once)", file=sys.stderr)
+        # a run still loading its data has no step to finish: it stops at once, with nothing to save
+        print("\nstopping after the current step, with a checkpoint (while the data loads: at once, nothing saved); "
+              "Ctrl-C again to quit at once", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:

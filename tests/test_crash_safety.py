@@ -439,7 +439,7 @@ def test_ctrl_c_stops_after_the_step_with_a_checkpoint(facades_dir, tmp_path) ->
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, err  # stopped, not finished: scripts.ablate resumes such a row
-    assert "stopping after this step, with a checkpoint" in err and "stopped at step" in out
+    assert "stopping after the current step, with a checkpoint" in err and "stopped at step" in out
     assert "--resume" in out
     stopped_at = state_of(run / "checkpoints" / "latest.safetensors")["step"]
     assert 3 <= stopped_at < 400
