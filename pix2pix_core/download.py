@@ -541,6 +541,9 @@ def get_dataset(name: str, out: Path, from_file: Optional[Path] = None, limit: O
     print_terms(source, log)
     if from_file is not None:
         archive = Path(from_file)
+        if archive.is_dir():  # an unpacked copy, say: the archive itself is what gets verified
+            raise Pix2PixError(f"--from: {archive} is a folder; give the downloaded archive "
+                               f"({source.url.rsplit('/', 1)[-1]})")
         if not archive.is_file():
             raise Pix2PixError(f"--from: file not found: {archive}")
         verify(source, archive, out=log, remove=False, progress=progress)

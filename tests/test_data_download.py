@@ -177,6 +177,16 @@ def test_from_file_that_fails_its_check_is_kept(tmp_path, capsys):
     assert archive.exists() and not (tmp_path / "data" / "facades").exists()
 
 
+def test_from_a_folder_says_to_give_the_archive(tmp_path, capsys):
+    """--from an unpacked folder said "file not found" though the folder is there."""
+    unpacked = tmp_path / "facades"
+    (unpacked / "train").mkdir(parents=True)
+    assert cli.main(["data", "facades", "--from", str(unpacked), "--out", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"--from: {unpacked} is a folder; give the downloaded archive (facades.tar.gz)" in err
+
+
 def test_offline_fails_fast_with_one_line(tmp_path, capsys):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
