@@ -244,14 +244,6 @@ def with_corner(label_map: Image.Image, point: tuple[int, int]) -> Image.Image:
     return marked
 
 
-def corner_shown(state: AppState, value: Optional[dict], first_corner) -> object:
-    """The output labels after an event that redrew the snapped map (a stroke, Generate, a seed or model): the
-    map with the first corner marked again while a rectangle is begun; nothing to do otherwise."""
-    if first_corner is None:
-        return gr.skip()
-    return as_file(state, with_corner(current_map(value), clicked_point(first_corner)), "labels")
-
-
 def rectangle_click(state: AppState, value: Optional[dict], class_name: str, first_corner, model: str, seed,
                     index) -> tuple:
     """A click on the snapped map: the first corner is remembered and marked on the map, the second fills the
@@ -378,33 +370,25 @@ def wire_events(state: AppState, page: FacadesPage, examples: list[Path]) -> tup
     def on_rect_click(value, class_name, first_corner, model_name, seed_value, evt: gr.SelectData):
         return rectangle_click(state, value, class_name, first_corner, model_name, seed_value, evt.index)
 
-    @user_errors
-    def on_corner_shown(value, first_corner):
-        return corner_shown(state, value, first_corner)
-
     # ------------------------------------------------------------------------------ events
     editor, photo, labels, corner = page.editor, page.photo, page.labels, page.corner
     model, seed = page.model, page.seed
     render_inputs = [editor, model, seed]
     private = dict(api_visibility="private")
-    stroked = editor.input(on_stroke, render_inputs, [photo, labels], trigger_mode="always_last",
-                           show_progress="hidden", concurrency_limit=1, concurrency_id="facade", **private)
+    editor.input(on_stroke, render_inputs, [photo, labels], trigger_mode="always_last", show_progress="hidden",
+                 concurrency_limit=1, concurrency_id="facade", **private)
     # Events that put a new map on the canvas show their progress on the photos only: with the canvas in its
     # loading state as its new value arrived (the canvas then fires its own input event), it could stay under
     # a "processing" overlay for good after a stroke, blocking the mouse (seen with Random, Upload, rectangles)
     onto_canvas = dict(show_progress_on=[photo, labels], **private)
     editor.clear(on_clear, [model, seed], [editor, photo, labels, corner], **onto_canvas)
-    generated = page.generate_button.click(on_generate, render_inputs, [photo, labels], concurrency_id="facade",
-                                           **private)
-    varied = page.variation_button.click(on_variation, render_inputs, [seed, photo, labels], concurrency_id="facade",
-                                         **private)
-    remodelled = model.change(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
-    reseeded = seed.input(on_generate, render_inputs, [photo, labels], trigger_mode="always_last",
-                          concurrency_id="facade", **private)  # a seed typed or stepped (not New variation's)
-    # these redraw the snapped map: a begun rectangle's first corner is marked on it again (the clicks' own events
-    # and those that put a new map on the canvas end or cancel the rectangle)
-    for redrawn in (stroked, generated, varied, remodelled, reseeded):
-        redrawn.then(on_corner_shown, [editor, corner], labels, show_progress="hidden", **private)
+    # these redraw the snapped map without a begun rectangle's corner mark (the hint still names the corner): a
+    # follow-up event that drew it again raced the second click, and could put a stale map back after the fill
+    page.generate_button.click(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
+    page.variation_button.click(on_variation, render_inputs, [seed, photo, labels], concurrency_id="facade", **private)
+    model.change(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
+    seed.input(on_generate, render_inputs, [photo, labels], trigger_mode="always_last", concurrency_id="facade",
+               **private)  # a seed typed or stepped re-renders, as a stroke or a model does (not New variation's)
     page.random_button.click(on_random, render_inputs, [editor, photo, labels, corner], **onto_canvas)
     page.clear_button.click(on_clear, [model, seed], [editor, photo, labels, corner], **onto_canvas)
     page.upload_button.upload(on_upload, [page.upload_button, model, seed], [editor, photo, labels, corner],
