@@ -2,7 +2,8 @@
 
 The canvas (`gr.ImageEditor`) is the source of truth for the label map. Every stroke (`.input`) cleans the
 canvas to the class colours (`palette.clean_label_map`, as the training data are cleaned) and re-runs the
-generator; the cleaned ("snapped") map is shown beside it, where two clicks draw a filled rectangle (the editor has no shape tool, and facades are mostly rectangles).
+generator; the cleaned ("snapped") map is shown beside it, where two clicks draw a filled rectangle (the editor
+has no shape tool, and facades are mostly rectangles).
 """
 
 from __future__ import annotations
