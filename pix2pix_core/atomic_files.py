@@ -76,9 +76,12 @@ def output_problem(path: Union[str, os.PathLike], folder: bool, suffix: str = ""
 
 def missing_folders(folder: Union[str, os.PathLike]) -> list[Path]:
     """The folders of `folder`'s path that do not exist yet, innermost first: what a mkdir(parents=True)
-    of it creates, and what a command that fails may take away again (`remove_empty`)."""
+    of it creates, and what a command that fails may take away again (`remove_empty`). Read on the path as the
+    system resolves it (links, ".."): `new/../mine` is the existing mine/, though no spelling through the missing
+    new/ exists yet. A folder such a mkdir makes off that path (new/) is not listed: it stays."""
     missing = []
-    for path in (Path(folder).absolute(), *Path(folder).absolute().parents):
+    real = Path(os.path.realpath(folder))
+    for path in (real, *real.parents):
         if path.exists() or path.is_symlink():
             break
         missing.append(path)

@@ -270,6 +270,9 @@ def test_translate_that_writes_nothing_leaves_no_out_folder(facades_checkpoint, 
     assert run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "ghost.png",
                "--out", tmp_path / "mine")[0] == 1
     assert (tmp_path / "mine").is_dir()  # it was there before
+    assert run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "ghost.png",
+               "--out", tmp_path / "new" / ".." / "mine")[0] == 1
+    assert (tmp_path / "mine").is_dir()  # the same folder, spelled through one that did not exist
 
 
 def test_a_report_that_cannot_be_written_is_one_line(facades_checkpoint, facades_dir, tmp_path, capsys, monkeypatch):

@@ -326,6 +326,19 @@ def test_a_run_that_fails_before_its_first_checkpoint_removes_the_folder_it_crea
     assert made.is_dir() and not any(made.iterdir())  # it was there before: kept, as it was
 
 
+def test_a_failed_run_keeps_a_folder_that_existed_before_however_its_path_is_spelled(tmp_path, capsys) -> None:
+    """`--out new/../mine` names the folder mine/ that was there before, through a folder new/ that was not:
+    each of the path's spellings did not exist, so the failed run took the user's mine/ for its own and removed
+    it (and left new/, which it had made)."""
+    empty = tmp_path / "empty"
+    (empty / "train").mkdir(parents=True)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    assert main(train_args(empty, tmp_path / "new" / ".." / "mine", "--max-steps", "2")) == 2
+    assert "no images" in capsys.readouterr().err
+    assert mine.is_dir() and not any(mine.iterdir())
+
+
 def test_an_error_before_the_first_logged_step_leaves_nothing(facades_dir, tmp_path) -> None:
     """An exception (or the second Ctrl-C) in the first step removes the run folder it created with its
     config.json and losses.csv header; after a logged step or a sample, or after a checkpoint, the run folder
