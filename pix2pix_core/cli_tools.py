@@ -62,7 +62,8 @@ def refuse_bad_output(out, folder: bool, suffix: str = "") -> None:
 def refuse_replacing_another_file(out: Path) -> None:
     """An export or import replaces an earlier model file of that name (the usual way to refresh one), never
     another kind of file a slip in --out names: a photo, a document (an unknown suffix is written as
-    safetensors), or another program's safetensors model."""
+    safetensors), another program's safetensors model, or a run's training checkpoint (its D, optimizers and
+    resume state would be gone for a generator alone)."""
     from .checkpoint import FORMAT, read_header
     from .errors import CheckpointError, Pix2PixError
 
@@ -72,12 +73,15 @@ def refuse_replacing_another_file(out: Path) -> None:
     if FORMAT_OF_SUFFIX[out.suffix.lower()] != "safetensors":
         return
     try:
-        ours = read_header(out).get("format", "").split("/")[0] == FORMAT.split("/")[0]
+        header = read_header(out)
     except CheckpointError:
-        ours = False
-    if not ours:
+        header = {}
+    if header.get("format", "").split("/")[0] != FORMAT.split("/")[0]:
         raise Pix2PixError(f"--out: {out} exists and is not a Pix2Pix Studio model (another program's file?): give "
                            "another --out, or delete it first")
+    if header.get("kind") == "training":
+        raise Pix2PixError(f"--out: {out} is a training checkpoint (what --resume continues that run from): give "
+                           "another --out")
 
 
 FEW_FOR_REALISM = 50  # below this many images `test` says its distribution metrics are noise

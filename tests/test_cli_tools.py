@@ -256,6 +256,13 @@ def test_export_replaces_an_earlier_model_but_no_other_file(facades_checkpoint, 
             code, _, err = run(capsys, *command, "--out", out)
             assert code == 2 and err.count("\n") == 1 and words in err, err
         assert out.read_bytes() == before
+    run_copy = tmp_path / "run_latest.safetensors"  # another run's training checkpoint, say
+    run_copy.write_bytes(Path(facades_checkpoint).read_bytes())
+    for command in (["export", "--checkpoint", shipped],
+                    ["import-official", facades_checkpoint, "--netG", "unet_256", "--task", "facades"]):
+        code, _, err = run(capsys, *command, "--out", run_copy)
+        assert code == 2 and err.count("\n") == 1 and "is a training checkpoint" in err, err
+    assert run_copy.read_bytes() == Path(facades_checkpoint).read_bytes()
 
 
 def test_translate_that_writes_nothing_leaves_no_out_folder(facades_checkpoint, tmp_path, capsys):
