@@ -64,13 +64,16 @@ def output_problem(path: Union[str, os.PathLike], folder: bool, suffix: str = ""
     (a path below a file is "File exists" or "Not a directory", a folder given for a file "Is a directory"),
     and only once the work is done."""
     path = Path(path)
-    if folder and path.exists() and not path.is_dir():
-        return f"{path} is a file, not a folder: give a folder"
-    if not folder and path.is_dir():
-        return f"{path} is a folder: give a file name, e.g. {path / ('NAME' + suffix)}"
-    for parent in path.parents:
-        if parent.exists():
-            return None if parent.is_dir() else f"{parent} is a file, not a folder: give another path"
+    try:
+        if folder and path.exists() and not path.is_dir():
+            return f"{path} is a file, not a folder: give a folder"
+        if not folder and path.is_dir():
+            return f"{path} is a folder: give a file name, e.g. {path / ('NAME' + suffix)}"
+        for parent in path.parents:
+            if parent.exists():
+                return None if parent.is_dir() else f"{parent} is a file, not a folder: give another path"
+    except OSError:  # cannot look (a folder of another user's): the write then says why, as it did
+        return None
     return None
 
 
@@ -82,7 +85,10 @@ def missing_folders(folder: Union[str, os.PathLike]) -> list[Path]:
     missing = []
     real = Path(os.path.realpath(folder))
     for path in (real, *real.parents):
-        if path.exists() or path.is_symlink():
+        try:
+            if path.exists() or path.is_symlink():
+                break
+        except OSError:  # cannot look (no permission): not known to be missing, so never taken for made here
             break
         missing.append(path)
     return missing

@@ -55,7 +55,11 @@ def refuse_bad_output(out, folder: bool, suffix: str = "") -> None:
     problem = output_problem(out, folder, suffix)
     if problem:
         raise Pix2PixError(f"--out: {problem}")
-    if not folder and Path(out).is_file():
+    try:
+        there = not folder and Path(out).is_file()
+    except OSError:  # cannot look (no permission): the write then says why
+        there = False
+    if there:
         refuse_replacing_another_file(Path(out))
 
 

@@ -236,6 +236,24 @@ def test_an_out_of_the_wrong_kind_is_one_line_before_the_work(facades_checkpoint
     assert a_file.read_text() == "mine" and not any(a_folder.iterdir())
 
 
+def test_an_out_below_another_users_folder_is_one_line(facades_checkpoint, facades_dir, tmp_path, capsys,
+                                                       monkeypatch):
+    """--out below a folder this user may not read: the new --out checks' exists()/is_dir() raised EACCES, a
+    PermissionError traceback where `translate` said "cannot create --out" in one line (and the write of a file
+    says why in its own words)."""
+    from pix2pix_core.cli_tools import refuse_bad_output
+    from test_crash_safety import lock_like_another_users_folder
+
+    locked = tmp_path / "someone_else"
+    locked.mkdir()
+    lock_like_another_users_folder(monkeypatch, locked)
+    code, _, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, facades_dir / "val",
+                       "--out", locked / "out")
+    assert code == 2 and len(error_lines(err)) == 1 and "cannot create --out" in err and "Permission denied" in err
+    for folder, name in ((False, "g.safetensors"), (True, "report")):  # export, import, train-segmenter; test
+        refuse_bad_output(locked / name, folder=folder)  # nothing it can see: the write then says why
+
+
 def test_export_replaces_an_earlier_model_but_no_other_file(facades_checkpoint, tmp_path, capsys):
     """`export --out` replaced whatever file it named: a typo'd --out notes.txt (written as safetensors), a
     photo, or another program's safetensors model. An earlier export of the same name is replaced, as before."""

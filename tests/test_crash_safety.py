@@ -257,6 +257,17 @@ def test_unwritable_run_folder_is_an_error_before_training(facades_dir, tmp_path
     assert blocker.read_text() == "not a folder"
 
 
+def test_a_run_folder_below_another_users_folder_is_a_pix2pix_error(tmp_path, monkeypatch) -> None:
+    """RunFolder.check looked at the path (missing_folders, output_problem: exists(), is_dir()) before its write
+    probe, and those raise EACCES below a folder this user may not read: a PermissionError, where the probe
+    said "cannot write to the run folder ...: Permission denied"."""
+    locked = tmp_path / "someone_else"
+    locked.mkdir()
+    lock_like_another_users_folder(monkeypatch, locked)
+    with pytest.raises(Pix2PixError, match=r"cannot write to the run folder .*run: Permission denied"):
+        run_folder.RunFolder(locked / "run").check(1000)
+
+
 def test_read_only_file_system_is_an_error_before_training(facades_dir, tmp_path, monkeypatch) -> None:
     """EROFS from the write probe (a read-only mount): refused before the first step."""
     real_write = Path.write_bytes
@@ -488,3 +499,27 @@ def test_a_fresh_run_never_overwrites_a_run_folder(facades_dir, tmp_path, capsys
     assert main(train_args(facades_dir, run, "--max-steps", "3", "--resume")) == 0
     first_line = capsys.readouterr().out.splitlines()[0]  # what trains, before the first step
     assert first_line.startswith("pix2pix facades (BtoA) from ") and "resuming from step 2" in first_line
+
+
+def lock_like_another_users_folder(monkeypatch, locked: Path) -> None:
+    """What a non-root user meets below another user's 0700 folder (the tests may run as root): looking at a path
+    inside it, or making one, is EACCES."""
+    import errno as errno_module
+
+    real_stat, real_mkdir = Path.stat, os.mkdir
+
+    def denied(path) -> OSError:
+        return PermissionError(errno_module.EACCES, os.strerror(errno_module.EACCES), str(path))
+
+    def stat(self, *args, **kwargs):
+        if locked in Path(self).parents:
+            raise denied(self)
+        return real_stat(self, *args, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        if locked in Path(path).parents:
+            raise denied(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    monkeypatch.setattr(os, "mkdir", mkdir)
