@@ -155,14 +155,14 @@ class RunFolder:
     def remove_if_unused(self) -> bool:
         """After a run that failed before its first checkpoint: remove the folder check() created (and the
         parents it created with it), when it holds only what the run wrote before its first logged step (a loss
-        row or a sample shows how the run went wrong: kept). A folder that existed
-        before (a resume, a folder the user made) or that holds anything else is left as it is. Housekeeping:
-        a failure here is ignored, so that the run's own error is the one reported. True when removed."""
-        if not self.created or self.latest.exists():
+        row or a sample shows how the run went wrong: kept). A folder that existed before (a resume, a folder
+        the user made) or that holds anything else is left as it is. Housekeeping: a failure here is ignored, so
+        that the run's own error is the one reported. True when removed."""
+        if not self.created:
             return False
-        self.close()
         try:
-            if not self.out.is_dir() or not _early_files_only(self.out):
+            self.close()
+            if self.latest.exists() or not self.out.is_dir() or not _early_files_only(self.out):
                 return False
             for name in EARLY_FILES:
                 (self.out / name).unlink(missing_ok=True)
