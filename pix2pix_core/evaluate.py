@@ -47,7 +47,7 @@ from .atomic_files import replaced_atomically
 from .bundled import bundled_checkpoints
 from .data import load_items, split_folder, unpaired_folders
 from .errors import Pix2PixError
-from .images import load_folder_images, open_image
+from .images import load_folder_images, open_image, save_image_atomically
 from .inference import Translator, grayscale
 from .limits import bounded_int
 from .palette import clean_label_ids, ids_to_image
@@ -151,7 +151,7 @@ def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
                  + " ".join(f"{k} {_fmt(v)}" for k, v in row.scores.items()) + "</small></td>"]
         for column, picture in row.pictures.items():
             file = f"{stem}_{re.sub(r'[^a-z0-9]+', '_', column.lower())}.png"
-            picture.save(images / file)
+            save_image_atomically(picture, images / file)  # a Ctrl-C leaves no half picture
             cells.append(f"<td><img src=\"images/{file}\" alt=\"{html.escape(column)}\"></td>")
         body.append(f"<tr class=\"example\">{''.join(cells)}</tr>")
     page = f"""<!doctype html>

@@ -275,3 +275,21 @@ def test_data_of_another_task_is_warned_about_once_naming_the_model(colorize_che
     assert messages == [f"most photos in {facades_dir / 'val'} are twice as wide as tall, like A|B pairs, but the "
                         f"model {colorize_checkpoint} is a colorize one: is --data (or --checkpoint) the one you "
                         "meant?"]
+
+
+def test_a_report_picture_cut_short_leaves_no_half_file(tmp_path, monkeypatch):
+    """The report's pictures were saved straight under their names: a Ctrl-C or a full disk mid-write left a
+    truncated PNG that the page then showed broken. Each is written whole or not at all."""
+    from PIL import Image
+
+    from pix2pix_core.evaluate import Row, write_report
+
+    def cut_short(image, fp, *args, **kwargs):
+        (open(fp, "wb") if isinstance(fp, (str, bytes)) or hasattr(fp, "__fspath__") else fp).write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", cut_short)
+    row = Row("a.png", {"output": Image.new("RGB", (8, 8))}, {})
+    with pytest.raises(OSError):
+        write_report(tmp_path, "title", {}, [row])
+    assert list((tmp_path / "images").iterdir()) == []
