@@ -152,6 +152,14 @@ class RunFolder:
             self._csv_handle.close()
             self._csv_handle = None
 
+    def holds_run(self) -> bool:
+        """Whether the folder holds a run's latest checkpoint; a folder this user may not look into (another
+        user's) is one error line, as the write probe's, not a PermissionError traceback."""
+        try:
+            return self.latest.exists()
+        except OSError as exc:
+            raise Pix2PixError(f"cannot read the run folder {self.out}: {exc.strerror or exc}") from None
+
     def remove_if_unused(self) -> bool:
         """After a run that failed before its first checkpoint: remove the folder check() created (and the
         parents it created with it), when it holds only what the run wrote before its first logged step (a loss

@@ -323,7 +323,7 @@ class Trainer:
 
     def run(self) -> FinishedEvent:
         """Train until the schedule ends, max_steps is reached, stop() is called or the loss diverges."""
-        if not self.resume and self.folder.latest.exists():  # a fresh run would cut its losses.csv and mix samples
+        if not self.resume and self.folder.holds_run():  # a fresh run would cut its losses.csv and mix samples
             raise Pix2PixError(f"{self.out} already holds a run ({self.folder.latest.name}): --resume continues "
                                "it; to start over, delete that folder or choose another --out")
         ctx = distributed.setup(self.config.device)

@@ -268,6 +268,16 @@ def test_a_run_folder_below_another_users_folder_is_a_pix2pix_error(tmp_path, mo
         run_folder.RunFolder(locked / "run").check(1000)
 
 
+def test_training_below_another_users_folder_is_one_error_line(facades_dir, tmp_path, monkeypatch) -> None:
+    """Trainer.run looked for an earlier run's checkpoint first, and exists() raised EACCES there: `train` ended in
+    a PermissionError traceback."""
+    locked = tmp_path / "someone_else"
+    locked.mkdir()
+    lock_like_another_users_folder(monkeypatch, locked)
+    with pytest.raises(Pix2PixError, match=r"cannot read the run folder .*run: Permission denied"):
+        Trainer(tiny_config(data=str(facades_dir), out=str(locked / "run"))).run()
+
+
 def test_read_only_file_system_is_an_error_before_training(facades_dir, tmp_path, monkeypatch) -> None:
     """EROFS from the write probe (a read-only mount): refused before the first step."""
     real_write = Path.write_bytes
