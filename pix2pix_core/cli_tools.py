@@ -45,13 +45,17 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def refuse_bad_output(out, folder: bool, suffix: str = "") -> None:
+def refuse_bad_output(out, folder: bool, suffix: str = "", source=None) -> None:
     """--out checked before the work, not after it: a folder given for a file (or a file for a folder, or a path
     below a file) failed once the work was done (train-segmenter after its whole training) with OSError's words
-    ("File exists"), or a traceback (`test`)."""
+    ("File exists"), or a traceback (`test`). `source`: the file the command reads, which --out naming it is
+    told first (the most exact of the reasons)."""
     from .atomic_files import output_problem
+    from .checkpoint import refuse_overwriting
     from .errors import Pix2PixError
 
+    if source is not None:
+        refuse_overwriting(source, out)
     problem = output_problem(out, folder, suffix)
     if problem:
         raise Pix2PixError(f"--out: {problem}")
@@ -113,7 +117,7 @@ def cmd_export(args) -> int:
     from .errors import Pix2PixError
 
     args.format = export_format(args.format, args.out)
-    refuse_bad_output(args.out, folder=False, suffix=SUFFIX_OF_FORMAT[args.format])
+    refuse_bad_output(args.out, folder=False, suffix=SUFFIX_OF_FORMAT[args.format], source=args.checkpoint)
     if args.format != "safetensors":
         from .export_formats import export_model
 
@@ -196,7 +200,7 @@ def cmd_import_official(args) -> int:
         raise Pix2PixError(REVERSE_NEEDS_CYCLEGAN)
     if not cyclegan and (args.netG is None or args.task is None):
         raise Pix2PixError(_what_a_pix2pix_import_needs(args))
-    refuse_bad_output(args.out, folder=False, suffix=".safetensors")
+    refuse_bad_output(args.out, folder=False, suffix=".safetensors", source=args.pth)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     # --no-dropout is the official CycleGAN test flag too: a CycleGAN import is always without dropout
     path = import_official(args.pth, args.out, netG=args.netG, task=args.task, direction=args.direction,
