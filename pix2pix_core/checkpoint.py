@@ -201,6 +201,12 @@ def config_of(metadata: dict[str, str], path: str | Path = "checkpoint") -> Trai
         raise CheckpointError(f"{path}: its config is unreadable ({exc})") from None
 
 
+def training_record(metadata: dict[str, str]) -> str:
+    """How far a file's model trained (JSON): a training checkpoint's "state", or the "trained" an export
+    keeps from its source (a file holds one of the two)."""
+    return metadata.get("state", metadata.get("trained", "{}"))
+
+
 MACHINE_LOCAL = ("out", "cache_dir")  # the trainer's run and cache folders: of no use anywhere else
 
 
@@ -462,7 +468,7 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
         load_into(build_generator(config), generator, "generator", checkpoint)  # never ship a file that cannot load
         shipped.update({f"{prefix}{k}": (v.to(dtype) if v.is_floating_point() else v) for k, v in generator.items()})
     # the source's record (a training checkpoint's state, an export's own), without the trainer's machine
-    shared_config, trained = shareable(config.to_json(), metadata.get("state", metadata.get("trained", "{}")))
+    shared_config, trained = shareable(config.to_json(), training_record(metadata))
     meta = {"format": FORMAT, "kind": "generator", "config": shared_config, "trained": trained}
     if direction == "BtoA":
         meta["direction"] = "BtoA"  # the shipped G. is the CycleGAN's F

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .atomic_files import output_problem
-from .checkpoint import direction_to_load, load_generator, refuse_overwriting, shareable
+from .checkpoint import direction_to_load, load_generator, refuse_overwriting, shareable, training_record
 from .config import TrainConfig, min_downsamplings
 from .errors import CheckpointError, Pix2PixError
 
@@ -97,8 +97,7 @@ def config_metadata(config: TrainConfig, metadata: Optional[dict] = None) -> dic
     """What an exported file says about itself: the config and training record (as `checkpoint.shareable` leaves
     them), how it was frozen, and for a generator brought in by `import-official` where it came from
     (`imported_from`, as its safetensors header says)."""
-    shared_config, trained = shareable(config.to_json(),
-                                       (metadata or {}).get("trained", (metadata or {}).get("state", "{}")))
+    shared_config, trained = shareable(config.to_json(), training_record(metadata or {}))
     meta = {
         "format": METADATA_FORMAT,
         "pix2pix_config": shared_config,
