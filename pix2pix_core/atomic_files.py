@@ -44,6 +44,17 @@ def replaced_atomically(path: Union[str, os.PathLike], mode: Optional[int] = ORD
         raise
 
 
+def remove_partial_files(folder: Union[str, os.PathLike]) -> list[Path]:
+    """Delete the temp files a kill (SIGKILL, a power cut) left in `folder` between a `replaced_atomically`
+    write and its rename: never a whole file. For a folder only one process writes into (a run folder)."""
+    folder = Path(folder)
+    stale = sorted(p for p in folder.glob(f".*{PARTIAL_SUFFIX}") if p.is_file() and not p.is_symlink()) \
+        if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def fsync_folder(folder: Path) -> None:
     """Make a rename inside `folder` survive a power cut (where the platform allows it)."""
     try:

@@ -21,10 +21,11 @@ from typing import Optional, Sequence
 import torch
 from PIL import Image
 
-from .atomic_files import missing_folders, output_problem, remove_empty, replaced_atomically
+from .atomic_files import missing_folders, output_problem, remove_empty, remove_partial_files, replaced_atomically
 from .checkpoint import FORMAT, atomic_save, read_header, remove_stale_temp_files
 from .config import TrainConfig
 from .errors import CheckpointError, Pix2PixError
+from .images import save_image_atomically
 
 # What a run writes before it has trained anything: a config.json and the header of losses.csv. Once that run
 # has failed they are worth nothing (nothing to resume, nothing to look at), so the folder it created for them goes
@@ -78,9 +79,10 @@ class RunFolder:
 
     def check(self, parameter_count: int, kept: int = 0) -> None:
         """Writable, with room for two fp32 checkpoints (weights + two Adam moments: latest and the next one
-        while it is written); clears the partial files a killed run may have left. A warning when the `kept`
-        epoch checkpoints of its schedule will not fit as well (--save-every 10 over 200 epochs at the default
-        ngf 64: 20 x 686 MB), since a run can be cut short instead (--max-steps) or old ones deleted."""
+        while it is written); clears the partial files a killed run may have left (checkpoints, config.json,
+        losses.csv, samples). A warning when the `kept` epoch checkpoints of its schedule will not fit as well
+        (--save-every 10 over 200 epochs at the default ngf 64: 20 x 686 MB), since a run can be cut short instead
+        (--max-steps) or old ones deleted."""
         size = parameter_count * 4 * 3
         self.created = missing_folders(self.out)
         check_writable(self.out, needed_bytes=2 * size + 50_000_000)
@@ -91,6 +93,8 @@ class RunFolder:
                           f"about {(ahead + 2) * size / 1e9:.1f} GB, and {free / 1e9:.1f} GB are free in {self.out}: "
                           f"a larger --save-every, or 0 to keep only the latest", stacklevel=2)
         remove_stale_temp_files(self.checkpoint_dir)
+        for folder in (self.out, self.out / "samples"):  # config.json, losses.csv, sample pictures
+            remove_partial_files(folder)
 
     def start(self, config: TrainConfig, loss_names: Sequence[str], resume: bool, resumed_step: int) -> None:
         """config.json, the samples folder and losses.csv opened for appending. On resume, rows after the
@@ -121,9 +125,7 @@ class RunFolder:
         self._csv_writer.writerow([step, epoch, *(f"{losses[k]:.5f}" for k in self._loss_names), f"{lr:.3e}", f"{speed:.2f}"])
 
     def save_sample(self, grid: Image.Image, name: str) -> Path:
-        path = self.out / "samples" / f"{name}.png"
-        grid.save(path)
-        return path
+        return save_image_atomically(grid, self.out / "samples" / f"{name}.png")  # a kill leaves no cut PNG
 
     def save_checkpoint(self, tensors: dict[str, torch.Tensor], config: TrainConfig, state: dict,
                         name: str = "latest") -> Path:
