@@ -96,7 +96,7 @@ class Row:
     scores: dict[str, float]
 
 
-REPORT_PICTURE = re.compile(r"\d{4}_[A-Za-z0-9_.-]+\.png")  # how write_report names its pictures (_file_stem)
+REPORT_PICTURE = re.compile(r"\d{4,}_[A-Za-z0-9_.-]+\.png")  # how write_report names its pictures (_file_stem)
 
 
 def save_metrics(out: Path, metrics: dict) -> Path:
@@ -138,9 +138,8 @@ def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
     """index.html: the metrics table, then one row per example with its pictures saved as PNG in images/."""
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
-    for stale in images.glob("*.png"):  # a previous, longer report in the same folder: only its own pictures
-        if REPORT_PICTURE.fullmatch(stale.name):
-            stale.unlink()
+    previous = _shown_pictures(out)  # a previous, longer report's: deleted once the new page has replaced it
+    written: set[str] = set()
     columns = list(rows[0].pictures) if rows else []
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
     header = "".join(f"<th>{html.escape(c)}</th>" for c in ["file", *columns])
@@ -152,6 +151,7 @@ def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
         for column, picture in row.pictures.items():
             file = f"{stem}_{re.sub(r'[^a-z0-9]+', '_', column.lower())}.png"
             save_image_atomically(picture, images / file)  # a Ctrl-C leaves no half picture
+            written.add(file)
             cells.append(f"<td><img src=\"images/{file}\" alt=\"{html.escape(column)}\"></td>")
         body.append(f"<tr class=\"example\">{''.join(cells)}</tr>")
     page = f"""<!doctype html>
@@ -172,7 +172,19 @@ img {{ width: 256px; image-rendering: pixelated; }}
     path = out / "index.html"
     with replaced_atomically(path) as handle:  # a Ctrl-C or a full disk now leaves the old page or none, not half
         handle.write(page.encode("utf-8"))
+    for stale in previous - written:
+        (images / stale).unlink(missing_ok=True)
     return path
+
+
+def _shown_pictures(out: Path) -> set[str]:
+    """The pictures of images/ that the page already in `out` shows: the only files a new report there deletes
+    (every PNG named like a report picture went, a user's own images/2023_holiday.png too)."""
+    try:
+        page = (out / "index.html").read_text(encoding="utf-8", errors="replace")
+    except OSError:  # no page yet (or none readable): nothing of an earlier report to delete
+        return set()
+    return {name for name in re.findall(r'<img src="images/([^"/]+)"', page) if REPORT_PICTURE.fullmatch(name)}
 
 
 def _fmt(value) -> str:

@@ -117,6 +117,25 @@ def test_rerun_with_fewer_images_leaves_no_stale_pictures(facades_checkpoint, fa
     assert len(list((tmp_path / "images").glob("*.png"))) == 3
 
 
+def test_a_report_deletes_only_the_pictures_its_previous_page_showed(facades_checkpoint, facades_dir, tmp_path):
+    """Every PNG of OUT/images named like a report picture (4 digits, _, ...) was deleted: a user's own
+    images/2023_holiday.png too. And the old pictures went before the new page was written, so a Ctrl-C
+    midway left the old page with its pictures gone."""
+    from PIL import Image
+
+    out = tmp_path / "report"
+    (out / "images").mkdir(parents=True)
+    for name in ("2023_holiday.png", "0001_scan.png"):
+        Image.new("RGB", (8, 8)).save(out / "images" / name)
+    evaluate(facades_checkpoint, facades_dir, out, segmenter=False, progress=False)
+    assert (out / "images" / "2023_holiday.png").exists() and (out / "images" / "0001_scan.png").exists()
+    first = set(p.name for p in (out / "images").glob("0*_*_output.png"))
+    assert len(first) == 3
+    evaluate(facades_checkpoint, facades_dir, out, segmenter=False, limit=1, progress=False)
+    assert {p.name for p in (out / "images").glob("*.png")} == {
+        "2023_holiday.png", "0001_scan.png", *(src.split("/")[-1] for src in read_report(out)[1][0])}
+
+
 def test_missing_data_is_one_clear_error(facades_checkpoint, tmp_path):
     with pytest.raises(Pix2PixError, match="not found"):
         evaluate(facades_checkpoint, tmp_path / "nowhere", tmp_path / "out", progress=False)
@@ -293,3 +312,23 @@ def test_a_report_picture_cut_short_leaves_no_half_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_report(tmp_path, "title", {}, [row])
     assert list((tmp_path / "images").iterdir()) == []
+
+
+def test_a_report_cut_short_leaves_the_previous_page_whole(tmp_path, monkeypatch):
+    """The previous report's pictures were deleted before the new ones were written: a Ctrl-C or a full disk
+    midway left the old index.html showing pictures that were gone."""
+    from PIL import Image
+
+    from pix2pix_core.evaluate import Row, write_report
+
+    write_report(tmp_path, "old", {}, [Row(f"{i}.png", {"output": Image.new("RGB", (8, 8))}, {}) for i in range(3)])
+    shown = read_report_pictures(tmp_path)
+    monkeypatch.setattr(Image.Image, "save", lambda *args, **kwargs: (_ for _ in ()).throw(OSError(28, "full")))
+    with pytest.raises(OSError):
+        write_report(tmp_path, "new", {}, [Row("new.png", {"output": Image.new("RGB", (8, 8))}, {})])
+    assert "<title>old</title>" in (tmp_path / "index.html").read_text()
+    assert len(shown) == 3 and all((tmp_path / src).is_file() for src in shown)
+
+
+def read_report_pictures(out):
+    return re.findall(r'<img src="([^"]+)"', (out / "index.html").read_text())
