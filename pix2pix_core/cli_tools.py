@@ -333,12 +333,13 @@ def _translate_files(translator, files: list[Path], out: Path, failures: list[st
             tqdm.write(f"error: {exc}", file=sys.stderr)
             continue
         name, n = f"{path.stem}.png", 1
-        while name in used:  # the same file name from two folders: keep both
+        # the same file name from two folders, or a.jpg and A.jpg (one file on macOS's and Windows' disks): keep both
+        while name.lower() in used:
             n += 1
             name = f"{path.stem}_{n}.png"
         if n > 1:
             tqdm.write(f"note: {path} is written as {name}: {path.stem}.png is another input's translation")
-        used.add(name)
+        used.add(name.lower())
         try:
             save_image_atomically(result, out / name)
         except OSError as exc:  # a full disk, a folder of that name: this file fails, the others go on

@@ -60,6 +60,19 @@ def test_translate_files_from_two_folders_with_the_same_name(facades_checkpoint,
     assert "is written as 1_2.png" in out + err  # said, not silent
 
 
+def test_translate_names_differing_only_in_case_are_both_kept(facades_checkpoint, facades_dir, tmp_path, capsys):
+    """Case.jpg and case.jpg became Case.png and case.png: one file on the case-insensitive disks of macOS and
+    Windows, where the second translation replaced the first without a word."""
+    import shutil
+
+    for name in ("Case.jpg", "case.jpg"):
+        shutil.copy(facades_dir / "val" / "1.jpg", tmp_path / name)
+    code, out, err = run(capsys, "translate", "--checkpoint", facades_checkpoint, tmp_path / "Case.jpg",
+                         tmp_path / "case.jpg", "--out", tmp_path / "out")
+    assert code == 0 and sorted(p.name.lower() for p in (tmp_path / "out").iterdir()) == ["case.png", "case_2.png"]
+    assert "is written as case_2.png" in out + err
+
+
 def test_translate_direction_on_a_pix2pix_model_says_it_is_for_cyclegan(facades_checkpoint, facades_dir, tmp_path,
                                                                          capsys):
     """A facades model runs B -> A (label -> photo); asked for --direction BtoA it said it held "the A -> B
