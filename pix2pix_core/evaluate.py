@@ -390,8 +390,15 @@ def _floor_photos(config, data, split: str, count: int, seed: int) -> tuple[list
     return [_to_pil(item.source if config.task == "colorize" else item.target) for item in items], other
 
 
-def _no_floor_note(other: str, data) -> str:
-    return f"skipped: no readable {other} photos in {data} for the real-vs-real floor"
+def _floor_note(others: list, other: str, data, scored: int) -> str:
+    """Why the real-vs-real floor is missing, or why it is noisier than the numbers beside it (a floor of fewer
+    photos than were scored: its two-sample test and KID then run on that few); "" when it is what it says."""
+    if len(others) < 2:
+        return f"skipped: no readable {other} photos in {data} for the real-vs-real floor"
+    if len(others) < scored:
+        return (f"the real-vs-real floor has only {len(others)} {other} photos for the {scored} scored: it is "
+                "noisier than the numbers beside it")
+    return ""
 
 
 def _realism(seg: Segmenter, generated: list, reals: list, config, data, split: str, seed: int) -> dict:
@@ -402,9 +409,8 @@ def _realism(seg: Segmenter, generated: list, reals: list, config, data, split: 
         return {"realism_note": "skipped: KID and the two-sample test need at least 2 images"}
     others, other = _floor_photos(config, data, split, len(reals), seed)
     metrics = realism_metrics(seg, generated, reals, others if len(others) >= 2 else None, seed=seed)
-    if len(others) < 2:
-        metrics["realism_floor_note"] = _no_floor_note(other, data)
-    return metrics
+    note = _floor_note(others, other, data, len(reals))
+    return {**metrics, "realism_floor_note": note} if note else metrics
 
 
 def _colour_realism(generated: list, reals: list, config, data, split: str, seed: int) -> dict:
@@ -415,9 +421,8 @@ def _colour_realism(generated: list, reals: list, config, data, split: str, seed
         return {"colour_realism_note": "skipped: the colour two-sample test needs at least 2 images"}
     others, other = _floor_photos(config, data, split, len(reals), seed)
     metrics = colour_realism_metrics(generated, reals, others if len(others) >= 2 else None, seed=seed)
-    if len(others) < 2:
-        metrics["colour_realism_floor_note"] = _no_floor_note(other, data)
-    return metrics
+    note = _floor_note(others, other, data, len(reals))
+    return {**metrics, "colour_realism_floor_note": note} if note else metrics
 
 
 def format_metrics(metrics: dict) -> str:

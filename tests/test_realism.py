@@ -205,3 +205,22 @@ def test_evaluate_without_train_split_or_with_realism_off(facades_checkpoint, fa
     off = evaluate(facades_checkpoint, facades_dir, tmp_path / "b", segmenter=random_segmenter(), realism=False,
                    progress=False)
     assert "fcn_miou" in off and not (REALISM_KEYS | FLOOR_KEYS) & set(off)
+
+
+def test_a_floor_of_fewer_photos_than_were_scored_says_so(facades_checkpoint, facades_dir, colorize_checkpoint,
+                                                          food_dir, tmp_path):
+    """With fewer train photos than scored ones the floor was computed on as few (its classifier and KID on a
+    sample of the scored photos that small), noisier than the numbers beside it, and nothing said so."""
+    for name, source in (("facades", facades_dir), ("food", food_dir)):
+        shutil.copytree(source / "val", tmp_path / name / "val")
+        (tmp_path / name / "train").mkdir()
+        for photo in sorted((source / "train").iterdir())[:2]:
+            shutil.copy(photo, tmp_path / name / "train")
+    metrics = evaluate(facades_checkpoint, tmp_path / "facades", tmp_path / "a", segmenter=random_segmenter(),
+                       progress=False)
+    assert FLOOR_KEYS <= set(metrics) and "only 2 train photos for the 3 scored" in metrics["realism_floor_note"]
+    metrics = evaluate(colorize_checkpoint, tmp_path / "food", tmp_path / "b", progress=False)
+    assert "colour_two_sample_acc_floor" in metrics
+    assert "only 2 train photos for the 3 scored" in metrics["colour_realism_floor_note"]
+    full = evaluate(colorize_checkpoint, food_dir, tmp_path / "c", progress=False)
+    assert "colour_two_sample_acc_floor" in full and "colour_realism_floor_note" not in full
