@@ -69,6 +69,11 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=160)
     parser.add_argument("--labels", nargs="+", help="one caption per report, shown above its column")
     args = parser.parse_args()
+    for option in ("rows", "tile"):  # 0 ended in PIL's "cannot write empty image" traceback
+        if getattr(args, option) < 1:
+            parser.error(f"--{option} must be at least 1")
+    if args.out.suffix.lower() not in Image.registered_extensions():  # PIL's traceback, after the work
+        parser.error(f"{args.out}: not a picture file name (give .jpg or .png)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     compose(args.reports, args.rows, args.tile, args.labels).save(args.out, quality=88)
     print(f"wrote {args.out}")

@@ -70,3 +70,18 @@ def test_command_line_writes_the_figure(tmp_path):
     subprocess.run([sys.executable, "scripts/results_figure.py", str(a), str(b), str(out), "--rows", "2",
                     "--tile", "24", "--labels", "a", "b"], cwd=ROOT, check=True, capture_output=True)
     assert Image.open(out).size == (4 * 24, results_figure.CAPTION_HEIGHT + 2 * 24)
+
+
+@pytest.mark.parametrize("mistake, said", [(["--rows", "0"], "--rows must be at least 1"),
+                                           (["--tile", "0"], "--tile must be at least 1"),
+                                           (["--rows", "-2"], "--rows must be at least 1")])
+def test_command_line_mistakes_are_one_line(tmp_path, mistake, said):
+    """--rows 0 or --tile 0 (or an output name without a picture suffix) ended in a PIL traceback
+    ("cannot write empty image", "unknown file extension"), after the work."""
+    report = _report(tmp_path / "a", ["0000", "0001"], 60)
+    for out, args, expected in ((tmp_path / "f.jpg", mistake, said),
+                                (tmp_path / "figure", [], "figure: not a picture file name (give .jpg or .png)")):
+        done = subprocess.run([sys.executable, "scripts/results_figure.py", str(report), str(out), *args], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert done.returncode == 2 and "Traceback" not in done.stderr and expected in done.stderr
+        assert not out.exists()
