@@ -92,7 +92,6 @@ def refuse_replacing_another_file(out: Path) -> None:
                            "another --out")
 
 
-FEW_FOR_REALISM = 50  # below this many images `test` says its distribution metrics are noise
 EXPORT_FORMATS = ("safetensors", "onnx", "torchscript")
 FORMAT_OF_SUFFIX = {".safetensors": "safetensors", ".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
 SUFFIX_OF_FORMAT = {"safetensors": ".safetensors", "onnx": ".onnx", "torchscript": ".pt"}
@@ -248,9 +247,6 @@ def cmd_test(args) -> int:
     elif metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:
         print(f"note: no facade segmenter at {default_segmenter()}, FCN-score skipped; {WHERE_TO_GET_THEM} "
               f"(pass --segmenter FILE), or train one with `train-segmenter`")
-    if metrics.get("count", 0) < FEW_FOR_REALISM and ({"kid_x1000", "colour_two_sample_acc"} & set(metrics)):
-        print(f"note: realism metrics on {metrics['count']} images swing widely from sample to sample (their "
-              f"*_floor shows how far); compare models on {FEW_FOR_REALISM} images or more")
     for key in ("realism_note", "realism_floor_note", "colour_realism_note", "colour_realism_floor_note"):
         if key in metrics:
             print(f"note: {'colour ' if key.startswith('colour') else ''}realism metrics: {metrics[key]}")

@@ -242,7 +242,10 @@ def test_a_ratio_of_nothing_is_null_and_other_pictures_in_the_folder_stay(colori
     assert (out / "images" / "holiday.png").exists()
     printed = capsys.readouterr().out
     assert "colour realism metrics: skipped: no readable train photos" in printed
-    assert "note: realism metrics on 3 images swing widely" in printed  # 3 photos: the numbers are noise
+    # 3 photos: the numbers are noise, said in the terminal and in the report (metrics.json and the page) alike
+    assert "note: colour realism metrics: on 3 images these swing widely" in printed
+    assert stored["colour_realism_note"].startswith("on 3 images these swing widely")
+    assert "on 3 images these swing widely" in (out / "index.html").read_text()
 
 
 def test_a_photo_to_label_model_gets_no_fcn_score(facades_dir, tiny_segmenter_path, tmp_path):
