@@ -117,6 +117,26 @@ def save_metrics(out: Path, metrics: dict) -> Path:
     return path
 
 
+def foreign_report_files(out: Path) -> list[Path]:
+    """The index.html and metrics.json in `out` that a report would replace but no report wrote (a website's
+    page, another tool's metrics: `--out .` in such a folder), unreadable ones included; [] for a new folder or
+    an earlier report's, which a report refreshes."""
+    def ours(path: Path) -> bool:
+        try:
+            text = path.read_text(encoding="utf-8")
+            if path.suffix == ".html":
+                return '<table class="metrics">' in text
+            metrics = json.loads(text)
+            return isinstance(metrics, dict) and {"checkpoint", "task"} <= set(metrics)
+        except (OSError, UnicodeDecodeError, ValueError):
+            return False
+
+    try:
+        return [p for p in (out / "index.html", out / "metrics.json") if p.exists() and not ours(p)]
+    except OSError:  # cannot look (no permission): the write then says why
+        return []
+
+
 def _file_stem(index: int, name: str) -> str:
     """A safe, unique file name prefix for an example's pictures."""
     return f"{index:04d}_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60]

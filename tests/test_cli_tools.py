@@ -195,6 +195,24 @@ def test_cli_test_end_to_end(facades_checkpoint, facades_dir, tmp_path, capsys):
     assert code == 2 and err.startswith("error: --size must be between 16 and 2,048, got 4")
 
 
+def test_test_refreshes_an_earlier_report_but_replaces_no_other_page(facades_checkpoint, facades_dir, tmp_path,
+                                                                     capsys):
+    """`test --out .` in a folder with a website's index.html (or another tool's metrics.json) replaced it with
+    the report, as export's --out replaced any file. An earlier report in the folder is refreshed, as before."""
+    report = ["test", "--checkpoint", facades_checkpoint, "--data", facades_dir, "--limit", 1, "--no-segmenter",
+              "--no-realism", "--size", 64, "--out"]
+    for _ in range(2):  # the second run refreshes the first one's report
+        assert run(capsys, *report, tmp_path / "report")[0] == 0
+    site, tool = tmp_path / "site", tmp_path / "tool"
+    site.mkdir(), tool.mkdir()
+    (site / "index.html").write_text("<html><body>my home page</body></html>")
+    (tool / "metrics.json").write_text('{"accuracy": 0.9}')
+    for folder, name in ((site, "index.html"), (tool, "metrics.json")):
+        code, _, err = run(capsys, *report, folder)
+        assert code == 2 and err.count("\n") == 1 and f"would replace {folder / name}, which no earlier" in err, err
+        assert sorted(p.name for p in folder.iterdir()) == [name]  # nothing written, nothing replaced
+
+
 def test_cli_train_segmenter_then_test_with_it(facades_checkpoint, facades_dir, tmp_path, capsys):
     seg = tmp_path / "seg.safetensors"
     code, out, _ = run(capsys, "train-segmenter", "--data", facades_dir, "--out", seg, "--epochs", 2,
