@@ -21,6 +21,11 @@ in the log, not Gradio's ClientDisconnect as an 80-line "Exception in ASGI appli
 no file behind: Gradio's multipart parser writes each file of a body to a temp file as it arrives, and deletes
 them when the body is malformed or too large but not when the client leaves; the guard makes it do so
 (`_delete_partial_files_on_disconnect`).
+
+Gradio also tracks an upload's progress by the `upload_id` its client names, until a progress stream for it ends:
+ids never asked about stayed for good, and every id ever named as an asyncio.Event (2,000 uploads naming 8 kB
+ids: 20 MB held). An id is at most MAX_UPLOAD_ID characters here (the page's are 13), and at most
+MAX_TRACKED_UPLOADS are remembered, the oldest forgotten first (`_bound_upload_progress`).
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ import json
 import logging
 import os
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
+from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect
 
 from . import disk
@@ -42,10 +49,13 @@ from .disk import MIN_FREE_BYTES  # leave this much disk free for results, check
 log = logging.getLogger("pix2pix_studio")
 
 UPLOAD_PATH = "/gradio_api/upload"
+PROGRESS_PATH = "/gradio_api/upload_progress"  # an upload's progress, by the upload_id its client names
 CANVAS_PATH = "/gradio_api/component_server"  # the facade canvas sends its images here (kept in memory)
 MAX_REQUEST_BYTES = 51 * 1024 * 1024  # 50 MB of file (app.MAX_UPLOAD) + room for the multipart framing
 MAX_CANVAS_BYTES = 8 * 1024 * 1024  # a 512 x 512 canvas's background, composite and layer as PNG: < 3 MB
 MAX_BODY_BYTES = 64 * 1024  # an event's inputs as JSON (files travel by upload, by reference here)
+MAX_UPLOAD_ID = 64  # characters of an upload_id (the page sends 13)
+MAX_TRACKED_UPLOADS = 256  # upload_ids whose progress Gradio remembers at once
 MAX_LOGGED_PATH = 100  # characters of a route named in the log
 
 
@@ -59,11 +69,16 @@ class UploadGuard:
         self.max_request_bytes, self.min_free_bytes = max_request_bytes, min_free_bytes
         self.free_bytes = free_bytes or disk.free_bytes
         _delete_partial_files_on_disconnect()
+        _bound_upload_progress()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
         route = route_of(scope)
+        if route.endswith((UPLOAD_PATH, PROGRESS_PATH)) and len(upload_id(scope)) > MAX_UPLOAD_ID:
+            return await answer(send, 400, f"an upload_id is at most {MAX_UPLOAD_ID} characters")
+        if scope["method"] != "POST":
+            return await self.app(scope, receive, send)
         files = route.endswith((UPLOAD_PATH, CANVAS_PATH))
         limit = (self.max_request_bytes if route.endswith(UPLOAD_PATH) else MAX_CANVAS_BYTES) if files \
             else MAX_BODY_BYTES
@@ -124,6 +139,45 @@ class UploadGuard:
 def route_of(scope) -> str:
     """The path as Gradio's router matches it, with doubled and trailing slashes removed."""
     return re.sub("/{2,}", "/", scope.get("path", "")).rstrip("/")
+
+
+def upload_id(scope) -> str:
+    """The upload_id a request names in its query ("" when none)."""
+    return QueryParams(scope.get("query_string", b"").decode("latin-1")).get("upload_id", "")
+
+
+class _Forgetful(OrderedDict):
+    """A mapping that forgets its oldest entries beyond `limit`; `factory` makes a missing one, as defaultdict's."""
+
+    def __init__(self, entries, limit: int, factory: Callable | None = None):
+        super().__init__()
+        self.limit, self.factory = limit, factory
+        for key, value in dict(entries).items():
+            self[key] = value
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+    def __missing__(self, key):
+        if self.factory is None:
+            raise KeyError(key)
+        self[key] = value = self.factory()
+        return value
+
+
+def _bound_upload_progress() -> None:
+    """Keep at most MAX_TRACKED_UPLOADS upload_ids in Gradio's upload progress tracker, the oldest forgotten first
+    (a progress stream for a forgotten one ends, as for an unknown one). Idempotent."""
+    import asyncio
+
+    from gradio.routes import file_upload_statuses as tracker
+
+    if not isinstance(tracker._statuses, _Forgetful):
+        tracker._statuses = _Forgetful(tracker._statuses, MAX_TRACKED_UPLOADS)
+    if not isinstance(tracker._signals, _Forgetful):
+        tracker._signals = _Forgetful(tracker._signals, MAX_TRACKED_UPLOADS, asyncio.Event)
 
 
 def _delete_partial_files_on_disconnect() -> None:

@@ -1309,3 +1309,34 @@ def test_file_inputs_leave_no_empty_file_in_gradios_cache(tmp_path):
         elif not component.file_types or ".zip" in component.file_types:
             assert component.preprocess(FileData(path=str(uploaded))) == str(uploaded)
     assert list(cache.iterdir()) == []
+
+
+def test_upload_progress_ids_are_bounded_in_length_and_number(app, tmp_path):
+    """Gradio tracks each upload's progress by the `upload_id` a client names, and forgets it only when a progress
+    stream for it ends: 2,000 uploads naming 8 kB ids (and never asking for their progress) held 20 MB for good,
+    and every id ever named stayed as an asyncio.Event. Ids are now at most 64 characters (the page's are 13), and
+    at most MAX_TRACKED_UPLOADS are remembered, the oldest forgotten first."""
+    from gradio.routes import file_upload_statuses
+
+    from demo.upload_guard import MAX_TRACKED_UPLOADS, UploadGuard
+
+    for route in ("/gradio_api/upload", "/gradio_api/upload_progress"):
+        request = urllib.request.Request(f"{app[0].rstrip('/')}{route}?upload_id={'x' * 8000}",
+                                         method="POST" if route.endswith("upload") else "GET",
+                                         headers={"Content-Type": "multipart/form-data; boundary=x",
+                                                  "Content-Length": "0"})
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=10)
+        assert error.value.code == 400 and "at most 64 characters" in error.value.read().decode(), route
+
+    async def gradio(scope, receive, send):
+        pass
+
+    UploadGuard(gradio, tmp_path)
+    for index in range(MAX_TRACKED_UPLOADS + 500):  # uploads that name an id; nobody follows their progress
+        file_upload_statuses.append(f"upload{index}", "a.png", b"x")
+        file_upload_statuses.set_done(f"upload{index}")
+    assert len(file_upload_statuses._statuses) <= MAX_TRACKED_UPLOADS
+    assert len(file_upload_statuses._signals) <= MAX_TRACKED_UPLOADS
+    assert file_upload_statuses.is_done(f"upload{MAX_TRACKED_UPLOADS + 499}")  # the latest are still tracked
+
