@@ -27,6 +27,10 @@ log = logging.getLogger("pix2pix_studio")
 MAX_UPLOAD = "50mb"  # per uploaded file (photos, label maps, dataset zips); images are also limited in pixels
 # Gradio keeps every upload and every result in its cache: check every 10 minutes, delete after an hour
 DELETE_CACHE = (600, 3600)
+# Gradio keeps a copy of every component's config per session (240 kB for this page), by default for 10,000
+# sessions: 2.4 GB that any client could fill with new session hashes. The least recently used go first, and an
+# open page's timer uses its session every second.
+MAX_SESSIONS = 1000
 
 
 def launch_options(state: AppState) -> dict:
@@ -34,6 +38,7 @@ def launch_options(state: AppState) -> dict:
     # The default theme's fonts are served by the app itself; themes naming Google fonts would load them
     # from the internet, and the page must load nothing from outside the machine.
     return dict(css=CSS, max_file_size=MAX_UPLOAD, ssr_mode=False, footer_links=["api"],
+                state_session_capacity=MAX_SESSIONS,
                 app_kwargs={"exception_handlers": {RequestValidationError: short_validation_error,
                                                    FnIndexInferError: unknown_endpoint},
                             # the guard outside: every body the route checks read is already capped

@@ -1340,3 +1340,21 @@ def test_upload_progress_ids_are_bounded_in_length_and_number(app, tmp_path):
     assert len(file_upload_statuses._signals) <= MAX_TRACKED_UPLOADS
     assert file_upload_statuses.is_done(f"upload{MAX_TRACKED_UPLOADS + 499}")  # the latest are still tracked
 
+
+def test_the_sessions_gradio_keeps_are_bounded(tmp_path):
+    """Gradio keeps a copy of every component's config per session (240 kB for this page, 116 components), for
+    10,000 sessions by default: a client sending events under new session hashes made the app hold 0.5 GB per
+    2,000 sessions, 2.4 GB in all. The app keeps MAX_SESSIONS (the least recently used go first: an open page's
+    timer uses its own every second)."""
+    from app_helpers import free_port
+    from demo.app import build_app, launch_options
+
+    (tmp_path / "checkpoints").mkdir()
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    blocks.queue(default_concurrency_limit=1, api_open=False)
+    blocks.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                  **launch_options(blocks.app_state))
+    try:
+        assert blocks.state_holder.capacity <= 1000
+    finally:
+        blocks.close()
