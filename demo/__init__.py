@@ -7,6 +7,6 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no analytics, no version check: nothing leaves
 
-from .app import build_app, launch_options  # noqa: E402  (after the environment above)
+from .app import build_app, launch_options, queue_options  # noqa: E402  (after the environment above)
 
-__all__ = ["build_app", "launch_options"]
+__all__ = ["build_app", "launch_options", "queue_options"]

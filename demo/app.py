@@ -31,6 +31,16 @@ DELETE_CACHE = (600, 3600)
 # sessions: 2.4 GB that any client could fill with new session hashes. The least recently used go first, and an
 # open page's timer uses its session every second.
 MAX_SESSIONS = 1000
+# Events waiting in Gradio's queue (the events with a concurrency limit: one Start at a time, the dataset line, the
+# page's own): unlimited by default, and 3,000 joins of /train_start with 60 kB inputs held 1 GB
+MAX_QUEUED = 200
+
+
+def queue_options() -> dict:
+    """Arguments for `Blocks.queue`."""
+    # api_open=False: Gradio's direct routes (/gradio_api/run/NAME, /api/NAME) ran events without the queue,
+    # past each event's concurrency limit (one Start at a time, the dataset line's lane); clients use the queue
+    return dict(default_concurrency_limit=1, api_open=False, max_size=MAX_QUEUED)
 
 
 def launch_options(state: AppState) -> dict:

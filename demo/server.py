@@ -103,7 +103,7 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    from . import build_app, launch_options
+    from . import build_app, launch_options, queue_options
 
     args.data_root.mkdir(parents=True, exist_ok=True)
     blocks = build_app(args.checkpoints, args.data_root, args.runs_dir, device=args.device,
@@ -111,9 +111,7 @@ def main(argv=None) -> None:
                        train_memory_bytes=int(args.train_memory_gb * 1e9) if args.train_memory_gb else None)
     if note := models_note(args.checkpoints, blocks.app_state.models):
         print(note, file=sys.stderr)
-    # api_open=False: Gradio's direct routes (/gradio_api/run/NAME, /api/NAME) ran events without the queue,
-    # past each event's concurrency limit (one Start at a time, the dataset line's lane); clients use the queue
-    blocks.queue(default_concurrency_limit=1, api_open=False)
+    blocks.queue(**queue_options())
     signal.signal(signal.SIGTERM, _stop_as_ctrl_c)
     blocks.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,
                   **launch_options(blocks.app_state))

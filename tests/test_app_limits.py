@@ -1358,3 +1358,39 @@ def test_the_sessions_gradio_keeps_are_bounded(tmp_path):
         assert blocks.state_holder.capacity <= 1000
     finally:
         blocks.close()
+
+
+def test_events_waiting_in_the_queue_are_bounded(tmp_path):
+    """Gradio's queue took any number of events: 3,000 joins of /train_start with 60 kB inputs, waiting behind one
+    another (one Start at a time), held 1 GB, and every Start of every user waited behind them. Beyond MAX_QUEUED
+    waiting events a join is now refused at once (503, "Queue is full")."""
+    import httpx
+
+    from app_helpers import free_port
+    from demo.app import MAX_QUEUED, build_app, launch_options, queue_options
+    from pix2pix_core.errors import Pix2PixError
+
+    (tmp_path / "checkpoints").mkdir()
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    release = threading.Event()
+
+    def held():  # the first Start holds the one Start lane until the test lets it go
+        release.wait(60)
+        raise Pix2PixError("held")
+
+    blocks.app_state.job.refuse_if_active = held
+    blocks.queue(**queue_options())
+    port = free_port()
+    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                  **launch_options(blocks.app_state))
+    try:
+        fn_index = next(fn._id for fn in blocks.fns.values() if fn.api_name == "train_start")
+        inputs = ["facades", "", "BtoA", "Quick demo", 1, 0, 1, 100, 2e-4, 16, "from scratch", None, False]
+        with httpx.Client(timeout=30) as http:
+            codes = [http.post(f"http://127.0.0.1:{port}/gradio_api/queue/join",
+                               json={"data": inputs, "fn_index": fn_index, "session_hash": f"s{index}"}).status_code
+                     for index in range(MAX_QUEUED + 5)]
+        assert codes[:MAX_QUEUED] == [200] * MAX_QUEUED and codes.count(503) >= 4, codes
+    finally:
+        release.set()
+        blocks.close()
