@@ -15,7 +15,10 @@ size-capped) handles each case on its own route only, so a real bug elsewhere st
 - `component_server` with an unknown component id or a form without its fields: 404 or 400 and one line in
   the log (this route runs the canvas's own code: see `demo/uploads.py`);
 - `custom_component/...` with a control character in its path: Gradio prints the path's parts, and a newline
-  there starts a log line of the client's own; 404 (the app has no custom components).
+  there starts a log line of the client's own; 404 (the app has no custom components);
+- `queue/join` or `call/<name>` for a session holding MAX_UNREAD events whose results its stream has not read yet
+  (waiting, running or done): Gradio keeps their messages until then, and one session joining /train_status
+  10,000 times without reading grew the server by 90 MB, without end; 429.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ log = logging.getLogger("pix2pix_studio")
 PREFIX = "/gradio_api"
 STREAM_ROUTES = re.compile(rf"{PREFIX}/(queue/data|call/(v2/)?[^/]+/[^/]+)")  # an event stream, by session or id
 CALL_V2 = re.compile(rf"{PREFIX}/call/v2/([^/]+)")
+CALL = re.compile(rf"{PREFIX}/call/[^/]+")  # an API call by position (call/v2/<name>: by keyword)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_UNREAD = 64  # events of one session whose results were not read yet (the page reads its own at once)
 
 
 class RouteChecks:
@@ -59,7 +64,13 @@ class RouteChecks:
             return await self._component_server(scope, receive, send)
         if method == "POST" and (route == f"{PREFIX}/queue/join" or CALL_V2.fullmatch(route)):
             body, receive = await read_body(receive)
-            problem = unknown_target(scope["app"].get_blocks(), scope["app"], route, body)
+            blocks = scope["app"].get_blocks()
+            problem = unknown_target(blocks, scope["app"], route, body) or unread_events(blocks, body)
+            if problem:
+                return await answer(send, *problem, close=False)
+        elif method == "POST" and CALL.fullmatch(route):
+            body, receive = await read_body(receive)
+            problem = unread_events(scope["app"].get_blocks(), body)
             if problem:
                 return await answer(send, *problem, close=False)
         return await self.app(scope, receive, send)
@@ -117,6 +128,24 @@ def unknown_target(blocks, server, route: str, body: bytes) -> tuple[int, str] |
     if fn_index is None or fn_index in events_of(blocks, payload.get("session_hash")):
         return None
     return 404, f"no event with fn_index {shorten(str(fn_index), 30)}; the app's /config lists them"
+
+
+def unread_events(blocks, body: bytes) -> tuple[int, str] | None:
+    """(429, message) when the session a body names holds MAX_UNREAD events whose results were not read."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    session = payload.get("session_hash") if isinstance(payload, dict) else None
+    # (a Gradio that renamed this leaves the bound off: tests/test_app_limits.py says so; joins still work)
+    pending = getattr(getattr(blocks, "_queue", None), "pending_event_ids_session", None)
+    if not isinstance(session, str) or not isinstance(pending, dict):
+        return None
+    unread = len(pending.get(session, ()))
+    if unread < MAX_UNREAD:
+        return None
+    return 429, (f"this session has {unread} events whose results were not read; read them (queue/data, or "
+                 "call/NAME/EVENT_ID) before sending more")
 
 
 def events_of(blocks, session_hash) -> dict:

@@ -1394,3 +1394,31 @@ def test_events_waiting_in_the_queue_are_bounded(tmp_path):
     finally:
         release.set()
         blocks.close()
+
+
+def test_a_session_that_never_reads_its_results_is_held_to_a_few_events(app):
+    """Gradio keeps an event's messages until its session's stream reads them: one session joining /train_status
+    10,000 times and never reading grew the server by 90 MB, without end. A session (by queue/join, or a session
+    hash sent to call/NAME) with MAX_UNREAD events not read yet is refused more (429); others are not."""
+    import httpx
+
+    from demo.route_checks import MAX_UNREAD
+
+    base = f"{app[0].rstrip('/')}/gradio_api"
+    with httpx.Client(timeout=30) as http:
+        config = http.get(f"{app[0].rstrip('/')}/config").json()
+        fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "train_status")
+
+        def join(session: str) -> int:
+            body = {"data": [], "fn_index": fn_index, "session_hash": session}
+            return http.post(f"{base}/queue/join", json=body).status_code
+
+        codes = [join("never-reads") for _ in range(MAX_UNREAD + 3)]
+        assert codes == [200] * MAX_UNREAD + [429] * 3, codes
+        refused = http.post(f"{base}/call/train_status", json={"data": [], "session_hash": "never-reads"})
+        assert refused.status_code == 429 and "not read" in refused.json()["detail"], refused.text
+        assert join("another") == 200
+        with http.stream("GET", f"{base}/queue/data", params={"session_hash": "never-reads"}) as stream:
+            completed = sum("process_completed" in line for line in stream.iter_lines())
+        assert completed == MAX_UNREAD
+        assert join("never-reads") == 200  # read: it may send again
