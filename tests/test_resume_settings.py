@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,25 @@ def test_the_same_fine_tune_command_plus_resume_goes_on_without_a_word(facades_c
     first = capsys.readouterr().out.splitlines()[0]
     assert first.endswith(f"; resuming from step 2 with max_steps 2 -> 4 -> {run}"), first
     assert step_of(run) == 4 and started_from(run) == str(facades_checkpoint.resolve())
+
+
+def test_the_same_command_resumes_after_the_run_folder_it_started_from_was_deleted(facades_checkpoint, facades_dir,
+                                                                                   tmp_path, capsys):
+    """A fine-tune from a run folder records that folder's latest checkpoint; with the folder deleted since (its
+    weights are in the fine-tune's own checkpoint), the same command plus --resume was refused as "started from
+    another model"."""
+    source = tmp_path / "source"
+    (source / "checkpoints").mkdir(parents=True)
+    shutil.copy(facades_checkpoint, source / "checkpoints" / "latest.safetensors")
+    run = tmp_path / "tune"
+    assert main(cli_args(facades_dir, run, "--max-steps", "2", "--init-from", str(source))) == 0
+    shutil.rmtree(source)
+    capsys.readouterr()
+    assert main(cli_args(facades_dir, run, "--max-steps", "4", "--resume", "--init-from", str(source))) == 0
+    assert step_of(run) == 4
+    assert main(cli_args(facades_dir, run, "--max-steps", "6", "--resume", "--init-from",
+                         str(tmp_path / "another"))) == 2  # a folder it did not start from: refused as before
+    assert "cannot resume" in capsys.readouterr().err
 
 
 def test_resume_refuses_an_init_from_the_run_did_not_start_from(stopped_run, facades_checkpoint, facades_dir,
