@@ -45,8 +45,8 @@ from tqdm import tqdm
 
 from .atomic_files import replaced_atomically
 from .bundled import bundled_checkpoints
-from .data import load_items, split_folder, unpaired_folders
-from .errors import Pix2PixError
+from .data import _some, load_items, split_folder, unpaired_folders
+from .errors import ImageError, Pix2PixError
 from .images import load_folder_images, open_image, save_image_atomically
 from .inference import Translator, grayscale
 from .limits import bounded_int
@@ -55,6 +55,7 @@ from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusi
 
 PSNR_CAP = 100.0  # dB; identical images have infinite PSNR, which JSON cannot hold
 MIN_SIZE, MAX_SIZE = 16, 2048  # bounds of `size`: the decoded split's memory grows with its square
+MIN_SCORED_SIDE = 7  # scikit-image's SSIM window: a smaller picture cannot be scored
 SegmenterChoice = Union[str, Path, Segmenter, None, Literal[False]]
 
 
@@ -379,8 +380,11 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
         if not paths:
             raise Pix2PixError(f"no images to evaluate in {folder}")
         totals: dict[str, list[float]] = {}
+        skipped: list[str] = []
         for path in tqdm(paths, desc=f"test {side} -> {'B' if side == 'A' else 'A'}", unit="img", disable=not progress):
-            picture = open_image(path).convert("RGB")
+            picture = _scorable_picture(path, skipped)
+            if picture is None:
+                continue
             translated = forward[side].translate(picture, seed=seed)
             reconstructed = backward[side].translate(translated, seed=seed)
             scores = image_scores(as_unit(reconstructed), as_unit(picture))
@@ -388,10 +392,29 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
                 totals.setdefault(key, []).append(value)
             rows.append(Row(f"{side}/{path.name}", {"input": picture, "translated": translated,
                                                      "reconstructed": reconstructed}, scores))
-        metrics[f"count_{side}"] = len(paths)
+        if skipped:  # as the pix2pix split's read: the others are scored, the skipped named in one line
+            warnings.warn(f"skipped {len(skipped)} unusable image(s): {_some(sorted(skipped))}", stacklevel=3)
+        if not totals:
+            raise Pix2PixError(f"none of the {len(paths)} image(s) in {folder} is usable: {_some(sorted(skipped))}")
+        metrics[f"count_{side}"] = len(paths) - len(skipped)
         metrics.update({f"cycle_{key}_{side}": float(np.mean(values)) for key, values in totals.items()})
     write_report_folder(Path(out), f"{Path(checkpoint).name} on {root.name}/{split}A and {split}B", metrics, rows)
     return metrics
+
+
+def _scorable_picture(path: Path, skipped: list[str]) -> Optional[Image.Image]:
+    """The picture at `path` in RGB, or None with the reason added to `skipped`: an unreadable file, or one
+    smaller than SSIM's window (a CycleGAN is tested at the pictures' own size, so a 1 x 1 one reaches SSIM)."""
+    try:
+        picture = open_image(path)
+    except ImageError as exc:
+        skipped.append(str(exc))
+        return None
+    if min(picture.size) < MIN_SCORED_SIDE:
+        skipped.append(f"{path}: {picture.width}x{picture.height}, too small to score (SSIM needs "
+                       f"{MIN_SCORED_SIDE} px a side)")
+        return None
+    return picture
 
 
 def _floor_photos(config, data, split: str, count: int, seed: int) -> tuple[list[Image.Image], str]:

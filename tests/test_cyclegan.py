@@ -598,3 +598,40 @@ def test_export_takes_the_generator_an_export_holds_and_refuses_the_other(cycleg
         assert "B -> A generator only" in capsys.readouterr().err and not out.exists()
     assert main(["export", "--checkpoint", str(b_to_a), "--out", str(tmp_path / "f.pt")]) == 0
     assert "B -> A" in capsys.readouterr().out
+
+
+def test_test_skips_an_unreadable_or_tiny_picture_with_a_warning(cyclegan_checkpoint, unpaired_dir, tmp_path,
+                                                                 capsys) -> None:
+    """An unreadable file in testB/ ended `test` with exit 2 after every A picture was translated (the pix2pix
+    `test` skips such files with a warning), and a 1 x 1 picture in testA/ with a scikit-image traceback (SSIM's
+    7 x 7 window). Both are skipped now, named in one warning line, and the others are scored."""
+    data = tmp_path / "data"
+    for name in ("testA", "testB"):
+        for source in (unpaired_dir / name).iterdir():
+            (data / name).mkdir(parents=True, exist_ok=True)
+            (data / name / source.name).write_bytes(source.read_bytes())
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(data / "testA" / "dot.png")
+    (data / "testB" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not a picture")
+    out = tmp_path / "report"
+    assert main(["test", "--checkpoint", str(cyclegan_checkpoint), "--data", str(data), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert re.search(r"warning: skipped 1 unusable image\(s\): .*dot.png: 1x1, too small", err), err
+    assert re.search(r"warning: skipped 1 unusable image\(s\): .*broken.png: ", err), err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["count_A"], metrics["count_B"]) == (2, 2)
+
+
+def test_test_of_a_collection_without_a_usable_picture_names_them(cyclegan_checkpoint, unpaired_dir, tmp_path,
+                                                                  capsys) -> None:
+    data = tmp_path / "data"
+    (data / "testA").mkdir(parents=True)
+    (data / "testA" / "broken.jpg").write_bytes(b"not a picture")
+    (data / "testB").symlink_to(unpaired_dir / "testB")
+    out = tmp_path / "report"
+    assert main(["test", "--checkpoint", str(cyclegan_checkpoint), "--data", str(data), "--out", str(out),
+                 "--device", "cpu"]) == 2
+    assert re.search(r"error: none of the 1 image\(s\) in .*testA is usable: .*broken.jpg: not an image",
+                     capsys.readouterr().err)
+    assert not out.exists()
