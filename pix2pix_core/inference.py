@@ -84,6 +84,8 @@ class Translator:
         """
         if backend not in BACKENDS:
             raise Pix2PixError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if direction not in (None, "AtoB", "BtoA"):  # any other word loaded G: B pictures came back as A -> B
+            raise Pix2PixError(f"direction must be 'AtoB' or 'BtoA' (or None), got {direction!r}")
         is_onnx = str(path).lower().endswith(".onnx")
         if backend == "onnx" or (backend == "auto" and is_onnx):
             if not is_onnx:

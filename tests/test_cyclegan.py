@@ -635,3 +635,13 @@ def test_test_of_a_collection_without_a_usable_picture_names_them(cyclegan_check
     assert re.search(r"error: none of the 1 image\(s\) in .*testA is usable: .*broken.jpg: not an image",
                      capsys.readouterr().err)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("direction", ["btoa", "B2A", "both"])
+def test_translator_load_refuses_a_direction_it_does_not_know(cyclegan_checkpoint, direction) -> None:
+    """Translator.load(..., direction="btoa") (or "B2A", "both") loaded G without a word: B pictures came back as
+    G's A -> B translations. Only AtoB, BtoA and None (the default) are directions."""
+    from pix2pix_core.inference import Translator
+
+    with pytest.raises(Pix2PixError, match=rf"^direction must be 'AtoB' or 'BtoA' \(or None\), got '{direction}'$"):
+        Translator.load(cyclegan_checkpoint, device="cpu", direction=direction)
