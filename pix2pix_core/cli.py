@@ -163,6 +163,9 @@ def _config_and_changes(args) -> tuple[TrainConfig, list[str]]:
     task = args.task or DEFAULT_TASK
     values = {**TASK_DEFAULTS[task], **recipe_settings(task, args.recipe), **explicit,
               "task": task, "data": args.data, "out": args.out}
+    if values.get("model") == "cyclegan" and "lambda_l1" in explicit:  # it was ignored without a word
+        raise Pix2PixError("cyclegan has no --lambda-l1 (pix2pix's L1 to a target): its L1 terms are weighted by "
+                           "--lambda-cycle and --lambda-identity")
     return TrainConfig(**values).validate(), []
 
 

@@ -237,7 +237,10 @@ def test_the_b_choice_has_a_stream_of_its_own() -> None:
 
 
 @pytest.mark.parametrize("flags, message", [(["--no-gan"], "no --no-gan"),
-                                            (["--direction", "BtoA"], "no --direction BtoA")])
+                                            (["--direction", "BtoA"], "no --direction BtoA"),
+                                            (["--lambda-l1", "5"], "cyclegan has no --lambda-l1 (pix2pix's L1 "
+                                                                   "to a target): its L1 terms are weighted by "
+                                                                   "--lambda-cycle and --lambda-identity")])
 def test_settings_cyclegan_would_ignore_are_refused(unpaired_dir, tmp_path, capsys, flags, message) -> None:
     code = main(["train", "--task", "unpaired", "--data", str(unpaired_dir), "--out", str(tmp_path / "run"),
                  "--max-steps", "1", *flags])
