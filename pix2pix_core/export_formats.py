@@ -101,7 +101,8 @@ def config_metadata(config: TrainConfig, metadata: Optional[dict] = None) -> dic
     meta = {
         "format": METADATA_FORMAT,
         "pix2pix_config": shared_config,
-        "batch_norm": "per-image statistics" if config.per_image_statistics else "running statistics",
+        "batch_norm": ("none (instance norm: each image's own statistics)" if config.norm != "batch"
+                       else "per-image statistics" if config.per_image_statistics else "running statistics"),
         "dropout": "off",
         "size_multiple": str(2 ** min_downsamplings(config.netG)),
         "trained": trained,

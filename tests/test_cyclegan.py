@@ -648,3 +648,18 @@ def test_translator_load_refuses_a_direction_it_does_not_know(cyclegan_checkpoin
 
     with pytest.raises(Pix2PixError, match=rf"^direction must be 'AtoB' or 'BtoA' \(or None\), got '{direction}'$"):
         Translator.load(cyclegan_checkpoint, device="cpu", direction=direction)
+
+
+def test_an_exported_cyclegan_does_not_claim_batch_norm(cyclegan_checkpoint, tmp_path) -> None:
+    """The ONNX and TorchScript metadata of a CycleGAN (instance norm, no batch norm layer) said
+    "batch_norm": "running statistics", a mode of a layer the network does not have."""
+    pytest.importorskip("onnx")
+    import onnx
+    from pix2pix_core.export_formats import export_model
+
+    onnx_file = export_model(cyclegan_checkpoint, tmp_path / "g.onnx", direction="AtoB")
+    props = {p.key: p.value for p in onnx.load(str(onnx_file), load_external_data=False).metadata_props}
+    files = {"pix2pix_metadata.json": ""}
+    torch.jit.load(str(export_model(cyclegan_checkpoint, tmp_path / "g.pt", "torchscript", "AtoB")), _extra_files=files)
+    for meta in (props, json.loads(files["pix2pix_metadata.json"])):
+        assert meta["batch_norm"] == "none (instance norm: each image's own statistics)"
