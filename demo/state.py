@@ -47,6 +47,7 @@ class ModelInfo:
     name: str  # file stem, shown in the pickers and accepted by the API
     path: Path
     task: str
+    stamp: tuple[int, int] = (0, 0)  # the file's (mtime_ns, size) when scanned: a file replaced is another model
 
 
 class ModelRegistry:
@@ -60,7 +61,8 @@ class ModelRegistry:
         self.folders, self.device, self.keep_loaded = folders, device, keep_loaded
         self._lock = threading.Lock()
         self._models: dict[str, ModelInfo] = {}
-        self._loaded: OrderedDict[tuple[str, str], Translator] = OrderedDict()  # by (name, direction)
+        # by (name, direction), with the ModelInfo it was loaded from
+        self._loaded: OrderedDict[tuple[str, str], tuple[ModelInfo, Translator]] = OrderedDict()
         self.refresh()
 
     def refresh(self) -> None:
@@ -70,11 +72,11 @@ class ModelRegistry:
             for path in sorted(Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else []:
                 task = _checkpoint_task(path)
                 if task is not None:
-                    found.setdefault(path.stem, ModelInfo(path.stem, path, task))
+                    found.setdefault(path.stem, ModelInfo(path.stem, path, task, _stamp(path)))
         with self._lock:
             self._models = found
-            for key in [key for key in self._loaded if key[0] not in found]:
-                del self._loaded[key]
+            for key in [key for key, (info, _) in self._loaded.items() if found.get(key[0]) != info]:
+                del self._loaded[key]  # removed, or replaced by another file of that name
 
     def names(self, task: str) -> list[str]:
         with self._lock:
@@ -116,22 +118,34 @@ class ModelRegistry:
         if not name:
             raise Pix2PixError(f"no {task} model found; put one in the checkpoints folder or train one")
         info = self.info(name)
+        if _stamp(info.path) != info.stamp:  # exported again over it (or removed) since the scan: read it again
+            self.refresh()
+            info = self.info(name)
         if info.task != task:
             raise Pix2PixError(f"model {quoted(name)} is a {info.task} model, not a {task} model")
         key = (name, direction)
         with self._lock:
-            if key in self._loaded:
+            if self._loaded.get(key, (None,))[0] == info:
                 self._loaded.move_to_end(key)
-                return self._loaded[key]
+                return self._loaded[key][1]
         translator = Translator.load(info.path, device=self.device, direction=direction)  # slow: outside the lock
         with self._lock:
-            if key in self._loaded:  # another request loaded it meanwhile: one copy in memory
-                return self._loaded[key]
+            if self._loaded.get(key, (None,))[0] == info:  # another request loaded it meanwhile: one copy in memory
+                return self._loaded[key][1]
             if self._models.get(name) == info:  # not cached if a refresh removed it (or moved it) meanwhile
-                self._loaded[key] = translator
+                self._loaded[key] = (info, translator)
                 while len(self._loaded) > self.keep_loaded:
                     self._loaded.popitem(last=False)
         return translator
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """(mtime_ns, size) of a model file; (0, 0) when it is gone."""
+    try:
+        status = path.stat()
+    except OSError:
+        return (0, 0)
+    return (status.st_mtime_ns, status.st_size)
 
 
 def _model_kind(task: str) -> str:

@@ -120,6 +120,33 @@ def test_the_registry_keeps_one_copy_and_never_caches_a_removed_model(facades_ch
     assert registry.translator("tiny", "facades") is first and len(registry._loaded) == 1
 
 
+
+def test_a_model_file_replaced_under_its_name_is_loaded_again(tmp_path):
+    """The registry kept a loaded model by its name: a file exported again over it (as `export` refreshes a model
+    file) went on translating with the old weights until the app restarted. A CycleGAN export of both directions
+    replaced by one of A -> B only still translated B -> A with the old F."""
+    from conftest import write_collection
+    from demo.state import ModelRegistry
+    from pix2pix_core.checkpoint import export_generator
+    from pix2pix_core.config import cyclegan_config
+    from pix2pix_core.train import Trainer
+
+    data = tmp_path / "data"
+    write_collection(data / "trainA", 2, (200, 60, 40), seed=1)
+    write_collection(data / "trainB", 2, (40, 90, 210), seed=2)
+    run = Trainer(cyclegan_config(data=str(data), out=str(tmp_path / "run"), netG="resnet_6blocks", ngf=8, ndf=8,
+                                  crop_size=32, load_size=36, max_steps=1, sample_every=0, save_every=0,
+                                  precision="fp32")).run()
+    folder = tmp_path / "models"
+    folder.mkdir()
+    export_generator(run.checkpoint, folder / "cg.safetensors", direction="both")
+    registry = ModelRegistry([folder], device="cpu")
+    assert registry.translator("cg", "unpaired", "BtoA") is registry.translator("cg", "unpaired", "BtoA")
+    export_generator(run.checkpoint, folder / "cg.safetensors", direction="AtoB")  # exported again over it
+    with pytest.raises(Pix2PixError, match="holds the A -> B generator only"):
+        registry.translator("cg", "unpaired", "BtoA")
+
+
 # ------------------------------------------------------------------------------ dataset caches of app runs
 def _handler(blocks, api_name: str):
     """An event handler of a built app, called in-process (no server)."""
