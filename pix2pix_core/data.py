@@ -227,7 +227,7 @@ def _decode_stream(paths: list[Path], decode: Callable[[Path], Optional[Item]], 
 SHOWN = 3  # files named in one warning line
 
 
-def _some(names: Sequence[str], sep: str = "; ") -> str:
+def some_names(names: Sequence[str], sep: str = "; ") -> str:
     """The first SHOWN of `names` joined by `sep`, with how many more there are."""
     more = len(names) - SHOWN
     return sep.join(names[:SHOWN]) + (f"{sep}and {more} more" if more > 0 else "")
@@ -236,7 +236,7 @@ def _some(names: Sequence[str], sep: str = "; ") -> str:
 def _warn_skipped(skipped: list[str]) -> None:
     if skipped:
         # sorted: the decoding threads append in the order they finish
-        warnings.warn(f"skipped {len(skipped)} unusable image(s): {_some(sorted(skipped))}", stacklevel=4)
+        warnings.warn(f"skipped {len(skipped)} unusable image(s): {some_names(sorted(skipped))}", stacklevel=4)
 
 
 def pictures_per_item(config: TrainConfig) -> int:
@@ -319,7 +319,7 @@ class _Loader:
         showed only that error, and its dataset line had counted the files as training images)."""
         if not usable and skipped:
             raise Pix2PixError(f"none of the {len(skipped)} image(s) in {self.folder} is usable: "
-                               f"{_some(sorted(skipped))}")
+                               f"{some_names(sorted(skipped))}")
 
 
 T = TypeVar("T")
@@ -570,7 +570,7 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
     if not_pairs and advise:
         # an even-width photo (square, 20x20, 3000x30) is cut in two like a pair: a picture and its other half
         warnings.warn(f"{len(not_pairs)} of {len(items)} images in {folder} are not about twice as wide as tall, "
-                      f"so not A|B pairs, yet each is cut in half and used: {_some(sorted(not_pairs), ', ')}; "
+                      f"so not A|B pairs, yet each is cut in half and used: {some_names(sorted(not_pairs), ', ')}; "
                       "move them out unless they are pairs", stacklevel=2)
     return items
 
@@ -586,7 +586,7 @@ def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Op
         examples = ", ".join(f"{side}/{files[0].name}" for side, files in (("A", a_files), ("B", b_files)) if files)
         raise Pix2PixError(f"no file names match between {a_dir} and {b_dir} (pairs are matched by name without "
                            f"extension{': e.g. ' + examples if examples else ''}): rename one side's files")
-    alone = [f"{_some(names, ', ')} in {side}/" for side, names in
+    alone = [f"{some_names(names, ', ')} in {side}/" for side, names in
              (("A", [a.name for a in a_files if a.stem not in b_stems]),
               ("B", [b.name for b in b_files if b.stem not in a_stems])) if names]
     if alone and advise:
@@ -629,8 +629,8 @@ def _refuse_name_clashes(folder: Path, a_stems: dict[str, list[Path]], b_stems: 
     if clashes:
         names = f"{len(clashes)} names in {folder} have" if len(clashes) > 1 else f"1 name in {folder} has"
         raise Pix2PixError(f"paired: {names} more than one file, so which one is paired is not clear "
-                           f"(pairs are matched by name without extension): {_some(clashes)}; keep one file of each "
-                           "name in A/ and in B/")
+                           f"(pairs are matched by name without extension): {some_names(clashes)}; keep one file of "
+                           "each name in A/ and in B/")
 
 
 def build_dataset(config: TrainConfig, split: str = "train", train: bool = True,

@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from .atomic_files import replaced_atomically
 from .bundled import bundled_checkpoints
-from .data import _some, load_items, split_folder, unpaired_folders
+from .data import load_items, some_names, split_folder, unpaired_folders
 from .errors import ImageError, Pix2PixError
 from .images import load_folder_images, open_image, save_image_atomically
 from .inference import Translator, grayscale
@@ -393,9 +393,10 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
             rows.append(Row(f"{side}/{path.name}", {"input": picture, "translated": translated,
                                                      "reconstructed": reconstructed}, scores))
         if skipped:  # as the pix2pix split's read: the others are scored, the skipped named in one line
-            warnings.warn(f"skipped {len(skipped)} unusable image(s): {_some(sorted(skipped))}", stacklevel=3)
+            warnings.warn(f"skipped {len(skipped)} unusable image(s): {some_names(sorted(skipped))}", stacklevel=3)
         if not totals:
-            raise Pix2PixError(f"none of the {len(paths)} image(s) in {folder} is usable: {_some(sorted(skipped))}")
+            raise Pix2PixError(f"none of the {len(paths)} image(s) in {folder} is usable: "
+                               f"{some_names(sorted(skipped))}")
         metrics[f"count_{side}"] = len(paths) - len(skipped)
         metrics.update({f"cycle_{key}_{side}": float(np.mean(values)) for key, values in totals.items()})
     write_report_folder(Path(out), f"{Path(checkpoint).name} on {root.name}/{split}A and {split}B", metrics, rows)
