@@ -24,6 +24,9 @@ from .ui import image_endpoint, on_upload, user_errors
 from .uploads import ImageUpload
 
 TASK = "colorize"
+NO_MODEL_HINT = ("**No colorize model here yet**: start the app with `--checkpoints` naming a folder of models (the "
+                 "bundled ones are in the repository's `checkpoints/`), or train one in the Train tab (task "
+                 "*Colorize*).")
 
 
 def example_photos() -> list[str]:
@@ -85,6 +88,7 @@ def build(state: AppState) -> dict:
                                visible=len(names) > 1)  # a picker only when there is a choice
                 seed = Seed(0, label="Seed", precision=0, minimum=0, maximum=SEED_MAX)
                 button = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
+            hint = gr.Markdown(NO_MODEL_HINT, visible=not names, elem_classes="help", elem_id="colorize-no-model")
 
     run = user_errors(colorize_photo)
     # no Gradio limit: the work waits in its lane (image_work), large photos apart from small ones
@@ -101,6 +105,8 @@ def build(state: AppState) -> dict:
     photo.upload(run_if_photo, [photo, model, seed], [gray, result], **private)
     examples.load_input_event.then(run_if_photo, [photo, model, seed], [gray, result], **private)
     model.change(run_if_photo, [photo, model, seed], [gray, result], **private)
+    # the picker gets a model (or loses its last one) when the tab's select rescans the folders: the hint follows
+    model.change(lambda: gr.update(visible=not state.models.names(TASK)), None, hint, **private)
     button.click(run_clicked, [photo, model, seed], [gray, result], **private)
 
     # /colorize: any image file in, the colorized image of the same size out

@@ -36,6 +36,9 @@ from .uploads import CanvasEditor, UploadInput
 CANVAS = 256  # the facades models work at 256 px; a bigger canvas would only be resized down
 TASK = "facades"
 FIRST_EXAMPLE = "facade_64.png"  # the canvas opens with this one: a map the bundled model renders cleanly
+NO_MODEL_HINT = ("**No facades model here yet**, so no photo: start the app with `--checkpoints` naming a folder of "
+                 "models (the bundled ones are in the repository's `checkpoints/`), or train one in the Train tab "
+                 "(task *Facades*). The label map still snaps to the class colours as you paint.")
 
 
 def example_label_maps() -> list[Path]:
@@ -128,6 +131,7 @@ class FacadesPage:
     generate_button: gr.Button
     variation_button: gr.Button
     labels: gr.Image
+    no_model_hint: gr.Markdown
     rect_class: Picker
     rect_hint: gr.Markdown
     corner: gr.State
@@ -149,9 +153,17 @@ def as_file(state: AppState, picture: Image.Image, name: str) -> str:
     return state.outputs.save_by_content(picture, name)
 
 
-def rendered(state: AppState, label_map: Image.Image, model: str, seed) -> tuple[str, str]:
-    """The outputs photo and labels: the generated photo's file and the snapped label map's."""
-    return as_file(state, photo_for(state, label_map, model, seed), "photo"), as_file(state, label_map, "labels")
+def no_model(state: AppState, model: Optional[str]) -> bool:
+    """No facades model to draw with (none in the checkpoints folder, none trained yet): the page then shows
+    NO_MODEL_HINT and no photo. Every page load and stroke raised "no facades model found" (three toasts on
+    load), and Random, Clear and Upload failed whole: the canvas did not change."""
+    return not model and state.models.default(TASK) is None
+
+
+def rendered(state: AppState, label_map: Image.Image, model: str, seed) -> tuple[Optional[str], str]:
+    """The outputs photo and labels: the generated photo's file (None without a model) and the snapped map's."""
+    photo = None if no_model(state, model) else as_file(state, photo_for(state, label_map, model, seed), "photo")
+    return photo, as_file(state, label_map, "labels")
 
 
 def shown(state: AppState, label_map: Image.Image, model: str, seed) -> tuple:
@@ -308,6 +320,8 @@ def layout(state: AppState, first: Image.Image) -> FacadesPage:
         with gr.Column(scale=1, min_width=300):
             photo = gr.Image(label="Generated photo", type="filepath", format="png", interactive=False, height=300,
                              elem_id="facade-photo", buttons=["download", "fullscreen"])
+            no_model_hint = gr.Markdown(NO_MODEL_HINT, visible=not state.models.names(TASK), elem_classes="help",
+                                        elem_id="facade-no-model")
             with gr.Row():
                 model = Picker(state.models.names(TASK), value=state.models.default(TASK), label="Model",
                                     elem_id="facade-model", scale=2, min_width=NAMES_MIN_WIDTH)
@@ -325,7 +339,7 @@ def layout(state: AppState, first: Image.Image) -> FacadesPage:
             corner = gr.State(None)
 
     return FacadesPage(editor, random_button, clear_button, upload_button, segment_button, photo, model, seed,
-                       generate_button, variation_button, labels, rect_class, rect_hint, corner)
+                       generate_button, variation_button, labels, no_model_hint, rect_class, rect_hint, corner)
 
 
 def wire_events(state: AppState, page: FacadesPage, examples: list[Path]) -> tuple:
@@ -388,6 +402,8 @@ def wire_events(state: AppState, page: FacadesPage, examples: list[Path]) -> tup
     page.generate_button.click(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
     page.variation_button.click(on_variation, render_inputs, [seed, photo, labels], concurrency_id="facade", **private)
     model.change(on_generate, render_inputs, [photo, labels], concurrency_id="facade", **private)
+    # the picker gets a model (or loses its last one) when the tab's select rescans the folders: the hint follows
+    model.change(lambda: gr.update(visible=no_model(state, None)), None, page.no_model_hint, **private)
     seed.input(on_generate, render_inputs, [photo, labels], trigger_mode="always_last", concurrency_id="facade",
                **private)  # a seed typed or stepped re-renders, as a stroke or a model does (not New variation's)
     page.random_button.click(on_random, render_inputs, [editor, photo, labels, corner], **onto_canvas)

@@ -264,6 +264,45 @@ def test_translate_section_says_how_to_get_a_model_until_there_is_one(browser, t
         hint.wait_for(state="hidden")
 
 
+def test_without_a_facades_model_the_tab_says_so_once_and_still_edits(browser, tmp_path_factory, facades_checkpoint,
+                                                                     colorize_checkpoint):
+    """Started without models (a wheel's install, another --checkpoints), every page load showed three toasts
+    ("no facades model found", twice as errors, once as a warning) and Clear, Random and Upload failed whole: the
+    canvas did not change. A hint under the empty photo says why and how instead; the map still snaps; and a model
+    put in the folder is listed when the tab is opened again, rendering the photo and hiding the hint."""
+    from pix2pix_core.checkpoint import export_generator
+
+    folder = tmp_path_factory.mktemp("no_models")
+    empty = folder / "no_checkpoints"
+    empty.mkdir()
+    with running_app(folder, facades_checkpoint, colorize_checkpoint, extra_args=("--checkpoints", str(empty))) \
+            as (url, _):
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            page.goto(url)
+            hint = page.locator("#facade-no-model")
+            hint.wait_for(state="visible")
+            assert "--checkpoints" in hint.inner_text()
+            labels = page.locator("#facade-labels img")
+            labels.wait_for()
+            wait_for_new_image(page, "#facade-labels", labels.get_attribute("src"))  # the page load's render
+            old = image_src(page, "#facade-labels")
+            page.get_by_role("button", name="Clear", exact=True).click()
+            wait_for_new_image(page, "#facade-labels", old)  # the plain facade: Clear works without a model
+            page.wait_for_timeout(1000)  # a toast shows within a few hundred ms of its event's end
+            assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()
+            assert page.locator("#facade-photo img").count() == 0
+            export_generator(facades_checkpoint, empty / "facades_tiny.safetensors")
+            page.get_by_role("tab", name="Colorize").click()
+            page.locator("#colorize-no-model").wait_for(state="visible")  # that tab says so too
+            page.get_by_role("tab", name="Facades").click()  # opening the tab rescans the models folder
+            wait_for_new_image(page, "#facade-photo", None)
+            hint.wait_for(state="hidden")
+        finally:
+            page.close()
+
+
 def test_translate_section_runs_a_custom_pix2pix_model_its_own_way(page, app_url, custom_model, tmp_path):
     """A custom (A|B) pix2pix model trained in the app was usable nowhere in it: the Translate section lists it
     and translates a picture at its size, without the direction (a CycleGAN's choice) on show."""
