@@ -284,9 +284,8 @@ def test_without_a_facades_model_the_tab_says_so_once_and_still_edits(browser, t
             hint = page.locator("#facade-no-model")
             hint.wait_for(state="visible")
             assert "--checkpoints" in hint.inner_text()
-            labels = page.locator("#facade-labels img")
-            labels.wait_for()
-            wait_for_new_image(page, "#facade-labels", labels.get_attribute("src"))  # the page load's render
+            # the page load's render: the snapped map as the app's own file (the layout's first value is Gradio's)
+            page.wait_for_function("() => document.querySelector('#facade-labels img')?.src.endsWith('/labels.png')")
             old = image_src(page, "#facade-labels")
             page.get_by_role("button", name="Clear", exact=True).click()
             wait_for_new_image(page, "#facade-labels", old)  # the plain facade: Clear works without a model
