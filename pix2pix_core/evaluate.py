@@ -56,6 +56,7 @@ from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusi
 PSNR_CAP = 100.0  # dB; identical images have infinite PSNR, which JSON cannot hold
 MIN_SIZE, MAX_SIZE = 16, 2048  # bounds of `size`: the decoded split's memory grows with its square
 MIN_SCORED_SIDE = 7  # scikit-image's SSIM window: a smaller picture cannot be scored
+REPORT_SIDE = 512  # longest side of the report's copy of a picture scored at its own size (the page shows 256 px)
 SegmenterChoice = Union[str, Path, Segmenter, None, Literal[False]]
 
 
@@ -390,8 +391,10 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
             scores = image_scores(as_unit(reconstructed), as_unit(picture))
             for key, value in scores.items():
                 totals.setdefault(key, []).append(value)
-            rows.append(Row(f"{side}/{path.name}", {"input": picture, "translated": translated,
-                                                     "reconstructed": reconstructed}, scores))
+            # scored at full size, kept for the page as small copies: three full-size copies of each of 100 phone
+            # photos, held until the report is written, were 11 GB
+            rows.append(Row(f"{side}/{path.name}", {"input": _for_report(picture), "translated": _for_report(
+                translated), "reconstructed": _for_report(reconstructed)}, scores))
         if skipped:  # as the pix2pix split's read: the others are scored, the skipped named in one line
             warnings.warn(f"skipped {len(skipped)} unusable image(s): {some_names(sorted(skipped))}", stacklevel=3)
         if not totals:
@@ -401,6 +404,15 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
         metrics.update({f"cycle_{key}_{side}": float(np.mean(values)) for key, values in totals.items()})
     write_report_folder(Path(out), f"{Path(checkpoint).name} on {root.name}/{split}A and {split}B", metrics, rows)
     return metrics
+
+
+def _for_report(picture: Image.Image) -> Image.Image:
+    """A copy of `picture` at most REPORT_SIDE px on its longest side (the same picture when it is that small)."""
+    if max(picture.size) <= REPORT_SIDE:
+        return picture
+    small = picture.copy()
+    small.thumbnail((REPORT_SIDE, REPORT_SIDE), Image.Resampling.LANCZOS)
+    return small
 
 
 def _scorable_picture(path: Path, skipped: list[str]) -> Optional[Image.Image]:

@@ -626,6 +626,24 @@ def test_test_skips_an_unreadable_or_tiny_picture_with_a_warning(cyclegan_checkp
     assert (metrics["count_A"], metrics["count_B"]) == (2, 2)
 
 
+def test_test_keeps_small_copies_of_large_pictures_for_its_report(cyclegan_checkpoint, unpaired_dir, tmp_path):
+    """A CycleGAN is tested at each picture's own size, and `test` held three full-size copies of each picture
+    (input, translated, reconstructed) until the report was written: 100 phone photos needed about 11 GB. The
+    scores are still computed at full size; the report's pictures are at most 512 px on their longest side."""
+    from pix2pix_core.evaluate import REPORT_SIDE
+
+    data = tmp_path / "data"
+    (data / "testA").mkdir(parents=True)
+    (data / "testB").symlink_to(unpaired_dir / "testB")
+    Image.new("RGB", (900, 600), (200, 60, 40)).save(data / "testA" / "large.png")
+    out = tmp_path / "report"
+    assert main(["test", "--checkpoint", str(cyclegan_checkpoint), "--data", str(data), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    shown = sorted((out / "images").glob("*large*.png"))
+    assert len(shown) == 3 and all(Image.open(p).size == (REPORT_SIDE, REPORT_SIDE * 2 // 3) for p in shown)
+    assert json.loads((out / "metrics.json").read_text())["count_A"] == 1
+
+
 def test_test_of_a_collection_without_a_usable_picture_names_them(cyclegan_checkpoint, unpaired_dir, tmp_path,
                                                                   capsys) -> None:
     data = tmp_path / "data"
