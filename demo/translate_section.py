@@ -19,6 +19,7 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
+from pix2pix_core.checkpoint import held_generators
 from pix2pix_core.errors import Pix2PixError
 
 from .choices import Choice, Picker
@@ -102,9 +103,21 @@ def build(state: AppState) -> dict:
         except Pix2PixError:  # a name typed or gone: the handler says so on Translate
             return True
 
+    def held_direction(name: str | None) -> str | None:
+        """The one direction a CycleGAN file holds (an export of one generator, an official import), else None:
+        the picker then shows it, where the page's A -> B failed on the first Translate with such a file."""
+        try:
+            held = held_generators(state.models.info(name).path)
+        except Pix2PixError:  # a name typed or gone, a file removed: the handler says so on Translate
+            return None
+        return held[0] if len(held) == 1 else None
+
     def on_model(name: str | None):
         """The direction is a CycleGAN's choice: a pix2pix model has one generator, its input side to the other."""
-        return gr.update(visible=True) if is_unpaired(name) else gr.update(visible=False, value="AtoB")
+        if not is_unpaired(name):
+            return gr.update(visible=False, value="AtoB")
+        held = held_direction(name)
+        return gr.update(visible=True, value=held) if held else gr.update(visible=True)
 
     names = models_of(state, OWN_TASKS)
     first = names[0] if names else None
@@ -119,8 +132,8 @@ def build(state: AppState) -> dict:
             # allow_custom_value: models trained after the page loaded; the handler checks the name
             model = Picker(names, value=first, label="Model", elem_id="translate-model", allow_custom_value=True,
                            min_width=240)
-            direction = Choice(DIRECTIONS, value="AtoB", label="Direction (CycleGAN)", elem_id="translate-direction",
-                               visible=is_unpaired(first))
+            direction = Choice(DIRECTIONS, value=(is_unpaired(first) and held_direction(first)) or "AtoB",
+                               label="Direction (CycleGAN)", elem_id="translate-direction", visible=is_unpaired(first))
             button = gr.Button("Translate", variant="primary", elem_id="translate-button")
         with gr.Row():
             picture = ImageUpload(label="Picture", type="filepath", image_mode=None, sources=["upload", "clipboard"],

@@ -351,6 +351,29 @@ def test_translate_section_runs_an_unpaired_model_both_ways(page, app_url, unpai
     screenshot(page, "translate_unpaired")
 
 
+def test_a_one_direction_cyclegan_file_gets_its_direction_picked(page, app_url, unpaired_model, tmp_path):
+    """A CycleGAN export of F alone (B -> A) was offered with the page's A -> B picked, so its first Translate
+    failed ("holds the B -> A generator only"); choosing such a file picks the direction it holds."""
+    from pix2pix_core.checkpoint import export_generator
+
+    models = DATA_ROOTS[app_url].parent / "runs" / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    one_way = models / "b_only_tiny.safetensors"  # first in the picker's order
+    export_generator(unpaired_model, one_way, direction="BtoA")
+    picture = tmp_path / "blue.png"
+    Image.new("RGB", (40, 24), (40, 90, 210)).save(picture)
+    try:
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_text("Translate with a model trained on your own data").click()
+        page.wait_for_function("() => document.querySelector('#translate-model input').value === 'b_only_tiny'")
+        page.wait_for_function("() => document.querySelector('#translate-direction input[value=BtoA]')?.checked")
+        page.locator("#translate-input input[type=file]").set_input_files(str(picture))
+        page.locator("#translate-button").click()
+        assert fetch_image(page, wait_for_new_image(page, "#translate-output", None)).size == (40, 24)
+    finally:
+        one_way.unlink()
+
+
 def test_a_page_opened_after_a_failed_run_shows_it(browser, app_url, tmp_path):
     """Issue 15, finding 9: the Train tab of a page opened later shows the failed run, not "idle"."""
 
