@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .errors import check_all
+from .errors import Pix2PixError, check_all
 
 TASKS = ("facades", "colorize", "paired", "aligned", "unpaired")
 MODELS = ("pix2pix", "cyclegan")
@@ -33,6 +34,9 @@ TASK_DIRECTIONS = {"facades": "BtoA", "colorize": "BtoA", "aligned": "AtoB", "pa
 LEGACY_DIRECTION = "BtoA"  # every task's default before TASK_DIRECTIONS: a stored config without one meant this
 
 
+# what a field of each annotated type takes (int: "a whole number"), as TrainConfig.validate says it
+TYPE_WORDS = {"str": "a string", "bool": "True or False", "float": "a number",
+              "Optional[int]": "a whole number or None"}
 # the end of the refusals a CycleGAN config built by hand meets: past them by hand, it trained pix2pix's U-Net
 OFFICIAL = (" (in Python, config.cyclegan_config(data=..., out=...) builds one with CycleGAN's official defaults: "
             "ResNet-9, instance norm, LSGAN, no dropout)")
@@ -124,6 +128,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.direction:
             self.direction = TASK_DIRECTIONS.get(self.task, LEGACY_DIRECTION)
+        for f in dataclasses.fields(self):  # a Path for a folder, 32.0 for a width: what Python callers hand in
+            value = getattr(self, f.name)
+            if f.type == "str" and isinstance(value, os.PathLike):  # else the run failed at its first save
+                setattr(self, f.name, os.fspath(value))  # (config.json: "PosixPath is not JSON serializable")
+            elif f.type in ("int", "Optional[int]") and isinstance(value, float) and value.is_integer():
+                setattr(self, f.name, int(value))  # ngf=64 / 2 failed deep in torch; stored 1.0s keep loading
 
     @property
     def per_image_statistics(self) -> bool:
@@ -153,8 +163,24 @@ class TrainConfig:
                  "label_warp": self.label_warp}
         return [name for name, value in given.items() if value]
 
+    def _type_checks(self) -> list[tuple[bool, str]]:
+        """Each field of its annotated type, said with its name: a string for a number failed the checks below
+        as "'<=' not supported between instances of 'str' and 'int'", naming no setting, or passed them and
+        failed in the trainer (max_steps="200")."""
+        checks = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = {"str": isinstance(value, str), "bool": isinstance(value, bool), "float": number,
+                  "Optional[int]": value is None or (number and isinstance(value, int))}.get(
+                f.type, number and isinstance(value, int))
+            checks.append((ok, f"{f.name} must be {TYPE_WORDS.get(f.type, 'a whole number')}, got "
+                               f"{repr(value)[:40]} ({type(value).__name__})"))
+        return checks
+
     def validate(self) -> "TrainConfig":
         """Raise a one-line Pix2PixError for any impossible setting."""
+        check_all(self._type_checks())
         checks = [
             (self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}"),
             (self.model in MODELS, f"model must be one of {MODELS}, got {self.model!r}"),
@@ -258,7 +284,10 @@ DEFAULT_RECIPE = {"facades": "studio"}  # other tasks keep the paper's recipe (s
 
 def recipe_settings(task: str, recipe: Optional[str] = None) -> dict[str, Any]:
     """The settings of `recipe`, or of the task's default recipe, to apply on top of TrainConfig's defaults."""
-    return dict(RECIPES[recipe or DEFAULT_RECIPE.get(task, "paper")])
+    name = recipe or DEFAULT_RECIPE.get(task, "paper")
+    if name not in RECIPES:  # a KeyError naming only the typo
+        raise Pix2PixError(f"recipe must be one of {tuple(RECIPES)}, got {name!r}")
+    return dict(RECIPES[name])
 
 
 def min_downsamplings(net_g: str) -> int:
