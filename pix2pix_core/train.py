@@ -291,6 +291,8 @@ class Trainer:
             raise Pix2PixError("cyclegan always trains its GAN losses and reads trainA/ as A (swap the folders "
                                "for the other way): no --no-gan, no --direction BtoA")
         refuse_untrainable(config)
+        if dataset is None and not config.data.strip():  # "" is the current folder: a notebook's own images
+            raise Pix2PixError("no dataset: set TrainConfig's data to the dataset folder (--data)")
         if init_generator and not resume:
             check_init_from(config, init_generator)
         self.callbacks = list(callbacks)

@@ -282,3 +282,15 @@ def test_a_fine_tune_of_another_shape_says_what_differs(facades_checkpoint, faca
     config = tiny_config(data=str(facades_dir), out=str(tmp_path / "run"), max_steps=1, ngf=16)
     with pytest.raises(Pix2PixError, match=r"its generator has ngf 8 \(this run: 16\)"):
         Trainer(config, init_generator=facades_checkpoint).run()
+
+
+def test_a_config_without_data_is_refused_not_trained_on_the_current_folder(tmp_path, monkeypatch):
+    """TrainConfig's data defaults to "", which read the current folder: a notebook's folder of pictures trained
+    (with at most a warning that they were not pairs); a folder without any said "no images found in .". """
+    from conftest import write_aligned
+
+    write_aligned(tmp_path / "here", 2)
+    monkeypatch.chdir(tmp_path / "here")
+    with pytest.raises(Pix2PixError, match="no dataset: set TrainConfig's data to the dataset folder"):
+        Trainer(tiny_config(task="facades", out=str(tmp_path / "run"), max_steps=1))
+    assert not (tmp_path / "run").exists()
