@@ -62,6 +62,10 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[i
             if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:  # Image.open leaves it to us, as below
                 image = ImageOps.exif_transpose(image)
             return _named(convert, image, "image")
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray)):  # a numpy array, a file object, None:
+        # Path() said "expected str, bytes or os.PathLike object", naming neither the PIL image nor fromarray
+        hint = " (PIL.Image.fromarray makes one of a uint8 array)" if hasattr(source, "__array__") else ""
+        raise TypeError(f"an image is a file path, bytes or a PIL image, not {type(source).__name__}{hint}")
     name = "image bytes" if isinstance(source, (bytes, bytearray)) else str(source)
     if isinstance(source, (bytes, bytearray)) and not source:
         raise ImageError(f"{name}: empty file (0 bytes)")

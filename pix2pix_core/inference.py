@@ -29,6 +29,7 @@ from .config import TrainConfig
 from .distributed import pick_device
 from .errors import CheckpointError, Pix2PixError
 from .images import ImageSource, open_image, resize_photo
+from .limits import bounded_int
 from .networks import seeded_dropouts, set_dropout, use_batch_statistics
 from .palette import label_map_for_network, open_label_map
 
@@ -122,6 +123,8 @@ class Translator:
         """Generator forward on a network-ready batch in [-1, 1]; returns float32 on the CPU. A model that
         normalises with each picture's own statistics (trained at batch 1) runs its pictures one at a time:
         batched, each would be normalised with the others' (as its ONNX export never does)."""
+        if seed is not None:  # torch's own words were "Overflow when unpacking long long" or "expected a long"
+            seed = bounded_int("seed", seed, -2 ** 63, 2 ** 64 - 1)  # the range torch's manual_seed takes
         with self._lock, torch.inference_mode():
             noise = torch.Generator(self.device)
             if seed is not None:
@@ -161,7 +164,7 @@ class Translator:
             small = picture.resize((self.size, self.size), Image.BICUBIC)
         return to_signed(pil_to_unit(small))
 
-    def colorize(self, picture: Image.Image, seed: Optional[int] = 0,
+    def colorize(self, picture: ImageSource, seed: Optional[int] = 0,
                  progress: Optional[Callable[[float, str], None]] = None) -> Image.Image:
         """Predict ab at the network's size, upsample it once, and join it to the full-resolution L.
 
@@ -176,6 +179,9 @@ class Translator:
         """
         tell = progress or (lambda fraction, what: None)
         tell(0.0, "reading the photo")
+        # read as translate reads it: a 16-bit gray photo came out white (PIL clips it to 8 bits) and a
+        # transparent one was coloured as its hidden pixels; a path or bytes failed with AttributeError
+        picture = picture if isinstance(picture, Image.Image) and picture.mode == "RGB" else open_image(picture)
         rgb = _rgb_array(picture)
         lightness_small = self.colorize_input(picture)
         tell(0.1, "predicting colour")

@@ -370,6 +370,17 @@ def test_pixel_limit_is_configurable_and_applies_to_pil_images() -> None:
         open_image(picture, max_pixels=9_999)
 
 
+@pytest.mark.parametrize("source", [np.zeros((8, 8, 3), np.uint8), io.BytesIO(b"x"), None])
+def test_a_source_of_another_type_is_a_type_error_naming_what_is_taken(source) -> None:
+    """A numpy array failed as Path()'s "expected str, bytes or os.PathLike object, not ndarray"."""
+    with pytest.raises(TypeError, match=r"^an image is a file path, bytes or a PIL image, not (ndarray|BytesIO|"
+                                        r"NoneType)"):
+        open_image(source)
+    if isinstance(source, np.ndarray):
+        with pytest.raises(TypeError, match=r"\(PIL.Image.fromarray makes one of a uint8 array\)$"):
+            open_image(source)
+
+
 @pytest.fixture(scope="module")
 def translators(facades_checkpoint, colorize_checkpoint) -> dict[str, Translator]:
     return {"facades": Translator.load(facades_checkpoint, device="cpu"),

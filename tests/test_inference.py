@@ -1,0 +1,45 @@
+"""The Translator as Python callers use it: the seed they pass and the pictures they hand to colorize."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pix2pix_core.errors import Pix2PixError
+from pix2pix_core.inference import Translator
+
+
+@pytest.fixture(scope="module")
+def colorizer(colorize_checkpoint) -> Translator:
+    return Translator.load(colorize_checkpoint, device="cpu")
+
+
+def gray_photo() -> Image.Image:
+    ramp = np.linspace(20, 230, 40 * 30).reshape(30, 40).astype(np.uint8)
+    return Image.fromarray(ramp, "L")
+
+
+@pytest.mark.parametrize("seed, words", [(2 ** 70, "seed must be between"), ("3", "seed must be a number, got str"),
+                                         (1.5, "seed must be a whole number, got 1.5")])
+def test_a_seed_torch_cannot_take_is_one_clear_error(colorizer, seed, words):
+    """torch said "Overflow when unpacking long long" (ValueError) or "manual_seed expected a long" (RuntimeError)."""
+    with pytest.raises(Pix2PixError, match=words):
+        colorizer.translate(gray_photo(), seed=seed)
+
+
+def test_seeds_torch_takes_still_translate(colorizer):
+    for seed in (0, -1, 2 ** 64 - 1, 3.0, None):
+        assert colorizer.translate(gray_photo(), seed=seed).size == (40, 30)
+
+
+def test_colorize_reads_a_picture_as_translate_does(colorizer, tmp_path):
+    """colorize (the one call with progress) took the picture's RGB as PIL gives it: a 16-bit gray photo came
+    out white (clipped to 8 bits), a transparent one was coloured as its hidden pixels, a path failed."""
+    gray = gray_photo()
+    sixteen = Image.frombytes("I;16", gray.size, (np.asarray(gray).astype("<u2") * 257).tobytes())
+    rgba = np.asarray(gray.convert("RGBA")).copy()
+    rgba[:, :20, 3] = 0
+    gray.save(tmp_path / "gray.png")
+    for picture in (gray, sixteen, Image.fromarray(rgba, "RGBA"), str(tmp_path / "gray.png")):
+        expected = np.asarray(colorizer.translate(picture))
+        assert np.array_equal(np.asarray(colorizer.colorize(picture)), expected)
+    assert np.asarray(colorizer.colorize(sixteen)).mean() < 200  # not the white picture it was
