@@ -43,7 +43,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from .atomic_files import replaced_atomically
+from .atomic_files import output_problem, replaced_atomically
 from .bundled import bundled_checkpoints
 from .data import load_items, some_names, split_folder, unpaired_folders
 from .errors import ImageError, Pix2PixError
@@ -156,6 +156,14 @@ def write_report_folder(out: Path, title: str, metrics: dict, rows: list[Row]) -
                            "another --out") from None
 
 
+def refuse_report_folder(out: str | Path) -> None:
+    """`out` checked before the work, as the command line checks --out: a file given for the report folder
+    failed once every image was translated, saying "File exists; free some space or give another --out"."""
+    problem = output_problem(out, folder=True)
+    if problem:
+        raise Pix2PixError(f"out: {problem}")
+
+
 def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
     """index.html: the metrics table, then one row per example with its pictures saved as PNG in images/."""
     images = out / "images"
@@ -256,6 +264,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     """
     if limit is not None and limit < 1:
         raise Pix2PixError("--limit must be at least 1")
+    refuse_report_folder(out)
     if size is not None:
         size = bounded_int("--size", size, MIN_SIZE, MAX_SIZE)
     translator = Translator.load(checkpoint, device=device, dropout=dropout, backend=backend)
@@ -356,6 +365,7 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
     cycle returns to its input (cycle_l1_A: |F(G(a)) - a|, ...). There is no ground truth for unpaired data."""
     from .checkpoint import held_generators, official_cyclegan_note, read_header, resolve_checkpoint
 
+    refuse_report_folder(out)
     if str(checkpoint).lower().endswith(".onnx"):  # not a safetensors header to read
         raise Pix2PixError(f"{checkpoint} is an ONNX export: it holds one of the CycleGAN's two generators; test "
                            "needs both (a training checkpoint, or an export made with --direction both)")

@@ -141,6 +141,25 @@ def test_missing_data_is_one_clear_error(facades_checkpoint, tmp_path):
         evaluate(facades_checkpoint, tmp_path / "nowhere", tmp_path / "out", progress=False)
 
 
+
+@pytest.mark.parametrize("model", ["pix2pix", "cyclegan"])
+def test_a_file_given_for_the_report_folder_is_refused_before_any_translation(model, facades_checkpoint, facades_dir,
+                                                                              tmp_path, monkeypatch):
+    """The command line checked --out first; a Python caller met OSError's words once every picture was
+    translated: "File exists; free some space or give another --out"."""
+    import pix2pix_core.evaluate as evaluate_module
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("translated before the report folder was checked")
+
+    monkeypatch.setattr(evaluate_module.Translator, "load", no_work)
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    run = evaluate if model == "pix2pix" else evaluate_module.evaluate_unpaired
+    with pytest.raises(Pix2PixError, match=f"^out: {re.escape(str(taken))} is a file, not a folder: give a folder$"):
+        run(facades_checkpoint, facades_dir, taken, progress=False)
+    assert taken.read_text() == "mine"
+
 COLOUR_KEYS = {"colour_two_sample_acc", "colour_two_sample_acc_floor", "colour_detail_ratio",
                "colour_detail_output", "colour_detail_target"}
 
