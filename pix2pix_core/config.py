@@ -35,8 +35,8 @@ LEGACY_DIRECTION = "BtoA"  # every task's default before TASK_DIRECTIONS: a stor
 
 
 # what a field of each annotated type takes (int: "a whole number"), as TrainConfig.validate says it
-TYPE_WORDS = {"str": "a string", "bool": "True or False", "float": "a number",
-              "Optional[int]": "a whole number or None"}
+TYPE_WORDS = {"str": "a string", "bool": "True or False", "float": "a number", "int": "a whole number",
+              "Optional[int]": "a whole number or None"}  # a field of another type is not checked here
 # the end of the refusals a CycleGAN config built by hand meets: past them by hand, it trained pix2pix's U-Net
 OFFICIAL = (" (in Python, config.cyclegan_config(data=..., out=...) builds one with CycleGAN's official defaults: "
             "ResNet-9, instance norm, LSGAN, no dropout)")
@@ -172,9 +172,9 @@ class TrainConfig:
             value = getattr(self, f.name)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             ok = {"str": isinstance(value, str), "bool": isinstance(value, bool), "float": number,
-                  "Optional[int]": value is None or (number and isinstance(value, int))}.get(
-                f.type, number and isinstance(value, int))
-            checks.append((ok, f"{f.name} must be {TYPE_WORDS.get(f.type, 'a whole number')}, got "
+                  "int": number and isinstance(value, int),
+                  "Optional[int]": value is None or (number and isinstance(value, int))}.get(f.type, True)
+            checks.append((ok, f"{f.name} must be {TYPE_WORDS.get(f.type, f.type)}, got "
                                f"{repr(value)[:40]} ({type(value).__name__})"))
         return checks
 
