@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 
 from . import colorize_tab, facades_tab, train_tab
 from .event_requests import CheckedBlocks
+from .gradio_cache import tidy_deletion
 from .messages import MAX_QUOTED, quoted, shorten
 from .state import AppState
 from .route_checks import RouteChecks
@@ -78,6 +79,7 @@ def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: st
     """Create the app state and the Blocks; models load in the background so the page is served at once."""
     state = AppState(Path(checkpoints_dir), Path(data_root), Path(runs_dir), device=device,
                      runs_max_bytes=runs_max_bytes, train_memory_bytes=train_memory_bytes)
+    tidy_deletion()  # Gradio's delete_cache left each file's folder, and an upload's path in memory, for good
     with CheckedBlocks(title="Pix2Pix Studio", delete_cache=DELETE_CACHE) as blocks:  # malformed inputs: one line
         gr.Markdown("# Pix2Pix Studio\nImage-to-image translation with conditional GANs "
                     "(Isola et al., CVPR 2017): draw a facade, colorize a photo, or train your own model.")

@@ -1311,6 +1311,41 @@ def test_file_inputs_leave_no_empty_file_in_gradios_cache(tmp_path):
     assert list(cache.iterdir()) == []
 
 
+def test_gradios_cache_deletion_leaves_no_folder_or_path_behind(tmp_path, colorize_checkpoint):
+    """Gradio keeps each upload and result as <cache>/<content hash>/<name>, and its delete_cache (files older than
+    an hour, every 10 minutes) deleted the files but never their folders: every request left one or two empty
+    folders for good (an upload's, a result's), an inode and a 4 kB block each on ext4. And an upload is listed twice
+    (the upload route's list and its input's): deleted through one, it stayed in the other for good, in memory and
+    looked at again at every pass."""
+    from gradio import route_utils
+
+    from app_helpers import free_port
+    from demo.app import build_app, launch_options, queue_options
+    from pix2pix_core.checkpoint import export_generator
+
+    (tmp_path / "checkpoints").mkdir()
+    export_generator(colorize_checkpoint, tmp_path / "checkpoints" / "colorize_tiny.safetensors")
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    blocks.queue(**queue_options())
+    port = free_port()
+    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                  **launch_options(blocks.app_state))
+    try:
+        client = app_client(f"http://127.0.0.1:{port}/")
+        for seed in range(3):
+            photo = save(Image.new("RGB", (32, 24), (seed * 80, 90, 40)), tmp_path / f"photo{seed}.png")
+            client.predict(handle_file(str(photo)), "", seed, api_name="/colorize")
+        tracked = set().union(*blocks.temp_file_sets)
+        served = {path for path in tracked if Path(path).name.startswith(("photo", "colorized"))}
+        assert len(served) == 6, served  # three uploads and three results
+        route_utils.delete_files_created_by_app(blocks, None)  # what Gradio runs on its schedule (None: any age)
+        assert not any(Path(path).exists() for path in served)
+        assert [Path(path).parent.name for path in served if Path(path).parent.exists()] == []
+        assert served.isdisjoint(set().union(*blocks.temp_file_sets))
+    finally:
+        blocks.close()
+
+
 def test_upload_progress_ids_are_bounded_in_length_and_number(app, tmp_path):
     """Gradio tracks each upload's progress by the `upload_id` a client names, and forgets it only when a progress
     stream for it ends: 2,000 uploads naming 8 kB ids (and never asking for their progress) held 20 MB for good,

@@ -1,0 +1,51 @@
+"""Gradio's cache, kept from growing with the number of requests.
+
+Gradio keeps every upload and every result as `<cache>/<content hash>/<name>`, and its `delete_cache`
+(app.DELETE_CACHE: files older than an hour) deleted the files but left two things behind for good:
+
+- their folders: one or two empty folders per request (an upload's, a result's), an inode and a 4 kB block each
+  on ext4; a shared app answering ten requests a second would leave 2 million folders and 8 GB a day, unseen by the
+  disk checks (free bytes), and they stay across restarts;
+- the path of every upload in memory: an upload is listed twice (the upload route's list and its input
+  component's), and once deleted through the first, the second kept its path forever (a missing file is skipped,
+  not forgotten) and looked at it again at every pass, every 10 minutes.
+
+`tidy_deletion` makes Gradio's deletion remove both: a deleted file's path from every list, its folder once empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from pathlib import Path
+
+
+def tidy_deletion() -> None:
+    """Wrap Gradio's deletion of old cache files (on its schedule, and at a clean stop): a file it deleted is
+    forgotten by every list that held it, and its folder removed when empty; never the cache folder itself.
+    Idempotent."""
+    from gradio import route_utils
+    from gradio.utils import get_upload_folder
+
+    delete = route_utils.delete_files_created_by_app
+    if getattr(delete, "tidies", False):
+        return
+
+    @functools.wraps(delete)
+    def delete_and_tidy(blocks, age):
+        before = [set(files) for files in blocks.temp_file_sets]
+        delete(blocks, age)
+        # Gradio drops a file from the list it deleted it by; one cached again since (same content) is kept
+        dropped = set().union(*(old - files for old, files in zip(before, blocks.temp_file_sets)))
+        deleted = {file for file in dropped if not os.path.lexists(file)}
+        for files in blocks.temp_file_sets:
+            files -= deleted  # the other lists that named it (a file yet to arrive is in none of these)
+        root = Path(get_upload_folder()).resolve()
+        for folder in {Path(file).parent for file in deleted}:
+            with contextlib.suppress(OSError):
+                if folder.resolve() != root:
+                    folder.rmdir()  # only when empty: another file may have been cached there since
+
+    delete_and_tidy.tidies = True
+    route_utils.delete_files_created_by_app = delete_and_tidy
