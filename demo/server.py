@@ -7,6 +7,7 @@ Thin on purpose: command-line flags here, the UI in the other `demo` modules, th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -113,9 +114,24 @@ def main(argv=None) -> None:
         print(note, file=sys.stderr)
     blocks.queue(**queue_options())
     signal.signal(signal.SIGTERM, _stop_as_ctrl_c)
-    blocks.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,
-                  **launch_options(blocks.app_state))
+    try:
+        blocks.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=False,
+                      **launch_options(blocks.app_state))
+    finally:
+        _delete_gradio_cache(blocks)
 
+
+
+def _delete_gradio_cache(blocks) -> None:
+    """Delete the uploads and results Gradio cached for this app, as its shutdown would: Gradio waits 5 s for its
+    server to stop, and once the app has answered requests it takes longer (here 6 s after three /colorize calls,
+    1.6 s after none), so the shutdown was cut off before it deleted them. The last hour's files then stayed in
+    Gradio's cache folder for good, since a new app does not know them (3 /colorize calls and a stop: 4 files
+    left)."""
+    from gradio.route_utils import delete_files_created_by_app
+
+    with contextlib.suppress(RuntimeError):  # a set changed while iterated: Gradio's own deletion is running
+        delete_files_created_by_app(blocks, None)
 
 
 def _stop_as_ctrl_c(signum, frame) -> None:

@@ -363,3 +363,21 @@ def test_a_stopped_app_leaves_no_result_files_behind(tmp_path, monkeypatch, faca
     with running_app(tmp_path / "app", facades_checkpoint, colorize_checkpoint):
         assert list(temp.glob("pix2pix-studio-outputs-*"))
     assert not list(temp.glob("pix2pix-studio-outputs-*"))
+
+
+def test_a_stopped_app_leaves_nothing_of_its_requests_in_gradios_cache(tmp_path, facades_checkpoint,
+                                                                       colorize_checkpoint):
+    """Gradio deletes its cached uploads and results when it stops, but waits only 5 s for its server to stop, and
+    after requests it took longer: the shutdown was cut off before it deleted them. Every stop left the last hour's
+    uploads and results (and their folders) in Gradio's cache folder for good: a new app does not know them."""
+    label_map = save(random_label_map(np.random.default_rng(0), 64), tmp_path / "map.png")
+    cache = tmp_path / "app" / "gradio"  # running_app's GRADIO_TEMP_DIR
+    with running_app(tmp_path / "app", facades_checkpoint, colorize_checkpoint) as (url, _folders):
+        client = app_client(url)
+        for seed in range(3):
+            client.predict(handle_file(str(label_map)), "", seed, api_name="/facade")
+            client.predict(handle_file(str(label_map)), "", seed, api_name="/colorize")
+        served = {path.parent.name for path in cache.rglob("*")
+                  if path.name.startswith(("map", "photo", "colorized"))}
+        assert len(served) == 7, served  # the label map's upload, three photos, three colorized
+    assert sorted(path.name for path in cache.iterdir() if path.name in served) == []
