@@ -39,6 +39,10 @@ EXAMPLES = Path(__file__).parent / "examples"
 MAX_ETA_SECONDS = 365 * 24 * 3600  # an ETA above a year says "never" as well as any bigger number
 MAX_FOLDER_TEXT = 1024  # characters of a typed dataset folder
 MAX_STATUS_NUMBER = 10 ** 12  # steps and epochs in /train_status (the app's caps keep runs far below)
+# Steps of a run's loss history kept for the plots (which show at most 400): every step was kept, 420 bytes each,
+# and every page's timer copied it and made a table of it every second: at 400,000 steps (the cap is 2,000,000)
+# 167 MB, and 0.6 s of CPU per open page per second. Beyond this many, every other step kept is let go.
+MAX_HISTORY_STEPS = 2000
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -232,6 +236,7 @@ class TrainingJob:
         self._latest = ""  # the run going now, or the one that ended last
         self._settings: Optional[FormSettings] = None  # the form's fields of the latest run's Start
         self._preparing = self._cancelled = False  # a Start is unpacking or checking (see `preparing`)
+        self._history_every, self._history_steps = 1, 0  # the loss history: steps between entries, steps in it
 
     @contextlib.contextmanager
     def preparing(self, what: str):
@@ -274,6 +279,7 @@ class TrainingJob:
             config = replace(config, out=str(self.runs_dir / name))
             trainer = Trainer(config, callbacks=[self._on_event], init_generator=init_generator)  # validates
             self._trainer, self._method, self._latest, self._preparing = trainer, config.model, name, False
+            self._history_every, self._history_steps = 1, 0
             self._settings = settings
             self._state = JobSnapshot(version=self._state.version + 1, phase="loading", run=name,
                                       epochs=config.total_epochs, message=f"{name}: loading the dataset...",
@@ -346,8 +352,7 @@ class TrainingJob:
         """Trainer callback, called on the training thread."""
         with self._lock:
             if isinstance(event, LossEvent):
-                self._state.history.extend((event.step, k, event.losses[k]) for k in self._state.loss_names
-                                             if k in event.losses)
+                self._keep_history(event)
                 total = round(bounded(event.step / event.progress, MAX_STATUS_NUMBER)) if event.progress > 0 else 0
                 phase = "stopping" if self._state.phase == "stopping" else "running"
                 self._update(phase=phase, step=event.step, epoch=event.epoch + 1,  # the trainer's is 0-based
@@ -362,6 +367,19 @@ class TrainingJob:
                 self._update(sample=event.image.copy())
             elif isinstance(event, CheckpointEvent):
                 self._update(message=f"{self._state.run}: checkpoint saved at step {event.step}")
+
+    def _keep_history(self, event: LossEvent) -> None:
+        """Add the event's losses to the plots' history, which keeps at most MAX_HISTORY_STEPS steps spread over
+        the whole run: past that, every other step kept goes and only every second step is kept from then on."""
+        if event.step % self._history_every:
+            return
+        history = self._state.history
+        history.extend((event.step, k, event.losses[k]) for k in self._state.loss_names if k in event.losses)
+        self._history_steps += 1
+        if self._history_steps > MAX_HISTORY_STEPS:
+            self._history_every *= 2
+            history[:] = [entry for entry in history if entry[0] % self._history_every == 0]
+            self._history_steps = len({step for step, _, _ in history})
 
     def _run(self, trainer: Trainer, name: str, remove_after: Optional[Path]) -> None:
         failure = ""

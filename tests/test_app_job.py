@@ -707,3 +707,20 @@ def test_the_facades_help_explains_start_from_a_photo_when_it_is_offered(facades
     shutil.copy(Path(__file__).resolve().parents[1] / "checkpoints" / "facades_segmenter.safetensors", checkpoints)
     text, shown = help_and_button(checkpoints)
     assert shown and "**Start from a photo** turns a photo" in text
+
+
+def test_the_loss_history_of_a_long_run_is_bounded(tmp_path):
+    """Every step's losses were kept for the plots, 420 bytes a step, and every open page's timer copied all of them
+    and made a table of them every second: at 400,000 steps (runs may have 2,000,000) 167 MB, and 0.6 s of CPU per
+    page per second. At most 2,000 steps are kept (state.MAX_HISTORY_STEPS), spread over the whole run."""
+    from pix2pix_core.train import LOSS_NAMES, LossEvent
+
+    job = TrainingJob(tmp_path / "runs", tmp_path / "runs" / "models", on_model=lambda path: None)
+    steps = 20_000
+    for step in range(1, steps + 1):
+        job._on_event(LossEvent(step=step, epoch=0, losses={name: 0.5 for name in LOSS_NAMES}, images_per_second=1.0,
+                                progress=step / steps, eta_seconds=0.0, lr=2e-4))
+    history = job.snapshot().history
+    kept = sorted({step for step, _, _ in history})
+    assert 1000 <= len(kept) <= 2000 and len(history) == len(kept) * len(LOSS_NAMES)
+    assert kept[0] < steps // 100 and kept[-1] > steps - steps // 100  # the whole run, not its start or end
