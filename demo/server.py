@@ -124,10 +124,9 @@ def main(argv=None) -> None:
 
 def _delete_gradio_cache(blocks) -> None:
     """Delete the uploads and results Gradio cached for this app, as its shutdown would: Gradio waits 5 s for its
-    server to stop, and once the app has answered requests it takes longer (here 6 s after three /colorize calls,
-    1.6 s after none), so the shutdown was cut off before it deleted them. The last hour's files then stayed in
-    Gradio's cache folder for good, since a new app does not know them (3 /colorize calls and a stop: 4 files
-    left)."""
+    server to stop, and it can take longer (here 6 s after an API client's three /colorize calls, even with the
+    client closed; 1.6 s after none); the shutdown was then cut off before it deleted them, and they stayed in
+    Gradio's cache folder for good, since a new app does not know them (3 /colorize calls and a stop: 4 files)."""
     from gradio.route_utils import delete_files_created_by_app
 
     with contextlib.suppress(RuntimeError):  # a set changed while iterated: Gradio's own deletion is running

@@ -368,7 +368,7 @@ def test_a_stopped_app_leaves_no_result_files_behind(tmp_path, monkeypatch, faca
 def test_a_stopped_app_leaves_nothing_of_its_requests_in_gradios_cache(tmp_path, facades_checkpoint,
                                                                        colorize_checkpoint):
     """Gradio deletes its cached uploads and results when it stops, but waits only 5 s for its server to stop, and
-    after requests it took longer: the shutdown was cut off before it deleted them. Every stop left the last hour's
+    with this client it took longer: the shutdown was cut off before it deleted them. Every stop left the last hour's
     uploads and results (and their folders) in Gradio's cache folder for good: a new app does not know them."""
     label_map = save(random_label_map(np.random.default_rng(0), 64), tmp_path / "map.png")
     cache = tmp_path / "app" / "gradio"  # running_app's GRADIO_TEMP_DIR
