@@ -122,12 +122,23 @@ def _require_onnx():
     return onnx, onnxruntime
 
 
-def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", direction: Optional[str] = None,
+# the file suffixes of the formats export_model writes (the command line's FORMAT_OF_SUFFIX adds .safetensors)
+SUFFIX_FORMATS = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
+
+
+def export_model(checkpoint: str | Path, out: str | Path, fmt: Optional[str] = None, direction: Optional[str] = None,
                  weights: str = "averaged") -> Path:
     """Write the generator of `checkpoint` as an ONNX (opset 17, dynamic batch/H/W) or TorchScript file
-    (`weights` as in `checkpoint.inference_weights`; `direction` as in `checkpoint.direction_to_load`)."""
+    (`weights` as in `checkpoint.inference_weights`; `direction` as in `checkpoint.direction_to_load`). `fmt`
+    None: the one `out`'s suffix names (.onnx; .pt or .ts), as the command line does."""
+    named = SUFFIX_FORMATS.get(Path(out).suffix.lower())
+    if fmt is not None and named is not None and fmt != named:  # export_model(x, "g.pt") wrote ONNX into g.pt
+        raise Pix2PixError(f"{Path(out).name} names a {named} file, but the format asked is {fmt!r}: give the file "
+                           "the suffix of its format")
+    fmt = fmt or named
     if fmt not in ("onnx", "torchscript"):
-        raise Pix2PixError(f"export format must be onnx or torchscript here, got {fmt!r}")
+        raise Pix2PixError(f"export format must be onnx or torchscript here, got {fmt!r} (or name the file .onnx, "
+                           ".pt or .ts)")
     refuse_overwriting(checkpoint, out)
     direction = direction_to_load(checkpoint, direction)
     generator, config, metadata = load_generator(checkpoint, "cpu", direction, weights)

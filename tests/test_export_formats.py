@@ -53,6 +53,21 @@ def _torch_translator(path) -> Translator:
     return Translator(generator, config, "cpu", dropout=False)
 
 
+def test_export_model_writes_the_format_its_file_name_says(checkpoint, tmp_path):
+    """export_model(x, "g.pt") wrote ONNX into g.pt (the format defaulted to onnx whatever the name), which
+    torch.jit.load then failed on; the command line read the suffix, the library did not."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is marked deprecated
+        for name in ("g.pt", "g.ts"):
+            torch.jit.load(str(export_model(checkpoint, tmp_path / name)))
+    assert OnnxGenerator(export_model(checkpoint, tmp_path / "g.onnx")) is not None
+    with pytest.raises(Pix2PixError, match="names a torchscript file, but the format asked is 'onnx'"):
+        export_model(checkpoint, tmp_path / "h.pt", "onnx")
+    with pytest.raises(Pix2PixError, match="or name the file .onnx"):
+        export_model(checkpoint, tmp_path / "g.bin")
+    assert not (tmp_path / "h.pt").exists() and not (tmp_path / "g.bin").exists()
+
+
 def test_onnx_and_torchscript_match_pytorch(checkpoint, tmp_path):
     translator = _torch_translator(checkpoint)
     onnx_path = export_model(checkpoint, tmp_path / "g.onnx", "onnx")
