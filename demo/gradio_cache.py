@@ -11,6 +11,7 @@ Gradio keeps every upload and every result as `<cache>/<content hash>/<name>`, a
   not forgotten) and looked at it again at every pass, every 10 minutes.
 
 `tidy_deletion` makes Gradio's deletion remove both: a deleted file's path from every list, its folder once empty.
+It also hands Gradio copies of the lists to walk: a file cached while it walked one ended its schedule for good.
 """
 
 from __future__ import annotations
@@ -34,12 +35,20 @@ def tidy_deletion() -> None:
 
     @functools.wraps(delete)
     def delete_and_tidy(blocks, age):
-        before = [set(files) for files in blocks.temp_file_sets]
-        delete(blocks, age)
+        lists = blocks.temp_file_sets
+        before = [set(files) for files in lists]
+        # Gradio walks copies: it walked each list itself, in a worker thread, and a file a request cached
+        # meanwhile raised "Set changed size during iteration", which ended its schedule for good
+        walked = [set(files) for files in before]
+        blocks.temp_file_sets = walked
+        try:
+            delete(blocks, age)
+        finally:
+            blocks.temp_file_sets = lists
         # Gradio drops a file from the list it deleted it by; one cached again since (same content) is kept
-        dropped = set().union(*(old - files for old, files in zip(before, blocks.temp_file_sets)))
+        dropped = set().union(*(old - files for old, files in zip(before, walked)))
         deleted = {file for file in dropped if not os.path.lexists(file)}
-        for files in blocks.temp_file_sets:
+        for files in lists:
             files -= deleted  # the other lists that named it (a file yet to arrive is in none of these)
         root = Path(get_upload_folder()).resolve()
         for folder in {Path(file).parent for file in deleted}:

@@ -1457,3 +1457,34 @@ def test_a_session_that_never_reads_its_results_is_held_to_a_few_events(app):
             completed = sum("process_completed" in line for line in stream.iter_lines())
         assert completed == MAX_UNREAD
         assert join("never-reads") == 200  # read: it may send again
+
+
+def test_gradios_cache_deletion_survives_a_file_cached_while_it_runs(tmp_path, monkeypatch):
+    """Gradio's deletion walks each set of cached files as it deletes them, in a worker thread, while requests add
+    files to the same sets: an upload or a result cached meanwhile raised "Set changed size during iteration",
+    which ended Gradio's schedule for good (its loop has no try), so nothing was ever deleted again. The sets it
+    walks are copies now; the file cached meanwhile stays listed, the old ones go."""
+    import types
+
+    from gradio import route_utils
+
+    from demo.gradio_cache import tidy_deletion
+
+    tidy_deletion()
+    cached = set()
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "old.png").write_bytes(b"x")
+        cached.add(str(tmp_path / name / "old.png"))
+    blocks = types.SimpleNamespace(blocks={}, temp_file_sets=[cached])
+    arrived = str(tmp_path / "new.png")
+    remove = os.remove
+
+    def remove_while_a_request_caches(path):  # what another thread does between two of Gradio's deletions
+        remove(path)
+        cached.add(arrived)
+
+    monkeypatch.setattr(os, "remove", remove_while_a_request_caches)
+    route_utils.delete_files_created_by_app(blocks, None)
+    assert cached == {arrived} and blocks.temp_file_sets == [cached]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the old files and their folders are gone
