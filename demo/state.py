@@ -370,15 +370,23 @@ class TrainingJob:
 
     def _keep_history(self, event: LossEvent) -> None:
         """Add the event's losses to the plots' history, which keeps at most MAX_HISTORY_STEPS steps spread over
-        the whole run: past that, every other step kept goes and only every second step is kept from then on."""
-        if event.step % self._history_every:
+        the whole run: past that, every other step kept goes and only every second step is kept from then on.
+        The latest step is kept too, until the next one replaces it: the plots end where the run is (they ended
+        up to 2^n - 1 steps behind it, and missed a last step off that grid)."""
+        entries = [(event.step, k, event.losses[k]) for k in self._state.loss_names if k in event.losses]
+        if not entries:
             return
         history = self._state.history
-        history.extend((event.step, k, event.losses[k]) for k in self._state.loss_names if k in event.losses)
+        if history and history[-1][0] % self._history_every:  # the previous latest, off the grid: replaced
+            latest = history[-1][0]
+            while history and history[-1][0] == latest:
+                history.pop()
+            self._history_steps -= 1
+        history.extend(entries)
         self._history_steps += 1
         if self._history_steps > MAX_HISTORY_STEPS:
             self._history_every *= 2
-            history[:] = [entry for entry in history if entry[0] % self._history_every == 0]
+            history[:] = [entry for entry in history if entry[0] % self._history_every == 0 or entry[0] == event.step]
             self._history_steps = len({step for step, _, _ in history})
 
     def _run(self, trainer: Trainer, name: str, remove_after: Optional[Path]) -> None:

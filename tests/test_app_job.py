@@ -724,3 +724,26 @@ def test_the_loss_history_of_a_long_run_is_bounded(tmp_path):
     kept = sorted({step for step, _, _ in history})
     assert 1000 <= len(kept) <= 2000 and len(history) == len(kept) * len(LOSS_NAMES)
     assert kept[0] < steps // 100 and kept[-1] > steps - steps // 100  # the whole run, not its start or end
+
+
+def test_the_thinned_loss_history_ends_at_the_latest_step(tmp_path):
+    """The bounded history kept only every 2^n-th step, so the plots ended up to 2^n - 1 steps behind the run
+    (255 at 400,000 steps) and never showed a run's last step when it was not on that grid (20,003 ended at
+    20,000). The latest step is always the last in the history now, within MAX_HISTORY_STEPS."""
+    from demo.state import MAX_HISTORY_STEPS
+    from demo.train_tab import plot_frames
+    from pix2pix_core.train import LOSS_NAMES, LossEvent
+
+    job = TrainingJob(tmp_path / "runs", tmp_path / "runs" / "models", on_model=lambda path: None)
+    steps = 20_003
+    for step in range(1, steps + 1):
+        job._on_event(LossEvent(step=step, epoch=0, losses={name: float(step) for name in LOSS_NAMES},
+                                images_per_second=1.0, progress=step / steps, eta_seconds=0.0, lr=2e-4))
+        if step in (2_001, 5_555, 12_345):
+            assert job.snapshot().history[-1][0] == step
+    history = job.snapshot().history
+    kept = sorted({step for step, _, _ in history})
+    assert kept[-1] == steps and len(kept) <= MAX_HISTORY_STEPS and len(history) == len(kept) * len(LOSS_NAMES)
+    gan, l1 = plot_frames(job.snapshot())
+    assert gan["step"].max() == steps and l1["step"].max() == steps
+    assert kept[:-1] == [step for step in kept[:-1] if step % job._history_every == 0]  # spread evenly before it
