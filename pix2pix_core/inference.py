@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import ExifTags, Image
 
 from .checkpoint import direction_to_load, load_generator, official_cyclegan_note, refuse_direction_of_pix2pix
 import numpy as np
@@ -179,9 +179,12 @@ class Translator:
         """
         tell = progress or (lambda fraction, what: None)
         tell(0.0, "reading the photo")
-        # read as translate reads it: a 16-bit gray photo came out white (PIL clips it to 8 bits) and a
-        # transparent one was coloured as its hidden pixels; a path or bytes failed with AttributeError
-        picture = picture if isinstance(picture, Image.Image) and picture.mode == "RGB" else open_image(picture)
+        # read as translate reads it: a 16-bit gray photo came out white (PIL clips it to 8 bits), a transparent
+        # one was coloured as its hidden pixels, a phone's RGB JPEG stayed on its side (EXIF rotation); a path or
+        # bytes failed with AttributeError. An RGB picture translate has read already is taken as it is
+        read = isinstance(picture, Image.Image) and picture.mode == "RGB" and \
+            picture.getexif().get(ExifTags.Base.Orientation, 1) == 1
+        picture = picture if read else open_image(picture)
         rgb = _rgb_array(picture)
         lightness_small = self.colorize_input(picture)
         tell(0.1, "predicting colour")

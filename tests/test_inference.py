@@ -43,3 +43,17 @@ def test_colorize_reads_a_picture_as_translate_does(colorizer, tmp_path):
         expected = np.asarray(colorizer.translate(picture))
         assert np.array_equal(np.asarray(colorizer.colorize(picture)), expected)
     assert np.asarray(colorizer.colorize(sixteen)).mean() < 200  # not the white picture it was
+
+
+def test_colorize_turns_a_phone_photo_as_translate_does(colorizer, tmp_path):
+    """A phone's JPEG opened with PIL is RGB with its rotation in EXIF: translate turned it upright, colorize (the
+    call with progress) took any RGB picture as it was, so the two gave the photo on its side and upright."""
+    photo = Image.merge("RGB", [gray_photo()] * 3)  # 40 x 30
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotated 90 degrees, as phones store a portrait photo
+    photo.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    opened = Image.open(tmp_path / "phone.jpg")
+    assert opened.mode == "RGB" and opened.size == (40, 30)
+    expected = np.asarray(colorizer.translate(opened))
+    assert expected.shape[:2] == (40, 30)  # upright: 30 wide, 40 tall
+    assert np.array_equal(np.asarray(colorizer.colorize(Image.open(tmp_path / "phone.jpg"))), expected)
