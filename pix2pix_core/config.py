@@ -247,13 +247,26 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """Build from a stored dict; unknown keys (from newer versions) are ignored. A dict without a direction
-        keeps the one it had when written (LEGACY_DIRECTION), not today's default for its task."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{"direction": LEGACY_DIRECTION, **{k: v for k, v in values.items() if k in known}})
+        keeps the one it had when written (LEGACY_DIRECTION), not today's default for its task. Values taken
+        without a check before the type checks, and trained with, are read as they were used (`_as_used`)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        known = {k: _as_used(fields[k], v) for k, v in values.items() if k in fields}
+        return cls(**{"direction": LEGACY_DIRECTION, **known})
 
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
         return cls.from_dict(json.loads(text))
+
+
+def _as_used(field: dataclasses.Field, value: Any) -> Any:
+    """A stored value as the run that stored it used it: 0 / 1 for a True-or-False setting (dropout=0) and None
+    for a text one (cache_dir=None: its default) trained without a word before TrainConfig checked types, and
+    their checkpoints must keep loading."""
+    if field.type == "bool" and type(value) is int and value in (0, 1):
+        return bool(value)
+    if field.type == "str" and value is None:
+        return field.default
+    return value
 
 
 # CycleGAN's official defaults (Zhu et al. 2017, sec. 4 and the reference code): ResNet generators (9 blocks

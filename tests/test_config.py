@@ -37,3 +37,21 @@ def test_an_unknown_recipe_is_one_clear_error():
     with pytest.raises(Pix2PixError, match=r"recipe must be one of \('paper', 'studio'\), got 'studi'"):
         recipe_settings("facades", "studi")
     assert recipe_settings("facades") == {"conditional_D": False}
+
+
+def test_a_checkpoint_of_a_config_that_trained_before_the_type_checks_still_loads():
+    """TrainConfig took 0 / 1 for a True-or-False setting and None for a folder without a word, and trained with them
+    (dropout=0, flip=1, cache_dir=None): the config stored in such a run's checkpoints was refused at every load once
+    the type checks came ("dropout must be True or False, got 0 (int)"), so the model could not be used, resumed
+    or exported. A stored config reads them as they were used; a config built now is still told."""
+    import json
+
+    from pix2pix_core.checkpoint import config_of
+
+    stored = {**json.loads(TrainConfig(task="facades", data="data/facades").to_json()),
+              "dropout": 0, "flip": 1, "cache_dir": None}
+    config = config_of({"config": json.dumps(stored)})
+    assert (config.dropout, config.flip, config.cache_dir) == (False, True, "")
+    assert type(config.dropout) is bool and type(config.flip) is bool
+    with pytest.raises(Pix2PixError, match=r"dropout must be True or False, got 0 \(int\)"):
+        TrainConfig(dropout=0).validate()
