@@ -129,7 +129,9 @@ def _delete_gradio_cache(blocks) -> None:
     Gradio's cache folder for good, since a new app does not know them (3 /colorize calls and a stop: 4 files)."""
     from gradio.route_utils import delete_files_created_by_app
 
-    with contextlib.suppress(RuntimeError):  # a set changed while iterated: Gradio's own deletion is running
+    # Gradio's scheduled deletion may be running at the stop; it walks copies of the lists (gradio_cache), but a
+    # set changed while iterated must never turn a clean stop into a traceback
+    with contextlib.suppress(RuntimeError):
         delete_files_created_by_app(blocks, None)
 
 

@@ -233,15 +233,10 @@ def _set_threads(threads) -> None:
 
 def cmd_test(args) -> int:
     from .bundled import WHERE_TO_GET_THEM
-    from .errors import Pix2PixError
-    from .evaluate import default_segmenter, evaluate, foreign_report_files, format_metrics
+    from .evaluate import default_segmenter, evaluate, format_metrics
 
     _set_threads(args.threads)
     refuse_bad_output(args.out, folder=True)
-    foreign = foreign_report_files(Path(args.out))
-    if foreign:
-        raise Pix2PixError(f"--out: the report would replace {' and '.join(str(p) for p in foreign)}, which no "
-                           "earlier report wrote: give another --out (a new folder)")
     segmenter = False if args.no_segmenter else args.segmenter
     metrics = evaluate(args.checkpoint, args.data, args.out, limit=args.limit, segmenter=segmenter,
                        split=args.split, seed=args.seed, device=args.device, realism=not args.no_realism,

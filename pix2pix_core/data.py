@@ -233,10 +233,12 @@ def some_names(names: Sequence[str], sep: str = "; ") -> str:
     return sep.join(names[:SHOWN]) + (f"{sep}and {more} more" if more > 0 else "")
 
 
-def _warn_skipped(skipped: list[str]) -> None:
+def warn_skipped(skipped: list[str], stacklevel: int = 4) -> None:
+    """One warning naming the unusable files that were left out (a split's read, a CycleGAN test's pictures)."""
     if skipped:
         # sorted: the decoding threads append in the order they finish
-        warnings.warn(f"skipped {len(skipped)} unusable image(s): {some_names(sorted(skipped))}", stacklevel=4)
+        warnings.warn(f"skipped {len(skipped)} unusable image(s): {some_names(sorted(skipped))}",
+                      stacklevel=stacklevel)
 
 
 def pictures_per_item(config: TrainConfig) -> int:
@@ -282,7 +284,7 @@ class _Loader:
             skipped: list[str] = []
             items = list(_decode_stream(paths, decode, desc, skipped, self.progress, self.stop))
             self._refuse_if_none_usable(len(items), skipped)
-            _warn_skipped(skipped)
+            warn_skipped(skipped)
             return items
         return self._cached(paths, decode, desc, files or paths, sides, notes)
 
@@ -309,7 +311,7 @@ class _Loader:
         elif self.progress is not None:
             self.progress(len(paths), len(paths))
         self._refuse_if_none_usable(len(cache.names), cache.skipped)
-        _warn_skipped(cache.skipped)
+        warn_skipped(cache.skipped)
         if notes is not None:
             notes[:] = cache.notes
         return CachedItems(cache)

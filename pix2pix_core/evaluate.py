@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from .atomic_files import output_problem, replaced_atomically
 from .bundled import bundled_checkpoints
-from .data import load_items, some_names, split_folder, unpaired_folders
+from .data import load_items, some_names, split_folder, unpaired_folders, warn_skipped
 from .errors import ImageError, Pix2PixError
 from .images import load_folder_images, open_image, save_image_atomically
 from .inference import Translator, grayscale
@@ -157,11 +157,16 @@ def write_report_folder(out: Path, title: str, metrics: dict, rows: list[Row]) -
 
 
 def refuse_report_folder(out: str | Path) -> None:
-    """`out` checked before the work, as the command line checks --out: a file given for the report folder
-    failed once every image was translated, saying "File exists; free some space or give another --out"."""
+    """`out` checked before the work: a file given for the report folder failed once every image was translated,
+    saying "File exists; free some space or give another --out"; a folder holding an index.html or metrics.json
+    that no report wrote (a website's page: `--out .` in it) had them replaced."""
     problem = output_problem(out, folder=True)
     if problem:
         raise Pix2PixError(f"out: {problem}")
+    foreign = foreign_report_files(Path(out))
+    if foreign:
+        raise Pix2PixError(f"out: the report would replace {' and '.join(str(p) for p in foreign)}, which no "
+                           "earlier report wrote: give another folder (a new one)")
 
 
 def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
@@ -405,8 +410,7 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
             # photos, held until the report is written, were 11 GB
             rows.append(Row(f"{side}/{path.name}", {"input": _for_report(picture), "translated": _for_report(
                 translated), "reconstructed": _for_report(reconstructed)}, scores))
-        if skipped:  # as the pix2pix split's read: the others are scored, the skipped named in one line
-            warnings.warn(f"skipped {len(skipped)} unusable image(s): {some_names(sorted(skipped))}", stacklevel=3)
+        warn_skipped(skipped)  # as the pix2pix split's read: the others are scored, the skipped named in one line
         if not totals:
             raise Pix2PixError(f"none of the {len(paths)} image(s) in {folder} is usable: "
                                f"{some_names(sorted(skipped))}")

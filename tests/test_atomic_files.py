@@ -3,10 +3,13 @@ and the app's outputs are written through one helper."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from pix2pix_core.atomic_files import ORDINARY, replaced_atomically
+
+ROOT = str(Path(__file__).resolve().parents[1])  # the repository: its pix2pix_core for a child process
 
 
 def test_new_content_replaces_the_file_in_one_rename(tmp_path):
@@ -52,7 +55,7 @@ def test_a_killed_write_leaves_a_partial_file_that_the_next_run_clears(tmp_path)
             "with replaced_atomically(sys.argv[1]) as handle:\n    handle.write(b'half')\n"
             "    handle.flush()\n    os.kill(os.getpid(), signal.SIGKILL)\n")
     for target in (run / "config.json", run / "samples" / "step_0000100.png"):
-        done = subprocess.run([sys.executable, "-c", kill, str(target)], env={**os.environ, "PYTHONPATH": os.getcwd()})
+        done = subprocess.run([sys.executable, "-c", kill, str(target)], env={**os.environ, "PYTHONPATH": ROOT})
         assert done.returncode == -signal.SIGKILL
     leftovers = sorted(run.glob(".*.partial")) + sorted((run / "samples").glob(".*.partial"))
     assert [p.name.split(".")[1] for p in leftovers] == ["config", "step_0000100"]

@@ -159,6 +159,12 @@ def test_a_file_given_for_the_report_folder_is_refused_before_any_translation(mo
     with pytest.raises(Pix2PixError, match=f"^out: {re.escape(str(taken))} is a file, not a folder: give a folder$"):
         run(facades_checkpoint, facades_dir, taken, progress=False)
     assert taken.read_text() == "mine"
+    site = tmp_path / "site"  # a folder with a page no report wrote: refused by the library too, not the CLI only
+    site.mkdir()
+    (site / "index.html").write_text("<html>my home page</html>")
+    with pytest.raises(Pix2PixError, match="would replace .*index.html, which no earlier report wrote"):
+        run(facades_checkpoint, facades_dir, site, progress=False)
+    assert (site / "index.html").read_text() == "<html>my home page</html>"
 
 COLOUR_KEYS = {"colour_two_sample_acc", "colour_two_sample_acc_floor", "colour_detail_ratio",
                "colour_detail_output", "colour_detail_target"}
