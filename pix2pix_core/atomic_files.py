@@ -44,12 +44,12 @@ def replaced_atomically(path: Union[str, os.PathLike], mode: Optional[int] = ORD
         raise
 
 
-def remove_partial_files(folder: Union[str, os.PathLike]) -> list[Path]:
-    """Delete the temp files a kill (SIGKILL, a power cut) left in `folder` between a `replaced_atomically`
-    write and its rename: never a whole file. For a folder only one process writes into (a run folder)."""
+def remove_partial_files(folder: Union[str, os.PathLike], pattern: str = f".*{PARTIAL_SUFFIX}") -> list[Path]:
+    """Delete the temp files a kill (SIGKILL, a power cut) left in `folder` between a write and its rename
+    (`pattern`: those of `replaced_atomically`, or of another atomic writer): never a whole file. For a folder
+    only one process writes into (a run folder)."""
     folder = Path(folder)
-    stale = sorted(p for p in folder.glob(f".*{PARTIAL_SUFFIX}") if p.is_file() and not p.is_symlink()) \
-        if folder.is_dir() else []
+    stale = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.is_symlink()) if folder.is_dir() else []
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

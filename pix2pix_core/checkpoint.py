@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from safetensors import safe_open
 from torch import nn
 
-from .atomic_files import ORDINARY, fsync_folder, output_problem
+from .atomic_files import ORDINARY, fsync_folder, output_problem, remove_partial_files
 from .config import TrainConfig
 from .errors import CheckpointError, Pix2PixError
 from .networks import build_generator
@@ -68,11 +68,7 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
 
 def remove_stale_temp_files(folder: str | Path) -> list[Path]:
     """Delete the temp files a killed `atomic_save` left behind (they are never valid checkpoints)."""
-    folder = Path(folder)
-    stale = sorted(folder.glob(f".*.safetensors.*{TEMP_SUFFIX}")) if folder.is_dir() else []
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
+    return remove_partial_files(folder, f".*.safetensors.*{TEMP_SUFFIX}")
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
