@@ -241,6 +241,13 @@ def warn_skipped(skipped: list[str], stacklevel: int = 4) -> None:
                       stacklevel=stacklevel)
 
 
+def refuse_if_none_usable(folder: Path, usable: int, skipped: list[str]) -> None:
+    """Every file skipped: the reasons are the error (as warnings before an "empty dataset" error, the app
+    showed only that error, and its dataset line had counted the files as training images)."""
+    if not usable and skipped:
+        raise Pix2PixError(f"none of the {len(skipped)} image(s) in {folder} is usable: {some_names(sorted(skipped))}")
+
+
 def pictures_per_item(config: TrainConfig) -> int:
     """Colorization keeps the photo only (the target is its colour), unpaired data one picture per
     collection item; pairs keep both pictures."""
@@ -283,7 +290,7 @@ class _Loader:
         if held_in_memory(self.config, len(paths), self.size):
             skipped: list[str] = []
             items = list(_decode_stream(paths, decode, desc, skipped, self.progress, self.stop))
-            self._refuse_if_none_usable(len(items), skipped)
+            refuse_if_none_usable(self.folder, len(items), skipped)
             warn_skipped(skipped)
             return items
         return self._cached(paths, decode, desc, files or paths, sides, notes)
@@ -310,18 +317,11 @@ class _Loader:
                 self.progress(len(paths), len(paths))  # another process built it while this one waited
         elif self.progress is not None:
             self.progress(len(paths), len(paths))
-        self._refuse_if_none_usable(len(cache.names), cache.skipped)
+        refuse_if_none_usable(self.folder, len(cache.names), cache.skipped)
         warn_skipped(cache.skipped)
         if notes is not None:
             notes[:] = cache.notes
         return CachedItems(cache)
-
-    def _refuse_if_none_usable(self, usable: int, skipped: list[str]) -> None:
-        """Every file skipped: the reasons are the error (as warnings before an "empty dataset" error, the app
-        showed only that error, and its dataset line had counted the files as training images)."""
-        if not usable and skipped:
-            raise Pix2PixError(f"none of the {len(skipped)} image(s) in {self.folder} is usable: "
-                               f"{some_names(sorted(skipped))}")
 
 
 T = TypeVar("T")

@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from .atomic_files import output_problem, replaced_atomically
 from .bundled import bundled_checkpoints
-from .data import load_items, some_names, split_folder, unpaired_folders, warn_skipped
+from .data import load_items, refuse_if_none_usable, split_folder, unpaired_folders, warn_skipped
 from .errors import ImageError, Pix2PixError
 from .images import load_folder_images, open_image, save_image_atomically
 from .inference import Translator, grayscale
@@ -411,9 +411,7 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
             rows.append(Row(f"{side}/{path.name}", {"input": _for_report(picture), "translated": _for_report(
                 translated), "reconstructed": _for_report(reconstructed)}, scores))
         warn_skipped(skipped)  # as the pix2pix split's read: the others are scored, the skipped named in one line
-        if not totals:
-            raise Pix2PixError(f"none of the {len(paths)} image(s) in {folder} is usable: "
-                               f"{some_names(sorted(skipped))}")
+        refuse_if_none_usable(folder, len(paths) - len(skipped), skipped)
         metrics[f"count_{side}"] = len(paths) - len(skipped)
         metrics.update({f"cycle_{key}_{side}": float(np.mean(values)) for key, values in totals.items()})
     write_report_folder(Path(out), f"{Path(checkpoint).name} on {root.name}/{split}A and {split}B", metrics, rows)
