@@ -202,8 +202,7 @@ def check_resume_start(state: dict, init_generator: Optional[str | Path], path: 
         return ""
     given = started_from(init_generator)
     folder_gone = not Path(init_generator).exists()  # a run folder deleted since: it stood for its latest checkpoint
-    if folder_gone and state.get("init_from") == str(Path(init_generator).resolve() / "checkpoints" /
-                                                      "latest.safetensors"):
+    if folder_gone and state.get("init_from") == str(RunFolder(Path(init_generator).resolve()).latest):
         return ""
     if "init_from" not in state:
         return (f"its generator is the checkpoint's, not {Path(init_generator).name}: the checkpoint does not "
