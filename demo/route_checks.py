@@ -62,15 +62,13 @@ class RouteChecks:
             return await self._stream(scope, receive, send)
         if method == "POST" and route == f"{PREFIX}/component_server":
             return await self._component_server(scope, receive, send)
-        if method == "POST" and (route == f"{PREFIX}/queue/join" or CALL_V2.fullmatch(route)):
+        by_target = method == "POST" and (route == f"{PREFIX}/queue/join" or CALL_V2.fullmatch(route))
+        if by_target or (method == "POST" and CALL.fullmatch(route)):
             body, receive = await read_body(receive)
             blocks = scope["app"].get_blocks()
-            problem = unknown_target(blocks, scope["app"], route, body) or unread_events(blocks, body)
-            if problem:
-                return await answer(send, *problem, close=False)
-        elif method == "POST" and CALL.fullmatch(route):
-            body, receive = await read_body(receive)
-            problem = unread_events(scope["app"].get_blocks(), body)
+            # an event named by its target must exist; every join or call counts against its session's unread
+            problem = (unknown_target(blocks, scope["app"], route, body) if by_target else None) \
+                or unread_events(blocks, body)
             if problem:
                 return await answer(send, *problem, close=False)
         return await self.app(scope, receive, send)
