@@ -320,7 +320,7 @@ def layout(state: AppState, first: Image.Image) -> FacadesPage:
         with gr.Column(scale=1, min_width=300):
             photo = gr.Image(label="Generated photo", type="filepath", format="png", interactive=False, height=300,
                              elem_id="facade-photo", buttons=["download", "fullscreen"])
-            no_model_hint = gr.Markdown(NO_MODEL_HINT, visible=not state.models.names(TASK), elem_classes="help",
+            no_model_hint = gr.Markdown(NO_MODEL_HINT, visible=no_model(state, None), elem_classes="help",
                                         elem_id="facade-no-model")
             with gr.Row():
                 model = Picker(state.models.names(TASK), value=state.models.default(TASK), label="Model",
