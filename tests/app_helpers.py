@@ -76,6 +76,23 @@ def running_app(folder: Path, facades_checkpoint: Path, colorize_checkpoint: Pat
             process.wait()
 
 
+@contextlib.contextmanager
+def served_in_process(blocks):
+    """Serve `blocks` (from demo.app.build_app) in this process, with the app's own queue and launch options, on a
+    free port of 127.0.0.1; yields the port, and closes the server afterwards. For tests that reach into the
+    running app's Gradio objects, which a subprocess (`running_app`) hides."""
+    from demo.app import launch_options, queue_options
+
+    blocks.queue(**queue_options())
+    port = free_port()
+    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                  **launch_options(blocks.app_state))
+    try:
+        yield port
+    finally:
+        blocks.close()
+
+
 def app_client(url: str) -> Client:
     """A client that keeps the files it downloads under the test's temp folder (by default it keeps them in
     <temp>/gradio for good: 3.4 GB of colorized results had piled up there)."""

@@ -1319,18 +1319,14 @@ def test_gradios_cache_deletion_leaves_no_folder_or_path_behind(tmp_path, colori
     looked at again at every pass."""
     from gradio import route_utils
 
-    from app_helpers import free_port
-    from demo.app import build_app, launch_options, queue_options
+    from app_helpers import served_in_process
+    from demo.app import build_app
     from pix2pix_core.checkpoint import export_generator
 
     (tmp_path / "checkpoints").mkdir()
     export_generator(colorize_checkpoint, tmp_path / "checkpoints" / "colorize_tiny.safetensors")
     blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
-    blocks.queue(**queue_options())
-    port = free_port()
-    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                  **launch_options(blocks.app_state))
-    try:
+    with served_in_process(blocks) as port:
         client = app_client(f"http://127.0.0.1:{port}/")
         for seed in range(3):
             photo = save(Image.new("RGB", (32, 24), (seed * 80, 90, 40)), tmp_path / f"photo{seed}.png")
@@ -1342,8 +1338,6 @@ def test_gradios_cache_deletion_leaves_no_folder_or_path_behind(tmp_path, colori
         assert not any(Path(path).exists() for path in served)
         assert [Path(path).parent.name for path in served if Path(path).parent.exists()] == []
         assert served.isdisjoint(set().union(*blocks.temp_file_sets))
-    finally:
-        blocks.close()
 
 
 def test_upload_progress_ids_are_bounded_in_length_and_number(app, tmp_path):
@@ -1381,18 +1375,13 @@ def test_the_sessions_gradio_keeps_are_bounded(tmp_path):
     10,000 sessions by default: a client sending events under new session hashes made the app hold 0.5 GB per
     2,000 sessions, 2.4 GB in all. The app keeps MAX_SESSIONS (the least recently used go first: an open page's
     timer uses its own every second)."""
-    from app_helpers import free_port
-    from demo.app import build_app, launch_options
+    from app_helpers import served_in_process
+    from demo.app import build_app
 
     (tmp_path / "checkpoints").mkdir()
     blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
-    blocks.queue(default_concurrency_limit=1, api_open=False)
-    blocks.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                  **launch_options(blocks.app_state))
-    try:
+    with served_in_process(blocks):
         assert blocks.state_holder.capacity <= 1000
-    finally:
-        blocks.close()
 
 
 def test_events_waiting_in_the_queue_are_bounded(tmp_path):
@@ -1401,8 +1390,8 @@ def test_events_waiting_in_the_queue_are_bounded(tmp_path):
     waiting events a join is now refused at once (503, "Queue is full")."""
     import httpx
 
-    from app_helpers import free_port
-    from demo.app import MAX_QUEUED, build_app, launch_options, queue_options
+    from app_helpers import served_in_process
+    from demo.app import MAX_QUEUED, build_app
     from pix2pix_core.errors import Pix2PixError
 
     (tmp_path / "checkpoints").mkdir()
@@ -1414,21 +1403,17 @@ def test_events_waiting_in_the_queue_are_bounded(tmp_path):
         raise Pix2PixError("held")
 
     blocks.app_state.job.refuse_if_active = held
-    blocks.queue(**queue_options())
-    port = free_port()
-    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                  **launch_options(blocks.app_state))
-    try:
-        fn_index = next(fn._id for fn in blocks.fns.values() if fn.api_name == "train_start")
-        inputs = ["facades", "", "BtoA", "Quick demo", 1, 0, 1, 100, 2e-4, 16, "from scratch", None, False]
-        with httpx.Client(timeout=30) as http:
-            codes = [http.post(f"http://127.0.0.1:{port}/gradio_api/queue/join",
-                               json={"data": inputs, "fn_index": fn_index, "session_hash": f"s{index}"}).status_code
-                     for index in range(MAX_QUEUED + 5)]
-        assert codes[:MAX_QUEUED] == [200] * MAX_QUEUED and codes.count(503) >= 4, codes
-    finally:
-        release.set()
-        blocks.close()
+    with served_in_process(blocks) as port:
+        try:
+            fn_index = next(fn._id for fn in blocks.fns.values() if fn.api_name == "train_start")
+            inputs = ["facades", "", "BtoA", "Quick demo", 1, 0, 1, 100, 2e-4, 16, "from scratch", None, False]
+            with httpx.Client(timeout=30) as http:
+                codes = [http.post(f"http://127.0.0.1:{port}/gradio_api/queue/join",
+                                   json={"data": inputs, "fn_index": fn_index, "session_hash": f"s{index}"})
+                         .status_code for index in range(MAX_QUEUED + 5)]
+            assert codes[:MAX_QUEUED] == [200] * MAX_QUEUED and codes.count(503) >= 4, codes
+        finally:
+            release.set()  # before the server closes: the held Start lets go
 
 
 def test_a_session_that_never_reads_its_results_is_held_to_a_few_events(app):
