@@ -11,8 +11,9 @@ under shuffled, unrelated file names, so nothing can pair them; testA/ and testB
 `evaluate` scores each model on the val pairs, which do keep their pairs: labels -> photo with the
 FCN-score (the bundled facade segmenter labels the generated photo, scored against the input label map),
 photo -> labels with per-pixel / per-class accuracy and mIoU of the generated label map (each pixel given
-its nearest class colour) against the true labels. A CycleGAN checkpoint translates both ways; pix2pix
-needs one model per direction (`labels->photo,photo->labels`).
+its nearest class colour) against the true labels. A CycleGAN checkpoint (its run folder, a training checkpoint or
+an export made with --direction both) translates both ways; pix2pix needs one model per direction
+(`labels->photo,photo->labels`), and so does a CycleGAN exported one direction per file.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import torch
 from PIL import Image
 
 from pix2pix_core import palette
+from pix2pix_core.checkpoint import held_generators
+from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import Translator
 from pix2pix_core.segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusion
 
@@ -123,11 +126,32 @@ def _load(spec: str) -> tuple[Translator, Translator]:
     """`CHECKPOINT` (a CycleGAN: AtoB = labels -> photo) or `LABELS_TO_PHOTO,PHOTO_TO_LABELS` (two pix2pix)."""
     parts = spec.split(",")
     if len(parts) == 1:
+        _refuse_one_direction(parts[0])
         return Translator.load(parts[0], direction="AtoB"), Translator.load(parts[0], direction="BtoA")
     return Translator.load(parts[0]), Translator.load(parts[1])
 
 
-def main() -> None:
+def _refuse_one_direction(path: str) -> None:
+    """A CycleGAN file that holds one of its two generators (an ONNX or TorchScript export, or a safetensors one
+    made with --direction AtoB or BtoA) scores one of the two columns: said in one line, not a traceback from
+    loading the other direction."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".onnx", ".pt", ".ts"):
+        held = "one"
+    else:
+        try:
+            held = held_generators(path)
+        except Pix2PixError:
+            return  # Translator.load names what is wrong with the file
+        if len(held) != 1:
+            return
+        held = "the A -> B" if held == ["AtoB"] else "the B -> A"
+    raise Pix2PixError(f"{path} holds {held} generator only, and evaluate scores both directions: give the "
+                       "CycleGAN's run folder or training checkpoint (or an export made with --direction both), or "
+                       "one file per direction as LABELS_TO_PHOTO,PHOTO_TO_LABELS")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("prepare", help="write the broken-pairs trainA/ trainB/ testA/ testB/")
@@ -142,13 +166,16 @@ def main() -> None:
     p.add_argument("--segmenter", default=str(ROOT / "checkpoints" / "facades_segmenter.safetensors"))
     p.add_argument("--figure", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.manual_seed(0)
     if args.command == "prepare":
         prepare(args.data, args.out, args.seed)
         return
-    models = {spec.split("=", 1)[0]: _load(spec.split("=", 1)[1]) for spec in args.model}
-    results = evaluate(args.data, models, Segmenter.load(args.segmenter), args.size, args.figure)
+    try:
+        models = {spec.split("=", 1)[0]: _load(spec.split("=", 1)[1]) for spec in args.model}
+        results = evaluate(args.data, models, Segmenter.load(args.segmenter), args.size, args.figure)
+    except Pix2PixError as exc:  # a missing or one-direction model, a missing segmenter: one line, not a traceback
+        parser.exit(2, f"error: {exc}\n")
     print("| model | labels -> photo FCN pixel / class / mIoU | photo -> labels pixel / class / mIoU |")
     print("|---|---|---|")
     for name, scores in results.items():

@@ -88,3 +88,32 @@ def test_evaluate_scores_a_perfect_and_a_blank_model(tmp_path):
     assert blank["photo_to_labels_miou"] < 0.3 and blank["labels_to_photo_pixel_acc"] < 0.5
     assert "labels_to_photo_miou" in results["real photos (segmenter)"]
     assert Image.open(figure).size[1] > 0
+
+
+def test_a_one_direction_cyclegan_export_is_one_line_not_a_traceback(tmp_path, capsys):
+    """`evaluate --model C=f.safetensors` (a CycleGAN export of one generator) ended in a traceback from loading
+    the direction the file does not hold; a missing checkpoint did too."""
+    import pytest
+
+    from pix2pix_core.checkpoint import export_generator
+    from pix2pix_core.config import cyclegan_config
+    from pix2pix_core.train import Trainer
+
+    data = tmp_path / "unpaired"
+    for side in "AB":
+        write_aligned(data / f"train{side}", 2, size=40, seed=1)
+    config = cyclegan_config(netG="resnet_6blocks", ngf=8, ndf=8, crop_size=32, load_size=36, batch_size=1,
+                             max_steps=1, sample_every=0, save_every=0, precision="fp32", data=str(data),
+                             out=str(tmp_path / "run"))
+    checkpoint = Trainer(config).run().checkpoint
+    common = ["evaluate", "--data", str(tmp_path / "facades"), "--segmenter", str(tmp_path / "none.safetensors")]
+    for direction, held in (("AtoB", "A -> B"), ("BtoA", "B -> A")):
+        export = export_generator(checkpoint, tmp_path / f"{direction}.safetensors", direction=direction)
+        with pytest.raises(SystemExit) as exit_:
+            cyclegan_facades.main([*common, "--model", f"C={export}"])
+        error = capsys.readouterr().err
+        assert exit_.value.code == 2 and error.count("\n") == 1 and "Traceback" not in error
+        assert f"holds the {held} generator only" in error and "LABELS_TO_PHOTO,PHOTO_TO_LABELS" in error
+    with pytest.raises(SystemExit) as exit_:
+        cyclegan_facades.main([*common, "--model", f"C={tmp_path / 'missing.safetensors'}"])
+    assert exit_.value.code == 2 and capsys.readouterr().err.startswith("error: ")
