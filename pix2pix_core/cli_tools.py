@@ -242,6 +242,8 @@ def cmd_test(args) -> int:
                        split=args.split, seed=args.seed, device=args.device, realism=not args.no_realism,
                        dropout=not args.no_dropout, backend=args.backend, size=args.size)
     print(format_metrics(metrics))
+    if "data_note" in metrics and args.split == "train":  # another split's was a warning (evaluate) already
+        print(f"note: {metrics['data_note']}")
     if "fcn_note" in metrics:
         print(f"note: FCN-score {metrics['fcn_note']}")
     elif metrics["task"] == "facades" and "fcn_miou" not in metrics and not args.no_segmenter:

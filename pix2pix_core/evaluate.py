@@ -346,21 +346,30 @@ def _scored_folder(config, data, split: str) -> dict:
     folder the model trained on (config.data's train split), which is then warned about unless split is train."""
     folder = split_folder(data, split)
     flat = folder != Path(data) / split
-    trained_on = None
-    if config.data:  # "" in an imported official model
-        try:
-            trained_on = split_folder(config.data, "train")
-        except Pix2PixError:  # moved or deleted since
-            pass
-    note = ""
-    if trained_on is not None and trained_on.resolve() == folder.resolve():
-        note = f"{folder} is the folder this model trained on: these scores are on its training images"
-        if split != "train":
-            warnings.warn(f"{note}, not held-out ones; give --data a folder with a val/ (or test/) split "
-                          "the model has not seen", stacklevel=3)
+    note = _training_images_note(config, [folder], split, lambda root: [split_folder(root, "train")])
     name = Path(data).name or str(data)
     return {"split": FOLDER_ITSELF if flat else split, "folder": str(folder), "note": note,
             "title": f"{name} (the folder itself: it has no {split}/)" if flat else f"{name}/{split}"}
+
+
+def _training_images_note(config, scored: list[Path], split: str, train_folders) -> str:
+    """The report's data_note when `scored` are the very folders the model trained on (`train_folders(config.data)`:
+    pix2pix's train/, a CycleGAN's trainA/ and trainB/), else "". Warned about as well unless split is train (the
+    folder itself of a flat folder, say): asked for by --split train, it is a note (`test` prints it)."""
+    if not config.data:  # "" in an imported official model
+        return ""
+    try:
+        trained_on = train_folders(config.data)
+    except Pix2PixError:  # moved or deleted since
+        return ""
+    if [path.resolve() for path in trained_on] != [path.resolve() for path in scored]:
+        return ""
+    note = (f"{' and '.join(map(str, scored))} {'is the folder' if len(scored) == 1 else 'are the folders'} this "
+            "model trained on: these scores are on its training images")
+    if split != "train":
+        warnings.warn(f"{note}, not held-out ones; give --data a folder with a val/ (or test/) split the model has "
+                      "not seen", stacklevel=4)
+    return note
 
 
 def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int] = None,
@@ -390,8 +399,12 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
     if split == "val" and not (root / "valA").is_dir():  # the default split: CycleGAN datasets have test only
         split = "test"
     rows: list[Row] = []
-    metrics: dict = {"checkpoint": str(checkpoint), "task": "unpaired", "split": split, "seed": seed}
-    for side, folder in zip(("A", "B"), unpaired_folders(root, split)):  # a split given without them: refused
+    folders = unpaired_folders(root, split)  # a split given without them: refused
+    note = _training_images_note(forward["A"].config, list(folders), split,
+                                 lambda trained: list(unpaired_folders(trained, "train")))
+    metrics: dict = {"checkpoint": str(checkpoint), "task": "unpaired", "split": split,
+                     **({"data_note": note} if note else {}), "seed": seed}
+    for side, folder in zip(("A", "B"), folders):
         paths = load_folder_images(folder)[:limit]
         if not paths:
             raise Pix2PixError(f"no images to evaluate in {folder}")

@@ -495,6 +495,22 @@ def test_test_reads_the_split_it_is_given(cyclegan_checkpoint, unpaired_dir, tmp
     assert "--size is for pix2pix models" in capsys.readouterr().err and not (tmp_path / "sized").exists()
 
 
+def test_test_on_the_training_folders_says_so_as_pix2pix_does(cyclegan_checkpoint, unpaired_dir, tmp_path,
+                                                               capsys) -> None:
+    """`test --split train` of a CycleGAN scored trainA/ and trainB/ without the note pix2pix's report has (and
+    `test` prints): these scores are on its training images."""
+    common = ["test", "--checkpoint", str(cyclegan_checkpoint), "--data", str(unpaired_dir), "--device", "cpu",
+              "--limit", "1"]
+    assert main([*common, "--out", str(tmp_path / "train"), "--split", "train"]) == 0
+    note = json.loads((tmp_path / "train" / "metrics.json").read_text())["data_note"]
+    assert note == (f"{unpaired_dir / 'trainA'} and {unpaired_dir / 'trainB'} are the folders this model trained on: "
+                    "these scores are on its training images")
+    assert f"note: {note}\n" in capsys.readouterr().out and note in (tmp_path / "train" / "index.html").read_text()
+    assert main([*common, "--out", str(tmp_path / "test")]) == 0
+    assert "data_note" not in json.loads((tmp_path / "test" / "metrics.json").read_text())
+    assert "training images" not in capsys.readouterr().out
+
+
 def test_loading_progress_counts_both_collections_once(unpaired_dir, tmp_path) -> None:
     """The loading progress counted each collection from 1 again (the app showed "loading 5/5 images", then
     "1/3"); and trainA/ was decoded in full before an empty trainB/ was found."""

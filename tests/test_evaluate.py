@@ -313,6 +313,16 @@ def test_a_flat_folder_is_named_as_itself_and_training_images_are_said_to_be(fac
     assert metrics["folder"] == str(facades_dir / "train")
 
 
+def test_test_split_train_prints_the_training_images_note(facades_checkpoint, facades_dir, tmp_path, capsys):
+    """`test --split train` wrote the note in the report but said nothing on the terminal."""
+    from pix2pix_core.cli import main
+
+    assert main(["test", "--checkpoint", str(facades_checkpoint), "--data", str(facades_dir), "--out",
+                 str(tmp_path / "train"), "--split", "train", "--no-segmenter", "--limit", "1", "--device", "cpu"]) == 0
+    assert f"note: {facades_dir / 'train'} is the folder this model trained on: these scores are on its training " \
+           "images\n" in capsys.readouterr().out
+
+
 def test_data_of_another_task_is_warned_about_once_naming_the_model(colorize_checkpoint, facades_dir, tmp_path):
     """A colorize model tested on A|B pairs: the hint asked "is --task colorize right?" (test has no --task),
     once for val and again for the train photos of the realism floor."""
