@@ -37,7 +37,9 @@ from .errors import CheckpointError, Pix2PixError
 
 FORMATS = ("safetensors", "onnx", "torchscript")
 OPSET = 17
-METADATA_FORMAT = "pix2pix-studio-onnx/1"
+# what an exported file's metadata says it is ("format"); nothing reads it back, so a TorchScript file of an earlier
+# version, tagged as ONNX, loads as before
+METADATA_FORMATS = {"onnx": "pix2pix-studio-onnx/1", "torchscript": "pix2pix-studio-torchscript/1"}
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 
 
@@ -93,13 +95,13 @@ def example_input(config: TrainConfig, batch: int = 1) -> torch.Tensor:
     return torch.rand(batch, config.input_nc, config.crop_size, config.crop_size, generator=generator) * 2 - 1
 
 
-def config_metadata(config: TrainConfig, metadata: Optional[dict] = None) -> dict[str, str]:
-    """What an exported file says about itself: the config and training record (as `checkpoint.shareable` leaves
-    them), how it was frozen, and for a generator brought in by `import-official` where it came from
-    (`imported_from`, as its safetensors header says)."""
+def config_metadata(config: TrainConfig, metadata: Optional[dict] = None, fmt: str = "onnx") -> dict[str, str]:
+    """What an exported file of format `fmt` (onnx, torchscript) says about itself: its format tag, the config and
+    training record (as `checkpoint.shareable` leaves them), how it was frozen, and for a generator brought in by
+    `import-official` where it came from (`imported_from`, as its safetensors header says)."""
     shared_config, trained = shareable(config.to_json(), training_record(metadata or {}))
     meta = {
-        "format": METADATA_FORMAT,
+        "format": METADATA_FORMATS[fmt],
         "pix2pix_config": shared_config,
         "batch_norm": ("none (instance norm: each image's own statistics)" if config.norm != "batch"
                        else "per-image statistics" if config.per_image_statistics else "running statistics"),
@@ -144,7 +146,7 @@ def export_model(checkpoint: str | Path, out: str | Path, fmt: Optional[str] = N
     generator, config, metadata = load_generator(checkpoint, "cpu", direction, weights)
     net = inference_network(generator, config)
     out = Path(out)
-    meta = config_metadata(config, metadata)
+    meta = config_metadata(config, metadata, fmt)
     if config.model == "cyclegan":  # one of its two generators: say which (a BtoA export holds F whatever was asked)
         meta["generator"] = "BtoA" if "BtoA" in (direction, metadata.get("direction")) else "AtoB"
     sample = example_input(config)

@@ -102,6 +102,7 @@ def test_onnx_file_is_opset_17_with_dynamic_axes_and_config(facades_checkpoint, 
     _, config, _ = load_generator(facades_checkpoint)
     assert json.loads(props["pix2pix_config"]) == json.loads(shareable(config.to_json())[0])  # no trainer's paths
     assert props["batch_norm"] == "per-image statistics" and props["dropout"] == "off"
+    assert props["format"] == "pix2pix-studio-onnx/1"
     assert not any(node.op_type in ("Dropout", "BatchNormalization") for node in model.graph.node)
     # a 2x larger input (a multiple of 128 for unet_128) runs too
     big = OnnxGenerator(path)(torch.zeros(1, 3, 256, 256))
@@ -157,7 +158,9 @@ def test_cli_torchscript_export_carries_the_config(colorize_checkpoint, tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         scripted = torch.jit.load(str(path), _extra_files=files)
-    assert json.loads(json.loads(files["pix2pix_metadata.json"])["pix2pix_config"])["task"] == "colorize"
+    metadata = json.loads(files["pix2pix_metadata.json"])
+    assert json.loads(metadata["pix2pix_config"])["task"] == "colorize"
+    assert metadata["format"] == "pix2pix-studio-torchscript/1"  # it said pix2pix-studio-onnx/1
     with torch.no_grad():  # traced at 1 x 1 x 128 x 128; other batch sizes and multiples of 128 run too
         assert scripted(torch.zeros(3, 1, 256, 384)).shape == (3, 2, 256, 384)
 
