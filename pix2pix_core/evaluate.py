@@ -51,6 +51,7 @@ from .images import load_folder_images, open_image, save_image_atomically
 from .inference import Translator, grayscale
 from .limits import bounded_int
 from .palette import clean_label_ids, ids_to_image
+from .report_pictures import shown_pictures
 from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusion
 
 PSNR_CAP = 100.0  # dB; identical images have infinite PSNR, which JSON cannot hold
@@ -98,7 +99,6 @@ class Row:
     scores: dict[str, float]
 
 
-REPORT_PICTURE = re.compile(r"\d{4,}_[A-Za-z0-9_.-]+\.png")  # how write_report names its pictures (_file_stem)
 
 
 def save_metrics(out: Path, metrics: dict) -> Path:
@@ -173,7 +173,7 @@ def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
     """index.html: the metrics table, then one row per example with its pictures saved as PNG in images/."""
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
-    previous = _shown_pictures(out)  # a previous, longer report's: deleted once the new page has replaced it
+    previous = set(shown_pictures(out) or ())  # a previous, longer report's: deleted once the new page replaced it
     written: set[str] = set()
     columns = list(rows[0].pictures) if rows else []
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
@@ -210,16 +210,6 @@ img {{ width: 256px; image-rendering: pixelated; }}
     for stale in previous - written:
         (images / stale).unlink(missing_ok=True)
     return path
-
-
-def _shown_pictures(out: Path) -> set[str]:
-    """The pictures of images/ that the page already in `out` shows: the only files a new report there deletes
-    (every PNG named like a report picture went, a user's own images/2023_holiday.png too)."""
-    try:
-        page = (out / "index.html").read_text(encoding="utf-8", errors="replace")
-    except OSError:  # no page yet (or none readable): nothing of an earlier report to delete
-        return set()
-    return {name for name in re.findall(r'<img src="images/([^"/]+)"', page) if REPORT_PICTURE.fullmatch(name)}
 
 
 def _fmt(value) -> str:

@@ -17,16 +17,23 @@ from typing import Optional, Sequence, TypeVar
 
 from PIL import Image, ImageDraw
 
+from pix2pix_core.report_pictures import shown_pictures
+
 GROUND_TRUTH = "_ground_truth.png"
 CAPTION_HEIGHT = 18
 T = TypeVar("T")
 
 
 def report_stems(report: Path) -> list[str]:
-    """The image stems of a report, sorted (the order `test` wrote them in)."""
-    stems = sorted(p.name[: -len(GROUND_TRUTH)] for p in (report / "images").glob(f"*{GROUND_TRUTH}"))
+    """The image stems of a report in the order `test` wrote them: those its index.html shows (images/ may also
+    hold the pictures of a later `test` into the folder that was cut short); a folder without a page, its
+    images/ sorted."""
+    shown = shown_pictures(report)
+    names = shown if shown is not None else sorted(p.name for p in (report / "images").glob(f"*{GROUND_TRUTH}"))
+    stems = [name[: -len(GROUND_TRUTH)] for name in names if name.endswith(GROUND_TRUTH)]
     if not stems:
-        raise SystemExit(f"no *{GROUND_TRUTH} in {report / 'images'}: run `python -m pix2pix_core test` first")
+        where = report / "index.html" if shown is not None else report / "images"
+        raise SystemExit(f"no *{GROUND_TRUTH} in {where}: run `python -m pix2pix_core test` first")
     return stems
 
 

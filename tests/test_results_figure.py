@@ -85,3 +85,26 @@ def test_command_line_mistakes_are_one_line(tmp_path, mistake, said):
                               capture_output=True, text=True)
         assert done.returncode == 2 and "Traceback" not in done.stderr and expected in done.stderr
         assert not out.exists()
+
+
+def _written_report(folder: Path, names: list[str], shade: int) -> Path:
+    """A report as `test` writes it (evaluate.write_report: index.html and images/)."""
+    from pix2pix_core.evaluate import Row, write_report
+
+    rows = [Row(name, {"input": Image.new("RGB", (32, 32), (10, 10, 10)),
+                       "output": Image.new("RGB", (32, 32), (shade, shade, shade)),
+                       "ground truth": Image.new("RGB", (32, 32), (250, 250, 250))}, {}) for name in names]
+    write_report(folder, "report", {"checkpoint": "g.safetensors", "task": "facades"}, rows)
+    return folder
+
+
+def test_the_pictures_are_those_the_report_shows_not_leftovers_in_images(tmp_path):
+    """A `test` cut short in a reused report folder leaves its pictures in images/ beside the earlier report: the
+    figure listed images/ and showed them as that report's."""
+    report = _written_report(tmp_path / "a", ["a.png", "b.png", "c.png"], 100)
+    for index in range(3, 9):  # the cut-short run's, of a longer split
+        for kind, shade in (("input", 10), ("output", 200), ("ground_truth", 250)):
+            Image.new("RGB", (32, 32), (shade,) * 3).save(report / "images" / f"{index:04d}_x{index}_{kind}.png")
+    assert results_figure.report_stems(report) == ["0000_a", "0001_b", "0002_c"]
+    figure = results_figure.compose([report], rows=5, tile=TILE)
+    assert figure.size == (3 * TILE, 3 * TILE) and [_tile(figure, row, 1) for row in range(3)] == [100] * 3

@@ -78,3 +78,22 @@ def test_feature_names_match_the_features():
     names = colour_feature_names()
     assert len(names) == colour_features([Image.new("RGB", (4, 4))]).shape[1] == len(set(names))
     assert "share of chroma at hue [-90, -60) degrees (blue)" in names and names[-5] == "mean b"
+
+
+def test_only_the_pictures_the_report_shows_are_read(tmp_path):
+    """A `test` cut short in a reused report folder leaves its pictures in images/: they were read as the report's
+    (here 6 colour outputs beside the report's 4 gray ones)."""
+    from pix2pix_core.evaluate import Row, write_report
+
+    rng = np.random.default_rng(0)
+    photos = [Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)) for _ in range(10)]
+    report = tmp_path / "report"
+    write_report(report, "report", {"checkpoint": "g.safetensors", "task": "colorize"},
+                 [Row(f"{i}.png", {"output": p.convert("L").convert("RGB"), "ground truth": p}, {})
+                  for i, p in enumerate(photos[:4])])
+    for index, photo in enumerate(photos[4:], start=4):
+        photo.save(report / "images" / f"{index:04d}_{index}_ground_truth.png")
+        photo.save(report / "images" / f"{index:04d}_{index}_output.png")
+    outputs, truths = two_sample_seeds.report_pictures(report)
+    assert [p.name for p in truths] == [f"{i:04d}_{i}_ground_truth.png" for i in range(4)]
+    assert two_sample_seeds.seed_spread(report, seeds=2).photos == 4
