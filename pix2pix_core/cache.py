@@ -28,12 +28,10 @@ decoding found: skipped files and the decoder's notes, said again by every run t
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -45,19 +43,13 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from .errors import Pix2PixError
-
-try:
-    import fcntl
-except ImportError:  # Windows: builds are not locked (see the module docstring)
-    fcntl = None  # type: ignore[assignment]
+from .file_lock import NO_LOCKS, fcntl, holder, say_holder, try_lock, unlock
 
 FORMAT_VERSION = 1
 SIDES = ("source", "target")
 _PARTIAL = ".partial-"
 _LOCK = ".lock"
 _POLL_S = (0.05, 1.0)  # first and longest pause between tries of a lock another builder holds
-# flock errors meaning "this file system has no working locks" (NFS without lockd, some FUSE mounts)
-_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
 # what decodes the pictures (and cleans facade label maps): editing any invalidates every cache
 _CODE_FILES = ("data.py", "images.py", "palette.py", "facade_palette.json")
 
@@ -204,52 +196,6 @@ def _lock_file(path: Path) -> Path:
     return path.parent / f"{path.name}{_LOCK}"
 
 
-def _try_lock(lock_file: Path) -> Optional[int]:
-    """A descriptor holding `lock_file` exclusively, or None while another builder holds it.
-
-    Each holder removes the file as it lets go, so a lock won on a file that is no longer linked there
-    guards nothing: the new file is tried instead. OSError when the file system has no working locks."""
-    while True:
-        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        except BaseException:
-            os.close(fd)
-            raise
-        if _is_linked(fd, lock_file):
-            return fd
-        os.close(fd)
-
-
-def _is_linked(fd: int, lock_file: Path) -> bool:
-    try:
-        here, held = os.stat(lock_file), os.fstat(fd)
-    except FileNotFoundError:
-        return False
-    return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
-
-
-def _unlock(fd: int, lock_file: Path) -> None:
-    """Remove the lock file while still holding it (the cache root then lists caches only), then let go."""
-    try:
-        os.unlink(lock_file)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _holder(lock_file: Path) -> str:
-    """Who holds a lock, as its holder wrote it (for the waiting notice only)."""
-    try:
-        return lock_file.read_text().strip() or "holder not known yet: it has just started"
-    except OSError:
-        return "unknown"
-
-
 def _lock_build(path: Path, while_waiting: Optional[Callable[[], None]]) -> Optional[int]:
     """Wait for the build lock of `path`: a descriptor holding it, or None where locks don't work here.
 
@@ -260,23 +206,18 @@ def _lock_build(path: Path, while_waiting: Optional[Callable[[], None]]) -> Opti
     lock_file, pause, told = _lock_file(path), _POLL_S[0], False
     while True:
         try:
-            fd = _try_lock(lock_file)
+            fd = try_lock(lock_file)
         except OSError as exc:
-            if exc.errno not in _NO_LOCKS:
+            if exc.errno not in NO_LOCKS:
                 raise
             warnings.warn(f"file locks do not work in {path.parent} ({exc.strerror or exc}): processes "
                           "building one dataset cache at once each decode it all", stacklevel=3)
             return None
         if fd is not None:
-            try:  # who holds it, for another builder's notice only: a full disk must not leak the held lock
-                os.ftruncate(fd, 0)  # a killed builder's lock file may still say who it was
-                note = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}\n"
-                os.write(fd, note.encode())
-            except OSError:
-                pass
+            say_holder(fd)  # for another builder's notice only
             return fd
         if not told:
-            print(f"waiting for another process building the dataset cache {path} ({_holder(lock_file)}); "
+            print(f"waiting for another process building the dataset cache {path} ({holder(lock_file)}); "
                   "its cache is opened when it is done", file=sys.stderr, flush=True)
             told = True
         if while_waiting is not None:
@@ -323,14 +264,14 @@ def _remove_all(entries: list[Path]) -> None:
 def _remove_if_unlocked(path: Path, entries: list[Path]) -> None:
     """Another cache's leftovers, only while no builder (on any host) holds that cache's lock."""
     try:
-        fd = _try_lock(_lock_file(path))
+        fd = try_lock(_lock_file(path))
     except OSError:
         return
     if fd is not None:
         try:
             _remove_all(entries)
         finally:
-            _unlock(fd, _lock_file(path))
+            unlock(fd, _lock_file(path))
 
 
 def _remove_old_or_orphaned(entries: list[Path], max_age_s: float) -> None:
@@ -379,7 +320,7 @@ def build_cache(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.n
         return _build(path, key, records, count_max, sides, size, skipped, notes)
     finally:
         if fd is not None:
-            _unlock(fd, _lock_file(path))
+            unlock(fd, _lock_file(path))
 
 
 def _build(path: Path, key: str, records: Iterable[tuple[str, Sequence[np.ndarray]]], count_max: int,
