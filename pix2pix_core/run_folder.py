@@ -4,6 +4,7 @@
     OUT/losses.csv                   one row per logged step
     OUT/samples/step_NNNNNNN.png     sample grids (and last.png)
     OUT/checkpoints/latest.safetensors, epoch_NNNN.safetensors   atomic, config in the header
+    OUT/.train.lock                  while a run writes there: one run at a time (RunFolder.lock)
 
 Only rank 0 writes; the training loop calls this and decides when.
 """
@@ -25,12 +26,15 @@ from .atomic_files import missing_folders, output_problem, remove_empty, remove_
 from .checkpoint import FORMAT, atomic_save, read_header, remove_stale_temp_files
 from .config import TrainConfig
 from .errors import CheckpointError, Pix2PixError
+from .file_lock import NO_LOCKS, fcntl, holder, say_holder, try_lock, unlock
 from .images import save_image_atomically
 
 # What a run writes before it has trained anything: a config.json and the header of losses.csv. Once that run
 # has failed they are worth nothing (nothing to resume, nothing to look at), so the folder it created for them goes
 # again. A logged loss row or a sample picture shows how a run went wrong: their folder is kept.
 EARLY_FILES = ("config.json", "losses.csv")
+# held (flock) by the run writing to the folder; a killed run's file is left behind but no longer locked
+LOCK_FILE = ".train.lock"
 
 
 def check_writable(folder: Path, needed_bytes: int) -> None:
@@ -42,7 +46,7 @@ def check_writable(folder: Path, needed_bytes: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write_test"
         probe.write_bytes(b"ok")
-        probe.unlink()
+        probe.unlink(missing_ok=True)  # a second run's probe at the same moment (the lock refuses it next) took it
     except OSError as exc:
         raise Pix2PixError(f"cannot write to the run folder {folder}: {exc.strerror or exc}") from None
     free = shutil.disk_usage(folder).free
@@ -60,7 +64,7 @@ def _early_files_only(folder: Path) -> bool:
             return False
         if entry.name == "losses.csv" and entry.is_file() and len(entry.read_bytes().splitlines()) <= 1:
             continue
-        if entry.name == "config.json" and entry.is_file():
+        if entry.name in ("config.json", LOCK_FILE) and entry.is_file():
             continue
         if entry.name in ("checkpoints", "samples") and entry.is_dir() and not any(entry.iterdir()):
             continue
@@ -76,16 +80,18 @@ class RunFolder:
         self.created: list[Path] = []  # the folders check() made (innermost first): remove_if_unused's to remove
         self._csv_handle = None
         self._csv_writer = None
+        self._lock_fd: Optional[int] = None
 
     def check(self, parameter_count: int, kept: int = 0) -> None:
         """Writable, with room for two fp32 checkpoints (weights + two Adam moments: latest and the next one
         while it is written); clears the partial files a killed run may have left (checkpoints, config.json,
         losses.csv, samples). A warning when the `kept` epoch checkpoints of its schedule will not fit as well
         (--save-every 10 over 200 epochs at the default ngf 64: 20 x 686 MB), since a run can be cut short instead
-        (--max-steps) or old ones deleted."""
+        (--max-steps) or old ones deleted. Takes the folder's lock (`lock`) before it touches anything there."""
         size = parameter_count * 4 * 3
         self.created = missing_folders(self.out)
         check_writable(self.out, needed_bytes=2 * size + 50_000_000)
+        self.lock()
         ahead = max(kept - len(list(self.checkpoint_dir.glob("epoch_*.safetensors"))), 0)  # a resume wrote some
         free = shutil.disk_usage(self.out).free
         if ahead and (ahead + 2) * size > free:
@@ -95,6 +101,36 @@ class RunFolder:
         remove_stale_temp_files(self.checkpoint_dir)
         for folder in (self.out, self.out / "samples"):  # config.json, losses.csv, sample pictures
             remove_partial_files(folder)
+
+    def lock(self) -> None:
+        """Hold the folder's lock until `unlock`: a second run started into the same folder (two `train` commands
+        at once, the app's Train tab beside one) is refused in one line naming the folder and the run holding it,
+        where both wrote there and their checkpoints interleaved. A flock: it dies with its process, so a killed
+        run's lock does not block the `--resume` that follows it. Where locks do not work (no fcntl on Windows, a
+        file system without them) the run goes on unlocked, with a warning on such a file system."""
+        if fcntl is None or self._lock_fd is not None:
+            return
+        lock_file = self.out / LOCK_FILE
+        try:
+            fd = try_lock(lock_file)
+        except OSError as exc:
+            if exc.errno not in NO_LOCKS:
+                raise Pix2PixError(f"cannot lock the run folder {self.out}: {exc.strerror or exc}") from None
+            warnings.warn(f"file locks do not work in {self.out} ({exc.strerror or exc}): a second run started "
+                          "into this folder at once would not be refused", stacklevel=2)
+            return
+        if fd is None:
+            self.created = []  # the other run's folder, whoever made it first: not this run's to remove
+            raise Pix2PixError(f"another training run is writing to {self.out} ({holder(lock_file)}): wait for it "
+                               "to end, or give this one another --out")
+        say_holder(fd)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Let go of the folder's lock (removing its lock file); nothing when not held."""
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            unlock(fd, self.out / LOCK_FILE)
 
     def start(self, config: TrainConfig, loss_names: Sequence[str], resume: bool, resumed_step: int) -> None:
         """config.json, the samples folder and losses.csv opened for appending. On resume, rows after the
@@ -179,6 +215,7 @@ class RunFolder:
             for sub in (self.out / "samples", self.checkpoint_dir):
                 if sub.is_dir():
                     sub.rmdir()  # empty (_early_files_only)
+            self.unlock()  # held until now: no other run started into the folder while it was emptied
         except OSError:
             return False
         remove_empty(self.created)  # innermost first; a parent that holds something else now stays

@@ -328,9 +328,7 @@ class Trainer:
 
     def run(self) -> FinishedEvent:
         """Train until the schedule ends, max_steps is reached, stop() is called or the loss diverges."""
-        if not self.resume and self.folder.holds_run():  # a fresh run would cut its losses.csv and mix samples
-            raise Pix2PixError(f"{self.out} already holds a run ({self.folder.latest.name}): --resume continues "
-                               "it; to start over, delete that folder or choose another --out")
+        self._refuse_a_fresh_run_over_a_run()  # at once; again once the folder is locked (_build)
         ctx = distributed.setup(self.config.device)
         completed = False
         try:
@@ -345,8 +343,15 @@ class Trainer:
             self._remove_unused_folder(ctx)
             raise
         finally:
+            self.folder.unlock()  # taken by rank 0's folder check (_build)
             # after an error the other ranks may be inside a collective: no final barrier then, or all hang
             distributed.teardown(ctx, synchronize=completed)
+
+    def _refuse_a_fresh_run_over_a_run(self) -> None:
+        """A fresh run into a folder that holds a run would cut its losses.csv and mix samples."""
+        if not self.resume and self.folder.holds_run():
+            raise Pix2PixError(f"{self.out} already holds a run ({self.folder.latest.name}): --resume continues "
+                               "it; to start over, delete that folder or choose another --out")
 
     def _remove_unused_folder(self, ctx: distributed.Context) -> None:
         """A run that ends before its first checkpoint and its first logged step (an empty dataset, a refused
@@ -471,6 +476,7 @@ class Trainer:
                 config = self.config
                 self.folder.check(self.model.parameter_count(),
                                   kept=config.total_epochs // config.save_every if config.save_every else 0)
+                self._refuse_a_fresh_run_over_a_run()  # a run that ended there since run() looked
             except Pix2PixError as exc:
                 problem = exc
         if not distributed.all_ranks_ok(ctx, problem is None):

@@ -62,7 +62,9 @@ def test_a_killed_write_leaves_a_partial_file_that_the_next_run_clears(tmp_path)
     assert (run / "config.json").read_text() == "{}" and not (run / "samples" / "step_0000100.png").exists()
     (run / "notes.partial").write_text("a user's file")  # not a temp file's name: kept
 
-    RunFolder(run).check(1000)
+    folder = RunFolder(run)
+    folder.check(1000)
+    folder.unlock()  # taken by check: the run's own lock file
     assert not any(p.exists() for p in leftovers)
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "notes.partial", "samples"]
 

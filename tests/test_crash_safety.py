@@ -511,6 +511,90 @@ def test_a_fresh_run_never_overwrites_a_run_folder(facades_dir, tmp_path, capsys
     assert first_line.startswith("pix2pix facades (BtoA) from ") and "resuming from step 2" in first_line
 
 
+def hold_run_folder(out: Path) -> subprocess.Popen:
+    """Another process holding `out`'s run folder lock (as a `train` writing there does) until killed."""
+    script = ("import sys\nfrom pathlib import Path\nfrom pix2pix_core.run_folder import RunFolder\n"
+              "Path(sys.argv[1]).mkdir(parents=True, exist_ok=True)\nRunFolder(sys.argv[1]).lock()\n"
+              "print('held', flush=True)\nsys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", script, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert holder.stdout.readline() == b"held\n"
+    return holder
+
+
+def test_a_second_train_into_a_folder_a_run_is_writing_to_is_refused(facades_dir, tmp_path, capsys) -> None:
+    """Two `train` commands started at once into the same new --out both wrote there (their checkpoints
+    interleaved). The second is refused in one line naming the folder and the other process; a killed holder's
+    lock file blocks neither a new run nor its --resume."""
+    run = tmp_path / "run"
+    holder = hold_run_folder(run)
+    try:
+        assert main(train_args(facades_dir, run, "--max-steps", "1")) == 2
+        error = capsys.readouterr().err
+        assert error == (f"error: another training run is writing to {run} (pid {holder.pid} on "
+                         f"{os.uname().nodename} since {error.split(' since ')[1][:8]}): wait for it to end, or give "
+                         "this one another --out\n")
+        assert sorted(p.name for p in run.iterdir()) == [".train.lock"]  # nothing written, nothing removed
+    finally:
+        holder.kill()  # SIGKILL: its lock file stays, no longer locked
+        holder.wait()
+    assert (run / ".train.lock").exists()
+    assert main(train_args(facades_dir, run, "--max-steps", "1")) == 0
+    assert not (run / ".train.lock").exists()  # let go with the run
+    holder = hold_run_folder(run)
+    holder.kill()
+    holder.wait()
+    assert main(train_args(facades_dir, run, "--max-steps", "2", "--resume")) == 0
+    assert state_of(run / "checkpoints" / "latest.safetensors")["step"] == 2
+
+
+def test_the_run_folder_lock_is_held_while_training_and_let_go_after(facades_dir, tmp_path) -> None:
+    """In one process (the app's Train tab, a notebook): a Trainer into a folder another holds is refused, and
+    while a run trains it holds the lock itself."""
+    run = tmp_path / "run"
+    run.mkdir()
+    other = run_folder.RunFolder(run)
+    other.lock()
+    config = tiny_config(data=str(facades_dir), out=str(run), max_steps=1)
+    with pytest.raises(Pix2PixError, match=f"another training run is writing to {run} \\(pid {os.getpid()} "):
+        Trainer(config).run()
+    other.unlock()
+    seen = []
+
+    def try_the_lock(event) -> None:
+        if isinstance(event, LossEvent):
+            with pytest.raises(Pix2PixError, match="another training run is writing to"):
+                run_folder.RunFolder(run).lock()
+            seen.append(event.step)
+
+    Trainer(config, callbacks=[try_the_lock]).run()
+    assert seen == [1] and not (run / ".train.lock").exists()
+    other.lock()  # let go: the next one takes it
+    other.unlock()
+
+
+def test_a_run_refused_by_the_lock_removes_nothing_of_the_other_run(tmp_path, monkeypatch) -> None:
+    """Both runs looked for the folder before either made it: the refused one took it for its own, and its
+    clean-up after the refusal would have removed the other run's config.json and losses.csv."""
+    run = tmp_path / "run"
+    other = run_folder.RunFolder(run)
+    real_check = run_folder.check_writable
+
+    def other_run_starts_first(folder, needed_bytes):
+        real_check(folder, needed_bytes)
+        other.lock()
+        (run / "config.json").write_text("{}")
+        (run / "losses.csv").write_text("step,epoch\n")
+
+    monkeypatch.setattr(run_folder, "check_writable", other_run_starts_first)
+    refused = run_folder.RunFolder(run)
+    with pytest.raises(Pix2PixError, match="another training run is writing to"):
+        refused.check(1000)
+    assert not refused.remove_if_unused()
+    assert sorted(p.name for p in run.iterdir()) == [".train.lock", "config.json", "losses.csv"]
+    other.unlock()
+
+
 def lock_like_another_users_folder(monkeypatch, locked: Path) -> None:
     """What a non-root user meets below another user's 0700 folder (the tests may run as root): looking at a path
     inside it, or making one, is EACCES."""
