@@ -54,7 +54,7 @@ class Translator:
         self.config, self.name = config, name
         self.chroma_guide = chroma_guide
         self.backend = "torch"
-        self.device = torch.device(device)
+        self.device = pick_device(device)  # as load checks it: torch said "Expected one of cpu, cuda, ipu, ..."
         self.generator = generator.to(self.device).eval()
         self.per_image = batch_statistics if batch_statistics is not None else config.per_image_statistics
         if self.per_image:

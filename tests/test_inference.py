@@ -57,3 +57,16 @@ def test_colorize_turns_a_phone_photo_as_translate_does(colorizer, tmp_path):
     expected = np.asarray(colorizer.translate(opened))
     assert expected.shape[:2] == (40, 30)  # upright: 30 wide, 40 tall
     assert np.array_equal(np.asarray(colorizer.colorize(Image.open(tmp_path / "phone.jpg"))), expected)
+
+
+@pytest.mark.parametrize("device, words", [("gpu", "unknown device 'gpu': use auto, cpu, cuda, cuda:N or mps"),
+                                           ("cuda:99", "device cuda:99: ")])
+def test_a_translator_built_directly_checks_its_device_as_load_does(colorizer, colorize_checkpoint, device, words):
+    """Translator(generator, config, device) took torch.device(device) as given: torch's own "Expected one of cpu,
+    cuda, ipu, xpu, ..." for a word it does not know, "Found no NVIDIA driver" for a GPU the machine lacks."""
+    from pix2pix_core.networks import build_generator
+
+    with pytest.raises(Pix2PixError, match=words):
+        Translator(build_generator(colorizer.config), colorizer.config, device=device)
+    with pytest.raises(Pix2PixError, match=words):
+        Translator.load(colorize_checkpoint, device=device)
