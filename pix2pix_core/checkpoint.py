@@ -439,6 +439,7 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     keeps its `imported_from`: converting its dtype, or exporting one direction of a pair, loses no provenance."""
     refuse_overwriting(checkpoint, out)
     tensors, metadata = read_checkpoint(checkpoint)
+    refuse_segmenter(metadata, checkpoint)  # its config was read as a generator's: "its config is unreadable"
     config = config_of(metadata, checkpoint)
     if config.model != "cyclegan" and direction != "both":
         refuse_direction_of_pix2pix(config, direction or "AtoB", checkpoint)

@@ -127,6 +127,16 @@ def test_generator_checkpoint_is_not_a_segmenter(facades_checkpoint, tiny_segmen
         Translator.load(tiny_segmenter.path, device="cpu")
 
 
+def test_exporting_a_segmenter_says_it_is_one(tiny_segmenter, tmp_path):
+    """export_generator read its config as a generator's: "its config is unreadable (crop_size 64 must be a multiple
+    of 256 for unet_256 ...)", or "holds no generator weights"."""
+    from pix2pix_core.checkpoint import export_generator
+
+    with pytest.raises(CheckpointError, match=r"seg\.safetensors: this is a facade segmenter, not a pix2pix generator"):
+        export_generator(tiny_segmenter.path, tmp_path / "g.safetensors")
+    assert not (tmp_path / "g.safetensors").exists()
+
+
 def test_impossible_config_is_one_clear_error():
     with pytest.raises(Pix2PixError, match="multiple of"):
         SegmenterConfig(crop_size=100, load_size=120).validate()
