@@ -427,6 +427,10 @@ def refuse_overwriting(source: str | Path, out: str | Path) -> None:
         raise CheckpointError(f"{out} is the file being read; write to another file")
 
 
+# the weight precisions export_generator writes: the command line's --dtype fp16, bf16 and fp32
+EXPORT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
 def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
                      extra: Optional[dict[str, str]] = None, direction: Optional[str] = None,
                      weights: str = "averaged") -> Path:
@@ -437,6 +441,8 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     (as `translate` reads it). `weights` as in `inference_weights`; the file records which it holds
     (`generator_weights`) when the checkpoint kept a moving average. A model brought in by `import-official`
     keeps its `imported_from`: converting its dtype, or exporting one direction of a pair, loses no provenance."""
+    if dtype not in EXPORT_DTYPES:  # "fp16" was torch's "Invalid device string: 'fp16'"; an int dtype truncated weights
+        raise Pix2PixError(f"dtype must be torch.float16, torch.bfloat16 or torch.float32, got {repr(dtype)[:40]}")
     refuse_overwriting(checkpoint, out)
     tensors, metadata = read_checkpoint(checkpoint)
     refuse_segmenter(metadata, checkpoint)  # its config was read as a generator's: "its config is unreadable"

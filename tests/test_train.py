@@ -1,5 +1,6 @@
 """The trainer: it learns, emits events, stops cleanly, schedules the LR and round-trips checkpoints."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,17 @@ def test_checkpoint_round_trip_and_export(facades_checkpoint, tmp_path):
     for (name, a), (_, b) in zip(generator.state_dict().items(), reloaded.state_dict().items()):
         assert torch.allclose(a.float(), b.float(), atol=1e-3, rtol=1e-3), name
     assert exported.stat().st_size < facades_checkpoint.stat().st_size / 2
+
+
+@pytest.mark.parametrize("dtype", ["fp16", torch.int8, torch.float64, None])
+def test_export_takes_the_three_weight_dtypes_and_says_so(facades_checkpoint, tmp_path, dtype):
+    """dtype="fp16" failed as torch's "Invalid device string: 'fp16'"; an integer dtype truncated every weight."""
+    with pytest.raises(Pix2PixError, match=r"^dtype must be torch.float16, torch.bfloat16 or torch.float32, got "
+                                           + re.escape(repr(dtype))):
+        export_generator(facades_checkpoint, tmp_path / "g.safetensors", dtype)
+    assert not (tmp_path / "g.safetensors").exists()
+    tensors, _ = read_checkpoint(export_generator(facades_checkpoint, tmp_path / "g.safetensors", torch.bfloat16))
+    assert {v.dtype for v in tensors.values() if v.is_floating_point()} == {torch.bfloat16}
 
 
 def test_bf16_autocast_training_runs(facades_dir, tmp_path):
