@@ -257,8 +257,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     ONNX model with onnxruntime (dropout always off). size: read the split (and the floor's photos) at
     this many pixels instead of the network's size; the model translates them as it would any photo.
     """
-    if limit is not None and limit < 1:
-        raise Pix2PixError("--limit must be at least 1")
+    if limit is not None:  # "2" failed as "'<' not supported between instances of 'str' and 'int'"
+        limit = bounded_int("--limit", limit, 1)
     refuse_report_folder(out)
     if size is not None:
         size = bounded_int("--size", size, MIN_SIZE, MAX_SIZE)
@@ -369,6 +369,8 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
     cycle returns to its input (cycle_l1_A: |F(G(a)) - a|, ...). There is no ground truth for unpaired data."""
     from .checkpoint import held_generators, official_cyclegan_note, read_header, resolve_checkpoint
 
+    if limit is not None:  # 2.0 failed as "slice indices must be integers", 0 as "no images to evaluate"
+        limit = bounded_int("--limit", limit, 1)
     refuse_report_folder(out)
     if str(checkpoint).lower().endswith(".onnx"):  # not a safetensors header to read
         raise Pix2PixError(f"{checkpoint} is an ONNX export: it holds one of the CycleGAN's two generators; test "

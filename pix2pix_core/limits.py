@@ -7,7 +7,7 @@ must become one clear line naming the setting, never an OverflowError deep insid
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 from .errors import Pix2PixError
 
@@ -22,18 +22,21 @@ def _number(name: str, value: Any) -> float | int:
     return value
 
 
-def bounded_int(name: str, value: Any, low: int, high: int) -> int:
-    """`value` as an int in [low, high]; whole floats (3.0, as JSON clients send) are accepted."""
+def bounded_int(name: str, value: Any, low: int, high: Optional[int] = None) -> int:
+    """`value` as an int in [low, high] (high None: no upper bound); whole floats (3.0, as JSON clients send) are
+    accepted."""
     value = _number(name, value)
+    bounds = f"between {low:,} and {high:,}" if high is not None else f"at least {low:,}"
+    outside = value < low or (high is not None and value > high)  # a float compared before int(): int(1e300) is long
     if isinstance(value, float):
         if not value.is_integer():
             raise Pix2PixError(f"{name} must be a whole number, got {value}")
-        if not low <= value <= high:  # compare as float before int(): int(1e300) is a 300-digit number
-            raise Pix2PixError(f"{name} must be between {low:,} and {high:,}, got {value:.6g}")
+        if outside:
+            raise Pix2PixError(f"{name} must be {bounds}, got {value:.6g}")
         value = int(value)
-    if not low <= value <= high:
+    if outside:
         shown = f"{value:,}" if abs(value) < 10 ** 15 else f"about 10^{len(str(abs(value))) - 1}"
-        raise Pix2PixError(f"{name} must be between {low:,} and {high:,}, got {shown}")
+        raise Pix2PixError(f"{name} must be {bounds}, got {shown}")
     return value
 
 

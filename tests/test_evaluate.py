@@ -111,6 +111,20 @@ def test_size_reads_the_split_at_that_size(task, colorize_checkpoint, food_dir, 
             evaluate(checkpoint, data, tmp_path / "bad", segmenter=False, progress=False, size=bad)
 
 
+@pytest.mark.parametrize("limit, words", [("2", "a number, got str"), (1.5, "a whole number, got 1.5"),
+                                          (0, "at least 1, got 0")])
+def test_a_limit_of_another_type_is_one_clear_error(facades_checkpoint, facades_dir, tmp_path, limit, words):
+    """limit="2" failed as "'<' not supported between instances of 'str' and 'int'" (evaluate) or "slice indices
+    must be integers" (evaluate_unpaired), before any report folder is made."""
+    from pix2pix_core.evaluate import evaluate_unpaired
+
+    with pytest.raises(Pix2PixError, match=f"^--limit must be {words}$"):
+        evaluate(facades_checkpoint, facades_dir, tmp_path / "out", limit=limit, segmenter=False, progress=False)
+    with pytest.raises(Pix2PixError, match=f"^--limit must be {words}$"):
+        evaluate_unpaired(facades_checkpoint, facades_dir, tmp_path / "out", limit=limit, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_rerun_with_fewer_images_leaves_no_stale_pictures(facades_checkpoint, facades_dir, tmp_path):
     evaluate(facades_checkpoint, facades_dir, tmp_path, segmenter=False, progress=False)
     evaluate(facades_checkpoint, facades_dir, tmp_path, segmenter=False, limit=1, progress=False)
