@@ -256,6 +256,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     with dropout off whatever the model's config says. backend "onnx" (or a .onnx path) runs an exported
     ONNX model with onnxruntime (dropout always off). size: read the split (and the floor's photos) at
     this many pixels instead of the network's size; the model translates them as it would any photo.
+    segmenter (the FCN-score's; None: the bundled one if present, False: none) given for a model that makes no
+    facade photos from label maps is skipped with a `fcn_note` in the metrics (refused for a CycleGAN, as size is).
     """
     if limit is not None:  # "2" failed as "'<' not supported between instances of 'str' and 'int'"
         limit = bounded_int("--limit", limit, 1)
@@ -264,9 +266,13 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         size = bounded_int("--size", size, MIN_SIZE, MAX_SIZE)
     translator = Translator.load(checkpoint, device=device, dropout=dropout, backend=backend)
     task = translator.task
+    segmenter_given = segmenter is not None and segmenter is not False  # None: the bundled one if any; False: none
     if task == "unpaired":
         if size is not None:  # it was dropped without a word
             raise Pix2PixError("--size is for pix2pix models: a CycleGAN is tested on its pictures at its own size")
+        if segmenter_given:  # dropped without a word too
+            raise Pix2PixError("--segmenter is for facades label map -> photo models: a CycleGAN is tested on how "
+                               "well its pictures come back")
         return evaluate_unpaired(checkpoint, data, out, limit, split, seed, device, progress)
     seg, seg_name = _resolve_segmenter(segmenter, translator.takes_label_maps, device)
     sizes = {"crop_size": size, "load_size": size} if size else {}
@@ -321,6 +327,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
             metrics.update(_realism(seg, generated, reals, read_config, data, split, seed))
     if task == "facades" and not translator.takes_label_maps:
         metrics["fcn_note"] = "skipped: the FCN-score segments generated photos; this model makes label maps"
+    elif segmenter_given and not translator.takes_label_maps:  # a colorize model's was dropped without a word
+        metrics["fcn_note"] = f"skipped: the FCN-score is for facades label map -> photo models; this is a {task} model"
     if task == "colorize" and realism:
         metrics.update(_colour_realism(generated, reals, read_config, data, split, seed))
     write_report_folder(Path(out), f"{Path(checkpoint).name} on {scored['title']}", metrics, rows)

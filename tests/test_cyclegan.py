@@ -511,6 +511,14 @@ def test_test_on_the_training_folders_says_so_as_pix2pix_does(cyclegan_checkpoin
     assert "training images" not in capsys.readouterr().out
 
 
+def test_test_refuses_a_segmenter_for_a_cyclegan(cyclegan_checkpoint, unpaired_dir, tmp_path, capsys) -> None:
+    """`test --segmenter FILE` (evaluate(segmenter=...)) on a CycleGAN was dropped without a word, as --size was."""
+    assert main(["test", "--checkpoint", str(cyclegan_checkpoint), "--data", str(unpaired_dir), "--device", "cpu",
+                 "--out", str(tmp_path / "seg"), "--segmenter", str(tmp_path / "seg.safetensors")]) == 2
+    assert "--segmenter is for facades label map -> photo models" in capsys.readouterr().err
+    assert not (tmp_path / "seg").exists()
+
+
 def test_loading_progress_counts_both_collections_once(unpaired_dir, tmp_path) -> None:
     """The loading progress counted each collection from 1 again (the app showed "loading 5/5 images", then
     "1/3"); and trainA/ was decoded in full before an empty trainB/ was found."""

@@ -299,6 +299,18 @@ def test_a_photo_to_label_model_gets_no_fcn_score(facades_dir, tiny_segmenter_pa
     assert not FCN_KEYS & set(metrics) and "this model makes label maps" in metrics["fcn_note"]
 
 
+def test_a_segmenter_given_for_a_colorize_model_is_said_to_be_skipped(colorize_checkpoint, food_dir,
+                                                                      tiny_segmenter_path, tmp_path):
+    """It was dropped without a word; a photo -> labels model's was noted (fcn_note), and so is this one now."""
+    metrics = evaluate(colorize_checkpoint, food_dir, tmp_path / "given", segmenter=tiny_segmenter_path,
+                       realism=False, progress=False)
+    assert not FCN_KEYS & set(metrics) and metrics["fcn_note"] == (
+        "skipped: the FCN-score is for facades label map -> photo models; this is a colorize model")
+    assert "this is a colorize model" in (tmp_path / "given" / "index.html").read_text()
+    assert "fcn_note" not in evaluate(colorize_checkpoint, food_dir, tmp_path / "default", realism=False,
+                                      progress=False)  # none asked for: nothing to say
+
+
 def test_a_flat_folder_is_named_as_itself_and_training_images_are_said_to_be(facades_checkpoint, facades_dir, tmp_path):
     """`test` on a folder with no train/ or val/ scores the folder itself: metrics.json said "split": "val" and
     the page a folder .../val that does not exist. Scoring the very folder the model trained on is warned about."""
