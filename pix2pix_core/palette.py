@@ -274,8 +274,14 @@ def looks_like_photo(image: Image.Image) -> bool:
 
 
 def ids_to_image(ids: np.ndarray) -> Image.Image:
-    """(H, W) class indices -> RGB label map with exact class colours."""
-    return Image.fromarray(palette_array()[np.asarray(ids, dtype=np.int64)], "RGB")
+    """(H, W) class indices 0..11 -> RGB label map with exact class colours. Any other id is refused: -1 was the
+    last class (numpy's negative index), 12 an IndexError. np.take more than pays for the check: a 1024 x 1024 map
+    in 5-8 ms with both, 15-27 ms by fancy indexing without (best of 40, the shared 2-core machine)."""
+    palette, ids = palette_array(), np.asarray(ids, dtype=np.int64)
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= len(palette)):
+        raise ImageError(f"class ids must be 0..{len(palette) - 1} (the {len(palette)} facade classes), got ids "
+                         f"from {int(ids.min())} to {int(ids.max())}")
+    return Image.fromarray(np.take(palette, ids, axis=0), "RGB")
 
 
 # ------------------------------------------------------------------------------------------ class-id maps

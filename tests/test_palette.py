@@ -169,6 +169,21 @@ def test_odd_modes_and_sizes():
         assert out.min() >= 0 and out.max() < 12
 
 
+def test_ids_to_image_refuses_ids_outside_the_classes():
+    """-1 became the last class (shop) by numpy's negative index; 12 failed as IndexError."""
+    from pix2pix_core.errors import ImageError
+
+    ids = np.arange(12).reshape(3, 4)  # every class once
+    for bad, shown in ((-1, "from -1 to 11"), (12, "from 0 to 12")):
+        wrong = ids.copy()
+        wrong[1, 1] = bad
+        with pytest.raises(ImageError, match=rf"^class ids must be 0\.\.11 \(the 12 facade classes\), got ids "
+                                             rf"{shown}$"):
+            ids_to_image(wrong)
+    assert np.array_equal(np.asarray(ids_to_image(ids)), palette_array()[ids])  # 0..11: the class colours
+    assert ids_to_image(np.zeros((0, 4), np.int64)).size == (4, 0)
+
+
 def test_label_map_for_network_is_the_clean_map_resized_with_hard_edges():
     """Cleaned at its own size, then enlarged NEAREST or shrunk by an area vote (`shrink_ids`)."""
     from pix2pix_core.palette import shrink_ids
