@@ -45,6 +45,13 @@ WHITE = (255, 255, 255)
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
+def wrong_picture_type(source: object, taken: str) -> TypeError:
+    """The error for a picture of a type not `taken` (what is, in words): its type, and for a numpy array how to
+    make a PIL image of it."""
+    hint = " (PIL.Image.fromarray makes one of a uint8 array)" if hasattr(source, "__array__") else ""
+    return TypeError(f"{taken}, not {type(source).__name__}{hint}")
+
+
 def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[int, int, int] = WHITE,
                convert: Optional[Callable[[Image.Image], Image.Image]] = None) -> Image.Image:
     """Open, check and decode an image from a path, bytes or a PIL image; return it as RGB (transparent
@@ -64,8 +71,7 @@ def open_image(source: ImageSource, max_pixels: int = MAX_PIXELS, matte: tuple[i
             return _named(convert, image, "image")
     if not isinstance(source, (str, os.PathLike, bytes, bytearray)):  # a numpy array, a file object, None:
         # Path() said "expected str, bytes or os.PathLike object", naming neither the PIL image nor fromarray
-        hint = " (PIL.Image.fromarray makes one of a uint8 array)" if hasattr(source, "__array__") else ""
-        raise TypeError(f"an image is a file path, bytes or a PIL image, not {type(source).__name__}{hint}")
+        raise wrong_picture_type(source, "an image is a file path, bytes or a PIL image")
     name = "image bytes" if isinstance(source, (bytes, bytearray)) else str(source)
     if isinstance(source, (bytes, bytearray)) and not source:
         raise ImageError(f"{name}: empty file (0 bytes)")

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import ImageError
-from .images import ImageSource, MAX_PIXELS, open_image, to_rgb
+from .images import ImageSource, MAX_PIXELS, open_image, to_rgb, wrong_picture_type
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,8 @@ def clean_label_ids(image: Image.Image) -> np.ndarray:
     edge and goes to its neighbours. A map made only of exact class colours (a cleaned map, the app's
     canvas) is returned as is, so cleaning twice changes nothing.
     """
+    if not isinstance(image, Image.Image):  # a numpy array failed as "'numpy.ndarray' object has no attribute 'mode'"
+        raise wrong_picture_type(image, "a label map is a PIL image here")
     given = class_id_map(image)
     if given is not None:  # ids are exact: nothing to clean
         return given

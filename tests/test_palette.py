@@ -184,6 +184,18 @@ def test_ids_to_image_refuses_ids_outside_the_classes():
     assert ids_to_image(np.zeros((0, 4), np.int64)).size == (4, 0)
 
 
+@pytest.mark.parametrize("source", [np.zeros((8, 8, 3), np.uint8), "map.png", None])
+def test_clean_label_ids_takes_a_pil_image_and_says_so_as_open_image_does(source):
+    """A numpy array failed as "'numpy.ndarray' object has no attribute 'mode'"; open_image and translate refuse one
+    with a TypeError naming Image.fromarray, and so does the cleaning now."""
+    with pytest.raises(TypeError, match=rf"^a label map is a PIL image here, not {type(source).__name__}"):
+        clean_label_ids(source)
+    if isinstance(source, np.ndarray):
+        with pytest.raises(TypeError, match=r", not ndarray \(PIL.Image.fromarray makes one of a uint8 array\)$"):
+            clean_label_ids(source)
+        assert np.array_equal(clean_label_ids(Image.fromarray(source)), np.zeros((8, 8)))  # the way it points to
+
+
 def test_label_map_for_network_is_the_clean_map_resized_with_hard_edges():
     """Cleaned at its own size, then enlarged NEAREST or shrunk by an area vote (`shrink_ids`)."""
     from pix2pix_core.palette import shrink_ids
