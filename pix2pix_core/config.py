@@ -128,12 +128,19 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.direction:
             self.direction = TASK_DIRECTIONS.get(self.task, LEGACY_DIRECTION)
-        for f in dataclasses.fields(self):  # a Path for a folder, 32.0 for a width: what Python callers hand in
-            value = getattr(self, f.name)
-            if f.type == "str" and isinstance(value, os.PathLike):  # else the run failed at its first save
-                setattr(self, f.name, os.fspath(value))  # (config.json: "PosixPath is not JSON serializable")
-            elif f.type in ("int", "Optional[int]") and isinstance(value, float) and value.is_integer():
-                setattr(self, f.name, int(value))  # ngf=64 / 2 failed deep in torch; stored 1.0s keep loading
+        for name in self.__dataclass_fields__:
+            setattr(self, name, self.as_declared(name, getattr(self, name)))
+
+    @classmethod
+    def as_declared(cls, name: str, value: Any) -> Any:
+        """`value` for the field `name` in its declared type where Python callers hand in another (a Path for a
+        folder, 32.0 for a width); any other value as it is, for `validate` to check."""
+        declared = cls.__dataclass_fields__[name].type
+        if declared == "str" and isinstance(value, os.PathLike):  # else the run failed at its first save
+            return os.fspath(value)  # (config.json: "PosixPath is not JSON serializable")
+        if declared in ("int", "Optional[int]") and isinstance(value, float) and value.is_integer():
+            return int(value)  # ngf=64 / 2 failed deep in torch; stored 1.0s keep loading
+        return value
 
     @property
     def per_image_statistics(self) -> bool:

@@ -141,6 +141,8 @@ def resume_settings(out: str | Path, overrides: Optional[dict] = None) -> tuple[
     if unknown:
         raise Pix2PixError(f"cannot resume {latest}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} "
                            "no setting of a run")
+    # as TrainConfig takes them: data=Path(...) was refused ("data must be a string, got PosixPath(...)")
+    given = {name: TrainConfig.as_declared(name, value) for name, value in given.items()}
     refuse_other_settings(config, given, latest)
     changed = [f"{name} {getattr(config, name)} -> {given[name]}" for name in _differing(config, given)]
     for key, value in given.items():

@@ -108,6 +108,16 @@ def test_the_library_resume_holds_to_the_same_rule(stopped_run):
     assert step_of(stopped_run) == 2
 
 
+def test_the_library_resume_takes_paths_and_whole_floats_as_train_config_does(stopped_run, facades_dir, tmp_path):
+    """TrainConfig takes data=Path(...) (and max_steps=9.0); resume_config refused them: "data must be a string,
+    got PosixPath(...)"."""
+    config = resume_config(stopped_run, {"data": Path(facades_dir), "cache_dir": tmp_path / "cache", "max_steps": 9.0})
+    assert (config.data, config.cache_dir, config.max_steps) == (str(facades_dir), str(tmp_path / "cache"), 9)
+    assert resume_config(Path(stopped_run), {"out": stopped_run}).out == str(stopped_run)
+    with pytest.raises(Pix2PixError, match=r"the checkpoint has ngf 8 \(given: 16\)"):
+        resume_config(stopped_run, {"ngf": 16.0})  # still refused, now said as the whole number it is
+
+
 def test_a_copied_run_resumes_into_its_own_folder(stopped_run, tmp_path):
     """resume_config(copy) kept the stored out: the Trainer then went on in the original folder."""
     import shutil
