@@ -12,7 +12,9 @@ from pathlib import Path
 
 MAX_MESSAGE = 300  # characters of any message shown in the app
 MAX_QUOTED = 60  # characters of a user-given string quoted inside a message
-ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/])(/[^\s'\"<>|,;()]+)")
+# A path starts a word (after a space, a quote, a bracket, "=" or a list's comma), never inside one: a user's name
+# like '</b>' or 'a/b' is not a path to cut (its '</b>' was cut to '<b>').
+ABSOLUTE_PATH = re.compile(r"(?<![^\s'\"`(\[{=,;|])(/[^\s'\"<>|,;()]+)")
 
 
 class MessageCleaner:

@@ -108,6 +108,17 @@ def test_translate_model_may_be_left_out(client, tmp_path):
             client.predict(handle_file(picture), api_name=name)
 
 
+# ------------------------------------------------------------------------------------------ messages
+def test_the_path_cutter_keeps_the_names_users_gave():
+    """A quoted '</b>' was cut to '<b>': the path cutter took its '/b' for a server path."""
+    from demo.messages import MessageCleaner
+
+    clean = MessageCleaner({Path("/srv/app/data"): ""})
+    for name in ("'</b>'", "'a</b>.png'", "'<i>x</i> y'", "'x>/y'", "'a/b c/d'", "'../../etc/passwd'"):
+        assert clean(f"dataset folder not found: {name}") == f"dataset folder not found: {name}", name
+    assert clean("no images in /srv/app/data/a</b> and /srv/x/y.png") == "no images in a</b> and y.png"
+
+
 # ------------------------------------------------------------------------------------------ hostile input
 def png_with_header_size(width: int, height: int) -> bytes:
     """A tiny valid PNG whose header claims width x height: a decompression bomb for any decoder."""
