@@ -4,7 +4,7 @@ Gradio checks that a Radio's or Dropdown's value is one of its choices, and its 
 whole: a megabyte string sent through the API (or to any event, by its fn_index) came back as a megabyte
 error message. These components look and behave the same in the page (`is_template` keeps Gradio's own
 frontend component), but refuse a value that is not a choice with a message that quotes at most
-MAX_QUOTED characters of it (HTML-escaped, as Gradio renders errors as HTML). A dropdown with
+MAX_QUOTED characters of it (HTML-escaped for the page, whose toast renders HTML). A dropdown with
 `allow_custom_value=True` passes any string to its handler, which checks it itself. A list or an object sent for
 one value is refused by name: Gradio's Radio quoted a list of valid choices whole (["AtoB"] x 5,000: a 40 kB
 error), and its single-valued Dropdown handed one to the handler. A `Seed` box refuses what is not a whole number

@@ -17,17 +17,21 @@ naming the input and what it got, never the value. Each refusal is one escaped I
 no supported hook for these errors (they are raised in its queue worker, not in a route: FastAPI's exception
 handlers never see them); a subclass of the app's own Blocks keeps the change to this app, and
 `tests/test_app_limits.py` fails if a Gradio upgrade renames or stops calling the method.
+
+Its `process_api` (the one call that runs an event: the inputs' checks, the handler, its messages) also notes
+who sent the event, for messages.for_reader: an API client gets a message as text, the page an escaped one.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 import gradio as gr
 import pydantic
 from gradio.exceptions import InvalidPathError
 
-from .messages import shorten
+from .messages import PLAIN_TEXT_READER, shorten
 from .ui import as_text
 
 log = logging.getLogger("pix2pix_studio")
@@ -39,7 +43,16 @@ NOT_UPLOADED = "a file that was not uploaded to this app (upload a file first, t
 
 
 class CheckedBlocks(gr.Blocks):
-    """gr.Blocks whose refusal of an event's malformed inputs is one line to the client and to the log."""
+    """gr.Blocks whose refusal of an event's malformed inputs is one line to the client and to the log, and
+    whose messages are escaped for the page only."""
+
+    async def process_api(self, *args, **kwargs):
+        call = inspect.signature(super().process_api).bind(*args, **kwargs).arguments
+        reader = PLAIN_TEXT_READER.set(sent_by_api_client(call.get("request"), call.get("simple_format", False)))
+        try:
+            return await super().process_api(*args, **kwargs)
+        finally:
+            PLAIN_TEXT_READER.reset(reader)
 
     async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
         count_problem = wrong_count(len(block_fn.inputs), len(inputs))
@@ -51,6 +64,16 @@ class CheckedBlocks(gr.Blocks):
             refuse(block_fn, NOT_UPLOADED)
         except pydantic.ValidationError:
             refuse(block_fn, invalid_input(block_fn, inputs))
+
+
+def sent_by_api_client(request, simple_format: bool) -> bool:
+    """An event from the HTTP call/ routes (Gradio's `simple_format`) or from a client that says it is one
+    (gradio_client and Gradio's JS client send `x-gradio-user: api`; the app's own page sends `app`). Anything
+    else, a request without the header too, is treated as the page: its messages are escaped."""
+    if simple_format:
+        return True
+    headers = getattr(request, "headers", None) if request is not None and not isinstance(request, list) else None
+    return headers is not None and str(headers.get("x-gradio-user", "")).strip().lower() == "api"
 
 
 def wrong_count(needed: int, got: int) -> str:

@@ -1,13 +1,19 @@
-"""Making any message safe to show to whoever uses the app: short, and free of server paths.
+"""Making any message safe to show to whoever uses the app: short, free of server paths, and never HTML.
 
 Library errors name files by their full path, which is right on a command line and wrong in a shared web
 app: it tells strangers how the server is laid out, and a hostile file name can be a megabyte long. Known
 folders become names relative to them; any other absolute path is cut to its last part.
+
+Gradio 6's toast renders a gr.Error / gr.Warning message as (sanitized) HTML, so a message quoting a user's
+'<b>x</b>' or '<img src=...>' showed markup in the page; escaped for everyone, API clients got '&lt;b&gt;' for
+the name they sent. `for_reader` escapes for the page, and for any reader not known to be an API client.
 """
 
 from __future__ import annotations
 
+import html
 import re
+from contextvars import ContextVar
 from pathlib import Path
 
 MAX_MESSAGE = 300  # characters of any message shown in the app
@@ -49,3 +55,15 @@ def quoted(text: object, limit: int = MAX_QUOTED) -> str:
     """A user-given value for a message: repr, shortened."""
     shown = repr(str(text)[: limit + 1])
     return shown if len(str(text)) <= limit else shown[:-1][: limit] + "…'"
+
+
+# Whether the event being handled was sent by an API client (gradio_client, the HTTP call/ routes), which shows
+# a message as text: set for each event by event_requests.CheckedBlocks. A ContextVar, not a global: each event
+# runs in its own context (its worker threads get a copy), and code outside an event sees the default, the page's.
+PLAIN_TEXT_READER: ContextVar[bool] = ContextVar("plain_text_reader", default=False)
+
+
+def for_reader(text: str) -> str:
+    """`text` for whoever sent the current event: as it is for an API client; for the page, and anyone not
+    known to be an API client, with <, > and & escaped, as the page's toast renders a message as HTML."""
+    return text if PLAIN_TEXT_READER.get() else html.escape(text, quote=False)

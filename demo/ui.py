@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import html
 import logging
 from pathlib import Path
 from typing import Callable
@@ -15,7 +14,7 @@ from pix2pix_core.errors import ImageError, Pix2PixError
 from pix2pix_core.images import open_image
 
 from .image_work import APP_MAX_PIXELS, header_size, within_app_limits
-from .messages import MessageCleaner
+from .messages import MessageCleaner, for_reader
 from .uploads import FileInput
 
 log = logging.getLogger("pix2pix_studio")
@@ -45,9 +44,9 @@ CLEAN = MessageCleaner({})  # any absolute path cut to its last part, at most 30
 
 
 def as_text(message: str) -> str:
-    """Gradio renders error messages as HTML, and ours may hold file names: shorten, cut server paths,
-    and escape <, > and &."""
-    return html.escape(CLEAN(message), quote=False)
+    """A gr.Error / gr.Warning message: shortened, server paths cut, and escaped for the page (its toast renders
+    HTML; an API client gets the text as it is: see messages.for_reader)."""
+    return for_reader(CLEAN(message))
 
 
 def user_errors(fn: Callable) -> Callable:

@@ -6,8 +6,10 @@ folder, so nothing here needs the bundled models or ../shared.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
+import urllib.request
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -109,6 +111,30 @@ def test_translate_model_may_be_left_out(client, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ messages
+def http_call(url: str, api_name: str, arguments: dict) -> tuple[str, str]:
+    """(last event, its data) of a POST to Gradio's HTTP route call/v2/<api_name> by keyword, as curl would."""
+    request = urllib.request.Request(f"{url}gradio_api/call/v2/{api_name}", data=json.dumps(arguments).encode(),
+                                     headers={"Content-Type": "application/json"})
+    event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+    lines = urllib.request.urlopen(f"{url}gradio_api/call/v2/{api_name}/{event_id}", timeout=60).read().decode()
+    events = [line.split(":", 1)[1].strip() for line in lines.splitlines() if line.startswith("event:")]
+    data = [line.split(":", 1)[1].strip() for line in lines.splitlines() if line.startswith("data:")]
+    return events[-1], data[-1]
+
+
+def test_a_name_with_markup_comes_back_to_api_clients_as_sent(client, app, tmp_path):
+    """A typed folder 'a</b>' came back as 'a&lt;b&gt;': the path cutter took its '/b' for a server path, and the
+    message was HTML-escaped for every reader, API clients too (escaping is for the page's toast)."""
+    with pytest.raises(AppError) as error:
+        client.predict(task="facades", data_folder="a</b>", api_name="/train_start")
+    assert "dataset folder not found: 'a</b>'" in str(error.value), error.value
+    event, data = http_call(app[0], "train_start", {"task": "facades", "data_folder": "<i>x</i>"})
+    assert event == "error" and "dataset folder not found: '<i>x</i>'" in json.loads(data)["error"], data
+    path = save(Image.new("RGB", (64, 64), (0, 0, 170)), tmp_path / "m.png")
+    with pytest.raises(AppError, match="unknown model '<b>m & n</b>'"):
+        client.predict(handle_file(path), "<b>m & n</b>", 0, api_name="/facade")
+
+
 def test_the_path_cutter_keeps_the_names_users_gave():
     """A quoted '</b>' was cut to '<b>': the path cutter took its '/b' for a server path."""
     from demo.messages import MessageCleaner
@@ -117,6 +143,27 @@ def test_the_path_cutter_keeps_the_names_users_gave():
     for name in ("'</b>'", "'a</b>.png'", "'<i>x</i> y'", "'x>/y'", "'a/b c/d'", "'../../etc/passwd'"):
         assert clean(f"dataset folder not found: {name}") == f"dataset folder not found: {name}", name
     assert clean("no images in /srv/app/data/a</b> and /srv/x/y.png") == "no images in a</b> and y.png"
+
+
+def test_messages_are_escaped_for_anyone_but_an_api_client():
+    from demo.event_requests import sent_by_api_client
+    from demo.messages import PLAIN_TEXT_READER, for_reader
+
+    assert for_reader("'<b>x</b>' & y") == "'&lt;b&gt;x&lt;/b&gt;' &amp; y"  # outside any event: the page's
+    token = PLAIN_TEXT_READER.set(True)
+    try:
+        assert for_reader("'<b>x</b>' & y") == "'<b>x</b>' & y"
+    finally:
+        PLAIN_TEXT_READER.reset(token)
+
+    class Request:
+        def __init__(self, headers):
+            self.headers = headers
+
+    assert sent_by_api_client(Request({"x-gradio-user": "api"}), False)
+    assert sent_by_api_client(Request({}), True)  # Gradio's HTTP call/ routes
+    assert not sent_by_api_client(Request({"x-gradio-user": "app"}), False)  # the app's own page
+    assert not sent_by_api_client(Request({}), False) and not sent_by_api_client(None, False)
 
 
 # ------------------------------------------------------------------------------------------ hostile input

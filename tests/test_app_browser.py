@@ -427,6 +427,17 @@ def test_a_bad_upload_leaves_the_drawing_on_the_canvas(page, tmp_path):
     wait_for_new_image(page, "#facade-photo", old_photo)  # still paints
 
 
+def test_a_typed_name_with_markup_shows_as_text_in_the_toast(page):
+    """Gradio's toast renders a message as HTML: the folder typed as '<b>bold</b>' shows as those characters, not
+    as bold text (an API client gets the message unescaped: test_app_api)."""
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-data textarea, #train-data input").first.fill("<b>bold</b>")
+    page.locator("#train-start").click()
+    toast = page.locator(".toast-body", has_text="dataset folder not found")
+    toast.wait_for()
+    assert "'<b>bold</b>'" in toast.inner_text() and toast.locator("b").count() == 0, toast.inner_html()
+
+
 def test_replacing_the_photo_colorizes_it_once(page, tmp_path):
     """Dropping a photo onto one already shown changed the input twice: two identical colorize runs."""
     paths = []
