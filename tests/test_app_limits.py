@@ -354,17 +354,21 @@ def test_a_list_sent_for_one_choice_is_refused_briefly(app, client):
 
 
 def queue_call(url: str, fn_index: int, data: list, event_data=None) -> str:
-    """Call any event (public or not) by its fn_index as the page does; the final message's text."""
+    """Call any event (public or not) by its fn_index as the page does; the final message's text, after the
+    text of each warning or info the event showed (the Colorize tab's unusable photo is a warning)."""
     session = f"s{fn_index}{time.monotonic_ns()}"
     body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session,
                        "event_data": event_data}).encode()
     request = urllib.request.Request(f"{url}gradio_api/queue/join", data=body,
                                      headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=30).read()
+    shown = []
     with urllib.request.urlopen(f"{url}gradio_api/queue/data?session_hash={session}", timeout=60) as stream:
         for line in stream:
+            if line.startswith(b"data:") and b'"msg":"log"' in line:
+                shown.append(str(json.loads(line[5:]).get("log")))
             if line.startswith(b"data:") and b'"process_completed"' in line:
-                return line.decode()
+                return "\n".join([*shown, line.decode()])
     raise AssertionError("no process_completed message")
 
 
