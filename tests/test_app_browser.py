@@ -264,6 +264,16 @@ def test_translate_section_says_how_to_get_a_model_until_there_is_one(browser, t
         hint.wait_for(state="hidden")
 
 
+# Every toast message the page shows, in order, kept after it is closed (a page's toasts of one kind share a box)
+RECORD_TOASTS = """
+window.toastTexts = [];
+new MutationObserver(() => {
+  for (const text of document.querySelectorAll('[data-testid="toast-text"]'))
+    if (!window.toastTexts.includes(text)) window.toastTexts.push(text);
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
 def test_without_a_facades_model_the_tab_says_so_once_and_still_edits(browser, tmp_path_factory, facades_checkpoint,
                                                                      colorize_checkpoint):
     """Started without models (a wheel's install, another --checkpoints), every page load showed three toasts
@@ -279,6 +289,7 @@ def test_without_a_facades_model_the_tab_says_so_once_and_still_edits(browser, t
             as (url, _):
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(TIMEOUT_MS)
+        page.add_init_script(RECORD_TOASTS)
         try:
             page.goto(url)
             hint = page.locator("#facade-no-model")
@@ -289,8 +300,16 @@ def test_without_a_facades_model_the_tab_says_so_once_and_still_edits(browser, t
             old = image_src(page, "#facade-labels")
             page.get_by_role("button", name="Clear", exact=True).click()
             wait_for_new_image(page, "#facade-labels", old)  # the plain facade: Clear works without a model
-            page.wait_for_timeout(1000)  # a toast shows within a few hundred ms of its event's end
-            assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()
+            # No toast, checked after one that must come: a bad upload's warning. The page load's and Clear's events
+            # sent theirs earlier on the same event stream; each message is recorded as it shows, one gone too.
+            bad = folder / "broken.jpg"
+            bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 200)
+            with page.expect_file_chooser() as chooser:
+                page.get_by_role("button", name="Upload label map", exact=True).click()
+            chooser.value.set_files(str(bad))
+            page.locator(".toast-body", has_text="broken.jpg:").wait_for()
+            toasts = page.evaluate("() => window.toastTexts.map(text => text.textContent)")
+            assert len(toasts) == 1 and "broken.jpg:" in toasts[0], toasts
             assert page.locator("#facade-photo img").count() == 0
             export_generator(facades_checkpoint, empty / "facades_tiny.safetensors")
             page.get_by_role("tab", name="Colorize").click()
