@@ -427,8 +427,16 @@ def refuse_overwriting(source: str | Path, out: str | Path) -> None:
         raise CheckpointError(f"{out} is the file being read; write to another file")
 
 
-# the weight precisions export_generator writes: the command line's --dtype fp16, bf16 and fp32
-EXPORT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+# the weight precisions export_generator and import_official write, by the command line's --dtype name
+EXPORT_DTYPE_OF_NAME = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+EXPORT_DTYPES = tuple(EXPORT_DTYPE_OF_NAME.values())
+
+
+def check_export_dtype(dtype: torch.dtype) -> None:
+    """Refuse a weight dtype other than EXPORT_DTYPES before any file is read: "fp16" failed as torch's
+    "Invalid device string: 'fp16'" once the weights were converted, an integer dtype wrote truncated weights."""
+    if dtype not in EXPORT_DTYPES:
+        raise Pix2PixError(f"dtype must be torch.float16, torch.bfloat16 or torch.float32, got {repr(dtype)[:40]}")
 
 
 def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,
@@ -441,8 +449,7 @@ def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype
     (as `translate` reads it). `weights` as in `inference_weights`; the file records which it holds
     (`generator_weights`) when the checkpoint kept a moving average. A model brought in by `import-official`
     keeps its `imported_from`: converting its dtype, or exporting one direction of a pair, loses no provenance."""
-    if dtype not in EXPORT_DTYPES:  # "fp16" was torch's "Invalid device string: 'fp16'"; an int dtype truncated weights
-        raise Pix2PixError(f"dtype must be torch.float16, torch.bfloat16 or torch.float32, got {repr(dtype)[:40]}")
+    check_export_dtype(dtype)
     refuse_overwriting(checkpoint, out)
     tensors, metadata = read_checkpoint(checkpoint)
     refuse_segmenter(metadata, checkpoint)  # its config was read as a generator's: "its config is unreadable"

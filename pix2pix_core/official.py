@@ -63,7 +63,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .checkpoint import FORMAT, PICKLE_MAGICS, atomic_save, refuse_overwriting, shareable
+from .checkpoint import FORMAT, PICKLE_MAGICS, atomic_save, check_export_dtype, refuse_overwriting, shareable
 from .color import AB_SCALE, L_SCALE
 from .config import TrainConfig, cyclegan_config
 from .errors import CheckpointError
@@ -401,7 +401,8 @@ def import_official(path: str | Path, out: str | Path, netG: Optional[str] = Non
     `direction="BtoA"`, as the B -> A generator F of a CycleGAN, as `export --direction BtoA` does). With
     `reverse`, the official file named the other way round (zebra2horse.pth for horse2zebra.pth), both are
     checked alike and written as one CycleGAN's G and F, as `export --direction both` writes them: the file
-    then translates and tests either way."""
+    then translates and tests either way. `dtype`: torch.float16, bfloat16 or float32, as `export_generator`'s."""
+    check_export_dtype(dtype)  # "fp16" failed once the file was read and checked; an int dtype truncated weights
     path = Path(path)
     refuse_overwriting(path, out)
     model, task, netG = _settings(model, task, netG)

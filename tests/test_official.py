@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import pickle
+import re
 import warnings
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from torch import nn
 from pix2pix_core.checkpoint import held_generators, load_generator, read_checkpoint, read_header
 from pix2pix_core.cli import main
 from pix2pix_core.config import TrainConfig, cyclegan_config
-from pix2pix_core.errors import CheckpointError
+from pix2pix_core.errors import CheckpointError, Pix2PixError
 from pix2pix_core.inference import Translator
 from pix2pix_core.networks import build_generator
 from pix2pix_core.official import import_official, official_key, our_key
@@ -288,6 +289,20 @@ def test_a_pix2pix_import_without_its_task_or_netG_names_what_is_missing(officia
     assert_one_error_line(code, err, *words)
     assert not any(word in err for word in unwanted), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("dtype", ["fp16", torch.int8, torch.float64, None])
+def test_import_takes_the_three_weight_dtypes_as_export_does(official_pth, tmp_path, dtype):
+    """dtype="fp16" failed as torch's "Invalid device string: 'fp16'" once the whole file was read and checked; an
+    integer dtype wrote truncated weights. Refused up front in export_generator's words (check_export_dtype)."""
+    out = tmp_path / "o.safetensors"
+    with pytest.raises(Pix2PixError, match=r"^dtype must be torch.float16, torch.bfloat16 or torch.float32, got "
+                                           + re.escape(repr(dtype))):
+        import_official(official_pth, out, netG="unet_256", task="facades", ngf=NGF, dtype=dtype)
+    assert not out.exists()
+    tensors, _ = read_checkpoint(import_official(official_pth, out, netG="unet_256", task="facades", ngf=NGF,
+                                                 dtype=torch.bfloat16))
+    assert {v.dtype for v in tensors.values() if v.is_floating_point()} == {torch.bfloat16}
 
 
 def test_unknown_and_missing_keys_are_named(tmp_path, capsys):
