@@ -110,9 +110,7 @@ def export_format(requested, out: str) -> str:
 
 
 def cmd_export(args) -> int:
-    import torch
-
-    from .checkpoint import export_generator
+    from .checkpoint import EXPORT_DTYPE_OF_NAME, export_generator
     from .errors import Pix2PixError
 
     args.format = export_format(args.format, args.out)
@@ -130,9 +128,8 @@ def cmd_export(args) -> int:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {args.format}, fp32, dropout off, "
               f"dynamic batch/height/width; {_which_weights(args)})")
         return 0
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype or "fp16"]
-    path = export_generator(args.checkpoint, args.out, dtype, direction=args.direction,
-                            weights=args.weights or "averaged")
+    path = export_generator(args.checkpoint, args.out, EXPORT_DTYPE_OF_NAME[args.dtype or "fp16"],
+                            direction=args.direction, weights=args.weights or "averaged")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; {_which_weights(args)})")
     return 0
 
@@ -188,9 +185,7 @@ def _what_a_pix2pix_import_needs(args) -> str:
 def cmd_import_official(args) -> int:
     import json
 
-    import torch
-
-    from .checkpoint import read_header
+    from .checkpoint import EXPORT_DTYPE_OF_NAME, read_header
     from .errors import Pix2PixError
     from .official import REVERSE_NEEDS_CYCLEGAN, import_official
 
@@ -200,11 +195,10 @@ def cmd_import_official(args) -> int:
     if not cyclegan and (args.netG is None or args.task is None):
         raise Pix2PixError(_what_a_pix2pix_import_needs(args))
     refuse_bad_output(args.out, folder=False, suffix=".safetensors", source=args.pth)
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     # --no-dropout is the official CycleGAN test flag too: a CycleGAN import is always without dropout
     path = import_official(args.pth, args.out, netG=args.netG, task=args.task, direction=args.direction,
-                           ngf=args.ngf, dtype=dtype, dropout=False if args.no_dropout else None, model=args.model,
-                           reverse=args.reverse)
+                           ngf=args.ngf, dtype=EXPORT_DTYPE_OF_NAME[args.dtype],
+                           dropout=False if args.no_dropout else None, model=args.model, reverse=args.reverse)
     size = f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)"
     header = read_header(path)
     origin = json.loads(header["imported_from"])
@@ -473,7 +467,7 @@ def _add_train_segmenter(sub) -> None:
 
 
 def add_commands(sub) -> None:
-    from .checkpoint import GENERATOR_WEIGHTS
+    from .checkpoint import EXPORT_DTYPE_OF_NAME, GENERATOR_WEIGHTS
 
     _add_test(sub)
     _add_translate(sub)
@@ -500,7 +494,7 @@ def add_commands(sub) -> None:
     p.add_argument("--format", choices=EXPORT_FORMATS, default=None,
                    help="file format (default: from --out's suffix, .onnx / .pt / .ts, else safetensors; onnx needs "
                         "`pip install -r requirements-onnx.txt`)")
-    p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default=None,
+    p.add_argument("--dtype", choices=tuple(EXPORT_DTYPE_OF_NAME), default=None,
                    help="weight precision of a safetensors export (default fp16); onnx/torchscript are fp32")
     p.set_defaults(handler=cmd_export)
     _add_import_official(sub)
@@ -508,6 +502,8 @@ def add_commands(sub) -> None:
 
 
 def _add_import_official(sub) -> None:
+    from .checkpoint import EXPORT_DTYPE_OF_NAME
+
     p = sub.add_parser(
         "import-official", help="convert an official pix2pix or CycleGAN .pth to a safetensors generator",
         description="Read a pretrained generator of the official PyTorch pix2pix / CycleGAN code "
@@ -545,7 +541,7 @@ def _add_import_official(sub) -> None:
                         "trainA/ is horses), as `export --direction BtoA` does; with --reverse PTH is A -> B")
     p.add_argument("--ngf", type=int, default=64, help="the official model's generator width")
     p.add_argument("--out", required=True, help="output .safetensors file, e.g. checkpoints/NAME.safetensors")
-    p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="weight precision")
+    p.add_argument("--dtype", choices=tuple(EXPORT_DTYPE_OF_NAME), default="fp16", help="weight precision")
     p.add_argument("--no-dropout", action="store_true",
                    help="the model was trained with the official --no_dropout (the file cannot say: dropout "
                         "layers hold no weights); without this flag a pix2pix model runs with dropout noise. A "

@@ -179,6 +179,44 @@ def test_export_says_which_generator_weights_it_wrote(facades_checkpoint, tmp_pa
     assert read_header(tmp_path / "e32.safetensors")["generator_weights"] == "averaged"
 
 
+def dtype_option(command):
+    """The --dtype option of one subcommand of the real parser."""
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return next(a for a in commands[command]._actions if a.dest == "dtype")
+
+
+@pytest.mark.parametrize("name", ["fp16", "bf16", "fp32"])
+def test_export_and_import_dtype_names_are_one_table(facades_checkpoint, tmp_path, capsys, name):
+    """export and import-official each spelled {"fp16": torch.float16, ...}; both now read
+    checkpoint.EXPORT_DTYPE_OF_NAME, whose dtypes are those export_generator and import_official accept."""
+    from official_files import NGF, official_state, our_generator
+    from pix2pix_core.checkpoint import EXPORT_DTYPE_OF_NAME, EXPORT_DTYPES, read_checkpoint
+
+    assert tuple(EXPORT_DTYPE_OF_NAME.values()) == EXPORT_DTYPES
+    assert dtype_option("export").choices == dtype_option("import-official").choices == tuple(EXPORT_DTYPE_OF_NAME)
+    code, _, err = run(capsys, "export", "--checkpoint", facades_checkpoint, "--dtype", name,
+                       "--out", tmp_path / "e.safetensors")
+    assert code == 0, err
+    torch.save(official_state(our_generator()), tmp_path / "latest_net_G.pth")
+    code, _, err = run(capsys, "import-official", tmp_path / "latest_net_G.pth", "--netG", "unet_256", "--task",
+                       "facades", "--ngf", NGF, "--dtype", name, "--out", tmp_path / "i.safetensors")
+    assert code == 0, err
+    for written in ("e.safetensors", "i.safetensors"):
+        tensors, _ = read_checkpoint(tmp_path / written)
+        assert {v.dtype for v in tensors.values() if v.is_floating_point()} == {EXPORT_DTYPE_OF_NAME[name]}
+
+
+def test_the_tools_module_imports_without_torch():
+    """cli_tools imports torch (and the modules that do) inside its handlers, so the module itself stays light."""
+    import subprocess
+    import sys
+
+    code = "import sys, pix2pix_core.cli_tools; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
 # ---------------------------------------------------------------------------------------------- test
 def test_cli_test_end_to_end(facades_checkpoint, facades_dir, tmp_path, capsys):
     code, out, _ = run(capsys, "test", "--checkpoint", facades_checkpoint, "--data", facades_dir,
