@@ -247,7 +247,7 @@ class Segmenter:
 
     def __init__(self, net: nn.Module, config: SegmenterConfig, device: str | torch.device = "cpu"):
         self.config = config
-        self.device = torch.device(device)
+        self.device = pick_device(device)  # as load checks it: torch said "Expected one of cpu, cuda, ipu, ..."
         self.net = net.to(self.device).eval()  # running batch-norm statistics: one photo is not a batch
         self.net.requires_grad_(False)
         self._lock = threading.Lock()
@@ -264,7 +264,7 @@ class Segmenter:
         net = build_segmenter(config)
         load_into(net, {k: v.float() if v.is_floating_point() else v for k, v in sub_state(tensors, "S.").items()},
                   "segmenter", path)
-        return cls(net, config, pick_device(device))
+        return cls(net, config, device)  # __init__ checks it (pick_device)
 
     def save(self, path: str | Path, state: Optional[dict] = None) -> Path:
         dtype = torch.float16 if self.config.save_dtype == "fp16" else torch.float32

@@ -118,6 +118,21 @@ def test_label_map_has_the_input_size_and_palette_colours(tiny_segmenter, facade
     assert np.array_equal(clean_label_ids(label_map), ids)  # exact class colours: cleaning changes nothing
 
 
+@pytest.mark.parametrize("device, words", [("gpu", "unknown device 'gpu': use auto, cpu, cuda, cuda:N or mps"),
+                                           ("cuda:99", "device cuda:99: ")])
+def test_a_segmenter_built_directly_checks_its_device_as_load_does(tiny_segmenter, device, words):
+    """Segmenter(net, config, device) took torch.device(device) as given: torch's own "Expected one of cpu, cuda,
+    ipu, xpu, ..." for a word it does not know, "Found no NVIDIA driver" for a GPU the machine lacks."""
+    from pix2pix_core.segment import build_segmenter
+
+    config = Segmenter.load(tiny_segmenter.path, device="cpu").config
+    with pytest.raises(Pix2PixError, match=words):
+        Segmenter(build_segmenter(config), config, device=device)
+    with pytest.raises(Pix2PixError, match=words):
+        Segmenter.load(tiny_segmenter.path, device=device)
+    assert Segmenter(build_segmenter(config), config).device.type == "cpu"  # the default, as before
+
+
 def test_generator_checkpoint_is_not_a_segmenter(facades_checkpoint, tiny_segmenter):
     with pytest.raises(CheckpointError, match="not a segmenter"):
         Segmenter.load(facades_checkpoint)
