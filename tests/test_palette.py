@@ -9,6 +9,7 @@ network the same cleaned, NEAREST-resized map.
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -194,6 +195,29 @@ def test_clean_label_ids_takes_a_pil_image_and_says_so_as_open_image_does(source
         with pytest.raises(TypeError, match=r", not ndarray \(PIL.Image.fromarray makes one of a uint8 array\)$"):
             clean_label_ids(source)
         assert np.array_equal(clean_label_ids(Image.fromarray(source)), np.zeros((8, 8)))  # the way it points to
+
+
+@pytest.mark.parametrize("bad, shown", [(2.7, "2.7"), (np.nan, "nan"), (np.inf, "inf"), (-0.5, "-0.5")])
+def test_ids_to_image_refuses_ids_that_are_not_whole_numbers(bad, shown):
+    """Float ids were cast to int64: 2.7 became class 2 (window), NaN some class. A float array whose ids are
+    all whole is taken as those classes; other dtypes (complex, text, objects) are refused."""
+    from pix2pix_core.errors import ImageError
+
+    ids = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert np.array_equal(np.asarray(ids_to_image(ids)), palette_array()[ids.astype(int)])  # 2.0 is class 2
+    wrong = ids.astype(np.float64)
+    wrong[1, 1] = bad
+    with pytest.raises(ImageError, match=rf"^class ids must be whole numbers 0\.\.11 \(the 12 facade classes\), "
+                                         rf"got {re.escape(shown)} in a float64 array$"):
+        ids_to_image(wrong)
+    for other in (ids.astype(np.complex64), ids.astype(str), ids.astype(object)):
+        with pytest.raises(ImageError, match=rf"^class ids must be whole numbers 0\.\.11 .*, got an array of "):
+            ids_to_image(other)
+    wrong[1, 1] = 12.0  # whole but not a class: the range's words, as for integers
+    with pytest.raises(ImageError, match=r"got ids from 0 to 12$"):
+        ids_to_image(wrong)
+    for whole in (ids.astype(np.uint8), ids.astype(np.int16), ids > 5):  # integers and booleans as before
+        assert np.array_equal(np.asarray(ids_to_image(whole)), palette_array()[whole.astype(int)])
 
 
 def test_label_map_for_network_is_the_clean_map_resized_with_hard_edges():
