@@ -24,6 +24,7 @@ from torch import nn
 
 from .atomic_files import ORDINARY, fsync_folder, output_problem, remove_partial_files
 from .config import TrainConfig
+from .distributed import pick_device
 from .errors import CheckpointError, Pix2PixError
 from .networks import build_generator
 
@@ -312,7 +313,9 @@ def generator_config(path: str | Path) -> TrainConfig:
 def load_generator(path: str | Path, device: str | torch.device = "cpu", direction: str = "AtoB",
                    weights: str = "averaged") -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the generator from the config inside a training or exported checkpoint. A CycleGAN
-    checkpoint holds two: `direction` AtoB (G) or BtoA (F); `weights` as in `inference_weights`."""
+    checkpoint holds two: `direction` AtoB (G) or BtoA (F); `weights` as in `inference_weights`. `device` as
+    Translator.load checks it (pick_device), before the file is read."""
+    device = pick_device(device)  # torch said "Expected one of cpu, cuda, ipu, ..." once the weights were read
     tensors, metadata = read_checkpoint(path)
     refuse_segmenter(metadata, path)
     config = config_of(metadata, path)

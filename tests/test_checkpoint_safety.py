@@ -191,6 +191,19 @@ def test_good_checkpoint_and_run_folder_load(facades_checkpoint) -> None:
     load_generator(Path(facades_checkpoint).parent.parent)
 
 
+@pytest.mark.parametrize("device, words", [("gpu", "unknown device 'gpu': use auto, cpu, cuda, cuda:N or mps"),
+                                           ("cuda:99", "device cuda:99: ")])
+def test_load_generator_checks_its_device_as_translator_load_does(facades_checkpoint, tmp_path, device, words):
+    """load_generator(path, device) read the whole file, then gave `device` to torch as it was: "Expected one of
+    cpu, cuda, ipu, xpu, ..." for a word torch does not know, "Found no NVIDIA driver" for a GPU the machine lacks."""
+    with pytest.raises(Pix2PixError, match=words):
+        load_generator(facades_checkpoint, device)
+    with pytest.raises(Pix2PixError, match=words):  # before the file is read
+        load_generator(tmp_path / "absent.safetensors", device)
+    generator, _, _ = load_generator(facades_checkpoint, torch.device("cpu"))
+    assert {p.device.type for p in generator.parameters()} == {"cpu"}
+
+
 # ------------------------------------------------------------------------------------ no unpickling
 def _first_party_sources() -> list[Path]:
     """Every Python file we ship: the package, the app, demos and benchmarks (not tests, not .venv)."""
