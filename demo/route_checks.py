@@ -18,7 +18,8 @@ size-capped) handles each case on its own route only, so a real bug elsewhere st
   there starts a log line of the client's own; 404 (the app has no custom components);
 - `queue/join` or `call/<name>` for a session holding MAX_UNREAD events whose results its stream has not read yet
   (waiting, running or done): Gradio keeps their messages until then, and one session joining /train_status
-  10,000 times without reading grew the server by 90 MB, without end; 429.
+  10,000 times without reading grew the server by 90 MB, without end; 429. All sessions together hold at most
+  MAX_UNREAD_HELD unread events, the least recently used sessions' dropped first (`demo/unread_results.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
+from urllib.parse import parse_qs
 
 import gradio as gr
 import pydantic
@@ -33,6 +36,7 @@ from fastapi import HTTPException
 from gradio.data_classes import PredictBody
 from gradio_client import utils as client_utils
 
+from . import unread_results
 from .messages import quoted, shorten
 from .upload_guard import answer, route_of
 
@@ -51,6 +55,7 @@ class RouteChecks:
 
     def __init__(self, app):
         self.app = app
+        self.reading = Counter()  # sessions whose event stream is open, by the number of streams
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -65,24 +70,29 @@ class RouteChecks:
         by_target = method == "POST" and (route == f"{PREFIX}/queue/join" or CALL_V2.fullmatch(route))
         if by_target or (method == "POST" and CALL.fullmatch(route)):
             body, receive = await read_body(receive)
-            blocks = scope["app"].get_blocks()
+            blocks, session = scope["app"].get_blocks(), session_of(body)
             # an event named by its target must exist; every join or call counts against its session's unread
             problem = (unknown_target(blocks, scope["app"], route, body) if by_target else None) \
-                or unread_events(blocks, body)
+                or unread_events(blocks, session)
             if problem:
                 return await answer(send, *problem, close=False)
+            queue = getattr(blocks, "_queue", None)
+            unread_results.mark_used(queue, session)
+            unread_results.drop_oldest_unread(queue, unread_results.MAX_UNREAD_HELD - 1, self.reading)  # room
         return await self.app(scope, receive, send)
 
     async def _stream(self, scope, receive, send):
         """Gradio's event stream for a session it does not hold: its "session not found" message, then a 404
-        raised after the stream began (Starlette: "response already started"). End the stream there."""
-        started = False
+        raised after the stream began (Starlette: "response already started"). End the stream there. While it is
+        open, its session is in `reading`: its unread results are never dropped under it."""
+        started, session = False, stream_session(scope)
 
         async def watched_send(message):
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        self.reading[session] += 1
         try:
             await self.app(scope, receive, watched_send)
         except RuntimeError as error:
@@ -90,6 +100,10 @@ class RouteChecks:
             if not (started and isinstance(cause, HTTPException) and cause.status_code == 404):
                 raise
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self.reading[session] -= 1
+            if not self.reading[session]:
+                del self.reading[session]
 
     async def _component_server(self, scope, receive, send):
         """Gradio looks up the component and reads the form's fields before any code of the app runs."""
@@ -128,13 +142,32 @@ def unknown_target(blocks, server, route: str, body: bytes) -> tuple[int, str] |
     return 404, f"no event with fn_index {shorten(str(fn_index), 30)}; the app's /config lists them"
 
 
-def unread_events(blocks, body: bytes) -> tuple[int, str] | None:
-    """(429, message) when the session a body names holds MAX_UNREAD events whose results were not read."""
+def session_of(body: bytes):
+    """The session hash a join's or call's body names (None for none, or a malformed body)."""
     try:
         payload = json.loads(body)
     except ValueError:
         return None
-    session = payload.get("session_hash") if isinstance(payload, dict) else None
+    return payload.get("session_hash") if isinstance(payload, dict) else None
+
+
+def stream_session(scope) -> str | None:
+    """The session whose messages an event stream reads, as Gradio finds it: `queue/data?session_hash=`, or for
+    `call/NAME/EVENT_ID` the session of the event (its own id when it came without one)."""
+    route = route_of(scope)
+    if route == f"{PREFIX}/queue/data":
+        return parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_hash", [None])[0]
+    event_id, queue = route.rsplit("/", 1)[-1], getattr(scope["app"].get_blocks(), "_queue", None)
+    event = getattr(queue, "event_ids_to_events", {}).get(event_id)
+    if event is not None:
+        return event.session_hash
+    ids = getattr(queue, "pending_event_ids_session", {})
+    return next((session for session, held in ids.items() if event_id in held), event_id)
+
+
+def unread_events(blocks, session) -> tuple[int, str] | None:
+    """(429, message) when `session` (a body's session hash) holds MAX_UNREAD events whose results were not
+    read."""
     # (a Gradio that renamed this leaves the bound off: tests/test_app_limits.py says so; joins still work)
     pending = getattr(getattr(blocks, "_queue", None), "pending_event_ids_session", None)
     if not isinstance(session, str) or not isinstance(pending, dict):

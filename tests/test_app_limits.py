@@ -1480,3 +1480,46 @@ def test_gradios_cache_deletion_survives_a_file_cached_while_it_runs(tmp_path, m
     route_utils.delete_files_created_by_app(blocks, None)
     assert cached == {arrived} and blocks.temp_file_sets == [cached]
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # the old files and their folders are gone
+
+
+def test_unread_results_of_all_sessions_together_are_bounded(tmp_path, monkeypatch):
+    """The 429 above holds one session; a client using a new session hash per call (or none, with call/NAME) was
+    never refused: Gradio kept the messages of its latest 2,000 sessions (~1 GB at 64 results of ~9 kB each) and
+    the ids of every session's unread events for good (~250 B per call). All sessions together now hold at most
+    MAX_UNREAD_HELD unread events, the least recently used sessions' dropped first, and no id list of a session
+    whose messages Gradio forgot; the latest results are still there to read."""
+    import httpx
+
+    from app_helpers import served_in_process
+    from demo import unread_results
+    from demo.app import build_app
+
+    monkeypatch.setattr(unread_results, "MAX_UNREAD_HELD", 20)
+    (tmp_path / "checkpoints").mkdir()
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    with served_in_process(blocks) as port, httpx.Client(timeout=30) as http:
+        base, queue = f"http://127.0.0.1:{port}/gradio_api", blocks._queue
+
+        def call(count: int, session=lambda index: {}) -> None:
+            for index in range(count):
+                reply = http.post(f"{base}/call/train_status", json={"data": [], **session(index)})
+                assert reply.status_code == 200, reply.text
+            while queue.event_ids_to_events:  # every event done: only the unread results are left
+                time.sleep(0.05)
+
+        def held() -> int:
+            return sum(map(len, queue.pending_event_ids_session.values()))
+
+        call(30, lambda index: {"session_hash": f"fresh{index}"})
+        call(20)  # no session hash: each call is a session of its own
+        assert held() <= 20 and len(queue.pending_messages_per_session) <= 20 + 1, held()
+        assert not any(session.startswith("fresh") for session in queue.pending_event_ids_session)  # oldest first
+        call(1, lambda index: {"session_hash": "latest"})
+        with http.stream("GET", f"{base}/queue/data", params={"session_hash": "latest"}) as stream:
+            assert sum("process_completed" in line for line in stream.iter_lines()) == 1
+
+        queue.pending_messages_per_session.max_size = 5  # Gradio's own bound (2,000 sessions), to see it at work
+        call(15, lambda index: {"session_hash": f"forgotten{index}"})
+        # the sessions Gradio forgot lose their id lists at the next join (the latest join made Gradio forget one)
+        assert len(set(queue.pending_event_ids_session) - set(queue.pending_messages_per_session)) <= 1
+
