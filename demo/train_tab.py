@@ -494,9 +494,13 @@ def wire(state: AppState, ui: TrainPage) -> dict:
                           concurrency_id="train_control")
     # Stop never waits behind anything (not even a Start that is unpacking a zip): it only sets a flag
     ui.stop_button.click(bound(train_stop, state), None, ui.note, api_name="train_stop", concurrency_limit=None)
+    # Each open page ticks every second. Not through the queue: Gradio counts every event waiting there for a
+    # worker slot against its size (demo/app.py's MAX_QUEUED), and with all slots busy 200 open pages' ticks filled
+    # it, refusing users' clicks as "Queue is full". A tick only reads the job (or writes a new sample once), so it
+    # needs no lane; without the queue it waits for one of Gradio's threads instead
     ui.timer.tick(bound(tick, state), [ui.seen, ui.note],
                   [ui.status, ui.progress, ui.gan_plot, ui.l1_plot, ui.sample, ui.seen, ui.note],
-                  show_progress="hidden", concurrency_limit=None, **private)
+                  show_progress="hidden", concurrency_limit=None, queue=False, **private)
     with gr.Row(visible=False):  # /train_status's own components: the page never shows them
         status_json = gr.JSON(label="status")
         status_button = gr.Button()

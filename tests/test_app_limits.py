@@ -1523,3 +1523,52 @@ def test_unread_results_of_all_sessions_together_are_bounded(tmp_path, monkeypat
         # the sessions Gradio forgot lose their id lists at the next join (the latest join made Gradio forget one)
         assert len(set(queue.pending_event_ids_session) - set(queue.pending_messages_per_session)) <= 1
 
+
+def test_open_pages_timer_ticks_take_no_place_in_the_queue(tmp_path):
+    """Every open page's Train-tab timer sends a tick a second. Gradio's queue counts every event waiting for a
+    worker slot against its size (MAX_QUEUED, all events together), ticks too: with all 40 slots busy, 200 open
+    pages' ticks filled it and a user's click was refused as "Queue is full". The page's ticks skip the queue now
+    (cheap, read-only: they wait for a thread only), as the page sends them: by their dependency's `queue`."""
+    import asyncio
+
+    import httpx
+
+    from app_helpers import served_in_process
+    from demo.app import MAX_QUEUED, build_app
+
+    (tmp_path / "checkpoints").mkdir()
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    release = threading.Event()
+
+    async def held():  # holds a worker slot, not a thread
+        while not release.is_set():
+            await asyncio.sleep(0.05)
+        return {}
+
+    by_name = {fn.api_name: fn for fn in blocks.fns.values()}
+    by_name["train_status"].fn = held
+    with served_in_process(blocks) as port, httpx.Client(timeout=30) as http:
+        base, queue = f"http://127.0.0.1:{port}/gradio_api", blocks._queue
+        try:
+            config = http.get(f"http://127.0.0.1:{port}/config").json()
+            tick = next(d for d in config["dependencies"] if d["targets"] and d["targets"][0][1] == "tick")
+
+            def join(name: str, data: list, session: str) -> httpx.Response:
+                body = {"data": data, "fn_index": by_name[name]._id, "session_hash": session}
+                return http.post(f"{base}/queue/join", json=body)
+
+            assert all(join("train_status", [], "busy").status_code == 200 for _ in queue.active_jobs)
+            deadline = time.time() + 30
+            while queue.get_active_worker_count() < len(queue.active_jobs) and time.time() < deadline:
+                time.sleep(0.05)
+            assert queue.get_active_worker_count() == len(queue.active_jobs), "the worker slots were not filled"
+            for page in range(MAX_QUEUED):  # each page's tick, the way the page sends it
+                session = f"page{page}"
+                body = {"data": [-1, ""], "fn_index": tick["id"], "session_hash": session}
+                reply = http.post(f"{base}/queue/join" if tick["queue"] else f"{base}/run/tick", json=body)
+                assert reply.status_code == 200, reply.text
+            stop = join("train_stop", [], "user")
+            assert stop.status_code == 200, stop.text  # was 503: "Queue is full. Max size is 200 and size is 200"
+            assert len(queue) <= 1
+        finally:
+            release.set()
