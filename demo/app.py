@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 
 from . import colorize_tab, facades_tab, train_tab
 from .event_requests import CheckedBlocks
-from .gradio_cache import tidy_deletion
+from .gradio_cache import remove_empty_folders, tidy_deletion
 from .messages import MAX_QUOTED, quoted, shorten
 from .state import AppState
 from .route_checks import RouteChecks
@@ -111,6 +111,7 @@ def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: st
         blocks.load(*train["restore"], **private)  # the form of the run going, once per page load
 
     threading.Thread(target=_warm_up, args=(state,), daemon=True, name="warm-up").start()
+    threading.Thread(target=_remove_old_empty_folders, daemon=True, name="cache-folders").start()
     blocks.app_state = state  # for tests and the benchmark's in-process use
     return blocks
 
@@ -122,3 +123,11 @@ def _warm_up(state: AppState) -> None:
             state.models.translator(None, task)
         except Exception as exc:  # a missing or broken model is reported when it is used
             log.warning("could not preload the %s model: %s", task, exc)
+
+
+def _remove_old_empty_folders() -> None:
+    """The empty folders older app versions left in Gradio's cache (one or two per request), in the background:
+    a cache of millions takes a while to walk, and the page is served meanwhile."""
+    removed = remove_empty_folders(Path(get_upload_folder()), older_than=DELETE_CACHE[1])
+    if removed:
+        log.info("removed %d empty folders from Gradio's cache", removed)

@@ -12,6 +12,7 @@ Gradio keeps every upload and every result as `<cache>/<content hash>/<name>`, a
 
 `tidy_deletion` makes Gradio's deletion remove both: a deleted file's path from every list, its folder once empty.
 It also hands Gradio copies of the lists to walk: a file cached while it walked one ended its schedule for good.
+`remove_empty_folders` removes, at the app's start, the empty folders that app versions before it left.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import time
 from pathlib import Path
 
 
@@ -58,3 +60,21 @@ def tidy_deletion() -> None:
 
     delete_and_tidy.tidies = True
     route_utils.delete_files_created_by_app = delete_and_tidy
+
+
+def remove_empty_folders(root: Path, older_than: float) -> int:
+    """Remove the empty folders under Gradio's cache folder `root` (never `root` itself, never through a link)
+    unchanged for `older_than` seconds: app versions before `tidy_deletion` left one or two per request, for good,
+    and this app does not know them. A fresh one may be a request's, about to get its file. Returns how many."""
+    root, cutoff = Path(root), time.time() - older_than
+    found = []  # with their times before any removal: removing a folder's only sub-folder changes its time
+    for folder, _, _ in os.walk(root):  # a link to a folder is listed, never entered (followlinks=False)
+        with contextlib.suppress(OSError):
+            found.append((Path(folder), os.lstat(folder).st_mtime))
+    removed = 0
+    for folder, changed in reversed(found[1:]):  # the deepest first; found[0] is the root
+        with contextlib.suppress(OSError):
+            if changed < cutoff:
+                folder.rmdir()  # only when empty
+                removed += 1
+    return removed

@@ -1524,6 +1524,35 @@ def test_unread_results_of_all_sessions_together_are_bounded(tmp_path, monkeypat
         assert len(set(queue.pending_event_ids_session) - set(queue.pending_messages_per_session)) <= 1
 
 
+def test_empty_folders_left_in_gradios_cache_are_removed_at_start(tmp_path, monkeypatch):
+    """App versions before Gradio's deletion was tidied left one or two empty folders per request in Gradio's
+    cache, for good (a new app does not know them). The app removes them at start: only empty folders, only
+    inside Gradio's cache, none through a link, none changed in the last hour (a request's, about to get its
+    file)."""
+    from demo.app import build_app
+
+    cache, outside = tmp_path / "gradio", tmp_path / "outside"
+    (cache / "a" / "b").mkdir(parents=True)  # nested: both go
+    (cache / "empty").mkdir()
+    (cache / "kept").mkdir()
+    (cache / "kept" / "photo.png").write_bytes(b"x")
+    (cache / "fresh").mkdir()
+    (outside / "empty").mkdir(parents=True)
+    (cache / "link").symlink_to(outside)
+    old = time.time() - 2 * 3600
+    for folder in (cache / "a" / "b", cache / "a", cache / "empty", cache / "kept", outside / "empty", outside):
+        os.utime(folder, (old, old))
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    (tmp_path / "checkpoints").mkdir()
+    build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    for thread in threading.enumerate():  # it runs in the background
+        if thread.name == "cache-folders":
+            thread.join(30)
+    names = {path.name for path in cache.iterdir()}  # with the files the page itself cached at build
+    assert {"fresh", "kept", "link"} <= names and not {"a", "empty"} & names, names
+    assert (cache / "kept" / "photo.png").exists() and (outside / "empty").is_dir()
+
+
 def test_open_pages_timer_ticks_take_no_place_in_the_queue(tmp_path):
     """Every open page's Train-tab timer sends a tick a second. Gradio's queue counts every event waiting for a
     worker slot against its size (MAX_QUEUED, all events together), ticks too: with all 40 slots busy, 200 open
