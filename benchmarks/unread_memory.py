@@ -7,8 +7,9 @@ under a new session hash per `--per-session` calls (or none: `call/NAME` without
 
 The app (no models) is served in this process; the numbers are its RSS before the calls and after them once every
 event has finished (/proc/self/status), and what Gradio's queue holds then for unread results: sessions, id
-lists, unread event ids, messages and their size in bytes (`deep_size`). Most of the RSS growth under new
-session hashes is Gradio's per-session state (~240 kB each), bounded apart: demo/app.py's MAX_SESSIONS.
+lists, unread event ids, messages and their size in kB (`deep_size`; RSS is not given back when they go). Most
+of the RSS growth under new session hashes is Gradio's per-session state (~240 kB each), bounded apart:
+demo/app.py's MAX_SESSIONS.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import ctypes
 import gc
 import socket
 import sys
@@ -100,16 +100,10 @@ def main() -> None:
             while queue.event_ids_to_events:  # every event finished: only unread results are left
                 time.sleep(0.1)
             gc.collect()
-            after, holding = rss_mb(), held(queue)
-            queue.pending_messages_per_session.clear()  # what forgetting them all gives back
-            queue.pending_event_ids_session.clear()
-            gc.collect()
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-            freed = after - rss_mb()
+            after = rss_mb()
         print(f"{args.calls} calls ({'no session hash' if args.no_session else f'{args.per_session} per session'}) "
               f"in {time.perf_counter() - started:.0f} s, answers {codes}")
-        print(f"RSS {before:.0f} MB -> {after:.0f} MB (+{after - before:.1f} MB); held: {holding}; "
-              f"{freed:.1f} MB of RSS given back when the queue forgets them")
+        print(f"RSS {before:.0f} MB -> {after:.0f} MB (+{after - before:.1f} MB); held: {held(queue)}")
     finally:
         blocks.close()
 
