@@ -6,7 +6,8 @@ component id, a queue session) and let the lookup's KeyError or TypeError escape
 which anyone could repeat. This ASGI middleware (inside `UploadGuard`, so every body it reads is already
 size-capped) handles each case on its own route only, so a real bug elsewhere still shows:
 
-- `queue/join` with an fn_index the app has no event for: 404, checked before Gradio sees the body;
+- `queue/join`, or `run/<name>` (an event without the queue: the Train tab's timer tick), with an fn_index the
+  app has no event for: 404, checked before Gradio sees the body;
 - `call/v2/<name>` with an unknown name, an unknown or a missing keyword argument: 404 or 422, checked before
   Gradio sees the body, with Gradio's own argument check (`construct_args`);
 - `queue/data` or `call/<name>/<event_id>` for a session or event the queue does not hold: Gradio has already
@@ -46,6 +47,7 @@ PREFIX = "/gradio_api"
 STREAM_ROUTES = re.compile(rf"{PREFIX}/(queue/data|call/(v2/)?[^/]+/[^/]+)")  # an event stream, by session or id
 CALL_V2 = re.compile(rf"{PREFIX}/call/v2/([^/]+)")
 CALL = re.compile(rf"{PREFIX}/call/[^/]+")  # an API call by position (call/v2/<name>: by keyword)
+RUN = re.compile(rf"{PREFIX}/(run|api)/[^/]+/?")  # an event without the queue (the others answer "join the queue")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_UNREAD = 64  # events of one session whose results were not read yet (the page reads its own at once)
 
@@ -67,6 +69,11 @@ class RouteChecks:
             return await self._stream(scope, receive, send)
         if method == "POST" and route == f"{PREFIX}/component_server":
             return await self._component_server(scope, receive, send)
+        if method == "POST" and RUN.fullmatch(route):  # Gradio looks its fn_index up before anything else
+            body, receive = await read_body(receive)
+            problem = unknown_target(scope["app"].get_blocks(), scope["app"], route, body)
+            if problem:
+                return await answer(send, *problem, close=False)
         by_target = method == "POST" and (route == f"{PREFIX}/queue/join" or CALL_V2.fullmatch(route))
         if by_target or (method == "POST" and CALL.fullmatch(route)):
             body, receive = await read_body(receive)

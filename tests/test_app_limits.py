@@ -492,10 +492,10 @@ def form(fields: dict, file: bytes | None = None) -> tuple[dict, bytes]:
 
 
 def test_raw_requests_naming_what_the_app_lacks_get_a_short_answer_without_a_traceback(app, client):
-    """An fn_index with no event, an unknown API name or keyword argument of `call/v2`, an unknown component
-    id or a malformed form sent to `component_server`, the canvas's own refusal there: each was a bare 500 and
-    a 70-80 line "Exception in ASGI application" traceback in the log; a newline in a custom component's path
-    wrote a log line of the client's own."""
+    """An fn_index with no event (queue/join, run/NAME), an unknown API name or keyword argument of `call/v2`, an
+    unknown component id or a malformed form sent to `component_server`, the canvas's own refusal there: each was a
+    bare 500 and a 70-80 line "Exception in ASGI application" traceback in the log; a newline in a custom
+    component's path wrote a log line of the client's own."""
     config = json.loads(urllib.request.urlopen(f"{app[0]}config", timeout=30).read())
     canvas = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "facade-canvas")
     log_path = app[1]["log"]
@@ -506,6 +506,8 @@ def test_raw_requests_naming_what_the_app_lacks_get_a_short_answer_without_a_tra
     as_json = [("/gradio_api/queue/join", {**join, "fn_index": 9999}, 404, "no event with fn_index 9999"),
                ("/gradio_api/queue/join", {**join, "fn_index": "-1"}, 404, "no event with fn_index -1"),
                ("/gradio_api/queue/join", {**join, "fn_index": 10 ** 300}, 404, "no event with fn_index 1000"),
+               ("/gradio_api/run/tick", {**join, "fn_index": 9999}, 404, "no event with fn_index 9999"),
+               ("/gradio_api/api/train_start/", {**join, "fn_index": 9999}, 404, "no event with fn_index 9999"),
                ("/gradio_api/call/v2/no_such" + "x" * 300, {}, 404, "no API endpoint named 'no_suchxxx"),
                ("/gradio_api/call/v2/train_status", {"bogus" + FORGED: 1}, 422, "no argument named 'bogus\\nERROR"),
                ("/gradio_api/call/v2/facade", {}, 422, "No value provided for required argument: label_map"),
