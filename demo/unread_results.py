@@ -1,20 +1,20 @@
 """Results no client has read, held by Gradio's queue for all sessions together: a bounded number, oldest dropped.
 
 Gradio keeps every event's messages until its session's stream reads them (`pending_messages_per_session`, for
-its latest 2,000 sessions) and the ids of a session's events until then (`pending_event_ids_session`, for every
-session ever: nothing removes a session's list, and the lists of the sessions it forgot stay). `RouteChecks` holds
+its latest 2,000 sessions) and the ids of a session's events until then (`pending_event_ids_session`: a session's
+list stays, empty once read, and so do the lists of the sessions whose messages it forgot). `RouteChecks` holds
 one session to MAX_UNREAD events; a client using a new session hash per call (or none, with `call/NAME`) passed
-that by construction: 2,000 sessions x 64 results of ~9 kB is ~1 GB, and each call left ~250 B of ids for good.
-Before each join or call, `drop_oldest_unread` keeps the total at MAX_UNREAD_HELD. A page reads its results as
-they come, so only a client that never reads (or one gone) loses any; what it asks for later is "session not
-found", as for a session Gradio forgot.
+that by construction: 2,000 sessions x 64 results of ~2.4 kB (an idle /train_status: three messages) is ~300 MB,
+and each call left ~300 B of ids for good. Before each join or call, `drop_oldest_unread` keeps the total at
+MAX_UNREAD_HELD. A page reads its results as they come, so only a client that never reads (or one gone) loses
+any; what it asks for later is "session not found", as for a session Gradio forgot.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-MAX_UNREAD_HELD = 1000  # events of all sessions whose results were not read yet (each ~9 kB for /train_status)
+MAX_UNREAD_HELD = 1000  # events of all sessions whose results were not read yet (~2.4 MB of /train_status)
 
 
 def drop_oldest_unread(queue, keep: int, reading: Counter) -> None:
