@@ -331,10 +331,12 @@ def class_id_map(image: Image.Image) -> np.ndarray | None:
     low, high = int(values.min()), int(values.max())
     if low < 0 or high > 12 or (image.mode in ("P", "PA") and _palette_shows_classes(image, values)):
         return None
-    if low == 0 and high == 12:
+    saved_as_jpeg = image.info.get("decoded_from") == "JPEG"
+    if low == 0 and high == 12:  # a JPEG's noise takes a CMP map's 1s near edges down to 0
         raise ImageError("class-id map with ids 0 to 12: 13 values for 12 classes; "
-                         "save ids as 0..11 or as CMP's 1..12")
-    if image.info.get("decoded_from") == "JPEG" and low != high:  # one class has no edges to blur
+                         + ("a JPEG's compression noise moves ids near edges: save the map as PNG" if saved_as_jpeg
+                            else "save ids as 0..11 or as CMP's 1..12"))
+    if saved_as_jpeg and low != high:  # one class has no edges to blur
         warnings.warn("a class-id map saved as JPEG: its compression noise moves ids near edges to their "
                       "neighbours' values; save id maps as PNG")
     return values.astype(np.int64) - (0 if low == 0 else 1)

@@ -568,3 +568,22 @@ def test_a_class_id_map_saved_as_jpeg_is_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         open_label_map(png.getvalue())
+
+
+def test_a_cmp_id_map_saved_as_jpeg_whose_noise_reaches_0_says_to_save_it_as_png():
+    """A CMP map (1..12) saved as JPEG: noise takes 1s near edges to 0, so it holds 0..12 and is refused. The
+    refusal said 'save ids as 0..11 or as CMP's 1..12', which the map already was; it names the JPEG now."""
+    from pix2pix_core.errors import ImageError
+    from pix2pix_core.palette import open_label_map
+
+    ids = np.ones((64, 64), np.uint8)  # CMP's background
+    ids[:, :32] = 2
+    ids[10:20, 10:20] = 3
+    ids[40:50, 40:50] = 12  # shop
+    buffer = io.BytesIO()
+    Image.fromarray(ids, "L").save(buffer, "JPEG", quality=100)
+    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
+    assert (decoded.min(), decoded.max()) == (0, 12)  # what the test is about
+    with pytest.raises(ImageError, match=r"ids 0 to 12: 13 values for 12 classes; a JPEG's compression noise "
+                                         r"moves ids near edges: save the map as PNG"):
+        open_label_map(buffer.getvalue())
