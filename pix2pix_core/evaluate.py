@@ -33,7 +33,6 @@ import dataclasses
 import html
 import json
 import math
-import re
 import warnings
 from pathlib import Path
 from typing import Literal, Optional, Union
@@ -47,11 +46,12 @@ from .atomic_files import output_problem, replaced_atomically
 from .bundled import bundled_checkpoints
 from .data import load_items, refuse_if_none_usable, split_folder, unpaired_folders, warn_skipped
 from .errors import ImageError, Pix2PixError
-from .images import load_folder_images, open_image, save_image_atomically
+from .images import load_folder_images, open_image
 from .inference import Translator, grayscale
 from .limits import bounded_int
 from .palette import clean_label_ids, ids_to_image
 from .report_pictures import shown_pictures
+from .report_stage import ReportStage, StagedRow, cannot_write, staged_report
 from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusion
 
 PSNR_CAP = 100.0  # dB; identical images have infinite PSNR, which JSON cannot hold
@@ -139,21 +139,14 @@ def foreign_report_files(out: Path) -> list[Path]:
         return []
 
 
-def _file_stem(index: int, name: str) -> str:
-    """A safe, unique file name prefix for an example's pictures."""
-    return f"{index:04d}_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:60]
-
-
-def write_report_folder(out: Path, title: str, metrics: dict, rows: list[Row]) -> None:
+def write_report_folder(stage: ReportStage, title: str, metrics: dict, rows: list[StagedRow]) -> None:
     """metrics.json and the report, after the whole evaluation: a folder that cannot take them (a full disk, no
     permission, a file in the way) is one line, not a traceback that ends a long run."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        save_metrics(out, metrics)
-        write_report(out, title, metrics, rows)
+        save_metrics(stage.out, metrics)
+        write_page(stage, title, metrics, rows)
     except OSError as exc:
-        raise Pix2PixError(f"cannot write the report in {out}: {exc.strerror or exc}; free some space or give "
-                           "another --out") from None
+        raise cannot_write(stage.out, exc) from None
 
 
 def refuse_report_folder(out: str | Path) -> None:
@@ -170,24 +163,26 @@ def refuse_report_folder(out: str | Path) -> None:
 
 
 def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
-    """index.html: the metrics table, then one row per example with its pictures saved as PNG in images/."""
-    images = out / "images"
-    images.mkdir(parents=True, exist_ok=True)
+    """index.html for `rows` held in memory (evaluate stages each row as it goes instead: `write_page`)."""
+    with staged_report(out) as stage:
+        return write_page(stage, title, metrics, [stage.add(row.name, row.pictures, row.scores) for row in rows])
+
+
+def write_page(stage: ReportStage, title: str, metrics: dict, rows: list[StagedRow]) -> Path:
+    """index.html: the metrics table, then one row per example with its pictures (staged in `stage`, moved into
+    images/ now). The previous page's pictures stay whole until it is replaced, and only those it showed that
+    the new page does not are deleted then."""
+    out = stage.out
     previous = set(shown_pictures(out) or ())  # a previous, longer report's: deleted once the new page replaced it
-    written: set[str] = set()
-    columns = list(rows[0].pictures) if rows else []
+    columns = list(rows[0].files) if rows else []
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
     header = "".join(f"<th>{html.escape(c)}</th>" for c in ["file", *columns])
     body = []
-    for index, row in enumerate(rows):
-        stem = _file_stem(index, row.name)
+    for row in rows:
         cells = [f"<td class=\"name\">{html.escape(row.name)}<br><small>"
                  + " ".join(f"{k} {_fmt(v)}" for k, v in row.scores.items()) + "</small></td>"]
-        for column, picture in row.pictures.items():
-            file = f"{stem}_{re.sub(r'[^a-z0-9]+', '_', column.lower())}.png"
-            save_image_atomically(picture, images / file)  # a Ctrl-C leaves no half picture
-            written.add(file)
-            cells.append(f"<td><img src=\"images/{file}\" alt=\"{html.escape(column)}\"></td>")
+        cells += [f"<td><img src=\"images/{file}\" alt=\"{html.escape(column)}\"></td>"
+                  for column, file in row.files.items()]
         body.append(f"<tr class=\"example\">{''.join(cells)}</tr>")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -204,10 +199,12 @@ img {{ width: 256px; image-rendering: pixelated; }}
 {chr(10).join(body)}
 </tbody></table></body></html>
 """
+    images = out / "images"
+    stage.move_into(images)  # renames only, right before the new page: the one moment a kill leaves them beside the old
     path = out / "index.html"
     with replaced_atomically(path) as handle:  # a Ctrl-C or a full disk now leaves the old page or none, not half
         handle.write(page.encode("utf-8"))
-    for stale in previous - written:
+    for stale in previous - set(stage.files):
         (images / stale).unlink(missing_ok=True)
     return path
 
@@ -282,56 +279,59 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
     if not items:
         raise Pix2PixError(f"no images to evaluate in {data} ({split})")
 
-    rows: list[Row] = []
+    rows: list[StagedRow] = []
     generated, reals = [], []  # for the realism metrics
     totals: dict[str, list[float]] = {}
     confusion = {"": np.zeros((N_CLASSES, N_CLASSES), np.int64), "_real": np.zeros((N_CLASSES, N_CLASSES), np.int64)}
-    for item in tqdm(items, desc=f"test {Path(checkpoint).stem}", unit="img", disable=not progress):
-        if task == "colorize":
-            truth = _to_pil(item.source)  # the colour photo; Translator takes its lightness as the input
-            shown_input = grayscale(truth)
-            output = translator.translate(truth, seed=seed)
-        else:
-            truth, shown_input = _to_pil(item.target), _to_pil(item.source)
-            output = translator.translate(shown_input, seed=seed)
-        scores = image_scores(as_unit(output), as_unit(truth))
-        if task == "colorize":
-            generated.append(output)
-            reals.append(truth)
-            scores.update({f"gray_{k}": v for k, v in image_scores(as_unit(shown_input), as_unit(truth)).items()})
-            scores["colorfulness_output"] = colorfulness(as_unit(output))
-            scores["colorfulness_target"] = colorfulness(as_unit(truth))
-        pictures = {"input": shown_input, "output": output, "ground truth": truth}
-        if seg is not None:
-            labels = clean_label_ids(shown_input)  # the input label map (already clean for facades) as ids
-            predicted = seg.predict_ids(output)
-            confusion[""] += confusion_matrix(predicted, labels)
-            confusion["_real"] += confusion_matrix(seg.predict_ids(truth), labels)
-            pictures["segmentation of output"] = ids_to_image(predicted)
-            generated.append(output)
-            reals.append(truth)
-        for key, value in scores.items():
-            totals.setdefault(key, []).append(value)
-        rows.append(Row(item.name, pictures, {k: scores[k] for k in ("l1", "psnr", "ssim")}))
+    with staged_report(Path(out)) as stage:  # each row's pictures on disk as it is made, not in memory
+        for item in tqdm(items, desc=f"test {Path(checkpoint).stem}", unit="img", disable=not progress):
+            if task == "colorize":
+                truth = _to_pil(item.source)  # the colour photo; Translator takes its lightness as the input
+                shown_input = grayscale(truth)
+                output = translator.translate(truth, seed=seed)
+            else:
+                truth, shown_input = _to_pil(item.target), _to_pil(item.source)
+                output = translator.translate(shown_input, seed=seed)
+            scores = image_scores(as_unit(output), as_unit(truth))
+            if task == "colorize":
+                generated.append(output)
+                reals.append(truth)
+                scores.update({f"gray_{k}": v for k, v in image_scores(as_unit(shown_input), as_unit(truth)).items()})
+                scores["colorfulness_output"] = colorfulness(as_unit(output))
+                scores["colorfulness_target"] = colorfulness(as_unit(truth))
+            pictures = {"input": shown_input, "output": output, "ground truth": truth}
+            if seg is not None:
+                labels = clean_label_ids(shown_input)  # the input label map (already clean for facades) as ids
+                predicted = seg.predict_ids(output)
+                confusion[""] += confusion_matrix(predicted, labels)
+                confusion["_real"] += confusion_matrix(seg.predict_ids(truth), labels)
+                pictures["segmentation of output"] = ids_to_image(predicted)
+                generated.append(output)
+                reals.append(truth)
+            for key, value in scores.items():
+                totals.setdefault(key, []).append(value)
+            rows.append(stage.add(item.name, pictures, {k: scores[k] for k in ("l1", "psnr", "ssim")}))
 
-    metrics: dict = {"checkpoint": str(checkpoint), "task": task, "split": scored["split"], "folder": scored["folder"],
-                     **({"data_note": scored["note"]} if scored["note"] else {}), "seed": seed, "count": len(rows),
-                     "dropout": dropout and translator.config.test_dropout and translator.backend == "torch",
-                     "backend": translator.backend, "size": read_config.crop_size}
-    metrics.update({key: float(np.mean(values)) for key, values in totals.items()})
-    if seg is not None:
-        for suffix, matrix in confusion.items():
-            metrics.update({f"fcn_{k}{suffix}": v for k, v in scores_from_confusion(matrix).items()})
-        metrics["segmenter"] = seg_name
-        if realism:
-            metrics.update(_realism(seg, generated, reals, read_config, data, split, seed))
-    if task == "facades" and not translator.takes_label_maps:
-        metrics["fcn_note"] = "skipped: the FCN-score segments generated photos; this model makes label maps"
-    elif segmenter_given and not translator.takes_label_maps:  # a colorize model's was dropped without a word
-        metrics["fcn_note"] = f"skipped: the FCN-score is for facades label map -> photo models; this is a {task} model"
-    if task == "colorize" and realism:
-        metrics.update(_colour_realism(generated, reals, read_config, data, split, seed))
-    write_report_folder(Path(out), f"{Path(checkpoint).name} on {scored['title']}", metrics, rows)
+        metrics: dict = {"checkpoint": str(checkpoint), "task": task, "split": scored["split"],
+                         "folder": scored["folder"], **({"data_note": scored["note"]} if scored["note"] else {}),
+                         "seed": seed, "count": len(rows),
+                         "dropout": dropout and translator.config.test_dropout and translator.backend == "torch",
+                         "backend": translator.backend, "size": read_config.crop_size}
+        metrics.update({key: float(np.mean(values)) for key, values in totals.items()})
+        if seg is not None:
+            for suffix, matrix in confusion.items():
+                metrics.update({f"fcn_{k}{suffix}": v for k, v in scores_from_confusion(matrix).items()})
+            metrics["segmenter"] = seg_name
+            if realism:
+                metrics.update(_realism(seg, generated, reals, read_config, data, split, seed))
+        if task == "facades" and not translator.takes_label_maps:
+            metrics["fcn_note"] = "skipped: the FCN-score segments generated photos; this model makes label maps"
+        elif segmenter_given and not translator.takes_label_maps:  # a colorize model's was dropped without a word
+            metrics["fcn_note"] = ("skipped: the FCN-score is for facades label map -> photo models; this is a "
+                                   f"{task} model")
+        if task == "colorize" and realism:
+            metrics.update(_colour_realism(generated, reals, read_config, data, split, seed))
+        write_report_folder(stage, f"{Path(checkpoint).name} on {scored['title']}", metrics, rows)
     return metrics
 
 
@@ -398,36 +398,39 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
     root = Path(data)
     if split == "val" and not (root / "valA").is_dir():  # the default split: CycleGAN datasets have test only
         split = "test"
-    rows: list[Row] = []
+    rows: list[StagedRow] = []
     folders = unpaired_folders(root, split)  # a split given without them: refused
     note = _training_images_note(forward["A"].config, list(folders), split,
                                  lambda trained: list(unpaired_folders(trained, "train")))
     metrics: dict = {"checkpoint": str(checkpoint), "task": "unpaired", "split": split,
                      **({"data_note": note} if note else {}), "seed": seed}
-    for side, folder in zip(("A", "B"), folders):
-        paths = load_folder_images(folder)[:limit]
-        if not paths:
-            raise Pix2PixError(f"no images to evaluate in {folder}")
-        totals: dict[str, list[float]] = {}
-        skipped: list[str] = []
-        for path in tqdm(paths, desc=f"test {side} -> {'B' if side == 'A' else 'A'}", unit="img", disable=not progress):
-            picture = _scorable_picture(path, skipped)
-            if picture is None:
-                continue
-            translated = forward[side].translate(picture, seed=seed)
-            reconstructed = backward[side].translate(translated, seed=seed)
-            scores = image_scores(as_unit(reconstructed), as_unit(picture))
-            for key, value in scores.items():
-                totals.setdefault(key, []).append(value)
-            # scored at full size, kept for the page as small copies: three full-size copies of each of 100 phone
-            # photos, held until the report is written, were 11 GB
-            rows.append(Row(f"{side}/{path.name}", {"input": _for_report(picture), "translated": _for_report(
-                translated), "reconstructed": _for_report(reconstructed)}, scores))
-        warn_skipped(skipped)  # as the pix2pix split's read: the others are scored, the skipped named in one line
-        refuse_if_none_usable(folder, len(paths) - len(skipped), skipped)
-        metrics[f"count_{side}"] = len(paths) - len(skipped)
-        metrics.update({f"cycle_{key}_{side}": float(np.mean(values)) for key, values in totals.items()})
-    write_report_folder(Path(out), f"{Path(checkpoint).name} on {root.name}/{split}A and {split}B", metrics, rows)
+    with staged_report(Path(out)) as stage:  # each row's pictures on disk as it is made, not in memory
+        for side, folder in zip(("A", "B"), folders):
+            paths = load_folder_images(folder)[:limit]
+            if not paths:
+                raise Pix2PixError(f"no images to evaluate in {folder}")
+            totals: dict[str, list[float]] = {}
+            skipped: list[str] = []
+            for path in tqdm(paths, desc=f"test {side} -> {'B' if side == 'A' else 'A'}", unit="img",
+                             disable=not progress):
+                picture = _scorable_picture(path, skipped)
+                if picture is None:
+                    continue
+                translated = forward[side].translate(picture, seed=seed)
+                reconstructed = backward[side].translate(translated, seed=seed)
+                scores = image_scores(as_unit(reconstructed), as_unit(picture))
+                for key, value in scores.items():
+                    totals.setdefault(key, []).append(value)
+                # scored at full size, shown as small copies (three full-size copies of each of 100 phone photos, held
+                # until the report was written, were 11 GB; staged on disk now, they would still fill it)
+                rows.append(stage.add(f"{side}/{path.name}", {"input": _for_report(picture), "translated": _for_report(
+                    translated), "reconstructed": _for_report(reconstructed)}, scores))
+            warn_skipped(skipped)  # as the pix2pix split's read: the others are scored, the skipped named in one line
+            refuse_if_none_usable(folder, len(paths) - len(skipped), skipped)
+            metrics[f"count_{side}"] = len(paths) - len(skipped)
+            metrics.update({f"cycle_{key}_{side}": float(np.mean(values)) for key, values in totals.items()})
+        title = f"{Path(checkpoint).name} on {root.name}/{split}A and {split}B"
+        write_report_folder(stage, title, metrics, rows)
     return metrics
 
 

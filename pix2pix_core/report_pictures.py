@@ -1,7 +1,7 @@
 """Which pictures a `test` report shows: the list its own index.html records, not whatever images/ holds.
 
-A `test` cut short in a folder that held an earlier report leaves its new pictures in images/ beside the earlier
-report's page, which still shows (and, with metrics.json, scores) its own pictures only. Whoever reads a report's
+images/ may hold pictures the page does not show: a user's own, or those an earlier version's `test` cut short left
+there (a `test` now stages its pictures until its page is written: report_stage.py). Whoever reads a report's
 pictures (the report's next writer, scripts/results_figure.py, scripts/two_sample_seeds.py) reads this list.
 Standard library only: the scripts import it without torch.
 """
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-PICTURE = re.compile(r"\d{4,}_[A-Za-z0-9_.-]+\.png")  # how evaluate.write_report names its pictures (_file_stem)
+PICTURE = re.compile(r"\d{4,}_[A-Za-z0-9_.-]+\.png")  # how a report names its pictures (report_stage.picture_file)
 _LINK = re.compile(r'<img src="images/([^"/]+)"')
 
 

@@ -705,3 +705,33 @@ def test_an_exported_cyclegan_does_not_claim_batch_norm(cyclegan_checkpoint, tmp
     torch.jit.load(str(export_model(cyclegan_checkpoint, tmp_path / "g.pt", "torchscript", "AtoB")), _extra_files=files)
     for meta in (props, json.loads(files["pix2pix_metadata.json"])):
         assert meta["batch_norm"] == "none (instance norm: each image's own statistics)"
+
+
+@pytest.mark.parametrize("when", ["translating", "saving pictures"])
+def test_test_cut_short_leaves_the_earlier_report_whole(cyclegan_checkpoint, unpaired_dir, tmp_path, monkeypatch,
+                                                        when) -> None:
+    """A CycleGAN `test` into a folder with an earlier report saved its pictures into images/ one by one under the
+    names that page shows: cut short (a Ctrl-C, a crash), it left the earlier page showing its pictures. They are
+    staged until the new page is written now: the earlier report stays byte for byte as it was."""
+    from pix2pix_core.evaluate import evaluate_unpaired
+    from pix2pix_core.inference import Translator
+
+    out = tmp_path / "report"
+    evaluate_unpaired(cyclegan_checkpoint, unpaired_dir, out, progress=False)
+    earlier = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    other = tmp_path / "other"  # the same file names (0.png ...), other pictures
+    write_collection(other / "testA", 2, (30, 200, 90), seed=5)
+    write_collection(other / "testB", 2, (90, 30, 200), seed=6)
+    owner, name, call = (Translator, "translate", 4) if when == "translating" else (Image.Image, "save", 2)
+    original, calls = getattr(owner, name), []
+
+    def cut_short(*args, **kwargs):  # the second A picture's translation, or the second picture saved
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_unpaired(cyclegan_checkpoint, other, out, progress=False)
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == earlier

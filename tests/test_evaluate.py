@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import tiny_segmenter_config
+from conftest import tiny_segmenter_config, write_aligned
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.evaluate import PSNR_CAP, colorfulness, evaluate, image_scores
 from pix2pix_core.segment import train_segmenter
@@ -373,9 +373,9 @@ def test_a_report_picture_cut_short_leaves_no_half_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Image.Image, "save", cut_short)
     row = Row("a.png", {"output": Image.new("RGB", (8, 8))}, {})
-    with pytest.raises(OSError):
+    with pytest.raises(Pix2PixError, match=f"cannot write the report in {tmp_path}: No space left on device"):
         write_report(tmp_path, "title", {}, [row])
-    assert list((tmp_path / "images").iterdir()) == []
+    assert list(tmp_path.rglob("*")) == []  # nor a staging folder
 
 
 def test_a_report_cut_short_leaves_the_previous_page_whole(tmp_path, monkeypatch):
@@ -388,7 +388,7 @@ def test_a_report_cut_short_leaves_the_previous_page_whole(tmp_path, monkeypatch
     write_report(tmp_path, "old", {}, [Row(f"{i}.png", {"output": Image.new("RGB", (8, 8))}, {}) for i in range(3)])
     shown = read_report_pictures(tmp_path)
     monkeypatch.setattr(Image.Image, "save", lambda *args, **kwargs: (_ for _ in ()).throw(OSError(28, "full")))
-    with pytest.raises(OSError):
+    with pytest.raises(Pix2PixError, match="full"):
         write_report(tmp_path, "new", {}, [Row("new.png", {"output": Image.new("RGB", (8, 8))}, {})])
     assert "<title>old</title>" in (tmp_path / "index.html").read_text()
     assert len(shown) == 3 and all((tmp_path / src).is_file() for src in shown)
@@ -396,3 +396,87 @@ def test_a_report_cut_short_leaves_the_previous_page_whole(tmp_path, monkeypatch
 
 def read_report_pictures(out):
     return re.findall(r'<img src="([^"]+)"', (out / "index.html").read_text())
+
+
+def folder_bytes(folder):
+    """Every file under `folder` (relative path -> bytes): a report as a reader finds it."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def interrupt_on_call(monkeypatch, owner, name, call, check=lambda: None):
+    """`owner.name` raising KeyboardInterrupt (a Ctrl-C) at its `call`-th call, after `check()`."""
+    original, calls = getattr(owner, name), []
+
+    def cut_short(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            check()
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, cut_short)
+
+
+@pytest.mark.parametrize("when", ["translating", "saving pictures"])
+def test_a_test_cut_short_leaves_the_earlier_report_in_its_folder_whole(facades_checkpoint, facades_dir, tmp_path,
+                                                                         monkeypatch, when):
+    """A `test` into a folder holding an earlier report saved its pictures into images/ one by one, under the
+    names the earlier page shows: a Ctrl-C (or a crash) midway left that page showing the new run's pictures as its
+    own. They are staged in the report folder now, each row on disk as it is made, and enter images/ only with the
+    new page; a run cut short leaves the earlier report byte for byte as it was, and no staging folder."""
+    from PIL import Image
+
+    from pix2pix_core.inference import Translator
+
+    out = tmp_path / "report"
+    evaluate(facades_checkpoint, facades_dir, out, segmenter=False, progress=False)
+    earlier = folder_bytes(out)
+    other = tmp_path / "other"  # the same file names (1.jpg ...), other pictures
+    write_aligned(other / "val", 3, seed=7)
+
+    def first_row_on_disk():  # memory holds one row at a time: the first one's pictures are staged already
+        staged = [p.name for p in out.glob(".images.*.partial/*.png")]
+        assert sorted(staged) == ["0000_1_ground_truth.png", "0000_1_input.png", "0000_1_output.png"]
+
+    if when == "translating":
+        interrupt_on_call(monkeypatch, Translator, "translate", 2, first_row_on_disk)
+    else:
+        interrupt_on_call(monkeypatch, Image.Image, "save", 2)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(facades_checkpoint, other, out, segmenter=False, progress=False)
+    assert folder_bytes(out) == earlier
+
+
+def test_a_staging_folder_a_kill_left_is_removed_and_a_running_one_kept(facades_checkpoint, facades_dir, tmp_path):
+    """A kill leaves the staging folder of the pictures it made: the next `test` into the folder removes it, but
+    not the one another `test` into the same folder is filling now (it holds its lock)."""
+    from pix2pix_core.file_lock import try_lock, unlock
+    from pix2pix_core.report_stage import STAGE_LOCK
+
+    out = tmp_path / "report"
+    killed, running = out / ".images.killed.partial", out / ".images.running.partial"
+    for folder in (killed, running):
+        folder.mkdir(parents=True)
+        (folder / "0000_1_input.png").write_bytes(b"staged")
+    (killed / STAGE_LOCK).write_text("pid 1 on elsewhere since 12:00:00\n")  # its holder is gone
+    held = try_lock(running / STAGE_LOCK)
+    try:
+        evaluate(facades_checkpoint, facades_dir, out, segmenter=False, limit=1, progress=False)
+        assert not killed.exists() and (running / "0000_1_input.png").read_bytes() == b"staged"
+    finally:
+        unlock(held, running / STAGE_LOCK)
+    assert sorted(p.name for p in out.iterdir()) == [".images.running.partial", "images", "index.html",
+                                                     "metrics.json"]
+    _, rows = read_report(out)
+    assert rows == [["images/0000_1_input.png", "images/0000_1_output.png", "images/0000_1_ground_truth.png"]]
+
+
+def test_a_test_cut_short_leaves_no_new_folder(facades_checkpoint, facades_dir, tmp_path, monkeypatch):
+    """The report folder is made as the work starts (its pictures are staged in it): a run cut short takes it
+    away again, as it never made it before, when nothing else is in it."""
+    from pix2pix_core.inference import Translator
+
+    interrupt_on_call(monkeypatch, Translator, "translate", 2)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(facades_checkpoint, facades_dir, tmp_path / "new" / "report", segmenter=False, progress=False)
+    assert list(tmp_path.iterdir()) == []
