@@ -19,8 +19,17 @@ from pathlib import Path
 MAX_MESSAGE = 300  # characters of any message shown in the app
 MAX_QUOTED = 60  # characters of a user-given string quoted inside a message
 # A path starts a word (after a space, a quote, a bracket, "=" or a list's comma), never inside one: a user's name
-# like '</b>' or 'a/b' is not a path to cut (its '</b>' was cut to '<b>').
-ABSOLUTE_PATH = re.compile(r"(?<![^\s'\"`(\[{=,;|])(/[^\s'\"<>|,;()]+)")
+# like '</b>' or 'a/b' is not a path to cut (its '</b>' was cut to '<b>'). It ends at its closing quote when quoted
+# (a folder may have spaces), else at a space: any other character may be in a file name, and a path cut at '<' or
+# ',' left the rest of it beside its cut ('/srv/x/</b>.png' became 'x</b>.png', '/srv/a,b/c.png' 'a,b/c.png').
+ABSOLUTE_PATH = re.compile(r"(?<=')/[^']*(?=')|(?<=\")/[^\"]*(?=\")|(?<![^\s'\"`(\[{=,;|])/[^\s'\"`]+")
+AFTER_PATH = ".,;:)]}"  # punctuation that may follow an unquoted path: kept after its last part
+
+
+def last_part(path: str) -> str:
+    """An absolute path as its last part, punctuation after it kept ('/srv/a/b.png),' -> 'b.png),')."""
+    core = path.rstrip(AFTER_PATH) or path
+    return (Path(core).name or "/") + path[len(core):]
 
 
 class MessageCleaner:
@@ -41,7 +50,7 @@ class MessageCleaner:
         text = str(text)[: MAX_MESSAGE * 20]  # work on a bounded string whatever came in
         for folder, label in self.pairs:
             text = text.replace(folder + "/", label + "/" if label else "").replace(folder, label or ".")
-        text = ABSOLUTE_PATH.sub(lambda match: Path(match.group(1)).name or "/", text)
+        text = ABSOLUTE_PATH.sub(lambda match: last_part(match.group(0)), text)
         return shorten(text)
 
 

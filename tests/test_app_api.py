@@ -145,6 +145,22 @@ def test_the_path_cutter_keeps_the_names_users_gave():
     assert clean("no images in /srv/app/data/a</b> and /srv/x/y.png") == "no images in a</b> and y.png"
 
 
+@pytest.mark.parametrize("message, shown", [
+    ("cannot read /srv/x/</b>.png", "cannot read b>.png"),  # was 'x</b>.png': the server's x/ beside the name
+    ("cannot read /srv/secret/a>b/c.png: bad", "cannot read c.png: bad"),  # was 'a>b/c.png'
+    ("no images in /srv/runs/a,b/c; give another", "no images in c; give another"),  # was 'a,b/c;'
+    ("skipped (/srv/runs/a(1)/b.png, /srv/c|d/e.png)", "skipped (b.png, e.png)"),  # was 'a(1)/b.png', 'c|d/e.png'
+    ("dataset folder not found: '/srv/my data/x'", "dataset folder not found: 'x'"),  # was 'my data/x' whole
+    ("cannot write the report in /srv/out/: full", "cannot write the report in out: full"),
+])
+def test_the_path_cutter_shows_only_a_paths_last_part(message, shown):
+    """A server path was cut at the first '<', '>', ',', ';', '(', ')' or '|' (or a space in a quoted path), and
+    the rest of it stayed beside the cut part: a server folder beside the file's name, or parts of its path."""
+    from demo.messages import MessageCleaner
+
+    assert MessageCleaner({})(message) == shown
+
+
 def test_messages_are_escaped_for_anyone_but_an_api_client():
     from demo.event_requests import sent_by_api_client
     from demo.messages import PLAIN_TEXT_READER, for_reader
