@@ -30,6 +30,7 @@ from gradio.utils import NamedString
 from gradio_client import utils as client_utils
 
 from .image_work import APP_MAX_PIXELS, APP_MAX_SIDE, header_size, within_app_limits
+from .messages import quoted
 
 
 def _refuse(message: str) -> None:
@@ -108,6 +109,10 @@ def _images(parts) -> list:
 
 
 _CANVAS_ID = re.compile(r"[a-z0-9]{1,64}")
+# A layer index as Gradio's int() reads it: '²' and '١' passed str.isdigit(), 5000 digits int()'s limit, and any
+# kind's index that int() could not read ('abc' for a background) failed in Gradio: a 500 and a traceback in the log
+_INDEX = re.compile(r"[0-9]{1,9}")
+QUOTED_FIELD = 20  # characters of a form field quoted in a refusal (the route answers at most 200)
 DROPPED = "the app was too busy to keep this drawing's images; draw a stroke again"  # its event, or its later images
 
 
@@ -172,9 +177,11 @@ class CanvasEditor(gr.ImageEditor):
         if not _CANVAS_ID.fullmatch(canvas_id):  # the page's ids are ~11 base-36 characters; any size was kept
             _refuse("a canvas id is 1 to 64 lowercase letters and digits")
         if kind not in ("background", "composite", "layer"):
-            _refuse(f"a canvas sends its background, composite or layer, not {str(kind)[:20]!r}")
-        if kind == "layer" and not (str(index).isdigit() and int(index) < self.MAX_LAYERS):
-            _refuse(f"the canvas has at most {self.MAX_LAYERS} layer(s); layer {str(index)[:20]!r} was sent")
+            _refuse(f"a canvas sends its background, composite or layer, not {quoted(kind, QUOTED_FIELD)}")
+        if kind == "layer" and not (_INDEX.fullmatch(str(index)) and int(str(index)) < self.MAX_LAYERS):
+            _refuse(f"the canvas has at most {self.MAX_LAYERS} layer(s); layer {quoted(index, QUOTED_FIELD)} was sent")
+        if index not in (None, "", "null") and not _INDEX.fullmatch(str(index)):  # Gradio reads any kind's index
+            _refuse(f"a canvas image's index is a whole number or null, not {quoted(index, QUOTED_FIELD)}")
         if canvas_id in self.dropped:  # the rest of a canvas whose first images were dropped: its event says so
             _refuse(DROPPED)
         super().accept_blobs(data)

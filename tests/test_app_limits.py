@@ -522,7 +522,9 @@ def test_raw_requests_naming_what_the_app_lacks_get_a_short_answer_without_a_tra
     as_form = [({"session_hash": "raw1"}, None, 400, "has no 'component_id' field"),
                ({**blob, "component_id": "abc"}, None, 400, "a malformed field: component_id"),
                ({**blob, "component_id": 99999}, None, 404, "no component with id '99999'"),
-               ({**blob, "id": "UPPER" + FORGED}, png_bytes(Image.new("RGB", (8, 8))), 400, "a canvas id is 1 to 64")]
+               ({**blob, "id": "UPPER" + FORGED}, png_bytes(Image.new("RGB", (8, 8))), 400, "a canvas id is 1 to 64"),
+               ({**blob, "id": "raw1", "index": "abc"}, png_bytes(Image.new("RGB", (8, 8))), 400,
+                "index is a whole number or null, not 'abc'")]
     for fields, file, status, match in as_form:
         got, text = raw_post(app[0], "/gradio_api/component_server", *form(fields, file))
         assert got == status and match in json.loads(text)["detail"] and len(text) < 400, (fields, got, text)
@@ -535,7 +537,7 @@ def test_raw_requests_naming_what_the_app_lacks_get_a_short_answer_without_a_tra
         assert refused_path.value.code == 404
     logged = log_path.read_bytes()[logged_before:].decode(errors="replace")
     assert "Traceback" not in logged and "Exception in ASGI" not in logged and FORGED not in logged, logged[-3000:]
-    assert "\nERROR forged" not in logged and logged.count("refused a component_server request") == 6, logged[-3000:]
+    assert "\nERROR forged" not in logged and logged.count("refused a component_server request") == 7, logged[-3000:]
     assert max(len(line) for line in logged.splitlines()) < 400
     assert_idle(client)
 
@@ -1083,6 +1085,35 @@ def test_a_refused_canvas_drops_the_blobs_it_was_sent():
     with pytest.raises(gr.Error, match="above 0.26 megapixels"):
         editor.preprocess(EditorData(id="abc"))
     assert "abc" not in editor.blob_storage
+
+
+@pytest.mark.parametrize("kind, index, refusal", [
+    ("<img src=x onerror=alert(1)>" * 1000, None,  # the value was cut to 20 characters with no sign of the cut
+     "a canvas sends its background, composite or layer, not '<img src=x onerror=…'"),
+    ("layer", "²", "the canvas has at most 1 layer(s); layer '²' was sent"),  # str.isdigit(): ValueError in int()
+    ("layer", "9" * 5000, f"the canvas has at most 1 layer(s); layer '{'9' * 19}…' was sent"),  # int()'s limit
+    ("background", "abc", "a canvas image's index is a whole number or null, not 'abc'"),  # int() in Gradio's code
+    ("composite", "١", "a canvas image's index is a whole number or null, not '١'"),
+])
+def test_a_canvas_form_field_is_refused_in_one_line_quoting_it_cut(kind, index, refusal):
+    """The canvas's own route (component_server: a client's form fields, not the page's) quoted a field as
+    repr(field[:20]), the cut unmarked; an index int() could not read ('²' passed str.isdigit(), 5000 digits,
+    'abc' for a background, which Gradio's code reads too) was a ValueError: a 500 and a traceback in the log."""
+    from types import SimpleNamespace
+
+    import gradio as gr
+
+    from demo.uploads import CanvasEditor
+
+    editor = CanvasEditor(canvas_size=(256, 256), fixed_canvas=True, type="numpy", image_mode="RGB")
+    with pytest.raises(gr.Error) as refused:
+        editor.accept_blobs(SimpleNamespace(data={"type": kind, "index": index, "file": b"", "id": "abc"},
+                                            files=[("files", png_bytes(Image.new("RGB", (8, 8))))]))
+    assert refused.value.message == refusal and editor.blob_storage == {}
+    for kind, index in (("background", "null"), ("background", ""), ("composite", None), ("layer", "0")):
+        editor.accept_blobs(SimpleNamespace(data={"type": kind, "index": index, "file": b"", "id": "abc"},
+                                            files=[("files", b"x")]))  # what the page sends still goes through
+    assert editor.blob_storage["abc"].layers == [b"x"]
 
 
 def test_canvas_blobs_waiting_for_their_event_are_bounded():
