@@ -26,6 +26,7 @@ from .atomic_files import ORDINARY, fsync_folder, output_problem, remove_partial
 from .config import TrainConfig
 from .distributed import pick_device
 from .errors import CheckpointError, Pix2PixError
+from .export_choices import GENERATOR_WEIGHTS, TORCH_DTYPE_OF_EXPORT_DTYPE
 from .networks import build_generator
 
 FORMAT = "pix2pix-studio/1"
@@ -253,9 +254,6 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], what: str, path: s
         raise CheckpointError(f"{path}: {what} weights do not match its config ({detail[:300]})") from None
 
 
-GENERATOR_WEIGHTS = ("averaged", "trained")
-
-
 def inference_weights(tensors: dict[str, torch.Tensor], direction: str = "AtoB",
                       weights: str = "averaged") -> dict[str, torch.Tensor]:
     """The generator weights to translate with: the moving average (E.) when training kept one, else G;
@@ -431,7 +429,7 @@ def refuse_overwriting(source: str | Path, out: str | Path) -> None:
 
 
 # the weight precisions export_generator and import_official write, by the command line's --dtype name
-EXPORT_DTYPE_OF_NAME = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+EXPORT_DTYPE_OF_NAME = {name: getattr(torch, dtype) for name, dtype in TORCH_DTYPE_OF_EXPORT_DTYPE.items()}
 EXPORT_DTYPES = tuple(EXPORT_DTYPE_OF_NAME.values())
 
 

@@ -429,7 +429,7 @@ def _add_translate(sub) -> None:
 
 
 def _add_train_segmenter(sub) -> None:
-    from .segment import SegmenterConfig
+    from .segmenter_config import SegmenterConfig
 
     defaults = SegmenterConfig()
     p = sub.add_parser(
@@ -467,7 +467,9 @@ def _add_train_segmenter(sub) -> None:
 
 
 def add_commands(sub) -> None:
-    from .checkpoint import EXPORT_DTYPE_OF_NAME, GENERATOR_WEIGHTS
+    """The commands of this module, built from torch-free names and defaults (export_choices, segmenter_config):
+    `--help` of any command loads no torch."""
+    from .export_choices import EXPORT_DTYPE_NAMES, GENERATOR_WEIGHTS
 
     _add_test(sub)
     _add_translate(sub)
@@ -494,7 +496,7 @@ def add_commands(sub) -> None:
     p.add_argument("--format", choices=EXPORT_FORMATS, default=None,
                    help="file format (default: from --out's suffix, .onnx / .pt / .ts, else safetensors; onnx needs "
                         "`pip install -r requirements-onnx.txt`)")
-    p.add_argument("--dtype", choices=tuple(EXPORT_DTYPE_OF_NAME), default=None,
+    p.add_argument("--dtype", choices=EXPORT_DTYPE_NAMES, default=None,
                    help="weight precision of a safetensors export (default fp16); onnx/torchscript are fp32")
     p.set_defaults(handler=cmd_export)
     _add_import_official(sub)
@@ -502,7 +504,7 @@ def add_commands(sub) -> None:
 
 
 def _add_import_official(sub) -> None:
-    from .checkpoint import EXPORT_DTYPE_OF_NAME
+    from .export_choices import EXPORT_DTYPE_NAMES
 
     p = sub.add_parser(
         "import-official", help="convert an official pix2pix or CycleGAN .pth to a safetensors generator",
@@ -541,7 +543,7 @@ def _add_import_official(sub) -> None:
                         "trainA/ is horses), as `export --direction BtoA` does; with --reverse PTH is A -> B")
     p.add_argument("--ngf", type=int, default=64, help="the official model's generator width")
     p.add_argument("--out", required=True, help="output .safetensors file, e.g. checkpoints/NAME.safetensors")
-    p.add_argument("--dtype", choices=tuple(EXPORT_DTYPE_OF_NAME), default="fp16", help="weight precision")
+    p.add_argument("--dtype", choices=EXPORT_DTYPE_NAMES, default="fp16", help="weight precision")
     p.add_argument("--no-dropout", action="store_true",
                    help="the model was trained with the official --no_dropout (the file cannot say: dropout "
                         "layers hold no weights); without this flag a pix2pix model runs with dropout noise. A "
