@@ -7,6 +7,14 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no analytics, no version check: nothing leaves
 
-from .app import build_app, launch_options, queue_options  # noqa: E402  (after the environment above)
-
 __all__ = ["build_app", "launch_options", "queue_options"]
+
+
+def __getattr__(name: str):
+    """`demo.build_app` and the others come from demo.app when first asked for: importing the package (as
+    `pix2pix-studio --help` does, for demo.server) loaded gradio and torch, 20 s before the help showed."""
+    if name in __all__:
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -104,7 +104,7 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    from . import build_app, launch_options, queue_options
+    from .app import build_app, launch_options, queue_options
 
     args.data_root.mkdir(parents=True, exist_ok=True)
     blocks = build_app(args.checkpoints, args.data_root, args.runs_dir, device=args.device,

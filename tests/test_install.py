@@ -144,6 +144,24 @@ def test_the_sdist_builds_a_wheel_that_runs_outside_the_checkout(tmp_path):
     assert (Path(checkpoints), classes) == (elsewhere.resolve() / "checkpoints", 12)
 
 
+def test_the_apps_help_loads_neither_gradio_nor_torch():
+    """`pix2pix-studio --help` imports demo.server, and the demo package imported demo.app with gradio and torch
+    first: 6 to 15 s on a loaded machine before the help showed; now the package loads the app when it is asked
+    for (demo.build_app, as the server does after parsing its flags)."""
+    probe = ("import contextlib, io, json, sys\n"
+             "from demo.server import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()) as shown, contextlib.suppress(SystemExit):\n"
+             "    main(['--help'])\n"
+             "print(json.dumps([shown.getvalue(), sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('torch', 'gradio'))]))")
+    shown, heavy = json.loads(_run(sys.executable, "-c", probe, cwd=ROOT))
+    assert shown.startswith("usage: pix2pix-studio") and "--checkpoints" in shown
+    assert heavy == []
+    import demo
+
+    assert demo.build_app is demo.app.build_app  # the package's names still lead to the app
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--device", "cuda"], "device cuda: no CUDA GPU is available here (use auto or cpu)"),
     (["--device", "gpu0"], "unknown device 'gpu0': use auto, cpu, cuda, cuda:N or mps"),
