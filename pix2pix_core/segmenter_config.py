@@ -43,7 +43,8 @@ class SegmenterConfig:
              f"crop_size {self.crop_size} must be a multiple of {2 ** self.num_downs} for num_downs {self.num_downs}"),
             (self.epochs >= 1 and self.batch_size >= 1 and self.ngf >= 1, "epochs, batch_size and ngf must be >= 1"),
             (self.lr > 0, "lr must be positive"),
-            (self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision!r}"),
+            (self.precision in ("auto", "fp32", "bf16"),
+             f"precision must be auto, fp32 or bf16, got {self.precision!r}"),
             (self.save_dtype in ("fp16", "fp32"), f"save_dtype must be fp16 or fp32, got {self.save_dtype!r}"),
         ]
         check_all(checks)
