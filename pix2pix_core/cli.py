@@ -239,14 +239,28 @@ def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: O
                  + (f" ({note})" if note else ""))
     elif init_from:
         where = f"; fine-tuning: {fine_tune_plan(init_from, config.model)}"
-    schedule = f"{config.epochs} + {config.epochs_decay} epochs" + (f", at most {config.max_steps} steps"
-                                                                   if config.max_steps else "")
+    schedule = _epochs_line(config) + (f", at most {_counted(config.max_steps, 'step')}" if config.max_steps else "")
     direction = "" if config.task == "colorize" else f" ({config.direction})"  # a colorizer reads photos, not halves
     judge = f"{config.netD} D" + (f" x {config.num_D} scales" if config.num_D > 1 else "") \
         + (" with spectral norm" if config.spectral_norm else "")
     return (f"{config.model} {config.task}{direction} from {config.data}: {config.netG} ngf {config.ngf}, "
             f"{judge} ndf {config.ndf}, {config.crop_size} px crops, batch {config.batch_size}, {schedule}"
             f"{where} -> {config.out}")
+
+
+def _counted(count: int, noun: str) -> str:
+    """'1 step', '2 steps': the run line said 'at most 1 steps'."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _epochs_line(config: TrainConfig) -> str:
+    """'55 + 55 epochs' (constant LR, then its decay); one part alone when the other is 0, so a 1-epoch run
+    reads '1 epoch', not '1 + 0 epochs'."""
+    if not config.epochs_decay:
+        return _counted(config.epochs, "epoch")
+    if not config.epochs:
+        return _counted(config.epochs_decay, "epoch") + " of LR decay"
+    return f"{config.epochs} + {config.epochs_decay} epochs"
 
 
 @contextlib.contextmanager

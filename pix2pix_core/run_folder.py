@@ -95,7 +95,8 @@ class RunFolder:
         ahead = max(kept - len(list(self.checkpoint_dir.glob("epoch_*.safetensors"))), 0)  # a resume wrote some
         free = shutil.disk_usage(self.out).free
         if ahead and (ahead + 2) * size > free:
-            warnings.warn(f"the {ahead} epoch checkpoints this run will keep (--save-every), with the latest, need "
+            kept_ones = "the epoch checkpoint" if ahead == 1 else f"the {ahead} epoch checkpoints"
+            warnings.warn(f"{kept_ones} this run will keep (--save-every), with the latest, need "
                           f"about {(ahead + 2) * size / 1e9:.1f} GB, and {free / 1e9:.1f} GB are free in {self.out}: "
                           f"a larger --save-every, or 0 to keep only the latest", stacklevel=2)
         remove_stale_temp_files(self.checkpoint_dir)

@@ -580,6 +580,20 @@ def test_the_run_line_says_what_trains():
     assert _run_summary(TrainConfig(task="facades", data="f"), None).startswith("pix2pix facades (BtoA) from f: ")
 
 
+
+def test_the_run_line_counts_one_step_and_one_epoch_in_the_singular():
+    """It said 'at most 1 steps' and '1 + 0 epochs'."""
+    from pix2pix_core.cli import _run_summary
+    from pix2pix_core.config import TrainConfig
+
+    line = _run_summary(TrainConfig(task="facades", data="f", epochs=1, epochs_decay=0, max_steps=1), None)
+    assert ", 1 epoch, at most 1 step -> " in line, line
+    line = _run_summary(TrainConfig(task="facades", data="f", epochs=0, epochs_decay=1, max_steps=2), None)
+    assert ", 1 epoch of LR decay, at most 2 steps -> " in line, line
+    assert ", 55 + 55 epochs -> " in _run_summary(TrainConfig(task="facades", data="f", epochs=55, epochs_decay=55),
+                                                   None)
+
+
 def test_crop_size_errors_say_what_to_do():
     from pix2pix_core.config import TrainConfig
     from pix2pix_core.errors import Pix2PixError

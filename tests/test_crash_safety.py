@@ -617,3 +617,11 @@ def lock_like_another_users_folder(monkeypatch, locked: Path) -> None:
 
     monkeypatch.setattr(Path, "stat", stat)
     monkeypatch.setattr(os, "mkdir", mkdir)
+
+
+def test_one_epoch_checkpoint_that_will_not_fit_is_named_in_the_singular(tmp_path, monkeypatch) -> None:
+    """A run keeping one epoch checkpoint was warned about 'the 1 epoch checkpoints this run will keep'."""
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(run_folder.shutil, "disk_usage", lambda path: usage(10**12, 0, 300_000_000))
+    with pytest.warns(UserWarning, match=r"^the epoch checkpoint this run will keep \(--save-every\), with the latest"):
+        run_folder.RunFolder(tmp_path / "run").check(10_000_000, kept=1)  # 120 MB each: 2 fit, not 3
