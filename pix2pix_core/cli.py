@@ -241,10 +241,8 @@ def _run_summary(config: TrainConfig, resumed_from: Optional[Path], init_from: O
         where = f"; fine-tuning: {fine_tune_plan(init_from, config.model)}"
     schedule = _epochs_line(config) + (f", at most {_counted(config.max_steps, 'step')}" if config.max_steps else "")
     direction = "" if config.task == "colorize" else f" ({config.direction})"  # a colorizer reads photos, not halves
-    judge = f"{config.netD} D" + (f" x {config.num_D} scales" if config.num_D > 1 else "") \
-        + (" with spectral norm" if config.spectral_norm else "")
     return (f"{config.model} {config.task}{direction} from {config.data}: {config.netG} ngf {config.ngf}, "
-            f"{judge} ndf {config.ndf}, {config.crop_size} px crops, batch {config.batch_size}, {schedule}"
+            f"{_judge_line(config)}, {config.crop_size} px crops, batch {config.batch_size}, {schedule}"
             f"{where} -> {config.out}")
 
 
@@ -261,6 +259,14 @@ def _epochs_line(config: TrainConfig) -> str:
     if not config.epochs:
         return _counted(config.epochs_decay, "epoch") + " of LR decay"
     return f"{config.epochs} + {config.epochs_decay} epochs"
+
+
+def _judge_line(config: TrainConfig) -> str:
+    """The discriminator the run trains, or 'no D' with --no-gan (use_gan off): D is then never run or updated."""
+    if not config.use_gan:
+        return "no D (no GAN loss)"
+    return (f"{config.netD} D" + (f" x {config.num_D} scales" if config.num_D > 1 else "")
+            + (" with spectral norm" if config.spectral_norm else "") + f" ndf {config.ndf}")
 
 
 @contextlib.contextmanager

@@ -594,6 +594,15 @@ def test_the_run_line_counts_one_step_and_one_epoch_in_the_singular():
                                                    None)
 
 
+def test_the_run_line_names_no_d_without_a_gan():
+    """It said 'basic D x 2 scales ndf 64' for a --no-gan run, whose D is never run nor updated."""
+    from pix2pix_core.cli import _run_summary
+    from pix2pix_core.config import TrainConfig
+
+    line = _run_summary(TrainConfig(task="facades", data="f", use_gan=False, num_D=2), None)
+    assert " ngf 64, no D (no GAN loss), 256 px crops" in line and "basic" not in line and "scales" not in line, line
+
+
 def test_crop_size_errors_say_what_to_do():
     from pix2pix_core.config import TrainConfig
     from pix2pix_core.errors import Pix2PixError
