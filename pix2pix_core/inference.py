@@ -79,9 +79,10 @@ class Translator:
         """Load a training or exported checkpoint; its stored config rebuilds the network.
 
         backend: "torch" (a .safetensors checkpoint or run folder), "onnx" (a file written by
-        `export --format onnx`, run by onnxruntime on the CPU in fp32, dropout off), or "auto" (onnx for a
-        path ending in .onnx, else torch). direction: BtoA picks a CycleGAN's second generator; None (the
-        default) its first, or the one generator a CycleGAN export holds (checkpoint.direction_to_load).
+        `export --format onnx`, run by onnxruntime on the CPU in fp32, dropout off: device auto or cpu, another
+        is refused), or "auto" (onnx for a path ending in .onnx, else torch). direction: BtoA picks a CycleGAN's
+        second generator; None (the default) its first, or the one generator a CycleGAN export holds
+        (checkpoint.direction_to_load).
         """
         if backend not in BACKENDS:
             raise Pix2PixError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -92,7 +93,7 @@ class Translator:
             if not is_onnx:
                 raise Pix2PixError(f"--backend onnx needs an exported .onnx file, got {path}; write one with "
                                    f"`python -m pix2pix_core export --format onnx --checkpoint {path} --out MODEL.onnx`")
-            return OnnxTranslator.load_onnx(path, direction=direction, **options)
+            return OnnxTranslator.load_onnx(path, direction=direction, device=device, **options)
         if is_onnx:
             raise Pix2PixError(f"{path} is an ONNX file: load it with backend onnx (--backend onnx)")
         device = pick_device(device)
@@ -236,11 +237,12 @@ class OnnxTranslator(Translator):
     @classmethod
     def load_onnx(cls, path: str | Path, dropout: bool = False, threads: Optional[int] = None,
                   chroma_guide: Optional[tuple[int, float]] = CHROMA_GUIDE, direction: Optional[str] = None,
-                  **ignored) -> "OnnxTranslator":
+                  device: str = "cpu", **ignored) -> "OnnxTranslator":
         """An exported ONNX file; for a CycleGAN, `direction` must be the generator the file holds (one of two),
-        and None takes that one."""
+        and None takes that one. `device` is checked (check_onnx_device) before the file is read."""
         from .export_formats import OnnxGenerator
 
+        check_onnx_device(device, path)
         generator = OnnxGenerator(path, threads)
         held = generator.metadata.get("generator", "AtoB")  # files exported before it was recorded: the default
         if direction is None:
@@ -257,6 +259,16 @@ class OnnxTranslator(Translator):
     def run_network(self, batch: torch.Tensor, seed: Optional[int] = 0) -> torch.Tensor:
         with self._lock:
             return self.generator(batch.float())
+
+
+def check_onnx_device(device: str, path: str | Path) -> None:
+    """The session runs on onnxruntime's CPU provider only (export_formats.OnnxGenerator): device auto or cpu.
+    A device torch does not know or lacks here gets pick_device's error; any other, such as cuda, was taken
+    and the model ran on the CPU all the same."""
+    if device == "auto" or pick_device(device).type == "cpu":
+        return
+    raise Pix2PixError(f"device {str(device)[:40]}: {path} is an ONNX model, which runs on the CPU only "
+                       f"(onnxruntime's CPU provider); use device cpu or auto, or its .safetensors checkpoint")
 
 
 def _rgb_array(picture: Image.Image) -> np.ndarray:

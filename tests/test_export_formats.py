@@ -177,6 +177,23 @@ def test_clear_errors(facades_checkpoint, tmp_path, capsys, monkeypatch):
     assert "requirements-onnx.txt" in capsys.readouterr().err
 
 
+
+def test_an_onnx_model_takes_device_cpu_or_auto_only(facades_checkpoint, tmp_path, monkeypatch):
+    """Translator.load("x.onnx", device=...) took any device, even 'gpu', and ran on the CPU all the same: the
+    device is checked as for torch (pick_device), before the file is read, and one other than the CPU refused."""
+    missing = tmp_path / "missing.onnx"
+    with pytest.raises(Pix2PixError, match=r"^unknown device 'gpu': use auto, cpu, cuda"):
+        Translator.load(missing, device="gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with a GPU, as far as the check sees
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(Pix2PixError, match=r"^device cuda: .*missing.onnx is an ONNX model, which runs on the CPU "
+                                           r"only .*; use device cpu or auto, or its .safetensors checkpoint$"):
+        Translator.load(missing, device="cuda")
+    with pytest.raises(Pix2PixError, match="device cuda:0: .* runs on the CPU only"):
+        OnnxTranslator.load_onnx(missing, device="cuda:0")
+    path = export_model(facades_checkpoint, tmp_path / "g.onnx", "onnx")
+    assert {Translator.load(path, device=device).device.type for device in ("cpu", "auto")} == {"cpu"}
+
 def test_an_imported_official_model_exports_with_per_image_statistics(tmp_path):
     """The official repo's ONNX complaint (#1276): its models need per-image batch norm; ours exports that."""
     from official_files import NGF, official_state, our_generator
