@@ -14,6 +14,8 @@ from gradio.route_utils import FnIndexInferError
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
+from pix2pix_core.distributed import pick_device
+
 from . import colorize_tab, facades_tab, train_tab
 from .event_requests import CheckedBlocks
 from .gradio_cache import remove_empty_folders, tidy_deletion
@@ -76,7 +78,10 @@ async def unknown_endpoint(request, exc: FnIndexInferError) -> JSONResponse:
 
 def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: str = "auto",
               runs_max_bytes: int = 5_000_000_000, train_memory_bytes: Optional[int] = None) -> gr.Blocks:
-    """Create the app state and the Blocks; models load in the background so the page is served at once."""
+    """Create the app state and the Blocks; models load in the background so the page is served at once.
+    A `device` torch does not know or this machine lacks is refused here (Pix2PixError, pick_device's words):
+    the app started, and then every request failed with that one line."""
+    pick_device(device)
     state = AppState(Path(checkpoints_dir), Path(data_root), Path(runs_dir), device=device,
                      runs_max_bytes=runs_max_bytes, train_memory_bytes=train_memory_bytes)
     tidy_deletion()  # Gradio's delete_cache left each file's folder, and an upload's path in memory, for good

@@ -81,7 +81,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--checkpoints {args.checkpoints}: no such folder")
     if args.torch_threads < 0:  # torch refused it with a traceback at start
         parser.error(f"--torch-threads {args.torch_threads}: give a number of threads, or 0 for torch's default")
-    if args.device != "auto":  # a device the machine lacks started the app, and then failed every request
+    if args.device != "auto":  # build_app refuses it too; here it is a usage error before any folder is made
         from pix2pix_core.distributed import pick_device
         from pix2pix_core.errors import Pix2PixError
 

@@ -455,3 +455,19 @@ def test_a_stopped_app_leaves_nothing_of_its_requests_in_gradios_cache(tmp_path,
                   if path.name.startswith(("map", "photo", "colorized"))}
         assert len(served) == 7, served  # the label map's upload, three photos, three colorized
     assert sorted(path.name for path in cache.iterdir() if path.name in served) == []
+
+
+@pytest.mark.parametrize("device, words", [("gpu", "unknown device 'gpu': use auto, cpu, cuda, cuda:N or mps"),
+                                           ("cuda:99", "device cuda:99: ")])
+def test_build_app_refuses_a_device_it_cannot_use(tmp_path, monkeypatch, device, words):
+    """build_app(device=...) took any device: only demo/server.py's --device was checked, so an app built
+    directly started, and every request failed with the device's one-line error. Now it is refused at once,
+    before any folder is made."""
+    from demo.app import build_app
+    from pix2pix_core.errors import Pix2PixError
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)  # cuda:99 is absent with or without a GPU
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 1)
+    with pytest.raises(Pix2PixError, match="^" + words):
+        build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device=device)
+    assert list(tmp_path.iterdir()) == []
