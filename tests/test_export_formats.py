@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,6 +194,18 @@ def test_an_onnx_model_takes_device_cpu_or_auto_only(facades_checkpoint, tmp_pat
         OnnxTranslator.load_onnx(missing, device="cuda:0")
     path = export_model(facades_checkpoint, tmp_path / "g.onnx", "onnx")
     assert {Translator.load(path, device=device).device.type for device in ("cpu", "auto")} == {"cpu"}
+
+
+def test_the_readme_names_every_metadata_key_an_onnx_export_writes(facades_checkpoint, tmp_path):
+    """The README's list of the ONNX metadata_props lacked `trained`, which every export writes."""
+    from pix2pix_core.export_formats import config_metadata
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Take a model elsewhere: ONNX and TorchScript")[1].split("\n### ")[0]
+    written = OnnxGenerator(export_model(facades_checkpoint, tmp_path / "g.onnx", "onnx")).metadata
+    imported = config_metadata(load_generator(facades_checkpoint)[1], {"imported_from": "latest_net_G.pth"})
+    assert "trained" in written
+    assert [key for key in {*written, *imported} if f"`{key}`" not in section] == []
 
 def test_an_imported_official_model_exports_with_per_image_statistics(tmp_path):
     """The official repo's ONNX complaint (#1276): its models need per-image batch norm; ours exports that."""
