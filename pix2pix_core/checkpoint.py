@@ -14,7 +14,7 @@ import struct
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import torch
 from safetensors import SafetensorError
@@ -393,6 +393,24 @@ def generator_states(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor
     if not states:
         raise CheckpointError(f"{path}: holds no generator weights")
     return states, config
+
+
+# A training checkpoint's header: each tensor's name, dtype, shape and offsets (~100 bytes in JSON); and a few kB
+# each for the config and the state (in the header), torch's RNG state and a colourizer's colour prior (tensors)
+HEADER_BYTES_PER_TENSOR = 128
+CHECKPOINT_EXTRA_BYTES = 16_000
+
+
+def training_checkpoint_bytes(saved: Iterable[nn.Module], stepped: Iterable[nn.Module], other: int = 0) -> int:
+    """The size of the training checkpoint `state_dict` + `flatten_optimizer` write once training has stepped:
+    the weights and buffers of the `saved` networks, Adam's two moments and step of each parameter of the
+    `stepped` ones (an optimizer that never stepped holds none: --no-gan's D), `other` bytes (CycleGAN's
+    history pools) and the header. Works on networks built on the meta device (resources.py)."""
+    tensors = [t for net in saved for t in net.state_dict().values()]
+    moments = [p for net in stepped for p in net.parameters()]
+    return (sum(t.numel() * t.element_size() for t in tensors)
+            + sum(2 * p.numel() * p.element_size() + 4 for p in moments)  # exp_avg, exp_avg_sq, an fp32 step
+            + HEADER_BYTES_PER_TENSOR * (len(tensors) + 3 * len(moments)) + other + CHECKPOINT_EXTRA_BYTES)
 
 
 def flatten_optimizer(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], Any]:

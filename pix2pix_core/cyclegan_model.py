@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from . import distributed
-from .checkpoint import flatten_optimizer, load_into, sub_state, unflatten_optimizer
+from .checkpoint import flatten_optimizer, load_into, sub_state, training_checkpoint_bytes, unflatten_optimizer
 from .color import network_to_rgb, unit_to_pil
 from .config import TrainConfig
 from .losses import GANLoss
@@ -128,8 +128,13 @@ class CycleGAN:
     def set_lr(self, lr: float) -> None:
         set_learning_rates(self.opt_g, self.opt_d, lr, self.config)
 
-    def parameter_count(self) -> int:
-        return sum(p.numel() for net in self._raw() for p in net.parameters())
+    def checkpoint_bytes(self) -> int:
+        """The size of this run's checkpoints (`state_dict` and `rank_state`): the four networks, their Adam
+        moments, and both history pools full (pool_size fakes each, in the step's precision) of every rank."""
+        fake = (self.config.output_nc, self.config.crop_size, self.config.crop_size)
+        itemsize = (self.amp_dtype or torch.float32).itemsize
+        pools = 2 * self.config.pool_size * fake[0] * fake[1] * fake[2] * itemsize * self.context.world_size
+        return training_checkpoint_bytes(self._raw(), self._raw(), other=pools)
 
     def networks(self) -> list[nn.Module]:
         return self._raw()

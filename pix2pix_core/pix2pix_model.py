@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import colour_bins, distributed
 from .augment import diff_augment, warp_label_map
-from .checkpoint import flatten_optimizer, load_into, sub_state, unflatten_optimizer
+from .checkpoint import flatten_optimizer, load_into, sub_state, training_checkpoint_bytes, unflatten_optimizer
 from .color import network_to_rgb, unit_to_pil
 from .config import TrainConfig
 from .errors import Pix2PixError
@@ -166,8 +166,11 @@ class Pix2Pix:
     def set_lr(self, lr: float) -> None:
         set_learning_rates(self.opt_g, self.opt_d, lr, self.config)
 
-    def parameter_count(self) -> int:
-        return sum(p.numel() for net in (self.generator, self.discriminator) for p in net.parameters())
+    def checkpoint_bytes(self) -> int:
+        """The size of this run's checkpoints (`state_dict`): G, D and the average E, Adam's moments of G and,
+        when D trains (use_gan), of D; what RunFolder.check and the app's disk estimate count."""
+        stepped = [self.generator] + ([self.discriminator] if self.config.use_gan else [])
+        return training_checkpoint_bytes(self.networks(), stepped)
 
     def networks(self) -> list[nn.Module]:
         """Every network whose weights are saved (and must stay finite)."""

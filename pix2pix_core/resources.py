@@ -47,8 +47,8 @@ class MemoryEstimate:
     dataset: int  # the decoded training images at load size (uint8); 0 when read from the disk cache
     overhead: int = FIXED_OVERHEAD
     disk_cache: bool = False  # the dataset is above config.memory_budget_mb: read from the disk cache
-    checkpoint: int = 0  # one training checkpoint on disk: fp32 weights and both Adam moments of G and D,
-    #                      and the averaged G (the facades paper settings, ngf 64: about 0.69 GB)
+    checkpoint: int = 0  # one training checkpoint on disk (training_checkpoint_size: the facades paper settings,
+    #                      ngf 64: about 0.69 GB)
     decoding: int = 0  # the largest source images at full size while they are decoded (DECODE_THREADS at once)
 
     @property
@@ -83,8 +83,19 @@ def estimate_training_memory(config: TrainConfig, n_images: int, largest_pixels:
     per_pixel = DECODE_BYTES_PER_PIXEL.get(config.task, OTHER_DECODE_BYTES_PER_PIXEL)
     return MemoryEstimate(parameters * BYTES_PER_PARAMETER + averaged * BYTES_PER_AVERAGED_VALUE,
                           activations * 4 * ACTIVATION_FACTOR, dataset, disk_cache=not in_memory,
-                          checkpoint=parameters * 4 * 3 + averaged * 4,
+                          checkpoint=training_checkpoint_size(config),
                           decoding=DECODE_THREADS * largest_pixels * per_pixel)
+
+
+def training_checkpoint_size(config: TrainConfig) -> int:
+    """Bytes of one checkpoint of a run of `config`, as its model counts them (`checkpoint_bytes`, what the run
+    folder checks for), the model built on the meta device: no weights. A CycleGAN's history pools are counted
+    at fp32 unless --precision names another (autocast's precision depends on the device the run will take)."""
+    from .distributed import Context
+    from .train import MODELS  # torch-heavy: only when estimating
+
+    with torch.device("meta"):
+        return MODELS[config.model](config, Context(device=torch.device("meta"))).checkpoint_bytes()
 
 
 def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:

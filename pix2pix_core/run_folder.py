@@ -82,13 +82,14 @@ class RunFolder:
         self._csv_writer = None
         self._lock_fd: Optional[int] = None
 
-    def check(self, parameter_count: int, kept: int = 0) -> None:
-        """Writable, with room for two fp32 checkpoints (weights + two Adam moments: latest and the next one
-        while it is written); clears the partial files a killed run may have left (checkpoints, config.json,
-        losses.csv, samples). A warning when the `kept` epoch checkpoints of its schedule will not fit as well
-        (--save-every 10 over 200 epochs at the default ngf 64: 20 x 686 MB), since a run can be cut short instead
-        (--max-steps) or old ones deleted. Takes the folder's lock (`lock`) before it touches anything there."""
-        size = parameter_count * 4 * 3
+    def check(self, checkpoint_bytes: int, kept: int = 0) -> None:
+        """Writable, with room for two checkpoints of `checkpoint_bytes` (the model's `checkpoint_bytes`: latest
+        and the next one while it is written); clears the partial files a killed run may have left (checkpoints,
+        config.json, losses.csv, samples). A warning when the `kept` epoch checkpoints of its schedule will not
+        fit as well (--save-every 10 over 200 epochs at the default ngf 64: 20 x 686 MB), since a run can be cut
+        short instead (--max-steps) or old ones deleted. Takes the folder's lock (`lock`) before it touches
+        anything there."""
+        size = checkpoint_bytes
         self.created = missing_folders(self.out)
         check_writable(self.out, needed_bytes=2 * size + 50_000_000)
         self.lock()

@@ -476,7 +476,7 @@ class Trainer:
         if ctx.is_main:  # only rank 0 writes; the other ranks learn its verdict below
             try:
                 config = self.config
-                self.folder.check(self.model.parameter_count(),
+                self.folder.check(self.model.checkpoint_bytes(),
                                   kept=config.total_epochs // config.save_every if config.save_every else 0)
                 self._refuse_a_fresh_run_over_a_run()  # a run that ended there since run() looked
             except Pix2PixError as exc:
