@@ -455,7 +455,9 @@ def check_export_dtype(dtype: torch.dtype) -> None:
     """Refuse a weight dtype other than EXPORT_DTYPES before any file is read: "fp16" failed as torch's
     "Invalid device string: 'fp16'" once the weights were converted, an integer dtype wrote truncated weights."""
     if dtype not in EXPORT_DTYPES:
-        raise Pix2PixError(f"dtype must be torch.float16, torch.bfloat16 or torch.float32, got {repr(dtype)[:40]}")
+        names = [str(known) for known in EXPORT_DTYPES]  # "torch.float16, torch.bfloat16 or torch.float32"
+        listed = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise Pix2PixError(f"dtype must be {listed}, got {repr(dtype)[:40]}")
 
 
 def export_generator(checkpoint: str | Path, out: str | Path, dtype: torch.dtype = torch.float16,

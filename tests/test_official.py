@@ -305,6 +305,20 @@ def test_import_takes_the_three_weight_dtypes_as_export_does(official_pth, tmp_p
     assert {v.dtype for v in tensors.values() if v.is_floating_point()} == {torch.bfloat16}
 
 
+def test_the_dtype_refusal_names_the_dtypes_of_the_export_table(monkeypatch):
+    """check_export_dtype spelled the three dtypes out by hand: a dtype added to (or taken from) the table
+    EXPORT_DTYPES is made of would have been refused, or taken, in words that said otherwise."""
+    from pix2pix_core import checkpoint
+
+    monkeypatch.setattr(checkpoint, "EXPORT_DTYPES", (torch.float16, torch.float64))
+    checkpoint.check_export_dtype(torch.float64)
+    with pytest.raises(Pix2PixError, match=r"^dtype must be torch\.float16 or torch\.float64, got torch\.float32$"):
+        checkpoint.check_export_dtype(torch.float32)
+    monkeypatch.setattr(checkpoint, "EXPORT_DTYPES", (torch.float32,))
+    with pytest.raises(Pix2PixError, match=r"^dtype must be torch\.float32, got torch\.int8$"):
+        checkpoint.check_export_dtype(torch.int8)
+
+
 def test_unknown_and_missing_keys_are_named(tmp_path, capsys):
     state = official_state(our_generator())
     del state["model.model.3.bias"]
