@@ -36,7 +36,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional, TextIO
 
-from .archive import UnpackWriteError, extract_dataset_zip
 from .errors import Pix2PixError
 
 CHUNK = 1 << 20
@@ -439,6 +438,8 @@ def _in_unpaired_split(path: PurePosixPath) -> Optional[PurePosixPath]:
 def unpack_unpaired(archive_path: Path, dest: Path, source: Source, progress: bool = False) -> dict[str, int]:
     """NAME/{trainA,trainB,testA,testB}/* of a CycleGAN zip -> dest/{trainA,...}/, through the app's safe zip
     extractor (no `..`, absolute paths, links or encrypted members; unpack_limit and MAX_FILES as its limits)."""
+    from .archive import extract_dataset_zip  # with PIL and numpy: not for `--help` (add_command)
+
     with _unpacking_bar(archive_path, progress) as bar:
         def advance(done: int, total: int) -> None:
             bar.total = total
@@ -517,6 +518,8 @@ def get_dataset(name: str, out: Path, from_file: Optional[Path] = None, limit: O
                 sources: Optional[dict[str, Source]] = None, timeout: float = TIMEOUT_S,
                 log: Optional[TextIO] = None) -> Path:
     """Download (or take `from_file`), verify and unpack dataset `name` into `out/name`; returns that folder."""
+    from .archive import UnpackWriteError  # with PIL and numpy: not for `--help` (add_command)
+
     sources = sources or SOURCES
     log = log or sys.stdout
     if name not in sources:

@@ -210,7 +210,8 @@ def test_the_tools_module_and_every_commands_help_load_no_torch():
     """cli_tools imports torch (and the modules that do) inside its handlers, so the module itself stays light;
     and `--help` of the command and of each subcommand answers without torch: building the parser imported
     checkpoint (for the --dtype and --weights names) and segment (for SegmenterConfig's defaults), and with
-    them torch, 3 to 6 s before any help showed."""
+    them torch, 3 to 6 s before any help showed. Nor PIL and numpy: download.py imported archive (and images)
+    for `data`'s arguments, 0.2 s of every --help."""
     import subprocess
     import sys
     import textwrap
@@ -218,8 +219,8 @@ def test_the_tools_module_and_every_commands_help_load_no_torch():
     code = textwrap.dedent("""
         import argparse, contextlib, io, json, sys
         import pix2pix_core.cli_tools
-        def torch_modules():
-            return sorted(m for m in sys.modules if m.split(".")[0] == "torch")
+        def torch_modules():  # torch, and PIL and numpy as well
+            return sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "PIL", "numpy"))
         found = {"module": torch_modules()}
         from pix2pix_core.cli import build_parser, main
         parser = build_parser()
