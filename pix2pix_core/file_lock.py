@@ -8,6 +8,7 @@ for run folders (run_folder.py: one training run writes to a folder at a time).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -28,7 +29,9 @@ def try_lock(lock_file: Path) -> Optional[int]:
     """A descriptor holding `lock_file` exclusively, or None while another holder has it.
 
     Each holder removes the file as it lets go, so a lock won on a file that is no longer linked there
-    guards nothing: the new file is tried instead. OSError when the file system has no working locks."""
+    guards nothing: the new file is tried instead. OSError when the file system has no working locks (NO_LOCKS):
+    the file just opened is removed then, as nothing can hold it (a run folder it was left in was never removed
+    after a failed run, and kept it after a finished one)."""
     while True:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
         try:
@@ -36,8 +39,11 @@ def try_lock(lock_file: Path) -> Optional[int]:
         except BlockingIOError:
             os.close(fd)
             return None
-        except BaseException:
+        except BaseException as exc:
             os.close(fd)
+            if isinstance(exc, OSError) and exc.errno in NO_LOCKS:
+                with contextlib.suppress(OSError):
+                    os.unlink(lock_file)
             raise
         if _is_linked(fd, lock_file):
             return fd

@@ -625,6 +625,23 @@ def test_a_run_refused_by_the_lock_removes_nothing_of_the_other_run(tmp_path, mo
     other.unlock()
 
 
+def test_a_run_folder_where_locks_do_not_work_keeps_no_lock_file(tmp_path, monkeypatch) -> None:
+    """Where flock fails (NFS without lockd, some FUSE mounts) the run goes on unlocked, but the lock file opened to
+    try was left there: a run that failed before its first checkpoint could not remove the folder it created (the
+    file was in it), and a finished run left it behind for good."""
+    fcntl = pytest.importorskip("fcntl")
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    folder = run_folder.RunFolder(tmp_path / "new" / "run")
+    with pytest.warns(UserWarning, match="file locks do not work in"):
+        folder.check(1000)
+    assert list(folder.out.iterdir()) == []
+    assert folder.remove_if_unused() and list(tmp_path.iterdir()) == []
+
+
 def lock_like_another_users_folder(monkeypatch, locked: Path) -> None:
     """What a non-root user meets below another user's 0700 folder (the tests may run as root): looking at a path
     inside it, or making one, is EACCES."""
