@@ -20,8 +20,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import time
 from pathlib import Path
+
+# the folder Gradio keeps a cached file in: the sha256 of its content, in hex (route_utils, processing_utils)
+CACHED_FILE_FOLDER = re.compile(r"[0-9a-f]{64}")
 
 
 def tidy_deletion() -> None:
@@ -63,18 +67,17 @@ def tidy_deletion() -> None:
 
 
 def remove_empty_folders(root: Path, older_than: float) -> int:
-    """Remove the empty folders under Gradio's cache folder `root` (never `root` itself, never through a link)
-    unchanged for `older_than` seconds: app versions before `tidy_deletion` left one or two per request, for good,
-    and this app does not know them. A fresh one may be a request's, about to get its file. Returns how many."""
-    root, cutoff = Path(root), time.time() - older_than
-    found = []  # with their times before any removal: removing a folder's only sub-folder changes its time
-    for folder, _, _ in os.walk(root):  # a link to a folder is listed, never entered (followlinks=False)
-        with contextlib.suppress(OSError):
-            found.append((Path(folder), os.lstat(folder).st_mtime))
-    removed = 0
-    for folder, changed in reversed(found[1:]):  # the deepest first; found[0] is the root
-        with contextlib.suppress(OSError):
-            if changed < cutoff:
-                folder.rmdir()  # only when empty
-                removed += 1
+    """Remove the empty folders Gradio makes for a cached file in its cache folder `root` (`<root>/<the file's
+    sha256>/`; no other folder, at no other depth: `root` may be a shared one, GRADIO_TEMP_DIR=/tmp say, whose
+    other empty folders are not the app's) unchanged for `older_than` seconds: app versions before
+    `tidy_deletion` left one or two per request, for good, and this app does not know them. A fresh one may be a
+    request's, about to get its file. Never through a link. Returns how many."""
+    cutoff, removed = time.time() - older_than, 0
+    with contextlib.suppress(OSError), os.scandir(root) as entries:  # a cache of millions: one entry at a time
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if (CACHED_FILE_FOLDER.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+                        and entry.stat(follow_symlinks=False).st_mtime < cutoff):
+                    os.rmdir(entry.path)  # only when empty
+                    removed += 1
     return removed

@@ -1559,21 +1559,22 @@ def test_unread_results_of_all_sessions_together_are_bounded(tmp_path, monkeypat
 
 def test_empty_folders_left_in_gradios_cache_are_removed_at_start(tmp_path, monkeypatch):
     """App versions before Gradio's deletion was tidied left one or two empty folders per request in Gradio's
-    cache, for good (a new app does not know them). The app removes them at start: only empty folders, only
-    inside Gradio's cache, none through a link, none changed in the last hour (a request's, about to get its
-    file)."""
+    cache, for good (a new app does not know them). The app removes them at start: only the empty folders Gradio
+    names for a cached file (its content's sha256), none changed in the last hour (a request's, about to get its
+    file), none through a link; no other empty folder at any depth: Gradio's cache folder may be a shared one
+    (GRADIO_TEMP_DIR=/tmp), and every old empty folder below it went."""
     from demo.app import build_app
 
     cache, outside = tmp_path / "gradio", tmp_path / "outside"
-    (cache / "a" / "b").mkdir(parents=True)  # nested: both go
-    (cache / "empty").mkdir()
-    (cache / "kept").mkdir()
-    (cache / "kept" / "photo.png").write_bytes(b"x")
-    (cache / "fresh").mkdir()
-    (outside / "empty").mkdir(parents=True)
-    (cache / "link").symlink_to(outside)
+    left, kept, fresh, linked = ("%064x" % n for n in range(4))
+    for folder in (left, kept, fresh, "someone_elses", f"someone_elses/{left}", f"{kept}/{left}"):
+        (cache / folder).mkdir(parents=True, exist_ok=True)
+    (cache / kept / "photo.png").write_bytes(b"x")
+    (outside / left).mkdir(parents=True)
+    (cache / linked).symlink_to(outside / left)
     old = time.time() - 2 * 3600
-    for folder in (cache / "a" / "b", cache / "a", cache / "empty", cache / "kept", outside / "empty", outside):
+    for folder in (cache / left, cache / kept, cache / "someone_elses", cache / "someone_elses" / left,
+                   cache / kept / left, outside / left):
         os.utime(folder, (old, old))
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
     (tmp_path / "checkpoints").mkdir()
@@ -1582,8 +1583,9 @@ def test_empty_folders_left_in_gradios_cache_are_removed_at_start(tmp_path, monk
         if thread.name == "cache-folders":
             thread.join(30)
     names = {path.name for path in cache.iterdir()}  # with the files the page itself cached at build
-    assert {"fresh", "kept", "link"} <= names and not {"a", "empty"} & names, names
-    assert (cache / "kept" / "photo.png").exists() and (outside / "empty").is_dir()
+    assert {kept, fresh, linked, "someone_elses"} <= names and left not in names, names
+    assert (cache / kept / "photo.png").exists() and (outside / left).is_dir()
+    assert (cache / "someone_elses" / left).is_dir() and (cache / kept / left).is_dir()
 
 
 def test_open_pages_timer_ticks_take_no_place_in_the_queue(tmp_path):
