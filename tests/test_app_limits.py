@@ -1517,8 +1517,8 @@ def test_gradios_cache_deletion_survives_a_file_cached_while_it_runs(tmp_path, m
 
 def test_unread_results_of_all_sessions_together_are_bounded(tmp_path, monkeypatch):
     """The 429 above holds one session; a client using a new session hash per call (or none, with call/NAME) was
-    never refused: Gradio kept the messages of its latest 2,000 sessions (~1 GB at 64 results of ~9 kB each) and
-    the ids of every session's unread events for good (~250 B per call). All sessions together now hold at most
+    never refused: Gradio kept the messages of its latest 2,000 sessions (~300 MB at 64 results of ~2.4 kB each) and
+    the ids of every session's unread events for good (~300 B per call). All sessions together now hold at most
     MAX_UNREAD_HELD unread events, the least recently used sessions' dropped first, and no id list of a session
     whose messages Gradio forgot; the latest results are still there to read."""
     import httpx
