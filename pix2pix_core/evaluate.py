@@ -99,8 +99,6 @@ class Row:
     scores: dict[str, float]
 
 
-
-
 def save_metrics(out: Path, metrics: dict) -> Path:
     """metrics.json, atomically, with any non-finite number (a ratio of nothing to nothing) as null: strict
     JSON, and a crash here must not leave a new index.html beside an old metrics.json."""

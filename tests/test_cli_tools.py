@@ -581,7 +581,6 @@ def test_the_run_line_says_what_trains():
     assert _run_summary(TrainConfig(task="facades", data="f"), None).startswith("pix2pix facades (BtoA) from f: ")
 
 
-
 def test_the_run_line_counts_one_step_and_one_epoch_in_the_singular():
     """It said 'at most 1 steps' and '1 + 0 epochs'."""
     from pix2pix_core.cli import _run_summary
