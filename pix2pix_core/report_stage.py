@@ -5,7 +5,8 @@ earlier page shows (0000_x_output.png), so a run cut short (a Ctrl-C, a crash) l
 pictures as its own. Now they wait in a staging folder inside the report folder (.images.XXXX.partial/, on the same
 file system, so moving them is a rename) and enter images/ only once the work is done, just before the new page
 (evaluate.write_page); a run that stops before that removes its staging folder, and one a kill left behind is
-removed by the next report into the folder. Each picture is on disk once staged: memory holds one row at a time.
+removed by the next report into the folder. Each picture is on disk once staged: the report keeps none in memory
+(evaluate's realism metrics still keep the outputs and truths they compare, a colorizer's always).
 """
 
 from __future__ import annotations

@@ -87,8 +87,8 @@ class RunFolder:
         and the next one while it is written); clears the partial files a killed run may have left (checkpoints,
         config.json, losses.csv, samples). A warning when the `kept` epoch checkpoints of its schedule will not
         fit as well (--save-every 10 over 200 epochs at the default ngf 64: 20 x 686 MB), since a run can be cut
-        short instead (--max-steps) or old ones deleted. Takes the folder's lock (`lock`) before it touches
-        anything there."""
+        short instead (--max-steps) or old ones deleted. Takes the folder's lock (`lock`) right after the write
+        probe, before it clears anything there."""
         size = checkpoint_bytes
         self.created = missing_folders(self.out)
         check_writable(self.out, needed_bytes=2 * size + 50_000_000)
