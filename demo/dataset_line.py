@@ -27,7 +27,9 @@ def default_data(state: AppState, task: str) -> Path:
     if task == "colorize" and (state.data_root / "food").is_dir():
         return state.data_root / "food"
     holding = " holding trainA/ and trainB/" if task == "unpaired" else ""
-    raise Pix2PixError(f"give a dataset folder (inside the data root) or upload a zip{holding} for the {task} task")
+    # the task as the form names it: "for the aligned task" named a task the page never shows
+    raise Pix2PixError(f"give a dataset folder (inside the data root) or upload a zip{holding} for the task "
+                       f"'{TASK_LABELS.get(task, task)}'")
 
 
 def get_data_command(state: AppState, name: str) -> str:

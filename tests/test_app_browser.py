@@ -568,7 +568,8 @@ def test_a_reload_during_a_run_shows_the_runs_settings(browser, app_url):
         viewer.wait_for_function("() => document.querySelector('#train-dataset').innerText.includes('not found')")
         viewer.locator("#train-data textarea, #train-data input").first.fill("")
         choose(viewer, "train-task", "Custom: A/ and B/ folders")
-        viewer.wait_for_function("() => document.querySelector('#train-dataset').innerText.includes('paired task')")
+        viewer.wait_for_function("says => document.querySelector('#train-dataset').innerText.includes(says)",
+                                 arg="for the task 'Custom: A/ and B/ folders'")
         assert viewer.locator("#train-direction input:checked").get_attribute("value") == "AtoB"
     finally:
         viewer.close()

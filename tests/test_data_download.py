@@ -264,6 +264,23 @@ def test_train_tab_names_its_dataset_and_the_command_to_get_facades(tmp_path, mo
     assert "not found" in shown and "<img" not in shown and "&lt;img src=x&gt;" in shown
 
 
+def test_with_no_folder_the_dataset_line_names_the_task_as_the_form_does(tmp_path):
+    """With no folder typed, the custom and unpaired tasks' dataset line (and Start's refusal) said "for the aligned
+    task", "the paired task": names the page never shows. It names the task as the form's picker does."""
+    from demo import dataset_line
+    from demo.state import AppState
+    from pix2pix_core.errors import Pix2PixError
+
+    state = AppState(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs")
+    for task, label in (("aligned", "Custom: A|B images"), ("paired", "Custom: A/ and B/ folders"),
+                        ("unpaired", "Unpaired (CycleGAN)")):
+        with pytest.raises(Pix2PixError) as refused:
+            dataset_line.default_data(state, task)
+        assert str(refused.value).endswith(f" for the task '{label}'"), refused.value
+        line = dataset_line.dataset_summary(state, task)
+        assert f"for the task &#x27;{label}&#x27;" in line and f"the {task} task" not in line, line
+
+
 def test_train_tab_gives_the_command_and_task_of_a_public_dataset_it_does_not_find(tmp_path, monkeypatch):
     """The Train tab knew facades and food only: a typed maps or horse2zebra that was not there got "not found". It
     now gives the command that fetches a public dataset, its size, and the task it is for; every part escaped."""
