@@ -32,6 +32,17 @@ def default_data(state: AppState, task: str) -> Path:
                        f"'{TASK_LABELS.get(task, task)}'")
 
 
+# What an empty dataset folder means, or what the folder must hold, per task: one text for every task said
+# "empty: <data root>/facades or /food", which the custom and unpaired tasks refuse
+FOLDER_PLACEHOLDERS = {
+    "facades": "empty: <data root>/facades (the 6 bundled example pairs when it is missing)",
+    "colorize": "empty: <data root>/food",
+    "aligned": "a folder of A|B side-by-side images (in train/, or in the folder itself)",
+    "paired": "a folder holding A/ and B/ (in train/, or in the folder itself)",
+    "unpaired": "a folder holding trainA/ and trainB/",
+}
+
+
 def get_data_command(state: AppState, name: str) -> str:
     """The exact command that puts dataset `name` where the app looks for it."""
     root = state.data_root

@@ -33,7 +33,8 @@ from . import translate_section
 from .choices import Choice, Picker
 from .disk import CACHE, remove_quietly
 from .messages import quoted
-from .dataset_line import dataset_summary, default_data, get_data_command, running_dataset_summary
+from .dataset_line import (FOLDER_PLACEHOLDERS, dataset_summary, default_data, get_data_command,
+                           running_dataset_summary)
 from .state import EXAMPLES, AppState, JobSnapshot
 from .train_settings import (DEFAULT_PRESET, PRESETS, TASKS, FormSettings, check_run_size, checked_numbers,
                              form_direction, with_settings)
@@ -200,11 +201,12 @@ def on_preset(name: str):
 
 
 def on_task(state: AppState, name: str):
-    """Fine-tune choices of the task, its input side, and only the fields that apply to it."""
+    """Fine-tune choices of the task, its input side, only the fields that apply to it, and what its dataset
+    folder holds (the folder's placeholder)."""
     side, l1, augment = field_visibility(name)
     return (gr.Dropdown(choices=start_choices(state, name), value=SCRATCH),
             gr.update(value=form_direction(name), visible=side), gr.update(visible=l1),
-            gr.update(visible=augment))
+            gr.update(visible=augment), gr.update(placeholder=FOLDER_PLACEHOLDERS.get(name, "")))
 
 
 FORM_FIELDS = 12  # the fields restore_form fills: build's `form`, in its order
@@ -218,7 +220,8 @@ def restore_form(state: AppState):
     if settings is None:
         return *[gr.skip()] * FORM_FIELDS, dataset_summary(state, "facades")
     side, l1, augment = field_visibility(settings.task)
-    return (settings.task, settings.data_folder, gr.update(value=settings.direction, visible=side),
+    return (settings.task, gr.update(value=settings.data_folder, placeholder=FOLDER_PLACEHOLDERS[settings.task]),
+            gr.update(value=settings.direction, visible=side),
             settings.preset, settings.epochs, settings.epochs_decay, settings.batch_size,
             gr.update(value=settings.lambda_l1, visible=l1), settings.lr, settings.ngf,
             gr.Dropdown(choices=start_choices(state, settings.task), value=settings.start_from),
@@ -406,9 +409,7 @@ def layout(state: AppState) -> TrainPage:
                               min_width=NAMES_MIN_WIDTH)
                 preset = Choice(list(PRESETS), value=DEFAULT_PRESET, label="Preset", elem_id="train-preset", scale=2)
             data_folder = gr.Textbox("", label=f"Dataset folder, relative to the data root ({state.data_root.name}/)",
-                                     placeholder="empty: <data root>/facades or /food (facades: the 6 bundled pairs "
-                                                 "when it is missing)",
-                                     elem_id="train-data")
+                                     placeholder=FOLDER_PLACEHOLDERS["facades"], elem_id="train-data")
             data_zip = FileInput(label="…or upload a dataset zip", file_types=[".zip"], type="filepath", height=150)
             with gr.Row():
                 direction = Choice(["AtoB", "BtoA"], value="BtoA", label="Input side (custom data)",
@@ -476,8 +477,8 @@ def wire(state: AppState, ui: TrainPage) -> dict:
     private = dict(api_visibility="private")
     # .input, not .change: the user's choices only. A restored task or preset must not reset the restored fields.
     ui.preset.input(on_preset, ui.preset, [ui.epochs, ui.epochs_decay, ui.batch_size, ui.ngf], **private)
-    ui.task.input(bound(on_task, state), ui.task, [ui.start_from, ui.direction, ui.lambda_l1, ui.diff_augment],
-                  **private)
+    ui.task.input(bound(on_task, state), ui.task,
+                  [ui.start_from, ui.direction, ui.lambda_l1, ui.diff_augment, ui.data_folder], **private)
     # The restore writes the dataset line itself, and a restored task must not replace an upload run's line. The
     # folder keeps .change: gradio 6.31's Textbox fired .input on key strokes but not on Playwright's fill(). A
     # restored folder gives the restore's own line again (an upload run's folder is "": no change, no event).

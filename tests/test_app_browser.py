@@ -689,3 +689,17 @@ def test_a_line_says_what_the_loss_plots_are_before_they_draw(page):
     plots = [page.locator(f"#{name}").bounding_box() for name in ("train-plot", "train-plot-l1")]
     assert note.bounding_box()["y"] + note.bounding_box()["height"] <= min(plot["y"] for plot in plots)
     assert not page.locator("#train-plot label[data-testid=block-label]").count()
+
+
+def test_the_dataset_folder_says_what_the_chosen_task_reads(page):
+    """The folder's placeholder said "empty: <data root>/facades or /food" whatever the task; a custom or unpaired
+    run refuses an empty folder. It says what the chosen task reads, or what an empty folder trains on."""
+    page.get_by_role("tab", name="Train").click()
+    field = "#train-data textarea, #train-data input"
+    assert "<data root>/facades" in page.locator(field).first.get_attribute("placeholder")
+    for task, says in (("Unpaired (CycleGAN)", "trainA/ and trainB/"), ("Custom: A|B images", "A|B side-by-side"),
+                       ("Custom: A/ and B/ folders", "holding A/ and B/"), ("Colorize: gray → colour", "/food")):
+        choose(page, "train-task", task)
+        page.wait_for_function("([field, says]) => document.querySelector(field).placeholder.includes(says)",
+                               arg=[field, says])
+        assert "facades" not in page.locator(field).first.get_attribute("placeholder"), task
