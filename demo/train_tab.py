@@ -168,7 +168,7 @@ def progress_html(snapshot: JobSnapshot) -> str:
              f"ETA {duration(snapshot.eta_seconds)}" if snapshot.active and snapshot.step else ""]
     text = " · ".join(p for p in parts if p)
     return (f'<div class="progress-outer"><div class="progress-inner" style="width:{percent:.1f}%"></div></div>'
-            f'<div class="help" id="train-progress-text">{percent:.0f}% · {text}</div>')
+            f'<div class="progress-text" id="train-progress-text">{percent:.0f}% · {text}</div>')
 
 
 def status_html(snapshot: JobSnapshot) -> str:

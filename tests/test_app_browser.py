@@ -121,6 +121,19 @@ def draw_stroke(page, start=(0.3, 0.75), end=(0.7, 0.8), steps: int = 5) -> None
     page.mouse.up()
 
 
+# JS: the background colour an element is drawn on (of its first ancestor that has one), as [r, g, b]
+BACKGROUND_OF = """element => { let e = element;
+    while (e && ["rgba(0, 0, 0, 0)", "transparent"].includes(getComputedStyle(e).backgroundColor)) e = e.parentElement;
+    return (e ? getComputedStyle(e).backgroundColor : "rgb(255, 255, 255)").match(/[\\d.]+/g).slice(0, 3).map(Number);
+}"""
+
+
+def relative_luminance(rgb) -> float:
+    """WCAG 2's relative luminance of an sRGB colour (0-255 channels)."""
+    linear = [v / 255 / 12.92 if v / 255 <= 0.03928 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
 # ------------------------------------------------------------------------------------------ tests
 def test_stroke_on_canvas_changes_the_generated_photo(page):
     before_src = image_src(page, "#facade-photo")
@@ -703,3 +716,16 @@ def test_the_dataset_folder_says_what_the_chosen_task_reads(page):
         page.wait_for_function("([field, says]) => document.querySelector(field).placeholder.includes(says)",
                                arg=[field, says])
         assert "facades" not in page.locator(field).first.get_attribute("placeholder"), task
+
+
+def test_the_training_progress_line_is_readable(page):
+    """The step, speed and ETA under the progress bar were drawn in the subdued grey (#bbbbc2 on white: 1.9:1).
+    Text needs a contrast of at least 4.5:1 (WCAG AA)."""
+    page.get_by_role("tab", name="Train").click()
+    text = page.locator("#train-progress-text")
+    text.wait_for()
+    colours = [text.evaluate("e => getComputedStyle(e).color.match(/[\\d.]+/g).slice(0, 3).map(Number)"),
+               text.evaluate(BACKGROUND_OF)]
+    lighter, darker = sorted((relative_luminance(colour) for colour in colours), reverse=True)
+    ratio = (lighter + 0.05) / (darker + 0.05)
+    assert ratio >= 4.5, f"contrast {ratio:.1f}:1"
