@@ -39,6 +39,9 @@ CSS = """
 .progress-inner { background: var(--color-accent); height: 100%; transition: width 0.4s; }
 /* step, speed and ETA under the bar in the text colour: the subdued one (#bbbbc2 on white, 1.9:1) was hard to read */
 .progress-text { font-size: 0.92em; margin-top: 2px; }
+/* the training sample fills its box: Gradio shows a picture at most at its own size, and a Quick demo's 384 x 128
+   strip was a small picture in a box of white */
+#train-sample img { object-fit: contain; }
 """
 
 

@@ -128,6 +128,20 @@ BACKGROUND_OF = """element => { let e = element;
 }"""
 
 
+def assert_fills_its_box(page, selector: str) -> None:
+    """The picture at `selector` is drawn across its element's full width or height (letterboxed the other way),
+    measured on the screen along the element's middle row and column (its block's label and border lie over its
+    edges): what differs from the background it is drawn on."""
+    picture = page.locator(selector).first
+    background = np.array(picture.evaluate(BACKGROUND_OF))
+    shown = np.asarray(Image.open(io.BytesIO(picture.screenshot())).convert("RGB"), np.int16)
+    drawn = (np.abs(shown - background).sum(-1) > 30)[4:-4, 4:-4]
+    across, down = np.nonzero(drawn[drawn.shape[0] // 2])[0], np.nonzero(drawn[:, drawn.shape[1] // 2])[0]
+    width, height = [np.ptp(line) + 1 if len(line) else 0 for line in (across, down)]
+    assert width >= 0.9 * drawn.shape[1] or height >= 0.9 * drawn.shape[0], (
+        f"drawn {width} x {height} px in a {drawn.shape[1]} x {drawn.shape[0]} px box")
+
+
 def relative_luminance(rgb) -> float:
     """WCAG 2's relative luminance of an sRGB colour (0-255 channels)."""
     linear = [v / 255 / 12.92 if v / 255 <= 0.03928 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in rgb]
@@ -200,6 +214,7 @@ def test_quick_demo_training_then_use_the_model(page):
     wait_for_new_image(page, "#train-sample", first_sample)  # a second sample: the grid updates live
     page.wait_for_selector("#train-plot canvas, #train-plot svg")
     assert "img/s" in page.locator("#train-progress").inner_text()
+    assert_fills_its_box(page, "#train-sample img")  # a 384 x 128 Quick demo strip was small in a box of white
     screenshot(page, "train_running")
 
     second = page.context.browser.new_page()  # a second viewer (or a reload) sees the same run
