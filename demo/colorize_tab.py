@@ -116,9 +116,16 @@ def build(state: AppState) -> dict:
     def run_clicked(path, model_name, seed_value, progress=gr.Progress()):
         return run(path, model_name, seed_value, progress)
 
+    def run_uploaded(path, model_name, seed_value, progress=gr.Progress()):
+        """An upload, as run_if_photo; one that cannot be colorized leaves the photo box empty too: a file the
+        browser could not draw either stayed there as a broken-picture icon beside the warning."""
+        gray_file, result_file = run_if_photo(path, model_name, seed_value, progress)
+        return gray_file, result_file, gr.skip() if result_file is not None else None
+
     # upload and the example click, not the photo's change: dropping a photo onto one shown changed it twice,
     # and the same photo was colorized twice (a 12 MP one took two places in the large-photo lane)
-    photo.upload(run_if_photo, [photo, model, seed], [gray, result], **private)
+    photo.upload(run_uploaded, [photo, model, seed], [gray, result, photo], show_progress_on=[gray, result],
+                 **private)
     examples.load_input_event.then(run_if_photo, [photo, model, seed], [gray, result], **private)
     model.change(run_if_photo, [photo, model, seed], [gray, result], **private)
     # the picker gets a model (or loses its last one) when the tab's select rescans the folders: the hint follows

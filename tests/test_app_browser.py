@@ -487,18 +487,22 @@ def test_a_typed_name_with_markup_shows_as_text_in_the_toast(page):
 
 def test_an_unreadable_photo_clears_the_colorize_results_without_error_badges(page, tmp_path):
     """An undecodable upload was a gr.Error: the message, but red "Error" badges on both results and the last
-    photo's results kept beside it. Now a warning (as the Facades tab's bad upload) and two empty results."""
+    photo's results kept beside it. Now a warning (as the Facades tab's bad upload), two empty results and an
+    empty photo box."""
     good, bad = tmp_path / "good.png", tmp_path / "broken.jpg"
     Image.fromarray(np.full((60, 80, 3), 90, np.uint8)).save(good)
     bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 200)
     page.get_by_role("tab", name="Colorize").click()
     page.locator("#colorize-input input[type=file]").set_input_files(str(good))
     wait_for_new_image(page, "#colorize-output", None)
+    assert page.locator("#colorize-input img").count() == 1  # a photo that colorized stays in its box
     page.locator("#colorize-input input[type=file]").set_input_files(str(bad))
     page.locator(".toast-body.warning", has_text="broken.jpg:").wait_for()  # names the file and says why
     page.wait_for_function("() => !document.querySelector('#colorize-output img, #colorize-gray img')")
     assert page.locator("#colorize-output .error, #colorize-gray .error").count() == 0  # no "Error" badges
     assert page.locator(".toast-body.error").count() == 0
+    # the photo box is emptied too: the file the browser could not draw either stayed as a broken-picture icon
+    page.wait_for_function("() => !document.querySelector('#colorize-input img')")
 
 
 def test_replacing_the_photo_colorizes_it_once(page, tmp_path):
