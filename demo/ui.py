@@ -40,8 +40,8 @@ CSS = """
 /* step, speed and ETA under the bar in the text colour: the subdued one (#bbbbc2 on white, 1.9:1) was hard to read */
 .progress-text { font-size: 0.92em; margin-top: 2px; }
 /* the training sample fills its box: Gradio shows a picture at most at its own size, and a Quick demo's 384 x 128
-   strip was a small picture in a box of white */
-#train-sample img { object-fit: contain; }
+   strip was a small picture in a box of white; below the box's label, which Gradio lays over the picture's top */
+#train-sample img { object-fit: contain; padding-top: 30px; box-sizing: border-box; }
 """
 
 

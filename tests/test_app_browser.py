@@ -128,18 +128,24 @@ BACKGROUND_OF = """element => { let e = element;
 }"""
 
 
-def assert_fills_its_box(page, selector: str) -> None:
-    """The picture at `selector` is drawn across its element's full width or height (letterboxed the other way),
-    measured on the screen along the element's middle row and column (its block's label and border lie over its
-    edges): what differs from the background it is drawn on."""
+def drawn_extent(page, selector: str) -> tuple[dict, dict]:
+    """Where the picture at `selector` is drawn on the screen, and its element's content box (x, y, width, height
+    in page pixels): what differs from the background, along the content box's middle row and column (the block's
+    label and border may lie over its edges)."""
     picture = page.locator(selector).first
     background = np.array(picture.evaluate(BACKGROUND_OF))
-    shown = np.asarray(Image.open(io.BytesIO(picture.screenshot())).convert("RGB"), np.int16)
-    drawn = (np.abs(shown - background).sum(-1) > 30)[4:-4, 4:-4]
+    top, right, bottom, left = picture.evaluate("""img => { const s = getComputedStyle(img);
+        return ["Top", "Right", "Bottom", "Left"].map(side =>
+            parseFloat(s["padding" + side]) + parseFloat(s["border" + side + "Width"])); }""")
+    border_box = picture.bounding_box()
+    content = {"x": border_box["x"] + left, "y": border_box["y"] + top,
+               "width": border_box["width"] - left - right, "height": border_box["height"] - top - bottom}
+    shown = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=content))).convert("RGB"), np.int16)
+    drawn = np.abs(shown - background).sum(-1) > 30
     across, down = np.nonzero(drawn[drawn.shape[0] // 2])[0], np.nonzero(drawn[:, drawn.shape[1] // 2])[0]
-    width, height = [np.ptp(line) + 1 if len(line) else 0 for line in (across, down)]
-    assert width >= 0.9 * drawn.shape[1] or height >= 0.9 * drawn.shape[0], (
-        f"drawn {width} x {height} px in a {drawn.shape[1]} x {drawn.shape[0]} px box")
+    assert len(across) and len(down), "nothing is drawn"
+    return ({"x": content["x"] + across.min(), "y": content["y"] + down.min(), "width": np.ptp(across) + 1,
+             "height": np.ptp(down) + 1}, content)
 
 
 def relative_luminance(rgb) -> float:
@@ -214,7 +220,11 @@ def test_quick_demo_training_then_use_the_model(page):
     wait_for_new_image(page, "#train-sample", first_sample)  # a second sample: the grid updates live
     page.wait_for_selector("#train-plot canvas, #train-plot svg")
     assert "img/s" in page.locator("#train-progress").inner_text()
-    assert_fills_its_box(page, "#train-sample img")  # a 384 x 128 Quick demo strip was small in a box of white
+    # a 384 x 128 Quick demo strip was small in a box of white; drawn larger, it stays below the box's label
+    drawn, box = drawn_extent(page, "#train-sample img")
+    assert drawn["width"] >= 0.9 * box["width"] or drawn["height"] >= 0.9 * box["height"], (drawn, box)
+    label = page.locator("#train-sample label[data-testid=block-label]").bounding_box()
+    assert drawn["y"] >= label["y"] + label["height"], (drawn, label)
     screenshot(page, "train_running")
 
     second = page.context.browser.new_page()  # a second viewer (or a reload) sees the same run
