@@ -25,7 +25,7 @@ from pix2pix_core.errors import Pix2PixError
 from .choices import Choice, Picker
 from .messages import quoted
 from .state import AppState
-from .ui import on_upload, user_errors
+from .ui import as_text, on_upload, user_errors
 from .uploads import ImageUpload
 
 OWN_TASKS = ("aligned", "paired", "unpaired")  # the tasks whose models no other tab uses
@@ -87,6 +87,17 @@ def build(state: AppState) -> dict:
         return translate_with(image, model, direction, OWN_TASKS)
 
     @user_errors
+    def translate_on_page(image: str, model: str | None = None, direction: str = "AtoB") -> str | None:
+        """The page's Translate: no picture, no model or one that cannot be used is a warning and an empty result.
+        As an error (the API's), Gradio also put a red "Error" badge in the result box, as the Colorize tab's
+        unusable photo once did (colorize_tab.clear_on_error)."""
+        try:
+            return translate_with(image, model, direction, OWN_TASKS)
+        except Pix2PixError as exc:
+            gr.Warning(as_text(str(exc)))
+            return None
+
+    @user_errors
     def translate_unpaired(image: str, model: str | None = None, direction: str = "AtoB") -> str:
         """Translate a picture with an unpaired (CycleGAN) model, AtoB or BtoA (/translate takes any own model)."""
         return translate_with(image, model, direction, (UNPAIRED,))
@@ -140,7 +151,8 @@ def build(state: AppState) -> dict:
                                   height=300, elem_id="translate-input")
             result = gr.Image(label="Translated", type="filepath", format="png", interactive=False, height=300,
                               elem_id="translate-output", buttons=["download", "fullscreen"])
-        with gr.Row(visible=False):  # /translate_unpaired for API clients of before
+        with gr.Row(visible=False):  # /translate for API clients (their errors stay errors), and its name of before
+            api_button = gr.Button()
             unpaired_button = gr.Button()
     private = dict(api_visibility="private", show_progress="hidden")
     section.expand(refresh, model, model, **private)
@@ -149,7 +161,9 @@ def build(state: AppState) -> dict:
     # the picker gets a model (or loses its last one) by refresh, which sets its value: the hint follows
     model.change(lambda: gr.update(visible=not models_of(state, OWN_TASKS)), None, hint, **private)
     # no Gradio limit: the work waits in its lane (image_work), large pictures apart from small ones
-    button.click(translate, [picture, model, direction], result, api_name="translate", concurrency_limit=None)
+    button.click(translate_on_page, [picture, model, direction], result, api_visibility="private",
+                 concurrency_limit=None)
+    api_button.click(translate, [picture, model, direction], result, api_name="translate", concurrency_limit=None)
     unpaired_button.click(translate_unpaired, [picture, model, direction], result, api_name="translate_unpaired",
                           concurrency_limit=None)
     return {"model": model, "refresh": refresh}

@@ -758,3 +758,15 @@ def test_the_training_progress_line_is_readable(page):
     lighter, darker = sorted((relative_luminance(colour) for colour in colours), reverse=True)
     ratio = (lighter + 0.05) / (darker + 0.05)
     assert ratio >= 4.5, f"contrast {ratio:.1f}:1"
+
+
+def test_translate_without_a_picture_is_a_warning_without_an_error_badge(page):
+    """Translate pressed with no picture (or with no model of the user's own yet) was an error: the toast and a red
+    "Error" badge in the result box. A warning and an empty result, as the Colorize tab's unusable photo."""
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("Translate with a model trained on your own data").click()
+    page.locator("#translate-button").click()
+    page.locator(".toast-body.warning", has_text="no image given").wait_for()
+    page.wait_for_timeout(500)
+    assert page.locator("#translate-output .error").count() == 0  # no "Error" badge
+    assert page.locator(".toast-body.error").count() == 0
