@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -24,11 +25,13 @@ from PIL import Image
 
 from .atomic_files import missing_folders, remove_empty
 from .errors import Pix2PixError
-from .file_lock import fcntl, try_lock, unlock
+from .file_lock import NO_LOCKS, fcntl, try_lock, unlock
 from .images import save_image_atomically
 
 STAGE_PATTERN = ".images.*.partial"  # the staging folders' names (tempfile.mkdtemp's random part in between)
 STAGE_LOCK = ".stage.lock"  # held by the run filling a staging folder: the next report removes only unheld ones
+NEW_SUFFIX = ".new"  # a staging folder's name until its lock is held (.images.XXXX.new), then STAGE_PATTERN's
+YOUNG_STAGE_S = 3600  # a .new folder older than this was left by a kill (a run renames it within microseconds)
 
 
 def cannot_write(out: Path, exc: OSError) -> Pix2PixError:
@@ -95,10 +98,9 @@ def staged_report(out: Path) -> Iterator[ReportStage]:
         try:
             out.mkdir(parents=True, exist_ok=True)
             remove_abandoned_stages(out)
-            folder = Path(tempfile.mkdtemp(prefix=".images.", suffix=".partial", dir=out))
+            folder, lock_fd = _new_locked_stage(out)
         except OSError as exc:
             raise cannot_write(out, exc) from None
-        lock_fd = _lock(folder)
         yield ReportStage(out, folder, lock_fd)
         done = True
     finally:
@@ -110,35 +112,68 @@ def staged_report(out: Path) -> Iterator[ReportStage]:
             remove_empty(created)
 
 
+def _new_locked_stage(out: Path) -> tuple[Path, Optional[int]]:
+    """A new staging folder in `out` and its held lock (None where locks do not work: no fcntl on Windows, some
+    network file systems; that folder is then unguarded). It is made and locked under a name no remover looks at
+    (.images.XXXX.new) and only then renamed to its STAGE_PATTERN name: another `test` into `out` removed a
+    staging folder made a moment before its lock was taken, and the run failed later saying to free some space."""
+    young = Path(tempfile.mkdtemp(prefix=".images.", suffix=NEW_SUFFIX, dir=out))
+    try:
+        lock_fd = _lock(young)
+        folder = young.with_name(young.name[:-len(NEW_SUFFIX)] + ".partial")
+        os.rename(young, folder)
+    except BaseException:
+        shutil.rmtree(young, ignore_errors=True)
+        raise
+    return folder, lock_fd
+
+
 def _lock(folder: Path) -> Optional[int]:
-    """The staging folder's lock, held while its run fills it; None where locks do not work (no fcntl on
-    Windows, some network file systems): that folder is then unguarded."""
+    """The staging folder's lock, held while its run fills it; None where locks do not work (NO_LOCKS). Any
+    other error (a full disk, no permission) is raised: it is no reason to go on unguarded."""
     if fcntl is None:
         return None
     try:
         return try_lock(folder / STAGE_LOCK)
-    except OSError:
-        return None
+    except OSError as exc:
+        if exc.errno in NO_LOCKS:
+            return None
+        raise
 
 
 def remove_abandoned_stages(out: Path) -> list[Path]:
     """Remove the staging folders in `out` whose lock no running report holds (a kill left them) and, where
-    locks do not work, every one; the removed ones."""
+    locks do not work, every one; also those a kill left while one was being made (.images.XXXX.new, an hour
+    old: a run holds that name for a moment only). The removed ones: a folder rmtree could not remove is not."""
+    now = time.time()
+    found = list(out.glob(STAGE_PATTERN))
+    found += [folder for folder in out.glob(f".images.*{NEW_SUFFIX}") if _older(folder, now, YOUNG_STAGE_S)]
     removed = []
-    for folder in sorted(out.glob(STAGE_PATTERN)):
+    for folder in sorted(found):
         if not folder.is_dir() or folder.is_symlink():
             continue
         fd = None
         if fcntl is not None:
             try:
                 fd = try_lock(folder / STAGE_LOCK)
-            except OSError:  # no working locks here: nothing tells a running report's folder, removed as a kill's
-                pass
+            except OSError as exc:
+                if exc.errno not in NO_LOCKS:
+                    continue  # gone meanwhile (another report removed it), or not ours to touch: left as it is
+                # no working locks here: nothing tells a running report's folder, removed as a kill's
             else:
                 if fd is None:
                     continue  # another `test` into this folder is filling it now
         shutil.rmtree(folder, ignore_errors=True)
         if fd is not None:
             unlock(fd, folder / STAGE_LOCK)
-        removed.append(folder)
+        if not os.path.lexists(folder):
+            removed.append(folder)
     return removed
+
+
+def _older(path: Path, now: float, seconds: float) -> bool:
+    """Whether `path` was last changed more than `seconds` before `now` (False when it cannot be read)."""
+    try:
+        return now - path.lstat().st_mtime > seconds
+    except OSError:
+        return False
