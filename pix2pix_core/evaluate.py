@@ -90,15 +90,6 @@ def colorfulness(rgb: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- report
-@dataclasses.dataclass
-class Row:
-    """One evaluated example: its pictures (column title -> PIL image) and its own scores."""
-
-    name: str
-    pictures: dict[str, Image.Image]
-    scores: dict[str, float]
-
-
 def save_metrics(out: Path, metrics: dict) -> Path:
     """metrics.json, atomically, with any non-finite number (a ratio of nothing to nothing) as null: strict
     JSON, and a crash here must not leave a new index.html beside an old metrics.json."""
@@ -158,12 +149,6 @@ def refuse_report_folder(out: str | Path) -> None:
     if foreign:
         raise Pix2PixError(f"out: the report would replace {' and '.join(str(p) for p in foreign)}, which no "
                            "earlier report wrote: give another folder (a new one)")
-
-
-def write_report(out: Path, title: str, metrics: dict, rows: list[Row]) -> Path:
-    """index.html for `rows` held in memory (evaluate stages each row as it goes instead: `write_page`)."""
-    with staged_report(out) as stage:
-        return write_page(stage, title, metrics, [stage.add(row.name, row.pictures, row.scores) for row in rows])
 
 
 def write_page(stage: ReportStage, title: str, metrics: dict, rows: list[StagedRow]) -> Path:

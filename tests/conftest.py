@@ -159,6 +159,16 @@ def tiny_segmenter_config(data, out, **overrides) -> SegmenterConfig:
     return SegmenterConfig(**values)
 
 
+def write_report(out: Path, title: str, metrics: dict, rows: list[tuple[str, dict]]) -> Path:
+    """A report as `test` writes it: each row's (name, pictures) staged (report_stage), then the page
+    (evaluate.write_page) moves them into images/."""
+    from pix2pix_core.evaluate import write_page
+    from pix2pix_core.report_stage import staged_report
+
+    with staged_report(out) as stage:
+        return write_page(stage, title, metrics, [stage.add(name, pictures, {}) for name, pictures in rows])
+
+
 def hold_build_lock(path: Path) -> subprocess.Popen:
     """Another process (a builder on another host, say) holding `path`'s build lock until killed."""
     script = ("import fcntl, os, sys\n"

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import tiny_segmenter_config, write_aligned
+from conftest import tiny_segmenter_config, write_aligned, write_report
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.evaluate import PSNR_CAP, colorfulness, evaluate, image_scores
 from pix2pix_core.segment import train_segmenter
@@ -365,16 +365,13 @@ def test_a_report_picture_cut_short_leaves_no_half_file(tmp_path, monkeypatch):
     truncated PNG that the page then showed broken. Each is written whole or not at all."""
     from PIL import Image
 
-    from pix2pix_core.evaluate import Row, write_report
-
     def cut_short(image, fp, *args, **kwargs):
         (open(fp, "wb") if isinstance(fp, (str, bytes)) or hasattr(fp, "__fspath__") else fp).write(b"\x89PNG half")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", cut_short)
-    row = Row("a.png", {"output": Image.new("RGB", (8, 8))}, {})
     with pytest.raises(Pix2PixError, match=f"cannot write the report in {tmp_path}: No space left on device"):
-        write_report(tmp_path, "title", {}, [row])
+        write_report(tmp_path, "title", {}, [("a.png", {"output": Image.new("RGB", (8, 8))})])
     assert list(tmp_path.rglob("*")) == []  # nor a staging folder
 
 
@@ -383,13 +380,11 @@ def test_a_report_cut_short_leaves_the_previous_page_whole(tmp_path, monkeypatch
     midway left the old index.html showing pictures that were gone."""
     from PIL import Image
 
-    from pix2pix_core.evaluate import Row, write_report
-
-    write_report(tmp_path, "old", {}, [Row(f"{i}.png", {"output": Image.new("RGB", (8, 8))}, {}) for i in range(3)])
+    write_report(tmp_path, "old", {}, [(f"{i}.png", {"output": Image.new("RGB", (8, 8))}) for i in range(3)])
     shown = read_report_pictures(tmp_path)
     monkeypatch.setattr(Image.Image, "save", lambda *args, **kwargs: (_ for _ in ()).throw(OSError(28, "full")))
     with pytest.raises(Pix2PixError, match="full"):
-        write_report(tmp_path, "new", {}, [Row("new.png", {"output": Image.new("RGB", (8, 8))}, {})])
+        write_report(tmp_path, "new", {}, [("new.png", {"output": Image.new("RGB", (8, 8))})])
     assert "<title>old</title>" in (tmp_path / "index.html").read_text()
     assert len(shown) == 3 and all((tmp_path / src).is_file() for src in shown)
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import write_report
 from scripts import results_figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,12 +89,10 @@ def test_command_line_mistakes_are_one_line(tmp_path, mistake, said):
 
 
 def _written_report(folder: Path, names: list[str], shade: int) -> Path:
-    """A report as `test` writes it (evaluate.write_report: index.html and images/)."""
-    from pix2pix_core.evaluate import Row, write_report
-
-    rows = [Row(name, {"input": Image.new("RGB", (32, 32), (10, 10, 10)),
+    """A report as `test` writes it (index.html and images/)."""
+    rows = [(name, {"input": Image.new("RGB", (32, 32), (10, 10, 10)),
                        "output": Image.new("RGB", (32, 32), (shade, shade, shade)),
-                       "ground truth": Image.new("RGB", (32, 32), (250, 250, 250))}, {}) for name in names]
+                       "ground truth": Image.new("RGB", (32, 32), (250, 250, 250))}) for name in names]
     write_report(folder, "report", {"checkpoint": "g.safetensors", "task": "facades"}, rows)
     return folder
 

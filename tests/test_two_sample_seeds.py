@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import write_report
 from scripts import two_sample_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,13 +84,11 @@ def test_feature_names_match_the_features():
 def test_only_the_pictures_the_report_shows_are_read(tmp_path):
     """A `test` cut short in a reused report folder leaves its pictures in images/: they were read as the report's
     (here 6 colour outputs beside the report's 4 gray ones)."""
-    from pix2pix_core.evaluate import Row, write_report
-
     rng = np.random.default_rng(0)
     photos = [Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)) for _ in range(10)]
     report = tmp_path / "report"
     write_report(report, "report", {"checkpoint": "g.safetensors", "task": "colorize"},
-                 [Row(f"{i}.png", {"output": p.convert("L").convert("RGB"), "ground truth": p}, {})
+                 [(f"{i}.png", {"output": p.convert("L").convert("RGB"), "ground truth": p})
                   for i, p in enumerate(photos[:4])])
     for index, photo in enumerate(photos[4:], start=4):
         photo.save(report / "images" / f"{index:04d}_{index}_ground_truth.png")
