@@ -263,7 +263,10 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         raise Pix2PixError(f"no images to evaluate in {data} ({split})")
 
     rows: list[StagedRow] = []
-    generated, reals = [], []  # for the realism metrics
+    # what the realism metrics read, kept only for them: the colour ones measure each photo at its own size, the
+    # segmenter's features at the segmenter's (at_feature_size); each kept to the end, so nothing when unread
+    generated, reals = [], []
+    keep = _realism_copy(task, seg, realism)
     totals: dict[str, list[float]] = {}
     confusion = {"": np.zeros((N_CLASSES, N_CLASSES), np.int64), "_real": np.zeros((N_CLASSES, N_CLASSES), np.int64)}
     with staged_report(Path(out)) as stage:  # each row's pictures on disk as it is made, not in memory
@@ -276,9 +279,10 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
                 truth, shown_input = _to_pil(item.target), _to_pil(item.source)
                 output = translator.translate(shown_input, seed=seed)
             scores = image_scores(as_unit(output), as_unit(truth))
+            if keep is not None:
+                generated.append(keep(output))
+                reals.append(keep(truth))
             if task == "colorize":
-                generated.append(output)
-                reals.append(truth)
                 scores.update({f"gray_{k}": v for k, v in image_scores(as_unit(shown_input), as_unit(truth)).items()})
                 scores["colorfulness_output"] = colorfulness(as_unit(output))
                 scores["colorfulness_target"] = colorfulness(as_unit(truth))
@@ -289,8 +293,6 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
                 confusion[""] += confusion_matrix(predicted, labels)
                 confusion["_real"] += confusion_matrix(seg.predict_ids(truth), labels)
                 pictures["segmentation of output"] = ids_to_image(predicted)
-                generated.append(output)
-                reals.append(truth)
             for key, value in scores.items():
                 totals.setdefault(key, []).append(value)
             rows.append(stage.add(item.name, pictures, {k: scores[k] for k in ("l1", "psnr", "ssim")}))
@@ -316,6 +318,21 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
             metrics.update(_colour_realism(generated, reals, read_config, data, split, seed))
         write_report_folder(stage, f"{Path(checkpoint).name} on {scored['title']}", metrics, rows)
     return metrics
+
+
+def _realism_copy(task: str, seg: Optional[Segmenter], realism: bool):
+    """What of each output and truth the realism metrics of this `test` read (a picture -> what to keep), or
+    None when none runs: the colour ones (colorize) read the picture itself, KID and the two-sample test (facades
+    with a segmenter) a copy at the segmenter's size. Every full-size output and truth was kept without them."""
+    if not realism:
+        return None
+    if task == "colorize":
+        return lambda picture: picture
+    if seg is not None:
+        from .realism import at_feature_size
+
+        return lambda picture: at_feature_size(picture, seg.config.crop_size)
+    return None
 
 
 FOLDER_ITSELF = "(the folder itself)"  # metrics' split when a flat folder (no split folders) was scored

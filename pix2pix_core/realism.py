@@ -65,9 +65,14 @@ def _as_batch(photos: Photos, size: int) -> torch.Tensor:
         if batch.shape[-2:] != (size, size):
             batch = F.interpolate(batch, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
         return batch
-    pictures = [open_image(photo).convert("RGB") for photo in photos]
-    return torch.stack([to_signed(pil_to_unit(p if p.size == (size, size) else p.resize((size, size), Image.BICUBIC)))
-                        for p in pictures]).float()
+    return torch.stack([to_signed(pil_to_unit(at_feature_size(photo, size))) for photo in photos]).float()
+
+
+def at_feature_size(photo: ImageSource, size: int) -> Image.Image:
+    """`photo` as `photo_features` reads it: RGB, resized to size x size (bicubic) unless it is that already.
+    What a caller keeping photos for the features needs to keep (evaluate: not its full-size outputs)."""
+    picture = open_image(photo).convert("RGB")
+    return picture if picture.size == (size, size) else picture.resize((size, size), Image.BICUBIC)
 
 
 def photo_features(segmenter: Segmenter, photos: Photos, levels: int = 4, scales: int = 2,

@@ -6,7 +6,8 @@ pictures as its own. Now they wait in a staging folder inside the report folder 
 file system, so moving them is a rename) and enter images/ only once the work is done, just before the new page
 (evaluate.write_page); a run that stops before that removes its staging folder, and one a kill left behind is
 removed by the next report into the folder. Each picture is on disk once staged: the report keeps none in memory
-(evaluate's realism metrics still keep the outputs and truths they compare, a colorizer's always).
+(evaluate keeps what its realism metrics read, when they run: a colorizer's outputs and truths, facades' smaller
+copies at the segmenter's size).
 """
 
 from __future__ import annotations

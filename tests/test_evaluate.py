@@ -475,3 +475,39 @@ def test_a_test_cut_short_leaves_no_new_folder(facades_checkpoint, facades_dir, 
     with pytest.raises(KeyboardInterrupt):
         evaluate(facades_checkpoint, facades_dir, tmp_path / "new" / "report", segmenter=False, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("task, realism, kept", [("colorize", False, 1), ("colorize", True, 3), ("facades", False, 1),
+                                                 ("facades", True, 1)])
+def test_a_test_keeps_only_the_outputs_its_realism_metrics_read(task, realism, kept, colorize_checkpoint, food_dir,
+                                                                facades_checkpoint, facades_dir, tiny_segmenter_path,
+                                                                tmp_path, monkeypatch):
+    """Every output (and truth) was kept to the end of a `test` for the realism metrics, with realism=False too:
+    memory grew with the split for nothing. The colour metrics read them at their own size (all 3 kept); KID and
+    the two-sample test at the segmenter's (64 px copies of these 128 px outputs). 1: the loop's last one."""
+    import gc
+    import weakref
+
+    from pix2pix_core import evaluate as evaluate_module
+    from pix2pix_core.inference import Translator
+
+    outputs, alive = [], []
+    translate, write_report_folder = Translator.translate, evaluate_module.write_report_folder
+
+    def tracked(self, *args, **kwargs):
+        output = translate(self, *args, **kwargs)
+        outputs.append(weakref.ref(output))
+        return output
+
+    def count_then_write(*args):  # after the loop, the realism metrics' lists still held
+        gc.collect()
+        alive.append(sum(ref() is not None for ref in outputs))
+        return write_report_folder(*args)
+
+    monkeypatch.setattr(Translator, "translate", tracked)
+    monkeypatch.setattr(evaluate_module, "write_report_folder", count_then_write)
+    checkpoint, data = (colorize_checkpoint, food_dir) if task == "colorize" else (facades_checkpoint, facades_dir)
+    metrics = evaluate(checkpoint, data, tmp_path, segmenter=tiny_segmenter_path if task == "facades" else None,
+                       realism=realism, progress=False)
+    assert len(outputs) == metrics["count"] == 3 and alive == [kept]
+    assert ("kid_x1000" in metrics) == (task == "facades" and realism)
