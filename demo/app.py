@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -85,6 +86,7 @@ def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: st
     state = AppState(Path(checkpoints_dir), Path(data_root), Path(runs_dir), device=device,
                      runs_max_bytes=runs_max_bytes, train_memory_bytes=train_memory_bytes)
     tidy_deletion()  # Gradio's delete_cache left each file's folder, and an upload's path in memory, for good
+    _remove_old_empty_folders()  # before any request: one could be writing its file into such a folder
     with CheckedBlocks(title="Pix2Pix Studio", delete_cache=DELETE_CACHE) as blocks:  # malformed inputs: one line
         gr.Markdown("# Pix2Pix Studio\nImage-to-image translation with conditional GANs "
                     "(Isola et al., CVPR 2017): draw a facade, colorize a photo, or train your own model.")
@@ -116,7 +118,6 @@ def build_app(checkpoints_dir: Path, data_root: Path, runs_dir: Path, device: st
         blocks.load(*train["restore"], **private)  # the form of the run going, once per page load
 
     threading.Thread(target=_warm_up, args=(state,), daemon=True, name="warm-up").start()
-    threading.Thread(target=_remove_old_empty_folders, daemon=True, name="cache-folders").start()
     blocks.app_state = state  # for tests and the benchmark's in-process use
     return blocks
 
@@ -131,8 +132,12 @@ def _warm_up(state: AppState) -> None:
 
 
 def _remove_old_empty_folders() -> None:
-    """The empty folders older app versions left in Gradio's cache (one or two per request), in the background:
-    a cache of millions takes a while to walk, and the page is served meanwhile."""
+    """The empty folders older app versions left in Gradio's cache (one or two per request), before the app serves
+    a request: in the background, it could remove the old folder of a file a request was caching again (Gradio
+    makes the folder if missing, then writes), and that write failed. One level to read: 10,000 folders take 0.06 s
+    to read, and 0.5-0.7 s to remove once (left by an older app: a start that meets a million waits about a minute,
+    once)."""
+    start = time.monotonic()
     removed = remove_empty_folders(Path(get_upload_folder()), older_than=DELETE_CACHE[1])
     if removed:
-        log.info("removed %d empty folders from Gradio's cache", removed)
+        log.info("removed %d empty folders from Gradio's cache in %.1f s", removed, time.monotonic() - start)

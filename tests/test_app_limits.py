@@ -1562,8 +1562,14 @@ def test_empty_folders_left_in_gradios_cache_are_removed_at_start(tmp_path, monk
     cache, for good (a new app does not know them). The app removes them at start: only the empty folders Gradio
     names for a cached file (its content's sha256), none changed in the last hour (a request's, about to get its
     file), none through a link; no other empty folder at any depth: Gradio's cache folder may be a shared one
-    (GRADIO_TEMP_DIR=/tmp), and every old empty folder below it went."""
+    (GRADIO_TEMP_DIR=/tmp), and every old empty folder below it went. Done before build_app returns (before the
+    server takes a request): in the background, it could remove a folder a request was writing its file into."""
+    from demo import app
     from demo.app import build_app
+
+    remove = app.remove_empty_folders
+    monkeypatch.setattr(app, "remove_empty_folders", lambda *args, **kwargs: time.sleep(0.5) or remove(*args,
+                                                                                                       **kwargs))
 
     cache, outside = tmp_path / "gradio", tmp_path / "outside"
     left, kept, fresh, linked = ("%064x" % n for n in range(4))
@@ -1579,9 +1585,6 @@ def test_empty_folders_left_in_gradios_cache_are_removed_at_start(tmp_path, monk
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
     (tmp_path / "checkpoints").mkdir()
     build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
-    for thread in threading.enumerate():  # it runs in the background
-        if thread.name == "cache-folders":
-            thread.join(30)
     names = {path.name for path in cache.iterdir()}  # with the files the page itself cached at build
     assert {kept, fresh, linked, "someone_elses"} <= names and left not in names, names
     assert (cache / kept / "photo.png").exists() and (outside / left).is_dir()
