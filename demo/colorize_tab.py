@@ -9,9 +9,6 @@ version, colour, saving); they run in the large lane, so they never hold up the 
 
 from __future__ import annotations
 
-import functools
-from typing import Callable
-
 import gradio as gr
 from PIL import Image
 
@@ -22,7 +19,7 @@ from pix2pix_core.limits import SEED_MAX, seed_value
 from .choices import Picker, Seed
 from .image_work import LARGE_PIXELS
 from .state import EXAMPLES, AppState
-from .ui import as_text, image_endpoint, on_upload, user_errors
+from .ui import image_endpoint, on_upload, user_errors, warn_on_error
 from .uploads import ImageUpload
 
 TASK = "colorize"
@@ -33,20 +30,6 @@ NO_MODEL_HINT = ("**No colorize model here yet**: start the app with `--checkpoi
 
 def example_photos() -> list[str]:
     return [str(p) for p in sorted((EXAMPLES / "food").glob("*.jpg"))]
-
-
-def clear_on_error(colorize: Callable) -> Callable:
-    """For the page: a photo that cannot be colorized (unreadable, too large, the lane busy) is a warning and two
-    empty results. As an error, Gradio marked both results failed (red "Error" badges) and left the last photo's
-    results beside the new photo. A warning, as the Facades tab's bad upload (facades_tab.keep_canvas_on_error)."""
-    @functools.wraps(colorize)
-    def wrapper(*args):
-        try:
-            return colorize(*args)
-        except Pix2PixError as exc:
-            gr.Warning(as_text(str(exc)))
-            return None, None
-    return wrapper
 
 
 def build(state: AppState) -> dict:
@@ -106,7 +89,9 @@ def build(state: AppState) -> dict:
                 button = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
             hint = gr.Markdown(NO_MODEL_HINT, visible=not names, elem_classes="help", elem_id="colorize-no-model")
 
-    run = user_errors(clear_on_error(colorize_photo))
+    # a photo that cannot be colorized: a warning and two empty results (as an error, Gradio left the last
+    # photo's results beside the new photo, marked failed)
+    run = user_errors(warn_on_error(lambda: (None, None))(colorize_photo))
     # no Gradio limit: the work waits in its lane (image_work), large photos apart from small ones
     private = dict(api_visibility="private", concurrency_limit=None)
     def run_if_photo(path, model_name, seed_value, progress=gr.Progress()):

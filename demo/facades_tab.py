@@ -9,7 +9,6 @@ has no shape tool, and facades are mostly rectangles).
 from __future__ import annotations
 
 import contextlib
-import functools
 import html
 import math
 import random
@@ -29,7 +28,7 @@ from pix2pix_core.palette import (clean_label_ids, clean_label_map, facade_class
 
 from .choices import Picker, Seed
 from .state import EXAMPLES, AppState
-from .ui import NAMES_MIN_WIDTH, as_text, image_endpoint, user_errors
+from .ui import NAMES_MIN_WIDTH, as_text, image_endpoint, user_errors, warn_on_error
 from .ui import on_upload as in_lane
 from .uploads import CanvasEditor, UploadInput
 
@@ -203,19 +202,6 @@ def random_example(examples: list[Path], value: Optional[dict]) -> Image.Image:
     return to_canvas(open_image(random.choice(choices)))
 
 
-def keep_canvas_on_error(handler: Callable) -> Callable:
-    """An unusable upload is a warning and leaves the canvas as it was: as an error, Gradio marked every
-    output failed, the canvas too (red "Error" badges, no more painting; the drawing gone from view)."""
-    @functools.wraps(handler)
-    def wrapper(*args):
-        try:
-            return handler(*args)
-        except Pix2PixError as exc:
-            gr.Warning(as_text(str(exc)))
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    return wrapper
-
-
 def uploaded_label_map(state: AppState, file: str) -> Image.Image:
     """An uploaded label map on the canvas's grid (a warning when it looks like a photo)."""
     return in_lane(state, file, "facade", to_canvas_checked, convert=label_map_rgb)
@@ -368,6 +354,8 @@ def wire_events(state: AppState, page: FacadesPage, examples: list[Path]) -> tup
     @user_errors
     def on_clear(model_name, seed_value):
         return shown(state, plain_facade((CANVAS, CANVAS)), model_name, seed_value)
+
+    keep_canvas_on_error = warn_on_error(lambda: (gr.skip(),) * 4)  # an unusable upload leaves the canvas as it was
 
     @user_errors
     @keep_canvas_on_error

@@ -54,6 +54,22 @@ def as_text(message: str) -> str:
     return for_reader(CLEAN(message))
 
 
+def warn_on_error(results: Callable[[], tuple]) -> Callable[[Callable], Callable]:
+    """A decorator for a page's handler: its Pix2PixError (an unusable upload, the lane busy) is a warning, and its
+    outputs are `results()`, made anew for each call (a gr.skip() is an object: one for all calls would be shared).
+    As an error, Gradio marked every output failed (red "Error" badges: the Facades canvas no longer painted)."""
+    def decorate(handler: Callable) -> Callable:
+        @functools.wraps(handler)
+        def wrapper(*args):
+            try:
+                return handler(*args)
+            except Pix2PixError as exc:
+                gr.Warning(as_text(str(exc)))
+                return results()
+        return wrapper
+    return decorate
+
+
 def user_errors(fn: Callable) -> Callable:
     """Show a Pix2PixError as a one-line gr.Error (a red toast, or a clear API error), never a traceback."""
 

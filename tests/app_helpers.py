@@ -4,6 +4,7 @@ port with tiny models, a client for it, and small data makers they share."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -97,6 +98,19 @@ def app_client(url: str) -> Client:
     """A client that keeps the files it downloads under the test's temp folder (by default it keeps them in
     <temp>/gradio for good: 3.4 GB of colorized results had piled up there)."""
     return Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="downloads-"))
+
+
+def http_call(url: str, route: str, body: str) -> tuple[str, str]:
+    """(last event, its data) of a POST of the JSON text `body` to Gradio's HTTP route gradio_api/call/<route>, read
+    as curl would: `{"data": [...]}` for call/<api_name>, the arguments by keyword for call/v2/<api_name>. Written by
+    hand: gradio_client cannot send NaN or Infinity (other clients can), nor call by keyword."""
+    request = urllib.request.Request(f"{url}gradio_api/call/{route}", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+    lines = urllib.request.urlopen(f"{url}gradio_api/call/{route}/{event_id}", timeout=60).read().decode()
+    events = [line.split(":", 1)[1].strip() for line in lines.splitlines() if line.startswith("event:")]
+    data = [line.split(":", 1)[1].strip() for line in lines.splitlines() if line.startswith("data:")]
+    return events[-1], data[-1]
 
 
 def save(image: Image.Image, path: Path, **options) -> Path:

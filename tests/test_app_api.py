@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import urllib.request
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_helpers import app_client, running_app, save, wait_for_status
+from app_helpers import app_client, http_call, running_app, save, wait_for_status
 from conftest import random_label_map, write_aligned, write_collection
 from pix2pix_core.checkpoint import config_of, read_header
 
@@ -111,24 +110,13 @@ def test_translate_model_may_be_left_out(client, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ messages
-def http_call(url: str, api_name: str, arguments: dict) -> tuple[str, str]:
-    """(last event, its data) of a POST to Gradio's HTTP route call/v2/<api_name> by keyword, as curl would."""
-    request = urllib.request.Request(f"{url}gradio_api/call/v2/{api_name}", data=json.dumps(arguments).encode(),
-                                     headers={"Content-Type": "application/json"})
-    event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
-    lines = urllib.request.urlopen(f"{url}gradio_api/call/v2/{api_name}/{event_id}", timeout=60).read().decode()
-    events = [line.split(":", 1)[1].strip() for line in lines.splitlines() if line.startswith("event:")]
-    data = [line.split(":", 1)[1].strip() for line in lines.splitlines() if line.startswith("data:")]
-    return events[-1], data[-1]
-
-
 def test_a_name_with_markup_comes_back_to_api_clients_as_sent(client, app, tmp_path):
     """A typed folder 'a</b>' came back as 'a&lt;b&gt;': the path cutter took its '/b' for a server path, and the
     message was HTML-escaped for every reader, API clients too (escaping is for the page's toast)."""
     with pytest.raises(AppError) as error:
         client.predict(task="facades", data_folder="a</b>", api_name="/train_start")
     assert "dataset folder not found: 'a</b>'" in str(error.value), error.value
-    event, data = http_call(app[0], "train_start", {"task": "facades", "data_folder": "<i>x</i>"})
+    event, data = http_call(app[0], "v2/train_start", json.dumps({"task": "facades", "data_folder": "<i>x</i>"}))
     assert event == "error" and "dataset folder not found: '<i>x</i>'" in json.loads(data)["error"], data
     path = save(Image.new("RGB", (64, 64), (0, 0, 170)), tmp_path / "m.png")
     with pytest.raises(AppError, match="unknown model '<b>m & n</b>'"):

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from conftest import random_label_map, write_aligned
-from app_helpers import ODD_WIDTHS, app_client, odd_width_dataset, running_app, save, wait_for_status
+from app_helpers import ODD_WIDTHS, app_client, http_call, odd_width_dataset, running_app, save, wait_for_status
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
@@ -126,22 +126,11 @@ def test_absurd_epochs_are_refused_and_status_keeps_working(client, epochs):
     json.dumps(status, allow_nan=False)  # every number finite
 
 
-def raw_call(url: str, api_name: str, data_json: str) -> tuple[str, str]:
-    """POST a hand-written JSON body (gradio_client cannot send NaN or Infinity; other clients can)."""
-    request = urllib.request.Request(f"{url}gradio_api/call/{api_name}", data=f'{{"data": {data_json}}}'.encode(),
-                                     headers={"Content-Type": "application/json"})
-    event_id = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
-    lines = urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event_id}", timeout=60).read().decode()
-    events = [line.split(":", 1)[1].strip() for line in lines.splitlines() if line.startswith("event:")]
-    data = [line.split(":", 1)[1].strip() for line in lines.splitlines() if line.startswith("data:")]
-    return events[-1], data[-1]
-
-
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_numbers_from_raw_clients_are_refused(app, client, value):
     settings = (f'["facades", "facades", "BtoA", "Quick demo", {value}, 0, 1, 100, 0.0002, 16, "from scratch", '
                 'null, false]')
-    event, data = raw_call(app[0], "train_start", settings)
+    event, data = http_call(app[0], "train_start", f'{{"data": {settings}}}')
     assert event == "error" and "epochs must be a finite number" in data, (event, data)
     json.dumps(assert_idle(client), allow_nan=False)
 
@@ -330,7 +319,7 @@ def test_a_long_choice_is_not_echoed(app, client, position, name):
     """Gradio's own choice check quoted the whole value; the Radios and Dropdowns now refuse it briefly."""
     settings = ["facades", "facades", "BtoA", "Quick demo", 20, 0, 1, 100, 0.0002, 16, "from scratch", None, False]
     settings[position] = LONG
-    event, data = raw_call(app[0], "train_start", json.dumps(settings))
+    event, data = http_call(app[0], "train_start", json.dumps({"data": settings}))
     assert event == "error" and len(data) < 1000, (name, event, len(data))
     assert "xxxxxxxxxx" in data  # the value is quoted, shortened
     assert_idle(client)
@@ -342,12 +331,12 @@ def test_a_list_sent_for_one_choice_is_refused_briefly(app, client):
     picture = upload_file(app[0], png_bytes(Image.new("RGB", (32, 32))), "p.png")
     for data, what in (([picture, "", ["AtoB"] * 5000], "direction"), ([picture, ["cycle"], "AtoB"], "model"),
                        ([picture, {"name": "cycle"}, "AtoB"], "model")):
-        event, reply = raw_call(app[0], "translate", json.dumps(data))
+        event, reply = http_call(app[0], "translate", json.dumps({"data": data}))
         assert event == "error" and len(reply) < 1000, (what, event, len(reply))
         assert "one value expected" in reply and "Internal error" not in reply, (what, reply[:300])
     settings = ["facades", "facades", "BtoA", ["Quick demo"] * 3000, 20, 0, 1, 100, 0.0002, 16, "from scratch", None,
                 False]
-    event, reply = raw_call(app[0], "train_start", json.dumps(settings))
+    event, reply = http_call(app[0], "train_start", json.dumps({"data": settings}))
     assert event == "error" and "one value expected" in reply and len(reply) < 1000, (event, len(reply))
     assert_idle(client)
 
@@ -457,7 +446,7 @@ def test_malformed_event_inputs_get_one_line_and_leave_no_traceback(app, client)
               ("facade", [passwd, "", 0], "a file that was not uploaded to this app"),
               ("train_start", ["facades" + FORGED], "too few inputs: got 1, expected 13")]
     for api_name, data, match in called:
-        event, reply = raw_call(app[0], api_name, json.dumps(data))
+        event, reply = http_call(app[0], api_name, json.dumps({"data": data}))
         assert event == "error" and match in reply and len(reply) < 1000, (api_name, event, reply[:300])
     assert_idle(client)
     logged = log_path.read_bytes()[logged_before:].decode(errors="replace")
@@ -565,7 +554,7 @@ def test_events_run_only_through_the_queue(app):
     for path in ("/gradio_api/run/train_start", "/gradio_api/api/train_start/"):
         status, text = raw_post(app[0], path, headers, body)
         assert status == 404 and "join the queue" in text, (path, status, text[:300])
-    event, reply = raw_call(app[0], "train_status", "[]")  # the queue's REST route still answers
+    event, reply = http_call(app[0], "train_status", '{"data": []}')  # the queue's REST route still answers
     assert event == "complete" and '"phase"' in reply, (event, reply[:300])
 
 
