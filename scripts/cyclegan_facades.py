@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from pix2pix_core import palette
-from pix2pix_core.checkpoint import held_generators
+from pix2pix_core.checkpoint import generator_config, held_generators
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.inference import Translator
 from pix2pix_core.segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusion
@@ -132,23 +132,23 @@ def _load(spec: str) -> tuple[Translator, Translator]:
 
 
 def _refuse_one_direction(path: str) -> None:
-    """A CycleGAN file that holds one of its two generators (an ONNX or TorchScript export, or a safetensors one
-    made with --direction AtoB or BtoA) scores one of the two columns: said in one line, not a traceback from
-    loading the other direction."""
-    suffix = Path(path).suffix.lower()
-    if suffix in (".onnx", ".pt", ".ts"):
-        held = "one"
-    else:
-        try:
-            held = held_generators(path)
-        except Pix2PixError:
-            return  # Translator.load names what is wrong with the file
-        if len(held) != 1:
-            return
-        held = "the A -> B" if held == ["AtoB"] else "the B -> A"
-    raise Pix2PixError(f"{path} holds {held} generator only, and evaluate scores both directions: give the "
-                       "CycleGAN's run folder or training checkpoint (or an export made with --direction both), or "
-                       "one file per direction as LABELS_TO_PHOTO,PHOTO_TO_LABELS")
+    """A file given alone that translates one way (a pix2pix model; a CycleGAN's ONNX or TorchScript export, or a
+    safetensors one made with --direction AtoB or BtoA) scores one of the two columns: said in one line, not a
+    traceback from loading the other direction."""
+    both = ("one file per direction as LABELS_TO_PHOTO,PHOTO_TO_LABELS (two pix2pix models, say), or a CycleGAN's "
+            "run folder or training checkpoint (or an export made with --direction both)")
+    if Path(path).suffix.lower() in (".onnx", ".pt", ".ts"):
+        raise Pix2PixError(f"{path} is an export of one generator, and evaluate scores both directions: give {both}")
+    try:
+        model, held = generator_config(path).model, held_generators(path)
+    except Pix2PixError:
+        return  # Translator.load names what is wrong with the file
+    if model != "cyclegan":  # it was said to hold "the A -> B generator only" of a CycleGAN
+        raise Pix2PixError(f"{path} is a pix2pix model: it translates one way, and evaluate scores both directions: "
+                           "give it with a model for the other way as LABELS_TO_PHOTO,PHOTO_TO_LABELS")
+    if len(held) == 1:
+        raise Pix2PixError(f"{path} holds the CycleGAN's {'A -> B' if held == ['AtoB'] else 'B -> A'} generator "
+                           f"only, and evaluate scores both directions: give {both}")
 
 
 def main(argv: list[str] | None = None) -> None:

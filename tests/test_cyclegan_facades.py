@@ -113,7 +113,21 @@ def test_a_one_direction_cyclegan_export_is_one_line_not_a_traceback(tmp_path, c
             cyclegan_facades.main([*common, "--model", f"C={export}"])
         error = capsys.readouterr().err
         assert exit_.value.code == 2 and error.count("\n") == 1 and "Traceback" not in error
-        assert f"holds the {held} generator only" in error and "LABELS_TO_PHOTO,PHOTO_TO_LABELS" in error
+        assert f"holds the CycleGAN's {held} generator only" in error and "LABELS_TO_PHOTO,PHOTO_TO_LABELS" in error
     with pytest.raises(SystemExit) as exit_:
         cyclegan_facades.main([*common, "--model", f"C={tmp_path / 'missing.safetensors'}"])
     assert exit_.value.code == 2 and capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_pix2pix_model_given_alone_is_said_to_be_one(facades_checkpoint, tmp_path, capsys):
+    """A pix2pix checkpoint given alone was refused as holding "the A -> B generator only", to be replaced by "the
+    CycleGAN's run folder": it is a pix2pix model, which goes with a model for the other way."""
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        cyclegan_facades.main(["evaluate", "--data", str(tmp_path / "facades"), "--segmenter",
+                               str(tmp_path / "none.safetensors"), "--model", f"P={facades_checkpoint}"])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and error.count("\n") == 1 and "Traceback" not in error
+    assert "is a pix2pix model: it translates one way" in error and "LABELS_TO_PHOTO,PHOTO_TO_LABELS" in error
+    assert "CycleGAN" not in error and "generator only" not in error
