@@ -253,7 +253,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         if segmenter_given:  # dropped without a word too
             raise Pix2PixError("--segmenter is for facades label map -> photo models: a CycleGAN is tested on how "
                                "well its pictures come back")
-        return evaluate_unpaired(checkpoint, data, out, limit, split, seed, device, progress)
+        return _unpaired_report(checkpoint, data, out, limit, split, seed, device, progress)
     seg, seg_name = _resolve_segmenter(segmenter, translator.takes_label_maps, device)
     sizes = {"crop_size": size, "load_size": size} if size else {}
     read_config = dataclasses.replace(translator.config, data=str(data), **sizes)  # how the split is read
@@ -344,16 +344,18 @@ def _scored_folder(config, data, split: str) -> dict:
     folder the model trained on (config.data's train split), which is then warned about unless split is train."""
     folder = split_folder(data, split)
     flat = folder != Path(data) / split
-    note = _training_images_note(config, [folder], split, lambda root: [split_folder(root, "train")])
+    # warned at the line calling evaluate: 1 the note's warn, 2 this, 3 evaluate, 4 its caller
+    note = _training_images_note(config, [folder], split, lambda root: [split_folder(root, "train")], stacklevel=4)
     name = Path(data).name or str(data)
     return {"split": FOLDER_ITSELF if flat else split, "folder": str(folder), "note": note,
             "title": f"{name} (the folder itself: it has no {split}/)" if flat else f"{name}/{split}"}
 
 
-def _training_images_note(config, scored: list[Path], split: str, train_folders) -> str:
+def _training_images_note(config, scored: list[Path], split: str, train_folders, stacklevel: int) -> str:
     """The report's data_note when `scored` are the very folders the model trained on (`train_folders(config.data)`:
     pix2pix's train/, a CycleGAN's trainA/ and trainB/), else "". Warned about as well unless split is train (the
-    folder itself of a flat folder, say): asked for by --split train, it is a note (`test` prints it)."""
+    folder itself of a flat folder, say): asked for by --split train, it is a note (`test` prints it). `stacklevel`:
+    warnings.warn's, from here to the line that called evaluate (or evaluate_unpaired), as each caller knows it."""
     if not config.data:  # "" in an imported official model
         return ""
     try:
@@ -366,7 +368,7 @@ def _training_images_note(config, scored: list[Path], split: str, train_folders)
             "model trained on: these scores are on its training images")
     if split != "train":
         warnings.warn(f"{note}, not held-out ones; give --data a folder with a val/ (or test/) split the model has "
-                      "not seen", stacklevel=4)
+                      "not seen", stacklevel=stacklevel)
     return note
 
 
@@ -375,6 +377,14 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
     """A CycleGAN checkpoint on `data/{split}A` and `data/{split}B` (the default split val: testA/ and testB/
     when there is no valA/): rows input | translated | reconstructed for both directions, and how well each
     cycle returns to its input (cycle_l1_A: |F(G(a)) - a|, ...). There is no ground truth for unpaired data."""
+    return _unpaired_report(checkpoint, data, out, limit, split, seed, device, progress)
+
+
+def _unpaired_report(checkpoint: str | Path, data: str | Path, out: str | Path, limit: Optional[int], split: str,
+                     seed: int, device: str, progress: bool) -> dict:
+    """evaluate_unpaired's work, called by it and by evaluate alike: its warning points at their caller's line
+    either way (evaluate called evaluate_unpaired, one frame more: called directly, it warned at its caller's
+    caller)."""
     from .checkpoint import held_generators, official_cyclegan_note, read_header, resolve_checkpoint
 
     if limit is not None:  # 2.0 failed as "slice indices must be integers", 0 as "no images to evaluate"
@@ -400,8 +410,9 @@ def evaluate_unpaired(checkpoint: str | Path, data: str | Path, out: str | Path,
         split = "test"
     rows: list[StagedRow] = []
     folders = unpaired_folders(root, split)  # a split given without them: refused
+    # warned at the line calling evaluate or evaluate_unpaired: 1 the note's warn, 2 this, 3 either, 4 its caller
     note = _training_images_note(forward["A"].config, list(folders), split,
-                                 lambda trained: list(unpaired_folders(trained, "train")))
+                                 lambda trained: list(unpaired_folders(trained, "train")), stacklevel=4)
     metrics: dict = {"checkpoint": str(checkpoint), "task": "unpaired", "split": split,
                      **({"data_note": note} if note else {}), "seed": seed}
     with staged_report(Path(out)) as stage:  # each row's pictures on disk as it is made, not in memory

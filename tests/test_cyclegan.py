@@ -735,3 +735,25 @@ def test_test_cut_short_leaves_the_earlier_report_whole(cyclegan_checkpoint, unp
     with pytest.raises(KeyboardInterrupt):
         evaluate_unpaired(cyclegan_checkpoint, other, out, progress=False)
     assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == earlier
+
+
+def test_the_training_images_warning_points_at_the_line_that_called(cyclegan_checkpoint, unpaired_dir,
+                                                                   facades_checkpoint, facades_dir, tmp_path) -> None:
+    """The warning that a split is the model's training folders named the line above the caller's (its caller's
+    caller) when evaluate_unpaired was called directly; evaluate's, of a pix2pix or a CycleGAN, named the caller."""
+    import inspect
+
+    from pix2pix_core.evaluate import evaluate, evaluate_unpaired
+
+    same = tmp_path / "same"  # valA/ and valB/: the training folders under other names
+    same.mkdir()
+    for side in "AB":
+        (same / f"val{side}").symlink_to(unpaired_dir / f"train{side}")
+    calls = [(evaluate_unpaired, cyclegan_checkpoint, same, {"split": "val"}),
+             (evaluate, cyclegan_checkpoint, same, {}),
+             (evaluate, facades_checkpoint, facades_dir / "train", {"segmenter": False})]
+    for index, (run, checkpoint, data, options) in enumerate(calls):
+        with pytest.warns(UserWarning, match="this model trained on") as caught:
+            line = inspect.currentframe().f_lineno + 1
+            run(checkpoint, data, tmp_path / str(index), limit=1, progress=False, **options)
+        assert [(Path(w.filename), w.lineno) for w in caught] == [(Path(__file__), line)], (run.__name__, index)
