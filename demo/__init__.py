@@ -12,7 +12,7 @@ __all__ = ["build_app", "launch_options", "queue_options"]
 
 def __getattr__(name: str):
     """`demo.build_app` and the others come from demo.app when first asked for: importing the package (as
-    `pix2pix-studio --help` does, for demo.server) loaded gradio and torch, 20 s before the help showed."""
+    `pix2pix-studio --help` does, for demo.server) loaded gradio and torch, 6-15 s before the help showed."""
     if name in __all__:
         from . import app
 

@@ -128,8 +128,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.direction:
             self.direction = TASK_DIRECTIONS.get(self.task, LEGACY_DIRECTION)
-        for name in self.__dataclass_fields__:
-            setattr(self, name, self.as_declared(name, getattr(self, name)))
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, self.as_declared(field.name, getattr(self, field.name)))
 
     @classmethod
     def as_declared(cls, name: str, value: Any) -> Any:

@@ -178,7 +178,6 @@ def test_clear_errors(facades_checkpoint, tmp_path, capsys, monkeypatch):
     assert "requirements-onnx.txt" in capsys.readouterr().err
 
 
-
 def test_an_onnx_model_takes_device_cpu_or_auto_only(facades_checkpoint, tmp_path, monkeypatch):
     """Translator.load("x.onnx", device=...) took any device, even 'gpu', and ran on the CPU all the same: the
     device is checked as for torch (pick_device), before the file is read, and one other than the CPU refused."""
