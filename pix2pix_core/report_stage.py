@@ -119,12 +119,15 @@ def _new_locked_stage(out: Path) -> tuple[Path, Optional[int]]:
     (.images.XXXX.new) and only then renamed to its STAGE_PATTERN name: another `test` into `out` removed a
     staging folder made a moment before its lock was taken, and the run failed later saying to free some space."""
     young = Path(tempfile.mkdtemp(prefix=".images.", suffix=NEW_SUFFIX, dir=out))
+    lock_fd: Optional[int] = None
     try:
         lock_fd = _lock(young)
         folder = young.with_name(young.name[:-len(NEW_SUFFIX)] + ".partial")
         os.rename(young, folder)
     except BaseException:
         shutil.rmtree(young, ignore_errors=True)
+        if lock_fd is not None:
+            os.close(lock_fd)
         raise
     return folder, lock_fd
 

@@ -82,3 +82,15 @@ def test_a_half_made_stage_a_kill_left_is_removed_once_an_hour_old(tmp_path):
     os.utime(old, (hour_ago, hour_ago))
     assert remove_abandoned_stages(tmp_path) == [old]
     assert young.is_dir()
+
+
+def test_a_stage_that_cannot_take_its_name_is_removed_with_its_lock(tmp_path, monkeypatch):
+    """The rename to its .partial name failing (a full disk's directory block) leaves no folder and no held lock."""
+    held, closed, try_lock, close = [], [], report_stage.try_lock, os.close
+    monkeypatch.setattr(report_stage, "try_lock", lambda lock_file: held.append(try_lock(lock_file)) or held[-1])
+    monkeypatch.setattr(report_stage.os, "rename", lambda *args: (_ for _ in ()).throw(OSError(errno.ENOSPC, "x")))
+    monkeypatch.setattr(report_stage.os, "close", lambda fd: closed.append(fd) or close(fd))
+    with pytest.raises(Pix2PixError, match="cannot write the report"):
+        with staged_report(tmp_path / "report"):
+            pytest.fail("the block ran")
+    assert list(tmp_path.iterdir()) == [] and len(held) == 1 and held[0] in closed
