@@ -25,7 +25,7 @@ from pix2pix_core.errors import Pix2PixError
 from .choices import Choice, Picker
 from .messages import quoted
 from .state import AppState
-from .ui import as_text, on_upload, user_errors
+from .ui import on_upload, user_errors, warn_on_error
 from .uploads import ImageUpload
 
 OWN_TASKS = ("aligned", "paired", "unpaired")  # the tasks whose models no other tab uses
@@ -87,15 +87,11 @@ def build(state: AppState) -> dict:
         return translate_with(image, model, direction, OWN_TASKS)
 
     @user_errors
+    @warn_on_error(lambda: None)
     def translate_on_page(image: str, model: str | None = None, direction: str = "AtoB") -> str | None:
-        """The page's Translate: no picture, no model or one that cannot be used is a warning and an empty result.
-        As an error (the API's), Gradio also put a red "Error" badge in the result box, as the Colorize tab's
-        unusable photo once did (colorize_tab.clear_on_error)."""
-        try:
-            return translate_with(image, model, direction, OWN_TASKS)
-        except Pix2PixError as exc:
-            gr.Warning(as_text(str(exc)))
-            return None
+        """The page's Translate: no picture, no model or one that cannot be used is a warning and an empty result
+        (ui.warn_on_error). As an error (the API's), Gradio also put a red "Error" badge in the result box."""
+        return translate_with(image, model, direction, OWN_TASKS)
 
     @user_errors
     def translate_unpaired(image: str, model: str | None = None, direction: str = "AtoB") -> str:

@@ -54,7 +54,7 @@ def as_text(message: str) -> str:
     return for_reader(CLEAN(message))
 
 
-def warn_on_error(results: Callable[[], tuple]) -> Callable[[Callable], Callable]:
+def warn_on_error(results: Callable[[], object]) -> Callable[[Callable], Callable]:
     """A decorator for a page's handler: its Pix2PixError (an unusable upload, the lane busy) is a warning, and its
     outputs are `results()`, made anew for each call (a gr.skip() is an object: one for all calls would be shared).
     As an error, Gradio marked every output failed (red "Error" badges: the Facades canvas no longer painted)."""

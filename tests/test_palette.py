@@ -211,7 +211,7 @@ def test_ids_to_image_refuses_ids_that_are_not_whole_numbers(bad, shown):
                                          rf"got {re.escape(shown)} in a float64 array$"):
         ids_to_image(wrong)
     for other in (ids.astype(np.complex64), ids.astype(str), ids.astype(object)):
-        with pytest.raises(ImageError, match=rf"^class ids must be whole numbers 0\.\.11 .*, got an array of "):
+        with pytest.raises(ImageError, match=r"^class ids must be whole numbers 0\.\.11 .*, got an array of "):
             ids_to_image(other)
     wrong[1, 1] = 12.0  # whole but not a class: the range's words, as for integers
     with pytest.raises(ImageError, match=r"got ids from 0 to 12$"):
