@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Sequence
 
 import numpy as np
@@ -31,18 +33,20 @@ def _lab_ab(photo: ImageSource) -> np.ndarray:
 
 def colour_features(photos: Sequence[ImageSource]) -> np.ndarray:
     """(N, D) colour statistics, one row per photo (see the module doc)."""
-    rows = []
-    for photo in photos:
-        a, b = _lab_ab(photo)
-        chroma = np.hypot(a, b)
-        hue = np.arctan2(b, a)
-        hist_a = np.histogram(a, AB_BINS, (-AB_RANGE, AB_RANGE))[0] / a.size
-        hist_b = np.histogram(b, AB_BINS, (-AB_RANGE, AB_RANGE))[0] / b.size
-        hist_hue = np.histogram(hue, HUE_BINS, (-np.pi, np.pi), weights=chroma)[0] / max(chroma.sum(), 1e-6)
-        hist_chroma = np.histogram(chroma, CHROMA_BINS, (0.0, AB_RANGE))[0] / chroma.size
-        moments = [a.mean(), b.mean(), a.std(), b.std(), chroma.mean(), chroma.std()]
-        rows.append(np.concatenate([hist_a, hist_b, hist_hue, hist_chroma, moments]))
-    return np.asarray(rows, np.float64)
+    return np.asarray([_features_of(_lab_ab(photo)) for photo in photos], np.float64)
+
+
+def _features_of(ab: np.ndarray) -> np.ndarray:
+    """One photo's colour_features row from its (2, H, W) Lab a and b."""
+    a, b = ab
+    chroma = np.hypot(a, b)
+    hue = np.arctan2(b, a)
+    hist_a = np.histogram(a, AB_BINS, (-AB_RANGE, AB_RANGE))[0] / a.size
+    hist_b = np.histogram(b, AB_BINS, (-AB_RANGE, AB_RANGE))[0] / b.size
+    hist_hue = np.histogram(hue, HUE_BINS, (-np.pi, np.pi), weights=chroma)[0] / max(chroma.sum(), 1e-6)
+    hist_chroma = np.histogram(chroma, CHROMA_BINS, (0.0, AB_RANGE))[0] / chroma.size
+    moments = [a.mean(), b.mean(), a.std(), b.std(), chroma.mean(), chroma.std()]
+    return np.concatenate([hist_a, hist_b, hist_hue, hist_chroma, moments])
 
 
 # Rough colour names of the 30-degree Lab hue bins of `colour_features`, from -180 degrees (a < 0, b = 0);
@@ -80,14 +84,35 @@ def colour_detail(photos: Sequence[ImageSource]) -> float:
     """Mean over photos of the mean a/b gradient magnitude (forward differences, Lab units per pixel).
     A photo one pixel wide or high has no such gradient and is left out (its empty mean was NaN, and made
     the whole mean NaN); NaN only when no photo has one."""
-    values = []
-    for photo in photos:
-        ab = _lab_ab(photo)
-        if min(ab.shape[1:]) < 2:
-            continue
-        dx, dy = np.diff(ab, axis=2)[:, :-1, :], np.diff(ab, axis=1)[:, :, :-1]
-        values.append(float(np.sqrt((dx ** 2 + dy ** 2).sum(axis=0)).mean()))
-    return float(np.mean(values)) if values else float("nan")
+    return _mean_detail([_detail_of(_lab_ab(photo)) for photo in photos])
+
+
+def _detail_of(ab: np.ndarray) -> float:
+    """One photo's mean a/b gradient magnitude; NaN for a photo one pixel wide or high (it has none)."""
+    if min(ab.shape[1:]) < 2:
+        return float("nan")
+    dx, dy = np.diff(ab, axis=2)[:, :-1, :], np.diff(ab, axis=1)[:, :, :-1]
+    return float(np.sqrt((dx ** 2 + dy ** 2).sum(axis=0)).mean())
+
+
+def _mean_detail(values: Sequence[float]) -> float:
+    kept = [value for value in values if not math.isnan(value)]
+    return float(np.mean(kept)) if kept else float("nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class ColourStats:
+    """What the colour realism metrics read of one photo: its colour_features row and its colour detail. A
+    `test` keeps these (a few hundred numbers) instead of each full-size output and photo until the end."""
+
+    features: np.ndarray
+    detail: float
+
+
+def colour_stats(photo: ImageSource) -> ColourStats:
+    """One photo's ColourStats, from one Lab conversion."""
+    ab = _lab_ab(photo)
+    return ColourStats(_features_of(ab), _detail_of(ab))
 
 
 def colour_realism_metrics(generated: Sequence[ImageSource], real: Sequence[ImageSource],
@@ -98,19 +123,34 @@ def colour_realism_metrics(generated: Sequence[ImageSource], real: Sequence[Imag
     colour_detail_ratio = colour_detail(generated) / colour_detail(real) with both parts.
     paired: generated[i] is real[i] colorized (as in `test`): the two-sample test keeps pairs together
     (`realism.two_sample_accuracy`); the floor's photos are unrelated, never paired."""
+    def stats(photos: Sequence[ImageSource]) -> list[ColourStats]:
+        return [colour_stats(photo) for photo in photos]
+
+    return colour_realism_of_stats(stats(generated), stats(real), None if other_real is None else stats(other_real),
+                                   seed, paired)
+
+
+def colour_realism_of_stats(generated: Sequence[ColourStats], real: Sequence[ColourStats],
+                            other_real: Sequence[ColourStats] | None = None, seed: int = 0,
+                            paired: bool = True) -> dict:
+    """colour_realism_metrics from each photo's ColourStats (`colour_stats`), taken as the photos were scored."""
     from .realism import two_sample_accuracy
 
-    reference = colour_features(real)
-    pairs = {"": colour_features(generated)}
+    def features(stats: Sequence[ColourStats]) -> np.ndarray:
+        return np.asarray([item.features for item in stats], np.float64)
+
+    reference = features(real)
+    pairs = {"": features(generated)}
     if other_real is not None:
-        pairs["_floor"] = colour_features(other_real)
+        pairs["_floor"] = features(other_real)
     metrics: dict = {}
-    for suffix, features in pairs.items():
-        accuracies = [two_sample_accuracy(features, reference, seed=s, paired=paired and not suffix)
+    for suffix, rows in pairs.items():
+        accuracies = [two_sample_accuracy(rows, reference, seed=s, paired=paired and not suffix)
                       for s in (seed, seed + 1)]
         metrics[f"colour_two_sample_acc{suffix}"] = float(np.mean(accuracies))
         metrics[f"colour_two_sample_acc_seeds{suffix}"] = accuracies
-    detail_output, detail_real = colour_detail(generated), colour_detail(real)
+    detail_output = _mean_detail([item.detail for item in generated])
+    detail_real = _mean_detail([item.detail for item in real])
     metrics.update({"colour_detail_output": detail_output, "colour_detail_target": detail_real,
                     "colour_detail_ratio": detail_output / detail_real if detail_real > 0 else float("nan")})
     return metrics

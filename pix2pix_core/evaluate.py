@@ -263,8 +263,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
         raise Pix2PixError(f"no images to evaluate in {data} ({split})")
 
     rows: list[StagedRow] = []
-    # what the realism metrics read, kept only for them: the colour ones measure each photo at its own size, the
-    # segmenter's features at the segmenter's (at_feature_size); each kept to the end, so nothing when unread
+    # what the realism metrics read, kept only for them: the colour ones each photo's colour statistics, the
+    # segmenter's features a copy at the segmenter's size (at_feature_size); kept to the end, so nothing when unread
     generated, reals = [], []
     keep = _realism_copy(task, seg, realism)
     totals: dict[str, list[float]] = {}
@@ -322,12 +322,15 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
 
 def _realism_copy(task: str, seg: Optional[Segmenter], realism: bool):
     """What of each output and truth the realism metrics of this `test` read (a picture -> what to keep), or
-    None when none runs: the colour ones (colorize) read the picture itself, KID and the two-sample test (facades
+    None when none runs: the colour ones (colorize) a photo's colour statistics (`colour_stats`: every full-size
+    output and photo was kept to the end, ~24 GB for 1,000 at --size 2048), KID and the two-sample test (facades
     with a segmenter) a copy at the segmenter's size. Every full-size output and truth was kept without them."""
     if not realism:
         return None
     if task == "colorize":
-        return lambda picture: picture
+        from .colour_realism import colour_stats
+
+        return colour_stats  # the statistics the colour metrics read of a photo, not the full-size photo
     if seg is not None:
         from .realism import at_feature_size
 
@@ -524,13 +527,15 @@ def _realism(seg: Segmenter, generated: list, reals: list, config, data, split: 
 
 
 def _colour_realism(generated: list, reals: list, config, data, split: str, seed: int) -> dict:
-    """colour_realism_metrics for colorized vs real photos, with the floor from photos of the train split."""
-    from .colour_realism import colour_realism_metrics
+    """The colour realism metrics of colorized vs real photos (their `colour_stats`), with the floor from photos
+    of the train split."""
+    from .colour_realism import colour_realism_of_stats, colour_stats
 
     if len(reals) < 2:
         return {"colour_realism_note": "skipped: the colour two-sample test needs at least 2 images"}
     others, other = _floor_photos(config, data, split, len(reals), seed)
-    metrics = colour_realism_metrics(generated, reals, others if len(others) >= 2 else None, seed=seed)
+    floor = [colour_stats(photo) for photo in others] if len(others) >= 2 else None
+    metrics = colour_realism_of_stats(generated, reals, floor, seed=seed)
     return _with_notes(metrics, "colour_", _floor_note(others, other, data, len(reals)), len(reals))
 
 

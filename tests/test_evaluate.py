@@ -477,14 +477,29 @@ def test_a_test_cut_short_leaves_no_new_folder(facades_checkpoint, facades_dir, 
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("task, realism, kept", [("colorize", False, 1), ("colorize", True, 3), ("facades", False, 1),
+def test_colour_realism_of_each_photos_statistics_is_that_of_the_photos() -> None:
+    """`test` keeps each photo's colour statistics (`colour_stats`), not the photo: the metrics from them are the
+    metrics from the photos, the floor's and a thin photo's (no colour detail) included."""
+    from PIL import Image
+
+    from pix2pix_core.colour_realism import colour_realism_metrics, colour_realism_of_stats, colour_stats
+
+    generated, real, other = colour_photos(12, seed=2), colour_photos(12, seed=1), colour_photos(12, seed=3)
+    generated.append(Image.new("RGB", (1, 9), (200, 40, 40)))
+    real.append(Image.new("RGB", (9, 1), (40, 200, 40)))
+    stats = [[colour_stats(photo) for photo in photos] for photos in (generated, real, other)]
+    assert colour_realism_of_stats(*stats, seed=4) == colour_realism_metrics(generated, real, other, seed=4)
+
+
+@pytest.mark.parametrize("task, realism, kept", [("colorize", False, 1), ("colorize", True, 1), ("facades", False, 1),
                                                  ("facades", True, 1)])
 def test_a_test_keeps_only_the_outputs_its_realism_metrics_read(task, realism, kept, colorize_checkpoint, food_dir,
                                                                 facades_checkpoint, facades_dir, tiny_segmenter_path,
                                                                 tmp_path, monkeypatch):
     """Every output (and truth) was kept to the end of a `test` for the realism metrics, with realism=False too:
-    memory grew with the split for nothing. The colour metrics read them at their own size (all 3 kept); KID and
-    the two-sample test at the segmenter's (64 px copies of these 128 px outputs). 1: the loop's last one."""
+    memory grew with the split for nothing. The colour metrics read each one's colour statistics (all 3 full-size
+    outputs were kept); KID and the two-sample test copies at the segmenter's size (64 px copies of these 128 px
+    outputs). 1: the loop's last one."""
     import gc
     import weakref
 
