@@ -43,7 +43,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from .errors import Pix2PixError
-from .file_lock import NO_LOCKS, fcntl, holder, say_holder, try_lock, unlock
+from .file_lock import Outcome, attempt_lock, holder, say_holder, unlock
 
 FORMAT_VERSION = 1
 SIDES = ("source", "target")
@@ -201,21 +201,17 @@ def _lock_build(path: Path, while_waiting: Optional[Callable[[], None]]) -> Opti
 
     No timeout: the holder is building (possibly for hours) or its lock dies with it. `while_waiting` is
     called between tries; raising from it gives up (the loader's stop flag)."""
-    if fcntl is None:
-        return None
     lock_file, pause, told = _lock_file(path), _POLL_S[0], False
     while True:
-        try:
-            fd = try_lock(lock_file)
-        except OSError as exc:
-            if exc.errno not in NO_LOCKS:
-                raise
-            warnings.warn(f"file locks do not work in {path.parent} ({exc.strerror or exc}): processes "
-                          "building one dataset cache at once each decode it all", stacklevel=3)
+        attempt = attempt_lock(lock_file)  # another OSError is raised: the caller says the cache cannot be written
+        if attempt.outcome is Outcome.NO_LOCKS:
+            if attempt.why:
+                warnings.warn(f"file locks do not work in {path.parent} ({attempt.why}): processes building one "
+                              "dataset cache at once each decode it all", stacklevel=3)
             return None
-        if fd is not None:
-            say_holder(fd)  # for another builder's notice only
-            return fd
+        if attempt.outcome is Outcome.TAKEN:
+            say_holder(attempt.fd)  # for another builder's notice only
+            return attempt.fd
         if not told:
             print(f"waiting for another process building the dataset cache {path} ({holder(lock_file)}); "
                   "its cache is opened when it is done", file=sys.stderr, flush=True)
@@ -264,14 +260,14 @@ def _remove_all(entries: list[Path]) -> None:
 def _remove_if_unlocked(path: Path, entries: list[Path]) -> None:
     """Another cache's leftovers, only while no builder (on any host) holds that cache's lock."""
     try:
-        fd = try_lock(_lock_file(path))
-    except OSError:
+        attempt = attempt_lock(_lock_file(path))
+    except OSError:  # cannot look (no permission): left as it is
         return
-    if fd is not None:
+    if attempt.outcome is Outcome.TAKEN:
         try:
             _remove_all(entries)
         finally:
-            unlock(fd, _lock_file(path))
+            unlock(attempt.fd, _lock_file(path))
 
 
 def _remove_old_or_orphaned(entries: list[Path], max_age_s: float) -> None:

@@ -2,13 +2,17 @@
 
 A killed holder's lock is released by the kernel (on NFS, once the server drops the dead client's locks), so
 a lock file left behind never blocks the next taker; each holder removes the file as it lets go. `fcntl` is
-None where it is missing (Windows): callers then go on unlocked. Used for dataset cache builds (cache.py) and
-for run folders (run_folder.py: one training run writes to a folder at a time).
+None where it is missing (Windows): callers then go on unlocked. Used for dataset cache builds (cache.py), for
+run folders (run_folder.py: one training run writes to a folder at a time) and for report staging folders
+(report_stage.py). Each of them asks `attempt_lock`, which tells its three outcomes apart, and decides what each
+means for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import errno
 import os
 import socket
@@ -23,6 +27,38 @@ except ImportError:  # Windows: no locks (see the module docstring)
 
 # flock errors meaning "this file system has no working locks" (NFS without lockd, some FUSE mounts)
 NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
+
+
+class Outcome(enum.Enum):
+    TAKEN = "taken"  # this process holds the lock now
+    HELD = "held"  # another holder has it
+    NO_LOCKS = "no locks"  # none work here: no fcntl (Windows), or a file system that refuses them (NO_LOCKS)
+
+
+@dataclasses.dataclass(frozen=True)
+class LockAttempt:
+    """What `attempt_lock` found: the descriptor holding the lock when TAKEN; when NO_LOCKS, the file system's
+    refusal for a warning ("" where fcntl is missing: there is nothing to warn about on Windows)."""
+
+    outcome: Outcome
+    fd: Optional[int] = None
+    why: str = ""
+
+
+def attempt_lock(lock_file: Path) -> LockAttempt:
+    """Try `lock_file` once (try_lock) and say which of the three outcomes happened, for its caller to decide what
+    each means. Any other OSError (no permission, a full disk, the folder gone) is raised: it says nothing about
+    locks, so its caller decides as for any failed write there (a taker stops with one line, a clean-up leaves
+    the thing alone); it never passes for "no locks here", which would go on unguarded."""
+    if fcntl is None:
+        return LockAttempt(Outcome.NO_LOCKS)
+    try:
+        fd = try_lock(lock_file)
+    except OSError as exc:
+        if exc.errno not in NO_LOCKS:
+            raise
+        return LockAttempt(Outcome.NO_LOCKS, why=exc.strerror or str(exc))
+    return LockAttempt(Outcome.HELD) if fd is None else LockAttempt(Outcome.TAKEN, fd)
 
 
 def try_lock(lock_file: Path) -> Optional[int]:

@@ -26,7 +26,7 @@ from PIL import Image
 
 from .atomic_files import missing_folders, remove_empty
 from .errors import Pix2PixError
-from .file_lock import NO_LOCKS, fcntl, try_lock, unlock
+from .file_lock import Outcome, attempt_lock, unlock
 from .images import save_image_atomically
 
 STAGE_PATTERN = ".images.*.partial"  # the staging folders' names (tempfile.mkdtemp's random part in between)
@@ -133,16 +133,10 @@ def _new_locked_stage(out: Path) -> tuple[Path, Optional[int]]:
 
 
 def _lock(folder: Path) -> Optional[int]:
-    """The staging folder's lock, held while its run fills it; None where locks do not work (NO_LOCKS). Any
-    other error (a full disk, no permission) is raised: it is no reason to go on unguarded."""
-    if fcntl is None:
-        return None
-    try:
-        return try_lock(folder / STAGE_LOCK)
-    except OSError as exc:
-        if exc.errno in NO_LOCKS:
-            return None
-        raise
+    """The staging folder's lock, held while its run fills it; None where locks do not work (NO_LOCKS; no remover
+    holds a folder this young). Any other error (a full disk, no permission) is raised: it is no reason to go on
+    unguarded."""
+    return attempt_lock(folder / STAGE_LOCK).fd
 
 
 def remove_abandoned_stages(out: Path) -> list[Path]:
@@ -156,17 +150,13 @@ def remove_abandoned_stages(out: Path) -> list[Path]:
     for folder in sorted(found):
         if not folder.is_dir() or folder.is_symlink():
             continue
-        fd = None
-        if fcntl is not None:
-            try:
-                fd = try_lock(folder / STAGE_LOCK)
-            except OSError as exc:
-                if exc.errno not in NO_LOCKS:
-                    continue  # gone meanwhile (another report removed it), or not ours to touch: left as it is
-                # no working locks here: nothing tells a running report's folder, removed as a kill's
-            else:
-                if fd is None:
-                    continue  # another `test` into this folder is filling it now
+        try:
+            attempt = attempt_lock(folder / STAGE_LOCK)
+        except OSError:
+            continue  # gone meanwhile (another report removed it), or not ours to touch: left as it is
+        if attempt.outcome is Outcome.HELD:
+            continue  # another `test` into this folder is filling it now
+        fd = attempt.fd  # None where locks do not work: nothing tells a running report's folder, removed as a kill's
         shutil.rmtree(folder, ignore_errors=True)
         if fd is not None:
             unlock(fd, folder / STAGE_LOCK)

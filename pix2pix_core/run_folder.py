@@ -26,7 +26,7 @@ from .atomic_files import missing_folders, output_problem, remove_empty, remove_
 from .checkpoint import FORMAT, atomic_save, read_header, remove_stale_temp_files
 from .config import TrainConfig
 from .errors import CheckpointError, Pix2PixError
-from .file_lock import NO_LOCKS, fcntl, holder, say_holder, try_lock, unlock
+from .file_lock import Outcome, attempt_lock, holder, say_holder, unlock
 from .images import save_image_atomically
 
 # What a run writes before it has trained anything: a config.json and the header of losses.csv. Once that run
@@ -110,23 +110,24 @@ class RunFolder:
         where both wrote there and their checkpoints interleaved. A flock: it dies with its process, so a killed
         run's lock does not block the `--resume` that follows it. Where locks do not work (no fcntl on Windows, a
         file system without them) the run goes on unlocked, with a warning on such a file system."""
-        if fcntl is None or self._lock_fd is not None:
+        if self._lock_fd is not None:
             return
         lock_file = self.out / LOCK_FILE
         try:
-            fd = try_lock(lock_file)
+            attempt = attempt_lock(lock_file)
         except OSError as exc:
-            if exc.errno not in NO_LOCKS:
-                raise Pix2PixError(f"cannot lock the run folder {self.out}: {exc.strerror or exc}") from None
-            warnings.warn(f"file locks do not work in {self.out} ({exc.strerror or exc}): a second run started "
-                          "into this folder at once would not be refused", stacklevel=2)
-            return
-        if fd is None:
+            raise Pix2PixError(f"cannot lock the run folder {self.out}: {exc.strerror or exc}") from None
+        if attempt.outcome is Outcome.HELD:
             self.created = []  # the other run's folder, whoever made it first: not this run's to remove
             raise Pix2PixError(f"another training run is writing to {self.out} ({holder(lock_file)}): wait for it "
                                "to end, or give this one another --out")
-        say_holder(fd)
-        self._lock_fd = fd
+        if attempt.outcome is Outcome.NO_LOCKS:
+            if attempt.why:
+                warnings.warn(f"file locks do not work in {self.out} ({attempt.why}): a second run started into "
+                              "this folder at once would not be refused", stacklevel=2)
+            return
+        say_holder(attempt.fd)
+        self._lock_fd = attempt.fd
 
     def unlock(self) -> None:
         """Let go of the folder's lock (removing its lock file); nothing when not held."""

@@ -20,6 +20,7 @@ from PIL import Image
 from conftest import hold_build_lock, tiny_config, write_aligned, write_colour_photos
 from pix2pix_core import cache as disk_cache
 from pix2pix_core import data as data_module
+from pix2pix_core import file_lock
 from pix2pix_core.data import CachedItems, _decode_stream, build_dataset, collate, load_items
 from pix2pix_core.errors import Pix2PixError
 
@@ -488,7 +489,7 @@ def test_partial_folders_are_removed_by_their_lock_not_by_pid_or_age(tmp_path):
 
 def test_without_fcntl_builds_are_unlocked_as_before(tmp_path, monkeypatch):
     """Windows has no fcntl: a build neither locks nor fails, and the atomic rename keeps it right."""
-    monkeypatch.setattr(disk_cache, "fcntl", None)
+    monkeypatch.setattr(file_lock, "fcntl", None)
     path = tmp_path / "cache" / "food_train-abc"
     built = disk_cache.build_cache(path, "k" * 64, _records(3), 3, sides=1, size=8)
     assert built.read(2)[0][0, 0, 0] == 2

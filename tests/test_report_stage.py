@@ -9,11 +9,11 @@ import time
 import pytest
 from PIL import Image
 
-from pix2pix_core import report_stage
+from pix2pix_core import file_lock, report_stage
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.report_stage import STAGE_LOCK, remove_abandoned_stages, staged_report
 
-pytestmark = pytest.mark.skipif(report_stage.fcntl is None, reason="no file locks on this platform")
+pytestmark = pytest.mark.skipif(file_lock.fcntl is None, reason="no file locks on this platform")
 
 
 def picture():
@@ -24,7 +24,7 @@ def test_another_reports_cleanup_while_the_stage_is_made_leaves_it_alone(tmp_pat
     """Another `test` into the same folder cleaning up between the staging folder's mkdtemp and its lock took the
     lock itself and deleted the folder: the run failed at its first picture with 'free some space'."""
     out = tmp_path / "report"
-    real_try_lock, removed = report_stage.try_lock, []
+    real_try_lock, removed = file_lock.try_lock, []
 
     def others_cleanup_first(lock_file):
         if not removed:  # the other report runs once, just before this one takes its lock
@@ -32,7 +32,7 @@ def test_another_reports_cleanup_while_the_stage_is_made_leaves_it_alone(tmp_pat
             removed[0] = remove_abandoned_stages(out)
         return real_try_lock(lock_file)
 
-    monkeypatch.setattr(report_stage, "try_lock", others_cleanup_first)
+    monkeypatch.setattr(file_lock, "try_lock", others_cleanup_first)
     with staged_report(out) as stage:
         row = stage.add("1.png", picture(), {})
         assert remove_abandoned_stages(out) == []  # and a cleanup while it is filled leaves it too
@@ -44,7 +44,7 @@ def test_another_reports_cleanup_while_the_stage_is_made_leaves_it_alone(tmp_pat
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
 def test_a_lock_that_cannot_be_made_is_a_clear_error_before_any_work(tmp_path, monkeypatch, code):
     """Every OSError taking the lock meant 'no locks here': a full disk went on unguarded (to fail later)."""
-    monkeypatch.setattr(report_stage, "try_lock", lambda lock_file: (_ for _ in ()).throw(OSError(code, "nope")))
+    monkeypatch.setattr(file_lock, "try_lock", lambda lock_file: (_ for _ in ()).throw(OSError(code, "nope")))
     with pytest.raises(Pix2PixError, match="cannot write the report"):
         with staged_report(tmp_path / "report"):
             pytest.fail("the block ran")
@@ -52,7 +52,7 @@ def test_a_lock_that_cannot_be_made_is_a_clear_error_before_any_work(tmp_path, m
 
 
 def test_where_locks_do_not_work_the_stage_goes_on_unguarded(tmp_path, monkeypatch):
-    monkeypatch.setattr(report_stage, "try_lock", lambda lock_file: (_ for _ in ()).throw(OSError(errno.ENOLCK, "x")))
+    monkeypatch.setattr(file_lock, "try_lock", lambda lock_file: (_ for _ in ()).throw(OSError(errno.ENOLCK, "x")))
     with staged_report(tmp_path) as stage:
         assert stage.lock_fd is None
         stage.add("1.png", picture(), {})
@@ -86,8 +86,8 @@ def test_a_half_made_stage_a_kill_left_is_removed_once_an_hour_old(tmp_path):
 
 def test_a_stage_that_cannot_take_its_name_is_removed_with_its_lock(tmp_path, monkeypatch):
     """The rename to its .partial name failing (a full disk's directory block) leaves no folder and no held lock."""
-    held, closed, try_lock, close = [], [], report_stage.try_lock, os.close
-    monkeypatch.setattr(report_stage, "try_lock", lambda lock_file: held.append(try_lock(lock_file)) or held[-1])
+    held, closed, try_lock, close = [], [], file_lock.try_lock, os.close
+    monkeypatch.setattr(file_lock, "try_lock", lambda lock_file: held.append(try_lock(lock_file)) or held[-1])
     monkeypatch.setattr(report_stage.os, "rename", lambda *args: (_ for _ in ()).throw(OSError(errno.ENOSPC, "x")))
     monkeypatch.setattr(report_stage.os, "close", lambda fd: closed.append(fd) or close(fd))
     with pytest.raises(Pix2PixError, match="cannot write the report"):
