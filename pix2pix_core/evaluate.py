@@ -50,7 +50,6 @@ from .images import load_folder_images, open_image
 from .inference import Translator, grayscale
 from .limits import bounded_int
 from .palette import clean_label_ids, ids_to_image
-from .report_pictures import shown_pictures
 from .report_stage import ReportStage, StagedRow, cannot_write, staged_report
 from .segment import N_CLASSES, Segmenter, confusion_matrix, scores_from_confusion
 
@@ -152,11 +151,10 @@ def refuse_report_folder(out: str | Path) -> None:
 
 
 def write_page(stage: ReportStage, title: str, metrics: dict, rows: list[StagedRow]) -> Path:
-    """index.html: the metrics table, then one row per example with its pictures (staged in `stage`, moved into
-    images/ now). The previous page's pictures stay whole until it is replaced, and only those it showed that
-    the new page does not are deleted then."""
+    """index.html: the metrics table, then one row per example with its pictures (staged in `stage`, shown in
+    images/ now under a folder name of their own). Replacing the page is the switch from the previous report to
+    this one: the previous page's pictures stay whole until then and are deleted after (report_stage)."""
     out = stage.out
-    previous = set(shown_pictures(out) or ())  # a previous, longer report's: deleted once the new page replaced it
     columns = list(rows[0].files) if rows else []
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
     header = "".join(f"<th>{html.escape(c)}</th>" for c in ["file", *columns])
@@ -164,7 +162,7 @@ def write_page(stage: ReportStage, title: str, metrics: dict, rows: list[StagedR
     for row in rows:
         cells = [f"<td class=\"name\">{html.escape(row.name)}<br><small>"
                  + " ".join(f"{k} {_fmt(v)}" for k, v in row.scores.items()) + "</small></td>"]
-        cells += [f"<td><img src=\"images/{file}\" alt=\"{html.escape(column)}\"></td>"
+        cells += [f"<td><img src=\"{stage.link(file)}\" alt=\"{html.escape(column)}\"></td>"
                   for column, file in row.files.items()]
         body.append(f"<tr class=\"example\">{''.join(cells)}</tr>")
     page = f"""<!doctype html>
@@ -182,13 +180,9 @@ img {{ width: 256px; image-rendering: pixelated; }}
 {chr(10).join(body)}
 </tbody></table></body></html>
 """
-    images = out / "images"
-    stage.move_into(images)  # renames only, right before the new page: the one moment a kill leaves them beside the old
     path = out / "index.html"
-    with replaced_atomically(path) as handle:  # a Ctrl-C or a full disk now leaves the old page or none, not half
-        handle.write(page.encode("utf-8"))
-    for stale in previous - set(stage.files):
-        (images / stale).unlink(missing_ok=True)
+    with stage.showing(), replaced_atomically(path) as handle:  # a kill, a Ctrl-C, a full disk: the old report or the
+        handle.write(page.encode("utf-8"))  # new one, whole
     return path
 
 

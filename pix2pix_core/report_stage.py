@@ -1,13 +1,18 @@
-"""A report's new pictures, kept out of its images/ until its page is written: an earlier report stays whole.
+"""A report's new pictures, kept out of sight until its page is written: the switch from an earlier report to the
+new one is the page's one atomic replace.
 
 `test` into a folder holding an earlier report saved each new picture into images/ as it went, under the names the
 earlier page shows (0000_x_output.png), so a run cut short (a Ctrl-C, a crash) left that page showing the new run's
 pictures as its own. Now they wait in a staging folder inside the report folder (.images.XXXX.partial/, on the same
-file system, so moving them is a rename) and enter images/ only once the work is done, just before the new page
-(evaluate.write_page); a run that stops before that removes its staging folder, and one a kill left behind is
-removed by the next report into the folder. Each picture is on disk once staged: the report keeps none in memory
-(evaluate keeps what its realism metrics read, when they run: a colorizer's outputs and truths, facades' smaller
-copies at the segmenter's size).
+file system, so moving it is a rename) and the whole folder becomes images/report-XXXX/ only once the work is done,
+just before the new page that shows it replaces index.html (evaluate.write_page): moving the pictures one by one
+into images/ under the earlier page's names left, after a kill between those renames and the page, the old page
+beside new pictures. Every report has a folder name of its own, so the page in place shows its own pictures
+whatever was killed when; the earlier report's pictures are removed only after the switch. A run that stops before
+the switch removes its pictures; what a kill left (a staging folder, a picture folder no page shows) is removed by
+the next report into the folder. Each picture is on disk once staged: the report keeps none in memory (evaluate
+keeps what its realism metrics read, when they run: a colorizer's outputs and truths, facades' smaller copies at
+the segmenter's size).
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from .atomic_files import missing_folders, remove_empty
 from .errors import Pix2PixError
 from .file_lock import Outcome, attempt_lock, unlock
 from .images import save_image_atomically
+from .report_pictures import PICTURE_FOLDER, shown_folder, shown_pictures
 
 STAGE_PATTERN = ".images.*.partial"  # the staging folders' names (tempfile.mkdtemp's random part in between)
 STAGE_LOCK = ".stage.lock"  # held by the run filling a staging folder: the next report removes only unheld ones
 NEW_SUFFIX = ".new"  # a staging folder's name until its lock is held (.images.XXXX.new), then STAGE_PATTERN's
 YOUNG_STAGE_S = 3600  # a .new folder older than this was left by a kill (a run renames it within microseconds)
+SHOWN_PREFIX = "report-"  # a staging folder .images.XXXX.partial is shown as images/report-XXXX (PICTURE_FOLDER)
 
 
 def cannot_write(out: Path, exc: OSError) -> Pix2PixError:
@@ -43,7 +50,7 @@ def cannot_write(out: Path, exc: OSError) -> Pix2PixError:
 
 @dataclasses.dataclass
 class StagedRow:
-    """One example of the report: its name, its pictures' file names in images/ (column title -> file) and its
+    """One example of the report: its name, its pictures' file names in its folder (column title -> file) and its
     own scores."""
 
     name: str
@@ -58,13 +65,15 @@ def picture_file(index: int, name: str, column: str) -> str:
 
 
 class ReportStage:
-    """The staging folder of one report being made in `out`: `add` saves a row's pictures there, `move_into`
-    puts them into images/ (call it just before writing the page). Made by `staged_report`."""
+    """The staging folder of one report being made in `out`: `add` saves a row's pictures there, `showing` moves
+    it into images/ for the block that writes the page. Made by `staged_report`."""
 
     def __init__(self, out: Path, folder: Path, lock_fd: Optional[int]):
         self.out, self.folder, self.lock_fd = out, folder, lock_fd
+        self.name = SHOWN_PREFIX + folder.name.split(".")[2]  # its folder's name in images/ once shown
         self.rows = 0
         self.files: list[str] = []
+        self.shown = False
 
     def add(self, name: str, pictures: dict[str, Image.Image], scores: dict[str, float]) -> StagedRow:
         """Save one example's pictures (column title -> picture) into the staging folder; its row for the page."""
@@ -78,11 +87,36 @@ class ReportStage:
             self.files.append(files[column])
         return StagedRow(name, files, scores)
 
-    def move_into(self, images: Path) -> None:
-        """Every staged picture into `images` (replacing any of the same name): renames, no copies."""
-        images.mkdir(parents=True, exist_ok=True)
-        for file in self.files:
-            os.replace(self.folder / file, images / file)
+    def link(self, file: str) -> str:
+        """Where the page finds one of its pictures, relative to the report folder."""
+        return f"images/{self.name}/{file}"
+
+    @contextlib.contextmanager
+    def showing(self) -> Iterator[None]:
+        """The staging folder moved to images/NAME (one rename) for the block, which replaces index.html with the
+        page showing it: that replace is the switch. The earlier page's pictures are removed after it; a block
+        that raises leaves the earlier page showing its own, and this folder is removed with the stage. The lock
+        moves with the folder and is held until the stage ends: another report's clean-up leaves it alone."""
+        previous, previous_folder = shown_pictures(self.out) or [], shown_folder(self.out)
+        images = self.out / "images"
+        images.mkdir(exist_ok=True)
+        os.utime(self.folder)  # where locks do not work, its age tells a clean-up it may be about to be shown
+        os.rename(self.folder, images / self.name)
+        self.folder = images / self.name
+        yield
+        self.shown = True
+        if PICTURE_FOLDER.fullmatch(previous_folder.name):
+            shutil.rmtree(previous_folder, ignore_errors=True)
+        else:  # an earlier version's report, straight in images/: its own pictures only, not a user's beside them
+            for file in previous:
+                (previous_folder / file).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Remove the pictures unless a page shows them, and let go of the lock."""
+        if not self.shown:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        if self.lock_fd is not None:
+            unlock(self.lock_fd, self.folder / STAGE_LOCK)
 
 
 @contextlib.contextmanager
@@ -92,23 +126,20 @@ def staged_report(out: Path) -> Iterator[ReportStage]:
     made for `out` are removed again if they are empty (a `test` that fails leaves no new empty folder).
     A folder that cannot be written (no permission, a full disk) is a Pix2PixError."""
     created = missing_folders(out)
-    folder: Optional[Path] = None
-    lock_fd: Optional[int] = None
+    stage: Optional[ReportStage] = None
     done = False
     try:
         try:
             out.mkdir(parents=True, exist_ok=True)
             remove_abandoned_stages(out)
-            folder, lock_fd = _new_locked_stage(out)
+            stage = ReportStage(out, *_new_locked_stage(out))
         except OSError as exc:
             raise cannot_write(out, exc) from None
-        yield ReportStage(out, folder, lock_fd)
+        yield stage
         done = True
     finally:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-            if lock_fd is not None:
-                unlock(lock_fd, folder / STAGE_LOCK)
+        if stage is not None:
+            stage.close()
         if not done:
             remove_empty(created)
 
@@ -142,10 +173,13 @@ def _lock(folder: Path) -> Optional[int]:
 def remove_abandoned_stages(out: Path) -> list[Path]:
     """Remove the staging folders in `out` whose lock no running report holds (a kill left them) and, where
     locks do not work, every one; also those a kill left while one was being made (.images.XXXX.new, an hour
-    old: a run holds that name for a moment only). The removed ones: a folder rmtree could not remove is not."""
+    old: a run holds that name for a moment only), and the picture folders in images/ that no page shows (a kill
+    between a report's move into images/ and its page, or between its page and removing the earlier report's).
+    The removed ones: a folder rmtree could not remove is not."""
     now = time.time()
     found = list(out.glob(STAGE_PATTERN))
     found += [folder for folder in out.glob(f".images.*{NEW_SUFFIX}") if _older(folder, now, YOUNG_STAGE_S)]
+    found += [folder for folder in out.glob(f"images/{SHOWN_PREFIX}*") if PICTURE_FOLDER.fullmatch(folder.name)]
     removed = []
     for folder in sorted(found):
         if not folder.is_dir() or folder.is_symlink():
@@ -155,14 +189,22 @@ def remove_abandoned_stages(out: Path) -> list[Path]:
         except OSError:
             continue  # gone meanwhile (another report removed it), or not ours to touch: left as it is
         if attempt.outcome is Outcome.HELD:
-            continue  # another `test` into this folder is filling it now
-        fd = attempt.fd  # None where locks do not work: nothing tells a running report's folder, removed as a kill's
-        shutil.rmtree(folder, ignore_errors=True)
+            continue  # another `test` into this folder is filling it, or about to show it
+        fd = attempt.fd  # None where locks do not work: nothing tells a running report's staging folder from a kill's
+        if folder.parent == out or not _still_shown(out, folder, fd is not None, now):
+            shutil.rmtree(folder, ignore_errors=True)
         if fd is not None:
             unlock(fd, folder / STAGE_LOCK)
         if not os.path.lexists(folder):
             removed.append(folder)
     return removed
+
+
+def _still_shown(out: Path, folder: Path, locked: bool, now: float) -> bool:
+    """Whether a picture folder in images/ whose lock was free is wanted: the one the page shows (read only now: a
+    report lets go of its lock once its page is written), or, where locks do not work, one less than
+    YOUNG_STAGE_S old (a running report's about to be shown, as far as anyone can tell)."""
+    return folder == shown_folder(out) or (not locked and not _older(folder, now, YOUNG_STAGE_S))
 
 
 def _older(path: Path, now: float, seconds: float) -> bool:

@@ -17,7 +17,7 @@ from typing import Optional, Sequence, TypeVar
 
 from PIL import Image, ImageDraw
 
-from pix2pix_core.report_pictures import shown_pictures
+from pix2pix_core.report_pictures import shown_folder, shown_pictures
 
 GROUND_TRUTH = "_ground_truth.png"
 CAPTION_HEIGHT = 18
@@ -25,9 +25,9 @@ T = TypeVar("T")
 
 
 def report_stems(report: Path) -> list[str]:
-    """The image stems of a report in the order `test` wrote them: those its index.html shows (images/ may also
-    hold the pictures of a later `test` into the folder that was cut short); a folder without a page, its
-    images/ sorted."""
+    """The image stems of a report in the order `test` wrote them: those its index.html shows (in shown_folder:
+    images/ may also hold other pictures, a user's own or those an earlier version's `test` cut short left); a
+    folder without a page, its images/ sorted."""
     shown = shown_pictures(report)
     names = shown if shown is not None else sorted(p.name for p in (report / "images").glob(f"*{GROUND_TRUTH}"))
     stems = [name[: -len(GROUND_TRUTH)] for name in names if name.endswith(GROUND_TRUTH)]
@@ -62,7 +62,7 @@ def compose(reports: Sequence[Path], rows: int, tile: int, labels: Optional[Sequ
             draw.text((column * tile + 4, 3), caption, fill="black")
     for row, stem in enumerate(picked):
         for column, (report, kind) in enumerate(columns):
-            path = report / "images" / f"{stem}_{kind}.png"
+            path = shown_folder(report) / f"{stem}_{kind}.png"
             tile_image = Image.open(path).convert("RGB").resize((tile, tile), Image.LANCZOS)
             figure.paste(tile_image, (column * tile, top + row * tile))
     return figure

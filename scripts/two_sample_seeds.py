@@ -21,6 +21,7 @@ import numpy as np
 
 from pix2pix_core.colour_realism import colour_features, colour_gaps
 from pix2pix_core.realism import two_sample_accuracy
+from pix2pix_core.report_pictures import shown_folder
 from scripts.results_figure import report_stems
 
 
@@ -41,9 +42,9 @@ class SeedSpread:
 
 def report_pictures(report: Path) -> tuple[list[Path], list[Path]]:
     """A report's (outputs, ground truths), paired by the file stem `test` gave them."""
-    stems = report_stems(report)
-    truths = [report / "images" / f"{stem}_ground_truth.png" for stem in stems]
-    outputs = [report / "images" / f"{stem}_output.png" for stem in stems]
+    stems, folder = report_stems(report), shown_folder(report)
+    truths = [folder / f"{stem}_ground_truth.png" for stem in stems]
+    outputs = [folder / f"{stem}_output.png" for stem in stems]
     if len(truths) < 2 or not all(p.exists() for p in outputs):
         raise SystemExit(f"{report}: needs at least 2 *_output.png / *_ground_truth.png pairs in images/ "
                          "(run `python -m pix2pix_core test` on a colorization model first)")

@@ -161,7 +161,7 @@ def tiny_segmenter_config(data, out, **overrides) -> SegmenterConfig:
 
 def write_report(out: Path, title: str, metrics: dict, rows: list[tuple[str, dict]]) -> Path:
     """A report as `test` writes it: each row's (name, pictures) staged (report_stage), then the page
-    (evaluate.write_page) moves them into images/."""
+    (evaluate.write_page) shows them in images/report-XXXX/."""
     from pix2pix_core.evaluate import write_page
     from pix2pix_core.report_stage import staged_report
 

@@ -663,7 +663,7 @@ def test_test_keeps_small_copies_of_large_pictures_for_its_report(cyclegan_check
     out = tmp_path / "report"
     assert main(["test", "--checkpoint", str(cyclegan_checkpoint), "--data", str(data), "--out", str(out),
                  "--device", "cpu"]) == 0
-    shown = sorted((out / "images").glob("*large*.png"))
+    shown = sorted((out / "images").rglob("*large*.png"))
     assert len(shown) == 3 and all(Image.open(p).size == (REPORT_SIDE, REPORT_SIDE * 2 // 3) for p in shown)
     assert json.loads((out / "metrics.json").read_text())["count_A"] == 1
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
+import re
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from conftest import write_report
 from pix2pix_core import file_lock, report_stage
 from pix2pix_core.errors import Pix2PixError
 from pix2pix_core.report_stage import STAGE_LOCK, remove_abandoned_stages, staged_report
@@ -94,3 +98,127 @@ def test_a_stage_that_cannot_take_its_name_is_removed_with_its_lock(tmp_path, mo
         with staged_report(tmp_path / "report"):
             pytest.fail("the block ran")
     assert list(tmp_path.iterdir()) == [] and len(held) == 1 and held[0] in closed
+
+
+def shade_rows(shade):
+    """Two rows of one-colour pictures: the same file names for every report, the shade tells whose they are."""
+    return [(f"{i}.png", {"output": Image.new("RGB", (8, 8), (shade,) * 3)}) for i in range(2)]
+
+
+def folder_bytes(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_one_whole_report(files, shades):
+    """`files` (relative path -> bytes, a report folder as a reader finds it) hold a page whose pictures are all
+    there and all its own report's: the shade of the report its title names."""
+    page = files[Path("index.html")].decode()
+    title = re.search(r"<title>(.*)</title>", page).group(1)
+    shown = re.findall(r'<img src="([^"]+)"', page)
+    assert len(shown) == 2
+    for src in shown:
+        assert Path(src) in files, f"{title}'s page shows {src}, which is missing"
+        assert Image.open(io.BytesIO(files[Path(src)])).getpixel((0, 0)) == (shades[title],) * 3, f"mixed: {src}"
+
+
+def test_a_kill_at_any_point_of_the_switch_leaves_the_old_report_or_the_new_one(tmp_path, monkeypatch):
+    """The new pictures were moved one by one into images/ under the old page's names, then the page replaced: a
+    kill in between left the old page showing new pictures. A kill at every rename, replace and unlink of the
+    switch (what is on disk then is what a kill leaves) finds one whole report; the next report removes what the
+    kill left."""
+    from pix2pix_core.evaluate import write_page
+
+    shades, outcomes, point = {"old": 10, "new": 200, "next": 90}, set(), 0
+    while True:
+        point += 1
+        out = tmp_path / f"kill_{point}"
+        write_report(out, "old", {}, shade_rows(10))
+        (out / "images" / "holiday.png").write_bytes(b"a user's own")
+        left: dict = {}
+        calls = []
+        with staged_report(out) as stage:
+            rows = [stage.add(name, pictures, {}) for name, pictures in shade_rows(200)]
+            for name in ("rename", "replace", "unlink", "rmdir"):
+                monkeypatch.setattr(os, name, killed_at(point, calls, getattr(os, name), out, left))
+            try:
+                write_page(stage, "new", {}, rows)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                monkeypatch.undo()
+        if not left:  # no kill point left: the switch ran whole
+            break
+        assert_one_whole_report(left, shades)
+        outcomes.add(re.search(r"<title>(.*)</title>", left[Path("index.html")].decode()).group(1))
+        for path in list(out.rglob("*"))[::-1]:  # the folder as the kill left it
+            path.unlink() if path.is_file() else path.rmdir()
+        for path, data in left.items():
+            (out / path).parent.mkdir(parents=True, exist_ok=True)
+            (out / path).write_bytes(data)
+        write_report(out, "next", {}, shade_rows(90))
+        after = {path: data for path, data in folder_bytes(out).items()
+                 if not re.fullmatch(r"\.index\.html\..*\.partial", str(path))}  # the page's temp file: left
+        assert_one_whole_report(after, shades)
+        shown = re.findall(r'<img src="([^"]+)"', after[Path("index.html")].decode())
+        assert sorted(map(str, after)) == sorted(["index.html", "images/holiday.png", *shown])  # no leftovers
+    assert outcomes == {"old", "new"} and point > 3
+
+
+def killed_at(point, calls, real, out, left):
+    """`real` (an os function) that, at the `point`-th call of those patched so, copies what is on disk in `out`
+    into `left` (what a kill there leaves) and raises KeyboardInterrupt; later calls (the clean-up) go through."""
+    def call(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == point:
+            left.update(folder_bytes(out))
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    return call
+
+
+def test_two_reports_into_one_folder_at_once_never_show_missing_pictures(tmp_path, monkeypatch):
+    """Last page wins, and no page shows a missing picture: "b" switches, and a third report cleans up, while "a"
+    is between its move into images/ and its page, and "a" wins without knowing "b" was there."""
+    from pix2pix_core import atomic_files
+    from pix2pix_core.evaluate import write_page
+
+    out = tmp_path / "report"
+    shades = {"old": 10, "a": 50, "b": 200}
+    write_report(out, "old", {}, shade_rows(10))
+    real_replaced, cleaned = atomic_files.replaced_atomically, []
+
+    with staged_report(out) as a, staged_report(out) as b:
+        rows_a = [a.add(name, pictures, {}) for name, pictures in shade_rows(50)]
+        rows_b = [b.add(name, pictures, {}) for name, pictures in shade_rows(200)]
+
+        def others_meanwhile(path, *args, **kwargs):  # "a" is in images/ now, its page not written yet
+            monkeypatch.setattr("pix2pix_core.evaluate.replaced_atomically", real_replaced)
+            cleaned.append(remove_abandoned_stages(out))
+            assert_one_whole_report(folder_bytes(out), shades)  # "old" still shown whole, "a" left alone
+            write_page(b, "b", {}, rows_b)
+            assert_one_whole_report(folder_bytes(out), shades)
+            return real_replaced(path, *args, **kwargs)
+
+        monkeypatch.setattr("pix2pix_core.evaluate.replaced_atomically", others_meanwhile)
+        write_page(a, "a", {}, rows_a)
+    assert cleaned == [[]]
+    assert_one_whole_report(folder_bytes(out), shades)
+    assert "<title>a</title>" in (out / "index.html").read_text()
+    assert len(list((out / "images").iterdir())) == 2  # b's is left: a's page replaced it without knowing it...
+    assert len(remove_abandoned_stages(out)) == 1  # ...and the next report removes it
+    assert len(list((out / "images").iterdir())) == 1
+    assert_one_whole_report(folder_bytes(out), shades)
+
+
+def test_an_earlier_versions_report_straight_in_images_is_replaced_keeping_a_users_pictures(tmp_path):
+    """Reports of earlier versions had their pictures straight in images/: those its page showed are removed once
+    the new page is in place, the user's own beside them stay."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("0000_a_output.png", "0001_b_output.png", "0002_mine.png", "holiday.png"):
+        Image.new("RGB", (8, 8)).save(images / name)
+    (tmp_path / "index.html").write_text('<table class="metrics"></table><img src="images/0000_a_output.png">'
+                                         '<img src="images/0001_b_output.png">')
+    write_report(tmp_path, "new", {}, shade_rows(200))
+    assert sorted(p.name for p in images.iterdir() if p.is_file()) == ["0002_mine.png", "holiday.png"]
+    assert_one_whole_report(folder_bytes(tmp_path), {"new": 200})
