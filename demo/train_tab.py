@@ -160,15 +160,24 @@ def duration(seconds: float) -> str:
 
 
 def progress_html(snapshot: JobSnapshot) -> str:
+    """The progress bar and its line: before any run "No run yet" (it read "0% · step 0"); after a run, where it
+    ended."""
     percent = 100.0 * snapshot.progress
     epoch = f"epoch {snapshot.epoch}" + (f" / {snapshot.epochs}" if snapshot.epochs else "")  # as /train_status
-    parts = [f"step {snapshot.step}" + (f" / {snapshot.total_steps}" if snapshot.total_steps else ""),
+    steps = f"step {snapshot.step}" + (f" / {snapshot.total_steps}" if snapshot.total_steps else "")
+    parts = [steps if snapshot.step else "no training step" + (" yet" if snapshot.active else ""),
              epoch if snapshot.step else "",
              f"{snapshot.images_per_second:.1f} img/s" if snapshot.images_per_second else "",
              f"ETA {duration(snapshot.eta_seconds)}" if snapshot.active and snapshot.step else ""]
-    text = " · ".join(p for p in parts if p)
+    text = "No run yet" if snapshot.phase == "idle" else f"{percent:.0f}% · " + " · ".join(p for p in parts if p)
     return (f'<div class="progress-outer"><div class="progress-inner" style="width:{percent:.1f}%"></div></div>'
-            f'<div class="progress-text" id="train-progress-text">{percent:.0f}% · {text}</div>')
+            f'<div class="progress-text" id="train-progress-text">{text}</div>')
+
+
+def controls(snapshot: JobSnapshot) -> tuple[bool, bool]:
+    """Whether Start and Stop can be clicked: Start while no run is going (it was refused), Stop while one is that a
+    Stop can still end (with none it only answered "No training run is going"; once asked, it is stopping)."""
+    return not snapshot.active, snapshot.active and snapshot.phase != "stopping"
 
 
 def status_html(snapshot: JobSnapshot) -> str:
@@ -332,7 +341,7 @@ def tick(state: AppState, seen_version: int, shown_note: str):
     ...", "Stopping ...") goes once the run has ended (it stayed beside the "stopped" status). Refusals stay."""
     snapshot = state.job.snapshot()
     if snapshot.version == seen_version:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen_version, gr.skip()
+        return *[gr.skip()] * 5, seen_version, *[gr.skip()] * 3
     stale = not snapshot.active and str(shown_note or "").startswith(("Started ", "Stopping "))
     return *redraw(state), "" if stale else gr.skip()
 
@@ -340,10 +349,13 @@ def tick(state: AppState, seen_version: int, shown_note: str):
 def redraw(state: AppState):
     """Everything the Train tab shows, from the shared job: a page opened (or a tab shown) after a run
     ended sees that run, whatever its timer missed while the tab was hidden. A run without a sample yet (just
-    started, or failed before its first) clears the picture: the last run's stayed beside the new run's status."""
+    started, or failed before its first) clears the picture: the last run's stayed beside the new run's status.
+    Start and Stop are clickable as `controls` says."""
     snapshot = state.job.snapshot()
+    start, stop = controls(snapshot)
     return (status_html(snapshot), progress_html(snapshot), *plot_frames(snapshot),
-            sample_file(state, snapshot.sample) if snapshot.sample is not None else None, snapshot.version)
+            sample_file(state, snapshot.sample) if snapshot.sample is not None else None, snapshot.version,
+            gr.update(interactive=start), gr.update(interactive=stop))
 
 
 def sample_file(state: AppState, sample: Image.Image) -> str:
@@ -432,8 +444,10 @@ def layout(state: AppState) -> TrainPage:
                                        label="DiffAugment on D's inputs (translation, cutout), against a "
                                              "discriminator that wins and collapses the GAN")
             with gr.Row():
-                start_button = gr.Button("Start training", variant="primary", elem_id="train-start")
-                stop_button = gr.Button("Stop", variant="stop", elem_id="train-stop")
+                can_start, can_stop = controls(state.job.snapshot())  # then as each redraw and tick says
+                start_button = gr.Button("Start training", variant="primary", elem_id="train-start",
+                                         interactive=can_start)
+                stop_button = gr.Button("Stop", variant="stop", elem_id="train-stop", interactive=can_stop)
             # computed again on each page load (restore_form): data fetched after startup is seen
             dataset = gr.HTML(dataset_summary(state, "facades"), elem_id="train-dataset")
             note = gr.Markdown("", elem_id="train-note")  # the reply to Start / Stop; the status is live
@@ -500,14 +514,15 @@ def wire(state: AppState, ui: TrainPage) -> dict:
     # it, refusing users' clicks as "Queue is full". A tick only reads the job (or writes a new sample once), so it
     # needs no lane; without the queue it waits for one of Gradio's threads instead
     ui.timer.tick(bound(tick, state), [ui.seen, ui.note],
-                  [ui.status, ui.progress, ui.gan_plot, ui.l1_plot, ui.sample, ui.seen, ui.note],
+                  [ui.status, ui.progress, ui.gan_plot, ui.l1_plot, ui.sample, ui.seen, ui.start_button,
+                   ui.stop_button, ui.note],
                   show_progress="hidden", concurrency_limit=None, queue=False, **private)
     with gr.Row(visible=False):  # /train_status's own components: the page never shows them
         status_json = gr.JSON(label="status")
         status_button = gr.Button()
     status_button.click(bound(train_status, state), None, status_json, api_name="train_status",
                         concurrency_limit=None)
-    shown = [ui.status, ui.progress, ui.gan_plot, ui.l1_plot, ui.sample, ui.seen]
+    shown = [ui.status, ui.progress, ui.gan_plot, ui.l1_plot, ui.sample, ui.seen, ui.start_button, ui.stop_button]
     return {"start_from_refresh": (bound(refresh_start_from, state), [ui.task, ui.start_from], ui.start_from),
             "redraw": (bound(redraw, state), None, shown), "translate": ui.translate,
             "restore": (bound(restore_form, state), None, [*form, ui.dataset])}

@@ -747,3 +747,45 @@ def test_the_thinned_loss_history_ends_at_the_latest_step(tmp_path):
     gan, l1 = plot_frames(job.snapshot())
     assert gan["step"].max() == steps and l1["step"].max() == steps
     assert kept[:-1] == [step for step in kept[:-1] if step % job._history_every == 0]  # spread evenly before it
+
+
+def _interactive(update) -> bool:
+    """Whether a button update (a gr.update dict, or a component) leaves the button clickable."""
+    return update.get("interactive", True) if isinstance(update, dict) else update.interactive is not False
+
+
+def test_stop_can_be_pressed_only_while_a_run_goes_and_start_only_while_none_does(facades_dir, tmp_path):
+    """Stop was clickable with no run going (it only answered "No training run is going."), Start while a run went
+    (refused), and before any run the progress line read "0% · step 0". The redraw and the timer's tick set both
+    buttons from the job; an idle page says there is no run yet, an ended one shows where its run ended."""
+    from demo.app import build_app
+    from demo.train_tab import progress_html
+
+    blocks = build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    state = blocks.app_state
+    fns = {fn.fn.__name__: fn for fn in blocks.fns.values() if fn.fn is not None}
+    for name in ("redraw", "tick"):  # both write the buttons
+        assert {"train-start", "train-stop"} <= {getattr(c, "elem_id", None) for c in fns[name].outputs}, name
+    ids = [getattr(c, "elem_id", None) for c in fns["tick"].outputs]
+    stop = next(block for block in blocks.blocks.values() if getattr(block, "elem_id", None) == "train-stop")
+    assert stop.interactive is False  # as the page is first built: no run going
+
+    def shown(outputs, names):
+        return {name: outputs[names.index(name)] for name in ("train-start", "train-stop", "train-progress")}
+
+    redraw_ids = [getattr(c, "elem_id", None) for c in fns["redraw"].outputs]
+    idle = shown(fns["redraw"].fn(), redraw_ids)
+    assert _interactive(idle["train-start"]) and not _interactive(idle["train-stop"])
+    assert "No run yet" in idle["train-progress"] and "step 0" not in idle["train-progress"]
+    with state.job.preparing("checking the settings..."):  # a Start checking its settings: Stop cancels it
+        going = shown(fns["tick"].fn(-1, ""), ids)
+        assert not _interactive(going["train-start"]) and _interactive(going["train-stop"])
+        assert "step 0" not in going["train-progress"]
+        state.job.stop()
+        stopping = shown(fns["tick"].fn(-1, ""), ids)  # asked once: nothing more to ask
+        assert not _interactive(stopping["train-start"]) and not _interactive(stopping["train-stop"])
+    state.job.start(tiny_config(data=str(facades_dir), max_steps=2))
+    assert wait_until_idle(state.job).phase == "finished"
+    ended = shown(fns["tick"].fn(-1, ""), ids)
+    assert _interactive(ended["train-start"]) and not _interactive(ended["train-stop"])
+    assert "100% · step 2 / 2" in ended["train-progress"] == progress_html(state.job.snapshot())
