@@ -78,7 +78,7 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
     try:
         folder = state.data_folder(typed) if typed else default_data(state, task)
     except Pix2PixError as exc:
-        return f"{label} {html.escape(state.clean(str(exc)))}{missing_data_advice(state, task, typed)}"
+        return f"{label} {html.escape(state.clean(exc))}{missing_data_advice(state, task, typed)}"
     if folder == EXAMPLES / "facades_pairs":
         name = "the 6 bundled example pairs"
     else:
@@ -87,7 +87,7 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
     try:  # counted up to one above the app's cap: a keystroke never lists a huge folder whole
         counts = collection_counts(TrainConfig(task=task, data=str(folder)), at_most=MAX_IMAGES + 1)
     except Pix2PixError as exc:  # a layout the task cannot read (no A/ and B/, no trainA/ and trainB/)
-        counts, refusal = [0], html.escape(state.clean(str(exc)))
+        counts, refusal = [0], html.escape(state.clean(exc))
     fits_another = "" if all(counts) else other_layout(folder, task, name)
     if fits_another or refusal:
         return f"{label} {fits_another or refusal}"
@@ -106,7 +106,8 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
             from pix2pix_core.data import where_images_are
 
             why = no_pairs_in(folder) if task == "paired" else no_images_in(folder)
-            line += html.escape(where_images_are(folder, task) or why)
+            hint = state.clean(where_images_are(folder, task))  # the library's words: the page's task names
+            line += html.escape(f" {hint}" if hint else why)
     if folder == EXAMPLES / "facades_pairs":
         line += (" Too few to learn facades: the samples stay a blur. The full facades data (400 training pairs) "
                  f"is not in the data root; get it with {fetch_command(state, 'facades')} and reload this page.")

@@ -30,8 +30,8 @@ from pix2pix_core.train import (LOSS_NAMES, MODELS, CheckpointEvent, FinishedEve
 
 from .disk import CACHE, prune_runs, remove_quietly
 from .image_work import OutputFiles, WorkLanes
-from .messages import MessageCleaner, quoted, shorten
-from .train_settings import FormSettings
+from .messages import MessageCleaner, TypedTextError, quoted, shorten
+from .train_settings import TASK_LABELS, FormSettings
 
 log = logging.getLogger("pix2pix_studio")
 
@@ -473,7 +473,7 @@ class AppState:
         remove_quietly(self.uploads_dir)  # left by a server that was killed mid-run: no run owns them now
         self.models = ModelRegistry([self.checkpoints_dir, self.models_dir], device=self.device)
         self.clean = MessageCleaner({self.data_root: "", self.uploads_dir: "upload", self.runs_dir: "runs",
-                                     Path(self.checkpoints_dir): "checkpoints", EXAMPLES: "examples"})
+                                     Path(self.checkpoints_dir): "checkpoints", EXAMPLES: "examples"}, TASK_LABELS)
         self.job = TrainingJob(self.runs_dir, self.models_dir, on_model=lambda _path: self.models.refresh(),
                                clean=self.clean, on_end=self.prune_runs)
         self.lanes, self.outputs = WorkLanes(), OutputFiles()
@@ -492,19 +492,19 @@ class AppState:
         """A dataset folder typed by a user, accepted only inside the data root (symlinks resolved)."""
         text = str(text).strip()
         if len(text) > MAX_FOLDER_TEXT or "\x00" in text:
-            raise Pix2PixError(f"dataset folder {quoted(text)}: not a usable folder name "
-                               f"(at most {MAX_FOLDER_TEXT} characters, no NUL)")
+            raise TypedTextError(f"dataset folder {quoted(text)}: not a usable folder name "
+                                 f"(at most {MAX_FOLDER_TEXT} characters, no NUL)", text)
         try:
             typed = Path(text).expanduser()
             folder = (typed if typed.is_absolute() else self.data_root / typed).resolve()
             inside = folder.is_relative_to(self.data_root)
             exists = inside and folder.is_dir()
         except (OSError, ValueError, RuntimeError) as exc:  # name too long for the file system, a link loop
-            raise Pix2PixError(f"dataset folder {quoted(text)}: not a usable folder "
-                               f"({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+            raise TypedTextError(f"dataset folder {quoted(text)}: not a usable folder "
+                                 f"({getattr(exc, 'strerror', None) or type(exc).__name__})", text) from None
         if not inside:
-            raise Pix2PixError(f"{quoted(text)} is outside the data root; put the dataset there or start the "
-                               f"app with --data-root")
+            raise TypedTextError(f"{quoted(text)} is outside the data root; put the dataset there or start the "
+                                 f"app with --data-root", text)
         if not exists:
             raise Pix2PixError(f"dataset folder not found: {quoted(str(folder.relative_to(self.data_root)))} "
                                f"(inside the data root)")

@@ -15,6 +15,7 @@ from pix2pix_core.images import open_image
 
 from .image_work import APP_MAX_PIXELS, header_size, within_app_limits
 from .messages import MessageCleaner, for_reader
+from .train_settings import TASK_LABELS
 from .uploads import FileInput
 
 log = logging.getLogger("pix2pix_studio")
@@ -45,12 +46,13 @@ CSS = """
 """
 
 
-CLEAN = MessageCleaner({})  # any absolute path cut to its last part, at most 300 characters
+CLEAN = MessageCleaner({}, TASK_LABELS)  # any absolute path cut to its last part, tasks as the form names them
 
 
-def as_text(message: str) -> str:
-    """A gr.Error / gr.Warning message: shortened, server paths cut, and escaped for the page (its toast renders
-    HTML; an API client gets the text as it is: see messages.for_reader)."""
+def as_text(message: str | BaseException) -> str:
+    """A gr.Error / gr.Warning message (or the error to say): shortened, server paths cut, tasks named as the page
+    does, and escaped for the page (its toast renders HTML; an API client gets the text as it is: see
+    messages.for_reader)."""
     return for_reader(CLEAN(message))
 
 
@@ -64,7 +66,7 @@ def warn_on_error(results: Callable[[], object]) -> Callable[[Callable], Callabl
             try:
                 return handler(*args)
             except Pix2PixError as exc:
-                gr.Warning(as_text(str(exc)))
+                gr.Warning(as_text(exc))
                 return results()
         return wrapper
     return decorate
@@ -78,7 +80,7 @@ def user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except Pix2PixError as exc:
-            raise gr.Error(as_text(str(exc)), print_exception=False) from None
+            raise gr.Error(as_text(exc), print_exception=False) from None
         except gr.Error:
             raise
         except Exception as exc:  # a bug: full traceback in the server log, one line for the user

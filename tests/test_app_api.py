@@ -121,6 +121,10 @@ def test_a_name_with_markup_comes_back_to_api_clients_as_sent(client, app, tmp_p
     path = save(Image.new("RGB", (64, 64), (0, 0, 170)), tmp_path / "m.png")
     with pytest.raises(AppError, match="unknown model '<b>m & n</b>'"):
         client.predict(handle_file(path), "<b>m & n</b>", 0, api_name="/facade")
+    for typed in ("/etc", "/srv/my data/x"):  # a typed absolute folder came back as 'etc' and 'x'
+        with pytest.raises(AppError) as error:
+            client.predict(task="facades", data_folder=typed, api_name="/train_start")
+        assert f"'{typed}' is outside the data root" in str(error.value), error.value
 
 
 def test_the_path_cutter_keeps_the_names_users_gave():
@@ -147,6 +151,74 @@ def test_the_path_cutter_shows_only_a_paths_last_part(message, shown):
     from demo.messages import MessageCleaner
 
     assert MessageCleaner({})(message) == shown
+
+
+def test_the_path_cutter_keeps_a_server_path_with_spaces_whole(tmp_path):
+    """An unquoted server path was cut at its first space: '/srv/my data/run 1/x.png' showed as 'my data/run 1/x.png',
+    the server's folders beside the file's name. A space is inside the path where the server has that name."""
+    from demo.messages import MessageCleaner
+
+    (tmp_path / "my data" / "run 1" / "my secret folder").mkdir(parents=True)
+    (tmp_path / "my data" / "a photo.png").write_bytes(b"")
+    clean = MessageCleaner({})
+    assert clean(f"cannot read {tmp_path}/my data/run 1/x.png: bad") == "cannot read x.png: bad"
+    assert clean(f"no images in {tmp_path}/my data/run 1/my secret folder (it has train/: pairs)") == \
+        "no images in my secret folder (it has train/: pairs)"
+    assert clean(f"skipped {tmp_path}/my data/a photo.png, {tmp_path}/my data.") == "skipped a photo.png, my data."
+    assert clean(f"no images in {tmp_path}/my data/run 1 and /srv/x/y") == "no images in run 1 and y"
+
+
+def test_a_value_the_user_typed_is_shown_as_typed(tmp_path):
+    """A typed absolute folder '/etc' came back as "'etc' is outside the data root": the path cutter took the user's
+    own text for a server path. Echoing back what a user typed tells nothing about the server (the refusal goes to
+    that user only); any other path in the message is still cut."""
+    import html
+
+    from demo import ui
+    from demo.dataset_line import dataset_summary
+    from demo.messages import MessageCleaner, TypedTextError
+    from demo.state import AppState
+    from pix2pix_core.errors import Pix2PixError
+
+    typed = "/srv/app/data/../my x"
+    refusal = TypedTextError(f"'{typed}' is outside; see /srv/app/data/a/b.png and /srv/other/y.png", typed)
+    assert MessageCleaner({Path("/srv/app/data"): ""})(refusal) == f"'{typed}' is outside; see a/b.png and y.png"
+    state = AppState(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    with pytest.raises(Pix2PixError) as refused:
+        state.data_folder("/etc")
+    assert ui.as_text(refused.value).startswith("'/etc' is outside the data root")
+    assert "'/etc' is outside the data root" in html.unescape(dataset_summary(state, "facades", "/etc"))
+
+
+def test_library_messages_name_the_tasks_as_the_page_does(tmp_path):
+    """Library messages name tasks as the command line does ("for the paired task", "--task aligned"); the Train tab
+    calls them 'Custom: A/ and B/ folders', 'Custom: A|B images'... Every cleaner of the page's messages says
+    the form's names; a task name a user sent stays as sent."""
+    from conftest import write_collection
+    from demo import ui
+    from demo.dataset_line import dataset_summary
+    from demo.state import AppState
+
+    facades, aligned, paired = "'Facades: labels → photo'", "'Custom: A|B images'", "'Custom: A/ and B/ folders'"
+    colorize, unpaired = "'Colorize: gray → colour'", "'Unpaired (CycleGAN)'"
+    for cli, page in [("no images (it holds A/ and B/: paired data, for the paired task)",
+                       f"no images (it holds A/ and B/: paired data, for the task {paired})"),
+                      ("(it has train/: A|B pairs or photos, for the facades, aligned or colorize task)",
+                       f"(it has train/: A|B pairs or photos, for the tasks {facades}, {aligned} or {colorize})"),
+                      ("trainA/ and trainB/: unpaired collections, for the unpaired (CycleGAN) task",
+                       f"trainA/ and trainB/: unpaired collections, for the task {unpaired}"),
+                      ("is --task facades right? (pairs: --task facades or aligned)",
+                       f"is the task {facades} right? (pairs: the tasks {facades} or {aligned})"),
+                      ("unknown task 'paired'; choose one of facades, colorize, aligned, paired, unpaired",
+                       "unknown task 'paired'; choose one of facades, colorize, aligned, paired, unpaired")]:
+        assert ui.CLEAN(cli) == page, cli
+    state = AppState(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+    assert state.clean("run failed: no images (it holds A/ and B/: paired data, for the paired task)") == \
+        f"run failed: no images (it holds A/ and B/: paired data, for the task {paired})"  # the job's status
+    for side in "AB":  # a paired dataset one folder down
+        write_collection(tmp_path / "data" / "wrap" / "inner" / "train" / side, 1, (200, 60, 40), seed=1)
+    line = dataset_summary(state, "facades", "wrap")
+    assert "inner/ holds A/ and B/" in line and "Custom: A/ and B/ folders" in line and "paired task" not in line
 
 
 def test_messages_are_escaped_for_anyone_but_an_api_client():
