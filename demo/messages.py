@@ -57,8 +57,8 @@ class TypedTextError(Pix2PixError):
 
 class MessageCleaner:
     """Rewrites paths under known folders (longest first) to relative labels, cuts any other absolute path to its
-    last part, names tasks by the page's labels (`tasks`: the command line's name -> the form's label), then
-    shortens the text."""
+    last part, names tasks by the page's labels (`tasks`: the command line's name -> the form's label; not for an
+    API client, whose /train_start takes the command line's), then shortens the text."""
 
     def __init__(self, folders: dict[Path, str], tasks: Optional[Mapping[str, str]] = None):
         pairs = {}
@@ -82,7 +82,8 @@ class MessageCleaner:
     def _clean(self, text: str) -> str:
         for folder, label in self.pairs:
             text = text.replace(folder + "/", label + "/" if label else "").replace(folder, label or ".")
-        return page_task_names(cut_paths(text), self.tasks)
+        # an API client names tasks as /train_start takes them: the command line's names
+        return page_task_names(cut_paths(text), {} if PLAIN_TEXT_READER.get() else self.tasks)
 
 
 def split_out(text: str, typed: Iterable[str]) -> list[str]:

@@ -193,10 +193,11 @@ def test_a_value_the_user_typed_is_shown_as_typed(tmp_path):
 def test_library_messages_name_the_tasks_as_the_page_does(tmp_path):
     """Library messages name tasks as the command line does ("for the paired task", "--task aligned"); the Train tab
     calls them 'Custom: A/ and B/ folders', 'Custom: A|B images'... Every cleaner of the page's messages says
-    the form's names; a task name a user sent stays as sent."""
+    the form's names; a task name a user sent stays as sent. API clients keep the command line's names."""
     from conftest import write_collection
     from demo import ui
     from demo.dataset_line import dataset_summary
+    from demo.messages import PLAIN_TEXT_READER
     from demo.state import AppState
 
     facades, aligned, paired = "'Facades: labels → photo'", "'Custom: A|B images'", "'Custom: A/ and B/ folders'"
@@ -212,6 +213,11 @@ def test_library_messages_name_the_tasks_as_the_page_does(tmp_path):
                       ("unknown task 'paired'; choose one of facades, colorize, aligned, paired, unpaired",
                        "unknown task 'paired'; choose one of facades, colorize, aligned, paired, unpaired")]:
         assert ui.CLEAN(cli) == page, cli
+        token = PLAIN_TEXT_READER.set(True)  # an API client: /train_start takes the command line's names
+        try:
+            assert ui.CLEAN(cli) == cli
+        finally:
+            PLAIN_TEXT_READER.reset(token)
     state = AppState(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
     assert state.clean("run failed: no images (it holds A/ and B/: paired data, for the paired task)") == \
         f"run failed: no images (it holds A/ and B/: paired data, for the task {paired})"  # the job's status
