@@ -9,10 +9,10 @@ just before the new page that shows it replaces index.html (evaluate.write_page)
 into images/ under the earlier page's names left, after a kill between those renames and the page, the old page
 beside new pictures. Every report has a folder name of its own, so the page in place shows its own pictures
 whatever was killed when; the earlier report's pictures are removed only after the switch. A run that stops before
-the switch removes its pictures; what a kill left (a staging folder, a picture folder no page shows) is removed by
-the next report into the folder. Each picture is on disk once staged: the report keeps none in memory (evaluate
-keeps what its realism metrics read, when they run: a colorizer's outputs and truths, facades' smaller copies at
-the segmenter's size).
+the switch removes its pictures; what a kill left (a staging folder, a picture folder no page shows, the temp file
+of a page or metrics.json) is removed by the next report into the folder. Each picture is on disk once staged: the
+report keeps none in memory (evaluate keeps what its realism metrics read, when they run: a colorizer's outputs and
+truths, facades' smaller copies at the segmenter's size).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Iterator, Optional
 
 from PIL import Image
 
-from .atomic_files import missing_folders, remove_empty
+from .atomic_files import PARTIAL_SUFFIX, missing_folders, remove_empty
 from .errors import Pix2PixError
 from .file_lock import Outcome, attempt_lock, unlock
 from .images import save_image_atomically
@@ -40,6 +40,8 @@ STAGE_LOCK = ".stage.lock"  # held by the run filling a staging folder: the next
 NEW_SUFFIX = ".new"  # a staging folder's name until its lock is held (.images.XXXX.new), then STAGE_PATTERN's
 YOUNG_STAGE_S = 3600  # a .new folder older than this was left by a kill (a run renames it within microseconds)
 SHOWN_PREFIX = "report-"  # a staging folder .images.XXXX.partial is shown as images/report-XXXX (PICTURE_FOLDER)
+# the temp files of the page and metrics.json (atomic_files.replaced_atomically), which a kill mid-write leaves
+PAGE_PARTIALS = tuple(f".{name}.*{PARTIAL_SUFFIX}" for name in ("index.html", "metrics.json"))
 
 
 def cannot_write(out: Path, exc: OSError) -> Pix2PixError:
@@ -173,30 +175,49 @@ def _lock(folder: Path) -> Optional[int]:
 def remove_abandoned_stages(out: Path) -> list[Path]:
     """Remove the staging folders in `out` whose lock no running report holds (a kill left them) and, where
     locks do not work, every one; also those a kill left while one was being made (.images.XXXX.new, an hour
-    old: a run holds that name for a moment only), and the picture folders in images/ that no page shows (a kill
-    between a report's move into images/ and its page, or between its page and removing the earlier report's).
+    old: a run holds that name for a moment only), the picture folders in images/ that no page shows (a kill
+    between a report's move into images/ and its page, or between its page and removing the earlier report's),
+    and the temp files of index.html and metrics.json a kill mid-write left (`_remove_page_partials`).
     The removed ones: a folder rmtree could not remove is not."""
     now = time.time()
+    partials = [path for pattern in PAGE_PARTIALS for path in out.glob(pattern)]  # before the locks are looked at
     found = list(out.glob(STAGE_PATTERN))
     found += [folder for folder in out.glob(f".images.*{NEW_SUFFIX}") if _older(folder, now, YOUNG_STAGE_S)]
     found += [folder for folder in out.glob(f"images/{SHOWN_PREFIX}*") if PICTURE_FOLDER.fullmatch(folder.name)]
-    removed = []
+    removed, none_running = [], True
     for folder in sorted(found):
         if not folder.is_dir() or folder.is_symlink():
             continue
         try:
             attempt = attempt_lock(folder / STAGE_LOCK)
-        except OSError:
-            continue  # gone meanwhile (another report removed it), or not ours to touch: left as it is
+        except OSError:  # gone meanwhile (another report removed it, or its own report showed it), or not ours to
+            none_running = False  # touch: left as it is, and maybe a report is running
+            continue
         if attempt.outcome is Outcome.HELD:
+            none_running = False
             continue  # another `test` into this folder is filling it, or about to show it
         fd = attempt.fd  # None where locks do not work: nothing tells a running report's staging folder from a kill's
+        none_running = none_running and fd is not None
         if folder.parent == out or not _still_shown(out, folder, fd is not None, now):
             shutil.rmtree(folder, ignore_errors=True)
         if fd is not None:
             unlock(fd, folder / STAGE_LOCK)
         if not os.path.lexists(folder):
             removed.append(folder)
+    return removed + _remove_page_partials(partials, none_running, now)
+
+
+def _remove_page_partials(partials: list[Path], none_running: bool, now: float) -> list[Path]:
+    """Remove the page's and metrics.json's temp files (`partials`, found before the stage locks were looked at)
+    when no report was running in the folder then (a report writes them only while it holds its stage's lock, and
+    every stage lock was free), else once YOUNG_STAGE_S old (a report writes one within milliseconds): where locks
+    do not work, or beside a running report. The removed ones."""
+    removed = []
+    for path in partials:
+        if path.is_file() and not path.is_symlink() and (none_running or _older(path, now, YOUNG_STAGE_S)):
+            with contextlib.suppress(OSError):  # not ours to remove: left, as a folder rmtree cannot remove
+                path.unlink()
+                removed.append(path)
     return removed
 
 

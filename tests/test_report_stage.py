@@ -88,6 +88,35 @@ def test_a_half_made_stage_a_kill_left_is_removed_once_an_hour_old(tmp_path):
     assert young.is_dir()
 
 
+def test_the_temp_files_of_a_page_a_kill_left_are_removed_by_the_next_report(tmp_path, monkeypatch):
+    """A kill while index.html or metrics.json was written left its temp file (.index.html.XXXX.partial) beside
+    the report, and no later `test` removed it. The next report removes them when no report runs in the folder
+    (every stage lock free), else (one runs, or locks do not work) once an hour old; no other file."""
+    left = [tmp_path / ".index.html.k1f9.partial", tmp_path / ".metrics.json.x7_2.partial"]
+    others = [tmp_path / ".notes.txt.k1f9.partial", tmp_path / "index.html.partial", tmp_path / ".index.html.a.new"]
+    for path in left + others:
+        path.write_text("half")
+    (tmp_path / ".metrics.json.dir.partial").mkdir()  # a folder of that name is no temp file of a page
+    assert sorted(remove_abandoned_stages(tmp_path)) == sorted(left)
+    assert all(path.exists() for path in others) and (tmp_path / ".metrics.json.dir.partial").is_dir()
+
+    hour_ago = time.time() - report_stage.YOUNG_STAGE_S - 60
+    young, old = tmp_path / ".index.html.young.partial", tmp_path / ".metrics.json.old.partial"
+    with staged_report(tmp_path):  # a report is running in the folder: its own temp files may be those
+        for path in (young, old):
+            path.write_text("half")
+        os.utime(old, (hour_ago, hour_ago))
+        assert remove_abandoned_stages(tmp_path) == [old]
+        assert young.is_file()
+    monkeypatch.setattr(file_lock, "try_lock", lambda lock_file: (_ for _ in ()).throw(OSError(errno.ENOLCK, "x")))
+    stage = tmp_path / ".images.left.partial"  # where locks do not work, nothing tells whether its report runs
+    stage.mkdir()
+    assert remove_abandoned_stages(tmp_path) == [stage] and young.is_file()
+    stage.mkdir()
+    os.utime(young, (hour_ago, hour_ago))
+    assert remove_abandoned_stages(tmp_path) == [stage, young]
+
+
 def test_a_stage_that_cannot_take_its_name_is_removed_with_its_lock(tmp_path, monkeypatch):
     """The rename to its .partial name failing (a full disk's directory block) leaves no folder and no held lock."""
     held, closed, try_lock, close = [], [], file_lock.try_lock, os.close
@@ -156,8 +185,7 @@ def test_a_kill_at_any_point_of_the_switch_leaves_the_old_report_or_the_new_one(
             (out / path).parent.mkdir(parents=True, exist_ok=True)
             (out / path).write_bytes(data)
         write_report(out, "next", {}, shade_rows(90))
-        after = {path: data for path, data in folder_bytes(out).items()
-                 if not re.fullmatch(r"\.index\.html\..*\.partial", str(path))}  # the page's temp file: left
+        after = folder_bytes(out)  # the page's temp file a kill left too: removed
         assert_one_whole_report(after, shades)
         shown = re.findall(r'<img src="([^"]+)"', after[Path("index.html")].decode())
         assert sorted(map(str, after)) == sorted(["index.html", "images/holiday.png", *shown])  # no leftovers
