@@ -27,9 +27,8 @@ def default_data(state: AppState, task: str) -> Path:
     if task == "colorize" and (state.data_root / "food").is_dir():
         return state.data_root / "food"
     holding = " holding trainA/ and trainB/" if task == "unpaired" else ""
-    # the task as the form names it: "for the aligned task" named a task the page never shows
-    raise Pix2PixError(f"give a dataset folder (inside the data root) or upload a zip{holding} for the task "
-                       f"'{TASK_LABELS.get(task, task)}'")
+    # the task as the command line names it, which /train_start takes: the page's cleaner names it as the form does
+    raise Pix2PixError(f"give a dataset folder (inside the data root) or upload a zip{holding} for the {task} task")
 
 
 # What an empty dataset folder means, or what the folder must hold, per task: one text for every task said

@@ -3,8 +3,9 @@
 Library errors name files by their full path, which is right on a command line and wrong in a shared web
 app: it tells strangers how the server is laid out, and a hostile file name can be a megabyte long. Known
 folders become names relative to them; any other absolute path is cut to its last part. What a user typed
-(`TypedTextError`) is shown as typed: echoing it back tells them nothing about the server. They name tasks as
-the command line does (--task paired); the page names them by the Train form's labels.
+(`TypedTextError`: a dataset folder, a model name) is shown as typed: echoing it back tells them nothing about the
+server. The library's messages, and the app's own, name tasks as the command line does (--task paired, "the paired
+task"); the page names them by the Train form's labels.
 
 Gradio 6's toast renders a gr.Error / gr.Warning message as (sanitized) HTML, so a message quoting a user's
 '<b>x</b>' or '<img src=...>' showed markup in the page; escaped for everyone, API clients got '&lt;b&gt;' for

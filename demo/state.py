@@ -97,8 +97,8 @@ class ModelRegistry:
     def info(self, name: str) -> ModelInfo:
         with self._lock:
             if name not in self._models:
-                raise Pix2PixError(f"unknown model {quoted(name)}; available: "
-                                   f"{shorten(', '.join(self._models) or 'none', 200)}")
+                raise TypedTextError(f"unknown model {quoted(name)}; available: "
+                                     f"{shorten(', '.join(self._models) or 'none', 200)}", name)
             return self._models[name]
 
     def start_point(self, name: str, task: str) -> tuple[Path, TrainConfig]:
@@ -108,11 +108,11 @@ class ModelRegistry:
         with self._lock:
             info = self._models.get(name)
         if info is None:
-            raise Pix2PixError(f"cannot start from {quoted(name)}: not a model of this app (the picker lists them; "
-                               "reload the page if it was removed since the page loaded)")
-        if info.task != task:
-            raise Pix2PixError(f"cannot start from {quoted(name)}: it is {_model_kind(info.task)}; "
-                               f"{_run_kind(task)} run starts from {_model_kind(task)} or from scratch")
+            raise TypedTextError(f"cannot start from {quoted(name)}: not a model of this app (the picker lists them; "
+                                 "reload the page if it was removed since the page loaded)", name)
+        if info.task != task:  # tasks named as the command line does: the cleaner names them as the page does
+            raise TypedTextError(f"cannot start from {quoted(name)}: it is a model of the {info.task} task; a run of "
+                                 f"the {task} task starts from a model of that task or from scratch", name)
         return info.path, config_of(read_header(info.path), info.path)
 
     def translator(self, name: Optional[str], task: str, direction: str = "AtoB") -> Translator:
@@ -120,13 +120,14 @@ class ModelRegistry:
         `direction` BtoA picks an unpaired (CycleGAN) model's B -> A generator."""
         name = name or self.default(task)
         if not name:
-            raise Pix2PixError(f"no {task} model found; put one in the checkpoints folder or train one")
+            raise Pix2PixError(f"no model of the {task} task found; put one in the checkpoints folder or train one")
         info = self.info(name)
         if _stamp(info.path) != info.stamp:  # exported again over it (or removed) since the scan: read it again
             self.refresh()
             info = self.info(name)
         if info.task != task:
-            raise Pix2PixError(f"model {quoted(name)} is a {info.task} model, not a {task} model")
+            raise TypedTextError(f"model {quoted(name)} is a model of the {info.task} task, not of the {task} task",
+                                 name)  # a name sent: the task's default is a model of the task
         key = (name, direction)
         with self._lock:
             if self._loaded.get(key, (None,))[0] == info:
@@ -150,14 +151,6 @@ def _stamp(path: Path) -> tuple[int, int]:
     except OSError:
         return (0, 0)
     return (status.st_mtime_ns, status.st_size)
-
-
-def _model_kind(task: str) -> str:
-    return "a CycleGAN model" if task == "unpaired" else f"a pix2pix {task} model"
-
-
-def _run_kind(task: str) -> str:
-    return "an unpaired (CycleGAN)" if task == "unpaired" else f"a {task}"
 
 
 def _checkpoint_task(path: Path) -> Optional[str]:

@@ -23,7 +23,7 @@ from pix2pix_core.checkpoint import held_generators
 from pix2pix_core.errors import Pix2PixError
 
 from .choices import Choice, Picker
-from .messages import quoted
+from .messages import TypedTextError, quoted
 from .state import AppState
 from .ui import on_upload, user_errors, warn_on_error
 from .uploads import ImageUpload
@@ -47,7 +47,7 @@ def build(state: AppState) -> dict:
         """The task of a model this section translates with; any other is refused by name."""
         task = state.models.info(model).task
         if task not in OWN_TASKS:
-            raise Pix2PixError(f"model {quoted(model)} is a {task} model: use it in its own tab")
+            raise TypedTextError(f"model {quoted(model)} is a model of the {task} task: use it in its own tab", model)
         return task
 
     def chosen_model(model: str | None, direction: str, tasks: tuple[str, ...]) -> tuple[str, str]:
@@ -59,8 +59,8 @@ def build(state: AppState) -> dict:
             raise Pix2PixError("no model trained on your own data yet: train one above (a custom or unpaired task)")
         task = task_of(model)
         if task not in tasks:
-            raise Pix2PixError(f"model {quoted(model)} is not an unpaired (CycleGAN) model (its task: {task}); the "
-                               "translate endpoint takes it")
+            raise TypedTextError(f"model {quoted(model)} is a model of the {task} task, not of the unpaired (CycleGAN) "
+                                 "task; the translate endpoint takes it", model)  # a name sent: the default fits
         if task != UNPAIRED and direction != "AtoB":
             raise Pix2PixError(f"model {quoted(model)} is a pix2pix model: it translates one way, the way it was "
                                "trained; the direction (B → A) is a CycleGAN's choice")

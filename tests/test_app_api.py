@@ -91,7 +91,7 @@ def test_unknown_model_name_is_refused(client, tmp_path):
     path = save(Image.new("RGB", (64, 64), (0, 0, 170)), tmp_path / "m.png")
     with pytest.raises(AppError, match="unknown model '../../etc/passwd'"):
         client.predict(handle_file(path), "../../etc/passwd", 0, api_name="/facade")  # a name, never a path
-    with pytest.raises(AppError, match="not a facades model"):
+    with pytest.raises(AppError, match="not of the facades task"):
         client.predict(handle_file(path), "colorize_tiny", 0, api_name="/facade")
 
 
@@ -466,7 +466,7 @@ def test_unpaired_run_then_translate_both_ways(client, app, tmp_path):
     back = Image.open(client.predict(handle_file(picture), ended["model"], "BtoA", api_name="/translate_unpaired"))
     assert there.size == back.size == (50, 30)
     assert np.abs(np.asarray(there, np.int16) - np.asarray(back, np.int16)).max() > 0  # two generators
-    with pytest.raises(AppError, match="is a facades model: use it in its own tab"):
+    with pytest.raises(AppError, match="is a model of the facades task: use it in its own tab"):
         client.predict(handle_file(picture), "facades_tiny", "AtoB", api_name="/translate_unpaired")
     with pytest.raises(AppError, match="not one of the choices"):
         client.predict(handle_file(picture), ended["model"], "sideways", api_name="/translate_unpaired")
@@ -488,9 +488,10 @@ def test_a_custom_pix2pix_model_trained_here_translates_in_the_translate_section
     assert Image.open(client.predict(handle_file(picture), api_name="/translate")).size == (70, 40)  # the first
     with pytest.raises(AppError, match="a pix2pix model: it translates one way"):
         client.predict(handle_file(picture), ended["model"], "BtoA", api_name="/translate")
-    with pytest.raises(AppError, match="not an unpaired .CycleGAN. model .its task: aligned.; the translate endpoint"):
+    with pytest.raises(AppError, match="a model of the aligned task, not of the unpaired .CycleGAN. task; the "
+                                       "translate endpoint"):
         client.predict(handle_file(picture), ended["model"], "AtoB", api_name="/translate_unpaired")
-    with pytest.raises(AppError, match="is a facades model: use it in its own tab"):
+    with pytest.raises(AppError, match="is a model of the facades task: use it in its own tab"):
         client.predict(handle_file(picture), "facades_tiny", "AtoB", api_name="/translate")
 
 

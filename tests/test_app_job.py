@@ -488,10 +488,12 @@ def test_an_unpaired_run_fine_tunes_a_cyclegan_model_of_the_app(facades_checkpoi
         return start(task, folder, "AtoB", "Quick demo", 1, 0, 1, 100.0, 2e-4, 16, model, None, False)
 
     for task, folder, model, refusal in (
-            ("unpaired", "red2blue", "facades_tiny", "'facades_tiny': it is a pix2pix facades model; an unpaired "
-                                                     "(CycleGAN) run starts from a CycleGAN model or from scratch"),
-            ("facades", "", "red2blue", "'red2blue': it is a CycleGAN model; a facades run starts from a pix2pix "
-                                       "facades model or from scratch"),
+            ("unpaired", "red2blue", "facades_tiny", "'facades_tiny': it is a model of the task 'Facades: labels → "
+                                                     "photo'; a run of the task 'Unpaired (CycleGAN)' starts from a "
+                                                     "model of that task or from scratch"),
+            ("facades", "", "red2blue", "'red2blue': it is a model of the task 'Unpaired (CycleGAN)'; a run of the "
+                                       "task 'Facades: labels → photo' starts from a model of that task or from "
+                                       "scratch"),
             ("unpaired", "red2blue", "ghost", "cannot start from 'ghost': not a model of this app (the picker lists "
                                                "them; reload the page if it was removed")):
         with pytest.raises(gr.Error, match=re.escape(refusal)):
@@ -677,12 +679,91 @@ def test_the_translate_section_rescans_the_models_only_for_a_name_it_does_not_kn
     rescans = []
     real_refresh = blocks.app_state.models.refresh
     blocks.app_state.models.refresh = lambda: rescans.append(1) or real_refresh()
-    with pytest.raises(gr.Error, match="is a facades model: use it in its own tab"):
+    with pytest.raises(gr.Error, match="is a model of the task 'Facades: labels → photo': use it in its own tab"):
         translate(str(picture), "facades_tiny", "AtoB")
     assert rescans == []
     with pytest.raises(gr.Error, match="unknown model 'later'"):
         translate(str(picture), "later", "AtoB")
     assert rescans == [1]
+
+
+def _built_with(tmp_path, **checkpoints):
+    """A built app whose models are `checkpoints`' generators (name -> checkpoint), and a picture to send it."""
+    from PIL import Image
+
+    from demo.app import build_app
+    from pix2pix_core.checkpoint import export_generator
+
+    (tmp_path / "checkpoints").mkdir()
+    for name, checkpoint in checkpoints.items():
+        export_generator(checkpoint, tmp_path / "checkpoints" / f"{name}.safetensors")
+    Image.new("RGB", (16, 16)).save(tmp_path / "p.png")
+    return build_app(tmp_path / "checkpoints", tmp_path / "data", tmp_path / "runs", device="cpu")
+
+
+def _said(call, api_client: bool = False) -> str:
+    """The one line `call`'s refusal shows: on the page, or to an API client (/train_start takes the command line's
+    task names)."""
+    import gradio as gr
+
+    from demo.messages import PLAIN_TEXT_READER
+    from demo.ui import as_text
+
+    token = PLAIN_TEXT_READER.set(api_client)
+    try:
+        call()
+    except gr.Error as exc:  # a handler's: shown as it says
+        return exc.message
+    except Pix2PixError as exc:
+        return as_text(exc)
+    finally:
+        PLAIN_TEXT_READER.reset(token)
+    pytest.fail("not refused")
+
+
+def test_the_apps_own_messages_name_the_tasks_as_the_page_does(facades_checkpoint, colorize_checkpoint, tmp_path):
+    """The app's own refusals named tasks as the command line does, in words the page never shows ("it is a pix2pix
+    aligned model; a paired run starts from...", "its task: aligned"): they say "the aligned task" now, which the
+    page's cleaner names by the Train form's labels, as it does the library's; an API client keeps the command
+    line's names (/train_start takes them), also where the page's label was said to everyone."""
+    from demo.dataset_line import default_data
+
+    blocks = _built_with(tmp_path, facades=facades_checkpoint, colorize=colorize_checkpoint)
+    state, translate = blocks.app_state, _handler(blocks, "translate")
+    facades, colorize, aligned = "'Facades: labels → photo'", "'Colorize: gray → colour'", "'Custom: A|B images'"
+    for call, page, api in [
+            (lambda: state.models.start_point("colorize", "facades"),
+             f"cannot start from 'colorize': it is a model of the task {colorize}; a run of the task {facades} "
+             "starts from a model of that task or from scratch",
+             "cannot start from 'colorize': it is a model of the colorize task; a run of the facades task starts "
+             "from a model of that task or from scratch"),
+            (lambda: state.models.translator("colorize", "facades"),
+             f"model 'colorize' is a model of the task {colorize}, not of the task {facades}",
+             "model 'colorize' is a model of the colorize task, not of the facades task"),
+            (lambda: state.models.translator(None, "aligned"),
+             f"no model of the task {aligned} found; put one in the checkpoints folder or train one",
+             "no model of the aligned task found; put one in the checkpoints folder or train one"),
+            (lambda: translate(str(tmp_path / "p.png"), "facades", "AtoB"),
+             f"model 'facades' is a model of the task {facades}: use it in its own tab",
+             "model 'facades' is a model of the facades task: use it in its own tab"),
+            (lambda: default_data(state, "aligned"),
+             f"give a dataset folder (inside the data root) or upload a zip for the task {aligned}",
+             "give a dataset folder (inside the data root) or upload a zip for the aligned task")]:
+        assert _said(call) == page
+        assert _said(call, api_client=True) == api
+
+
+def test_a_model_name_typed_as_a_path_is_echoed_as_typed(facades_checkpoint, tmp_path):
+    """A model name sent through the API is a name, never opened as a path: its refusal quoted it as a server path,
+    so '/srv/my models/x' came back as 'x', naming something else than what was sent."""
+    blocks = _built_with(tmp_path, facades=facades_checkpoint)
+    state, translate = blocks.app_state, _handler(blocks, "translate")
+    for typed in ("/etc/passwd", "/srv/my models/the paired task"):
+        for call, line in [(lambda: state.models.translator(typed, "facades"), f"unknown model '{typed}'; available"),
+                           (lambda: state.models.start_point(typed, "facades"), f"cannot start from '{typed}': not"),
+                           (lambda: translate(str(tmp_path / "p.png"), typed, "AtoB"), f"unknown model '{typed}'")]:
+            for api_client in (False, True):
+                assert _said(call, api_client).startswith(line)
 
 
 def test_the_facades_help_explains_start_from_a_photo_when_it_is_offered(facades_checkpoint, tmp_path):

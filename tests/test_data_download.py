@@ -266,7 +266,8 @@ def test_train_tab_names_its_dataset_and_the_command_to_get_facades(tmp_path, mo
 
 def test_with_no_folder_the_dataset_line_names_the_task_as_the_form_does(tmp_path):
     """With no folder typed, the custom and unpaired tasks' dataset line (and Start's refusal) said "for the aligned
-    task", "the paired task": names the page never shows. It names the task as the form's picker does."""
+    task", "the paired task": names the page never shows. It names the task as the form's picker does (an API client
+    reads the command line's names, which /train_start takes)."""
     from demo import dataset_line
     from demo.state import AppState
     from pix2pix_core.errors import Pix2PixError
@@ -276,7 +277,8 @@ def test_with_no_folder_the_dataset_line_names_the_task_as_the_form_does(tmp_pat
                         ("unpaired", "Unpaired (CycleGAN)")):
         with pytest.raises(Pix2PixError) as refused:
             dataset_line.default_data(state, task)
-        assert str(refused.value).endswith(f" for the task '{label}'"), refused.value
+        assert str(refused.value).endswith(f" for the {task} task"), refused.value  # as an API client reads it
+        assert state.clean(refused.value).endswith(f" for the task '{label}'"), refused.value  # on the page
         line = dataset_line.dataset_summary(state, task)
         assert f"for the task &#x27;{label}&#x27;" in line and f"the {task} task" not in line, line
 
