@@ -102,7 +102,7 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
         line = (f"{label} {name}, {counted(count)} training image{'s' if count != 1 else ''}"
                 f"{first_of(preset, count)}.")
         if count == 0:
-            from pix2pix_core.data import where_images_are
+            from pix2pix_core.dataset_layout import where_images_are
 
             why = no_pairs_in(folder) if task == "paired" else no_images_in(folder)
             hint = state.clean(where_images_are(folder, task))  # the library's words: the page's task names
@@ -125,7 +125,7 @@ def no_images_in(folder: Path) -> str:
 def no_pairs_in(folder: Path) -> str:
     """Why a folder with the paired layout has no training pairs: a side holds no images, or no file name is on
     both sides (no_images_in would say there are no images, which A/ and B/ may hold)."""
-    from pix2pix_core.data import split_folder
+    from pix2pix_core.dataset_layout import split_folder
     from pix2pix_core.images import has_images
 
     split = split_folder(folder, "train")
@@ -203,7 +203,7 @@ def fitting_tasks(folder: Path) -> tuple[str, ...]:
     """The form's tasks whose layout `folder` has, from folder names and one listing: trainA/ and trainB/
     (unpaired), A/ and B/ in train/ or in the folder itself (paired), images there (the tasks that read one
     image per example: which of them needs a look at the pictures)."""
-    from pix2pix_core.data import holds_unpaired
+    from pix2pix_core.dataset_layout import holds_unpaired
     from pix2pix_core.images import has_images
 
     if holds_unpaired(folder):

@@ -69,7 +69,7 @@ def _layout_hint(config: TrainConfig) -> str:
     """Where a dataset's images are when the task finds none (its folder's names, never its path); for unpaired
     data, which collection is empty: "no training images" was all a trainA/ of pictures beside an empty trainB/
     was told."""
-    from pix2pix_core.data import unpaired_folders, where_images_are
+    from pix2pix_core.dataset_layout import unpaired_folders, where_images_are
     from pix2pix_core.images import has_images
 
     if config.task != "unpaired":

@@ -50,8 +50,9 @@ SIDES = ("source", "target")
 _PARTIAL = ".partial-"
 _LOCK = ".lock"
 _POLL_S = (0.05, 1.0)  # first and longest pause between tries of a lock another builder holds
-# what decodes the pictures (and cleans facade label maps): editing any invalidates every cache
-_CODE_FILES = ("data.py", "images.py", "palette.py", "facade_palette.json")
+# what decodes the pictures (and cleans facade label maps): editing any invalidates every cache. dataset_layout.py
+# holds PAIR_RATIOS, which decides the decoder's cached notes (aligned files not shaped like A|B pairs)
+_CODE_FILES = ("data.py", "dataset_layout.py", "images.py", "palette.py", "facade_palette.json")
 
 
 def cache_root(configured: str = "") -> Path:

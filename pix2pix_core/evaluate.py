@@ -44,7 +44,8 @@ from tqdm import tqdm
 
 from .atomic_files import output_problem, replaced_atomically
 from .bundled import bundled_checkpoints
-from .data import load_items, refuse_if_none_usable, split_folder, unpaired_folders, warn_skipped
+from .data import load_items, refuse_if_none_usable, warn_skipped
+from .dataset_layout import split_folder, unpaired_folders
 from .errors import ImageError, Pix2PixError
 from .images import load_folder_images, open_image
 from .inference import Translator, grayscale

@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 
 from .config import TrainConfig
-from .data import (cache_location, decoded_size, held_in_memory, matched_pairs, paired_folders, split_folder,
-                   unpaired_folders)
+from .data import cache_location, decoded_size, held_in_memory, matched_pairs
+from .dataset_layout import paired_folders, split_folder, unpaired_folders
 from .errors import Pix2PixError
 from .images import MAX_PIXELS, MAX_SIDE, image_names, load_folder_images
 

@@ -346,6 +346,7 @@ def test_an_edit_that_restores_the_mtime_still_invalidates_the_cache(tmp_path):
     assert photo.stat().st_size == stat.st_size and photo.stat().st_mtime_ns == stat.st_mtime_ns
     assert disk_cache.files_digest(root, [photo]) != before
     assert "palette.py" in disk_cache._CODE_FILES  # facade label cleaning is part of the decoding
+    assert "dataset_layout.py" in disk_cache._CODE_FILES  # its PAIR_RATIOS decide the cached notes
 
 
 def test_a_cache_whose_meta_changes_while_opening_is_not_trusted(tmp_path, monkeypatch):

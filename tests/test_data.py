@@ -186,7 +186,7 @@ def test_a_date_like_seed_trains(facades_dir, tmp_path) -> None:
 
 def test_a_missing_split_is_an_error_when_others_exist(facades_dir, tmp_path):
     """`test` on a dataset without val/ scored its training images and called them val."""
-    from pix2pix_core.data import split_folder
+    from pix2pix_core.dataset_layout import split_folder
 
     only_train = tmp_path / "mine"
     shutil.copytree(facades_dir / "train", only_train / "train")

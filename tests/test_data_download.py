@@ -602,7 +602,7 @@ def test_a_pix2pix_set_unpacks_for_the_aligned_task(tmp_path, monkeypatch, capsy
 
 @pytest.mark.parametrize("name, top", [("horse2zebra", "horse2zebra"), ("cyclegan-maps", "maps")])
 def test_a_cyclegan_set_unpacks_for_the_unpaired_task(name, top, tmp_path, monkeypatch, capsys):
-    from pix2pix_core.data import unpaired_folders
+    from pix2pix_core.dataset_layout import unpaired_folders
 
     files = _unpaired_files(top)
     files.update({f"{top}/train/0.jpg": _jpeg((64, 32)), f"{top}/val/0.jpg": _jpeg((64, 32))})  # maps.zip has them
