@@ -404,7 +404,7 @@ CHECKPOINT_EXTRA_BYTES = 16_000
 def training_checkpoint_bytes(saved: Iterable[nn.Module], stepped: Iterable[nn.Module], other: int = 0) -> int:
     """The size of the training checkpoint `state_dict` + `flatten_optimizer` write once training has stepped:
     the weights and buffers of the `saved` networks, Adam's two moments and step of each parameter of the
-    `stepped` ones (an optimizer that never stepped holds none: --no-gan's D), `other` bytes (CycleGAN's
+    `stepped` ones (--no-gan builds no D: neither is counted), `other` bytes (CycleGAN's
     history pools) and the header. Works on networks built on the meta device (resources.py)."""
     tensors = [t for net in saved for t in net.state_dict().values()]
     moments = [p for net in stepped for p in net.parameters()]

@@ -5,6 +5,9 @@ The training loop (train.py) drives it and knows nothing of GANs; benchmarks bui
     model = Pix2Pix(config)                      # networks and Adam on config.device's CPU default
     losses = model.train_step(batch)             # batch as data.collate makes it: {"input", "target"}
     tensors, state = model.state_dict()          # G., D., E., optG., optD. keys + JSON-able state
+
+With the GAN term off (--no-gan, use_gan False) there is no D and no D optimizer: L1 alone needs neither,
+and its checkpoints hold no D., optD. tensors.
 """
 
 from __future__ import annotations
@@ -49,11 +52,11 @@ def adam(parameters, config: TrainConfig, device: torch.device) -> torch.optim.A
                             fused=device.type in ("cpu", "cuda"))
 
 
-def set_learning_rates(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, lr: float,
+def set_learning_rates(opt_g: torch.optim.Optimizer, opt_d: Optional[torch.optim.Optimizer], lr: float,
                        config: TrainConfig) -> None:
-    """G's optimizer at the scheduled `lr`, D's at `lr * config.d_lr_factor`."""
+    """G's optimizer at the scheduled `lr`, D's (None: no D, --no-gan) at `lr * config.d_lr_factor`."""
     for optimizer, rate in ((opt_g, lr), (opt_d, lr * config.d_lr_factor)):
-        for group in optimizer.param_groups:
+        for group in optimizer.param_groups if optimizer is not None else ():
             group["lr"] = rate
 
 
@@ -108,15 +111,19 @@ class Pix2Pix:
         self.context = context
         self.device = context.device
         self.generator = build_generator(config)
-        self.discriminator = build_discriminator(config)
+        # L1 only (use_gan off): no D to build, run, update or save
+        self.discriminator: Optional[nn.Module] = build_discriminator(config) if config.use_gan else None
         if config.sync_bn and context.distributed:
             self.generator = distributed.convert_sync_batchnorm(self.generator, context.device)
-            self.discriminator = distributed.convert_sync_batchnorm(self.discriminator, context.device)
+            if self.discriminator is not None:
+                self.discriminator = distributed.convert_sync_batchnorm(self.discriminator, context.device)
         self.memory = torch.channels_last if config.channels_last else torch.contiguous_format
         self.generator.to(context.device, memory_format=self.memory)
-        self.discriminator.to(context.device, memory_format=self.memory)
         self.opt_g = adam(self.generator.parameters(), config, context.device)
-        self.opt_d = adam(self.discriminator.parameters(), config, context.device)
+        self.opt_d: Optional[torch.optim.Optimizer] = None
+        if self.discriminator is not None:
+            self.discriminator.to(context.device, memory_format=self.memory)
+            self.opt_d = adam(self.discriminator.parameters(), config, context.device)
         self.set_lr(config.lr)
         self.gan_loss = GANLoss(config.gan_mode)
         self.amp_dtype = autocast_dtype(config, context.device)
@@ -127,7 +134,7 @@ class Pix2Pix:
         # What the step calls: the DDP wrappers after distribute(), else the plain modules (nanoGPT's
         # model / raw_model); the plain ones are what is saved.
         self.generator_model: nn.Module = self.generator
-        self.discriminator_model: nn.Module = self.discriminator
+        self.discriminator_model: Optional[nn.Module] = self.discriminator
         self.last: Optional[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None  # for sample_grid
         # colour_loss classification: the training targets' bin distribution p, set by prepare() or a checkpoint
         self.classify = config.colour_loss == "classification"
@@ -142,9 +149,11 @@ class Pix2Pix:
 
     # ------------------------------------------------------------------------------- setup
     def distribute(self) -> None:
-        """Wrap G and D in DistributedDataParallel under torchrun. Called after weights are loaded."""
+        """Wrap G and D (when there is one) in DistributedDataParallel under torchrun. Called after weights
+        are loaded."""
         self.generator_model = data_parallel(self.generator, self.context)
-        self.discriminator_model = data_parallel(self.discriminator, self.context)
+        if self.discriminator is not None:
+            self.discriminator_model = data_parallel(self.discriminator, self.context)
 
     def prepare(self, dataset) -> None:
         """Before the first step: the class-rebalancing prior from the training set (colour_loss
@@ -161,20 +170,21 @@ class Pix2Pix:
 
     def train(self) -> None:
         self.generator.train()
-        self.discriminator.train()
+        if self.discriminator is not None:
+            self.discriminator.train()
 
     def set_lr(self, lr: float) -> None:
         set_learning_rates(self.opt_g, self.opt_d, lr, self.config)
 
     def checkpoint_bytes(self) -> int:
-        """The size of this run's checkpoints (`state_dict`): G, D and the average E, Adam's moments of G and,
-        when D trains (use_gan), of D; what RunFolder.check and the app's disk estimate count."""
-        stepped = [self.generator] + ([self.discriminator] if self.config.use_gan else [])
+        """The size of this run's checkpoints (`state_dict`): G, D (when use_gan) and the average E, and
+        Adam's moments of G and D; what RunFolder.check and the app's disk estimate count."""
+        stepped = [net for net in (self.generator, self.discriminator) if net is not None]
         return training_checkpoint_bytes(self.networks(), stepped)
 
     def networks(self) -> list[nn.Module]:
-        """Every network whose weights are saved (and must stay finite)."""
-        return [self.generator, self.discriminator] + ([self.generator_ema] if self.generator_ema is not None else [])
+        """Every network whose weights are saved (and must stay finite): G, D when there is one, the average."""
+        return [net for net in (self.generator, self.discriminator, self.generator_ema) if net is not None]
 
     def generator_for_export(self) -> nn.Module:
         """The generator to translate with: the moving average when training keeps one."""
@@ -194,30 +204,36 @@ class Pix2Pix:
         return {}
 
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict]:
-        """Weights (G., D., E.) and Adam moments (optG., optD.) as flat tensors, and the JSON-able rest."""
+        """Weights (G., D., E.) and Adam moments (optG., optD.) as flat tensors, and the JSON-able rest;
+        no D., optD. nor optD_groups without a D (use_gan off)."""
         tensors = {f"G.{k}": v for k, v in self.generator.state_dict().items()}
-        tensors.update({f"D.{k}": v for k, v in self.discriminator.state_dict().items()})
+        if self.discriminator is not None:
+            tensors.update({f"D.{k}": v for k, v in self.discriminator.state_dict().items()})
         if self.generator_ema is not None:
             tensors.update({f"E.{k}": v for k, v in self.generator_ema.state_dict().items()})
         opt_g, groups_g = flatten_optimizer(self.opt_g, "optG.")
-        opt_d, groups_d = flatten_optimizer(self.opt_d, "optD.")
         tensors.update(opt_g)
-        tensors.update(opt_d)
+        state = {"optG_groups": groups_g}
+        if self.discriminator is not None:
+            opt_d, state["optD_groups"] = flatten_optimizer(self.opt_d, "optD.")
+            tensors.update(opt_d)
         if self.colour_prior is not None:
             tensors[self.PRIOR_KEY] = self.colour_prior
-        return tensors, {"optG_groups": groups_g, "optD_groups": groups_d}
+        return tensors, state
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor], state: dict, path) -> None:
         """The inverse of state_dict(); `state["step"]` restarts the average's decay ramp where it was.
-        A checkpoint without E. keys (trained without the average) starts the average from G."""
+        A checkpoint without E. keys (trained without the average) starts the average from G. Without a D
+        (use_gan off), the D. and optD. tensors of a checkpoint written before D was dropped are ignored."""
         load_into(self.generator, sub_state(tensors, "G."), "generator", path)
-        load_into(self.discriminator, sub_state(tensors, "D."), "discriminator", path)
+        if self.discriminator is not None:
+            load_into(self.discriminator, sub_state(tensors, "D."), "discriminator", path)
+            unflatten_optimizer(self.opt_d, tensors, "optD.", state["optD_groups"])
         if self.generator_ema is not None:
             averaged = sub_state(tensors, "E.") or sub_state(tensors, "G.")
             load_into(self.generator_ema, averaged, "averaged generator", path)
             self.ema_updates = state["step"]
         unflatten_optimizer(self.opt_g, tensors, "optG.", state["optG_groups"])
-        unflatten_optimizer(self.opt_d, tensors, "optD.", state["optD_groups"])
         if self.uses_prior and self.PRIOR_KEY in tensors:
             self.set_colour_prior(tensors[self.PRIOR_KEY])
 
@@ -272,7 +288,8 @@ class Pix2Pix:
             self.scaler_d.update()
 
         # 2. Generator: fool D (D frozen, no gradients for it) and stay close to the target in L1
-        set_requires_grad(self.discriminator, False)
+        if config.use_gan:
+            set_requires_grad(self.discriminator, False)
         self.opt_g.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp_dtype):
             loss_g_gan = loss_g_feat = zero

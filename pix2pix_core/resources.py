@@ -102,18 +102,21 @@ def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:
     """(parameters of G and D, values of the averaged G, activation elements of one step), from shapes only.
 
     D is the network training builds (num_D PatchGANs at 1, 1/2, 1/4 ... resolution, spectral norm or not),
-    so its parameters and every scale's activations are counted as they are."""
+    so its parameters and every scale's activations are counted as they are; an L1-only run (use_gan off)
+    builds none."""
     from .networks import build_discriminator, build_generator  # torch-heavy: only when estimating
 
     with torch.device("meta"):
-        generator, discriminator = build_generator(config), build_discriminator(config)
+        generator = build_generator(config)
+        discriminator = build_discriminator(config) if config.use_gan else None
+    networks = [net for net in (generator, discriminator) if net is not None]
     counts = {"n": 0}
 
     def count(_module, _inputs, output):
         if isinstance(output, torch.Tensor):
             counts["n"] += output.numel()
 
-    leaves = [m for net in (generator, discriminator) for m in net.modules() if not list(m.children())]
+    leaves = [m for net in networks for m in net.modules() if not list(m.children())]
     hooks = [m.register_forward_hook(count) for m in leaves]
     try:
         side = config.crop_size
@@ -122,7 +125,8 @@ def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:
             fake = generator(source)
             g_elements, counts["n"] = counts["n"], 0
             pair = torch.cat([source, fake], 1) if config.conditional_D else fake
-            discriminator(pair)
+            if discriminator is not None:
+                discriminator(pair)
             d_elements = counts["n"]
     except (ValueError, RuntimeError) as exc:  # e.g. instance norm on D's 1 x 1 map of a 16 px crop
         raise Pix2PixError(f"{config.netG} G and {config.netD} D cannot run on {config.crop_size} px crops "
@@ -143,7 +147,7 @@ def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:
     if config.use_gan and config.lambda_feat:  # feature matching: G's step also keeps D's features of the real pair
         with torch.no_grad():
             activations += sum(t.numel() for t in _flatten(discriminator(pair, features=True)))
-    parameters = sum(p.numel() for net in (generator, discriminator) for p in net.parameters())
+    parameters = sum(p.numel() for net in networks for p in net.parameters())
     if config.model == "cyclegan":
         parameters *= 2
     averaged = 0

@@ -92,6 +92,19 @@ def test_multi_scale_d_feature_matching_and_the_averaged_g_are_counted():
     assert averaged.activations == base.activations and averaged.total > base.total
 
 
+def test_an_l1_only_run_counts_no_d():
+    """--no-gan builds no D: the estimate counted its weights, its three passes and its weights in checkpoints."""
+    from pix2pix_core.resources import BYTES_PER_PARAMETER
+
+    base = estimate_training_memory(tiny_config(), 10)
+    l1_only = estimate_training_memory(tiny_config(use_gan=False), 10)
+    g_parameters = sum(p.numel() for p in build_generator(tiny_config()).parameters())
+    d_parameters = sum(p.numel() for p in build_discriminator(tiny_config()).parameters())
+    assert l1_only.parameters == BYTES_PER_PARAMETER * g_parameters
+    assert l1_only.activations < base.activations and l1_only.total < base.total
+    assert base.checkpoint - l1_only.checkpoint > 12 * d_parameters  # D's fp32 weights and two Adam moments
+
+
 def test_colorize_datasets_hold_one_picture_per_image():
     assert estimate_training_memory(tiny_config(task="colorize"), 10).dataset == 10 * 3 * 136 ** 2
 

@@ -1,5 +1,6 @@
 """The trainer: it learns, emits events, stops cleanly, schedules the LR and round-trips checkpoints."""
 
+import json
 import re
 from pathlib import Path
 
@@ -97,10 +98,10 @@ def test_l1_only_and_gan_only_variants_train(facades_dir, tmp_path):
         assert trainer.run().step == 2 and len(losses) == 2
         if name == "l1":
             assert all(l["G_GAN"] == l["D_real"] == l["D_fake"] == 0 for l in losses)
-            assert not trainer.model.opt_d.state  # D's optimizer never stepped
-        else:
-            assert trainer.model.opt_d.state
-            assert all(l["G_GAN"] > 0 and l["D_real"] > 0 for l in losses)
+            assert trainer.model.discriminator is None and trainer.model.opt_d is None  # no D is built
+            continue
+        assert trainer.model.opt_d.state
+        assert all(l["G_GAN"] > 0 and l["D_real"] > 0 for l in losses)
         if name == "gan":
             assert all(l["G_L1"] == 0 for l in losses)
         first_conv = next(m for m in trainer.model.discriminator.modules() if isinstance(m, nn.Conv2d))
@@ -109,6 +110,31 @@ def test_l1_only_and_gan_only_variants_train(facades_dir, tmp_path):
             with torch.no_grad():
                 scores = trainer.model.discriminator(torch.zeros(1, 6, 128, 128))
             assert scores.shape[-2:] == (128, 128)
+
+
+def test_an_l1_only_run_saves_no_d_and_resumes_an_older_checkpoint_that_holds_one(facades_dir, tmp_path):
+    """--no-gan built, saved and counted a D it never ran: its checkpoints held D's weights. They hold G and its
+    moments only now; a --no-gan checkpoint written before (D's untrained weights, optD_groups) still resumes."""
+    from safetensors.torch import save_file
+    from pix2pix_core.networks import build_discriminator
+    from pix2pix_core.pix2pix_model import adam
+    from pix2pix_core.train import resume_config
+
+    config = tiny_config(task="facades", data=str(facades_dir), out=str(tmp_path / "run"), use_gan=False,
+                         max_steps=2, epochs=3)
+    result = Trainer(config).run()
+    tensors, metadata = read_checkpoint(result.checkpoint)
+    state = json.loads(metadata["state"])
+    assert not any(k.startswith(("D.", "optD.")) for k in tensors) and "optD_groups" not in state
+    assert any(k.startswith("optG.") for k in tensors) and state["step"] == 2
+
+    discriminator = build_discriminator(config)  # what the older code saved: D as built, its Adam never stepped
+    tensors.update({f"D.{k}": v for k, v in discriminator.state_dict().items()})
+    state["optD_groups"] = adam(discriminator.parameters(), config, torch.device("cpu")).state_dict()["param_groups"]
+    save_file(tensors, str(result.checkpoint), {**metadata, "state": json.dumps(state)})
+    resumed = Trainer(resume_config(tmp_path / "run", {"max_steps": 4}), resume=True).run()
+    assert (resumed.reason, resumed.step) == ("max_steps", 4)
+    assert not any(k.startswith(("D.", "optD.")) for k in read_checkpoint(resumed.checkpoint)[0])
 
 
 def test_checkpoint_round_trip_and_export(facades_checkpoint, tmp_path):
