@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import threading
@@ -153,8 +154,9 @@ def _config_and_changes(args) -> tuple[TrainConfig, list[str]]:
     was typed; a typed --recipe counts as typing the settings it decides."""
     from .train import resume_settings
 
+    settings = {field.name for field in dataclasses.fields(TrainConfig)}
     explicit = {k: v for k, v in vars(args).items()
-                if v is not None and k in TrainConfig.__dataclass_fields__ and k not in ("data", "out", "task")}
+                if v is not None and k in settings and k not in ("data", "out", "task")}
     if args.resume:
         given = {**_recipe_given(args), **explicit, "data": args.data, "out": args.out}
         if args.task is not None:

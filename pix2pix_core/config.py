@@ -134,8 +134,9 @@ class TrainConfig:
     @classmethod
     def as_declared(cls, name: str, value: Any) -> Any:
         """`value` for the field `name` in its declared type where Python callers hand in another (a Path for a
-        folder, 32.0 for a width); any other value as it is, for `validate` to check."""
-        declared = cls.__dataclass_fields__[name].type
+        folder, 32.0 for a width); any other value as it is, for `validate` to check. The declared type is the
+        annotation as written (this module's annotations are postponed: "int", "Optional[int]")."""
+        declared = {field.name: field.type for field in dataclasses.fields(cls)}[name]
         if declared == "str" and isinstance(value, os.PathLike):  # else the run failed at its first save
             return os.fspath(value)  # (config.json: "PosixPath is not JSON serializable")
         if declared in ("int", "Optional[int]") and isinstance(value, float) and value.is_integer():

@@ -137,7 +137,7 @@ def resume_settings(out: str | Path, overrides: Optional[dict] = None) -> tuple[
     _, metadata = read_checkpoint(latest)
     config = config_of(metadata, latest)
     given = {"out": str(out), **(overrides or {})}
-    unknown = sorted(set(given) - set(TrainConfig.__dataclass_fields__))
+    unknown = sorted(set(given) - {field.name for field in dataclasses.fields(TrainConfig)})
     if unknown:
         raise Pix2PixError(f"cannot resume {latest}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} "
                            "no setting of a run")
@@ -160,8 +160,8 @@ def _same(name: str, stored, given) -> bool:
 
 def _differing(stored: TrainConfig, given: dict) -> list[str]:
     """The settings in `given` whose value is not `stored`'s, in the config's order."""
-    return [name for name in TrainConfig.__dataclass_fields__
-            if name in given and not _same(name, getattr(stored, name), given[name])]
+    return [field.name for field in dataclasses.fields(TrainConfig)
+            if field.name in given and not _same(field.name, getattr(stored, field.name), given[field.name])]
 
 
 def refuse_other_settings(stored: TrainConfig, given: dict, path: Path) -> None:
