@@ -322,6 +322,17 @@ def print_error(message) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    return _parser_and_commands()[0]
+
+
+def command_parsers() -> dict[str, argparse.ArgumentParser]:
+    """Each subcommand's parser by its name, in --help's order: what a check of every command's options walks."""
+    return dict(_parser_and_commands()[1].choices)
+
+
+def _parser_and_commands():
+    """The command line's parser, and the subcommands' action `add_subparsers` returned (its choices: the
+    subcommands' parsers by name)."""
     from . import __version__
 
     # `pix2pix ...` once installed (the console script), `python -m pix2pix_core ...` from a clone
@@ -336,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_tools.add_commands(sub)
     from . import download
     download.add_command(sub, HelpFormatter)
-    return parser
+    return parser, sub
 
 
 def _one_line_warning(others):

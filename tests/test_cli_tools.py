@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pix2pix_core.cli import build_parser, main
+from pix2pix_core.cli import command_parsers, main
 
 
 def write_odd_images(folder):
@@ -181,8 +180,7 @@ def test_export_says_which_generator_weights_it_wrote(facades_checkpoint, tmp_pa
 
 def dtype_option(command):
     """The --dtype option of one subcommand of the real parser."""
-    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
-    return next(a for a in commands[command]._actions if a.dest == "dtype")
+    return next(a for a in command_parsers()[command]._actions if a.dest == "dtype")
 
 
 @pytest.mark.parametrize("name", ["fp16", "bf16", "fp32"])
@@ -217,15 +215,14 @@ def test_the_tools_module_and_every_commands_help_load_no_torch():
     import textwrap
 
     code = textwrap.dedent("""
-        import argparse, contextlib, io, json, sys
+        import contextlib, io, json, sys
         import pix2pix_core.cli_tools
         def torch_modules():  # torch, and PIL and numpy as well
             return sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "PIL", "numpy"))
         found = {"module": torch_modules()}
-        from pix2pix_core.cli import build_parser, main
-        parser = build_parser()
+        from pix2pix_core.cli import command_parsers, main
+        commands = command_parsers()
         found["parser"] = torch_modules()
-        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
         for argv in [["--help"]] + [[name, "--help"] for name in commands]:
             with contextlib.redirect_stdout(io.StringIO()) as shown, contextlib.suppress(SystemExit):
                 main(argv)
@@ -466,8 +463,7 @@ def test_help_is_complete(command, options, capsys):
 
 def test_every_option_has_a_help_text():
     """The README promises a complete --help: train's --no-flip and --no-channels-last showed no text at all."""
-    (subparsers,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    silent = [(name, action.option_strings or action.dest) for name, p in subparsers.choices.items()
+    silent = [(name, action.option_strings or action.dest) for name, p in command_parsers().items()
               for action in p._actions if not action.help]
     assert not silent
 
@@ -475,16 +471,14 @@ def test_every_option_has_a_help_text():
 def test_train_help_says_facades_defaults_to_the_studio_recipe():
     """The description said "defaults follow the paper", but the default task, facades, trains --recipe studio
     (README: an unconditional PatchGAN)."""
-    (subparsers,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    description = " ".join(subparsers.choices["train"].description.split())
+    description = " ".join(command_parsers()["train"].description.split())
     assert "for --task facades: --recipe studio" in description
 
 
 def test_no_help_text_shows_a_python_none_or_false():
     """`data --help` printed "(default: None)" and "(default: False)" (argparse's own formatter), `train --help`
     "(default None)" for --max-steps, --max-images and --checkpoint-every-steps."""
-    (subparsers,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    for name, parser in subparsers.choices.items():
+    for name, parser in command_parsers().items():
         text = " ".join(parser.format_help().split())
         assert not re.search(r"\(default:? (None|False)\)", text), name
 
@@ -523,8 +517,7 @@ def documented_commands():
 
 def test_documented_commands_use_options_that_exist():
     """An option renamed or removed in the CLI must not live on in a command of the README or a card."""
-    (subparsers,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    known = {name: {o for a in p._actions for o in a.option_strings} for name, p in subparsers.choices.items()}
+    known = {name: {o for a in p._actions for o in a.option_strings} for name, p in command_parsers().items()}
     commands = list(documented_commands())
     assert len(commands) > 50 and {command for _, command, _ in commands} == set(known)
     unknown = [(where, command, option) for where, command, options in commands
