@@ -303,14 +303,14 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, limit: O
                 metrics.update({f"fcn_{k}{suffix}": v for k, v in scores_from_confusion(matrix).items()})
             metrics["segmenter"] = seg_name
             if realism:
-                metrics.update(_realism(seg, generated, reals, read_config, data, split, seed))
+                metrics.update(_realism(seg, generated, reals, read_config, data, split, seed, keep))
         if task == "facades" and not translator.takes_label_maps:
             metrics["fcn_note"] = "skipped: the FCN-score segments generated photos; this model makes label maps"
         elif segmenter_given and not translator.takes_label_maps:  # a colorize model's was dropped without a word
             metrics["fcn_note"] = ("skipped: the FCN-score is for facades label map -> photo models; this is a "
                                    f"{task} model")
         if task == "colorize" and realism:
-            metrics.update(_colour_realism(generated, reals, read_config, data, split, seed))
+            metrics.update(_colour_realism(generated, reals, read_config, data, split, seed, keep))
         write_report_folder(stage, f"{Path(checkpoint).name} on {scored['title']}", metrics, rows)
     return metrics
 
@@ -467,10 +467,12 @@ def _scorable_picture(path: Path, skipped: list[str]) -> Optional[Image.Image]:
     return picture
 
 
-def _floor_photos(config, data, split: str, count: int, seed: int) -> tuple[list[Image.Image], str]:
+def _floor_photos(config, data, split: str, count: int, seed: int, keep) -> tuple[list, str]:
     """A seeded sample of `count` real photos of the other split (train, or val when scoring train), read as
-    the scored split is (the photo of each pair; colorize: the photo itself), and that split's name. The
-    real-vs-real floor of the two-sample tests; empty when that split is missing or unreadable."""
+    the scored split is (the photo of each pair; colorize: the photo itself), each as `keep` keeps the scored
+    photos (`_realism_copy`: a copy at the segmenter's size, or the colour statistics), and that split's name.
+    The real-vs-real floor of the two-sample tests; empty when that split is missing or unreadable. Each photo is
+    reduced as it is read: all of them at the scored size were held to the end (at --size 2048, 12.6 MB each)."""
     other = "train" if split != "train" else "val"
     if not (Path(data) / other).is_dir():
         return [], other
@@ -480,7 +482,7 @@ def _floor_photos(config, data, split: str, count: int, seed: int) -> tuple[list
                            sample_seed=seed, advise=False)  # the scored split's read said what it had to
     except Pix2PixError:  # no or unreadable photos
         return [], other
-    return [_to_pil(item.source if config.task == "colorize" else item.target) for item in items], other
+    return [keep(_to_pil(item.source if config.task == "colorize" else item.target)) for item in items], other
 
 
 def _floor_note(others: list, other: str, data, scored: int) -> str:
@@ -510,27 +512,27 @@ def _with_notes(metrics: dict, prefix: str, floor_note: str, count: int) -> dict
     return {**metrics, **notes}
 
 
-def _realism(seg: Segmenter, generated: list, reals: list, config, data, split: str, seed: int) -> dict:
-    """realism_metrics for the generated vs real photos, with the floor from real photos of the train split."""
+def _realism(seg: Segmenter, generated: list, reals: list, config, data, split: str, seed: int, keep) -> dict:
+    """realism_metrics for the generated vs real photos, with the floor from real photos of the train split;
+    `keep` (`_realism_copy`) brings each photo to the segmenter's size."""
     from .realism import realism_metrics
 
     if len(reals) < 2:
         return {"realism_note": "skipped: KID and the two-sample test need at least 2 images"}
-    others, other = _floor_photos(config, data, split, len(reals), seed)
+    others, other = _floor_photos(config, data, split, len(reals), seed, keep)
     metrics = realism_metrics(seg, generated, reals, others if len(others) >= 2 else None, seed=seed)
     return _with_notes(metrics, "", _floor_note(others, other, data, len(reals)), len(reals))
 
 
-def _colour_realism(generated: list, reals: list, config, data, split: str, seed: int) -> dict:
-    """The colour realism metrics of colorized vs real photos (their `colour_stats`), with the floor from photos
-    of the train split."""
-    from .colour_realism import colour_realism_of_stats, colour_stats
+def _colour_realism(generated: list, reals: list, config, data, split: str, seed: int, keep) -> dict:
+    """The colour realism metrics of colorized vs real photos (their `colour_stats`, what `keep` makes of a
+    photo), with the floor from photos of the train split."""
+    from .colour_realism import colour_realism_of_stats
 
     if len(reals) < 2:
         return {"colour_realism_note": "skipped: the colour two-sample test needs at least 2 images"}
-    others, other = _floor_photos(config, data, split, len(reals), seed)
-    floor = [colour_stats(photo) for photo in others] if len(others) >= 2 else None
-    metrics = colour_realism_of_stats(generated, reals, floor, seed=seed)
+    others, other = _floor_photos(config, data, split, len(reals), seed, keep)
+    metrics = colour_realism_of_stats(generated, reals, others if len(others) >= 2 else None, seed=seed)
     return _with_notes(metrics, "colour_", _floor_note(others, other, data, len(reals)), len(reals))
 
 

@@ -527,3 +527,54 @@ def test_a_test_keeps_only_the_outputs_its_realism_metrics_read(task, realism, k
                        realism=realism, progress=False)
     assert len(outputs) == metrics["count"] == 3 and alive == [kept]
     assert ("kid_x1000" in metrics) == (task == "facades" and realism)
+
+
+@pytest.mark.parametrize("task", ["colorize", "facades"])
+def test_the_floor_keeps_what_its_metrics_read_of_each_train_photo(task, colorize_checkpoint, food_dir,
+                                                                   facades_checkpoint, facades_dir,
+                                                                   tiny_segmenter_path, tmp_path, monkeypatch):
+    """The real-vs-real floor's train photos were all held at the scored size until its metrics ran (at --size
+    2048, 12.6 MB each): each is reduced as it is read now, to what the metrics read (the colour statistics; a
+    copy at the segmenter's size), as the scored photos are."""
+    import gc
+    import weakref
+
+    from pix2pix_core import colour_realism, realism
+    from pix2pix_core import evaluate as evaluate_module
+
+    decoded, alive, floors = [], [], []
+    to_pil, floor_photos = evaluate_module._to_pil, evaluate_module._floor_photos
+    reading = []
+
+    def tracked(picture):
+        made = to_pil(picture)
+        if reading:  # a floor photo, as decoded
+            decoded.append(weakref.ref(made))
+        return made
+
+    def floor(*args):
+        reading.append(True)
+        try:
+            return floor_photos(*args)
+        finally:
+            reading.clear()
+
+    def record(other):  # as the floor's metrics start: which decoded floor photos are still held
+        gc.collect()
+        alive.append(sum(ref() is not None for ref in decoded))
+        floors.append(other)
+
+    colour_metrics, segmenter_metrics = colour_realism.colour_realism_of_stats, realism.realism_metrics
+    monkeypatch.setattr(evaluate_module, "_to_pil", tracked)
+    monkeypatch.setattr(evaluate_module, "_floor_photos", floor)
+    monkeypatch.setattr(colour_realism, "colour_realism_of_stats",
+                        lambda generated, real, other, **kwargs: record(other) or colour_metrics(generated, real, other,
+                                                                                                 **kwargs))
+    monkeypatch.setattr(realism, "realism_metrics", lambda seg, generated, real, other, **kwargs: record(
+        other) or segmenter_metrics(seg, generated, real, other, **kwargs))
+    checkpoint, data = (colorize_checkpoint, food_dir) if task == "colorize" else (facades_checkpoint, facades_dir)
+    metrics = evaluate(checkpoint, data, tmp_path, segmenter=tiny_segmenter_path if task == "facades" else None,
+                       progress=False)
+    assert len(decoded) == metrics["count"] == 3 and alive == [0]
+    if task == "facades":  # copies at the tiny segmenter's 64 px, as the scored photos are kept
+        assert [photo.size for photo in floors[0]] == [(64, 64)] * 3
