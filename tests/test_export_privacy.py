@@ -140,3 +140,21 @@ def test_the_segmenter_file_carries_no_machine_paths(facades_dir, tmp_path):
     photo = Image.new("RGB", (64, 64), (120, 80, 40))
     assert Segmenter.load(result.path, "cpu").predict_ids(photo).shape == (64, 64)
 
+
+
+def test_the_bundled_models_carry_no_machine_paths_nor_optimizer_state():
+    """The shipped files are shared files: their headers are what export writes (checkpoint.shareable), not the
+    trainer's run folder ('/tmp/runs/msd2_fm'), its dataset path or its optimizers' param groups."""
+    from safetensors import safe_open
+
+    from pix2pix_core.bundled import bundled_checkpoints
+    from pix2pix_core.checkpoint import shareable
+
+    files = sorted(bundled_checkpoints().glob("*.safetensors"))
+    assert len(files) == 3
+    for file in files:
+        with safe_open(str(file), "pt") as f:
+            meta = f.metadata()
+        record = meta.get("trained", "{}")
+        assert (meta["config"], record) == shareable(meta["config"], record), file
+        assert not any(private in json.dumps(meta) for private in ("/tmp/", "/work/", "_groups")), file
