@@ -129,7 +129,8 @@ def _network_sizes(config: TrainConfig) -> tuple[int, int, int]:
                 discriminator(pair)
             d_elements = counts["n"]
     except (ValueError, RuntimeError) as exc:  # e.g. instance norm on D's 1 x 1 map of a 16 px crop
-        raise Pix2PixError(f"{config.netG} G and {config.netD} D cannot run on {config.crop_size} px crops "
+        networks_named = f"{config.netG} G" + (f" and {config.netD} D" if discriminator is not None else "")
+        raise Pix2PixError(f"{networks_named} cannot run on {config.crop_size} px crops "
                            f"({str(exc).splitlines()[0][:120]}); use a larger --crop-size") from None
     finally:
         for hook in hooks:

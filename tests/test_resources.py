@@ -247,3 +247,10 @@ def test_crops_too_small_for_the_networks_are_one_clear_error():
     config = tiny_config(netG="resnet_6blocks", crop_size=16, load_size=18, batch_size=1)
     with pytest.raises(Pix2PixError, match="cannot run on 16 px crops"):
         estimate_training_memory(config, 2)
+
+
+def test_a_crop_too_small_for_g_alone_names_no_d_under_no_gan():
+    """--no-gan builds no D: the refusal names the network that could not run, not a D the run never has."""
+    config = tiny_config(netG="unet_256", crop_size=16, load_size=18, batch_size=1, use_gan=False)
+    with pytest.raises(Pix2PixError, match="^unet_256 G cannot run on 16 px crops"):
+        estimate_training_memory(config, 2)
