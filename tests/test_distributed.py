@@ -133,18 +133,48 @@ def test_sync_bn_and_resume_under_torchrun(ddp_data, tmp_path) -> None:
     assert config.sync_bn and type(generator.model.model[1].model[2]) is torch.nn.BatchNorm2d
 
 
-def test_a_batch_larger_than_a_process_s_share_is_warned_about(tmp_path) -> None:
-    """8 images over 2 processes: 4 each, so batch size 6 holds 4 (6 <= 8 was all the check saw)."""
-    data = tmp_path / "data"
+_STOP_AT_STEP_3 = """
+import sys
+from pix2pix_core import cli, train
+class StopAtStep3(train.Trainer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.callbacks.append(lambda e: self.stop() if isinstance(e, train.LossEvent) and e.step == 3 else None)
+train.Trainer = StopAtStep3
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def stopped_at_step_3(tmp_path_factory) -> subprocess.CompletedProcess:
+    """One 2-rank run that two tests read (a torchrun launch is ~10 s of imports): batch size 6 on 8 images, 4 per
+    rank (the warning), so 1 step per epoch; rank 0's event callback stops it at step 3 of 10."""
+    root = tmp_path_factory.mktemp("stop_at_step_3")
+    data = root / "data"
     write_aligned(data / "train", 8, size=32, seed=5)
-    args = ["train", "--task", "facades", "--data", str(data), "--out", str(tmp_path / "run"), "--netG",
+    script = root / "stop_at_step_3.py"
+    script.write_text(_STOP_AT_STEP_3)
+    args = ["train", "--task", "facades", "--data", str(data), "--out", str(root / "run"), "--netG",
             "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36",
             "--sample-every", "0", "--precision", "fp32", "--threads", "1", "--device", "cpu", "--batch-size", "6",
-            "--max-steps", "1"]
-    result = run_torchrun(["-m", "pix2pix_core"], args, 60, PIX2PIX_CACHE=str(tmp_path / "cache"))
+            "--epochs", "10", "--epochs-decay", "0"]
+    return run_torchrun([str(script)], args, 60, PIX2PIX_CACHE=str(root / "cache"))
+
+
+def test_a_batch_larger_than_a_process_s_share_is_warned_about(stopped_at_step_3) -> None:
+    """8 images over 2 processes: 4 each, so batch size 6 holds 4 (6 <= 8 was all the check saw)."""
+    result = stopped_at_step_3
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr.count("warning: batch size 6 is larger than the 4 training images each of 2 processes "
                                "gets (8 shared out by torchrun)") == 2, result.stderr[-2000:]
+
+
+def test_a_stop_seen_by_rank_0_ends_every_rank(stopped_at_step_3) -> None:
+    """Trainer.stop() from an event callback (events reach rank 0 only, as the app's Stop): rank 0 left the
+    loop while the other rank went on into its next all-reduce, and both waited until killed."""
+    result = stopped_at_step_3
+    assert "HUNG" not in result.stderr, "a stop on rank 0 hung every rank"
+    assert result.returncode == 0 and "stopped at step 3" in result.stdout, result.stderr[-2000:]
 
 
 def test_a_rank_0_error_ends_every_rank(ddp_data, tmp_path) -> None:
@@ -161,68 +191,46 @@ def test_a_rank_0_error_ends_every_rank(ddp_data, tmp_path) -> None:
     assert any("cannot write to the run folder" in line and "is a file, not a folder" in line for line in errors)
 
 
-def test_cyclegan_under_torchrun(tmp_path) -> None:
+def cyclegan_args(data: Path, out: Path, *extra: str) -> list[str]:
+    """A tiny CycleGAN run: 4 pictures a side, 2 per rank at batch 1, so 2 steps per epoch."""
+    return ["train", "--model", "cyclegan", "--task", "unpaired", "--data", str(data), "--out", str(out),
+            "--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36",
+            "--sample-every", "0", "--precision", "fp32", "--threads", "1", "--device", "cpu",
+            "--epochs", "4", "--epochs-decay", "0", *extra]
+
+
+@pytest.fixture(scope="module")
+def cyclegan_straight(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """(data, run folder, result) of a 2-rank CycleGAN run of 8 steps whose ranks dump their final G
+    (tests/ddp_train.py, into run/../dump): the DDP test and the resume test read it (a launch is ~10 s)."""
+    root = tmp_path_factory.mktemp("cyclegan_ddp")
+    data, run = root / "data", root / "straight"
+    write_collection(data / "trainA", 4, (200, 60, 40), seed=1, size=24)
+    write_collection(data / "trainB", 4, (40, 90, 210), seed=2, size=24)
+    args = cyclegan_args(data, run, "--max-steps", "8", "--pool-size", "2")
+    return data, run, run_torchrun([str(REPO / "tests" / "ddp_train.py"), str(root / "dump")], args, 120)
+
+
+def test_cyclegan_under_torchrun(cyclegan_straight) -> None:
     """CycleGAN calls each generator several times per step (translate, reconstruct, identity) before one
     backward; under DDP the ranks must still end with identical weights."""
-    data, run, dump = tmp_path / "data", tmp_path / "run", tmp_path / "dump"
-    write_collection(data / "trainA", 4, (200, 60, 40), seed=1)
-    write_collection(data / "trainB", 4, (40, 90, 210), seed=2)
-    args = ["train", "--model", "cyclegan", "--task", "unpaired", "--data", str(data), "--out", str(run),
-            "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--crop-size", "32", "--load-size", "36",
-            "--epochs", "2", "--epochs-decay", "0", "--sample-every", "0", "--precision", "fp32", "--threads", "1"]
-    result = run_torchrun([str(REPO / "tests" / "ddp_train.py"), str(dump)], args, 120)
+    _, run, result = cyclegan_straight
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "finished at step 4, epoch 2" in result.stdout  # 4 A pictures, 2 per rank: 2 steps per epoch
-    rank0, rank1 = rank_weights(dump)
+    assert "finished at step 8, epoch 4" in result.stdout  # 4 A pictures, 2 per rank: 2 steps per epoch
+    rank0, rank1 = rank_weights(run.parent / "dump")
     assert differing(rank0, rank1, buffers=False) == []
     assert state_of(run / "checkpoints" / "latest.safetensors")["world_size"] == 2
 
 
-def test_a_stop_seen_by_rank_0_ends_every_rank(tmp_path) -> None:
-    """Trainer.stop() from an event callback (events reach rank 0 only, as the app's Stop): rank 0 left the
-    loop while the other rank went on into its next all-reduce, and both waited until killed."""
-    import textwrap
-
-    data = tmp_path / "data"
-    write_aligned(data / "train", 8, size=32, seed=5)
-    script = tmp_path / "stop_at_step_3.py"
-    script.write_text(textwrap.dedent("""
-        import sys
-        from pix2pix_core import cli, train
-        class StopAtStep3(train.Trainer):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                self.callbacks.append(lambda e: self.stop() if isinstance(e, train.LossEvent) and e.step == 3 else None)
-        train.Trainer = StopAtStep3
-        sys.exit(cli.main(sys.argv[1:]))
-    """))
-    args = ["train", "--task", "facades", "--data", str(data), "--out", str(tmp_path / "run"), "--netG",
-            "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36",
-            "--sample-every", "0", "--precision", "fp32", "--threads", "1", "--device", "cpu", "--batch-size", "2",
-            "--epochs", "10", "--epochs-decay", "0"]
-    result = run_torchrun([str(script)], args, 60, PIX2PIX_CACHE=str(tmp_path / "cache"))
-    assert "HUNG" not in result.stderr, "a stop on rank 0 hung every rank"
-    assert result.returncode == 0 and "stopped at step 3" in result.stdout, result.stderr[-2000:]
-
-
-def test_a_cyclegan_resumed_under_torchrun_continues_exactly(tmp_path) -> None:
+def test_a_cyclegan_resumed_under_torchrun_continues_exactly(cyclegan_straight, tmp_path) -> None:
     """8 steps straight == 3 steps + --resume to 8. The checkpoint held rank 0's history pools only and every
     rank resumed with them, so rank 1's D saw another history (92 weights differed): each rank's are kept."""
-    data = tmp_path / "data"
-    write_collection(data / "trainA", 4, (200, 60, 40), seed=1, size=24)
-    write_collection(data / "trainB", 4, (40, 90, 210), seed=2, size=24)
-
-    def cyclegan(out: Path, *extra: str) -> list[str]:
-        return ["train", "--model", "cyclegan", "--task", "unpaired", "--data", str(data), "--out", str(out),
-                "--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--crop-size", "32", "--load-size", "36",
-                "--sample-every", "0", "--precision", "fp32", "--threads", "1", "--device", "cpu",
-                "--epochs", "4", "--epochs-decay", "0", *extra]
-
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    entry = ["-m", "pix2pix_core"]
-    assert run_torchrun(entry, cyclegan(straight, "--max-steps", "8", "--pool-size", "2"), 120).returncode == 0
-    assert run_torchrun(entry, cyclegan(resumed, "--max-steps", "3", "--pool-size", "2"), 120).returncode == 0
-    result = run_torchrun(entry, cyclegan(resumed, "--max-steps", "8", "--resume"), 120)
+    data, straight, straight_result = cyclegan_straight
+    assert straight_result.returncode == 0, straight_result.stderr[-2000:]
+    resumed, entry = tmp_path / "resumed", ["-m", "pix2pix_core"]
+    first = run_torchrun(entry, cyclegan_args(data, resumed, "--max-steps", "3", "--pool-size", "2"), 120)
+    assert first.returncode == 0, first.stderr[-2000:]
+    result = run_torchrun(entry, cyclegan_args(data, resumed, "--max-steps", "8", "--resume"), 120)
     assert result.returncode == 0, result.stderr[-2000:]
     a = load_file(str(straight / "checkpoints" / "latest.safetensors"))
     b = load_file(str(resumed / "checkpoints" / "latest.safetensors"))
