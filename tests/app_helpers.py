@@ -34,8 +34,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(folder: Path, facades_checkpoint: Path, colorize_checkpoint: Path, timeout: float = 60.0,
-                extra_args: tuple[str, ...] = ()):
-    """Start app.py with tiny models and its own data root / runs folder; yield (url, folders)."""
+                extra_args: tuple[str, ...] = (), graceful_stop: bool = False):
+    """Start app.py with tiny models and its own data root / runs folder; yield (url, folders). At the end it is
+    killed (all it leaves is under `folder`), or with `graceful_stop` stopped as `kill` does (SIGTERM), for the tests
+    of that stop: it takes 3-9 s, Gradio waiting for its clients' connections to close."""
     checkpoints, data_root, runs = folder / "checkpoints", folder / "data", folder / "runs"
     checkpoints.mkdir(parents=True)
     export_generator(facades_checkpoint, checkpoints / "facades_tiny.safetensors")
@@ -69,12 +71,14 @@ def running_app(folder: Path, facades_checkpoint: Path, colorize_checkpoint: Pat
         yield url, {"checkpoints": checkpoints, "data": data_root, "runs": runs, "log": log_path,
                     "startup_seconds": time.perf_counter() - started}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if graceful_stop:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+        process.kill()
+        process.wait()
 
 
 @contextlib.contextmanager

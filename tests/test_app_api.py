@@ -495,33 +495,43 @@ def test_a_custom_pix2pix_model_trained_here_translates_in_the_translate_section
         client.predict(handle_file(picture), "facades_tiny", "AtoB", api_name="/translate")
 
 
-def test_a_stopped_app_leaves_no_result_files_behind(tmp_path, monkeypatch, facades_checkpoint, colorize_checkpoint):
-    """`kill` (SIGTERM: systemd, docker stop, these tests) ended the app at once, without its exit handlers: the
-    folder of its result files stayed in the temp folder at every stop. It stops as Ctrl-C does now."""
-    temp = tmp_path / "tmp"
+@pytest.fixture(scope="module")
+def stopped_app(tmp_path_factory, facades_checkpoint, colorize_checkpoint) -> dict:
+    """One app, stopped with SIGTERM after three /facade and three /colorize calls (an app start and stop take
+    20 s here), and what was in its temp folder and Gradio's cache while it ran and after: two tests read them."""
+    folder = tmp_path_factory.mktemp("stopped_app")
+    temp, cache = folder / "tmp", folder / "app" / "gradio"  # running_app's GRADIO_TEMP_DIR
     temp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(temp))
-    with running_app(tmp_path / "app", facades_checkpoint, colorize_checkpoint):
-        assert list(temp.glob("pix2pix-studio-outputs-*"))
-    assert not list(temp.glob("pix2pix-studio-outputs-*"))
+    label_map = save(random_label_map(np.random.default_rng(0), 64), folder / "map.png")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("TMPDIR", str(temp))
+        with running_app(folder / "app", facades_checkpoint, colorize_checkpoint, graceful_stop=True) as (url, _):
+            outputs_while_running = list(temp.glob("pix2pix-studio-outputs-*"))
+            client = app_client(url)
+            for seed in range(3):
+                client.predict(handle_file(str(label_map)), "", seed, api_name="/facade")
+                client.predict(handle_file(str(label_map)), "", seed, api_name="/colorize")
+            served = {path.parent.name for path in cache.rglob("*")
+                      if path.name.startswith(("map", "photo", "colorized"))}
+    return {"outputs_while_running": outputs_while_running,
+            "outputs_after": list(temp.glob("pix2pix-studio-outputs-*")), "served": served,
+            "served_after": sorted(path.name for path in cache.iterdir() if path.name in served)}
 
 
-def test_a_stopped_app_leaves_nothing_of_its_requests_in_gradios_cache(tmp_path, facades_checkpoint,
-                                                                       colorize_checkpoint):
+def test_a_stopped_app_leaves_no_result_files_behind(stopped_app):
+    """`kill` (SIGTERM: systemd, docker stop) ended the app at once, without its exit handlers: the folder of its
+    result files stayed in the temp folder at every stop. It stops as Ctrl-C does now."""
+    assert stopped_app["outputs_while_running"]
+    assert stopped_app["outputs_after"] == []
+
+
+def test_a_stopped_app_leaves_nothing_of_its_requests_in_gradios_cache(stopped_app):
     """Gradio deletes its cached uploads and results when it stops, but waits only 5 s for its server to stop, and
     with this client it took longer: the shutdown was cut off before it deleted them. Every stop left the last hour's
     uploads and results (and their folders) in Gradio's cache folder for good: a new app does not know them."""
-    label_map = save(random_label_map(np.random.default_rng(0), 64), tmp_path / "map.png")
-    cache = tmp_path / "app" / "gradio"  # running_app's GRADIO_TEMP_DIR
-    with running_app(tmp_path / "app", facades_checkpoint, colorize_checkpoint) as (url, _folders):
-        client = app_client(url)
-        for seed in range(3):
-            client.predict(handle_file(str(label_map)), "", seed, api_name="/facade")
-            client.predict(handle_file(str(label_map)), "", seed, api_name="/colorize")
-        served = {path.parent.name for path in cache.rglob("*")
-                  if path.name.startswith(("map", "photo", "colorized"))}
-        assert len(served) == 7, served  # the label map's upload, three photos, three colorized
-    assert sorted(path.name for path in cache.iterdir() if path.name in served) == []
+    # the label map's upload, three photos, three colorized
+    assert len(stopped_app["served"]) == 7, stopped_app["served"]
+    assert stopped_app["served_after"] == []
 
 
 @pytest.mark.parametrize("device, words", [("gpu", "unknown device 'gpu': use auto, cpu, cuda, cuda:N or mps"),
