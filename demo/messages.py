@@ -33,6 +33,10 @@ ABSOLUTE_PATH = re.compile(r"(?<=')/[^']*(?=')|(?<=\")/[^\"]*(?=\")|(?P<bare>(?<
 AFTER_PATH = ".,;:)]}"  # punctuation that may follow an unquoted path: kept after its last part
 NEXT_WORD = re.compile(r" ([^\s'\"`]+)")  # the word after an unquoted path: maybe more of its name
 NAME_WORDS = 8  # words after an unquoted path looked at for the rest of a name with spaces ('my secret folder/')
+# A value quoted as `quoted` (repr) quotes it, '...' or "...", a word of its own: an apostrophe inside a word
+# ("model's") opens none. A path inside one is a user's text (a preset, a choice, a zip's member name), never
+# looked up: that lookup told whoever sent 'x /srv/My Docs/y' whether the server has a folder '/srv/My Docs'
+QUOTED_VALUE = re.compile(r"(?<![\w\\])(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")(?!\w)")
 # Tasks as the library's messages name them, the command line's words: '--task paired', 'for the aligned or
 # colorize task', 'the unpaired (CycleGAN) task'
 CLI_TASK = r"(?:facades|colorize|aligned|paired|unpaired)(?: \(CycleGAN\))?"
@@ -94,10 +98,13 @@ def split_out(text: str, typed: Iterable[str]) -> list[str]:
 
 
 def cut_paths(text: str) -> str:
-    """Every absolute path in `text` as its last part (`last_part`); an unquoted one with spaces whole."""
+    """Every absolute path in `text` as its last part (`last_part`); an unquoted one with spaces whole, unless it
+    is inside a quoted value (QUOTED_VALUE)."""
+    values = [value.span() for value in QUOTED_VALUE.finditer(text)]
     parts, pos = [], 0
     while match := ABSOLUTE_PATH.search(text, pos):
-        end = path_end(text, match.start(), match.end()) if match.group("bare") else match.end()
+        looked_up = match.group("bare") and not any(start < match.start() < end for start, end in values)
+        end = path_end(text, match.start(), match.end()) if looked_up else match.end()
         parts += [text[pos:match.start()], last_part(text[match.start():end])]
         pos = end
     return "".join(parts) + text[pos:]

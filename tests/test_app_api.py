@@ -168,6 +168,22 @@ def test_the_path_cutter_keeps_a_server_path_with_spaces_whole(tmp_path):
     assert clean(f"no images in {tmp_path}/my data/run 1 and /srv/x/y") == "no images in run 1 and y"
 
 
+def test_the_path_cutter_looks_nothing_up_for_a_quoted_value(tmp_path):
+    """A value a refusal quotes ("unknown preset 'x /srv/My Docs/y'": an API client's preset, a Dropdown's value, a
+    zip's member name) was looked up on the server like a library's path: 'x y' came back where the server has a
+    folder '/srv/My Docs', 'x My Docs/y' where it has none, an answer to whether any folder with a space exists.
+    A quoted value's words are never looked up: the answer is the same either way."""
+    from demo.messages import MessageCleaner
+
+    (tmp_path / "My Secret").mkdir()
+    clean = MessageCleaner({})
+    for folder in ("My Secret", "My Other"):
+        for value in (f"x {tmp_path}/{folder}/y", f"x' {tmp_path}/{folder}/y"):  # repr quotes it with ' or "
+            assert clean(f"unknown preset {value!r}; choose one") == \
+                f"unknown preset {value.replace(f'{tmp_path}/', '')!r}; choose one", value
+    assert clean(f"the model's folder {tmp_path}/My Secret/x.png: bad") == "the model's folder x.png: bad"
+
+
 def test_a_value_the_user_typed_is_shown_as_typed(tmp_path):
     """A typed absolute folder '/etc' came back as "'etc' is outside the data root": the path cutter took the user's
     own text for a server path. Echoing back what a user typed tells nothing about the server (the refusal goes to
