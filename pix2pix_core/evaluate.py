@@ -337,9 +337,10 @@ FOLDER_ITSELF = "(the folder itself)"  # metrics' split when a flat folder (no s
 
 
 def _scored_folder(config, data, split: str) -> dict:
-    """Which folder `split` of `data` reads (data/split, or a flat folder itself, dataset_layout.split_folder) as the report
-    names it: split (FOLDER_ITSELF for a flat folder), folder (its path), title, and note when it is the very
-    folder the model trained on (config.data's train split), which is then warned about unless split is train."""
+    """Which folder `split` of `data` reads (data/split, or a flat folder itself, dataset_layout.split_folder) as
+    the report names it: split (FOLDER_ITSELF for a flat folder), folder (its path), title, and note when it is the
+    very folder the model trained on (config.data's train split), which is then warned about unless split is
+    train."""
     folder = split_folder(data, split)
     flat = folder != Path(data) / split
     # warned at the line calling evaluate: 1 the note's warn, 2 this, 3 evaluate, 4 its caller
