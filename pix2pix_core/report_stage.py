@@ -114,8 +114,9 @@ class ReportStage:
                 (previous_folder / file).unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Remove the pictures unless a page shows them, and let go of the lock."""
-        if not self.shown:
+        """Remove the pictures unless a page shows them, and let go of the lock. The page in place is read too: a
+        Ctrl-C after `showing`'s block replaced it, before `shown` was set, removed the pictures it shows."""
+        if not self.shown and shown_folder(self.out) != self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
         if self.lock_fd is not None:
             unlock(self.lock_fd, self.folder / STAGE_LOCK)

@@ -192,6 +192,32 @@ def test_a_kill_at_any_point_of_the_switch_leaves_the_old_report_or_the_new_one(
     assert outcomes == {"old", "new"} and point > 3
 
 
+def test_a_ctrl_c_just_after_the_page_is_replaced_keeps_the_pictures_it_shows(tmp_path, monkeypatch):
+    """A Ctrl-C after index.html was replaced but before the stage recorded that its page shows it: the stage's
+    clean-up removed the picture folder the new page in place shows (a page of missing pictures). The stage now
+    removes its pictures only where the page in place does not show them."""
+    import contextlib
+
+    from pix2pix_core import evaluate
+
+    real = evaluate.replaced_atomically
+
+    @contextlib.contextmanager
+    def interrupted_after(path):
+        with real(path) as handle:
+            yield handle
+        raise KeyboardInterrupt  # the page is replaced: the switch is done
+
+    out = tmp_path / "report"
+    write_report(out, "old", {}, shade_rows(10))
+    monkeypatch.setattr(evaluate, "replaced_atomically", interrupted_after)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(out, "new", {}, shade_rows(200))
+    monkeypatch.undo()
+    assert_one_whole_report(folder_bytes(out), {"old": 10, "new": 200})
+    assert "<title>new</title>" in (out / "index.html").read_text()
+
+
 def killed_at(point, calls, real, out, left):
     """`real` (an os function) that, at the `point`-th call of those patched so, copies what is on disk in `out`
     into `left` (what a kill there leaves) and raises KeyboardInterrupt; later calls (the clean-up) go through."""
