@@ -18,7 +18,7 @@ import html
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 from pix2pix_core.errors import Pix2PixError
 
@@ -26,17 +26,12 @@ MAX_MESSAGE = 300  # characters of any message shown in the app
 MAX_QUOTED = 60  # characters of a user-given string quoted inside a message
 # A path starts a word (after a space, a quote, a bracket, "=" or a list's comma), never inside one: a user's name
 # like '</b>' or 'a/b' is not a path to cut (its '</b>' was cut to '<b>'). It ends at its closing quote when quoted
-# (a folder may have spaces), else at a space (unless the server has that name with the space: `path_end`): any
+# (a folder may have spaces), else at a space (unless more of its folders follow: `path_end`): any
 # other character may be in a file name, and a path cut at '<' or ',' left the rest of it beside its cut
 # ('/srv/x/</b>.png' became 'x</b>.png', '/srv/a,b/c.png' 'a,b/c.png').
 ABSOLUTE_PATH = re.compile(r"(?<=')/[^']*(?=')|(?<=\")/[^\"]*(?=\")|(?P<bare>(?<![^\s'\"`(\[{=,;|])/[^\s'\"`]+)")
 AFTER_PATH = ".,;:)]}"  # punctuation that may follow an unquoted path: kept after its last part
-NEXT_WORD = re.compile(r" ([^\s'\"`]+)")  # the word after an unquoted path: maybe more of its name
-NAME_WORDS = 8  # words after an unquoted path looked at for the rest of a name with spaces ('my secret folder/')
-# A value quoted as `quoted` (repr) quotes it, '...' or "...", a word of its own: an apostrophe inside a word
-# ("model's") opens none. A path inside one is a user's text (a preset, a choice, a zip's member name), never
-# looked up: that lookup told whoever sent 'x /srv/My Docs/y' whether the server has a folder '/srv/My Docs'
-QUOTED_VALUE = re.compile(r"(?<![\w\\])(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")(?!\w)")
+NEXT_WORD = re.compile(r" ([^\s'\"`]+)")  # the word after an unquoted path: more of its folders if it has a '/'
 # Tasks as the library's messages name them, the command line's words: '--task paired', 'for the aligned or
 # colorize task', 'the unpaired (CycleGAN) task'
 CLI_TASK = r"(?:facades|colorize|aligned|paired|unpaired)(?: \(CycleGAN\))?"
@@ -98,39 +93,26 @@ def split_out(text: str, typed: Iterable[str]) -> list[str]:
 
 
 def cut_paths(text: str) -> str:
-    """Every absolute path in `text` as its last part (`last_part`); an unquoted one with spaces whole, unless it
-    is inside a quoted value (QUOTED_VALUE)."""
-    values = [value.span() for value in QUOTED_VALUE.finditer(text)]
+    """Every absolute path in `text` as its last part (`last_part`); an unquoted one with spaces in its folders
+    whole (`path_end`)."""
     parts, pos = [], 0
     while match := ABSOLUTE_PATH.search(text, pos):
-        looked_up = match.group("bare") and not any(start < match.start() < end for start, end in values)
-        end = path_end(text, match.start(), match.end()) if looked_up else match.end()
+        end = path_end(text, match.start(), match.end()) if match.group("bare") else match.end()
         parts += [text[pos:match.start()], last_part(text[match.start():end])]
         pos = end
     return "".join(parts) + text[pos:]
 
 
 def path_end(text: str, start: int, end: int) -> int:
-    """Where the unquoted path at text[start:end] ends: past the words after it while the server has a file or
-    folder of that name. Cut at its first space, '/srv/my data/run 1/x.png' showed 'my data/run 1/x.png'."""
-    pos, looked = end, 0
-    while looked < NAME_WORDS and (word := NEXT_WORD.match(text, pos)):
-        pos, looked = word.end(), looked + 1
-        slash = word.group(1).find("/")
-        if slash >= 0:  # the name goes on after this word's first slash only if it is a folder
-            if not _is(text[start:word.start(1) + slash], Path.is_dir):
-                break
-            end, looked = pos, 0
-        elif _is(text[start:pos].rstrip(AFTER_PATH), Path.exists):
-            end, looked = pos, 0
+    """Where the unquoted path at text[start:end] ends: past each next word that holds a '/' (more of its folders:
+    '/srv/my data/run 1/x.png'), so the folders are cut with it; a last part with a space keeps its own words
+    beside it ('my photo.png' reads the same); a ',' or ')' after a word ends it. Cut at its first space, that path
+    showed 'my data/run 1/x.png'.
+    Nothing is looked up on the server: a lookup told users which folders exist."""
+    while (text[end - 1] not in AFTER_PATH and (word := NEXT_WORD.match(text, end))
+           and "/" in word.group(1) and not word.group(1).startswith("/")):  # not the next path of a list
+        end = word.end()
     return end
-
-
-def _is(name: str, test: Callable[[Path], bool]) -> bool:
-    try:
-        return test(Path(name))
-    except (OSError, ValueError):  # a name too long for the file system
-        return False
 
 
 def page_task_names(text: str, tasks: Mapping[str, str]) -> str:
