@@ -472,8 +472,10 @@ def _floor_photos(config, data, split: str, count: int, seed: int, keep) -> tupl
     """A seeded sample of `count` real photos of the other split (train, or val when scoring train), read as
     the scored split is (the photo of each pair; colorize: the photo itself), each as `keep` keeps the scored
     photos (`_realism_copy`: a copy at the segmenter's size, or the colour statistics), and that split's name.
-    The real-vs-real floor of the two-sample tests; empty when that split is missing or unreadable. Each photo is
-    reduced as it is read: all of them at the scored size were held to the end (at --size 2048, 12.6 MB each)."""
+    The real-vs-real floor of the two-sample tests; empty when that split is missing or unreadable. Reduced at
+    once: all of them at the scored size were held to the end (at --size 2048, 12.6 MB each). A sample under the
+    memory budget is decoded whole first (load_items; at most memory_budget_mb), a larger one one photo at a time
+    from the disk cache."""
     other = "train" if split != "train" else "val"
     if not (Path(data) / other).is_dir():
         return [], other
