@@ -58,10 +58,11 @@ DATASET_LINES_AT_ONCE = 2  # dataset lines computed at once (each lists a folder
 
 def task_settings(task: str, preset: str) -> dict:
     """TrainConfig fields for a task and preset: facades train with the shipped model's recipe; unpaired data
-    with CycleGAN's official defaults (ResNet generators: 6 blocks up to 128 px, else 9) at the preset's size."""
+    with CycleGAN's official defaults (ResNet generators: 6 blocks up to 128 px, else 9) at the preset's size,
+    without the preset's DiffAugment (pix2pix's)."""
     if task != "unpaired":
         return {**recipe_settings(task), **PRESETS[preset]}
-    sized = {k: v for k, v in PRESETS[preset].items() if k != "netG"}
+    sized = {k: v for k, v in PRESETS[preset].items() if k not in ("netG", "diff_augment")}
     return {**CYCLEGAN_DEFAULTS, **sized, "netG": "resnet_6blocks" if sized["crop_size"] <= 128 else "resnet_9blocks"}
 
 
@@ -270,9 +271,9 @@ def run_config(state: AppState, task: str, preset: str, numbers: dict, direction
     form's numbers and direction, a fine-tune's model size (`base`: the config of the model it starts from);
     refused with a Pix2PixError when it does not fit this machine. Also the config before the fine-tune
     adjustments, whose size `model_size_note` compares."""
-    augments = {"diff_augment": REMEDY_AUGMENTS} if diff_augment else {}
+    augments = {"diff_augment": REMEDY_AUGMENTS} if diff_augment else {}  # the box adds it; a preset may have it
     config = TrainConfig(task=task, data=str(data), cache_dir=str(cache_for(state, upload)),
-                         **task_settings(task, preset), **augments)
+                         **{**task_settings(task, preset), **augments})
     preset_config = with_settings(config, numbers, direction, state.train_memory_bytes)
     config = fine_tuned(preset_config, base) if base is not None else preset_config
     check_run_size(config, state.train_memory_bytes, state.runs_max_bytes)
@@ -442,7 +443,7 @@ def layout(state: AppState) -> TrainPage:
             # the remedy a collapsed run's message names (pix2pix only: a collapsed CycleGAN's names --d-lr-factor)
             diff_augment = gr.Checkbox(False, elem_id="train-diff-augment",
                                        label="DiffAugment on D's inputs (translation, cutout), against a "
-                                             "discriminator that wins and collapses the GAN")
+                                             "discriminator that wins and collapses the GAN (Quick demo: always on)")
             with gr.Row():
                 can_start, can_stop = controls(state.job.snapshot())  # then as each redraw and tick says
                 start_button = gr.Button("Start training", variant="primary", elem_id="train-start",

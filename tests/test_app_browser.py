@@ -622,7 +622,7 @@ def test_a_reload_during_a_run_shows_the_runs_settings(browser, app_url):
         assert viewer.locator("#train-epochs input").input_value() == "42"
         # the user's own choices still fill the form and the dataset line
         viewer.locator("#train-preset").get_by_text("Quick demo").click()
-        viewer.wait_for_function("() => document.querySelector('#train-epochs input').value === '20'")
+        viewer.wait_for_function("() => document.querySelector('#train-epochs input').value === '10'")
         viewer.locator("#train-data textarea, #train-data input").first.fill("missing")
         viewer.wait_for_function("() => document.querySelector('#train-dataset').innerText.includes('not found')")
         viewer.locator("#train-data textarea, #train-data input").first.fill("")
