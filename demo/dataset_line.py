@@ -94,13 +94,13 @@ def dataset_summary(state: AppState, task: str, data_folder: str = "", has_zip: 
         a, b = counts
         empty = " and ".join(f"{side}/" for side, n in (("trainA", a), ("trainB", b)) if n == 0)
         line = (f"{label} {name}, {counted(a)} pictures in trainA/ and {counted(b)} in trainB/ (unpaired)"
-                f"{first_of(preset, a, b)}.")
+                f"{part_of(preset, a, b)}.")
         if empty:  # Start refuses it
             line += f" An unpaired run needs pictures in both: put some in {empty}."
     else:
         count = counts[0]
         line = (f"{label} {name}, {counted(count)} training image{'s' if count != 1 else ''}"
-                f"{first_of(preset, count)}.")
+                f"{part_of(preset, count)}.")
         if count == 0:
             from pix2pix_core.dataset_layout import where_images_are
 
@@ -145,17 +145,18 @@ def counted(count: int) -> str:
     return f"more than {MAX_IMAGES:,}" if count > MAX_IMAGES else f"{count:,}"
 
 
-def first_of(preset: str, *counts: int) -> str:
-    """What the line adds when `preset` trains on fewer images than a collection holds (Quick demo: the first
-    100, in file-name order, of each collection), or when Start will refuse a collection above the app's cap;
-    "" otherwise."""
+def part_of(preset: str, *counts: int) -> str:
+    """What the line adds when `preset` trains on fewer images than a collection holds (Quick demo: 100 of each
+    collection, spread evenly over the file-name order), or when Start will refuse a collection above the app's
+    cap; "" otherwise."""
     cap = preset_cap(preset)
     if not cap and max(counts) > MAX_IMAGES:
         return (f"; Start refuses more than {MAX_IMAGES:,} with the {preset} preset (the {DEFAULT_PRESET} preset "
-                f"trains on the first {preset_cap(DEFAULT_PRESET)}; the command line on all)")
+                f"trains on {preset_cap(DEFAULT_PRESET)} of them; the command line on all)")
     if not cap or max(counts) <= cap:
         return ""
-    return f"; the {preset} preset trains on the first {cap}{' of each' if len(counts) > 1 else ''} (by file name)"
+    return (f"; the {preset} preset trains on {cap}{' of each' if len(counts) > 1 else ''}, spread evenly over "
+            "the file-name order")
 
 
 def fetch_command(state: AppState, name: str) -> str:

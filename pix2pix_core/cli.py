@@ -75,7 +75,7 @@ def _add_train(sub) -> None:
         ("--n-layers-d", int, "PatchGAN depth for --netD n_layers"),
         ("--load-size", int, "resize to this before the random crop"),
         ("--crop-size", int, "random crop size (the network's input)"),
-        ("--max-images", int, "use at most this many training images"),
+        ("--max-images", int, "use at most this many training images, spread evenly over the file-name order"),
         ("--memory-budget-mb", int, "decoded datasets above this many MB train from the disk cache (0 = always)"),
         ("--seed", int, "random seed"),
         ("--sample-every", int, "steps between sample grids (0 = none)"),

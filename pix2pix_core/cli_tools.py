@@ -451,7 +451,7 @@ def _add_train_segmenter(sub) -> None:
         ("--num-downs", int, "U-Net halvings (crop size must be a multiple of 2**this)"),
         ("--crop-size", int, "random crop size (the network's input)"),
         ("--load-size", int, "resize to this before the random crop"),
-        ("--max-images", int, "use at most this many training images"),
+        ("--max-images", int, "use at most this many training images, spread evenly over the file-name order"),
         ("--seed", int, "random seed"),
     ]
     for flag, kind, text in options:

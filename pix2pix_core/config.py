@@ -107,7 +107,7 @@ class TrainConfig:
     load_size: int = 286
     crop_size: int = 256
     flip: bool = True
-    max_images: Optional[int] = None  # use at most this many training images
+    max_images: Optional[int] = None  # use at most this many training images, spread over the file-name order
     memory_budget_mb: int = 1024  # a split decoding to more than this trains from the disk cache; 0 = always
     cache_dir: str = ""  # disk cache folder; "" = $PIX2PIX_CACHE, else ~/.cache/pix2pix_studio
 

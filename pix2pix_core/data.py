@@ -312,11 +312,29 @@ def seeded_sample(items: Sequence[T], count: int, seed: int) -> list[T]:
     return [items[int(i)] for i in sorted(chosen)]
 
 
-def _limit(paths: list, max_images: Optional[int], sample_seed: Optional[int] = None) -> list:
-    """The first `max_images` paths (all when None or 0), or a seeded random sample of them kept in order."""
-    if not max_images:
+def spread_evenly(items: Sequence[T], count: Optional[int]) -> list[T]:
+    """`count` of the items spread evenly over them, kept in order (the nearest to indices i * len / count; all
+    when count is None, 0 or >= len): training's max_images. Datasets are often sorted by class, and the first
+    100 food photos are all chicken curry; no seed, so a resumed run picks the same images."""
+    if not count or count >= len(items):
+        return list(items)
+    return [items[(2 * i * len(items) + count) // (2 * count)] for i in range(count)]
+
+
+def _limit(paths: list, limit: Optional[int], sample_seed: Optional[int] = None) -> list:
+    """The first `limit` paths (all when None or 0), or a seeded random sample of them kept in order."""
+    if not limit:
         return paths
-    return paths[:max_images] if sample_seed is None else seeded_sample(paths, max_images, sample_seed)
+    return paths[:limit] if sample_seed is None else seeded_sample(paths, limit, sample_seed)
+
+
+def _picker(config: TrainConfig, train: bool, limit: Optional[int],
+            sample_seed: Optional[int]) -> Callable[[list], list]:
+    """How load_items picks from the file-name-ordered list: `limit` (the first ones, or a seeded sample), else
+    training's `config.max_images` spread evenly, else all."""
+    if limit is not None:
+        return lambda paths: _limit(paths, limit, sample_seed)
+    return lambda paths: spread_evenly(paths, config.max_images if train else None)
 
 
 def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[ProgressFn] = None,
@@ -332,18 +350,18 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
     (a second read of the same dataset in one command). Unusable files are skipped with a warning.
 
     Only `limit` images are decoded when it is given: the first ones in file-name order, or with
-    `sample_seed` a seeded random sample (in file-name order); otherwise all of them, or the first
-    `config.max_images` for training.
+    `sample_seed` a seeded random sample (in file-name order); otherwise all of them, or for training
+    `config.max_images` spread evenly over the file-name order (spread_evenly).
 
     `progress(done, total)` is called after each image; `stop` (a threading.Event or a callable) is
     checked between images and raises LoadingStopped("stopped while loading")."""
     folder = split_folder(config.data, split)
     size = config.load_size if train else config.crop_size
     load = _Loader(config, folder, size, progress, stop)
-    limit = limit if limit is not None else (config.max_images if train else None)
+    pick = _picker(config, train, limit, sample_seed)
     if config.task == "paired":
-        return _paired_items(folder, size, limit, sample_seed, config.direction, load, advise)
-    paths = _limit(load_folder_images(folder), limit, sample_seed)
+        return _paired_items(folder, size, pick, config.direction, load, advise)
+    paths = pick(load_folder_images(folder))
     if not paths:
         raise Pix2PixError(f"no images found in {folder}{where_images_are(folder, config.task)}")
     if advise and warn_if_another_task(paths, config.task, folder, model=model):
@@ -382,8 +400,8 @@ def load_items(config: TrainConfig, split: str, train: bool, progress: Optional[
     return items
 
 
-def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Optional[int], direction: str,
-                  load: _Loader, advise: bool = True) -> Sequence[Item]:
+def _paired_items(folder: Path, size: int, pick: Callable[[list], list], direction: str, load: _Loader,
+                  advise: bool = True) -> Sequence[Item]:
     a_dir, b_dir = paired_folders(folder)
     a_files, b_files = load_folder_images(a_dir), load_folder_images(b_dir)
     a_stems, b_stems = _by_stem(a_files), _by_stem(b_files)
@@ -399,7 +417,7 @@ def _paired_items(folder: Path, size: int, limit: Optional[int], sample_seed: Op
     if alone and advise:
         warnings.warn(f"paired: {len(pairs)} of {len(a_files)} files in {a_dir} have a partner in {b_dir} (matched by "
                       f"name without extension); left out, with no partner: {'; '.join(alone)}", stacklevel=3)
-    pairs = _limit(pairs, limit, sample_seed)
+    pairs = pick(pairs)
     by_path = dict(pairs)
 
     def decode(path_a: Path) -> Item:
@@ -542,7 +560,7 @@ def build_unpaired_dataset(config: TrainConfig, split: str = "train", train: boo
     size = config.load_size if train else config.crop_size
     listed = []
     for folder in unpaired_folders(config.data, split):
-        paths = _limit(load_folder_images(folder), config.max_images if train else None)
+        paths = spread_evenly(load_folder_images(folder), config.max_images if train else None)
         if not paths:
             raise Pix2PixError(f"no images found in {folder}{where_collection_images_are(folder)}")
         listed.append((folder, paths))

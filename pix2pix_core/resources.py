@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from .config import TrainConfig
-from .data import cache_location, decoded_size, held_in_memory, matched_pairs
+from .data import cache_location, decoded_size, held_in_memory, matched_pairs, spread_evenly
 from .dataset_layout import paired_folders, split_folder, unpaired_folders
 from .errors import Pix2PixError
 from .images import MAX_PIXELS, MAX_SIDE, image_names, load_folder_images
@@ -230,7 +230,7 @@ def dataset_cache_bytes(config: TrainConfig, n_images: int) -> int:
 
 
 def largest_training_image_pixels(config: TrainConfig) -> int:
-    """Width x height of the largest image file among those training `config` decodes (its first max_images
+    """Width x height of the largest image file among those training `config` decodes (its max_images
     only), from the file headers (nothing decoded; an unreadable file counts 0, as loading skips it)."""
     largest = 0
     for path in training_files(config):
@@ -245,13 +245,13 @@ def largest_training_image_pixels(config: TrainConfig) -> int:
 
 
 def training_files(config: TrainConfig) -> list[Path]:
-    """The files training `config` decodes, as the loaders pick them: the first max_images of each unpaired
-    collection or of the train split, or of paired data's matched pairs (both files of each)."""
+    """The files training `config` decodes, as the loaders pick them: max_images spread evenly over each unpaired
+    collection or the train split, or over paired data's matched pairs (both files of each)."""
     folders = _training_folders(config)
     if config.task == "paired":
         pairs = matched_pairs(*(load_folder_images(folder) for folder in folders))
-        return [path for pair in pairs[:config.max_images or None] for path in pair]
-    return [path for folder in folders for path in load_folder_images(folder)[:config.max_images or None]]
+        return [path for pair in spread_evenly(pairs, config.max_images) for path in pair]
+    return [path for folder in folders for path in spread_evenly(load_folder_images(folder), config.max_images)]
 
 
 def available_memory() -> int:

@@ -27,7 +27,7 @@ class SegmenterConfig:
     batch_size: int = 8  # batch norm needs a few images per batch for stable statistics
     lr: float = 2e-3  # Adam, cosine-decayed to zero: a short schedule that converges in minutes
     weight_decay: float = 1e-4
-    max_images: Optional[int] = None  # use at most this many training images (tests, quick runs)
+    max_images: Optional[int] = None  # at most this many training images, spread evenly (tests, quick runs)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # auto = bf16 autocast on CPU/CUDA (as the trainer); fp32 to disable

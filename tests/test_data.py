@@ -129,6 +129,46 @@ def test_limit_decodes_only_the_first_images(tmp_path, facades_dir, food_dir, ta
     assert len(load_items(tiny_config(task=task, data=str(data), max_images=1), "val", train=True, limit=2)) == 2
 
 
+@pytest.mark.parametrize("task", ["colorize", "paired", "unpaired"])
+def test_max_images_spreads_over_a_class_sorted_folder(tmp_path, task):
+    """max_images took the first N files by name: datasets are often sorted by class (the food photos' first 100
+    are all chicken curry), so the app's Quick demo (100 images) learnt one class's colour cast. It now takes N
+    spread evenly over the file-name order, deterministic (a resume picks the same), and the Start check reads
+    the same files; `test --limit` keeps the first N."""
+    from pix2pix_core.data import build_unpaired_dataset
+    from pix2pix_core.resources import training_files
+
+    names = [f"{kind}_{i}" for kind in "ab" for i in range(10)]  # class-sorted: a_0..a_9, b_0..b_9
+    folders = {"colorize": ["train"], "paired": ["train/A", "train/B"], "unpaired": ["trainA", "trainB"]}[task]
+    for folder in folders:
+        (tmp_path / folder).mkdir(parents=True)
+        for name in names:
+            Image.new("RGB", (16, 16), (200, 40 if name < "b" else 160, 40)).save(tmp_path / folder / f"{name}.png")
+    config = tiny_config(task=task, data=str(tmp_path), max_images=4, load_size=16, crop_size=16)
+    spread = ["a_0", "a_5", "b_0", "b_5"]
+    if task == "unpaired":
+        dataset = build_unpaired_dataset(config)
+        picked = [[item.name.removesuffix(".png") for item in side.items] for side in (dataset.a, dataset.b)]
+        assert picked == [spread, spread]
+    else:
+        picked = [item.name.removesuffix(".png") for item in load_items(config, "train", True)]
+        assert picked == spread
+        assert [i.name for i in load_items(config, "train", True, limit=3)] == ["a_0.png", "a_1.png", "a_2.png"]
+    assert sorted({p.stem for p in training_files(config)}) == spread
+
+
+def test_spread_evenly_keeps_order_and_takes_all_when_asked_for_as_many():
+    from pix2pix_core.data import spread_evenly
+
+    assert spread_evenly(range(20), 4) == [0, 5, 10, 15]
+    assert spread_evenly(range(10), 4) == [0, 3, 5, 8]  # the nearest to 0, 2.5, 5, 7.5
+    assert spread_evenly(range(5), None) == spread_evenly(range(5), 0) == spread_evenly(range(5), 9) == list(range(5))
+    for total in range(1, 40):
+        for count in range(1, total + 1):
+            picked = spread_evenly(range(total), count)
+            assert len(picked) == count and picked == sorted(set(picked)) and picked[0] == 0
+
+
 def test_colorization_skips_gray_and_broken_files_with_a_warning(tmp_path):
     write_colour_photos(tmp_path, 3)
     Image.new("L", (64, 64), 128).save(tmp_path / "gray.jpg")

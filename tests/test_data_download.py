@@ -389,8 +389,9 @@ def test_the_dataset_line_says_why_a_paired_folder_has_no_pairs(tmp_path):
 
 
 def test_train_tab_says_when_the_preset_trains_on_part_of_the_data(tmp_path):
-    """The dataset line counted the whole folder though Quick demo trains on the first 100 images (max_images); it
-    says so now, for a folder, each unpaired collection and an upload, and follows the preset picked."""
+    """The dataset line counted the whole folder though Quick demo trains on 100 images (max_images); it says so
+    now, for a folder, each unpaired collection and an upload, and follows the preset picked. The 100 are spread
+    evenly over the file-name order (they were the first 100, one class of a class-sorted dataset)."""
     from conftest import write_collection
     from demo.app import build_app
 
@@ -403,12 +404,12 @@ def test_train_tab_says_when_the_preset_trains_on_part_of_the_data(tmp_path):
     line = next(fn.fn for fn in blocks.fns.values() if "Preset" in [getattr(c, "label", None) for c in fn.inputs]
                 and "train-dataset" in [getattr(c, "elem_id", None) for c in fn.outputs])
     assert line("colorize", "many", None, "Quick demo") == ("<b>Dataset:</b> <code>many</code> in the data root, 101 "
-                                                           "training images; the Quick demo preset trains on the first "
-                                                           "100 (by file name).")
+                                                           "training images; the Quick demo preset trains on 100, "
+                                                           "spread evenly over the file-name order.")
     assert line("colorize", "many", None, "Standard (paper)").endswith("101 training images.")
     assert line("unpaired", "zebras", None, "Quick demo").endswith(
-        "101 pictures in trainA/ and 3 in trainB/ (unpaired); the Quick demo preset trains on the first 100 of each "
-        "(by file name).")
+        "101 pictures in trainA/ and 3 in trainB/ (unpaired); the Quick demo preset trains on 100 of each, spread "
+        "evenly over the file-name order.")
     assert line("colorize", "", "data.zip", "Quick demo").endswith(
         "(its images are counted when Start unpacks it; the Quick demo preset trains on at most 100 of them).")
 
@@ -439,7 +440,7 @@ def test_the_dataset_line_lists_a_folder_only_as_far_as_the_app_trains(tmp_path,
     monkeypatch.setattr(images, "is_image_file", lambda path: looked_at.append(path) or real(path))
     line = dataset_line.dataset_summary(state, "colorize", "many", preset="Standard (paper)")
     assert line == ("<b>Dataset:</b> <code>many</code> in the data root, more than 5 training images; Start refuses "
-                    "more than 5 with the Standard (paper) preset (the Quick demo preset trains on the first 100; the "
+                    "more than 5 with the Standard (paper) preset (the Quick demo preset trains on 100 of them; the "
                     "command line on all).")
     assert len(looked_at) <= 6, len(looked_at)  # one above the cap, not the folder's 12
     assert dataset_line.dataset_summary(state, "unpaired", "zebras", preset="Quick demo") == (

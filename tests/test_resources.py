@@ -135,17 +135,18 @@ def test_estimate_counts_decoding_the_largest_source_images(tmp_path):
 def test_largest_image_is_read_from_the_files_the_run_decodes_only(tmp_path):
     """The Start check read the header of every file in the folder, also past max_images (the app's Quick demo
     trains on 100): a 20,000-image folder cost 20,000 header reads, and a huge photo the run never decodes
-    raised its memory estimate. Paired data: the files of the first max_images matched pairs."""
+    raised its memory estimate. Paired data: the files of the max_images matched pairs the loader picks (spread
+    evenly over the file-name order)."""
     from PIL import Image
 
     from pix2pix_core.resources import largest_training_image_pixels, training_files
 
     train = tmp_path / "train"
     train.mkdir()
-    for name, size in (("a.jpg", (300, 200)), ("b.jpg", (400, 200)), ("c.jpg", (3000, 2000))):
+    for name, size in (("a.jpg", (300, 200)), ("b.jpg", (3000, 2000)), ("c.jpg", (400, 200))):
         Image.new("RGB", size, (200, 120, 40)).save(train / name)
     config = tiny_config(task="colorize", data=str(tmp_path), max_images=2)
-    assert [p.name for p in training_files(config)] == ["a.jpg", "b.jpg"]
+    assert [p.name for p in training_files(config)] == ["a.jpg", "c.jpg"]
     assert largest_training_image_pixels(config) == 400 * 200
     assert largest_training_image_pixels(tiny_config(task="colorize", data=str(tmp_path))) == 3000 * 2000
 
