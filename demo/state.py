@@ -225,6 +225,7 @@ class TrainingJob:
         self._state = JobSnapshot(version=0, phase="idle", message="No training run yet.")
         self._trainer: Optional[Trainer] = None
         self._method = "pix2pix"  # config.model of the latest run
+        self._augmented = False  # whether the latest run had DiffAugment on D (the Quick demo has)
         self._thread: Optional[threading.Thread] = None
         self._latest = ""  # the run going now, or the one that ended last
         self._settings: Optional[FormSettings] = None  # the form's fields of the latest run's Start
@@ -272,6 +273,7 @@ class TrainingJob:
             config = replace(config, out=str(self.runs_dir / name))
             trainer = Trainer(config, callbacks=[self._on_event], init_generator=init_generator)  # validates
             self._trainer, self._method, self._latest, self._preparing = trainer, config.model, name, False
+            self._augmented = bool(config.diff_augment)
             self._history_every, self._history_steps = 1, 0
             self._settings = settings
             self._state = JobSnapshot(version=self._state.version + 1, phase="loading", run=name,
@@ -411,10 +413,14 @@ class TrainingJob:
         if result.reason == "diverged":
             phase = "failed"
         if result.reason == "collapsed":  # its weights make noise: not worth a place in the pickers
-            advice = ("start again with DiffAugment ticked (it kept D from winning in the runs measured)."
-                      if self._method != "cyclegan" else  # the app's DiffAugment box is refused for CycleGAN
-                      f"CycleGAN has no DiffAugment: train from the command line with {CYCLEGAN_REMEDY} or "
-                      "another --seed.")
+            if self._method == "cyclegan":  # the app's DiffAugment box is refused for CycleGAN
+                advice = (f"CycleGAN has no DiffAugment: train from the command line with {CYCLEGAN_REMEDY} or "
+                          "another --seed.")
+            elif self._augmented:  # the remedy was on already: the app's runs all use seed 0, so a Start repeats it
+                advice = ("it had DiffAugment on already; train from the command line with another --seed (the app's "
+                          "runs use seed 0).")
+            else:
+                advice = "start again with DiffAugment ticked (it kept D from winning in the runs measured)."
             self._end("failed", f"{name} stopped at step {result.step}: the GAN collapsed (the discriminator "
                                 f"won and the outputs turned to noise; see the last samples). No model saved: {advice}")
             return

@@ -904,3 +904,18 @@ def test_a_quick_demo_start_decays_the_lr_with_diffaugment_on_d(tmp_path, monkey
     assert event.fn("facades", "", *form[2:-1], True).startswith("Started")  # the box ticked: the same, once
     assert started[-1].diff_augment == "translation,cutout"
     assert on_preset("Quick demo") == (10, 10, 1, 16)
+
+
+@pytest.mark.parametrize("augments, advice", [("", "start again with DiffAugment ticked"),
+                                              ("translation,cutout", "it had DiffAugment on already")])
+def test_a_collapsed_run_is_advised_what_it_did_not_have(facades_dir, tmp_path, monkeypatch, augments, advice):
+    """A collapsed run was told to start again with DiffAugment ticked, also a Quick demo run, which has it on
+    (and whose Start, at seed 0, would repeat the same run)."""
+    from pix2pix_core.train import FinishedEvent, Trainer
+
+    collapsed = FinishedEvent(step=7, epoch=0, reason="collapsed", checkpoint=None)
+    monkeypatch.setattr(Trainer, "run", lambda self: collapsed)
+    job = TrainingJob(tmp_path / "runs", tmp_path / "runs" / "models", on_model=lambda path: None)
+    job.start(tiny_config(data=str(facades_dir), max_steps=1, diff_augment=augments))
+    ended = wait_until_idle(job)
+    assert ended.phase == "failed" and "the GAN collapsed" in ended.message and advice in ended.message
