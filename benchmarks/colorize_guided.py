@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from pix2pix_core.color import recolor_uint8
-from pix2pix_core.colour_realism import colour_features, colour_realism_metrics
+from pix2pix_core.colour_realism import colour_realism_metrics
 from pix2pix_core.data import seeded_sample
 from pix2pix_core.evaluate import as_unit, colorfulness, image_scores
 from pix2pix_core.images import load_folder_images, open_image, resize_photo
@@ -109,8 +109,8 @@ def main() -> None:
     noise = f", lightness noise sigma {args.noise:g}" if args.noise else ""
     print(f"{len(reals)} {args.split} photos {where}{noise}; gray input PSNR "
           f"{np.mean(gray_psnr):.2f} dB; real colourfulness {real_mean:.1f}")
-    print(f"| upsampling of ab | PSNR (dB) | colourfulness / real | colour detail / real | "
-          f"colour two-sample acc (floor) |")
+    print("| upsampling of ab | PSNR (dB) | colourfulness / real | colour detail / real | "
+          "colour two-sample acc (floor) |")
     print("|---|---|---|---|---|")
     for name, _ in variants:
         metrics = colour_realism_metrics(outputs[name], reals, others)

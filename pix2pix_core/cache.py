@@ -169,7 +169,8 @@ def open_cache(path: Path, key: str) -> Optional[DiskCache]:
     a rebuild that swaps the folder in between cannot pair one build's names with another build's pixels."""
     try:
         meta = json.loads((path / "meta.json").read_text())
-        count, size, sides = len(meta["names"]), int(meta["size"]), int(meta["sides"])
+        count, size = len(meta["names"]), int(meta["size"])
+        int(meta["sides"])  # checked here: a meta.json without a whole number of sides is no cache
         if meta.get("version") != FORMAT_VERSION or meta.get("key") != key or not meta.get("complete"):
             return None
         cache = DiskCache(path, meta)  # opens the files
