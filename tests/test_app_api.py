@@ -465,8 +465,8 @@ def test_unpaired_run_then_translate_both_ways(client, app, tmp_path):
     folder = app[1]["data"] / "red2blue"
     write_collection(folder / "trainA", 3, (200, 40, 40), seed=1)
     write_collection(folder / "trainB", 2, (40, 40, 200), seed=2)
-    started = client.predict(task="unpaired", data_folder="red2blue", preset="Quick demo", epochs=2, ngf=4,
-                             api_name="/train_start")
+    started = client.predict(task="unpaired", data_folder="red2blue", preset="Quick demo", epochs=2,
+                             epochs_decay=0, ngf=4, api_name="/train_start")
     assert started.startswith("Started unpaired-")
     ended = wait_for_status(client, lambda s: not s["running"], timeout=180)
     assert ended["phase"] == "finished" and ended["step"] == 6, ended
@@ -491,7 +491,7 @@ def test_a_custom_pix2pix_model_trained_here_translates_in_the_translate_section
     runs it the way it was trained; the direction is a CycleGAN's choice."""
     write_aligned(app[1]["data"] / "pairs_for_translate" / "train", 4, seed=7)
     started = client.predict(task="aligned", data_folder="pairs_for_translate", preset="Quick demo", epochs=1,
-                             ngf=4, api_name="/train_start")
+                             epochs_decay=0, ngf=4, api_name="/train_start")
     assert started.startswith("Started")
     ended = wait_for_status(client, lambda s: not s["running"], timeout=180)
     assert ended["phase"] == "finished", ended
