@@ -97,18 +97,18 @@ def cut_paths(text: str) -> str:
     whole (`path_end`)."""
     parts, pos = [], 0
     while match := ABSOLUTE_PATH.search(text, pos):
-        end = path_end(text, match.start(), match.end()) if match.group("bare") else match.end()
+        end = path_end(text, match.end()) if match.group("bare") else match.end()
         parts += [text[pos:match.start()], last_part(text[match.start():end])]
         pos = end
     return "".join(parts) + text[pos:]
 
 
-def path_end(text: str, start: int, end: int) -> int:
-    """Where the unquoted path at text[start:end] ends: past each next word that holds a '/' (more of its folders:
-    '/srv/my data/run 1/x.png'), so the folders are cut with it; a last part with a space keeps its own words
-    beside it ('my photo.png' reads the same); a ',' or ')' after a word ends it. Cut at its first space, that path
-    showed 'my data/run 1/x.png'.
-    Nothing is looked up on the server: a lookup told users which folders exist."""
+def path_end(text: str, end: int) -> int:
+    """Where the unquoted path whose first word ends at `end` ends: past each next word that holds a '/' (more of
+    its folders: '/srv/my data/run 1/x.png'), so the folders are cut with it; a last part with a space keeps its
+    own words beside it ('my photo.png' reads the same); a ',' or ')' after a word ends it. Cut at its first space,
+    that path showed 'my data/run 1/x.png'. Nothing is looked up on the server: a lookup told users which folders
+    exist."""
     while (text[end - 1] not in AFTER_PATH and (word := NEXT_WORD.match(text, end))
            and "/" in word.group(1) and not word.group(1).startswith("/")):  # not the next path of a list
         end = word.end()
