@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import sys
 import threading
@@ -16,7 +15,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .config import (AUGMENTS, COLOUR_LOSSES, COLOUR_UPSAMPLES, CYCLEGAN_DEFAULTS, DISCRIMINATORS, GAN_MODES,
-                     GENERATORS, MODELS, NORMS, PRECISIONS, RECIPES, TASKS, TrainConfig, recipe_settings)
+                     GENERATORS, MODELS, NORMS, PRECISIONS, RECIPES, SETTING_TYPES, TASKS, TrainConfig,
+                     recipe_settings)
 from .cli_tools import HelpFormatter, thread_count
 from .errors import Pix2PixError
 
@@ -154,9 +154,8 @@ def _config_and_changes(args) -> tuple[TrainConfig, list[str]]:
     was typed; a typed --recipe counts as typing the settings it decides."""
     from .train import resume_settings
 
-    settings = {field.name for field in dataclasses.fields(TrainConfig)}
     explicit = {k: v for k, v in vars(args).items()
-                if v is not None and k in settings and k not in ("data", "out", "task")}
+                if v is not None and k in SETTING_TYPES and k not in ("data", "out", "task")}
     if args.resume:
         given = {**_recipe_given(args), **explicit, "data": args.data, "out": args.out}
         if args.task is not None:

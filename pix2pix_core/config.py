@@ -136,7 +136,7 @@ class TrainConfig:
         """`value` for the field `name` in its declared type where Python callers hand in another (a Path for a
         folder, 32.0 for a width); any other value as it is, for `validate` to check. The declared type is the
         annotation as written (this module's annotations are postponed: "int", "Optional[int]")."""
-        declared = {field.name: field.type for field in dataclasses.fields(cls)}[name]
+        declared = SETTING_TYPES[name]
         if declared == "str" and isinstance(value, os.PathLike):  # else the run failed at its first save
             return os.fspath(value)  # (config.json: "PosixPath is not JSON serializable")
         if declared in ("int", "Optional[int]") and isinstance(value, float) and value.is_integer():
@@ -265,6 +265,10 @@ class TrainConfig:
     def from_json(cls, text: str) -> "TrainConfig":
         return cls.from_dict(json.loads(text))
 
+
+# Each setting's name and declared type as written ("int", "Optional[int]"): built once, for as_declared (run for
+# every field of every TrainConfig made) and for the command line's and --resume's checks of given names
+SETTING_TYPES: dict[str, str] = {field.name: field.type for field in dataclasses.fields(TrainConfig)}
 
 def _as_used(field: dataclasses.Field, value: Any) -> Any:
     """A stored value as the run that stored it used it: 0 / 1 for a True-or-False setting (dropout=0) and None

@@ -24,7 +24,7 @@ from . import distributed
 from .checkpoint import (config_of, generator_config, generator_states, load_generator, read_checkpoint,
                          read_header, resolve_checkpoint)
 from .collapse import CollapseWatch
-from .config import TrainConfig
+from .config import SETTING_TYPES, TrainConfig
 from .cyclegan_model import CycleGAN, check_cyclegan_fine_tune
 from .data import CachedItems, PairDataset, build_dataset, collate
 from .errors import LoadingStopped, Pix2PixError, check_all
@@ -137,7 +137,7 @@ def resume_settings(out: str | Path, overrides: Optional[dict] = None) -> tuple[
     _, metadata = read_checkpoint(latest)
     config = config_of(metadata, latest)
     given = {"out": str(out), **(overrides or {})}
-    unknown = sorted(set(given) - {field.name for field in dataclasses.fields(TrainConfig)})
+    unknown = sorted(set(given) - set(SETTING_TYPES))
     if unknown:
         raise Pix2PixError(f"cannot resume {latest}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} "
                            "no setting of a run")
@@ -160,8 +160,7 @@ def _same(name: str, stored, given) -> bool:
 
 def _differing(stored: TrainConfig, given: dict) -> list[str]:
     """The settings in `given` whose value is not `stored`'s, in the config's order."""
-    return [field.name for field in dataclasses.fields(TrainConfig)
-            if field.name in given and not _same(field.name, getattr(stored, field.name), given[field.name])]
+    return [name for name in SETTING_TYPES if name in given and not _same(name, getattr(stored, name), given[name])]
 
 
 def refuse_other_settings(stored: TrainConfig, given: dict, path: Path) -> None:
