@@ -16,7 +16,7 @@ from typing import Optional
 
 PICTURE = re.compile(r"\d{4,}_[A-Za-z0-9_.-]+\.png")  # how a report names its pictures (report_stage.picture_file)
 PICTURE_FOLDER = re.compile(r"report-[a-z0-9_]{8}")  # a report's own folder in images/ (report_stage.ReportStage)
-_LINK = re.compile(r'<img src="images/(?:(report-[a-z0-9_]{8})/)?([^"/]+)"')
+_LINK = re.compile(rf'<img src="images/(?:({PICTURE_FOLDER.pattern})/)?([^"/]+)"')
 
 
 def _shown(report: str | Path) -> Optional[list[tuple[str, str]]]:

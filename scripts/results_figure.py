@@ -51,7 +51,8 @@ def compose(reports: Sequence[Path], rows: int, tile: int, labels: Optional[Sequ
         missing = sorted(set(picked) - set(report_stems(report)))
         if missing:
             raise SystemExit(f"{report} has no {missing[0]}: compare reports of the same split")
-    columns = [(reports[0], "input")] + [(r, "output") for r in reports] + [(reports[0], "ground_truth")]
+    folders = [shown_folder(report) for report in reports]  # each page read once, not for every picture
+    columns = [(folders[0], "input")] + [(folder, "output") for folder in folders] + [(folders[0], "ground_truth")]
     if labels is not None and len(labels) != len(reports):
         raise SystemExit(f"--labels needs one label per report ({len(reports)}), got {len(labels)}")
     top = CAPTION_HEIGHT if labels else 0
@@ -61,8 +62,8 @@ def compose(reports: Sequence[Path], rows: int, tile: int, labels: Optional[Sequ
         for column, caption in enumerate(["input", *labels, "real"]):
             draw.text((column * tile + 4, 3), caption, fill="black")
     for row, stem in enumerate(picked):
-        for column, (report, kind) in enumerate(columns):
-            path = shown_folder(report) / f"{stem}_{kind}.png"
+        for column, (folder, kind) in enumerate(columns):
+            path = folder / f"{stem}_{kind}.png"
             tile_image = Image.open(path).convert("RGB").resize((tile, tile), Image.LANCZOS)
             figure.paste(tile_image, (column * tile, top + row * tile))
     return figure
